@@ -1,0 +1,89 @@
+/**
+ * The `snndt` command line: commander wiring only. Each subcommand lives in src/cli/commands and
+ * calls into src/data, src/train or src/eval; this file owns the global options and error exits.
+ */
+import { Command, Option } from "commander";
+import { pino } from "pino";
+import { createLogger, LOG_LEVELS, type LogLevel } from "../runtime/logging.js";
+import { createProgressFactory, progressEnabled } from "../runtime/progress.js";
+import { SnndtError } from "../runtime/errors.js";
+import { SNNDT_VERSION } from "../runtime/version.js";
+import type { RunContext } from "../runtime/context.js";
+import { registerPrepareDataset } from "./commands/prepare-dataset.js";
+import { registerTrain } from "./commands/train.js";
+import { registerEval } from "./commands/eval.js";
+
+interface GlobalOptions {
+  logLevel: LogLevel;
+  logFile?: string;
+  quiet: boolean;
+  json: boolean;
+}
+
+export function buildProgram(): { program: Command; context: () => RunContext } {
+  const program = new Command();
+  let cached: RunContext | undefined;
+  const context = (): RunContext => {
+    if (cached) return cached;
+    const opts = program.opts<GlobalOptions>();
+    cached = {
+      logger: createLogger({ level: opts.logLevel, logFile: opts.logFile, quiet: opts.quiet || opts.json }),
+      progress: createProgressFactory(progressEnabled(opts.quiet)),
+      json: opts.json,
+      quiet: opts.quiet,
+    };
+    return cached;
+  };
+
+  program
+    .name("snndt")
+    .description("Offline reinforcement learning with Spiking Decision Transformers (SNN-DT).")
+    .version(SNNDT_VERSION)
+    .addOption(new Option("--log-level <level>", "log level").choices([...LOG_LEVELS]).default("info"))
+    .option("--log-file <path>", "also write structured JSON logs to this file")
+    .option("-q, --quiet", "only warnings and errors on stderr, no progress bars", false)
+    .option("--json", "print the command's result as JSON on stdout", false)
+    .showHelpAfterError("(run with --help for usage)")
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  registerPrepareDataset(program, context);
+  registerTrain(program, context);
+  registerEval(program, context);
+  return { program, context };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const { program } = buildProgram();
+  program.exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return process.exitCode === undefined ? 0 : Number(process.exitCode);
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number };
+    if (typeof e.code === "string" && e.code.startsWith("commander.")) {
+      // commander already printed help/version/usage errors.
+      return e.exitCode ?? 1;
+    }
+    if (err instanceof SnndtError) {
+      process.stderr.write(`snndt: error: ${err.message}\n`);
+      logFailureToFile(program.opts<GlobalOptions>().logFile, err);
+      return err.exitCode;
+    }
+    process.stderr.write(`snndt: internal error (please report it): ${(err as Error)?.stack ?? String(err)}\n`);
+    logFailureToFile(program.opts<GlobalOptions>().logFile, err);
+    return 70;
+  }
+}
+
+/** The structured log keeps the failure too; stderr already has the readable paragraph. */
+function logFailureToFile(logFile: string | undefined, err: unknown): void {
+  if (!logFile) return;
+  try {
+    pino(pino.destination({ dest: logFile, sync: true, mkdir: true })).error({ err }, "command failed");
+  } catch {
+    // the log file itself is unusable; the message on stderr is what the user gets.
+  }
+}
+
+const code = await main(process.argv);
+process.exitCode = code;

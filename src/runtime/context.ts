@@ -1,0 +1,11 @@
+/** What every command receives from the CLI's global options: logging, progress and output mode. */
+import type { Logger } from "./logging.js";
+import type { ProgressFactory } from "./progress.js";
+
+export interface RunContext {
+  logger: Logger;
+  progress: ProgressFactory;
+  /** `--json`: the command's result goes to stdout as one JSON document, human text goes to stderr. */
+  json: boolean;
+  quiet: boolean;
+}

@@ -1,0 +1,67 @@
+/**
+ * Atomic writes: everything is written under a temporary name beside its target and renamed into
+ * place only when complete, so an error or a crash never leaves a half-written file or directory.
+ */
+import { randomBytes } from "node:crypto";
+import { promises as fs, existsSync, rmSync } from "node:fs";
+import * as path from "node:path";
+
+function tempSibling(target: string): string {
+  const dir = path.dirname(target);
+  const base = path.basename(target);
+  return path.join(dir, `.${base}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+}
+
+/** Write a file atomically (temp file + fsync + rename). */
+export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
+  await fs.mkdir(path.dirname(target), { recursive: true });
+  const tmp = tempSibling(target);
+  const handle = await fs.open(tmp, "w");
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } catch (err) {
+    await handle.close();
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+  await handle.close();
+  await fs.rename(tmp, target);
+}
+
+/**
+ * Build a directory atomically: `build` fills a temporary sibling directory, which is renamed to
+ * `target` only if `build` succeeds. With `replace`, an existing target is swapped out (the old one
+ * is removed only after the new one is in place).
+ */
+export async function writeDirAtomic<T>(
+  target: string,
+  build: (tmpDir: string) => Promise<T>,
+  options: { replace?: boolean } = {},
+): Promise<T> {
+  await fs.mkdir(path.dirname(path.resolve(target)), { recursive: true });
+  const tmp = tempSibling(path.resolve(target));
+  await fs.mkdir(tmp);
+  const cleanup = (): void => {
+    rmSync(tmp, { recursive: true, force: true });
+  };
+  process.once("exit", cleanup);
+  try {
+    const result = await build(tmp);
+    if (existsSync(target)) {
+      if (!options.replace) throw new Error(`refusing to replace existing ${target}`);
+      const old = tempSibling(path.resolve(target));
+      await fs.rename(target, old);
+      await fs.rename(tmp, target);
+      await fs.rm(old, { recursive: true, force: true });
+    } else {
+      await fs.rename(tmp, target);
+    }
+    return result;
+  } catch (err) {
+    cleanup();
+    throw err;
+  } finally {
+    process.removeListener("exit", cleanup);
+  }
+}

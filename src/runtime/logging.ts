@@ -1,0 +1,52 @@
+/**
+ * Structured logging on pino: JSON lines to `--log-file` for machines, short readable lines on
+ * stderr for people (pino-pretty, synchronous so lines and progress bars do not interleave badly).
+ */
+import { pino, multistream, type Logger, type Level, type StreamEntry } from "pino";
+import pretty from "pino-pretty";
+import { mkdirSync } from "node:fs";
+import * as path from "node:path";
+
+export type { Logger };
+
+export const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface LoggingOptions {
+  level: LogLevel;
+  /** JSON log file; every record at `level` or above goes here. */
+  logFile?: string;
+  /** Only warnings and errors reach stderr. */
+  quiet?: boolean;
+}
+
+export function createLogger(options: LoggingOptions): Logger {
+  if (options.level === "silent") return pino({ level: "silent" });
+  const streams: StreamEntry[] = [];
+  const stderrLevel: Level = options.quiet ? "warn" : (options.level as Level);
+  streams.push({
+    level: stderrLevel,
+    stream: pretty({
+      destination: 2,
+      sync: true,
+      colorize: process.stderr.isTTY === true,
+      ignore: "pid,hostname",
+      translateTime: "HH:MM:ss",
+      singleLine: true,
+    }),
+  });
+  if (options.logFile) {
+    mkdirSync(path.dirname(path.resolve(options.logFile)), { recursive: true });
+    streams.push({
+      level: options.level as Level,
+      stream: pino.destination({ dest: options.logFile, sync: true, mkdir: true }),
+    });
+  }
+  const minLevel = options.logFile ? (options.level as Level) : stderrLevel;
+  return pino({ level: minLevel, base: { pid: process.pid } }, multistream(streams));
+}
+
+/** A logger that drops everything (tests and library use). */
+export function silentLogger(): Logger {
+  return pino({ level: "silent" });
+}

@@ -1,0 +1,39 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readdirSync, readFileSync, existsSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { writeDirAtomic, writeFileAtomic } from "../../src/runtime/fs-atomic.js";
+
+test("writeFileAtomic leaves only the finished file", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "snndt-atomic-"));
+  const target = path.join(dir, "a", "out.txt");
+  await writeFileAtomic(target, "hello");
+  assert.equal(readFileSync(target, "utf8"), "hello");
+  assert.deepEqual(readdirSync(path.dirname(target)), ["out.txt"]);
+});
+
+test("writeDirAtomic leaves nothing behind when the build fails", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "snndt-atomic-"));
+  const target = path.join(dir, "out");
+  await assert.rejects(
+    writeDirAtomic(target, async (tmp) => {
+      writeFileSync(path.join(tmp, "partial.bin"), "x");
+      throw new Error("boom");
+    }),
+    /boom/,
+  );
+  assert.equal(existsSync(target), false);
+  assert.deepEqual(readdirSync(dir), []);
+});
+
+test("writeDirAtomic replaces an existing directory only when asked", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "snndt-atomic-"));
+  const target = path.join(dir, "out");
+  await writeDirAtomic(target, async (tmp) => writeFileSync(path.join(tmp, "v"), "1"));
+  await assert.rejects(writeDirAtomic(target, async (tmp) => writeFileSync(path.join(tmp, "v"), "2")));
+  assert.equal(readFileSync(path.join(target, "v"), "utf8"), "1");
+  await writeDirAtomic(target, async (tmp) => writeFileSync(path.join(tmp, "v"), "2"), { replace: true });
+  assert.equal(readFileSync(path.join(target, "v"), "utf8"), "2");
+  assert.deepEqual(readdirSync(dir), ["out"]);
+});
