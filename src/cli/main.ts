@@ -12,6 +12,7 @@ import type { RunContext } from "../runtime/context.js";
 import { registerPrepareDataset } from "./commands/prepare-dataset.js";
 import { registerTrain } from "./commands/train.js";
 import { registerEval } from "./commands/eval.js";
+import { registerCollect } from "./commands/collect.js";
 
 interface GlobalOptions {
   logLevel: LogLevel;
@@ -49,6 +50,7 @@ export function buildProgram(): { program: Command; context: () => RunContext } 
   registerPrepareDataset(program, context);
   registerTrain(program, context);
   registerEval(program, context);
+  registerCollect(program, context);
   return { program, context };
 }
 
