@@ -13,6 +13,7 @@ import { registerPrepareDataset } from "./commands/prepare-dataset.js";
 import { registerTrain } from "./commands/train.js";
 import { registerEval } from "./commands/eval.js";
 import { registerCollect } from "./commands/collect.js";
+import { registerDoctor } from "./commands/doctor.js";
 
 interface GlobalOptions {
   logLevel: LogLevel;
@@ -51,6 +52,7 @@ export function buildProgram(): { program: Command; context: () => RunContext } 
   registerTrain(program, context);
   registerEval(program, context);
   registerCollect(program, context);
+  registerDoctor(program, context);
   return { program, context };
 }
 
