@@ -1,0 +1,236 @@
+/**
+ * The per-step Arrow IPC file snndt writes: `snndt collect`'s output and the prepared dataset's
+ * `steps.arrow`. One row a step, episodes contiguous and in order:
+ *
+ *   episode_id int32 | step int32 | observation FixedSizeList<Float32>[obsDim]
+ *   action (discrete: int32, continuous: FixedSizeList<Float32>[dim]) | reward float32
+ *   return_to_go float32 | terminated bool | truncated bool
+ *
+ * `terminated`/`truncated` are true only on an episode's last row, so any per-step reader that splits
+ * episodes by flags or by `episode_id` finds the same episodes. Rows are written in record batches
+ * of about BATCH_ROWS, streamed to disk, so memory stays near one batch beyond the episodes.
+ */
+import { createWriteStream, promises as fs } from "node:fs";
+import { once } from "node:events";
+import { pipeline } from "node:stream/promises";
+import { randomBytes } from "node:crypto";
+import * as path from "node:path";
+import {
+  Bool,
+  Field,
+  FixedSizeList,
+  Float32,
+  Int32,
+  RecordBatch,
+  RecordBatchFileWriter,
+  Schema,
+  Struct,
+  makeData,
+  type Data,
+  type DataType,
+} from "apache-arrow";
+import type { ActionSpace, Episode } from "./types.js";
+import { actionWidth } from "./types.js";
+import { InputError } from "../runtime/errors.js";
+
+/** Rows per record batch: large enough for fast IO, small enough to keep the copy buffers small. */
+const BATCH_ROWS = 65_536;
+
+export const STEP_COLUMNS = {
+  episodeId: "episode_id",
+  step: "step",
+  observation: "observation",
+  action: "action",
+  reward: "reward",
+  returnToGo: "return_to_go",
+  terminated: "terminated",
+  truncated: "truncated",
+} as const;
+
+function vectorType(width: number): FixedSizeList<Float32> {
+  return new FixedSizeList(width, new Field("item", new Float32(), false));
+}
+
+/** The schema of a steps file for observations of `obsDim` and the given action space. */
+export function stepsSchema(obsDim: number, actionSpace: ActionSpace, metadata: Record<string, string> = {}): Schema {
+  const actionType: DataType = actionSpace.kind === "discrete" ? new Int32() : vectorType(actionSpace.dim);
+  return new Schema(
+    [
+      new Field(STEP_COLUMNS.episodeId, new Int32(), false),
+      new Field(STEP_COLUMNS.step, new Int32(), false),
+      new Field(STEP_COLUMNS.observation, vectorType(obsDim), false),
+      new Field(STEP_COLUMNS.action, actionType, false),
+      new Field(STEP_COLUMNS.reward, new Float32(), false),
+      new Field(STEP_COLUMNS.returnToGo, new Float32(), false),
+      new Field(STEP_COLUMNS.terminated, new Bool(), false),
+      new Field(STEP_COLUMNS.truncated, new Bool(), false),
+    ],
+    new Map(Object.entries(metadata)),
+  );
+}
+
+/** Episodes [first, last) with their global episode indices, packed into one record batch. */
+function buildBatch(
+  schema: Schema,
+  episodes: Episode[],
+  first: number,
+  last: number,
+  obsDim: number,
+  actionSpace: ActionSpace,
+): RecordBatch {
+  const actWidth = actionWidth(actionSpace);
+  let rows = 0;
+  for (let e = first; e < last; e++) rows += episodes[e]!.length;
+  const episodeIds = new Int32Array(rows);
+  const steps = new Int32Array(rows);
+  const observations = new Float32Array(rows * obsDim);
+  const discreteActions = actionSpace.kind === "discrete" ? new Int32Array(rows) : null;
+  const continuousActions = actionSpace.kind === "continuous" ? new Float32Array(rows * actWidth) : null;
+  const rewards = new Float32Array(rows);
+  const returnsToGo = new Float32Array(rows);
+  // Validity-free bit-packed booleans, least significant bit first (Arrow's layout).
+  const terminated = new Uint8Array((rows + 7) >> 3);
+  const truncated = new Uint8Array((rows + 7) >> 3);
+  let row = 0;
+  for (let e = first; e < last; e++) {
+    const ep = episodes[e]!;
+    episodeIds.fill(e, row, row + ep.length);
+    for (let t = 0; t < ep.length; t++) steps[row + t] = t;
+    observations.set(ep.observations.subarray(0, ep.length * obsDim), row * obsDim);
+    if (discreteActions) {
+      for (let t = 0; t < ep.length; t++) discreteActions[row + t] = ep.actions[t]!;
+    } else {
+      continuousActions!.set(ep.actions.subarray(0, ep.length * actWidth), row * actWidth);
+    }
+    rewards.set(ep.rewards.subarray(0, ep.length), row);
+    returnsToGo.set(ep.returnsToGo.subarray(0, ep.length), row);
+    const lastRow = row + ep.length - 1;
+    if (ep.terminated) terminated[lastRow >> 3]! |= 1 << (lastRow & 7);
+    if (ep.truncated) truncated[lastRow >> 3]! |= 1 << (lastRow & 7);
+    row += ep.length;
+  }
+  const vectorData = (values: Float32Array, width: number): Data =>
+    makeData({
+      type: vectorType(width),
+      length: rows,
+      nullCount: 0,
+      child: makeData({ type: new Float32(), length: rows * width, nullCount: 0, data: values }),
+    });
+  const children: Data[] = [
+    makeData({ type: new Int32(), length: rows, nullCount: 0, data: episodeIds }),
+    makeData({ type: new Int32(), length: rows, nullCount: 0, data: steps }),
+    vectorData(observations, obsDim),
+    discreteActions
+      ? makeData({ type: new Int32(), length: rows, nullCount: 0, data: discreteActions })
+      : vectorData(continuousActions!, actWidth),
+    makeData({ type: new Float32(), length: rows, nullCount: 0, data: rewards }),
+    makeData({ type: new Float32(), length: rows, nullCount: 0, data: returnsToGo }),
+    makeData({ type: new Bool(), length: rows, nullCount: 0, data: terminated }),
+    makeData({ type: new Bool(), length: rows, nullCount: 0, data: truncated }),
+  ];
+  const structData = makeData({ type: new Struct(schema.fields), length: rows, nullCount: 0, children });
+  return new RecordBatch(schema, structData);
+}
+
+/** Check that every episode has the shapes the schema promises, before anything is written. */
+function checkEpisodes(file: string, episodes: Episode[], obsDim: number, actionSpace: ActionSpace): void {
+  const actWidth = actionWidth(actionSpace);
+  episodes.forEach((ep, e) => {
+    const expect: Array<[string, number, number]> = [
+      ["observations", ep.observations.length, ep.length * obsDim],
+      ["actions", ep.actions.length, ep.length * actWidth],
+      ["rewards", ep.rewards.length, ep.length],
+      ["returnsToGo", ep.returnsToGo.length, ep.length],
+    ];
+    for (const [name, found, expected] of expect) {
+      if (found < expected) {
+        throw new InputError(
+          `cannot write ${file}: episode ${e} has ${ep.length} steps, so ${name} needs ${expected} values, but it holds ${found}.`,
+        );
+      }
+    }
+    if (actionSpace.kind === "discrete") {
+      for (let t = 0; t < ep.length; t++) {
+        const a = ep.actions[t]!;
+        if (!Number.isInteger(a) || a < 0 || a >= actionSpace.n) {
+          throw new InputError(
+            `cannot write ${file}: episode ${e} step ${t} has action ${a}, expected an integer in [0, ${actionSpace.n}).`,
+          );
+        }
+      }
+    }
+  });
+}
+
+/** The observation width shared by all episodes (0 when there are no steps). */
+function inferObsDim(file: string, episodes: Episode[]): number {
+  let obsDim = -1;
+  episodes.forEach((ep, e) => {
+    if (ep.length === 0) return;
+    const width = ep.observations.length / ep.length;
+    if (!Number.isInteger(width)) {
+      throw new InputError(
+        `cannot write ${file}: episode ${e} has ${ep.length} steps but ${ep.observations.length} observation values (not a multiple).`,
+      );
+    }
+    if (obsDim === -1) obsDim = width;
+    else if (width !== obsDim) {
+      throw new InputError(
+        `cannot write ${file}: episode ${e} has observations of width ${width}, earlier episodes have width ${obsDim}.`,
+      );
+    }
+  });
+  return Math.max(obsDim, 0);
+}
+
+/**
+ * Write episodes as a per-step Arrow IPC file (atomic): columns episode_id int32, step int32,
+ * observation FixedSizeList<Float32>[obsDim], action (discrete: int32; continuous: FixedSizeList<Float32>[dim]),
+ * reward float32, return_to_go float32, terminated bool, truncated bool (flags set on the episode's last row).
+ * `metadata` goes into the Arrow schema's metadata (e.g. env id, policy, seed).
+ */
+export async function writeStepsArrow(
+  file: string,
+  episodes: Episode[],
+  actionSpace: ActionSpace,
+  metadata?: Record<string, string>,
+): Promise<void> {
+  const obsDim = inferObsDim(file, episodes);
+  checkEpisodes(file, episodes, obsDim, actionSpace);
+  const schema = stepsSchema(obsDim, actionSpace, metadata);
+
+  await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
+  const tmp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+  try {
+    const writer = new RecordBatchFileWriter();
+    const out = createWriteStream(tmp);
+    const written = pipeline(writer.toNodeStream(), out);
+    writer.reset(undefined, schema);
+    let first = 0;
+    while (first < episodes.length) {
+      let last = first;
+      let rows = 0;
+      while (last < episodes.length && (rows === 0 || rows + episodes[last]!.length <= BATCH_ROWS)) {
+        rows += episodes[last]!.length;
+        last++;
+      }
+      writer.write(buildBatch(schema, episodes, first, last, obsDim, actionSpace));
+      first = last;
+      // Let the file stream catch up so the serialised batches do not pile up in memory.
+      if (out.writableNeedDrain) await once(out, "drain");
+      else await new Promise((resolve) => setImmediate(resolve));
+    }
+    writer.close();
+    await written;
+    const handle = await fs.open(tmp, "r+");
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(tmp, file);
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+}
