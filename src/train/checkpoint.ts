@@ -1,0 +1,294 @@
+/**
+ * Checkpoints: `<run>/checkpoints/step-<N>/` and `<run>/checkpoints/best/`, each a directory of
+ *
+ *   model.safetensors       every trainable variable by its name (F32; tfjs layout: dense kernels [in, out])
+ *   optimizer.safetensors   AdamW moments as "exp_avg/<name>" and "exp_avg_sq/<name>" (PyTorch's names);
+ *                           the update count in the metadata ("step")
+ *   state.json              CheckpointState: step, epoch, RNG streams, best val loss, the resolved config and
+ *                           its hash, the dataset manifest hash, normalisation stats, model kind/variant,
+ *                           snndt version, tfjs backend
+ *   checksums.json          sha256 of each file above, written last
+ *
+ * A checkpoint is built in a temporary sibling directory and renamed into place (writeDirAtomic),
+ * so `step-<N>` and `best` are always complete; a crash leaves at most a `.step-<N>.tmp-*`
+ * directory, which is ignored. Loading verifies every checksum and every shape before anything
+ * is assigned to a variable.
+ */
+import { createHash } from "node:crypto";
+import { promises as fs, existsSync } from "node:fs";
+import * as path from "node:path";
+import * as tf from "@tensorflow/tfjs";
+import type { ActionSpace } from "../data/types.js";
+import { InputError } from "../runtime/errors.js";
+import { writeDirAtomic } from "../runtime/fs-atomic.js";
+import type { RngState } from "../runtime/rng.js";
+import type { ResolvedConfig } from "./config.js";
+import type { AdamW, AdamWState } from "./optimizer.js";
+import { encodeSafetensors, decodeSafetensors } from "./safetensors.js";
+
+export const CHECKPOINT_FORMAT_VERSION = 1;
+export const MODEL_FILE = "model.safetensors";
+export const OPTIMIZER_FILE = "optimizer.safetensors";
+export const STATE_FILE = "state.json";
+export const CHECKSUMS_FILE = "checksums.json";
+const CHECKSUMMED_FILES = [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE] as const;
+
+const STEP_DIR = /^step-(\d+)$/;
+const FIRST_MOMENT = "exp_avg/";
+const SECOND_MOMENT = "exp_avg_sq/";
+
+/** What the window builder and the model need to use the weights: saved with every checkpoint. */
+export interface NormalisationState {
+  stateMean: number[];
+  stateStd: number[];
+  rtgScale: number;
+  /** K, the context length. */
+  context: number;
+  maxEpLen: number;
+  actionSpace: ActionSpace;
+  obsDim: number;
+}
+
+export interface CheckpointState {
+  formatVersion: number;
+  /** Optimizer updates applied when the checkpoint was taken. */
+  step: number;
+  epoch: number;
+  /** Rng.getState() of every stream, by stream name ("sampler", "dropout", ...). */
+  rng: Record<string, RngState>;
+  /** null until the first validation. */
+  bestValLoss: number | null;
+  config: ResolvedConfig;
+  configHash: string;
+  datasetManifestHash: string;
+  normalisation: NormalisationState;
+  model: { kind: string; variant: string };
+  snndtVersion: string;
+  /** tfjs backend that produced the checkpoint ("wasm", "tensorflow", "cpu"). */
+  backend: string;
+}
+
+export interface LoadedCheckpoint {
+  dir: string;
+  /** Weights by variable name, in file order. */
+  weights: Map<string, { shape: number[]; data: Float32Array }>;
+  optimizer: AdamWState;
+  state: CheckpointState;
+}
+
+/** `<runDir>/checkpoints/step-<N>` or `<runDir>/checkpoints/best`. */
+export function checkpointDir(runDir: string, which: number | "best"): string {
+  return path.join(runDir, "checkpoints", which === "best" ? "best" : `step-${which}`);
+}
+
+function sha256(bytes: Uint8Array | string): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/**
+ * Save variables, optimizer state and run state as a complete checkpoint directory, atomically;
+ * an existing directory of the same name (e.g. `best/`) is replaced only once the new one is whole.
+ */
+export async function saveCheckpoint(
+  dir: string,
+  parts: { variables: readonly tf.Variable[]; optimizer: AdamW; state: Omit<CheckpointState, "formatVersion"> },
+): Promise<void> {
+  const { variables, optimizer } = parts;
+  const state: CheckpointState = { formatVersion: CHECKPOINT_FORMAT_VERSION, ...parts.state };
+  const weights: [string, { shape: number[]; data: Float32Array }][] = [];
+  for (const variable of variables) {
+    if (variable.dtype !== "float32") throw new Error(`variable "${variable.name}" is ${variable.dtype}; checkpoints hold float32`);
+    weights.push([variable.name, { shape: [...variable.shape], data: (await variable.data()) as Float32Array }]);
+  }
+  const optimizerState = await optimizer.getState();
+  if (optimizerState.step !== state.step) {
+    throw new Error(`checkpoint state.step ${state.step} disagrees with the optimizer's ${optimizerState.step} updates`);
+  }
+  const moments: [string, { shape: number[]; data: Float32Array }][] = [];
+  for (const [name, { shape, m }] of optimizerState.moments) moments.push([FIRST_MOMENT + name, { shape, data: m }]);
+  for (const [name, { shape, v }] of optimizerState.moments) moments.push([SECOND_MOMENT + name, { shape, data: v }]);
+  const files: Record<(typeof CHECKSUMMED_FILES)[number], Uint8Array | string> = {
+    [MODEL_FILE]: encodeSafetensors(weights, {
+      producer: `snndt ${state.snndtVersion}`,
+      layout: "tfjs: dense kernels are [in, out]",
+      step: String(state.step),
+    }),
+    [OPTIMIZER_FILE]: encodeSafetensors(moments, {
+      optimizer: "adamw",
+      step: String(optimizerState.step),
+      beta1: String(optimizer.options.beta1),
+      beta2: String(optimizer.options.beta2),
+      eps: String(optimizer.options.eps),
+      weight_decay: String(optimizer.options.weightDecay),
+    }),
+    [STATE_FILE]: JSON.stringify(state, null, 2) + "\n",
+  };
+  await writeDirAtomic(
+    dir,
+    async (tmp) => {
+      const checksums: Record<string, string> = {};
+      for (const name of CHECKSUMMED_FILES) {
+        await writeSynced(path.join(tmp, name), files[name]);
+        checksums[name] = sha256(files[name]);
+      }
+      await writeSynced(path.join(tmp, CHECKSUMS_FILE), JSON.stringify(checksums, null, 2) + "\n");
+    },
+    { replace: true },
+  );
+}
+
+async function writeSynced(file: string, data: Uint8Array | string): Promise<void> {
+  const handle = await fs.open(file, "w");
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Load and verify a checkpoint directory; anything missing, altered or half-written is an InputError. */
+export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
+  const base = path.basename(path.resolve(dir));
+  if (base.startsWith(".") && base.includes(".tmp-")) {
+    throw new InputError(`${dir} is a half-written checkpoint (a temporary directory left by an interrupted save); use a complete step-<N> or best directory.`);
+  }
+  let entries: string[];
+  try {
+    entries = await fs.readdir(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new InputError(`cannot read checkpoint directory ${dir}: ${code === "ENOENT" ? "no such directory" : code === "ENOTDIR" ? "not a directory" : (err as Error).message}.`);
+  }
+  if (!entries.includes(CHECKSUMS_FILE)) {
+    throw new InputError(
+      `${dir} is not a complete checkpoint: ${CHECKSUMS_FILE} (written last) is missing. Found: ${entries.join(", ") || "nothing"}.`,
+    );
+  }
+  const checksumsPath = path.join(dir, CHECKSUMS_FILE);
+  let checksums: Record<string, unknown>;
+  try {
+    checksums = JSON.parse(await fs.readFile(checksumsPath, "utf8")) as Record<string, unknown>;
+  } catch (err) {
+    throw new InputError(`${checksumsPath} is not valid JSON: ${(err as Error).message}.`);
+  }
+  const contents = new Map<string, Buffer>();
+  for (const name of CHECKSUMMED_FILES) {
+    const file = path.join(dir, name);
+    if (!entries.includes(name)) throw new InputError(`${dir} is not a complete checkpoint: ${name} is missing.`);
+    const expected = checksums[name];
+    if (typeof expected !== "string") throw new InputError(`${checksumsPath} has no sha256 for ${name}.`);
+    const bytes = await fs.readFile(file);
+    const actual = sha256(bytes);
+    if (actual !== expected) {
+      throw new InputError(`${file} is corrupt: its sha256 is ${actual}, ${CHECKSUMS_FILE} records ${expected}.`);
+    }
+    contents.set(name, bytes);
+  }
+
+  const modelFile = path.join(dir, MODEL_FILE);
+  const weights = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const [name, t] of decodeSafetensors(contents.get(MODEL_FILE)!, modelFile).tensors) {
+    if (t.dtype !== "F32") throw new InputError(`${modelFile}: tensor "${name}" is ${t.dtype}; snndt weights are F32.`);
+    weights.set(name, { shape: t.shape, data: t.data as Float32Array });
+  }
+
+  const optimizerFile = path.join(dir, OPTIMIZER_FILE);
+  const optimizerContent = decodeSafetensors(contents.get(OPTIMIZER_FILE)!, optimizerFile);
+  const step = Number(optimizerContent.metadata.step);
+  if (!Number.isInteger(step) || step < 0) {
+    throw new InputError(`${optimizerFile}: metadata "step" is ${JSON.stringify(optimizerContent.metadata.step)}, expected an integer >= 0.`);
+  }
+  const moments: AdamWState["moments"] = new Map();
+  for (const [name, weight] of weights) {
+    const m = optimizerContent.tensors.get(FIRST_MOMENT + name);
+    const v = optimizerContent.tensors.get(SECOND_MOMENT + name);
+    if (!m || !v) throw new InputError(`${optimizerFile} has no moments for variable "${name}".`);
+    for (const [label, t] of [[FIRST_MOMENT, m], [SECOND_MOMENT, v]] as const) {
+      if (t.dtype !== "F32" || t.shape.join(",") !== weight.shape.join(",")) {
+        throw new InputError(`${optimizerFile}: "${label}${name}" is ${t.dtype} [${t.shape}], the weight is F32 [${weight.shape}].`);
+      }
+    }
+    moments.set(name, { shape: weight.shape, m: m.data as Float32Array, v: v.data as Float32Array });
+  }
+  if (optimizerContent.tensors.size !== 2 * weights.size) {
+    const extra = [...optimizerContent.tensors.keys()].filter((k) => !weights.has(k.replace(/^exp_avg(_sq)?\//, "")));
+    throw new InputError(`${optimizerFile} holds moments for variables not in ${MODEL_FILE}: ${extra.join(", ")}.`);
+  }
+
+  const stateFile = path.join(dir, STATE_FILE);
+  let state: CheckpointState;
+  try {
+    state = JSON.parse(contents.get(STATE_FILE)!.toString("utf8")) as CheckpointState;
+  } catch (err) {
+    throw new InputError(`${stateFile} is not valid JSON: ${(err as Error).message}.`);
+  }
+  if (state.formatVersion !== CHECKPOINT_FORMAT_VERSION) {
+    throw new InputError(`${stateFile}: checkpoint format version ${state.formatVersion}, this snndt reads version ${CHECKPOINT_FORMAT_VERSION}.`);
+  }
+  if (state.step !== step) {
+    throw new InputError(`${dir} is inconsistent: ${STATE_FILE} says step ${state.step}, ${OPTIMIZER_FILE} says ${step}.`);
+  }
+  return { dir, weights, optimizer: { step, moments }, state };
+}
+
+/**
+ * Assign loaded weights to the variables, matched by name. Every variable must be present with
+ * its exact shape and the checkpoint must hold no other weights; otherwise nothing is assigned
+ * and the error names each mismatched variable with both shapes.
+ */
+export function restoreVariables(variables: readonly tf.Variable[], weights: LoadedCheckpoint["weights"], source = "the checkpoint"): void {
+  const problems: string[] = [];
+  const names = new Set(variables.map((v) => v.name));
+  for (const variable of variables) {
+    const saved = weights.get(variable.name);
+    if (!saved) problems.push(`"${variable.name}" [${variable.shape}] is missing from ${source}`);
+    else if (saved.shape.join(",") !== variable.shape.join(",")) {
+      problems.push(`"${variable.name}" is [${saved.shape}] in ${source} but [${variable.shape}] in the model`);
+    }
+  }
+  for (const [name, saved] of weights) if (!names.has(name)) problems.push(`"${name}" [${saved.shape}] in ${source} is not in the model`);
+  if (problems.length > 0) {
+    const shown = problems.slice(0, 8).join("; ") + (problems.length > 8 ? `; and ${problems.length - 8} more` : "");
+    throw new InputError(`${source} was saved from a model of another shape: ${shown}. Check model.* in the config against the checkpoint's state.json.`);
+  }
+  for (const variable of variables) {
+    const saved = weights.get(variable.name)!;
+    tf.tidy(() => variable.assign(tf.tensor(saved.data, variable.shape, "float32")));
+  }
+}
+
+/** The newest complete step-<N> checkpoint of a run (one with its checksums file), or undefined. */
+export async function latestCheckpoint(runDir: string): Promise<string | undefined> {
+  const steps = await stepCheckpoints(runDir);
+  for (const { dir } of steps) if (existsSync(path.join(dir, CHECKSUMS_FILE))) return dir;
+  return undefined;
+}
+
+/** step-<N> directories of a run, newest first (temporary directories are never listed). */
+export async function stepCheckpoints(runDir: string): Promise<{ step: number; dir: string }[]> {
+  const root = path.join(runDir, "checkpoints");
+  let names: string[];
+  try {
+    names = await fs.readdir(root);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw err;
+  }
+  return names
+    .map((name) => ({ name, match: STEP_DIR.exec(name) }))
+    .filter((e): e is { name: string; match: RegExpExecArray } => e.match !== null)
+    .map((e) => ({ step: Number(e.match[1]), dir: path.join(root, e.name) }))
+    .sort((a, b) => b.step - a.step);
+}
+
+/** Delete all but the newest `keepLast` step-<N> checkpoints; `best/` is never touched. Returns the removed dirs. */
+export async function pruneCheckpoints(runDir: string, keepLast: number): Promise<string[]> {
+  if (!Number.isInteger(keepLast) || keepLast < 1) throw new Error(`keepLast must be an integer >= 1, got ${keepLast}`);
+  const removed: string[] = [];
+  for (const { dir } of (await stepCheckpoints(runDir)).slice(keepLast)) {
+    await fs.rm(dir, { recursive: true, force: true });
+    removed.push(dir);
+  }
+  return removed;
+}
