@@ -1,13 +1,95 @@
+import { existsSync } from "node:fs";
 import type { Command } from "commander";
+import { Option } from "commander";
 import type { RunContext } from "../../runtime/context.js";
 import { UsageError } from "../../runtime/errors.js";
+import { writeStepsArrow } from "../../data/arrow-writer.js";
+import { collectEpisodes, type CollectSummary, type ReturnStats } from "../../eval/collect.js";
+import { ENV_IDS, makeEnv } from "../../eval/envs/index.js";
+import { QUALITIES, referenceReturns, type Quality } from "../../eval/policies/index.js";
 
-export function registerCollect(program: Command, _context: () => RunContext): void {
+interface CollectFlags {
+  env: string;
+  policy: Quality;
+  episodes: string;
+  seed: string;
+  out: string;
+  force: boolean;
+}
+
+export function registerCollect(program: Command, context: () => RunContext): void {
   program
     .command("collect")
-    .description("collect an offline dataset in a built-in environment (not built yet)")
-    .allowUnknownOption(true)
-    .action(() => {
-      throw new UsageError("`snndt collect` is not built yet");
+    .description("play a scripted behaviour policy in a built-in environment and write the steps as an Arrow file")
+    .requiredOption("--env <id>", `environment: ${ENV_IDS.join(", ")}`)
+    .addOption(new Option("--policy <quality>", "behaviour policy").choices([...QUALITIES]).default("mixed"))
+    .option("--episodes <n>", "number of episodes", "100")
+    .option("--seed <n>", "seed for the environment and the policy", "0")
+    .requiredOption("--out <file>", "Arrow IPC file to write (one row a step)")
+    .option("--force", "overwrite --out if it exists", false)
+    .addHelpText(
+      "after",
+      "\nExample:\n  $ snndt collect --env CartPole-v1 --policy mixed --episodes 200 --seed 0 --out datasets/cartpole-mixed.arrow",
+    )
+    .action(async (flags: CollectFlags) => {
+      const ctx = context();
+      const episodes = parseCount("--episodes", flags.episodes, 1);
+      const seed = parseCount("--seed", flags.seed, 0);
+      const env = makeEnv(flags.env);
+      if (existsSync(flags.out) && !flags.force) {
+        throw new UsageError(`${flags.out} already exists; pass --force to overwrite it`);
+      }
+      const bar = ctx.progress.start("collect", episodes, {
+        format: `collect ${flags.env} [{bar}] {value}/{total} episodes, last return {last}`,
+        fields: { last: "-" },
+      });
+      const result = collectEpisodes({
+        envId: flags.env,
+        quality: flags.policy,
+        episodes,
+        seed,
+        onEpisode: (done, lastReturn) => bar.update(done, { last: formatNumber(lastReturn) }),
+      });
+      bar.stop();
+      await writeStepsArrow(flags.out, result.episodes, env.actionSpace, {
+        "snndt.env": flags.env,
+        "snndt.policy": flags.policy,
+        "snndt.seed": String(seed),
+        "snndt.episodes": String(episodes),
+        "snndt.episode_qualities": result.qualities.join(","),
+      });
+      const { random, expert } = referenceReturns(flags.env);
+      const normalisedScore = (100 * (result.summary.returns.mean - random)) / (expert - random);
+      if (!ctx.quiet) process.stderr.write(formatSummary(result.summary, flags.out, normalisedScore) + "\n");
+      if (ctx.json) {
+        process.stdout.write(JSON.stringify({ ...result.summary, out: flags.out, normalisedScore }, null, 2) + "\n");
+      }
     });
+}
+
+function parseCount(flag: string, text: string, min: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min) {
+    throw new UsageError(`${flag} must be an integer >= ${min}, got "${text}"`);
+  }
+  return value;
+}
+
+function formatNumber(value: number): string {
+  return Number.isInteger(value) ? String(value) : value.toFixed(2);
+}
+
+function formatStats(stats: ReturnStats): string {
+  return `mean ${formatNumber(stats.mean)}, min ${formatNumber(stats.min)}, max ${formatNumber(stats.max)} (${stats.episodes} episodes, ${stats.steps} steps)`;
+}
+
+function formatSummary(summary: CollectSummary, out: string, normalisedScore: number): string {
+  const lines = [
+    `collected ${summary.env} with the ${summary.policy} policy (seed ${summary.seed}) into ${out}`,
+    `  returns: ${formatStats(summary.returns)}; normalised score ${normalisedScore.toFixed(1)}`,
+  ];
+  if (summary.policy === "mixed") {
+    for (const [level, stats] of Object.entries(summary.byQuality)) lines.push(`  ${level.padEnd(6)}: ${formatStats(stats)}`);
+  }
+  return lines.join("\n");
 }

@@ -1,0 +1,74 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync, existsSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { tableFromIPC } from "apache-arrow";
+import { runCli } from "../helpers/cli.js";
+import { collectEpisodes } from "../../src/eval/collect.js";
+
+const dir = mkdtempSync(path.join(tmpdir(), "snndt-collect-"));
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+test("snndt collect writes one Arrow row per step with the episodes the collector plays", () => {
+  const out = path.join(dir, "cartpole.arrow");
+  const res = runCli(["--json", "collect", "--env", "CartPole-v1", "--policy", "mixed", "--episodes", "6", "--seed", "4", "--out", out]);
+  assert.equal(res.status, 0, res.stderr);
+  const summary = JSON.parse(res.stdout) as { returns: { episodes: number; steps: number; mean: number }; byQuality: object };
+  assert.match(res.stderr, /collected CartPole-v1 with the mixed policy \(seed 4\)/);
+  assert.match(res.stderr, /returns: mean/);
+
+  const expected = collectEpisodes({ envId: "CartPole-v1", quality: "mixed", episodes: 6, seed: 4 });
+  assert.deepEqual(summary.returns, expected.summary.returns);
+  const table = tableFromIPC(readFileSync(out));
+  const steps = expected.episodes.reduce((n, e) => n + e.length, 0);
+  assert.equal(table.numRows, steps);
+  assert.equal(table.schema.metadata.get("snndt.env"), "CartPole-v1");
+  assert.equal(table.schema.metadata.get("snndt.episode_qualities"), expected.qualities.join(","));
+  const episodeIds = table.getChild("episode_id")!.toArray() as Int32Array;
+  const actions = table.getChild("action")!.toArray() as Int32Array;
+  const rtg = table.getChild("return_to_go")!.toArray() as Float32Array;
+  const terminated = table.getChild("terminated")!;
+  let row = 0;
+  expected.episodes.forEach((episode, e) => {
+    for (let t = 0; t < episode.length; t++, row++) {
+      assert.equal(episodeIds[row], e);
+      assert.equal(actions[row], episode.actions[t]);
+      assert.equal(rtg[row], episode.returnsToGo[t]);
+      assert.equal(terminated.get(row), t === episode.length - 1 && episode.terminated);
+    }
+  });
+  // No temporary files are left beside the output.
+  assert.deepEqual(readdirSync(dir), ["cartpole.arrow"]);
+});
+
+test("snndt collect writes continuous actions as vectors", () => {
+  const out = path.join(dir, "pendulum.arrow");
+  const res = runCli(["collect", "--env", "Pendulum-v1", "--policy", "expert", "--episodes", "2", "--out", out]);
+  assert.equal(res.status, 0, res.stderr);
+  const table = tableFromIPC(readFileSync(out));
+  assert.equal(table.numRows, 400);
+  const first = table.getChild("action")!.get(0) as { length: number; get(i: number): number };
+  assert.equal(first.length, 1);
+  assert.ok(Math.abs(first.get(0)) <= 2);
+});
+
+test("snndt collect refuses to overwrite without --force, and rejects bad arguments", () => {
+  const out = path.join(dir, "mc.arrow");
+  assert.equal(runCli(["collect", "--env", "MountainCar-v0", "--episodes", "1", "--out", out]).status, 0);
+  const again = runCli(["collect", "--env", "MountainCar-v0", "--episodes", "1", "--out", out]);
+  assert.equal(again.status, 2);
+  assert.match(again.stderr, /already exists; pass --force/);
+  assert.equal(runCli(["collect", "--env", "MountainCar-v0", "--episodes", "1", "--out", out, "--force"]).status, 0);
+
+  const badEnv = runCli(["collect", "--env", "Pong-v5", "--out", path.join(dir, "x.arrow")]);
+  assert.equal(badEnv.status, 2);
+  assert.match(badEnv.stderr, /unknown environment "Pong-v5"; known environments: CartPole-v1/);
+  const badCount = runCli(["collect", "--env", "CartPole-v1", "--episodes", "0", "--out", path.join(dir, "x.arrow")]);
+  assert.equal(badCount.status, 2);
+  assert.match(badCount.stderr, /--episodes must be an integer >= 1, got "0"/);
+  const badPolicy = runCli(["collect", "--env", "CartPole-v1", "--policy", "great", "--out", path.join(dir, "x.arrow")]);
+  assert.notEqual(badPolicy.status, 0);
+  assert.match(badPolicy.stderr, /great/);
+  assert.equal(existsSync(path.join(dir, "x.arrow")), false);
+});
