@@ -4,6 +4,7 @@
  * the environment's first reset takes the seed and later resets continue its stream, and the
  * policy draws from Rng.derive(seed, "collect:policy").
  */
+import { writeStepsArrow } from "../data/arrow-writer.js";
 import type { Episode } from "../data/types.js";
 import { UsageError } from "../runtime/errors.js";
 import { Rng } from "../runtime/rng.js";
@@ -84,6 +85,22 @@ export function collectEpisodes(options: CollectOptions): CollectResult {
       byQuality,
     },
   };
+}
+
+/**
+ * Write a collection as a per-step Arrow file (atomically), with its provenance in the schema
+ * metadata: env, policy, seed, episode count and each episode's level. Nothing else (no time,
+ * no version) goes in, so the same command and seed give the same bytes.
+ */
+export async function writeCollection(file: string, result: CollectResult): Promise<void> {
+  const { summary } = result;
+  await writeStepsArrow(file, result.episodes, makeEnv(summary.env).actionSpace, {
+    "snndt.env": summary.env,
+    "snndt.policy": summary.policy,
+    "snndt.seed": String(summary.seed),
+    "snndt.episodes": String(result.episodes.length),
+    "snndt.episode_qualities": result.qualities.join(","),
+  });
 }
 
 function returnStats(returns: number[], lengths: number[]): ReturnStats {

@@ -3,8 +3,7 @@ import type { Command } from "commander";
 import { Option } from "commander";
 import type { RunContext } from "../../runtime/context.js";
 import { UsageError } from "../../runtime/errors.js";
-import { writeStepsArrow } from "../../data/arrow-writer.js";
-import { collectEpisodes, type CollectSummary, type ReturnStats } from "../../eval/collect.js";
+import { collectEpisodes, writeCollection, type CollectSummary, type ReturnStats } from "../../eval/collect.js";
 import { ENV_IDS, makeEnv } from "../../eval/envs/index.js";
 import { QUALITIES, referenceReturns, type Quality } from "../../eval/policies/index.js";
 
@@ -35,7 +34,7 @@ export function registerCollect(program: Command, context: () => RunContext): vo
       const ctx = context();
       const episodes = parseCount("--episodes", flags.episodes, 1);
       const seed = parseCount("--seed", flags.seed, 0);
-      const env = makeEnv(flags.env);
+      makeEnv(flags.env); // an unknown id fails here, before anything is played
       if (existsSync(flags.out) && !flags.force) {
         throw new UsageError(`${flags.out} already exists; pass --force to overwrite it`);
       }
@@ -51,13 +50,7 @@ export function registerCollect(program: Command, context: () => RunContext): vo
         onEpisode: (done, lastReturn) => bar.update(done, { last: formatNumber(lastReturn) }),
       });
       bar.stop();
-      await writeStepsArrow(flags.out, result.episodes, env.actionSpace, {
-        "snndt.env": flags.env,
-        "snndt.policy": flags.policy,
-        "snndt.seed": String(seed),
-        "snndt.episodes": String(episodes),
-        "snndt.episode_qualities": result.qualities.join(","),
-      });
+      await writeCollection(flags.out, result);
       const { random, expert } = referenceReturns(flags.env);
       const normalisedScore = (100 * (result.summary.returns.mean - random)) / (expert - random);
       if (!ctx.quiet) process.stderr.write(formatSummary(result.summary, flags.out, normalisedScore) + "\n");
