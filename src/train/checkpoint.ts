@@ -19,10 +19,10 @@ import { promises as fs, existsSync } from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import type { ActionSpace } from "../data/types.js";
-import { InputError } from "../runtime/errors.js";
+import { InputError, SnndtError } from "../runtime/errors.js";
 import { writeDirAtomic } from "../runtime/fs-atomic.js";
 import type { RngState } from "../runtime/rng.js";
-import type { ResolvedConfig } from "./config.js";
+import { configHash, type ResolvedConfig } from "./config.js";
 import type { AdamW, AdamWState } from "./optimizer.js";
 import { encodeSafetensors, decodeSafetensors } from "./safetensors.js";
 
@@ -123,18 +123,26 @@ export async function saveCheckpoint(
     }),
     [STATE_FILE]: JSON.stringify(state, null, 2) + "\n",
   };
-  await writeDirAtomic(
-    dir,
-    async (tmp) => {
-      const checksums: Record<string, string> = {};
-      for (const name of CHECKSUMMED_FILES) {
-        await writeSynced(path.join(tmp, name), files[name]);
-        checksums[name] = sha256(files[name]);
-      }
-      await writeSynced(path.join(tmp, CHECKSUMS_FILE), JSON.stringify(checksums, null, 2) + "\n");
-    },
-    { replace: true },
-  );
+  try {
+    await writeDirAtomic(
+      dir,
+      async (tmp) => {
+        const checksums: Record<string, string> = {};
+        for (const name of CHECKSUMMED_FILES) {
+          await writeSynced(path.join(tmp, name), files[name]);
+          checksums[name] = sha256(files[name]);
+        }
+        await writeSynced(path.join(tmp, CHECKSUMS_FILE), JSON.stringify(checksums, null, 2) + "\n");
+      },
+      { replace: true },
+    );
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (!code) throw err;
+    // A full disk, a read-only or missing directory: nothing was replaced, earlier checkpoints are intact.
+    const why = code === "ENOSPC" ? "no space left on the device" : code === "EDQUOT" ? "disk quota exceeded" : (err as Error).message;
+    throw new SnndtError(`cannot write checkpoint ${dir}: ${why}. Nothing was replaced; the earlier checkpoints are intact.`);
+  }
 }
 
 async function writeSynced(file: string, data: Uint8Array | string): Promise<void> {
@@ -223,13 +231,45 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   } catch (err) {
     throw new InputError(`${stateFile} is not valid JSON: ${(err as Error).message}.`);
   }
+  checkStateFields(state, stateFile);
   if (state.formatVersion !== CHECKPOINT_FORMAT_VERSION) {
     throw new InputError(`${stateFile}: checkpoint format version ${state.formatVersion}, this snndt reads version ${CHECKPOINT_FORMAT_VERSION}.`);
   }
   if (state.step !== step) {
     throw new InputError(`${dir} is inconsistent: ${STATE_FILE} says step ${state.step}, ${OPTIMIZER_FILE} says ${step}.`);
   }
+  if (configHash(state.config) !== state.configHash) {
+    throw new InputError(`${stateFile}: the stored config does not match its configHash ${state.configHash}; the file was edited.`);
+  }
   return { dir, weights, optimizer: { step, moments }, state };
+}
+
+/** The fields every reader of state.json relies on, with their JSON types. */
+const STATE_FIELD_TYPES: Record<keyof CheckpointState, "number" | "string" | "object" | "number|null"> = {
+  formatVersion: "number",
+  step: "number",
+  epoch: "number",
+  rng: "object",
+  bestValLoss: "number|null",
+  config: "object",
+  configHash: "string",
+  datasetManifestHash: "string",
+  normalisation: "object",
+  model: "object",
+  snndtVersion: "string",
+  backend: "string",
+};
+
+function checkStateFields(state: unknown, file: string): asserts state is CheckpointState {
+  if (typeof state !== "object" || state === null || Array.isArray(state)) throw new InputError(`${file} is not a JSON object.`);
+  const record = state as Record<string, unknown>;
+  for (const [field, type] of Object.entries(STATE_FIELD_TYPES)) {
+    const value = record[field];
+    const actual = value === null ? "null" : Array.isArray(value) ? "array" : typeof value;
+    if (!type.split("|").includes(actual)) {
+      throw new InputError(`${file}: field "${field}" should be ${type.replace("|", " or ")}, found ${actual === "undefined" ? "nothing" : actual}.`);
+    }
+  }
 }
 
 /**

@@ -12,6 +12,7 @@
  */
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
+import { homedir } from "node:os";
 import * as path from "node:path";
 import YAML, { LineCounter, YAMLParseError, isMap, isScalar, type Document, type Node as YamlNode } from "yaml";
 import type { BackendChoice } from "../runtime/backend.js";
@@ -586,10 +587,11 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
 }
 
 /**
- * Where `data.path` points: absolute as is; relative to the cwd if something is there, else to the
- * snndt checkout (where the shipped `datasets/` live).
+ * Where `data.path` points: absolute as is (a leading `~/` is the home directory); relative to the
+ * cwd if something is there, else to the snndt checkout (where the shipped `datasets/` live).
  */
 export function resolveDataPath(dataPath: string, cwd: string = process.cwd(), exists: (p: string) => boolean = existsSync): string {
+  if (dataPath === "~" || dataPath.startsWith("~/")) return path.join(homedir(), dataPath.slice(1));
   if (path.isAbsolute(dataPath)) return dataPath;
   const fromCwd = path.resolve(cwd, dataPath);
   if (exists(fromCwd)) return fromCwd;

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, readdirSync, writeFileSync, rmSync, mkdirSyn
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { selectBackend, tf } from "../../src/runtime/backend.js";
-import { InputError } from "../../src/runtime/errors.js";
+import { InputError, SnndtError } from "../../src/runtime/errors.js";
 import { Rng } from "../../src/runtime/rng.js";
 import { SNNDT_VERSION } from "../../src/runtime/version.js";
 import {
@@ -251,6 +251,40 @@ test("corrupt, incomplete and half-written checkpoints are refused with a clear 
     writeFileSync(path.join(d, "checksums.json"), JSON.stringify(sums));
   });
   await rejects(edited, /inconsistent: state\.json says step 3, optimizer\.safetensors says 2/);
+  const rewrite = (name: string, edit: (state: Record<string, unknown>) => void) =>
+    variant(name, (d) => {
+      const state = JSON.parse(readFileSync(path.join(d, "state.json"), "utf8")) as Record<string, unknown>;
+      edit(state);
+      const text = JSON.stringify(state);
+      writeFileSync(path.join(d, "state.json"), text);
+      const sums = JSON.parse(readFileSync(path.join(d, "checksums.json"), "utf8")) as Record<string, string>;
+      sums["state.json"] = createHash("sha256").update(text).digest("hex");
+      writeFileSync(path.join(d, "checksums.json"), JSON.stringify(sums));
+    });
+  await rejects(rewrite("no-norm", (st) => delete st.normalisation), /state\.json: field "normalisation" should be object, found nothing/);
+  await rejects(
+    rewrite("config-edit", (st) => ((st.config as { train: { lr: number } }).train.lr = 0.5)),
+    /the stored config does not match its configHash/,
+  );
+});
+
+test("a checkpoint that cannot be written is a clear error and leaves the earlier ones intact", async () => {
+  const run = runDir();
+  const { variables, optimizer } = await saveSimple(checkpointDir(run, 2));
+  // "checkpoints/step-4" cannot be created under a path whose parent is a regular file.
+  writeFileSync(path.join(run, "blocker"), "");
+  const sampler = Rng.derive(1, "sampler");
+  await assert.rejects(
+    saveCheckpoint(path.join(run, "blocker", "step-4"), { variables, optimizer, state: stateFor(2, sampler) }),
+    (err: unknown) => err instanceof SnndtError && /cannot write checkpoint .*blocker\/step-4: .*earlier checkpoints are intact/.test(err.message),
+  );
+  await assert.rejects(
+    saveCheckpoint(checkpointDir(run, 3), { variables, optimizer, state: stateFor(3, sampler) }),
+    /state\.step 3 disagrees with the optimizer's 2 updates/,
+  );
+  assert.deepEqual(readdirSync(path.join(run, "checkpoints")), ["step-2"]);
+  assert.equal((await loadCheckpoint(checkpointDir(run, 2))).state.step, 2);
+  disposeAll(variables, optimizer);
 });
 
 test("latestCheckpoint ignores temp and incomplete dirs; prune keeps the newest N and best/; best/ is replaced whole", async () => {

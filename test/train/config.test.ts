@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import * as path from "node:path";
 import YAML from "yaml";
 import {
@@ -94,13 +94,14 @@ test("layers resolve in order: defaults <- file <- --set (in order) <- flags", (
   const file = tempFile("env.yaml", "seed: 5\ntrain:\n  lr: 0.001\n  steps: 50\nmodel:\n  lif:\n    T: 4\n");
   const config = loadConfig({
     configPath: file,
-    overrides: ["train.steps=70", "model.lif.T=6", "train.steps=80", "eval.target_returns=[100, 200.5]", "model.lif.current_scale=2"],
+    overrides: ["train.eps=1e-7", "train.steps=70", "model.lif.T=6", "train.steps=80", "eval.target_returns=[100, 200.5]", "model.lif.current_scale=2"],
     seed: 9,
     data: "some/dir",
     backend: "cpu",
   });
   assert.equal(config.seed, 9);
   assert.equal(config.train.lr, 0.001);
+  assert.equal(config.train.eps, 1e-7);
   assert.equal(config.train.steps, 80);
   assert.equal(config.model.lif.T, 6);
   assert.equal(config.model.lif.tau_m, 20);
@@ -182,4 +183,5 @@ test("resolveDataPath: absolute as is, else the cwd if it exists there, else the
   assert.equal(resolveDataPath("d/x.arrow", "/cwd", (p) => p === "/cwd/d/x.arrow"), "/cwd/d/x.arrow");
   assert.equal(resolveDataPath("d/x.arrow", "/cwd", (p) => p === path.join(PACKAGE_ROOT, "d/x.arrow")), path.join(PACKAGE_ROOT, "d/x.arrow"));
   assert.equal(resolveDataPath("d/x.arrow", "/cwd", () => false), "/cwd/d/x.arrow");
+  assert.equal(resolveDataPath("~/d/x.arrow", "/cwd", () => false), path.join(homedir(), "d/x.arrow"));
 });
