@@ -35,7 +35,7 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 /**
  * Pendulum's reward is a float64 sum of squares of a state that has been through ~100 sin() calls;
  * V8's sin and numpy's libm sin may differ in the last bit, which shows in the reward's last bits
- * late in an episode (observed: at most 2 ulp, from step 137 of one trace). Everything else is
+ * late in an episode (observed: a few ulp, from step 137 of one trace). Everything else is
  * compared exactly.
  */
 function rewardsAgree(env: string, ours: number, theirs: number): boolean {

@@ -101,11 +101,6 @@ export abstract class ClassicControlEnv implements Environment {
     return { observation: this.observe(), reward, terminated, truncated };
   }
 
-  /** Steps taken in the current episode. */
-  get stepsTaken(): number {
-    return this.elapsedSteps;
-  }
-
   /**
    * Replace the internal state. The episode (and its step counter) continues from the new state,
    * so replays can start from a recorded state right after `reset()`.
