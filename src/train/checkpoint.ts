@@ -49,6 +49,19 @@ export interface NormalisationState {
   obsDim: number;
 }
 
+/** Non-trainable tensors (e.g. plasticity eligibility traces) by name, as plain JSON numbers (exact for float32). */
+export type StateTensors = Record<string, { shape: number[]; data: number[] }>;
+
+/** Trainer bookkeeping that an exact resume needs besides weights, moments and RNG streams. */
+export interface TrainerCheckpointState {
+  /** Sum and count of the train losses since the last metrics row. */
+  lossWindow: { sum: number; count: number };
+  /** Step of the best validation loss so far; null before the first validation. */
+  bestValStep: number | null;
+  /** The model's plasticity state; null when plasticity is off. */
+  plasticity: StateTensors | null;
+}
+
 export interface CheckpointState {
   formatVersion: number;
   /** Optimizer updates applied when the checkpoint was taken. */
@@ -66,6 +79,7 @@ export interface CheckpointState {
   snndtVersion: string;
   /** tfjs backend that produced the checkpoint ("wasm", "tensorflow", "cpu"). */
   backend: string;
+  trainer: TrainerCheckpointState;
 }
 
 export interface LoadedCheckpoint {
@@ -258,6 +272,7 @@ const STATE_FIELD_TYPES: Record<keyof CheckpointState, "number" | "string" | "ob
   model: "object",
   snndtVersion: "string",
   backend: "string",
+  trainer: "object",
 };
 
 function checkStateFields(state: unknown, file: string): asserts state is CheckpointState {

@@ -553,6 +553,13 @@ export function parseOverride(text: string): Plain {
   return layer;
 }
 
+function setLeaf(layer: Plain, key: string, value: unknown): void {
+  const parts = key.split(".");
+  let node = layer;
+  for (const part of parts.slice(0, -1)) node = node[part] as Plain;
+  node[parts[parts.length - 1]!] = value;
+}
+
 export interface LoadConfigOptions {
   /** An environment config file layered over default.yaml. */
   configPath?: string;
@@ -562,6 +569,11 @@ export interface LoadConfigOptions {
   /** --data: relative to the cwd, stored absolute. */
   data?: string;
   backend?: string;
+  /**
+   * Other command-line flags that set one key, applied last in order, e.g.
+   * { flag: "--keep-last", key: "train.keep_last", value: "5" }. String values are read as YAML scalars.
+   */
+  flags?: { flag: string; key: string; value: unknown }[];
   /** Base config file (default: configs/default.yaml of the checkout). */
   defaultsPath?: string;
 }
@@ -575,6 +587,11 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
   if (options.seed !== undefined) layers.push({ layer: { seed: options.seed }, source: { label: "--seed" } });
   if (options.data !== undefined) layers.push({ layer: { data: { path: path.resolve(options.data) } }, source: { label: "--data" } });
   if (options.backend !== undefined) layers.push({ layer: { backend: options.backend }, source: { label: "--backend" } });
+  for (const { flag, key, value } of options.flags ?? []) {
+    const parsed = typeof value === "string" ? parseOverride(`${key}=${value}`) : parseOverride(`${key}=null`);
+    if (typeof value !== "string") setLeaf(parsed, key, value);
+    layers.push({ layer: parsed, source: { label: `${flag} ${String(value)}` } });
+  }
 
   let merged: Plain = defaultsOf(CONFIG_SCHEMA);
   for (const { layer, source } of layers) {

@@ -102,6 +102,7 @@ function stateFor(step: number, sampler: Rng, bestValLoss: number | null = null)
     model: { kind: "snn-dt", variant: "full" },
     snndtVersion: SNNDT_VERSION,
     backend: tf.getBackend(),
+    trainer: { lossWindow: { sum: 1.25, count: 3 }, bestValStep: step, plasticity: { "head.eligibility": { shape: [2, 2], data: [0.5, -0.25, 1e-8, 3] } } },
   };
 }
 

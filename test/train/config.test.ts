@@ -110,6 +110,19 @@ test("layers resolve in order: defaults <- file <- --set (in order) <- flags", (
   assert.equal(config.data.path, path.resolve("some/dir"));
   assert.equal(config.backend, "cpu");
   assert.equal(loadConfig({ overrides: ["model.lif.current_scale=null"] }).model.lif.current_scale, null);
+  const flagged = loadConfig({
+    overrides: ["train.keep_last=9", "data.val_fraction=0.3"],
+    flags: [
+      { flag: "--keep-last", key: "train.keep_last", value: "5" },
+      { flag: "--val-fraction", key: "data.val_fraction", value: 0.2 },
+    ],
+  });
+  assert.equal(flagged.train.keep_last, 5);
+  assert.equal(flagged.data.val_fraction, 0.2);
+  assertUsage(
+    () => loadConfig({ flags: [{ flag: "--keep-last", key: "train.keep_last", value: "0" }] }),
+    /^--keep-last 0: config key "train\.keep_last" is out of range: found 0; expected integer in \[1, 100000\]/,
+  );
   assert.equal(loadConfig({ overrides: ["model.plasticity.enabled=true"] }).model.plasticity.enabled, true);
   assert.equal(loadConfig({ overrides: ["model.kind=dt"] }).model.kind, "dt");
 });
