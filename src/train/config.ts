@@ -666,6 +666,49 @@ export function renderConfigYaml(config: ResolvedConfig, header: string[] = []):
   return lines.join("\n") + "\n";
 }
 
+/** Header of the generated configs/README.md. */
+export const CONFIG_REFERENCE_INTRO = [
+  "# Configuration reference",
+  "",
+  "GENERATED from the schema in `src/train/config.ts` (a test keeps them identical); edit the schema, not this file.",
+  "",
+  "`snndt train` resolves its configuration in layers, later ones winning:",
+  "",
+  "1. `configs/default.yaml` (every key, with the defaults below);",
+  "2. the environment file given with `--config` (`cartpole.yaml`, `mountaincar.yaml`, `acrobot.yaml`, `pendulum.yaml`),",
+  "   which sets only what differs for that environment and says why;",
+  "3. each `--set key=value` in order; the value is read as YAML (`--set train.lr=3e-4`, `--set model.kind=dt`,",
+  "   `--set eval.target_returns=[400,500]`, `--set model.lif.current_scale=null`);",
+  "4. explicit flags (`--seed`, `--data`, `--backend`, ...).",
+  "",
+  "An unknown or misspelt key, a wrong type or an out-of-range value stops the run with an error naming the key,",
+  "where it came from (file and line, or the flag) and the valid keys or range. The fully resolved configuration",
+  "is saved in each run directory as `config.resolved.yaml`, and its sha256 in every checkpoint.",
+  "",
+  "Ranges: `[a, b]` includes both ends, `(a, b]` excludes a.",
+];
+
+/** A markdown reference of every key (type and range, default, meaning), one table per section. */
+export function renderConfigReference(): string {
+  const lines = [...CONFIG_REFERENCE_INTRO];
+  const defaults = schemaDefaults() as unknown as Plain;
+  const table = (section: SectionSchema<unknown>, values: Plain, prefix: string, title: string): void => {
+    const leaves = Object.entries(fieldsOf(section)).filter(([, node]) => node.kind === "leaf") as [string, LeafSchema<unknown>][];
+    if (leaves.length > 0) {
+      lines.push("", `## ${title}`, "", `${section.description}.`, "", "| key | type and range | default | meaning |", "|---|---|---|---|");
+      for (const [key, node] of leaves) {
+        const cell = (text: string) => text.replace(/\|/g, "\\|");
+        lines.push(`| \`${prefix}${key}\` | ${cell(describeLeaf(node))} | \`${renderScalar(values[key])}\` | ${cell(node.description)} |`);
+      }
+    }
+    for (const [key, node] of Object.entries(fieldsOf(section))) {
+      if (node.kind === "section") table(node, values[key] as Plain, `${prefix}${key}.`, `${prefix}${key}`);
+    }
+  };
+  table(CONFIG_SCHEMA, defaults, "", "top level");
+  return lines.join("\n") + "\n";
+}
+
 /** Write `<runDir>/config.resolved.yaml` atomically; returns its path. */
 export async function writeResolvedConfig(runDir: string, config: ResolvedConfig): Promise<string> {
   const file = path.join(runDir, "config.resolved.yaml");

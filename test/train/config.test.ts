@@ -12,6 +12,7 @@ import {
   configHash,
   loadConfig,
   parseOverride,
+  renderConfigReference,
   renderConfigYaml,
   resolveDataPath,
   schemaDefaults,
@@ -51,6 +52,12 @@ test("default.yaml is exactly the schema rendered with its defaults (generated, 
   assert.equal(text, renderConfigYaml(schemaDefaults(), DEFAULT_YAML_HEADER));
   assert.deepEqual(YAML.parse(text), schemaDefaults());
   assert.deepEqual(leafPaths(YAML.parse(text)).sort(), schemaKeyPaths().sort());
+});
+
+test("configs/README.md is the generated reference of every key", () => {
+  const text = readFileSync(path.join(CONFIGS_DIR, "README.md"), "utf8");
+  assert.equal(text, renderConfigReference());
+  for (const key of schemaKeyPaths()) assert.ok(text.includes(`| \`${key}\` |`), key);
 });
 
 test("every key of every shipped config exists in the schema, and each file loads", () => {
