@@ -1,13 +1,101 @@
-import type { Command } from "commander";
+import * as path from "node:path";
+import { Option, type Command } from "commander";
 import type { RunContext } from "../../runtime/context.js";
 import { UsageError } from "../../runtime/errors.js";
+import { formatSummary, prepareDataset, readSource, type PrepareOptions } from "../../data/dataset.js";
+import type { ColumnNames } from "../../data/columns.js";
+import type { ActionSpaceOverride } from "../../data/raw.js";
 
-export function registerPrepareDataset(program: Command, _context: () => RunContext): void {
+interface PrepareFlags {
+  out?: string;
+  force: boolean;
+  keepPartial: boolean;
+  dropNonfinite: boolean;
+  inspect: boolean;
+  actionSpace?: ActionSpaceOverride;
+  obsColumn?: string;
+  actionColumn?: string;
+  rewardColumn?: string;
+  episodeColumn?: string;
+  stepColumn?: string;
+  terminalColumn?: string;
+  timeoutColumn?: string;
+}
+
+const EXAMPLES = `
+Inputs are recognised from their content: Arrow IPC file / Feather v2 (LZ4 or ZSTD compressed),
+Arrow IPC stream, D4RL HDF5 (flat datasets) and Minari HDF5 (episode_N groups); per-step or
+per-episode (one row an episode, list columns) Arrow layouts.
+
+Examples:
+  $ snndt prepare-dataset hopper-medium-v2.hdf5 --out datasets/hopper-medium
+  $ snndt prepare-dataset --inspect cartpole-steps.feather
+  $ snndt prepare-dataset replay.arrows --out datasets/replay --obs-column state --action-column act --force
+  $ snndt --json prepare-dataset pendulum.hdf5 --out datasets/pendulum --keep-partial > manifest.json`;
+
+export function registerPrepareDataset(program: Command, context: () => RunContext): void {
   program
     .command("prepare-dataset")
-    .description("prepare an offline dataset (not built yet)")
-    .allowUnknownOption(true)
-    .action(() => {
-      throw new UsageError("`snndt prepare-dataset` is not built yet");
+    .description("read an Arrow or HDF5 trajectory file and write a prepared dataset (steps.arrow + manifest.json)")
+    .argument("<input>", "Arrow (.arrow/.feather/.arrows) or HDF5 (D4RL/Minari) trajectory file")
+    .option("-o, --out <dir>", "output directory (required unless --inspect)")
+    .option("--force", "replace the output directory if it exists", false)
+    .option("--keep-partial", "keep the unfinished episode after the last terminal/timeout (dropped by default)", false)
+    .option("--drop-nonfinite", "drop episodes holding NaN or Inf instead of failing", false)
+    .option("--inspect", "print the dataset summary and a return histogram; write nothing", false)
+    .addOption(new Option("--action-space <kind>", "force the action space instead of detecting it").choices(["discrete", "continuous"]))
+    .option("--obs-column <name>", "column/dataset holding observations")
+    .option("--action-column <name>", "column/dataset holding actions")
+    .option("--reward-column <name>", "column/dataset holding rewards")
+    .option("--episode-column <name>", "column holding episode ids (per-step Arrow)")
+    .option("--step-column <name>", "column holding the step index within the episode (per-step Arrow)")
+    .option("--terminal-column <name>", "column/dataset of terminal (episode ended) flags")
+    .option("--timeout-column <name>", "column/dataset of timeout (time limit) flags")
+    .addHelpText("after", EXAMPLES)
+    .action(async (input: string, flags: PrepareFlags) => {
+      const ctx = context();
+      const columns: ColumnNames = {};
+      if (flags.obsColumn) columns.observations = flags.obsColumn;
+      if (flags.actionColumn) columns.actions = flags.actionColumn;
+      if (flags.rewardColumn) columns.rewards = flags.rewardColumn;
+      if (flags.episodeColumn) columns.episode = flags.episodeColumn;
+      if (flags.stepColumn) columns.step = flags.stepColumn;
+      if (flags.terminalColumn) columns.terminals = flags.terminalColumn;
+      if (flags.timeoutColumn) columns.timeouts = flags.timeoutColumn;
+      const options: PrepareOptions = {
+        columns,
+        keepPartial: flags.keepPartial,
+        dropNonfinite: flags.dropNonfinite,
+        actionSpace: flags.actionSpace,
+        force: flags.force,
+        progress: ctx.progress,
+      };
+      // Human text goes to stderr when stdout carries the JSON result.
+      const human = (text: string): void => {
+        (ctx.json ? process.stderr : process.stdout).write(text + "\n");
+      };
+
+      if (flags.inspect) {
+        if (flags.out !== undefined) throw new UsageError("--inspect writes nothing; drop --out (or drop --inspect to prepare the dataset).");
+        const { summary, finished } = await readSource(input, options);
+        for (const warning of summary.warnings) ctx.logger.warn(`${input}: ${warning}`);
+        if (ctx.json) process.stdout.write(JSON.stringify(summary, null, 2) + "\n");
+        else human(formatSummary(summary, finished.episodes.map((ep) => ep.returnsToGo[0]!)));
+        return;
+      }
+      if (flags.out === undefined) {
+        throw new UsageError("prepare-dataset needs --out <dir> (or --inspect to only print the summary).");
+      }
+      const started = Date.now();
+      const manifest = await prepareDataset(input, flags.out, options, ctx);
+      const seconds = (Date.now() - started) / 1000;
+      ctx.logger.info(
+        { out: path.resolve(flags.out), episodes: manifest.episodes, steps: manifest.steps, seconds },
+        `prepared ${manifest.episodes} episodes, ${manifest.steps} steps into ${flags.out} in ${seconds.toFixed(2)} s`,
+      );
+      if (ctx.json) process.stdout.write(JSON.stringify(manifest, null, 2) + "\n");
+      else if (!ctx.quiet) {
+        human(`wrote ${path.join(flags.out, manifest.steps_file!)} and ${path.join(flags.out, "manifest.json")} (steps sha256 ${manifest.sha256.slice(0, 16)}...)`);
+      }
     });
 }

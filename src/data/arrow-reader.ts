@@ -1,0 +1,297 @@
+/**
+ * Arrow IPC readers (file, Feather v2, stream; LZ4_FRAME/ZSTD bodies) for the two layouts:
+ *
+ * - per step: one row a step; episodes are runs of equal episode id, or end at rows whose terminal
+ *   or timeout flag is set (steps after the last flag form an unfinished episode);
+ * - per episode: one row an episode with list columns (observations, actions, rewards, dones), as
+ *   the Hugging Face decision-transformer datasets store them. Observations may carry one extra
+ *   final row (Minari's convention), which is dropped.
+ *
+ * The layout is per episode when the rewards column is a (Large)List, per step otherwise.
+ */
+import { promises as fs } from "node:fs";
+import { Type, tableFromIPC, type Table, type Vector } from "apache-arrow";
+import { InputError } from "../runtime/errors.js";
+import { registerArrowCodecs } from "./codecs.js";
+import { findColumn, requireColumn, type ColumnNames } from "./columns.js";
+import { flattenNumbers, listDepth, type NestedNumbers } from "./arrow-nested.js";
+import { splitAtFlags, type RawDataset, type RawEpisode, type SourceFormat } from "./raw.js";
+
+export interface ArrowReadOptions {
+  columns?: ColumnNames;
+  /** Keep the steps after the last episode end as an (unfinished) episode. */
+  keepPartial?: boolean;
+}
+
+const ARROW_MAGIC = "ARROW1";
+
+/** Parse the IPC bytes; any failure is reported as a corrupt/truncated file, not as a crash. */
+function parseTable(file: string, format: SourceFormat, bytes: Uint8Array): Table {
+  const kind = format === "arrow-file" ? "Arrow IPC file (Feather v2)" : "Arrow IPC stream";
+  if (format === "arrow-file") {
+    const tail = Buffer.from(bytes.subarray(Math.max(0, bytes.length - 6))).toString("latin1");
+    if (tail !== ARROW_MAGIC) {
+      throw new InputError(
+        `${file}: the file starts like an ${kind} but does not end with the "ARROW1" footer magic ` +
+          `(${bytes.length} bytes); it is truncated or corrupt.`,
+      );
+    }
+  }
+  registerArrowCodecs();
+  let table: Table;
+  try {
+    table = tableFromIPC(bytes);
+  } catch (err) {
+    throw new InputError(`${file}: cannot read it as an ${kind} (${(err as Error).message}); the file is truncated or corrupt.`);
+  }
+  if (table.schema.fields.length === 0) {
+    throw new InputError(`${file}: the ${kind} holds no schema or no columns; expected trajectory columns (observations, actions, rewards, ...).`);
+  }
+  return table;
+}
+
+function column(table: Table, name: string): Vector {
+  return table.getChild(name)!;
+}
+
+/** Per-row vectors of a constant width (a scalar column is width 1); ragged rows are an error. */
+function perStepVectors(file: string, name: string, nested: NestedNumbers): number {
+  if (nested.offsets.length === 0) return 1;
+  if (nested.offsets.length > 1) {
+    throw new InputError(`${file}: column "${name}" is nested ${nested.offsets.length} lists deep; a per-step column holds a number or a list of numbers a row.`);
+  }
+  const o = nested.offsets[0]!;
+  const width = nested.rows > 0 ? o[1]! - o[0]! : 0;
+  for (let r = 0; r < nested.rows; r++) {
+    const w = o[r + 1]! - o[r]!;
+    if (w !== width) {
+      throw new InputError(`${file}: column "${name}" has ${w} values at row ${r} but ${width} at row 0; every row must have the same width (ragged ${name}).`);
+    }
+  }
+  return width;
+}
+
+function readPerStep(file: string, format: SourceFormat, table: Table, names: string[], options: ArrowReadOptions): RawDataset {
+  const cols = options.columns ?? {};
+  const obsName = requireColumn(file, names, "observations", cols);
+  const actName = requireColumn(file, names, "actions", cols);
+  const rewName = requireColumn(file, names, "rewards", cols);
+  const termName = findColumn(file, names, "terminals", cols);
+  const timeoutName = findColumn(file, names, "timeouts", cols);
+  const episodeName = findColumn(file, names, "episode", cols);
+  const stepName = findColumn(file, names, "step", cols);
+
+  const obs = flattenNumbers(file, obsName, column(table, obsName), "f32");
+  const act = flattenNumbers(file, actName, column(table, actName), "f32");
+  const rew = flattenNumbers(file, rewName, column(table, rewName), "f64");
+  const obsDim = perStepVectors(file, obsName, obs);
+  const actWidth = perStepVectors(file, actName, act);
+  if (perStepVectors(file, rewName, rew) !== 1) {
+    throw new InputError(`${file}: column "${rewName}" holds several values a row; expected one reward a step.`);
+  }
+  const flagValues = (name: string | undefined): Float32Array | null => {
+    if (name === undefined) return null;
+    const nested = flattenNumbers(file, name, column(table, name), "f32");
+    if (perStepVectors(file, name, nested) !== 1) throw new InputError(`${file}: column "${name}" holds several values a row; expected one flag a step.`);
+    return nested.values as Float32Array;
+  };
+  const terminals = flagValues(termName);
+  const timeouts = flagValues(timeoutName);
+  const rows = table.numRows;
+
+  // Episode ranges [start, end) in rows.
+  const ranges: Array<[number, number]> = [];
+  let droppedPartialSteps = 0;
+  const warnings: string[] = [];
+  if (episodeName !== undefined) {
+    const ids = flattenNumbers(file, episodeName, column(table, episodeName), "f64").values;
+    const seen = new Map<number, number>();
+    let start = 0;
+    for (let r = 1; r <= rows; r++) {
+      if (r < rows && ids[r] === ids[start]) continue;
+      const id = ids[start]!;
+      const earlier = seen.get(id);
+      if (earlier !== undefined) {
+        throw new InputError(
+          `${file}: column "${episodeName}": the rows of episode ${id} are not contiguous (rows from ${earlier} and again from row ${start}); ` +
+            `expected each episode's steps in one run of rows.`,
+        );
+      }
+      seen.set(id, start);
+      ranges.push([start, r]);
+      start = r;
+    }
+  } else if (terminals || timeouts) {
+    const split = splitAtFlags(rows, terminals, timeouts, options.keepPartial ?? false);
+    ranges.push(...split.ranges);
+    droppedPartialSteps = split.droppedPartialSteps;
+    warnings.push(...split.warnings);
+  } else {
+    throw new InputError(
+      `${file}: cannot tell where episodes end: expected an episode id column (episode_id, episode, ...; or --episode-column) ` +
+        `or terminal/timeout flag columns (terminals, terminated, dones, timeouts, truncated, ...), but found columns: ${names.map((n) => `"${n}"`).join(", ")}.`,
+    );
+  }
+
+  if (stepName !== undefined) {
+    const steps = flattenNumbers(file, stepName, column(table, stepName), "f64").values;
+    for (const [start, end] of ranges) {
+      for (let r = start + 1; r < end; r++) {
+        if (steps[r] !== steps[r - 1]! + 1) {
+          throw new InputError(
+            `${file}: column "${stepName}" at row ${r} holds ${steps[r]} after ${steps[r - 1]} at row ${r - 1} in the same episode; expected consecutive steps in order.`,
+          );
+        }
+      }
+    }
+  }
+
+  const obsValues = obs.values as Float32Array;
+  const actValues = act.values as Float32Array;
+  const rewValues = rew.values as Float64Array;
+  const episodes: RawEpisode[] = ranges.map(([start, end]) => ({
+    length: end - start,
+    observations: obsValues.subarray(start * obsDim, end * obsDim),
+    actions: actValues.subarray(start * actWidth, end * actWidth),
+    rewards: rewValues.subarray(start, end),
+    terminated: terminals !== null && terminals[end - 1]! !== 0,
+    truncated: timeouts !== null && timeouts[end - 1]! !== 0,
+    locate: (t) => `row ${start + t}`,
+  }));
+  const used: Record<string, string> = { observations: obsName, actions: actName, rewards: rewName };
+  if (termName) used["terminals"] = termName;
+  if (timeoutName) used["timeouts"] = timeoutName;
+  if (episodeName) used["episode"] = episodeName;
+  if (stepName) used["step"] = stepName;
+  return {
+    file,
+    format,
+    layout: "per-step",
+    columns: used,
+    obsDim,
+    actWidth,
+    actionsIntegerTyped: act.integerTyped,
+    episodes,
+    droppedPartialSteps,
+    warnings,
+  };
+}
+
+/** Steps a row of a per-episode list column holds (level-0 offsets). */
+function stepsOf(nested: NestedNumbers, row: number): number {
+  return nested.offsets[0]![row + 1]! - nested.offsets[0]![row]!;
+}
+
+/** Width of per-step vectors inside a per-episode column (1 for a list of scalars); ragged is an error. */
+function perEpisodeWidth(file: string, name: string, nested: NestedNumbers): number {
+  if (nested.offsets.length === 1) return 1;
+  if (nested.offsets.length !== 2) {
+    throw new InputError(`${file}: column "${name}" is nested ${nested.offsets.length} lists deep; a per-episode column holds a list of steps, each a number or a list of numbers.`);
+  }
+  const [episodes, steps] = nested.offsets as [Int32Array, Int32Array];
+  let width = -1;
+  for (let e = 0; e < nested.rows; e++) {
+    for (let s = episodes[e]!; s < episodes[e + 1]!; s++) {
+      const w = steps[s + 1]! - steps[s]!;
+      if (width === -1) width = w;
+      else if (w !== width) {
+        throw new InputError(
+          `${file}: column "${name}" has ${w} values at row ${e} (episode ${e}) step ${s - episodes[e]!}, but ${width} earlier; every step must have the same width (ragged ${name}).`,
+        );
+      }
+    }
+  }
+  return Math.max(width, 0);
+}
+
+function readPerEpisode(file: string, format: SourceFormat, table: Table, names: string[], options: ArrowReadOptions): RawDataset {
+  const cols = options.columns ?? {};
+  const obsName = requireColumn(file, names, "observations", cols);
+  const actName = requireColumn(file, names, "actions", cols);
+  const rewName = requireColumn(file, names, "rewards", cols);
+  const termName = findColumn(file, names, "terminals", cols);
+  const timeoutName = findColumn(file, names, "timeouts", cols);
+
+  const listColumn = (name: string, valueType: "f32" | "f64"): NestedNumbers => {
+    const nested = flattenNumbers(file, name, column(table, name), valueType);
+    if (nested.offsets.length === 0) {
+      throw new InputError(`${file}: column "${name}" has type ${String(column(table, name).type)}; in the per-episode layout (one row an episode) it must be a list of steps.`);
+    }
+    return nested;
+  };
+  const obs = listColumn(obsName, "f32");
+  const act = listColumn(actName, "f32");
+  const rew = listColumn(rewName, "f64");
+  const term = termName !== undefined ? listColumn(termName, "f32") : null;
+  const timeout = timeoutName !== undefined ? listColumn(timeoutName, "f32") : null;
+  const obsDim = perEpisodeWidth(file, obsName, obs);
+  const actWidth = perEpisodeWidth(file, actName, act);
+  if (perEpisodeWidth(file, rewName, rew) !== 1) throw new InputError(`${file}: column "${rewName}" holds several values a step; expected one reward a step.`);
+
+  // Flat index of the first leaf value of (row, step) for columns with and without vector steps.
+  const leafIndex = (nested: NestedNumbers, row: number, step: number): number => {
+    const s = nested.offsets[0]![row]! + step;
+    return nested.offsets.length === 2 ? nested.offsets[1]![s]! : s;
+  };
+  const episodes: RawEpisode[] = [];
+  for (let e = 0; e < table.numRows; e++) {
+    const length = stepsOf(rew, e);
+    const obsSteps = stepsOf(obs, e);
+    const mismatch = (name: string, found: number, expected: string): InputError =>
+      new InputError(
+        `${file}: row ${e} (episode ${e}): column "${name}" has ${found} steps but column "${rewName}" has ${length}; expected ${expected} (mismatched lengths).`,
+      );
+    if (obsSteps !== length && obsSteps !== length + 1) throw mismatch(obsName, obsSteps, `${length} (or ${length + 1} with a final observation)`);
+    if (stepsOf(act, e) !== length) throw mismatch(actName, stepsOf(act, e), String(length));
+    if (term && stepsOf(term, e) !== length) throw mismatch(termName!, stepsOf(term, e), String(length));
+    if (timeout && stepsOf(timeout, e) !== length) throw mismatch(timeoutName!, stepsOf(timeout, e), String(length));
+    const lastFlag = (nested: NestedNumbers | null): boolean => nested !== null && length > 0 && nested.values[leafIndex(nested, e, length - 1)]! !== 0;
+    const obsStart = leafIndex(obs, e, 0);
+    const actStart = leafIndex(act, e, 0);
+    const rewStart = leafIndex(rew, e, 0);
+    episodes.push({
+      length,
+      observations: (obs.values as Float32Array).subarray(obsStart, obsStart + length * obsDim),
+      actions: (act.values as Float32Array).subarray(actStart, actStart + length * actWidth),
+      rewards: (rew.values as Float64Array).subarray(rewStart, rewStart + length),
+      terminated: lastFlag(term),
+      truncated: lastFlag(timeout),
+      locate: (t) => `row ${e} (episode ${e}) step ${t}`,
+    });
+  }
+  const used: Record<string, string> = { observations: obsName, actions: actName, rewards: rewName };
+  if (termName) used["terminals"] = termName;
+  if (timeoutName) used["timeouts"] = timeoutName;
+  return {
+    file,
+    format,
+    layout: "per-episode",
+    columns: used,
+    obsDim,
+    actWidth,
+    actionsIntegerTyped: act.integerTyped,
+    episodes,
+    droppedPartialSteps: 0,
+    warnings: [],
+  };
+}
+
+/** Read and parse an Arrow IPC file or stream (codecs registered, truncation reported). */
+export async function parseArrowFile(file: string, format: SourceFormat): Promise<Table> {
+  return parseTable(file, format, await fs.readFile(file));
+}
+
+/** Episodes of a parsed Arrow table, in whichever layout it has. */
+export function rawFromTable(file: string, format: SourceFormat, table: Table, options: ArrowReadOptions = {}): RawDataset {
+  const names = table.schema.fields.map((f) => f.name);
+  const rewName = requireColumn(file, names, "rewards", options.columns ?? {});
+  const rewType = column(table, rewName).type;
+  // A FixedSizeList[1] reward is one number a step: per step.
+  const perEpisode = listDepth(rewType).depth >= 1 && rewType.typeId !== Type.FixedSizeList;
+  return perEpisode ? readPerEpisode(file, format, table, names, options) : readPerStep(file, format, table, names, options);
+}
+
+/** Read an Arrow IPC file or stream in either layout. */
+export async function readArrow(file: string, format: SourceFormat, options: ArrowReadOptions = {}): Promise<RawDataset> {
+  return rawFromTable(file, format, await parseArrowFile(file, format), options);
+}

@@ -1,0 +1,77 @@
+/**
+ * Column roles and the names publishers use for them. A role is found by a user-given name first
+ * (the --*-column flags), then by the first alias present (case-insensitive).
+ */
+import { InputError } from "../runtime/errors.js";
+
+export type ColumnRole = "observations" | "actions" | "rewards" | "terminals" | "timeouts" | "episode" | "step";
+
+/** User-chosen column names, one per role (from --obs-column, --action-column, ...). */
+export type ColumnNames = Partial<Record<ColumnRole, string>>;
+
+export const COLUMN_ALIASES: Record<ColumnRole, readonly string[]> = {
+  observations: ["observations", "observation", "obs", "states", "state"],
+  actions: ["actions", "action"],
+  rewards: ["rewards", "reward"],
+  terminals: ["terminals", "terminal", "terminated", "terminations", "dones", "done"],
+  timeouts: ["timeouts", "timeout", "truncated", "truncations"],
+  episode: ["episode_id", "episode", "episode_index", "episode_idx", "episodes"],
+  step: ["step", "steps", "timestep", "timesteps", "t"],
+};
+
+/** The command-line flag that names each role's column. */
+export const COLUMN_FLAGS: Record<ColumnRole, string> = {
+  observations: "--obs-column",
+  actions: "--action-column",
+  rewards: "--reward-column",
+  terminals: "--terminal-column",
+  timeouts: "--timeout-column",
+  episode: "--episode-column",
+  step: "--step-column",
+};
+
+/**
+ * The name in `available` for `role`, or undefined when absent. A name given by the user must
+ * exist: a typo is an error listing what the file holds, never a silent fallback to an alias.
+ */
+export function findColumn(
+  file: string,
+  available: readonly string[],
+  role: ColumnRole,
+  names: ColumnNames,
+  what = "columns",
+): string | undefined {
+  const given = names[role];
+  if (given !== undefined) {
+    if (available.includes(given)) return given;
+    throw new InputError(
+      `${file}: ${COLUMN_FLAGS[role]} names "${given}", but there is no such column; found ${what}: ${listNames(available)}.`,
+    );
+  }
+  const lower = new Map(available.map((name) => [name.toLowerCase(), name] as const));
+  for (const alias of COLUMN_ALIASES[role]) {
+    const found = lower.get(alias);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/** Like findColumn, but a missing column is an error that lists the accepted names and what was found. */
+export function requireColumn(
+  file: string,
+  available: readonly string[],
+  role: ColumnRole,
+  names: ColumnNames,
+  what = "columns",
+): string {
+  const found = findColumn(file, available, role, names, what);
+  if (found !== undefined) return found;
+  throw new InputError(
+    `${file}: no ${role} column: expected one named ${COLUMN_ALIASES[role].map((a) => `"${a}"`).join(", ")} ` +
+      `(or name it with ${COLUMN_FLAGS[role]}), but found ${what}: ${listNames(available)}.`,
+  );
+}
+
+export function listNames(names: readonly string[]): string {
+  return names.length === 0 ? "none" : names.map((n) => `"${n}"`).join(", ");
+}

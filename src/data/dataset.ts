@@ -1,0 +1,255 @@
+/**
+ * Prepared datasets: `prepareDataset` turns an Arrow or HDF5 trajectory file into a directory with
+ * `steps.arrow` (the per-step steps file) and `manifest.json`; `loadDataset` gives training and
+ * evaluation the episodes of such a directory, or of a raw file prepared in memory by the same code.
+ */
+import { createHash } from "node:crypto";
+import { createReadStream, existsSync, promises as fs } from "node:fs";
+import * as path from "node:path";
+import { InputError, UsageError } from "../runtime/errors.js";
+import type { RunContext } from "../runtime/context.js";
+import type { ProgressFactory } from "../runtime/progress.js";
+import { writeDirAtomic, writeFileAtomic } from "../runtime/fs-atomic.js";
+import { SNNDT_VERSION } from "../runtime/version.js";
+import type { ActionSpace, Episode, StateStats } from "./types.js";
+import { STEP_COLUMNS, writeStepsArrow } from "./arrow-writer.js";
+import { parseArrowFile, rawFromTable, readArrow } from "./arrow-reader.js";
+import { flattenNumbers } from "./arrow-nested.js";
+import { readHdf5 } from "./hdf5-reader.js";
+import { detectFormat } from "./detect.js";
+import type { ColumnNames } from "./columns.js";
+import { finishDataset, type ActionSpaceOverride, type FinishedDataset, type RawDataset, type SourceFormat, type SourceLayout } from "./raw.js";
+import { describeActionSpace, describeDistribution, distribution, fmt, renderHistogram, type DistributionStats } from "./summary.js";
+
+export const MANIFEST_FILE = "manifest.json";
+export const STEPS_FILE = "steps.arrow";
+export const MANIFEST_FORMAT_VERSION = 1;
+
+/** Everything known about a dataset without writing it (what --inspect prints). */
+export interface DatasetSummary {
+  format_version: number;
+  snndt_version: string;
+  source: {
+    /** Absolute path of the file that was read. */
+    path: string;
+    sha256: string;
+    bytes: number;
+    format: SourceFormat;
+    layout: SourceLayout;
+    /** The source's column (or HDF5 dataset) names, keyed by role. */
+    columns: Record<string, string>;
+  };
+  obs_dim: number;
+  action_space: ActionSpace;
+  episodes: number;
+  steps: number;
+  terminated_episodes: number;
+  truncated_episodes: number;
+  dropped: { partial_steps: number; nonfinite_episodes: number };
+  /** Undiscounted episode returns. */
+  returns: DistributionStats;
+  lengths: DistributionStats;
+  /** Per-dimension state mean and population std over all steps (float64 accumulation). */
+  state_mean: number[];
+  state_std: number[];
+  warnings: string[];
+}
+
+/** manifest.json of a prepared directory. */
+export interface DatasetManifest extends DatasetSummary {
+  /** The steps file, relative to the directory; null for a raw file loaded in memory. */
+  steps_file: string | null;
+  /**
+   * Content hash identifying the prepared data: sha256 of the steps file; for a raw file loaded
+   * in memory (no steps file), the source file's sha256.
+   */
+  sha256: string;
+}
+
+export interface PreparedDataset {
+  manifest: DatasetManifest;
+  episodes: Episode[];
+  obsDim: number;
+  actionSpace: ActionSpace;
+  stateStats: StateStats;
+}
+
+export interface ReaderOptions {
+  columns?: ColumnNames;
+  /** Keep the unfinished episode after the last terminal/timeout instead of dropping it. */
+  keepPartial?: boolean;
+  /** Drop episodes holding NaN/Inf instead of failing. */
+  dropNonfinite?: boolean;
+  /** Force discrete or continuous instead of detecting it. */
+  actionSpace?: ActionSpaceOverride;
+  progress?: ProgressFactory;
+}
+
+export interface PrepareOptions extends ReaderOptions {
+  /** Replace an existing output directory. */
+  force?: boolean;
+}
+
+/** sha256 of a file, streamed. */
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+async function readRaw(file: string, options: ReaderOptions): Promise<RawDataset> {
+  const format = await detectFormat(file);
+  if (format === "hdf5") return readHdf5(file, { columns: options.columns, keepPartial: options.keepPartial, progress: options.progress });
+  return readArrow(file, format, { columns: options.columns, keepPartial: options.keepPartial });
+}
+
+function summarize(raw: RawDataset, finished: FinishedDataset, source: { path: string; sha256: string; bytes: number }): DatasetSummary {
+  const returns = finished.episodes.map((ep) => ep.returnsToGo[0]!);
+  const lengths = finished.episodes.map((ep) => ep.length);
+  return {
+    format_version: MANIFEST_FORMAT_VERSION,
+    snndt_version: SNNDT_VERSION,
+    source: { ...source, format: raw.format, layout: raw.layout, columns: raw.columns },
+    obs_dim: finished.obsDim,
+    action_space: finished.actionSpace,
+    episodes: finished.episodes.length,
+    steps: lengths.reduce((a, b) => a + b, 0),
+    terminated_episodes: finished.episodes.filter((ep) => ep.terminated).length,
+    truncated_episodes: finished.episodes.filter((ep) => ep.truncated).length,
+    dropped: { partial_steps: raw.droppedPartialSteps, nonfinite_episodes: finished.droppedNonfiniteEpisodes },
+    returns: distribution(returns),
+    lengths: distribution(lengths),
+    state_mean: finished.stateStats.mean,
+    state_std: finished.stateStats.std,
+    warnings: finished.warnings,
+  };
+}
+
+/** Read and check a raw Arrow/HDF5 file; returns its summary and episodes (nothing is written). */
+export async function readSource(input: string, options: ReaderOptions = {}): Promise<{ summary: DatasetSummary; finished: FinishedDataset }> {
+  const raw = await readRaw(input, options);
+  const finished = finishDataset(raw, { dropNonfinite: options.dropNonfinite, actionSpace: options.actionSpace });
+  const { size } = await fs.stat(input);
+  const summary = summarize(raw, finished, { path: path.resolve(input), sha256: await sha256File(input), bytes: size });
+  return { summary, finished };
+}
+
+/**
+ * Prepare `input` into `outDir` (steps.arrow + manifest.json), atomically: on any error nothing is
+ * left at `outDir`. An existing `outDir` is an error unless `options.force`.
+ */
+export async function prepareDataset(input: string, outDir: string, options: PrepareOptions, ctx: RunContext): Promise<DatasetManifest> {
+  if (existsSync(outDir) && !options.force) {
+    throw new UsageError(`output ${outDir} already exists; choose another --out or pass --force to replace it.`);
+  }
+  const { summary, finished } = await readSource(input, { ...options, progress: options.progress ?? ctx.progress });
+  for (const warning of summary.warnings) ctx.logger.warn(`${input}: ${warning}`);
+  return writeDirAtomic(
+    outDir,
+    async (tmpDir) => {
+      const stepsPath = path.join(tmpDir, STEPS_FILE);
+      await writeStepsArrow(stepsPath, finished.episodes, finished.actionSpace, {
+        "snndt.version": SNNDT_VERSION,
+        "snndt.source": summary.source.path,
+        "snndt.source_sha256": summary.source.sha256,
+      });
+      const manifest: DatasetManifest = { ...summary, steps_file: STEPS_FILE, sha256: await sha256File(stepsPath) };
+      await writeFileAtomic(path.join(tmpDir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + "\n");
+      return manifest;
+    },
+    { replace: options.force ?? false },
+  );
+}
+
+async function loadPrepared(dir: string): Promise<PreparedDataset> {
+  const manifestPath = path.join(dir, MANIFEST_FILE);
+  let manifest: DatasetManifest;
+  try {
+    manifest = JSON.parse(await fs.readFile(manifestPath, "utf8")) as DatasetManifest;
+  } catch (err) {
+    throw new InputError(`${manifestPath}: cannot read the manifest (${(err as Error).message}); expected the JSON written by snndt prepare-dataset.`);
+  }
+  for (const field of ["format_version", "obs_dim", "action_space", "steps_file", "sha256", "state_mean", "state_std"] as const) {
+    if (manifest[field] === undefined || manifest[field] === null) {
+      throw new InputError(`${manifestPath}: field "${field}" is missing; expected a manifest written by snndt prepare-dataset.`);
+    }
+  }
+  if (manifest.format_version !== MANIFEST_FORMAT_VERSION) {
+    throw new InputError(`${manifestPath}: format_version is ${manifest.format_version}, expected ${MANIFEST_FORMAT_VERSION}; prepare the dataset again with this snndt.`);
+  }
+  const stepsPath = path.join(dir, manifest.steps_file!);
+  const found = await sha256File(stepsPath).catch((err: Error) => {
+    throw new InputError(`${stepsPath}: cannot read the steps file (${err.message}).`);
+  });
+  if (found !== manifest.sha256) {
+    throw new InputError(`${stepsPath}: sha256 is ${found} but ${manifestPath} records ${manifest.sha256}; the steps file was changed or damaged, prepare the dataset again.`);
+  }
+  const table = await parseArrowFile(stepsPath, "arrow-file");
+  const raw = rawFromTable(stepsPath, "arrow-file", table, {
+    columns: { observations: STEP_COLUMNS.observation, actions: STEP_COLUMNS.action, rewards: STEP_COLUMNS.reward, episode: STEP_COLUMNS.episodeId, step: STEP_COLUMNS.step, terminals: STEP_COLUMNS.terminated, timeouts: STEP_COLUMNS.truncated },
+  });
+  const finished = finishDataset(raw, { actionSpace: manifest.action_space.kind });
+  // Use the stored returns-to-go: they were accumulated from the source's float64 rewards.
+  const rtg = flattenNumbers(stepsPath, STEP_COLUMNS.returnToGo, table.getChild(STEP_COLUMNS.returnToGo)!, "f32").values as Float32Array;
+  let row = 0;
+  for (const ep of finished.episodes) {
+    ep.returnsToGo = rtg.subarray(row, row + ep.length);
+    row += ep.length;
+  }
+  if (finished.episodes.length !== manifest.episodes || row !== manifest.steps) {
+    throw new InputError(`${stepsPath}: holds ${finished.episodes.length} episodes and ${row} steps but the manifest records ${manifest.episodes} and ${manifest.steps}.`);
+  }
+  return {
+    manifest,
+    episodes: finished.episodes,
+    obsDim: manifest.obs_dim,
+    actionSpace: manifest.action_space,
+    stateStats: { mean: manifest.state_mean, std: manifest.state_std },
+  };
+}
+
+/** A prepared directory (manifest.json + steps.arrow) or a raw Arrow/HDF5 file (prepared in memory by the same code). */
+export async function loadDataset(pathOrDir: string, options: ReaderOptions = {}): Promise<PreparedDataset> {
+  const stat = await fs.stat(pathOrDir).catch(() => null);
+  if (stat === null) throw new InputError(`${pathOrDir}: no such file or directory; expected a prepared dataset directory or an Arrow/HDF5 file.`);
+  if (stat.isDirectory()) {
+    if (!existsSync(path.join(pathOrDir, MANIFEST_FILE))) {
+      throw new InputError(`${pathOrDir} is a directory without ${MANIFEST_FILE}; expected a directory written by snndt prepare-dataset, or an Arrow/HDF5 file.`);
+    }
+    return loadPrepared(pathOrDir);
+  }
+  const { summary, finished } = await readSource(pathOrDir, options);
+  return {
+    manifest: { ...summary, steps_file: null, sha256: summary.source.sha256 },
+    episodes: finished.episodes,
+    obsDim: finished.obsDim,
+    actionSpace: finished.actionSpace,
+    stateStats: finished.stateStats,
+  };
+}
+
+/** The summary as text for a person, with a histogram of the episode `returns`. */
+export function formatSummary(summary: DatasetSummary, returns: readonly number[]): string {
+  const s = summary;
+  const dropped: string[] = [];
+  if (s.dropped.partial_steps > 0) dropped.push(`${s.dropped.partial_steps} steps of an unfinished last episode`);
+  if (s.dropped.nonfinite_episodes > 0) dropped.push(`${s.dropped.nonfinite_episodes} episodes with NaN/Inf`);
+  const lines = [
+    `source      ${s.source.path}`,
+    `            ${s.source.format}, ${s.source.layout} layout, ${s.source.bytes} bytes, sha256 ${s.source.sha256.slice(0, 16)}...`,
+    `columns     ${Object.entries(s.source.columns).map(([role, name]) => `${role}=${name}`).join(", ")}`,
+    `episodes    ${s.episodes} (${s.terminated_episodes} terminated, ${s.truncated_episodes} truncated), steps ${s.steps}`,
+  ];
+  if (dropped.length > 0) lines.push(`dropped     ${dropped.join("; ")}`);
+  lines.push(
+    `obs_dim     ${s.obs_dim}`,
+    `actions     ${describeActionSpace(s.action_space)}`,
+    `returns     ${describeDistribution(s.returns)}`,
+    `lengths     ${describeDistribution(s.lengths)}`,
+    `state mean  [${s.state_mean.map(fmt).join(", ")}]`,
+    `state std   [${s.state_std.map(fmt).join(", ")}]`,
+    `episode returns (histogram):`,
+    ...renderHistogram(returns),
+  );
+  return lines.join("\n");
+}

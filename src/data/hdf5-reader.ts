@@ -1,0 +1,305 @@
+/**
+ * HDF5 readers on h5wasm for the two layouts RL datasets are published in:
+ *
+ * - D4RL: flat root datasets observations (N, obs_dim), actions (N, act_dim) or (N,), rewards (N,)
+ *   or (N, 1), terminals and timeouts (h5py bools, an int8 enum); next_observations, infos/* and
+ *   metadata/* are ignored. An episode ends where terminals | timeouts. Datasets are read in row
+ *   slices (chunked and gzip datasets decode slice by slice), so the whole file is never in memory twice.
+ * - Minari: groups episode_N (N sorted numerically: episode_10 comes after episode_9) with
+ *   observations (T+1 rows; the final observation is dropped), actions, rewards, terminations, truncations.
+ */
+import * as path from "node:path";
+import type { Dataset as H5Dataset, Group as H5Group } from "h5wasm";
+import { InputError } from "../runtime/errors.js";
+import type { ProgressFactory } from "../runtime/progress.js";
+import { findColumn, requireColumn, type ColumnNames } from "./columns.js";
+import { splitAtFlags, type RawDataset, type RawEpisode } from "./raw.js";
+
+type H5Module = typeof import("h5wasm/node");
+
+export interface Hdf5ReadOptions {
+  columns?: ColumnNames;
+  keepPartial?: boolean;
+  progress?: ProgressFactory;
+}
+
+/** Rows read per slice; rounded up to whole chunks so every chunk is decompressed once. */
+const SLICE_ROWS = 131_072;
+
+/** HDF5 datatype classes (H5T_class_t) as h5wasm reports them in metadata.type. */
+const H5T_INTEGER = 0;
+const H5T_FLOAT = 1;
+const H5T_ENUM = 8;
+
+let modulePromise: Promise<H5Module> | null = null;
+
+/** h5wasm is ESM-only and loads a WebAssembly module: import it once, on first use. */
+async function loadH5wasm(): Promise<H5Module> {
+  modulePromise ??= (async () => {
+    const mod = await import("h5wasm/node");
+    await mod.ready;
+    return mod;
+  })();
+  return modulePromise;
+}
+
+function typeName(ds: H5Dataset): string {
+  const m = ds.metadata;
+  if (m.type === H5T_FLOAT) return `float${m.size * 8}`;
+  if (m.type === H5T_INTEGER) return `${m.signed ? "int" : "uint"}${m.size * 8}`;
+  if (m.type === H5T_ENUM) return `enum (${m.size * 8}-bit)`;
+  return `HDF5 type class ${m.type}`;
+}
+
+/** A dataset's rows and per-row width, checked against what the role allows. */
+interface Column {
+  name: string;
+  ds: H5Dataset;
+  rows: number;
+  width: number;
+  integerTyped: boolean;
+}
+
+function describeShape(shape: number[] | null): string {
+  return shape === null ? "a scalar" : `shape (${shape.join(", ")})`;
+}
+
+function openColumn(file: string, group: H5Group, name: string, prefix: string, maxWidth: number | null): Column {
+  const entity = group.get(name);
+  const full = prefix + name;
+  if (entity === null || !("slice" in entity)) {
+    const isGroup = entity !== null && "keys" in entity;
+    throw new InputError(
+      `${file}: "${full}" is ${isGroup ? "a group (a Dict space?)" : "not a dataset"}; expected a numeric dataset of one row a step` +
+        (isGroup ? "; only Box observation/action spaces are supported." : "."),
+    );
+  }
+  const ds = entity as H5Dataset;
+  const m = ds.metadata;
+  if (m.type !== H5T_FLOAT && m.type !== H5T_INTEGER && m.type !== H5T_ENUM) {
+    throw new InputError(`${file}: dataset "${full}" has type ${typeName(ds)}; expected float, integer or bool values.`);
+  }
+  const shape = ds.shape;
+  if (shape === null || shape.length === 0 || shape.length > 2) {
+    throw new InputError(`${file}: dataset "${full}" has ${describeShape(shape)}; expected (steps,) or (steps, width).`);
+  }
+  const width = shape.length === 2 ? shape[1]! : 1;
+  if (maxWidth !== null && width > maxWidth) {
+    throw new InputError(`${file}: dataset "${full}" has ${describeShape(shape)}; expected one value a step, (steps,) or (steps, 1).`);
+  }
+  return { name: full, ds, rows: shape[0]!, width, integerTyped: m.type === H5T_INTEGER };
+}
+
+/** Copy rows [begin, end) of a dataset into `out` at `outOffset` (values, not rows). */
+function readRows(file: string, col: Column, begin: number, end: number, out: Float32Array | Float64Array, outOffset: number): void {
+  let values;
+  try {
+    const ranges: Array<[number, number]> = col.ds.shape!.length === 2 ? [[begin, end], [0, col.width]] : [[begin, end]];
+    values = col.ds.slice(ranges);
+  } catch (err) {
+    throw new InputError(`${file}: cannot read rows ${begin}..${end - 1} of dataset "${col.name}" (${(err as Error).message}); the file is truncated or corrupt.`);
+  }
+  if (values === null || typeof values !== "object" || !("length" in values) || values.length !== (end - begin) * col.width) {
+    throw new InputError(`${file}: reading rows ${begin}..${end - 1} of dataset "${col.name}" returned ${values === null ? "nothing" : "an unexpected value"}; the file is corrupt.`);
+  }
+  if (values instanceof BigInt64Array || values instanceof BigUint64Array) {
+    for (let i = 0; i < values.length; i++) out[outOffset + i] = Number(values[i]!);
+  } else if (ArrayBuffer.isView(values)) {
+    out.set(values as unknown as ArrayLike<number>, outOffset);
+  } else {
+    throw new InputError(`${file}: dataset "${col.name}" did not read as numbers; expected float, integer or bool values.`);
+  }
+}
+
+function sliceRowsFor(col: Column): number {
+  const chunkRows = col.ds.metadata.chunks?.[0] ?? 0;
+  return chunkRows > 0 ? Math.ceil(SLICE_ROWS / chunkRows) * chunkRows : SLICE_ROWS;
+}
+
+async function readD4rl(file: string, h5file: H5Group, options: Hdf5ReadOptions): Promise<RawDataset> {
+  const cols = options.columns ?? {};
+  const keys = h5file.keys();
+  const obs = openColumn(file, h5file, requireColumn(file, keys, "observations", cols, "datasets"), "", null);
+  const act = openColumn(file, h5file, requireColumn(file, keys, "actions", cols, "datasets"), "", null);
+  const rew = openColumn(file, h5file, requireColumn(file, keys, "rewards", cols, "datasets"), "", 1);
+  const termName = findColumn(file, keys, "terminals", cols, "datasets");
+  const timeoutName = findColumn(file, keys, "timeouts", cols, "datasets");
+  if (termName === undefined && timeoutName === undefined) {
+    throw new InputError(
+      `${file}: no "terminals" or "timeouts" dataset (or --terminal-column / --timeout-column), so episode ends cannot be found; ` +
+        `found datasets: ${keys.map((k) => `"${k}"`).join(", ")}.`,
+    );
+  }
+  const term = termName !== undefined ? openColumn(file, h5file, termName, "", 1) : null;
+  const timeout = timeoutName !== undefined ? openColumn(file, h5file, timeoutName, "", 1) : null;
+  const n = obs.rows;
+  for (const col of [act, rew, term, timeout]) {
+    if (col !== null && col.rows !== n) {
+      throw new InputError(
+        `${file}: dataset "${col.name}" has ${col.rows} rows but "${obs.name}" has ${n}; expected one row a step in every dataset (mismatched lengths).`,
+      );
+    }
+  }
+  const observations = new Float32Array(n * obs.width);
+  const actions = new Float32Array(n * act.width);
+  const rewards = new Float64Array(n);
+  const terminals = term ? new Float32Array(n) : null;
+  const timeouts = timeout ? new Float32Array(n) : null;
+  const jobs: Array<[Column, Float32Array | Float64Array]> = [[obs, observations], [act, actions], [rew, rewards]];
+  if (term) jobs.push([term, terminals!]);
+  if (timeout) jobs.push([timeout, timeouts!]);
+  const bar = options.progress?.start(`reading ${path.basename(file)}`, n * jobs.length);
+  let done = 0;
+  for (const [col, out] of jobs) {
+    const step = sliceRowsFor(col);
+    for (let begin = 0; begin < n; begin += step) {
+      const end = Math.min(n, begin + step);
+      readRows(file, col, begin, end, out, begin * col.width);
+      done += end - begin;
+      bar?.update(done);
+      // Let the progress bar draw between slices.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+  bar?.stop();
+  const split = splitAtFlags(n, terminals, timeouts, options.keepPartial ?? false);
+  const episodes: RawEpisode[] = split.ranges.map(([start, end]) => ({
+    length: end - start,
+    observations: observations.subarray(start * obs.width, end * obs.width),
+    actions: actions.subarray(start * act.width, end * act.width),
+    rewards: rewards.subarray(start, end),
+    terminated: terminals !== null && terminals[end - 1]! !== 0,
+    truncated: timeouts !== null && timeouts[end - 1]! !== 0,
+    locate: (t) => `row ${start + t}`,
+  }));
+  const used: Record<string, string> = { observations: obs.name, actions: act.name, rewards: rew.name };
+  if (term) used["terminals"] = term.name;
+  if (timeout) used["timeouts"] = timeout.name;
+  return {
+    file,
+    format: "hdf5",
+    layout: "d4rl",
+    columns: used,
+    obsDim: obs.width,
+    actWidth: act.width,
+    actionsIntegerTyped: act.integerTyped,
+    episodes,
+    droppedPartialSteps: split.droppedPartialSteps,
+    warnings: split.warnings,
+  };
+}
+
+const EPISODE_GROUP = /^episode_(\d+)$/;
+
+function readWhole(file: string, col: Column, out: Float32Array | Float64Array): void {
+  if (col.rows > 0) readRows(file, col, 0, col.rows, out, 0);
+}
+
+async function readMinari(file: string, h5file: H5Group, groupNames: string[], options: Hdf5ReadOptions): Promise<RawDataset> {
+  const cols = options.columns ?? {};
+  // Numeric order: HDF5 lists episode_10 before episode_2.
+  const ordered = [...groupNames].sort((a, b) => Number(EPISODE_GROUP.exec(a)![1]) - Number(EPISODE_GROUP.exec(b)![1]));
+  const episodes: RawEpisode[] = [];
+  const used: Record<string, string> = {};
+  let obsDim = -1;
+  let actWidth = -1;
+  let integerTyped = false;
+  const bar = options.progress?.start(`reading ${path.basename(file)}`, ordered.length);
+  for (const [index, groupName] of ordered.entries()) {
+    const group = h5file.get(groupName) as H5Group;
+    const keys = group.keys();
+    const what = `datasets in "${groupName}"`;
+    const prefix = `${groupName}/`;
+    const obs = openColumn(file, group, requireColumn(file, keys, "observations", cols, what), prefix, null);
+    const act = openColumn(file, group, requireColumn(file, keys, "actions", cols, what), prefix, null);
+    const rew = openColumn(file, group, requireColumn(file, keys, "rewards", cols, what), prefix, 1);
+    const termName = findColumn(file, keys, "terminals", cols, what);
+    const timeoutName = findColumn(file, keys, "timeouts", cols, what);
+    const term = termName !== undefined ? openColumn(file, group, termName, prefix, 1) : null;
+    const timeout = timeoutName !== undefined ? openColumn(file, group, timeoutName, prefix, 1) : null;
+    const length = rew.rows;
+    if (obs.rows !== length + 1 && obs.rows !== length) {
+      throw new InputError(
+        `${file}: dataset "${obs.name}" has ${obs.rows} rows but "${rew.name}" has ${length}; expected ${length + 1} (one more observation than steps, Minari's layout) (mismatched lengths).`,
+      );
+    }
+    for (const col of [act, term, timeout]) {
+      if (col !== null && col.rows !== length) {
+        throw new InputError(`${file}: dataset "${col.name}" has ${col.rows} rows but "${rew.name}" has ${length}; expected one row a step (mismatched lengths).`);
+      }
+    }
+    if (obsDim === -1) {
+      obsDim = obs.width;
+      actWidth = act.width;
+      integerTyped = act.integerTyped;
+      Object.assign(used, { observations: obs.name, actions: act.name, rewards: rew.name });
+      if (term) used["terminals"] = term.name;
+      if (timeout) used["timeouts"] = timeout.name;
+    } else if (obs.width !== obsDim) {
+      throw new InputError(`${file}: dataset "${obs.name}" has ${obs.width} values a step but earlier episodes have ${obsDim} (ragged observations).`);
+    } else if (act.width !== actWidth) {
+      throw new InputError(`${file}: dataset "${act.name}" has ${act.width} values a step but earlier episodes have ${actWidth} (ragged actions).`);
+    }
+    const allObs = new Float32Array(obs.rows * obs.width);
+    readWhole(file, obs, allObs);
+    const actions = new Float32Array(length * act.width);
+    readWhole(file, act, actions);
+    const rewards = new Float64Array(length);
+    readWhole(file, rew, rewards);
+    const lastFlag = (col: Column | null): boolean => {
+      if (col === null || length === 0) return false;
+      const flags = new Float32Array(length);
+      readWhole(file, col, flags);
+      return flags[length - 1]! !== 0;
+    };
+    episodes.push({
+      length,
+      // The extra last row is the observation after the final step: no action follows it.
+      observations: allObs.subarray(0, length * obs.width),
+      actions,
+      rewards,
+      terminated: lastFlag(term),
+      truncated: lastFlag(timeout),
+      locate: (t) => `${groupName} row ${t}`,
+    });
+    bar?.update(index + 1);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  bar?.stop();
+  return {
+    file,
+    format: "hdf5",
+    layout: "minari",
+    columns: used,
+    obsDim: Math.max(obsDim, 0),
+    actWidth: Math.max(actWidth, 0),
+    actionsIntegerTyped: integerTyped,
+    episodes,
+    droppedPartialSteps: 0,
+    warnings: [],
+  };
+}
+
+/** Read a D4RL or Minari HDF5 file (the layout is found from its contents). */
+export async function readHdf5(file: string, options: Hdf5ReadOptions = {}): Promise<RawDataset> {
+  const h5 = await loadH5wasm();
+  let h5file;
+  try {
+    h5file = new h5.File(path.resolve(file), "r");
+  } catch (err) {
+    throw new InputError(`${file}: cannot open it as HDF5 (${(err as Error).message}); the file is truncated or corrupt.`);
+  }
+  try {
+    let keys: string[];
+    try {
+      keys = h5file.keys();
+    } catch (err) {
+      throw new InputError(`${file}: cannot list the HDF5 root group (${(err as Error).message}); the file is truncated or corrupt.`);
+    }
+    const episodeGroups = keys.filter((k) => EPISODE_GROUP.test(k) && h5file.get(k) !== null && "keys" in h5file.get(k)!);
+    if (episodeGroups.length > 0) return await readMinari(file, h5file, episodeGroups, options);
+    return await readD4rl(file, h5file, options);
+  } finally {
+    h5file.close();
+  }
+}

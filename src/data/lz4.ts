@@ -1,0 +1,168 @@
+/**
+ * LZ4 frame decoder (the LZ4_FRAME codec of Arrow IPC bodies). Written here because lz4js reads a
+ * block checksum as if it preceded the block (the format puts it after), which garbles frames that
+ * polars and other Rust/C writers produce with block checksums on.
+ *
+ * Frame: magic 0x184D2204, FLG (version 01, B.Indep, B.Checksum, C.Size, C.Checksum, DictID bits),
+ * BD (block max size index 4..7 = 64 KiB..4 MiB), [content size u64], [dict id u32], HC byte; then
+ * blocks of u32 size (high bit: stored uncompressed), data, [u32 block checksum]; a 0 end mark;
+ * [u32 content checksum]. Several frames may follow each other, and skippable frames
+ * (magic 0x184D2A5?) are skipped.
+ *
+ * Block: sequences of a token (high nibble: literal length, low nibble: match length - 4, 15 meaning
+ * "more length bytes follow, each added until one is < 255"), literals, a u16 little-endian match
+ * offset back into the output, and the match copy (which may overlap its own output). The last
+ * sequence has literals only.
+ */
+const FRAME_MAGIC = 0x184d2204;
+const SKIPPABLE_MASK = 0xfffffff0;
+const SKIPPABLE_MAGIC = 0x184d2a50;
+const BLOCK_MAX_SIZES: Record<number, number> = { 4: 1 << 16, 5: 1 << 18, 6: 1 << 20, 7: 1 << 22 };
+
+class Lz4Error extends Error {
+  constructor(message: string) {
+    super(`LZ4 frame: ${message}`);
+  }
+}
+
+function u32(src: Uint8Array, at: number): number {
+  if (at + 4 > src.length) throw new Lz4Error(`truncated at byte ${at}`);
+  return (src[at]! | (src[at + 1]! << 8) | (src[at + 2]! << 16) | (src[at + 3]! << 24)) >>> 0;
+}
+
+interface FrameHeader {
+  /** Position of the first block size. */
+  blocksAt: number;
+  blockChecksum: boolean;
+  contentChecksum: boolean;
+  blockMax: number;
+  contentSize: number | null;
+}
+
+function readHeader(src: Uint8Array, at: number): FrameHeader {
+  const flg = src[at + 4];
+  const bd = src[at + 5];
+  if (flg === undefined || bd === undefined) throw new Lz4Error(`truncated frame header at byte ${at}`);
+  if (flg >> 6 !== 1) throw new Lz4Error(`unsupported frame version ${flg >> 6} at byte ${at + 4}`);
+  const blockMax = BLOCK_MAX_SIZES[(bd >> 4) & 7];
+  if (blockMax === undefined) throw new Lz4Error(`invalid block maximum size index ${(bd >> 4) & 7}`);
+  let p = at + 6;
+  let contentSize: number | null = null;
+  if (flg & 0x08) {
+    contentSize = u32(src, p) + u32(src, p + 4) * 2 ** 32;
+    p += 8;
+  }
+  if (flg & 0x01) p += 4; // dictionary id: dictionaries are not used by Arrow
+  p += 1; // header checksum
+  return { blocksAt: p, blockChecksum: (flg & 0x10) !== 0, contentChecksum: (flg & 0x04) !== 0, blockMax, contentSize };
+}
+
+/** Upper bound of the decompressed size of all frames, from their headers and block sizes. */
+function decodedBound(src: Uint8Array): number {
+  let at = 0;
+  let total = 0;
+  while (at < src.length) {
+    const magic = u32(src, at);
+    if ((magic & SKIPPABLE_MASK) === (SKIPPABLE_MAGIC & SKIPPABLE_MASK)) {
+      at += 8 + u32(src, at + 4);
+      continue;
+    }
+    if (magic !== FRAME_MAGIC) throw new Lz4Error(`bad magic 0x${magic.toString(16)} at byte ${at}`);
+    const h = readHeader(src, at);
+    let p = h.blocksAt;
+    let frameTotal = 0;
+    for (;;) {
+      const size = u32(src, p);
+      p += 4;
+      if (size === 0) break;
+      const stored = (size & 0x80000000) !== 0;
+      const length = size & 0x7fffffff;
+      frameTotal += stored ? length : h.blockMax;
+      p += length + (h.blockChecksum ? 4 : 0);
+      if (p > src.length) throw new Lz4Error(`block at byte ${p - length} runs past the end (${src.length} bytes)`);
+    }
+    total += h.contentSize ?? frameTotal;
+    at = p + (h.contentChecksum ? 4 : 0);
+  }
+  return total;
+}
+
+/** Decode one compressed block src[begin, end) into dst at `out`; returns the new output position. */
+function decodeBlock(src: Uint8Array, begin: number, end: number, dst: Uint8Array, out: number): number {
+  let p = begin;
+  while (p < end) {
+    const token = src[p++]!;
+    let literals = token >> 4;
+    if (literals === 15) {
+      let b: number;
+      do {
+        if (p >= end) throw new Lz4Error("truncated literal length");
+        b = src[p++]!;
+        literals += b;
+      } while (b === 255);
+    }
+    if (p + literals > end || out + literals > dst.length) throw new Lz4Error("literals run past the block or the output");
+    dst.set(src.subarray(p, p + literals), out);
+    p += literals;
+    out += literals;
+    if (p >= end) break; // the last sequence has no match
+    if (p + 2 > end) throw new Lz4Error("truncated match offset");
+    const offset = src[p]! | (src[p + 1]! << 8);
+    p += 2;
+    if (offset === 0 || offset > out) throw new Lz4Error(`match offset ${offset} points before the output start`);
+    let matchLength = (token & 15) + 4;
+    if ((token & 15) === 15) {
+      let b: number;
+      do {
+        if (p >= end) throw new Lz4Error("truncated match length");
+        b = src[p++]!;
+        matchLength += b;
+      } while (b === 255);
+    }
+    if (out + matchLength > dst.length) throw new Lz4Error("match runs past the output");
+    let from = out - offset;
+    if (offset >= matchLength) {
+      dst.copyWithin(out, from, from + matchLength);
+      out += matchLength;
+    } else {
+      // Overlapping copy repeats the last `offset` bytes: byte by byte.
+      for (let i = 0; i < matchLength; i++) dst[out++] = dst[from++]!;
+    }
+  }
+  return out;
+}
+
+/** Decompress one or more concatenated LZ4 frames. Throws on malformed or truncated input. */
+export function decodeLz4Frame(src: Uint8Array): Uint8Array {
+  const dst = new Uint8Array(decodedBound(src));
+  let out = 0;
+  let at = 0;
+  while (at < src.length) {
+    const magic = u32(src, at);
+    if ((magic & SKIPPABLE_MASK) === (SKIPPABLE_MAGIC & SKIPPABLE_MASK)) {
+      at += 8 + u32(src, at + 4);
+      continue;
+    }
+    const h = readHeader(src, at);
+    const frameStart = out;
+    let p = h.blocksAt;
+    for (;;) {
+      const size = u32(src, p);
+      p += 4;
+      if (size === 0) break;
+      const length = size & 0x7fffffff;
+      if (size & 0x80000000) {
+        dst.set(src.subarray(p, p + length), out);
+        out += length;
+      } else {
+        out = decodeBlock(src, p, p + length, dst, out);
+      }
+      p += length + (h.blockChecksum ? 4 : 0);
+    }
+    if (h.contentSize !== null && out - frameStart !== h.contentSize) {
+      throw new Lz4Error(`decoded ${out - frameStart} bytes but the frame header declares ${h.contentSize}`);
+    }
+    at = p + (h.contentChecksum ? 4 : 0);
+  }
+  return dst.subarray(0, out);
+}

@@ -1,0 +1,261 @@
+/**
+ * The shape every reader produces before the shared finishing steps (non-finite checks, action
+ * space detection, returns-to-go, statistics). Readers only split rows into episodes; everything
+ * that decides values lives here, so Arrow, D4RL and Minari inputs are treated identically.
+ */
+import type { ActionSpace, Episode, StateStats } from "./types.js";
+import { InputError, UsageError } from "../runtime/errors.js";
+
+export type SourceFormat = "arrow-file" | "arrow-stream" | "hdf5";
+export type SourceLayout = "per-step" | "per-episode" | "d4rl" | "minari";
+
+/** One episode as read, before checks. Arrays may be views into a reader's large flat buffers. */
+export interface RawEpisode {
+  length: number;
+  /** length * obsDim */
+  observations: Float32Array;
+  /** length * actWidth */
+  actions: Float32Array;
+  /** Kept in float64 so returns-to-go are accumulated from the source's own precision. */
+  rewards: Float64Array;
+  terminated: boolean;
+  truncated: boolean;
+  /** Where step t of this episode is in the source, for error messages (e.g. "row 1203", "episode_7 row 3"). */
+  locate(t: number): string;
+}
+
+export interface RawDataset {
+  file: string;
+  format: SourceFormat;
+  layout: SourceLayout;
+  /** The source names of the columns/datasets that were used, keyed by role. */
+  columns: Record<string, string>;
+  obsDim: number;
+  actWidth: number;
+  /** The action column has an integer type (so its values are indices of a discrete space). */
+  actionsIntegerTyped: boolean;
+  episodes: RawEpisode[];
+  /** Steps after the last episode end that were dropped (0 when kept or when there were none). */
+  droppedPartialSteps: number;
+  warnings: string[];
+}
+
+export type ActionSpaceOverride = "discrete" | "continuous";
+
+export interface FinishOptions {
+  /** Drop episodes holding NaN/Inf instead of failing. */
+  dropNonfinite?: boolean;
+  actionSpace?: ActionSpaceOverride;
+}
+
+export interface FinishedDataset {
+  episodes: Episode[];
+  obsDim: number;
+  actionSpace: ActionSpace;
+  stateStats: StateStats;
+  droppedNonfiniteEpisodes: number;
+  warnings: string[];
+}
+
+function firstNonfinite(values: Float32Array | Float64Array): number {
+  for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return i;
+  return -1;
+}
+
+/** A description of the first NaN/Inf in an episode, or null when all its values are finite. */
+function describeNonfinite(raw: RawDataset, ep: RawEpisode): string | null {
+  const checks: Array<[string, Float32Array | Float64Array, number]> = [
+    [raw.columns["observations"] ?? "observations", ep.observations, raw.obsDim],
+    [raw.columns["actions"] ?? "actions", ep.actions, raw.actWidth],
+    [raw.columns["rewards"] ?? "rewards", ep.rewards, 1],
+  ];
+  for (const [column, values, width] of checks) {
+    const i = firstNonfinite(values);
+    if (i >= 0) {
+      const t = Math.floor(i / width);
+      const where = width > 1 ? `, element ${i % width}` : "";
+      return `column "${column}" at ${ep.locate(t)}${where} holds ${values[i]}`;
+    }
+  }
+  return null;
+}
+
+/**
+ * Discrete when the override says so, or when actions are one number a step and either typed as
+ * integers or all integer-valued and non-negative; n = max + 1. Otherwise a continuous box whose
+ * bounds are the observed per-dimension min/max.
+ */
+export function detectActionSpace(raw: RawDataset, episodes: RawEpisode[], override?: ActionSpaceOverride): ActionSpace {
+  const actionColumn = raw.columns["actions"] ?? "actions";
+  let integerValued = true;
+  let nonNegative = true;
+  let maxValue = -Infinity;
+  const low = new Array<number>(raw.actWidth).fill(Infinity);
+  const high = new Array<number>(raw.actWidth).fill(-Infinity);
+  for (const ep of episodes) {
+    const a = ep.actions;
+    for (let i = 0; i < a.length; i++) {
+      const v = a[i]!;
+      const d = i % raw.actWidth;
+      if (v < low[d]!) low[d] = v;
+      if (v > high[d]!) high[d] = v;
+      if (v > maxValue) maxValue = v;
+      if (v < 0) nonNegative = false;
+      if (!Number.isInteger(v)) integerValued = false;
+    }
+  }
+  const wantDiscrete =
+    override === "discrete" || (override === undefined && raw.actWidth === 1 && (raw.actionsIntegerTyped || integerValued) && nonNegative);
+  if (!wantDiscrete) return { kind: "continuous", dim: raw.actWidth, low, high };
+  if (raw.actWidth !== 1) {
+    throw new UsageError(
+      `${raw.file}: --action-space discrete needs one action index a step, but column "${actionColumn}" has ${raw.actWidth} values a step.`,
+    );
+  }
+  for (const ep of episodes) {
+    for (let t = 0; t < ep.length; t++) {
+      const v = ep.actions[t]!;
+      if (!Number.isInteger(v) || v < 0) {
+        throw new InputError(
+          `${raw.file}: column "${actionColumn}" at ${ep.locate(t)} holds ${v}; a discrete action must be a non-negative integer index.`,
+        );
+      }
+    }
+  }
+  return { kind: "discrete", n: maxValue + 1 };
+}
+
+/** G_t = sum_{k>=t} r_k, accumulated backwards in float64. */
+export function returnsToGo(rewards: ArrayLike<number>): Float32Array {
+  const out = new Float32Array(rewards.length);
+  let g = 0;
+  for (let t = rewards.length - 1; t >= 0; t--) {
+    g += rewards[t]!;
+    out[t] = g;
+  }
+  return out;
+}
+
+/**
+ * Per-dimension mean and population std over all steps, two passes in float64
+ * (mean first, then mean squared deviation) to avoid the cancellation of sum-of-squares.
+ */
+export function stateStatistics(episodes: Array<{ length: number; observations: Float32Array }>, obsDim: number): StateStats {
+  const sum = new Float64Array(obsDim);
+  let steps = 0;
+  for (const ep of episodes) {
+    const o = ep.observations;
+    for (let i = 0; i < ep.length * obsDim; i++) sum[i % obsDim] += o[i]!;
+    steps += ep.length;
+  }
+  const mean = Array.from(sum, (s) => s / Math.max(steps, 1));
+  const squares = new Float64Array(obsDim);
+  for (const ep of episodes) {
+    const o = ep.observations;
+    for (let i = 0; i < ep.length * obsDim; i++) {
+      const d = o[i]! - mean[i % obsDim]!;
+      squares[i % obsDim] += d * d;
+    }
+  }
+  return { mean, std: Array.from(squares, (s) => Math.sqrt(s / Math.max(steps, 1))) };
+}
+
+/** Non-finite checks, emptiness check, action space, returns-to-go and state statistics. */
+export function finishDataset(raw: RawDataset, options: FinishOptions = {}): FinishedDataset {
+  const warnings = [...raw.warnings];
+  let kept: RawEpisode[] = [];
+  let droppedNonfinite = 0;
+  let firstProblem: string | null = null;
+  raw.episodes.forEach((ep) => {
+    const problem = describeNonfinite(raw, ep);
+    if (problem === null) {
+      kept.push(ep);
+      return;
+    }
+    if (!options.dropNonfinite) {
+      throw new InputError(
+        `${raw.file}: ${problem}; every observation, action and reward must be a finite number. ` +
+          `Fix the data or pass --drop-nonfinite to drop the episodes that hold NaN or Inf.`,
+      );
+    }
+    droppedNonfinite++;
+    firstProblem ??= problem;
+  });
+  if (droppedNonfinite > 0) {
+    warnings.push(
+      `dropped ${droppedNonfinite} of ${raw.episodes.length} episodes holding NaN or Inf (--drop-nonfinite); the first: ${firstProblem}`,
+    );
+  }
+  kept = kept.filter((ep) => ep.length > 0);
+  if (kept.length === 0) {
+    const why =
+      raw.episodes.length === 0
+        ? raw.droppedPartialSteps > 0
+          ? `its ${raw.droppedPartialSteps} steps form one unfinished episode (no terminal or timeout flag), which is dropped unless --keep-partial`
+          : "it holds no steps"
+        : droppedNonfinite > 0
+          ? `all ${droppedNonfinite} episodes hold NaN or Inf and were dropped`
+          : "every episode has zero steps";
+    throw new InputError(`${raw.file}: the dataset is empty: expected at least one episode with at least one step, but ${why}.`);
+  }
+  const actionSpace = detectActionSpace(raw, kept, options.actionSpace);
+  const episodes: Episode[] = kept.map((ep) => ({
+    length: ep.length,
+    observations: ep.observations,
+    actions: ep.actions,
+    rewards: Float32Array.from(ep.rewards),
+    returnsToGo: returnsToGo(ep.rewards),
+    terminated: ep.terminated,
+    truncated: ep.truncated,
+  }));
+  return {
+    episodes,
+    obsDim: raw.obsDim,
+    actionSpace,
+    stateStats: stateStatistics(episodes, raw.obsDim),
+    droppedNonfiniteEpisodes: droppedNonfinite,
+    warnings,
+  };
+}
+
+export interface FlagSplit {
+  /** Episode row ranges [start, end). */
+  ranges: Array<[number, number]>;
+  droppedPartialSteps: number;
+  warnings: string[];
+}
+
+/**
+ * Split rows 0..rows-1 into episodes ending at rows whose terminal or timeout flag is set (the D4RL
+ * rule `terminals | timeouts`). Rows after the last end form an unfinished episode, dropped with a
+ * warning that counts its steps unless `keepPartial`.
+ */
+export function splitAtFlags(
+  rows: number,
+  terminals: ArrayLike<number> | null,
+  timeouts: ArrayLike<number> | null,
+  keepPartial: boolean,
+): FlagSplit {
+  const ranges: Array<[number, number]> = [];
+  const warnings: string[] = [];
+  let start = 0;
+  for (let r = 0; r < rows; r++) {
+    if ((terminals !== null && terminals[r]! !== 0) || (timeouts !== null && timeouts[r]! !== 0)) {
+      ranges.push([start, r + 1]);
+      start = r + 1;
+    }
+  }
+  let droppedPartialSteps = 0;
+  if (start < rows) {
+    if (keepPartial) {
+      ranges.push([start, rows]);
+    } else {
+      droppedPartialSteps = rows - start;
+      warnings.push(
+        `dropped the last ${droppedPartialSteps} steps (rows ${start}..${rows - 1}): no terminal or timeout flag ends them, ` +
+          `so they form an unfinished episode (keep it with --keep-partial)`,
+      );
+    }
+  }
+  return { ranges, droppedPartialSteps, warnings };
+}
