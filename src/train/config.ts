@@ -377,7 +377,7 @@ function checkNumberRange(node: LeafSchema<unknown>, value: number): boolean {
 }
 
 function formatValue(value: unknown): string {
-  return typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value) ?? String(value);
+  return JSON.stringify(value) ?? String(value);
 }
 
 function validateLeaf(node: LeafSchema<unknown>, value: unknown, keyPath: string[], source: LayerSource): void {
