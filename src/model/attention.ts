@@ -1,0 +1,173 @@
+/**
+ * Causal multi-head attention: the spiking form (Q, K, V are spike rates of LIF neurons) and the
+ * float form of the plain Decision Transformer share the masking and the per-head products.
+ *
+ *     A_h = softmax(Q_h K_h^T / sqrt(d_head) + M),   Y_h = A_h V_h
+ *
+ * M is 0 where query i may attend key j and -1e9 elsewhere: j <= i (causal) and key j is a real
+ * token, except that a token always sees itself. Padding keys therefore get exactly zero weight for
+ * real queries, and a padding query (whose earlier keys are all padding) still has one allowed key,
+ * so no row is fully masked and no NaN can appear.
+ */
+import { tf } from "../runtime/backend.js";
+import { batchMatMulFast, dense } from "./dense.js";
+import type { LifNeuron } from "./lif.js";
+import { linear, type Linear, type ParamStore } from "./params.js";
+import type { DendriticRouter } from "./routing.js";
+import type { StatsCollector } from "./stats.js";
+
+const MASKED = -1e9;
+
+/** The additive attention mask [B, 1, L, L] from the token mask [B, L] (1 = real token). */
+export function attentionBias(tokenMask: tf.Tensor2D): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [batch, length] = tokenMask.shape;
+    const causal = tf.linalg.bandPart(tf.ones([length, length]), -1, 0);
+    const keyAllowed = tf.maximum(tf.reshape(tokenMask, [batch, 1, length]), tf.eye(length));
+    const allowed = tf.mul(causal, keyAllowed);
+    return tf.reshape(tf.mul(tf.sub(1, allowed), MASKED), [batch, 1, length, length]);
+  });
+}
+
+/** [B, L, H*dh] -> [B*H, L, dh]. */
+export function splitHeads(x: tf.Tensor, heads: number): tf.Tensor3D {
+  const [batch, length, width] = x.shape as [number, number, number];
+  const dh = width / heads;
+  return tf.reshape(tf.transpose(tf.reshape(x, [batch, length, heads, dh]), [0, 2, 1, 3]), [batch * heads, length, dh]);
+}
+
+/** [B*H, L, dh] -> [B, L, H, dh]. */
+export function headsLast(y: tf.Tensor3D, batch: number, heads: number): tf.Tensor4D {
+  const [, length, dh] = y.shape;
+  return tf.transpose(tf.reshape(y, [batch, heads, length, dh]), [0, 2, 1, 3]);
+}
+
+/** Per-head outputs Y_h for queries, keys, values already split into heads ([B*H, L, dh]). */
+export function attend(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, bias: tf.Tensor4D, heads: number): tf.Tensor3D {
+  return tf.tidy(() => {
+    const [bh, length, dh] = q.shape;
+    const batch = bh / heads;
+    const scores = tf.mul(batchMatMulFast(q, tf.transpose(k, [0, 2, 1])), 1 / Math.sqrt(dh));
+    const masked = tf.add(tf.reshape(scores, [batch, heads, length, length]), bias);
+    const weights = tf.reshape(tf.softmax(masked), [bh, length, length]) as tf.Tensor3D;
+    return batchMatMulFast(weights, v);
+  });
+}
+
+/** MACs of the two attention products for B windows of L tokens. */
+function attentionMacs(batch: number, length: number, width: number): number {
+  return 2 * batch * length * length * width;
+}
+
+export interface AttentionContext {
+  bias: tf.Tensor4D;
+  stats: StatsCollector | null;
+  layer: number;
+}
+
+/**
+ * Spiking self-attention. One projection x -> [Q | K | V] currents drives one population of LIF
+ * neurons (one fused op for all three); the spike rates (count / T) enter the attention above.
+ * Optional positional spikes add to the head's query and key currents; the heads are merged by
+ * concatenation and a projection, or by dendritic routing.
+ */
+export class SpikingSelfAttention {
+  readonly q: Linear;
+  readonly k: Linear;
+  readonly v: Linear;
+  /** Output projection: d_model -> d_model after concatenation, or d_head -> d_model after routing. */
+  readonly out: Linear;
+
+  constructor(
+    store: ParamStore,
+    name: string,
+    private readonly width: number,
+    private readonly heads: number,
+    private readonly lif: LifNeuron,
+    private readonly router: DendriticRouter | null,
+  ) {
+    this.q = linear(store, `${name}.q`, width, width);
+    this.k = linear(store, `${name}.k`, width, width);
+    this.v = linear(store, `${name}.v`, width, width);
+    this.out = linear(store, `${name}.out`, router ? width / heads : width, width);
+  }
+
+  /**
+   * @param x layer-normed tokens [B, L, d]
+   * @param positional extra input per token for the q/k/v neurons, [L, 3d] (positional spikes), or null
+   */
+  apply(x: tf.Tensor3D, positional: tf.Tensor2D | null, ctx: AttentionContext): tf.Tensor3D {
+    return tf.tidy(() => {
+      const [batch, length] = x.shape;
+      const d = this.width;
+      const weight = tf.concat([this.q.weight, this.k.weight, this.v.weight], 1) as tf.Tensor2D;
+      const bias = tf.concat([this.q.bias, this.k.bias, this.v.bias]) as tf.Tensor1D;
+      let drive = dense(x, weight, bias);
+      if (positional) drive = tf.add(drive, positional);
+      const rates = this.lif.rates(drive);
+      const [q, k, v] = tf.split(rates, 3, 2);
+      const heads = attend(splitHeads(q!, this.heads), splitHeads(k!, this.heads), splitHeads(v!, this.heads), ctx.bias, this.heads);
+      const perHead = headsLast(heads, batch, this.heads);
+      const merged = this.router ? this.router.apply(perHead, ctx) : tf.reshape(perHead, [batch, length, d]);
+      const output = dense(merged, this.out.weight, this.out.bias) as tf.Tensor3D;
+      if (ctx.stats) this.count(rates, ctx.stats, ctx.layer, batch, length);
+      return output;
+    });
+  }
+
+  private count(rates: tf.Tensor, stats: StatsCollector, layer: number, batch: number, length: number): void {
+    const d = this.width;
+    const T = this.lif.params.T;
+    const rows = batch * length;
+    stats.addMacs(layer, rows * d * 3 * d + attentionMacs(batch, length, d) + (this.router ? 0 : rows * d * d) + (this.router ? rows * (d / this.heads) * d : 0));
+    tf.tidy(() => {
+      // Spikes per position and population [L, 3]; fan-outs per position: q -> i+1 keys, k/v -> L-j queries.
+      const perPosition = tf.sum(tf.round(tf.mul(tf.reshape(rates, [batch, length, 3, d]), T)), [0, 3]);
+      const position = tf.range(0, length, 1, "float32");
+      const queryFanOut = tf.add(position, 1);
+      const keyFanOut = tf.sub(length, position);
+      const fanOut = tf.stack([queryFanOut, keyFanOut, keyFanOut], 1);
+      const spikes = tf.cast(tf.sum(perPosition, 0), "int32");
+      const ops = tf.sum(tf.mul(perPosition, fanOut), 0);
+      const [sq, sk, sv] = tf.unstack(spikes);
+      const [oq, ok, ov] = tf.unstack(ops);
+      stats.addSpikes(layer, "q", sq as tf.Scalar, oq as tf.Scalar);
+      stats.addSpikes(layer, "k", sk as tf.Scalar, ok as tf.Scalar);
+      stats.addSpikes(layer, "v", sv as tf.Scalar, ov as tf.Scalar);
+    });
+  }
+}
+
+/** Standard causal multi-head attention of the plain Decision Transformer. */
+export class FloatSelfAttention {
+  readonly q: Linear;
+  readonly k: Linear;
+  readonly v: Linear;
+  readonly out: Linear;
+
+  constructor(
+    store: ParamStore,
+    name: string,
+    private readonly width: number,
+    private readonly heads: number,
+  ) {
+    this.q = linear(store, `${name}.q`, width, width);
+    this.k = linear(store, `${name}.k`, width, width);
+    this.v = linear(store, `${name}.v`, width, width);
+    this.out = linear(store, `${name}.out`, width, width);
+  }
+
+  apply(x: tf.Tensor3D, ctx: AttentionContext): tf.Tensor3D {
+    return tf.tidy(() => {
+      const [batch, length] = x.shape;
+      const d = this.width;
+      const weight = tf.concat([this.q.weight, this.k.weight, this.v.weight], 1) as tf.Tensor2D;
+      const bias = tf.concat([this.q.bias, this.k.bias, this.v.bias]) as tf.Tensor1D;
+      const [q, k, v] = tf.split(dense(x, weight, bias), 3, 2);
+      const heads = attend(splitHeads(q!, this.heads), splitHeads(k!, this.heads), splitHeads(v!, this.heads), ctx.bias, this.heads);
+      const merged = tf.reshape(headsLast(heads, batch, this.heads), [batch, length, d]);
+      ctx.stats?.addMacs(ctx.layer, batch * length * d * 4 * d + attentionMacs(batch, length, d));
+      return dense(merged, this.out.weight, this.out.bias) as tf.Tensor3D;
+    });
+  }
+}

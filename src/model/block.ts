@@ -1,0 +1,100 @@
+/**
+ * Transformer blocks (pre-layer-norm, residual):
+ *
+ *     x = x + dropout(attention(LN1(x)))
+ *     x = x + dropout(feedForward(LN2(x)))        feed-forward width 4 d_model
+ *
+ * The spiking block uses spiking self-attention and a spiking feed-forward (dense -> LIF rates ->
+ * dense); the GPT block of the plain DT uses float attention and a GELU feed-forward.
+ */
+import { tf } from "../runtime/backend.js";
+import { FloatSelfAttention, SpikingSelfAttention, type AttentionContext } from "./attention.js";
+import { dense } from "./dense.js";
+import { gelu, layerNorm, type Dropout } from "./layers.js";
+import type { LifNeuron } from "./lif.js";
+import { layerNormParams, linear, type LayerNormParams, type Linear, type ParamStore } from "./params.js";
+import type { PositionalSpikes } from "./positional-spikes.js";
+import { DendriticRouter } from "./routing.js";
+
+export interface BlockContext extends AttentionContext {
+  dropout: Dropout;
+}
+
+export interface Block {
+  apply(x: tf.Tensor3D, ctx: BlockContext): tf.Tensor3D;
+}
+
+export class SpikingBlock implements Block {
+  readonly norm1: LayerNormParams;
+  readonly attention: SpikingSelfAttention;
+  readonly norm2: LayerNormParams;
+  readonly hidden: Linear;
+  readonly output: Linear;
+
+  constructor(
+    store: ParamStore,
+    name: string,
+    private readonly width: number,
+    heads: number,
+    private readonly lif: LifNeuron,
+    private readonly positional: PositionalSpikes | null,
+    routing: boolean,
+  ) {
+    this.norm1 = layerNormParams(store, `${name}.ln1`, width);
+    const router = routing ? new DendriticRouter(store, `${name}.attn.router`, width, heads) : null;
+    this.attention = new SpikingSelfAttention(store, `${name}.attn`, width, heads, lif, router);
+    this.norm2 = layerNormParams(store, `${name}.ln2`, width);
+    this.hidden = linear(store, `${name}.mlp.hidden`, width, 4 * width);
+    this.output = linear(store, `${name}.mlp.out`, 4 * width, width);
+  }
+
+  apply(x: tf.Tensor3D, ctx: BlockContext): tf.Tensor3D {
+    return tf.tidy(() => {
+      const [batch, length] = x.shape;
+      const positional = this.positional ? this.positional.input(length, batch, ctx.stats, ctx.layer) : null;
+      const attended = this.attention.apply(layerNorm(x, this.norm1) as tf.Tensor3D, positional, ctx);
+      const afterAttention = tf.add(x, ctx.dropout.apply(attended));
+      const rates = this.lif.rates(dense(layerNorm(afterAttention, this.norm2), this.hidden.weight, this.hidden.bias));
+      const fed = dense(rates, this.output.weight, this.output.bias);
+      if (ctx.stats) {
+        const spikes = tf.sum(tf.cast(tf.round(tf.mul(rates, this.lif.params.T)), "int32")) as tf.Scalar;
+        ctx.stats.addSpikes(ctx.layer, "other", spikes, tf.mul(tf.cast(spikes, "float32"), this.width) as tf.Scalar);
+        ctx.stats.addMacs(ctx.layer, batch * length * this.width * 4 * this.width);
+      }
+      return tf.add(afterAttention, ctx.dropout.apply(fed)) as tf.Tensor3D;
+    });
+  }
+}
+
+export class GptBlock implements Block {
+  readonly norm1: LayerNormParams;
+  readonly attention: FloatSelfAttention;
+  readonly norm2: LayerNormParams;
+  readonly hidden: Linear;
+  readonly output: Linear;
+
+  constructor(
+    store: ParamStore,
+    name: string,
+    private readonly width: number,
+    heads: number,
+  ) {
+    this.norm1 = layerNormParams(store, `${name}.ln1`, width);
+    this.attention = new FloatSelfAttention(store, `${name}.attn`, width, heads);
+    this.norm2 = layerNormParams(store, `${name}.ln2`, width);
+    this.hidden = linear(store, `${name}.mlp.hidden`, width, 4 * width);
+    this.output = linear(store, `${name}.mlp.out`, 4 * width, width);
+  }
+
+  apply(x: tf.Tensor3D, ctx: BlockContext): tf.Tensor3D {
+    return tf.tidy(() => {
+      const [batch, length] = x.shape;
+      const attended = this.attention.apply(layerNorm(x, this.norm1) as tf.Tensor3D, ctx);
+      const afterAttention = tf.add(x, ctx.dropout.apply(attended));
+      const hidden = gelu(dense(layerNorm(afterAttention, this.norm2), this.hidden.weight, this.hidden.bias));
+      const fed = dense(hidden, this.output.weight, this.output.bias);
+      ctx.stats?.addMacs(ctx.layer, batch * length * this.width * 8 * this.width);
+      return tf.add(afterAttention, ctx.dropout.apply(fed)) as tf.Tensor3D;
+    });
+  }
+}

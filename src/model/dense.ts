@@ -1,0 +1,71 @@
+/**
+ * Matrix products whose gradients take the fast path on the WASM backend.
+ *
+ * For Y = A B the gradients are dA = dY B^T and dB = A^T dY. TensorFlow.js computes them with
+ * transpose flags, which XNNPACK does not accelerate (20-30x slower on WASM); here the transposes are
+ * materialised first and the products are plain ones. Values equal tf.matMul's up to float rounding.
+ */
+import { tf } from "../runtime/backend.js";
+import { customOp1, customOp2 } from "./custom-grad.js";
+
+/** [m, k] x [k, n] -> [m, n]. */
+export const matMulFast = customOp2((a, b, save) => {
+  save([a, b]);
+  return {
+    value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sa, sb] = saved as [tf.Tensor2D, tf.Tensor2D];
+      return [
+        tf.tidy(() => tf.matMul(dy as tf.Tensor2D, tf.transpose(sb))),
+        tf.tidy(() => tf.matMul(tf.transpose(sa), dy as tf.Tensor2D)),
+      ];
+    },
+  };
+}) as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;
+
+/** Batched [n, m, k] x [n, k, p] -> [n, m, p], gradients through explicit transposes. */
+export const batchMatMulFast = customOp2((a, b, save) => {
+  save([a, b]);
+  return {
+    value: tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [sa, sb] = saved as [tf.Tensor3D, tf.Tensor3D];
+      return [
+        tf.tidy(() => tf.matMul(dy as tf.Tensor3D, tf.transpose(sb, [0, 2, 1]))),
+        tf.tidy(() => tf.matMul(tf.transpose(sa, [0, 2, 1]), dy as tf.Tensor3D)),
+      ];
+    },
+  };
+}) as (a: tf.Tensor3D, b: tf.Tensor3D) => tf.Tensor3D;
+
+/** y = x W (+ b) over the last axis of x, computed as one 2-D product. */
+export function dense(x: tf.Tensor, weight: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor {
+  return tf.tidy(() => {
+    const inDim = x.shape[x.shape.length - 1]!;
+    const outDim = weight.shape[1];
+    const flat = matMulFast(tf.reshape(x, [-1, inDim]) as tf.Tensor2D, weight);
+    const withBias = bias ? tf.add(flat, bias) : flat;
+    return tf.reshape(withBias, [...x.shape.slice(0, -1), outDim]);
+  });
+}
+
+/**
+ * Row lookup table[indices] whose gradient is a one-hot product (dTable = onehot^T dY): tf.gather's
+ * own gradient needs UnsortedSegmentSum, which the WASM backend lacks. `indices` must be int32 in
+ * [0, rows); callers check the range (an out-of-range index is an error, never clipped).
+ */
+export function embeddingLookup(table: tf.Tensor2D, indices: tf.Tensor): tf.Tensor {
+  const rows = table.shape[0];
+  return tf.tidy(() => {
+    const flatIndices = tf.reshape(indices, [-1]) as tf.Tensor1D;
+    const lookup = customOp1((t, save) => {
+      save([flatIndices]);
+      return {
+        value: tf.gather(t, flatIndices),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+          tf.tidy(() => tf.matMul(tf.transpose(tf.oneHot(saved[0] as tf.Tensor1D, rows)), dy as tf.Tensor2D)),
+      };
+    });
+    return tf.reshape(lookup(table), [...indices.shape, table.shape[1]]);
+  });
+}

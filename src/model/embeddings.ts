@@ -1,0 +1,75 @@
+/**
+ * Tokens. A window of K steps becomes 3K tokens (G_1, s_1, a_1, ..., G_K, s_K, a_K): linear
+ * embeddings of the return-to-go, the state and the action (one-hot for discrete actions), plus,
+ * when the model uses it, a learned timestep embedding added to all three tokens of a step; then
+ * a layer norm. The token mask repeats the step mask three times.
+ */
+import { tf } from "../runtime/backend.js";
+import type { ActionSpace } from "../data/types.js";
+import { dense, embeddingLookup } from "./dense.js";
+import { layerNorm } from "./layers.js";
+import { layerNormParams, linear, type LayerNormParams, type Linear, type ParamStore } from "./params.js";
+import type { StatsCollector } from "./stats.js";
+
+export interface TokenInputs {
+  returnsToGo: tf.Tensor3D;
+  states: tf.Tensor3D;
+  actions: tf.Tensor;
+  timesteps: tf.Tensor2D;
+}
+
+export class TokenEmbedding {
+  readonly returnToGo: Linear;
+  readonly state: Linear;
+  readonly action: Linear;
+  readonly timestep: tf.Variable<tf.Rank.R2> | null;
+  readonly norm: LayerNormParams;
+  private readonly actionInputWidth: number;
+
+  constructor(
+    store: ParamStore,
+    private readonly width: number,
+    obsDim: number,
+    private readonly actionSpace: ActionSpace,
+    /** Rows of the learned timestep embedding, or null when positions come from positional spikes. */
+    maxEpLen: number | null,
+  ) {
+    this.actionInputWidth = actionSpace.kind === "discrete" ? actionSpace.n : actionSpace.dim;
+    this.returnToGo = linear(store, "embed.rtg", 1, width);
+    this.state = linear(store, "embed.state", obsDim, width);
+    this.action = linear(store, "embed.action", this.actionInputWidth, width);
+    this.timestep = maxEpLen === null ? null : (store.normal("embed.timestep", [maxEpLen, width], 0.02) as tf.Variable<tf.Rank.R2>);
+    this.norm = layerNormParams(store, "embed.ln", width);
+  }
+
+  /** Tokens [B, 3K, d]. */
+  apply(inputs: TokenInputs, stats: StatsCollector | null): tf.Tensor3D {
+    return tf.tidy(() => {
+      const [batch, context] = inputs.timesteps.shape;
+      const actionInput =
+        this.actionSpace.kind === "discrete"
+          ? tf.oneHot(tf.cast(tf.reshape(inputs.actions, [batch, context]), "int32"), this.actionSpace.n)
+          : inputs.actions;
+      let rtg = dense(inputs.returnsToGo, this.returnToGo.weight, this.returnToGo.bias);
+      let state = dense(inputs.states, this.state.weight, this.state.bias);
+      let action = dense(actionInput, this.action.weight, this.action.bias);
+      if (this.timestep) {
+        const time = embeddingLookup(this.timestep, inputs.timesteps);
+        rtg = tf.add(rtg, time);
+        state = tf.add(state, time);
+        action = tf.add(action, time);
+      }
+      const interleaved = tf.reshape(tf.stack([rtg, state, action], 2), [batch, 3 * context, this.width]);
+      stats?.addMacs(-1, batch * context * this.width * (1 + inputs.states.shape[2] + this.actionInputWidth));
+      return layerNorm(interleaved, this.norm) as tf.Tensor3D;
+    });
+  }
+}
+
+/** Token mask [B, 3K] from the step mask [B, K]. */
+export function tokenMask(mask: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [batch, context] = mask.shape;
+    return tf.reshape(tf.tile(tf.expandDims(mask, 2), [1, 1, 3]), [batch, 3 * context]) as tf.Tensor2D;
+  });
+}
