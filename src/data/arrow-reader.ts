@@ -36,6 +36,17 @@ function parseTable(file: string, format: SourceFormat, bytes: Uint8Array): Tabl
           `(${bytes.length} bytes); it is truncated or corrupt.`,
       );
     }
+  } else {
+    // Writers end a stream with the end-of-stream marker ff ff ff ff 00 00 00 00; without it, a
+    // stream cut at a message boundary would read as a shorter, valid-looking table.
+    const end = Buffer.from(bytes.subarray(Math.max(0, bytes.length - 8)));
+    const eos = end.length === 8 && end.readUInt32LE(0) === 0xffffffff && end.readUInt32LE(4) === 0;
+    if (!eos) {
+      throw new InputError(
+        `${file}: the ${kind} does not end with the end-of-stream marker (ff ff ff ff 00 00 00 00; found ${[...end].map((b) => b.toString(16).padStart(2, "0")).join(" ")}); ` +
+          `it is truncated or corrupt.`,
+      );
+    }
   }
   registerArrowCodecs();
   let table: Table;
