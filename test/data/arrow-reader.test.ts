@@ -1,0 +1,174 @@
+/**
+ * Arrow inputs of every supported shape, written by apache-arrow's own writers inside the test:
+ * IPC file and stream, LZ4_FRAME and ZSTD bodies, List / LargeList / FixedSizeList, Int64 columns,
+ * several record batches, per-step (episode ids or flags) and per-episode layouts, column aliases.
+ * Returns-to-go are checked against values worked out by hand.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as path from "node:path";
+import type { DataType } from "apache-arrow";
+import { loadDataset } from "../../src/data/dataset.js";
+import { writeStepsArrow } from "../../src/data/arrow-writer.js";
+import { bool, f32, f64, fixedList, int32, int64, largeList, list, vec, withTmp, writeArrow, type ArrowWriteOptions } from "./make-files.js";
+
+/**
+ * Two episodes by hand: rewards [1, 2, 3] and [10, -8].
+ * Returns-to-go G_t = sum_{k>=t} r_k: [6, 5, 3] and [2, -8].
+ */
+const EPISODE_IDS = [7n, 7n, 7n, 9n, 9n];
+const STEPS = [0, 1, 2, 0, 1];
+const OBS = [
+  [0.5, 1],
+  [1.5, 2],
+  [2.5, 3],
+  [3.5, 4],
+  [4.5, 5],
+];
+const REWARDS = [1, 2, 3, 10, -8];
+const RTG = [
+  [6, 5, 3],
+  [2, -8],
+];
+const TERMINATED = [false, false, true, false, false];
+const TRUNCATED = [false, false, false, false, true];
+
+function perStepColumns(obsType: DataType) {
+  return {
+    episode_id: vec(EPISODE_IDS, int64),
+    step: vec(STEPS, int32),
+    observations: vec(OBS, obsType),
+    actions: vec([1n, 0n, 2n, 1n, 1n], int64),
+    rewards: vec(REWARDS, f32),
+    terminals: vec(TERMINATED, bool),
+    timeouts: vec(TRUNCATED, bool),
+  };
+}
+
+async function checkHandEpisodes(file: string): Promise<void> {
+  const data = await loadDataset(file);
+  assert.equal(data.episodes.length, 2);
+  assert.deepEqual(data.episodes.map((ep) => [...ep.returnsToGo]), RTG);
+  assert.deepEqual([...data.episodes[0]!.observations], [0.5, 1, 1.5, 2, 2.5, 3]);
+  assert.deepEqual([...data.episodes[1]!.actions], [1, 1]);
+  assert.deepEqual(data.actionSpace, { kind: "discrete", n: 3 });
+  assert.equal(data.episodes[0]!.terminated, true);
+  assert.equal(data.episodes[1]!.truncated, true);
+  assert.equal(data.obsDim, 2);
+  // mean of the first dimension over 5 steps: (0.5+1.5+2.5+3.5+4.5)/5 = 2.5; population std sqrt(2).
+  assert.ok(Math.abs(data.stateStats.mean[0]! - 2.5) < 1e-12);
+  assert.ok(Math.abs(data.stateStats.std[0]! - Math.SQRT2) < 1e-12);
+  assert.equal(data.manifest.returns.min, 2);
+  assert.equal(data.manifest.returns.max, 6);
+}
+
+const variants: Array<[string, ArrowWriteOptions, DataType]> = [
+  ["IPC file, FixedSizeList observations", {}, fixedList(2)],
+  ["IPC stream, List<Float64> observations", { stream: true }, list(f64)],
+  ["LZ4_FRAME file, LargeList observations", { compression: "lz4" }, largeList(f32)],
+  ["ZSTD stream, FixedSizeList observations, one row a batch", { compression: "zstd", stream: true, batchRows: 1 }, fixedList(2)],
+];
+for (const [name, options, obsType] of variants) {
+  test(
+    `per-step ${name}`,
+    withTmp(async (dir) => {
+      const file = path.join(dir, "steps.bin");
+      await writeArrow(file, perStepColumns(obsType), options);
+      await checkHandEpisodes(file);
+    }),
+  );
+}
+
+test(
+  "per-step with flags only: episodes end at terminal|timeout, the unfinished tail is dropped or kept",
+  withTmp(async (dir) => {
+    const file = path.join(dir, "flags.arrow");
+    await writeArrow(file, {
+      obs: vec([[0], [1], [2], [3], [4], [5]], fixedList(1)),
+      action: vec([[0.1, 0.2], [0.3, -0.4], [0.5, 0.6], [0.7, 0.8], [0.9, 1.0], [1.1, 1.2]], fixedList(2)),
+      reward: vec([1, 1, 1, 2, 2, 5], f64),
+      done: vec([0, 1, 0, 0, 0, 0], int32),
+      truncated: vec([false, false, false, true, false, false], bool),
+    });
+    const dropped = await loadDataset(file);
+    assert.deepEqual(dropped.episodes.map((ep) => [...ep.returnsToGo]), [[2, 1], [3, 2]]);
+    assert.equal(dropped.manifest.dropped.partial_steps, 2);
+    assert.deepEqual(dropped.manifest.source.columns, { observations: "obs", actions: "action", rewards: "reward", terminals: "done", timeouts: "truncated" });
+    assert.equal(dropped.actionSpace.kind, "continuous");
+    if (dropped.actionSpace.kind === "continuous") {
+      assert.deepEqual(dropped.actionSpace.low.map((x) => Math.round(x * 10)), [1, -4]);
+      assert.deepEqual(dropped.actionSpace.high.map((x) => Math.round(x * 10)), [7, 8]);
+    }
+    const kept = await loadDataset(file, { keepPartial: true });
+    assert.deepEqual(kept.episodes.map((ep) => [...ep.returnsToGo]), [[2, 1], [3, 2], [7, 5]]);
+    assert.equal(kept.episodes[2]!.terminated || kept.episodes[2]!.truncated, false);
+  }),
+);
+
+test(
+  "column flags name unusual columns; integer-valued float actions are discrete unless overridden",
+  withTmp(async (dir) => {
+    const file = path.join(dir, "named.arrow");
+    await writeArrow(file, {
+      traj: vec([0, 0, 1], int32),
+      pixels: vec([[1, 2], [3, 4], [5, 6]], fixedList(2)),
+      act: vec([0, 3, 1], f32),
+      r: vec([0.5, 0.25, 1], f32),
+    });
+    const columns = { observations: "pixels", actions: "act", rewards: "r", episode: "traj" };
+    const data = await loadDataset(file, { columns });
+    assert.deepEqual(data.actionSpace, { kind: "discrete", n: 4 });
+    assert.deepEqual(data.episodes.map((ep) => [...ep.returnsToGo]), [[0.75, 0.25], [1]]);
+    const continuous = await loadDataset(file, { columns, actionSpace: "continuous" });
+    assert.deepEqual(continuous.actionSpace, { kind: "continuous", dim: 1, low: [0], high: [3] });
+  }),
+);
+
+test(
+  "per-episode layout: List<FixedSizeList> observations with a final extra row, LargeList flags",
+  withTmp(async (dir) => {
+    const file = path.join(dir, "episodes.arrow");
+    await writeArrow(
+      file,
+      {
+        observations: vec(
+          [
+            [[0, 0, 0], [1, 1, 1], [2, 2, 2], [9, 9, 9]],
+            [[3, 3, 3], [4, 4, 4], [9, 9, 9]],
+          ],
+          list(fixedList(3)),
+        ),
+        actions: vec([[[0.5], [0.25], [-1]], [[1], [0]]], largeList(fixedList(1))),
+        rewards: vec([[1, 2, 3], [10, -8]], largeList(f64)),
+        terminals: vec([[false, false, true], [false, false]], largeList(bool)),
+        truncations: vec([[false, false, false], [false, true]], largeList(bool)),
+        note: vec(["a", "b"].map((s) => s.length), int32),
+      },
+      { compression: "lz4" },
+    );
+    const data = await loadDataset(file);
+    assert.equal(data.manifest.source.layout, "per-episode");
+    assert.deepEqual(data.episodes.map((ep) => [...ep.returnsToGo]), RTG);
+    assert.deepEqual(data.episodes.map((ep) => ep.length), [3, 2]);
+    assert.deepEqual([...data.episodes[1]!.observations], [3, 3, 3, 4, 4, 4], "the final observation row is dropped");
+    assert.deepEqual([data.episodes[0]!.terminated, data.episodes[1]!.truncated], [true, true]);
+    assert.equal(data.actionSpace.kind, "continuous");
+  }),
+);
+
+test(
+  "snndt's own steps file reads back as a per-step layout with no flags",
+  withTmp(async (dir) => {
+    const file = path.join(dir, "collected.arrow");
+    const episodes = [
+      { length: 3, observations: Float32Array.of(1, 2, 3), actions: Float32Array.of(0, 1, 0), rewards: Float32Array.of(1, 1, 1), returnsToGo: Float32Array.of(3, 2, 1), terminated: true, truncated: false },
+      { length: 2, observations: Float32Array.of(4, 5), actions: Float32Array.of(1, 1), rewards: Float32Array.of(0.5, 0.5), returnsToGo: Float32Array.of(1, 0.5), terminated: false, truncated: true },
+    ];
+    await writeStepsArrow(file, episodes, { kind: "discrete", n: 2 }, { env: "CartPole-v1" });
+    const data = await loadDataset(file);
+    assert.equal(data.manifest.source.layout, "per-step");
+    assert.deepEqual(data.episodes.map((ep) => [...ep.returnsToGo]), [[3, 2, 1], [1, 0.5]]);
+    assert.deepEqual(data.episodes.map((ep) => [ep.terminated, ep.truncated]), [[true, false], [false, true]]);
+    assert.deepEqual(data.actionSpace, { kind: "discrete", n: 2 });
+  }),
+);
