@@ -1,0 +1,94 @@
+/**
+ * HDF5 inputs written by h5wasm's writer inside the test: D4RL flat layout (gzip-compressed chunked
+ * datasets, (N,1) rewards, int8 flags, integer actions) and Minari episode groups.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as path from "node:path";
+import { loadDataset } from "../../src/data/dataset.js";
+import { d4rlArrays, withTmp, writeHdf5 } from "./make-files.js";
+
+test(
+  "D4RL gzip: episodes end at terminals|timeouts, slices cross chunk and slice boundaries, partial tail dropped",
+  withTmp(async (dir) => {
+    const file = path.join(dir, "d4rl.h5");
+    // 3 episodes, 150_000 steps in all: more than one 131,072-row read slice.
+    const lengths = [60_000, 50_000, 40_000];
+    const a = d4rlArrays(lengths, 5, 2, 37);
+    await writeHdf5(file, {
+      observations: { data: a.observations, shape: [a.n, 5], gzip: true },
+      next_observations: { data: a.observations, shape: [a.n, 5], gzip: true },
+      actions: { data: a.actions, shape: [a.n, 2], gzip: true },
+      rewards: { data: a.rewards, shape: [a.n, 1], gzip: true },
+      terminals: { data: a.terminals, shape: [a.n], gzip: true },
+      timeouts: { data: a.timeouts, shape: [a.n], gzip: true },
+      "infos/qpos": { data: a.observations.subarray(0, a.n * 2), shape: [a.n, 2] },
+    });
+    const data = await loadDataset(file);
+    assert.deepEqual(data.episodes.map((ep) => ep.length), lengths);
+    assert.equal(data.manifest.dropped.partial_steps, 37);
+    assert.deepEqual(data.episodes.map((ep) => [ep.terminated, ep.truncated]), [[true, false], [false, true], [true, false]]);
+    // Every value arrives in place: compare the second episode with the arrays written.
+    const ep = data.episodes[1]!;
+    assert.deepEqual(ep.observations, a.observations.subarray(60_000 * 5, 110_000 * 5));
+    assert.deepEqual(ep.actions, a.actions.subarray(60_000 * 2, 110_000 * 2));
+    // RTG of the last step is its reward; of the first, the sum of the episode's rewards (float64).
+    let sum = 0;
+    for (let i = 60_000; i < 110_000; i++) sum += a.rewards[i]!;
+    assert.equal(ep.returnsToGo[ep.length - 1], a.rewards[110_000 - 1]);
+    assert.equal(ep.returnsToGo[0], Math.fround(sum));
+    assert.equal(data.actionSpace.kind, "continuous");
+    assert.equal(data.obsDim, 5);
+    const kept = await loadDataset(file, { keepPartial: true });
+    assert.deepEqual(kept.episodes.map((e) => e.length), [...lengths, 37]);
+  }),
+);
+
+test(
+  "D4RL small by hand: (N,) integer actions are discrete, returns-to-go, no timeouts dataset",
+  withTmp(async (dir) => {
+    const file = path.join(dir, "tiny.hdf5");
+    await writeHdf5(file, {
+      observations: { data: Float32Array.of(0, 1, 2, 3, 4), shape: [5, 1] },
+      actions: { data: BigInt64Array.of(2n, 0n, 1n, 1n, 0n), shape: [5] },
+      rewards: { data: Float64Array.of(0.5, 0.5, 1, -1, 3), shape: [5] },
+      terminals: { data: Int8Array.of(0, 0, 1, 0, 1), shape: [5] },
+    });
+    const data = await loadDataset(file);
+    assert.deepEqual(data.actionSpace, { kind: "discrete", n: 3 });
+    assert.deepEqual(data.episodes.map((ep) => [...ep.returnsToGo]), [[2, 1.5, 1], [2, 3]]);
+    assert.deepEqual(data.manifest.source.columns, { observations: "observations", actions: "actions", rewards: "rewards", terminals: "terminals" });
+    assert.deepEqual(data.manifest.lengths.quantiles.p50, 2.5);
+  }),
+);
+
+test(
+  "Minari: 12 episode groups are read in numeric order (episode_10 after episode_9), final observation dropped",
+  withTmp(async (dir) => {
+    const file = path.join(dir, "main_data.hdf5");
+    const datasets: Parameters<typeof writeHdf5>[1] = {};
+    for (let e = 0; e < 12; e++) {
+      const length = 3 + e;
+      // Episode e: every reward is e, so its return is e * length and order is visible.
+      datasets[`episode_${e}/observations`] = { data: Float32Array.from({ length: (length + 1) * 2 }, (_, i) => e * 1000 + i), shape: [length + 1, 2], gzip: e % 2 === 0 };
+      datasets[`episode_${e}/actions`] = { data: Float32Array.from({ length: length * 1 }, (_, i) => (i % 3) * 0.5 - 0.5), shape: [length, 1] };
+      datasets[`episode_${e}/rewards`] = { data: new Float64Array(length).fill(e), shape: [length] };
+      const terminations = new Int8Array(length);
+      const truncations = new Int8Array(length);
+      if (e % 3 === 0) terminations[length - 1] = 1;
+      else truncations[length - 1] = 1;
+      datasets[`episode_${e}/terminations`] = { data: terminations, shape: [length] };
+      datasets[`episode_${e}/truncations`] = { data: truncations, shape: [length] };
+    }
+    await writeHdf5(file, datasets);
+    const data = await loadDataset(file);
+    assert.equal(data.manifest.source.layout, "minari");
+    assert.deepEqual(data.episodes.map((ep) => ep.length), Array.from({ length: 12 }, (_, e) => 3 + e));
+    assert.deepEqual(data.episodes.map((ep) => ep.returnsToGo[0]), Array.from({ length: 12 }, (_, e) => e * (3 + e)));
+    assert.deepEqual(data.episodes.map((ep) => ep.terminated), Array.from({ length: 12 }, (_, e) => e % 3 === 0));
+    const ep10 = data.episodes[10]!;
+    assert.equal(ep10.observations.length, 13 * 2);
+    assert.equal(ep10.observations[ep10.observations.length - 1], 10_000 + 13 * 2 - 1);
+    assert.deepEqual(data.actionSpace, { kind: "continuous", dim: 1, low: [-0.5], high: [0.5] });
+  }),
+);
