@@ -1,0 +1,59 @@
+import { test, before } from "node:test";
+import assert from "node:assert/strict";
+import { selectBackend, tf } from "../../src/runtime/backend.js";
+import { batchMatMulFast, dense, embeddingLookup, matMulFast } from "../../src/model/dense.js";
+
+before(async () => {
+  await selectBackend("wasm");
+});
+
+function maxDiff(a: tf.Tensor, b: tf.Tensor): number {
+  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0]!);
+}
+
+test("matMulFast and batchMatMulFast equal tf.matMul in value and gradient", () => {
+  tf.tidy(() => {
+    const a = tf.randomNormal([7, 5], 0, 1, "float32", 1) as tf.Tensor2D;
+    const b = tf.randomNormal([5, 3], 0, 1, "float32", 2) as tf.Tensor2D;
+    const w = tf.randomNormal([7, 3], 0, 1, "float32", 3);
+    assert.ok(maxDiff(matMulFast(a, b), tf.matMul(a, b)) < 1e-5);
+    const fast = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(matMulFast(x as tf.Tensor2D, y as tf.Tensor2D), w)))([a, b]);
+    const plain = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x as tf.Tensor2D, y as tf.Tensor2D), w)))([a, b]);
+    assert.ok(maxDiff(fast[0]!, plain[0]!) < 1e-5 && maxDiff(fast[1]!, plain[1]!) < 1e-5);
+
+    const p = tf.randomNormal([4, 6, 5], 0, 1, "float32", 4) as tf.Tensor3D;
+    const q = tf.randomNormal([4, 5, 2], 0, 1, "float32", 5) as tf.Tensor3D;
+    const v = tf.randomNormal([4, 6, 2], 0, 1, "float32", 6);
+    assert.ok(maxDiff(batchMatMulFast(p, q), tf.matMul(p, q)) < 1e-5);
+    const bf = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(batchMatMulFast(x as tf.Tensor3D, y as tf.Tensor3D), v)))([p, q]);
+    const bp = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x as tf.Tensor3D, y as tf.Tensor3D), v)))([p, q]);
+    assert.ok(maxDiff(bf[0]!, bp[0]!) < 1e-5 && maxDiff(bf[1]!, bp[1]!) < 1e-5);
+  });
+});
+
+test("dense works on rank-3 inputs and its weight gradient is finite-difference correct", () => {
+  tf.tidy(() => {
+    const x = tf.randomNormal([2, 3, 4], 0, 1, "float32", 7);
+    const w = tf.randomNormal([4, 5], 0, 1, "float32", 8) as tf.Tensor2D;
+    const b = tf.randomNormal([5], 0, 1, "float32", 9) as tf.Tensor1D;
+    const y = dense(x, w, b);
+    assert.deepEqual(y.shape, [2, 3, 5]);
+    const loss = (weight: tf.Tensor) => tf.sum(tf.square(dense(x, weight as tf.Tensor2D, b)));
+    const grad = tf.grad(loss)(w);
+    const direction = tf.randomNormal([4, 5], 0, 1, "float32", 10);
+    const eps = 1e-2;
+    const fd = (loss(tf.add(w, tf.mul(direction, eps))).dataSync()[0]! - loss(tf.sub(w, tf.mul(direction, eps))).dataSync()[0]!) / (2 * eps);
+    const analytic = tf.sum(tf.mul(grad, direction)).dataSync()[0]!;
+    assert.ok(Math.abs(fd - analytic) < 1e-3 * Math.max(1, Math.abs(analytic)), `${fd} vs ${analytic}`);
+  });
+});
+
+test("embeddingLookup gathers rows and its gradient scatters into them (no UnsortedSegmentSum)", () => {
+  tf.tidy(() => {
+    const table = tf.tensor2d([[1, 2], [3, 4], [5, 6]]);
+    const indices = tf.tensor2d([[2, 0], [2, 1]], [2, 2], "int32");
+    assert.deepEqual(embeddingLookup(table, indices).arraySync(), [[[5, 6], [1, 2]], [[5, 6], [3, 4]]]);
+    const grad = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(embeddingLookup(t as tf.Tensor2D, indices), tf.tensor3d([[[1, 1], [2, 2]], [[3, 3], [4, 4]]]))))(table);
+    assert.deepEqual(grad.arraySync(), [[2, 2], [4, 4], [4, 4]]);
+  });
+});
