@@ -33,14 +33,36 @@ const H5T_ENUM = 8;
 
 let modulePromise: Promise<H5Module> | null = null;
 
-/** h5wasm is ESM-only and loads a WebAssembly module: import it once, on first use. */
+/**
+ * h5wasm is ESM-only and loads a WebAssembly module: import it once, on first use. Its HDF5 error
+ * handler is switched to throwing, so library errors arrive as exceptions carrying HDF5's own
+ * diagnosis instead of being printed on stderr and surfacing later as unrelated failures.
+ */
 async function loadH5wasm(): Promise<H5Module> {
   modulePromise ??= (async () => {
     const mod = await import("h5wasm/node");
-    await mod.ready;
+    const module = await mod.ready;
+    module.activate_throwing_error_handler();
     return mod;
   })();
   return modulePromise;
+}
+
+/** The most specific line of an HDF5 error stack ("truncated file: eof = 2000, ... stored_eof = 106502"). */
+function hdf5Reason(err: unknown): string {
+  const text = err instanceof Error ? err.message : String(err);
+  const details = [...text.matchAll(/#\d+: .* in [^\s]+\(\): (.*)$/gm)].map((m) => m[1]!.trim());
+  return details.length > 0 ? details[details.length - 1]! : text.split("\n")[0]!.trim();
+}
+
+/** Run an h5wasm call; an HDF5 failure becomes an InputError naming the file and what was being read. */
+function h5call<T>(file: string, what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof InputError) throw err;
+    throw new InputError(`${file}: HDF5 error while ${what}: ${hdf5Reason(err)}; the file is truncated or corrupt.`);
+  }
 }
 
 function typeName(ds: H5Dataset): string {
@@ -65,8 +87,12 @@ function describeShape(shape: number[] | null): string {
 }
 
 function openColumn(file: string, group: H5Group, name: string, prefix: string, maxWidth: number | null): Column {
-  const entity = group.get(name);
   const full = prefix + name;
+  return h5call(file, `opening dataset "${full}"`, () => openColumnUnchecked(file, group, name, full, maxWidth));
+}
+
+function openColumnUnchecked(file: string, group: H5Group, name: string, full: string, maxWidth: number | null): Column {
+  const entity = group.get(name);
   if (entity === null || !("slice" in entity)) {
     const isGroup = entity !== null && "keys" in entity;
     throw new InputError(
@@ -92,13 +118,8 @@ function openColumn(file: string, group: H5Group, name: string, prefix: string, 
 
 /** Copy rows [begin, end) of a dataset into `out` at `outOffset` (values, not rows). */
 function readRows(file: string, col: Column, begin: number, end: number, out: Float32Array | Float64Array, outOffset: number): void {
-  let values;
-  try {
-    const ranges: Array<[number, number]> = col.ds.shape!.length === 2 ? [[begin, end], [0, col.width]] : [[begin, end]];
-    values = col.ds.slice(ranges);
-  } catch (err) {
-    throw new InputError(`${file}: cannot read rows ${begin}..${end - 1} of dataset "${col.name}" (${(err as Error).message}); the file is truncated or corrupt.`);
-  }
+  const ranges: Array<[number, number]> = col.ds.shape!.length === 2 ? [[begin, end], [0, col.width]] : [[begin, end]];
+  const values = h5call(file, `reading rows ${begin}..${end - 1} of dataset "${col.name}"`, () => col.ds.slice(ranges));
   if (values === null || typeof values !== "object" || !("length" in values) || values.length !== (end - begin) * col.width) {
     throw new InputError(`${file}: reading rows ${begin}..${end - 1} of dataset "${col.name}" returned ${values === null ? "nothing" : "an unexpected value"}; the file is corrupt.`);
   }
@@ -118,7 +139,7 @@ function sliceRowsFor(col: Column): number {
 
 async function readD4rl(file: string, h5file: H5Group, options: Hdf5ReadOptions): Promise<RawDataset> {
   const cols = options.columns ?? {};
-  const keys = h5file.keys();
+  const keys = h5call(file, "listing the root group", () => h5file.keys());
   const obs = openColumn(file, h5file, requireColumn(file, keys, "observations", cols, "datasets"), "", null);
   const act = openColumn(file, h5file, requireColumn(file, keys, "actions", cols, "datasets"), "", null);
   const rew = openColumn(file, h5file, requireColumn(file, keys, "rewards", cols, "datasets"), "", 1);
@@ -206,8 +227,8 @@ async function readMinari(file: string, h5file: H5Group, groupNames: string[], o
   let integerTyped = false;
   const bar = options.progress?.start(`reading ${path.basename(file)}`, ordered.length);
   for (const [index, groupName] of ordered.entries()) {
-    const group = h5file.get(groupName) as H5Group;
-    const keys = group.keys();
+    const group = h5call(file, `opening group "${groupName}"`, () => h5file.get(groupName) as H5Group);
+    const keys = h5call(file, `listing group "${groupName}"`, () => group.keys());
     const what = `datasets in "${groupName}"`;
     const prefix = `${groupName}/`;
     const obs = openColumn(file, group, requireColumn(file, keys, "observations", cols, what), prefix, null);
@@ -283,23 +304,17 @@ async function readMinari(file: string, h5file: H5Group, groupNames: string[], o
 /** Read a D4RL or Minari HDF5 file (the layout is found from its contents). */
 export async function readHdf5(file: string, options: Hdf5ReadOptions = {}): Promise<RawDataset> {
   const h5 = await loadH5wasm();
-  let h5file;
+  const h5file = h5call(file, "opening the file", () => new h5.File(path.resolve(file), "r"));
   try {
-    h5file = new h5.File(path.resolve(file), "r");
-  } catch (err) {
-    throw new InputError(`${file}: cannot open it as HDF5 (${(err as Error).message}); the file is truncated or corrupt.`);
-  }
-  try {
-    let keys: string[];
-    try {
-      keys = h5file.keys();
-    } catch (err) {
-      throw new InputError(`${file}: cannot list the HDF5 root group (${(err as Error).message}); the file is truncated or corrupt.`);
-    }
-    const episodeGroups = keys.filter((k) => EPISODE_GROUP.test(k) && h5file.get(k) !== null && "keys" in h5file.get(k)!);
+    const keys = h5call(file, "listing the root group", () => h5file.keys());
+    const episodeGroups = keys.filter((k) => EPISODE_GROUP.test(k) && h5call(file, `opening "${k}"`, () => h5file.get(k)) instanceof h5.Group);
     if (episodeGroups.length > 0) return await readMinari(file, h5file, episodeGroups, options);
     return await readD4rl(file, h5file, options);
   } finally {
-    h5file.close();
+    try {
+      h5file.close();
+    } catch {
+      // closing a file HDF5 found corrupt can fail too; the read error is what matters.
+    }
   }
 }

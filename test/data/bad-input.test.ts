@@ -1,0 +1,268 @@
+/**
+ * Every kind of bad input gets one paragraph naming the file, the column/dataset and row where it
+ * applies, what was expected and what was found; through the CLI it exits non-zero and writes nothing.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { loadDataset, prepareDataset, type ReaderOptions } from "../../src/data/dataset.js";
+import { InputError, SnndtError, UsageError } from "../../src/runtime/errors.js";
+import type { RunContext } from "../../src/runtime/context.js";
+import { createLogger } from "../../src/runtime/logging.js";
+import { createProgressFactory } from "../../src/runtime/progress.js";
+import { runCli } from "../helpers/cli.js";
+import { FIXTURES } from "../helpers/paths.js";
+import { bool, d4rlArrays, f32, fixedList, int32, largeList, list, vec, withTmp, writeArrow, writeHdf5 } from "./make-files.js";
+
+const SAMPLES = path.join(FIXTURES, "samples");
+
+/** Expect loadDataset(file) to fail with an error of `type` whose one-paragraph message matches every pattern. */
+async function expectError(file: string, patterns: RegExp[], options: ReaderOptions = {}, type: new (...args: never[]) => SnndtError = InputError): Promise<void> {
+  await assert.rejects(loadDataset(file, options), (err: unknown) => {
+    assert.ok(err instanceof type, `expected ${type.name}, got ${String(err)}`);
+    assert.ok(!err.message.includes("\n"), `one paragraph: ${err.message}`);
+    assert.ok(err.message.includes(file), `names the file: ${err.message}`);
+    for (const p of patterns) assert.match(err.message, p);
+    return true;
+  });
+}
+
+/** Per-step columns with one bad value at `row` of the observations. */
+function stepsWithObservation(row: number, value: number) {
+  const obs = [[0, 1], [1, 2], [2, 3], [3, 4], [4, 5]];
+  obs[row]![1] = value;
+  return {
+    episode_id: vec([0, 0, 0, 1, 1], int32),
+    observations: vec(obs, fixedList(2)),
+    actions: vec([0, 1, 0, 1, 1], int32),
+    rewards: vec([1, 1, 1, 1, 1], f32),
+  };
+}
+
+test(
+  "truncated or corrupt Arrow: file without footer, stream without end marker, damaged LZ4 body",
+  withTmp(async (dir) => {
+    const whole = readFileSync(path.join(SAMPLES, "cartpole-steps-lz4.feather"));
+    const cut = path.join(dir, "cut.feather");
+    writeFileSync(cut, whole.subarray(0, whole.length >> 1));
+    await expectError(cut, [/does not end with the "ARROW1" footer magic/, /truncated or corrupt/]);
+
+    const stream = readFileSync(path.join(SAMPLES, "cartpole-episodes.arrows"));
+    const cutStream = path.join(dir, "cut.arrows");
+    writeFileSync(cutStream, stream.subarray(0, stream.length - 3));
+    await expectError(cutStream, [/end-of-stream marker/, /truncated or corrupt/]);
+    const halfStream = path.join(dir, "half.arrows");
+    writeFileSync(halfStream, Buffer.concat([stream.subarray(0, stream.length >> 1), Buffer.from([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0])]));
+    await expectError(halfStream, [/cannot read it as an Arrow IPC stream/, /truncated or corrupt/]);
+
+    // Break the magic of the first LZ4 frame inside the record batch body.
+    const damaged = Buffer.from(whole);
+    const at = damaged.indexOf(Buffer.from([0x04, 0x22, 0x4d, 0x18]));
+    assert.ok(at > 0);
+    damaged[at] = 0x05;
+    const bad = path.join(dir, "damaged.feather");
+    writeFileSync(bad, damaged);
+    await expectError(bad, [/LZ4 frame: bad magic/, /truncated or corrupt/]);
+  }),
+);
+
+test(
+  "truncated or corrupt HDF5: HDF5's own diagnosis is reported",
+  withTmp(async (dir) => {
+    const whole = readFileSync(path.join(SAMPLES, "pendulum-d4rl.hdf5"));
+    const cut = path.join(dir, "cut.hdf5");
+    writeFileSync(cut, whole.subarray(0, 50_000));
+    await expectError(cut, [/truncated file: eof = 50000/, /stored_eof = 106502/]);
+    const garbled = Buffer.from(whole);
+    for (let i = 30_000; i < 60_000; i++) garbled[i]! ^= 0x5a;
+    const bad = path.join(dir, "garbled.hdf5");
+    writeFileSync(bad, garbled);
+    await expectError(bad, [/HDF5 error while/, /truncated or corrupt/]);
+  }),
+);
+
+test(
+  "files of another type, an empty file and a missing file",
+  withTmp(async (dir) => {
+    const png = path.join(dir, "image.arrow");
+    writeFileSync(png, Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13]));
+    await expectError(png, [/expected an Arrow IPC file/, /HDF5/, /first bytes 89 50 4e 47 0d 0a 1a 0a/]);
+    const parquet = path.join(dir, "data.feather");
+    writeFileSync(parquet, Buffer.from("PAR1\x15\x04\x15\x10", "latin1"));
+    await expectError(parquet, [/found a Parquet file/]);
+    const empty = path.join(dir, "empty.hdf5");
+    writeFileSync(empty, "");
+    await expectError(empty, [/found an empty file/]);
+    await expectError(path.join(dir, "nope.hdf5"), [/no such file/]);
+  }),
+);
+
+test(
+  "missing or misnamed columns list what the file holds",
+  withTmp(async (dir) => {
+    const file = path.join(dir, "norewards.arrow");
+    await writeArrow(file, { episode: vec([0, 0], int32), obs: vec([[1], [2]], fixedList(1)), action: vec([0, 1], int32), score: vec([1, 2], f32) });
+    await expectError(file, [/no rewards column/, /"rewards", "reward"/, /--reward-column/, /found columns: "episode", "obs", "action", "score"/]);
+    await expectError(file, [/--obs-column names "observation", but there is no such column/, /"episode", "obs", "action", "score"/], {
+      columns: { observations: "observation", rewards: "score" },
+    });
+    const noEnds = path.join(dir, "noends.arrow");
+    await writeArrow(noEnds, { obs: vec([[1], [2]], fixedList(1)), action: vec([0, 1], int32), reward: vec([1, 2], f32) });
+    await expectError(noEnds, [/cannot tell where episodes end/, /found columns: "obs", "action", "reward"/]);
+    const h5 = path.join(dir, "noactions.hdf5");
+    await writeHdf5(h5, { observations: { data: Float32Array.of(1, 2), shape: [2, 1] }, rewards: { data: Float32Array.of(1, 2), shape: [2] }, terminals: { data: Int8Array.of(0, 1), shape: [2] } });
+    await expectError(h5, [/no actions column/, /found datasets: "observations", "rewards", "terminals"/]);
+  }),
+);
+
+test(
+  "mismatched lengths in per-episode Arrow and D4RL HDF5",
+  withTmp(async (dir) => {
+    const file = path.join(dir, "episodes.arrows");
+    await writeArrow(
+      file,
+      {
+        observations: vec([[[0], [1], [2]], [[3], [4], [5], [6], [7]]], list(fixedList(1))),
+        actions: vec([[0, 1, 0], [1, 1, 1]], list(int32)),
+        rewards: vec([[1, 1, 1], [1, 1, 1]], largeList(f32)),
+        dones: vec([[false, false, true], [false, false, true]], largeList(bool)),
+      },
+      { stream: true },
+    );
+    await expectError(file, [/row 1 \(episode 1\): column "observations" has 5 steps but column "rewards" has 3/, /expected 3 \(or 4 with a final observation\)/]);
+    const h5 = path.join(dir, "d4rl.hdf5");
+    const a = d4rlArrays([4, 4], 2, 1);
+    await writeHdf5(h5, {
+      observations: { data: a.observations, shape: [8, 2] },
+      actions: { data: a.actions.subarray(0, 7), shape: [7, 1] },
+      rewards: { data: a.rewards, shape: [8] },
+      terminals: { data: a.terminals, shape: [8] },
+    });
+    await expectError(h5, [/dataset "actions" has 7 rows but "observations" has 8/, /mismatched lengths/]);
+  }),
+);
+
+test(
+  "ragged observation widths in per-step Arrow and Minari HDF5",
+  withTmp(async (dir) => {
+    const file = path.join(dir, "ragged.arrow");
+    await writeArrow(file, {
+      episode_id: vec([0, 0, 0], int32),
+      observations: vec([[1, 2], [3, 4], [5, 6, 7]], list(f32)),
+      actions: vec([0, 1, 0], int32),
+      rewards: vec([1, 1, 1], f32),
+    });
+    await expectError(file, [/column "observations" has 3 values at row 2 but 2 at row 0/, /ragged observations/]);
+    const h5 = path.join(dir, "minari.hdf5");
+    const episode = (obsDim: number) => ({
+      observations: { data: new Float32Array(3 * obsDim), shape: [3, obsDim] },
+      actions: { data: Float32Array.of(0.5, 0.5), shape: [2, 1] },
+      rewards: { data: Float64Array.of(1, 1), shape: [2] },
+      terminations: { data: Int8Array.of(0, 1), shape: [2] },
+      truncations: { data: Int8Array.of(0, 0), shape: [2] },
+    });
+    const datasets: Parameters<typeof writeHdf5>[1] = {};
+    for (const [e, dim] of [[0, 3], [1, 3], [2, 4]] as const) {
+      for (const [name, spec] of Object.entries(episode(dim))) datasets[`episode_${e}/${name}`] = spec;
+    }
+    await writeHdf5(h5, datasets);
+    await expectError(h5, [/dataset "episode_2\/observations" has 4 values a step but earlier episodes have 3/, /ragged observations/]);
+  }),
+);
+
+test(
+  "NaN/Inf: an error naming column, row and element, or --drop-nonfinite drops the episode and says how many",
+  withTmp(async (dir) => {
+    const file = path.join(dir, "nan.arrow");
+    await writeArrow(file, stepsWithObservation(3, Number.NaN));
+    await expectError(file, [/column "observations" at row 3, element 1 holds NaN/, /--drop-nonfinite/]);
+    const kept = await loadDataset(file, { dropNonfinite: true });
+    assert.equal(kept.episodes.length, 1);
+    assert.equal(kept.manifest.dropped.nonfinite_episodes, 1);
+    assert.match(kept.manifest.warnings.join("\n"), /dropped 1 of 2 episodes holding NaN or Inf/);
+    const inf = path.join(dir, "inf.hdf5");
+    const a = d4rlArrays([3, 3], 1, 1);
+    a.rewards[4] = Number.POSITIVE_INFINITY;
+    await writeHdf5(inf, {
+      observations: { data: a.observations, shape: [6, 1] },
+      actions: { data: a.actions, shape: [6] },
+      rewards: { data: a.rewards, shape: [6] },
+      terminals: { data: a.terminals, shape: [6] },
+      timeouts: { data: a.timeouts, shape: [6] },
+    });
+    await expectError(inf, [/column "rewards" at row 4 holds Infinity/]);
+  }),
+);
+
+test(
+  "empty datasets: no rows, or only an unfinished episode",
+  withTmp(async (dir) => {
+    const file = path.join(dir, "empty.arrow");
+    await writeArrow(file, { episode_id: vec([], int32), observations: vec([], fixedList(2)), actions: vec([], int32), rewards: vec([], f32) });
+    await expectError(file, [/the dataset is empty: expected at least one episode with at least one step, but it holds no steps/]);
+    const h5 = path.join(dir, "partial.hdf5");
+    const a = d4rlArrays([], 1, 1, 5);
+    await writeHdf5(h5, {
+      observations: { data: a.observations, shape: [5, 1] },
+      actions: { data: a.actions, shape: [5] },
+      rewards: { data: a.rewards, shape: [5] },
+      terminals: { data: a.terminals, shape: [5] },
+    });
+    await expectError(h5, [/the dataset is empty/, /5 steps form one unfinished episode/, /--keep-partial/]);
+  }),
+);
+
+function quietContext(): RunContext {
+  return { logger: createLogger({ level: "silent", quiet: true }), progress: createProgressFactory(false), json: false, quiet: true };
+}
+
+test(
+  "an existing output is refused unless force; a failed prepare leaves nothing at --out",
+  withTmp(async (dir) => {
+    const out = path.join(dir, "prepared");
+    mkdirSync(out);
+    writeFileSync(path.join(out, "keep.txt"), "mine");
+    await assert.rejects(prepareDataset(path.join(SAMPLES, "pendulum-minari.hdf5"), out, {}, quietContext()), (err: unknown) => {
+      assert.ok(err instanceof UsageError);
+      assert.match(err.message, /already exists; choose another --out or pass --force/);
+      return true;
+    });
+    assert.deepEqual(readdirSync(out), ["keep.txt"]);
+    const nan = path.join(dir, "nan.arrow");
+    await writeArrow(nan, stepsWithObservation(0, Number.NEGATIVE_INFINITY));
+    const fresh = path.join(dir, "fresh");
+    await assert.rejects(prepareDataset(nan, fresh, {}, quietContext()), InputError);
+    assert.equal(existsSync(fresh), false);
+    assert.deepEqual(readdirSync(dir).sort(), ["nan.arrow", "prepared"], "no temporary directory is left");
+  }),
+);
+
+test(
+  "through the CLI: non-zero exit, one paragraph on stderr, nothing written",
+  withTmp(async (dir) => {
+    const out = path.join(dir, "out");
+    const bad = path.join(dir, "nan.arrow");
+    await writeArrow(bad, stepsWithObservation(4, Number.NaN));
+    const failed = runCli(["prepare-dataset", bad, "--out", out]);
+    assert.equal(failed.status, 1, failed.stderr);
+    assert.match(failed.stderr, /snndt: error: .*nan\.arrow: column "observations" at row 4, element 1 holds NaN/);
+    assert.equal(existsSync(out), false);
+
+    const dropped = runCli(["prepare-dataset", bad, "--out", out, "--drop-nonfinite"]);
+    assert.equal(dropped.status, 0, dropped.stderr);
+    assert.match(dropped.stderr, /dropped 1 of 2 episodes holding NaN or Inf/);
+    assert.ok(existsSync(path.join(out, "manifest.json")));
+
+    const again = runCli(["prepare-dataset", bad, "--out", out, "--drop-nonfinite"]);
+    assert.equal(again.status, 2);
+    assert.match(again.stderr, /already exists/);
+
+    const text = path.join(dir, "notes.h5");
+    writeFileSync(text, "episode,reward\n0,1\n");
+    const other = runCli(["prepare-dataset", text, "--out", path.join(dir, "other")]);
+    assert.equal(other.status, 1);
+    assert.match(other.stderr, /notes\.h5 is not a dataset snndt can read/);
+    assert.equal(existsSync(path.join(dir, "other")), false);
+  }),
+);
