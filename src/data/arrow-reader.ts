@@ -53,7 +53,7 @@ function parseTable(file: string, format: SourceFormat, bytes: Uint8Array): Tabl
   try {
     table = tableFromIPC(bytes);
   } catch (err) {
-    throw new InputError(`${file}: cannot read it as an ${kind} (${(err as Error).message}); the file is truncated or corrupt.`);
+    throw new InputError(`${file}: cannot read it as an ${kind} (${(err as Error).message.replace(/\.$/, "")}); the file is truncated or corrupt.`);
   }
   if (table.schema.fields.length === 0) {
     throw new InputError(`${file}: the ${kind} holds no schema or no columns; expected trajectory columns (observations, actions, rewards, ...).`);

@@ -1,0 +1,110 @@
+/**
+ * `prepareDataset` / `snndt prepare-dataset`: the prepared directory (steps.arrow + manifest.json)
+ * loads back to the same episodes as the raw file, the manifest carries what training needs, and
+ * the CLI's --json, --inspect and --help behave.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { createHash } from "node:crypto";
+import { loadDataset, prepareDataset, type DatasetManifest } from "../../src/data/dataset.js";
+import { InputError } from "../../src/runtime/errors.js";
+import { createLogger } from "../../src/runtime/logging.js";
+import { createProgressFactory } from "../../src/runtime/progress.js";
+import { SNNDT_VERSION } from "../../src/runtime/version.js";
+import { runCli } from "../helpers/cli.js";
+import { FIXTURES } from "../helpers/paths.js";
+import { withTmp } from "./make-files.js";
+
+const SAMPLES = path.join(FIXTURES, "samples");
+const ctx = { logger: createLogger({ level: "silent", quiet: true }), progress: createProgressFactory(false), json: false, quiet: true };
+
+test(
+  "a prepared directory loads back to the raw file's episodes; the manifest describes it",
+  withTmp(async (dir) => {
+    const input = path.join(SAMPLES, "pendulum-d4rl.hdf5");
+    const out = path.join(dir, "pendulum");
+    const manifest = await prepareDataset(input, out, { keepPartial: true }, ctx);
+    assert.deepEqual(readdirSync(out).sort(), ["manifest.json", "steps.arrow"]);
+    const onDisk = JSON.parse(readFileSync(path.join(out, "manifest.json"), "utf8")) as DatasetManifest;
+    assert.deepEqual(onDisk, manifest);
+    assert.equal(manifest.snndt_version, SNNDT_VERSION);
+    assert.equal(manifest.source.path, input);
+    assert.equal(manifest.source.sha256, createHash("sha256").update(readFileSync(input)).digest("hex"));
+    assert.equal(manifest.sha256, createHash("sha256").update(readFileSync(path.join(out, "steps.arrow"))).digest("hex"));
+    assert.equal(manifest.steps_file, "steps.arrow");
+    assert.deepEqual([manifest.episodes, manifest.steps, manifest.obs_dim], [12, 2300, 3]);
+    assert.deepEqual([manifest.lengths.min, manifest.lengths.max, manifest.lengths.quantiles.p50], [100, 200, 200]);
+    assert.equal(manifest.truncated_episodes, 11);
+    assert.equal(manifest.state_mean.length, 3);
+    assert.ok(manifest.returns.min <= manifest.returns.quantiles.p25 && manifest.returns.quantiles.p75 <= manifest.returns.max);
+
+    const raw = await loadDataset(input, { keepPartial: true });
+    const prepared = await loadDataset(out);
+    assert.deepEqual(prepared.manifest, manifest);
+    assert.deepEqual(prepared.actionSpace, raw.actionSpace);
+    assert.deepEqual(prepared.stateStats, raw.stateStats);
+    assert.equal(prepared.episodes.length, raw.episodes.length);
+    prepared.episodes.forEach((ep, e) => {
+      const want = raw.episodes[e]!;
+      assert.equal(ep.length, want.length);
+      assert.deepEqual(ep.observations, want.observations);
+      assert.deepEqual(ep.actions, want.actions);
+      assert.deepEqual(ep.rewards, want.rewards);
+      assert.deepEqual(ep.returnsToGo, want.returnsToGo);
+      assert.deepEqual([ep.terminated, ep.truncated], [want.terminated, want.truncated]);
+    });
+  }),
+);
+
+test(
+  "a damaged steps file is detected by its sha256; --force replaces an existing output",
+  withTmp(async (dir) => {
+    const out = path.join(dir, "cartpole");
+    await prepareDataset(path.join(SAMPLES, "cartpole-episodes.arrows"), out, {}, ctx);
+    const steps = path.join(out, "steps.arrow");
+    const bytes = readFileSync(steps);
+    bytes[bytes.length >> 1]! ^= 1;
+    writeFileSync(steps, bytes);
+    await assert.rejects(loadDataset(out), (err: unknown) => err instanceof InputError && /sha256 is [0-9a-f]{64} but .*manifest\.json records/.test(err.message));
+    const manifest = await prepareDataset(path.join(SAMPLES, "pendulum-minari.hdf5"), out, { force: true }, ctx);
+    assert.equal(manifest.source.layout, "minari");
+    assert.equal((await loadDataset(out)).episodes.length, 12);
+  }),
+);
+
+test(
+  "CLI: prepare with --json prints the manifest; --inspect prints a histogram and writes nothing",
+  withTmp(async (dir) => {
+    const out = path.join(dir, "steps-ds");
+    const prepared = runCli(["--json", "prepare-dataset", path.join(SAMPLES, "cartpole-steps-lz4.feather"), "--out", out]);
+    assert.equal(prepared.status, 0, prepared.stderr);
+    const manifest = JSON.parse(prepared.stdout) as DatasetManifest;
+    assert.deepEqual([manifest.episodes, manifest.steps], [12, 4343]);
+    assert.deepEqual(manifest.action_space, { kind: "discrete", n: 2 });
+    assert.ok(existsSync(path.join(out, "steps.arrow")));
+
+    const inspected = runCli(["prepare-dataset", "--inspect", path.join(SAMPLES, "pendulum-d4rl.hdf5")], { cwd: dir });
+    assert.equal(inspected.status, 0, inspected.stderr);
+    assert.match(inspected.stdout, /episodes {4}11 \(0 terminated, 11 truncated\), steps 2200/);
+    assert.match(inspected.stdout, /dropped {5}100 steps of an unfinished last episode/);
+    assert.match(inspected.stdout, /episode returns \(histogram\):\n(  \[.*\n){10}/);
+    assert.match(inspected.stdout, /#{40} 6/);
+    assert.match(inspected.stderr, /dropped the last 100 steps/);
+    assert.deepEqual(readdirSync(dir), ["steps-ds"], "--inspect writes nothing");
+
+    const json = runCli(["--json", "prepare-dataset", "--inspect", path.join(SAMPLES, "cartpole-episodes.arrows")]);
+    assert.equal(json.status, 0, json.stderr);
+    assert.equal((JSON.parse(json.stdout) as DatasetManifest).source.layout, "per-episode");
+
+    const help = runCli(["prepare-dataset", "--help"]);
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /\$ snndt prepare-dataset hopper-medium-v2\.hdf5 --out datasets\/hopper-medium/);
+    assert.match(help.stdout, /--keep-partial/);
+
+    const noOut = runCli(["prepare-dataset", path.join(SAMPLES, "cartpole-episodes.arrows")]);
+    assert.equal(noOut.status, 2);
+    assert.match(noOut.stderr, /needs --out <dir>/);
+  }),
+);
