@@ -152,6 +152,7 @@ export function decodeLz4Frame(src: Uint8Array): Uint8Array {
       if (size === 0) break;
       const length = size & 0x7fffffff;
       if (size & 0x80000000) {
+        if (p + length > src.length || out + length > dst.length) throw new Lz4Error(`stored block at byte ${p} runs past the input or the declared size`);
         dst.set(src.subarray(p, p + length), out);
         out += length;
       } else {
