@@ -150,7 +150,8 @@ class JsonLinesChild {
         resolve();
       });
       this.child.once("error", (error: Error) => {
-        this.fail(new ExternalEnvError(`${this.who()} could not be started: ${error.message}.`));
+        const where = cwd === undefined ? "" : ` in ${JSON.stringify(cwd)} (does that directory exist?)`;
+        this.fail(new ExternalEnvError(`${this.who()} could not be started${where}: ${error.message}.`));
         if (this.child.pid === undefined) {
           liveChildren.delete(this.child);
           resolve();
@@ -315,7 +316,7 @@ class JsonLinesChild {
       const found = "id" in message ? `id ${describe(message.id)}` : "no id";
       this.fail(
         new ExternalEnvError(
-          `${this.who()} replied out of order: expected the answer to ${pending.label} (id ${pending.id}), ` +
+          `${this.who()} replied out of order: expected the answer to ${pending.label}, ` +
             `found a reply with ${found}: ${JSON.stringify(truncate(line))}.`,
         ),
       );
