@@ -144,17 +144,22 @@ export class LifNeuron {
               const silent = tf.step(tf.sub(theta, p));
               return tf.add(tf.mul(dz, silent), tf.mul(tf.sub(dRate, tf.mul(dz, p)), g));
             });
-            const nextDx: tf.Tensor = dx === null ? tf.mul(dp, gain) : tf.tidy(() => tf.add(dx!, tf.mul(dp, gain)));
+            // dx accumulates sum_t dp_t; the constant gain is applied once at the end.
+            const nextDx: tf.Tensor = dx === null ? dp : tf.add(dx, dp);
             const nextDz = tf.mul(dp, leak);
-            if (dx !== null) dx.dispose();
+            if (dx !== null) {
+              dx.dispose();
+              dp.dispose();
+            }
             if (dz !== null) dz.dispose();
-            dp.dispose();
             dx = nextDx;
             dz = nextDz;
           }
           dz!.dispose();
           dRate.dispose();
-          return [dx!];
+          const result = tf.mul(dx!, gain);
+          dx!.dispose();
+          return [result];
         },
       };
     });
