@@ -50,6 +50,7 @@ class Adapter:
         self.flat_observation_space = spaces.flatten_space(self.env.observation_space)
         spec = self.env.spec
         self.max_episode_steps = max_episode_steps or (spec.max_episode_steps if spec else None)
+        self.reward_threshold = spec.reward_threshold if spec else None
 
     def spec(self, request):
         if request.get("protocol") != PROTOCOL:
@@ -72,6 +73,7 @@ class Adapter:
             "observation_space": {"shape": [int(flat.shape[0])], "low": limits(flat.low), "high": limits(flat.high)},
             "action_space": action,
             "max_episode_steps": int(self.max_episode_steps),
+            "reward_threshold": None if self.reward_threshold is None else float(self.reward_threshold),
         }
 
     def observation(self, observation):

@@ -10,7 +10,8 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import type { ActionSpace } from "../data/types.js";
-import { SnndtError } from "../runtime/errors.js";
+import { SnndtError, UsageError } from "../runtime/errors.js";
+import { EnvironmentError, type Action, type StepResult } from "./envs/environment.js";
 
 /** The protocol version this side speaks; the child must report the same in its spec reply. */
 export const ENV_PROTOCOL_VERSION = 1;
@@ -24,22 +25,19 @@ const MAX_LINE_CHARS = 64 * 1024 * 1024;
 /** How long a child that answered `close` may take to exit on its own before it is killed. */
 const CLOSE_GRACE_MS = 1000;
 
-/** One transition, the same shape as the built-in environments' step result. */
-export interface StepResult {
-  observation: Float32Array;
-  reward: number;
-  terminated: boolean;
-  truncated: boolean;
-}
-
-/** The built-in environment interface with every call asynchronous (a child process answers later). */
+/**
+ * The built-in environment interface (src/eval/envs/environment.ts) with every call asynchronous,
+ * since a child process answers later. Unbounded observation limits are ±Infinity.
+ */
 export interface AsyncEnvironment {
   readonly id: string;
   readonly observationSpace: { shape: [number]; low: number[]; high: number[] };
   readonly actionSpace: ActionSpace;
+  /** The return at which the task counts as solved, if the environment says. */
+  readonly rewardThreshold: number | undefined;
   readonly maxEpisodeSteps: number;
   reset(seed?: number): Promise<Float32Array>;
-  step(action: number | number[] | Float32Array): Promise<StepResult>;
+  step(action: Action): Promise<StepResult>;
   close(): Promise<void>;
 }
 
@@ -393,6 +391,7 @@ interface EnvSpec {
   id: string;
   observationSpace: { shape: [number]; low: number[]; high: number[] };
   actionSpace: ActionSpace;
+  rewardThreshold: number | undefined;
   maxEpisodeSteps: number;
 }
 
@@ -452,7 +451,12 @@ function parseSpec(conversation: JsonLinesChild, reply: Reply): EnvSpec {
     );
   }
   const maxEpisodeSteps = positiveInteger(conversation, where("max_episode_steps"), reply.max_episode_steps);
-  return { id, observationSpace: { shape: [obsDim], low, high }, actionSpace, maxEpisodeSteps };
+  const threshold = reply.reward_threshold;
+  if (threshold !== undefined && threshold !== null && (typeof threshold !== "number" || !Number.isFinite(threshold))) {
+    throw bad("reward_threshold", "a finite number, null or no field", threshold);
+  }
+  const rewardThreshold = typeof threshold === "number" ? threshold : undefined;
+  return { id, observationSpace: { shape: [obsDim], low, high }, actionSpace, rewardThreshold, maxEpisodeSteps };
 }
 
 /** An environment living in a child process; see {@link spawnExternalEnv}. */
@@ -460,6 +464,7 @@ class ExternalEnvironment implements AsyncEnvironment {
   readonly id: string;
   readonly observationSpace: { shape: [number]; low: number[]; high: number[] };
   readonly actionSpace: ActionSpace;
+  readonly rewardThreshold: number | undefined;
   readonly maxEpisodeSteps: number;
   /** Steps taken in the current episode, or -1 before the first reset / after the episode ended. */
   private episodeStep = -1;
@@ -471,12 +476,13 @@ class ExternalEnvironment implements AsyncEnvironment {
     this.id = spec.id;
     this.observationSpace = spec.observationSpace;
     this.actionSpace = spec.actionSpace;
+    this.rewardThreshold = spec.rewardThreshold;
     this.maxEpisodeSteps = spec.maxEpisodeSteps;
   }
 
   async reset(seed?: number): Promise<Float32Array> {
     if (seed !== undefined && (!Number.isSafeInteger(seed) || seed < 0)) {
-      throw new SnndtError(`reset of ${this.id}: the seed must be a non-negative integer, found ${seed}.`);
+      throw new EnvironmentError(`reset of ${this.id}: the seed must be a non-negative integer, found ${seed}.`);
     }
     const reply = await this.conversation.request("reset", { seed: seed ?? null });
     const observation = this.observation(reply, "reset");
@@ -484,9 +490,9 @@ class ExternalEnvironment implements AsyncEnvironment {
     return observation;
   }
 
-  async step(action: number | number[] | Float32Array): Promise<StepResult> {
+  async step(action: Action): Promise<StepResult> {
     if (this.episodeStep < 0) {
-      throw new SnndtError(`step of ${this.id}: the episode has not been reset (call reset() first, and after every episode end).`);
+      throw new EnvironmentError(`step of ${this.id}: the episode has not been reset (call reset() first, and after every episode end).`);
     }
     const wireAction = this.wireAction(action);
     const reply = await this.conversation.request("step", { action: wireAction });
@@ -510,20 +516,20 @@ class ExternalEnvironment implements AsyncEnvironment {
   }
 
   /** The action as the protocol carries it: an integer for discrete spaces, a list of numbers for boxes. */
-  private wireAction(action: number | number[] | Float32Array): number | number[] {
+  private wireAction(action: Action): number | number[] {
     const values = typeof action === "number" ? [action] : Array.from(action);
     const space = this.actionSpace;
     if (space.kind === "discrete") {
       const index = values[0];
       if (values.length !== 1 || index === undefined || !Number.isInteger(index) || index < 0 || index >= space.n) {
-        throw new SnndtError(
+        throw new EnvironmentError(
           `step of ${this.id}: expected one integer action in 0..${space.n - 1}, found ${describe(values)}.`,
         );
       }
       return index;
     }
     if (values.length !== space.dim || values.some((value) => !Number.isFinite(value))) {
-      throw new SnndtError(`step of ${this.id}: expected ${space.dim} finite action values, found ${describe(values)}.`);
+      throw new EnvironmentError(`step of ${this.id}: expected ${space.dim} finite action values, found ${describe(values)}.`);
     }
     return values;
   }
@@ -555,9 +561,9 @@ class ExternalEnvironment implements AsyncEnvironment {
 export async function spawnExternalEnv(command: string, options: ExternalEnvOptions = {}): Promise<AsyncEnvironment> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_ENV_TIMEOUT_MS;
   if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs)) {
-    throw new SnndtError(`The environment timeout must be a positive number of milliseconds, found ${timeoutMs}.`);
+    throw new UsageError(`The environment timeout must be a positive number of milliseconds, found ${timeoutMs}.`);
   }
-  if (command.trim() === "") throw new SnndtError("The environment command is empty.");
+  if (command.trim() === "") throw new UsageError("The environment command is empty.");
   const conversation = new JsonLinesChild(command, timeoutMs, options.cwd, options.onStderr);
   try {
     const reply = await conversation.request("spec", { protocol: ENV_PROTOCOL_VERSION });

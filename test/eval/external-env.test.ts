@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { ExternalEnvError, spawnExternalEnv, type AsyncEnvironment } from "../../src/eval/external-env.js";
+import { EnvironmentError } from "../../src/eval/envs/environment.js";
 import { SnndtError } from "../../src/runtime/errors.js";
 import { FIXTURES } from "../helpers/paths.js";
 
@@ -66,6 +67,7 @@ test("discrete round trip: spec, seeded reset, steps to the goal, close", async 
   assert.deepEqual(env.observationSpace, { shape: [2], low: [-1, -Infinity], high: [1, Infinity] });
   assert.deepEqual(env.actionSpace, { kind: "discrete", n: 3 });
   assert.equal(env.maxEpisodeSteps, 50);
+  assert.equal(env.rewardThreshold, -5);
 
   const first = await env.reset(7);
   assert.ok(first instanceof Float32Array && first.length === 2);
@@ -116,6 +118,7 @@ test("truncation: the child's own time limit, and snndt's for a child without on
 test("continuous actions go as lists; invalid actions are refused before sending", async () => {
   const env = await spawnExternalEnv(pointEnv("--continuous").command, { timeoutMs: 5000 });
   assert.deepEqual(env.actionSpace, { kind: "continuous", dim: 1, low: [-1], high: [1] });
+  assert.equal(env.rewardThreshold, undefined);
   const start = await env.reset(3);
   const a = await env.step(new Float32Array([0.5]));
   assert.ok(Math.abs(a.observation[0]! - (start[0]! + 0.05)) < 1e-5);
@@ -129,7 +132,10 @@ test("continuous actions go as lists; invalid actions are refused before sending
 
   const discrete = await spawnExternalEnv(pointEnv().command, { timeoutMs: 5000 });
   await discrete.reset(3);
-  await assert.rejects(discrete.step(3), /expected one integer action in 0\.\.2, found \[3\]/);
+  await assert.rejects(
+    discrete.step(3),
+    (error: unknown) => error instanceof EnvironmentError && /expected one integer action in 0\.\.2, found \[3\]/.test(error.message),
+  );
   await assert.rejects(discrete.step(1.5), /expected one integer action/);
   assert.equal((await discrete.step(new Float32Array([2]))).observation.length, 2);
   await assert.rejects(discrete.reset(-1), /non-negative integer/);
