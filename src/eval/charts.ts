@@ -12,6 +12,8 @@ import { compile, type TopLevelSpec } from "vega-lite";
 import { SnndtError } from "../runtime/errors.js";
 
 const WIDTH = 520;
+/** Above this many points a line chart draws lines only: dots would hide the curve (e.g. training loss). */
+const MAX_POINTS_WITH_DOTS = 200;
 const HEIGHT = 300;
 /** Readable sizes for a chart shown at its natural width in a Markdown viewer. */
 const CONFIG = {
@@ -86,7 +88,10 @@ function uniqueInOrder(names: string[]): string[] {
   return [...new Set(names)];
 }
 
-/** Lines (with a dot per point) for one or more series, e.g. return per episode or training curves. */
+/**
+ * Lines for one or more series, e.g. return per episode or training curves, with a dot per point
+ * when there are at most 200 points in all.
+ */
 export async function lineChart(opts: { title: string; x: string; y: string; series: LineSeries[] }): Promise<string> {
   const rows = opts.series.flatMap((series) =>
     series.points.map(([x, y], index) => {
@@ -107,7 +112,7 @@ export async function lineChart(opts: { title: string; x: string; y: string; ser
     height: HEIGHT,
     config: CONFIG,
     data: { values: rows },
-    mark: { type: "line", point: { size: 30 }, strokeWidth: 2 },
+    mark: { type: "line", point: rows.length <= MAX_POINTS_WITH_DOTS ? { size: 30 } : false, strokeWidth: 2 },
     encoding: {
       x: { field: "x", type: "quantitative", title: opts.x, scale: { zero: false } },
       y: { field: "y", type: "quantitative", title: opts.y, scale: { zero: false } },
@@ -187,9 +192,15 @@ export async function barChart(opts: { title: string; x: string; y: string; bars
 /**
  * Spike raster: one filled cell per spike, spanning [time - 0.4, time + 0.4] x [neuron - 0.45,
  * neuron + 0.45] so that neighbouring spikes stay apart and a panel with a single neuron still has
- * a height; one panel per layer (in first-appearance order), each with its own neuron axis.
+ * a height; one panel per layer (in first-appearance order), each with its own neuron axis. Pass one
+ * or a few decisions: every spike is an SVG element.
  */
-export async function rasterChart(opts: { title: string; spikes: Spike[] }): Promise<string> {
+export async function rasterChart(opts: {
+  title: string;
+  spikes: Spike[];
+  /** Title of the time axis (default "spiking time step"; e.g. "token" for a raster over the context). */
+  x?: string;
+}): Promise<string> {
   if (opts.spikes.length === 0) return noData(opts.title);
   const cells = opts.spikes.map(({ time, neuron, layer }, index) => {
     requireFinite(opts.title, `spike ${index} time`, time);
@@ -210,7 +221,7 @@ export async function rasterChart(opts: { title: string; spikes: Spike[] }): Pro
       height: panelHeight,
       mark: { type: "rect", opacity: 0.9 },
       encoding: {
-        x: { field: "t0", type: "quantitative", title: "spiking time step", scale: { nice: false, zero: false }, axis: { tickMinStep: 1, format: "d" } },
+        x: { field: "t0", type: "quantitative", title: opts.x ?? "spiking time step", scale: { nice: false, zero: false }, axis: { tickMinStep: 1, format: "d" } },
         x2: { field: "t1" },
         y: { field: "n0", type: "quantitative", title: "neuron", scale: { nice: false, zero: false }, axis: { tickMinStep: 1, format: "d" } },
         y2: { field: "n1" },

@@ -59,6 +59,15 @@ test("lineChart: the same input gives the same bytes, other input other bytes", 
   assert.notEqual(await lineChart(changed), first);
 });
 
+test("lineChart: long curves are drawn without dots", async () => {
+  const points = Array.from({ length: 1000 }, (_, step): [number, number] => [step, Math.exp(-step / 300)]);
+  const svg = await lineChart({ title: "Training loss", x: "step", y: "loss", series: [{ name: "train", points }] });
+  assertWellFormedSvg(svg);
+  assert.equal(markCount(svg, "line"), 1);
+  assert.equal(markCount(svg, "symbol"), 0);
+  assert.doesNotMatch(svg, /role-legend/, "a single series needs no legend");
+});
+
 test("barChart: grouped bars with error bars only where given", async () => {
   const svg = await barChart({
     title: "Spikes per decision",
@@ -103,6 +112,7 @@ test("rasterChart: one cell per spike, one panel per layer in the given order", 
   assertWellFormedSvg(svg);
   assert.match(svg, />Spike raster, decision 12</);
   assert.match(svg, />spiking time step</);
+  assert.match(await rasterChart({ title: "Over the context", spikes, x: "token" }), />token</);
   assert.equal(markCount(svg, "rect"), 4);
   const embed = svg.indexOf(">embed<");
   const block = svg.indexOf(">block 0 attention<");
