@@ -12,9 +12,9 @@ import { compile, type TopLevelSpec } from "vega-lite";
 import { SnndtError } from "../runtime/errors.js";
 
 const WIDTH = 520;
+const HEIGHT = 300;
 /** Above this many points a line chart draws lines only: dots would hide the curve (e.g. training loss). */
 const MAX_POINTS_WITH_DOTS = 200;
-const HEIGHT = 300;
 /** Readable sizes for a chart shown at its natural width in a Markdown viewer. */
 const CONFIG = {
   background: "white",
@@ -101,8 +101,9 @@ export async function lineChart(opts: { title: string; x: string; y: string; ser
     }),
   );
   if (rows.length === 0) return noData(opts.title);
-  const names = uniqueInOrder(opts.series.filter((series) => series.points.length > 0).map((series) => series.name));
-  if (names.length !== opts.series.filter((series) => series.points.length > 0).length) {
+  const drawn = opts.series.filter((series) => series.points.length > 0);
+  const names = uniqueInOrder(drawn.map((series) => series.name));
+  if (names.length !== drawn.length) {
     throw new SnndtError(`Chart "${opts.title}": two series share a name; series names must be distinct.`);
   }
   return render({
@@ -128,6 +129,12 @@ export async function lineChart(opts: { title: string; x: string; y: string; ser
  */
 export async function barChart(opts: { title: string; x: string; y: string; bars: Bar[] }): Promise<string> {
   if (opts.bars.length === 0) return noData(opts.title);
+  const ungrouped = opts.bars.findIndex((bar) => bar.group === undefined);
+  if (ungrouped >= 0 && opts.bars.some((bar) => bar.group !== undefined)) {
+    throw new SnndtError(
+      `Chart "${opts.title}": bar ${ungrouped} ("${opts.bars[ungrouped]!.label}") has no group while others do; give every bar a group or none.`,
+    );
+  }
   const seen = new Set<string>();
   const rows = opts.bars.map((bar, index) => {
     requireFinite(opts.title, `bar ${index} ("${bar.label}") value`, bar.value);

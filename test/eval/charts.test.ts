@@ -99,6 +99,10 @@ test("barChart: plain bars have no legend; repeated labels and negative errors a
     (error: unknown) => error instanceof SnndtError && /Chart "T": bar 1 repeats label "a"/.test(error.message),
   );
   await assert.rejects(barChart({ title: "T", x: "x", y: "y", bars: [{ label: "a", value: 1, error: -1 }] }), /error must be >= 0, found -1/);
+  await assert.rejects(
+    barChart({ title: "T", x: "x", y: "y", bars: [{ label: "a", value: 1, group: "g" }, { label: "b", value: 2 }] }),
+    /bar 1 \("b"\) has no group while others do/,
+  );
 });
 
 test("rasterChart: one cell per spike, one panel per layer in the given order", async () => {
