@@ -59,7 +59,9 @@ export class TokenEmbedding {
         state = tf.add(state, time);
         action = tf.add(action, time);
       }
-      const interleaved = tf.reshape(tf.stack([rtg, state, action], 2), [batch, 3 * context, this.width]);
+      // concat of [B, K, 1, d] pieces: its gradient (SplitV) is cheaper on WASM than stack's (Unpack).
+      const pieces = [rtg, state, action].map((token) => tf.reshape(token, [batch, context, 1, this.width]));
+      const interleaved = tf.reshape(tf.concat(pieces, 2), [batch, 3 * context, this.width]);
       stats?.addMacs(-1, batch * context * this.width * (1 + inputs.states.shape[2] + this.actionInputWidth));
       return layerNorm(interleaved, this.norm) as tf.Tensor3D;
     });
