@@ -7,25 +7,26 @@ import type { Rng } from "../runtime/rng.js";
 
 export class ParamStore {
   readonly variables: tf.Variable[] = [];
-  private readonly names = new Set<string>();
-  /** Variable names are global in tfjs; a per-store prefix keeps two models from colliding. */
+  /** The stable names, in creation order (the tfjs names can carry an instance suffix, see `add`). */
+  readonly names: string[] = [];
+  /** Distinguishes the tfjs names of models that are alive at the same time. */
   private static instances = 0;
-  private readonly prefix: string;
+  private readonly instance: number;
 
   constructor(private readonly rng: Rng) {
     ParamStore.instances += 1;
-    this.prefix = `snndt${ParamStore.instances}/`;
-  }
-
-  /** The tfjs name of a parameter ("blocks.0.attn.q.weight" -> "snndt3/blocks.0.attn.q.weight"). */
-  static paramName(variable: tf.Variable): string {
-    return variable.name.slice(variable.name.indexOf("/") + 1);
+    this.instance = ParamStore.instances;
   }
 
   private add(name: string, shape: number[], values: Float32Array): tf.Variable {
-    if (this.names.has(name)) throw new Error(`duplicate parameter name ${name}`);
-    this.names.add(name);
-    const variable = tf.variable(tf.tensor(values, shape), true, this.prefix + name, "float32");
+    if (this.names.includes(name)) throw new Error(`duplicate parameter name ${name}`);
+    this.names.push(name);
+    // tfjs variable names are process-global: a model takes the stable name itself when no live
+    // variable holds it, else "name#<instance>". `names` always holds the stable names.
+    const taken = tf.engine().registeredVariables[name] !== undefined;
+    const initial = tf.tensor(values, shape);
+    const variable = tf.variable(initial, true, taken ? `${name}#${this.instance}` : name, "float32");
+    initial.dispose();
     this.variables.push(variable);
     return variable;
   }

@@ -12,7 +12,7 @@ import type { ModelConfig } from "./config.js";
 import { dense } from "./dense.js";
 import { tokenMask, type TokenEmbedding } from "./embeddings.js";
 import { Dropout, layerNorm } from "./layers.js";
-import { ParamStore, type LayerNormParams, type Linear } from "./params.js";
+import type { LayerNormParams, Linear, ParamStore } from "./params.js";
 import type { ThreeFactorPlasticity } from "./plasticity.js";
 import { StatsCollector, type ForwardStats } from "./stats.js";
 
@@ -47,7 +47,11 @@ export interface ModelOutput {
 
 export interface SequenceModel {
   readonly config: ModelConfig;
-  /** Every trainable variable in a fixed order (optimizer state and checkpoints match by position). */
+  /**
+   * Every trainable variable in a fixed order (optimizer state and checkpoints match by position).
+   * A variable's tfjs name is its stable name ("blocks.0.attn.q.weight") unless another live model
+   * holds that name, then "name#<n>"; `parameterNames` always has the stable names.
+   */
   readonly variables: tf.Variable[];
   /** The stable name of each variable, same order: "blocks.0.attn.q.weight", ... */
   readonly parameterNames: string[];
@@ -83,7 +87,7 @@ export class TokenSequenceModel implements SequenceModel {
     private readonly parts: ModelParts,
   ) {
     this.variables = store.variables;
-    this.parameterNames = store.variables.map((v) => ParamStore.paramName(v));
+    this.parameterNames = store.names;
     this.plasticityState = parts.plasticity?.eligibility ?? null;
     const space = config.action_space;
     this.actionLow = space.kind === "continuous" ? tf.tensor1d(space.low) : null;

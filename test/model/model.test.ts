@@ -267,3 +267,16 @@ test("plasticity: the first update is W += eta E with E the modulated Hebbian te
   assert.ok(on.trace!.some((e) => Math.abs(e) > 1e-4), "the eligibility trace is non-zero");
   on.after.forEach((w, i) => assert.ok(Math.abs(w - on.before[i]! - 0.05 * on.trace![i]!) < 1e-6));
 });
+
+test("variables carry the stable names; a second live model gets suffixed tfjs names; dispose frees everything", () => {
+  const before = tf.memory().numTensors;
+  const first = createModel(tinyConfig(), 0);
+  const second = createModel(tinyConfig(), 0);
+  assert.deepEqual(first.variables.map((v) => v.name), first.parameterNames);
+  assert.ok(first.parameterNames.includes("blocks.0.attn.q.weight"));
+  assert.deepEqual(second.parameterNames, first.parameterNames);
+  assert.ok(second.variables.every((v, i) => v.name !== first.variables[i]!.name && v.name.startsWith(`${first.parameterNames[i]}#`)));
+  first.dispose();
+  second.dispose();
+  assert.equal(tf.memory().numTensors, before);
+});

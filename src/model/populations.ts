@@ -1,0 +1,28 @@
+/**
+ * Sizes of the spiking populations of one SNN-DT block, for firing rates: a rate is spikes divided
+ * by the neuron-steps that could have spiked (neurons x simulation steps x tokens).
+ *
+ * Per token and block: the Q, K and V projections each drive d_model LIF neurons and the
+ * feed-forward hidden layer 4*d_model, each simulated for T steps; the phase-shifted positional
+ * generator (pos-only, full) has one neuron per head that fires at most once per token.
+ */
+import type { ModelConfig } from "./config.js";
+import { variantParts } from "./config.js";
+import type { LayerStats } from "./stats.js";
+import { SPIKE_KINDS } from "./stats.js";
+
+/** Neuron-steps per token of one block; 0 for the plain DT, which has no spiking neurons. */
+export function neuronStepsPerToken(config: ModelConfig): number {
+  if (config.kind === "dt") return 0;
+  const lifNeurons = 3 * config.d_model + 4 * config.d_model;
+  const positional = variantParts(config).positionalSpikes ? config.n_heads : 0;
+  return lifNeurons * config.lif.T + positional;
+}
+
+/** Spikes per neuron per simulation step of one block in one forward pass over `tokens` tokens. */
+export function firingRate(config: ModelConfig, layer: LayerStats, tokens: number): number {
+  const possible = neuronStepsPerToken(config) * tokens;
+  if (possible === 0) return 0;
+  const spikes = SPIKE_KINDS.reduce((sum, kind) => sum + layer.spikes[kind], 0);
+  return spikes / possible;
+}
