@@ -1,13 +1,114 @@
+import { existsSync, readdirSync } from "node:fs";
+import * as path from "node:path";
 import type { Command } from "commander";
 import type { RunContext } from "../../runtime/context.js";
-import { UsageError } from "../../runtime/errors.js";
+import { INTERRUPTED_EXIT_CODE, UsageError } from "../../runtime/errors.js";
+import { selectBackend } from "../../runtime/backend.js";
+import { CONFIGS_DIR, loadConfig } from "../../train/config.js";
+import { RESOLVED_CONFIG_FILE, runTraining, type StopFlag } from "../../train/trainer.js";
 
-export function registerTrain(program: Command, _context: () => RunContext): void {
+interface TrainOptions {
+  config?: string;
+  data?: string;
+  out?: string;
+  set: string[];
+  backend?: string;
+  resume?: string;
+  seed?: string;
+}
+
+const DEFAULT_CONFIG = path.join(CONFIGS_DIR, "cartpole.yaml");
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
+}
+
+function parseSeed(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const seed = Number(text);
+  if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed must be a non-negative integer, got "${text}"`);
+  return seed;
+}
+
+export function registerTrain(program: Command, context: () => RunContext): void {
   program
     .command("train")
-    .description("train a model (not built yet)")
-    .allowUnknownOption(true)
-    .action(() => {
-      throw new UsageError("`snndt train` is not built yet");
+    .description("train an SNN-DT (or a plain Decision Transformer) on an offline dataset")
+    .option("--config <file>", "environment config layered over configs/default.yaml", DEFAULT_CONFIG)
+    .option("--data <path>", "prepared dataset directory or raw Arrow/HDF5 file (default: the config's data.path)")
+    .option("--out <dir>", "run directory (default: runs/<config>-<kind>-<variant>-seed<N>-<time>)")
+    .option("--set <key=value>", "override one config key, e.g. --set model.kind=dt (repeatable)", collect, [])
+    .option("--backend <name>", "auto | tensorflow | wasm | cpu (default: the config's backend)")
+    .option("--resume <run dir>", "continue a run from its newest checkpoint, with the run's own config")
+    .option("--seed <n>", "seed for every random choice (default: the config's seed)")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ snndt train                                        # shipped CartPole data, configs/cartpole.yaml
+  $ snndt train --config configs/pendulum.yaml --out runs/pendulum-full
+  $ snndt train --set model.kind=dt --set train.steps=2000 --seed 1
+  $ snndt train --data datasets/acrobot-mixed.arrow --config configs/acrobot.yaml --set model.variant=baseline
+  $ snndt train --resume runs/pendulum-full             # after Ctrl-C: continues exactly where it stopped
+
+Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
+    )
+    .action(async (options: TrainOptions) => {
+      const ctx = context();
+      const seed = parseSeed(options.seed);
+      let runDir: string;
+      let resume = false;
+      let config;
+      if (options.resume !== undefined) {
+        runDir = path.resolve(options.resume);
+        const explicit = ["data", "out", "seed"].filter((k) => options[k as keyof TrainOptions] !== undefined);
+        if (options.set.length) explicit.push("set");
+        if (options.config !== DEFAULT_CONFIG) explicit.push("config");
+        if (explicit.length) {
+          throw new UsageError(
+            `--resume continues a run with its own saved config; drop ${explicit.map((k) => `--${k}`).join(", ")} (or start a new run with --out).`,
+          );
+        }
+        const saved = path.join(runDir, RESOLVED_CONFIG_FILE);
+        if (!existsSync(saved)) throw new UsageError(`${runDir} is not a snndt run directory: ${RESOLVED_CONFIG_FILE} is missing.`);
+        config = loadConfig({ configPath: saved, backend: options.backend });
+        resume = true;
+      } else {
+        config = loadConfig({ configPath: options.config, overrides: options.set, seed, data: options.data, backend: options.backend });
+        const configName = path.basename(options.config ?? DEFAULT_CONFIG).replace(/\.ya?ml$/, "");
+        runDir = path.resolve(
+          options.out ?? path.join("runs", `${configName}-${config.model.kind === "dt" ? "dt" : config.model.variant}-seed${config.seed}-${timestamp()}`),
+        );
+        if (existsSync(runDir) && readdirSync(runDir).length > 0) {
+          throw new UsageError(`${runDir} already holds a run; continue it with --resume ${options.out ?? runDir}, or choose another --out.`);
+        }
+      }
+
+      const backend = await selectBackend(config.backend);
+      ctx.logger.info({ backend: backend.name, reason: backend.reason }, "backend");
+      const stop: StopFlag = { requested: false };
+      const onSignal = (signal: NodeJS.Signals): void => {
+        if (stop.requested) {
+          process.stderr.write(`\nsnndt: second ${signal}: exiting without a checkpoint\n`);
+          process.exit(INTERRUPTED_EXIT_CODE);
+        }
+        stop.requested = true;
+        ctx.logger.warn({ signal }, "stopping after the current step (a checkpoint will be written); press again to abort");
+      };
+      process.on("SIGINT", onSignal);
+      process.on("SIGTERM", onSignal);
+      try {
+        const result = await runTraining({ config, runDir, resume, context: ctx, backend, stop });
+        if (ctx.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
+        ctx.logger.info(result, result.interrupted ? "training interrupted" : "training finished");
+        if (result.interrupted) process.exitCode = INTERRUPTED_EXIT_CODE;
+      } finally {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+      }
     });
 }

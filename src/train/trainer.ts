@@ -1,0 +1,417 @@
+/**
+ * The training loop: return-conditioned behaviour cloning of a SequenceModel on windows of a
+ * prepared dataset.
+ *
+ *   for step in [start, train.steps):
+ *     lr = schedule(step)
+ *     for each of grad_accum micro-batches: sample windows, loss = masked MSE / CE, grads
+ *     clip by global norm, AdamW update, plasticity update (if enabled)
+ *     every log_every: metrics row; every eval_every: validation (+ best/); every checkpoint_every: step-N/
+ *
+ * Every random choice comes from streams derived from `config.seed` ("split", "init", "sampler",
+ * "dropout", "validation"); the streams' states travel with each checkpoint, so a resumed run
+ * reproduces the uninterrupted run's loss curve exactly on the same backend.
+ */
+import * as path from "node:path";
+import { tf, type BackendInfo } from "../runtime/backend.js";
+import type { RunContext } from "../runtime/context.js";
+import { InputError, SnndtError } from "../runtime/errors.js";
+import { Rng, type RngState } from "../runtime/rng.js";
+import { SNNDT_VERSION } from "../runtime/version.js";
+import { loadDataset, type PreparedDataset } from "../data/dataset.js";
+import type { Episode } from "../data/types.js";
+import { allocateBatch, WindowSampler, type WindowBatch, type WindowSpec } from "../data/windows.js";
+import { createModel, inputsFromBatch, disposeInputs, actionLoss, type SequenceModel, type ModelConfig } from "../model/index.js";
+import { configHash, resolveDataPath, writeResolvedConfig, type ResolvedConfig } from "./config.js";
+import {
+  checkpointDir,
+  latestCheckpoint,
+  loadCheckpoint,
+  pruneCheckpoints,
+  restoreVariables,
+  saveCheckpoint,
+  type CheckpointState,
+  type NormalisationState,
+} from "./checkpoint.js";
+import { MetricsWriter, type MetricsRow } from "./metrics.js";
+import { AdamW, clipByGlobalNorm, GradientAccumulator } from "./optimizer.js";
+import { learningRate, scheduleFromConfig } from "./schedule.js";
+import { splitEpisodes } from "./split.js";
+import { validate, type ValidationResult } from "./validation.js";
+
+/** Set `requested` (e.g. from a SIGINT handler) to stop after the current step with a checkpoint. */
+export interface StopFlag {
+  requested: boolean;
+}
+
+export interface TrainRequest {
+  config: ResolvedConfig;
+  runDir: string;
+  /** Continue from the newest step-<N> checkpoint in runDir. */
+  resume: boolean;
+  context: RunContext;
+  backend: BackendInfo;
+  stop: StopFlag;
+}
+
+export interface TrainResult {
+  runDir: string;
+  /** Optimizer updates applied in total (including those before a resume). */
+  step: number;
+  interrupted: boolean;
+  finalTrainLoss: number | null;
+  bestValLoss: number | null;
+  bestValStep: number | null;
+  lastCheckpoint: string;
+  wallSeconds: number;
+}
+
+const RNG_STREAMS = ["sampler", "dropout"] as const;
+
+/** Written by writeResolvedConfig at the start of a run; `--resume` reads the run's config from it. */
+export const RESOLVED_CONFIG_FILE = "config.resolved.yaml";
+
+/** The run's window spec: everything eval needs to build the same windows. */
+export function windowSpecOf(norm: NormalisationState): WindowSpec {
+  return {
+    context: norm.context,
+    obsDim: norm.obsDim,
+    actionSpace: norm.actionSpace,
+    rtgScale: norm.rtgScale,
+    stateStats: { mean: norm.stateMean, std: norm.stateStd },
+    maxEpLen: norm.maxEpLen,
+  };
+}
+
+/** The model config implied by a run config and the dataset's shapes. */
+export function modelConfigOf(config: ResolvedConfig, dataset: Pick<PreparedDataset, "obsDim" | "actionSpace">): ModelConfig {
+  return { ...config.model, obs_dim: dataset.obsDim, action_space: dataset.actionSpace };
+}
+
+/** The dataset's content hash (of its steps file, or of the raw source file): independent of where it lives. */
+function manifestHash(dataset: PreparedDataset): string {
+  return dataset.manifest.sha256;
+}
+
+/** Refuse a resume whose dataset or config no longer matches the checkpoint. */
+function checkResumeCompatible(state: CheckpointState, config: ResolvedConfig, dataset: PreparedDataset, dir: string): void {
+  // The backend may change on resume (results then match only to float rounding); nothing else may.
+  const now = configHash({ ...config, backend: state.config.backend });
+  if (state.configHash !== now) {
+    throw new InputError(
+      `${dir} was trained with another configuration (config hash ${state.configHash.slice(0, 12)}, now ${now.slice(0, 12)}); ` +
+        "resume with the run's own config (omit --config/--set), or start a new run with --out.",
+    );
+  }
+  const hash = manifestHash(dataset);
+  if (state.datasetManifestHash !== hash) {
+    throw new InputError(
+      `${dir} was trained on another dataset (manifest hash ${state.datasetManifestHash.slice(0, 12)}, ${config.data.path} has ${hash.slice(0, 12)}).`,
+    );
+  }
+}
+
+/** A dataset whose shapes disagree with the configured model is refused before any work. */
+function checkDatasetFitsConfig(dataset: PreparedDataset, config: ResolvedConfig, dataPath: string): void {
+  const longest = dataset.episodes.reduce((m, ep) => Math.max(m, ep.length), 0);
+  if (longest > config.model.max_ep_len) {
+    throw new InputError(
+      `${dataPath} has an episode of ${longest} steps but model.max_ep_len is ${config.model.max_ep_len}; ` +
+        `set model.max_ep_len to at least ${longest} (snndt never clips timesteps).`,
+    );
+  }
+  if (dataset.episodes.length < 2 && config.data.val_fraction > 0) {
+    throw new InputError(`${dataPath} has ${dataset.episodes.length} episode(s); holding out data.val_fraction = ${config.data.val_fraction} needs at least 2.`);
+  }
+}
+
+/** Run (or resume) training; returns when done or when `stop.requested` was honoured. */
+export async function runTraining(request: TrainRequest): Promise<TrainResult> {
+  const { config, runDir, context, stop } = request;
+  const { logger } = context;
+  const started = Date.now();
+  const dataPath = resolveDataPath(config.data.path);
+  logger.info({ data: dataPath }, "loading dataset");
+  const dataset = await loadDataset(dataPath, { progress: context.progress });
+  checkDatasetFitsConfig(dataset, config, dataPath);
+
+  const split = splitEpisodes(dataset.episodes.length, config.data.val_fraction, Rng.derive(config.seed, "split"));
+  const trainEpisodes: Episode[] = split.train.map((i) => dataset.episodes[i]!);
+  const valEpisodes: Episode[] = split.val.map((i) => dataset.episodes[i]!);
+  const normalisation: NormalisationState = {
+    stateMean: dataset.stateStats.mean,
+    stateStd: dataset.stateStats.std,
+    rtgScale: config.data.rtg_scale,
+    context: config.model.context,
+    maxEpLen: config.model.max_ep_len,
+    actionSpace: dataset.actionSpace,
+    obsDim: dataset.obsDim,
+  };
+  const spec = windowSpecOf(normalisation);
+  const sampler = new WindowSampler(trainEpisodes, spec);
+  logger.info(
+    { episodes: dataset.episodes.length, train: trainEpisodes.length, val: valEpisodes.length, trainSteps: sampler.totalSteps },
+    "split episodes (seeded): windows end at a uniformly drawn step, so episodes are weighted by length",
+  );
+
+  const modelConfig = modelConfigOf(config, dataset);
+  const model = createModel(modelConfig, config.seed);
+  const optimizer = new AdamW(model.variables, {
+    beta1: config.train.beta1,
+    beta2: config.train.beta2,
+    eps: config.train.eps,
+    weightDecay: config.train.weight_decay,
+  });
+  const rngs: Record<(typeof RNG_STREAMS)[number], Rng> = {
+    sampler: Rng.derive(config.seed, "sampler"),
+    dropout: Rng.derive(config.seed, "dropout"),
+  };
+  const valBatches = buildValidationBatches(valEpisodes, spec, config);
+  const hash = configHash(config);
+  const datasetHash = manifestHash(dataset);
+
+  let step = 0;
+  let bestValLoss: number | null = null;
+  let bestValStep: number | null = null;
+  let lossWindow = { sum: 0, count: 0 };
+  const metrics = await MetricsWriter.open(runDir, { spikeLayers: spikingLayerNames(modelConfig) });
+  if (request.resume) {
+    const dir = await latestCheckpoint(runDir);
+    if (!dir) throw new InputError(`${runDir} has no complete checkpoint to resume from (looked in ${path.join(runDir, "checkpoints")}).`);
+    const loaded = await loadCheckpoint(dir);
+    checkResumeCompatible(loaded.state, config, dataset, dir);
+    restoreVariables(model.variables, loaded.weights, dir);
+    optimizer.setState(loaded.optimizer);
+    for (const name of RNG_STREAMS) {
+      const saved = loaded.state.rng[name];
+      if (!saved) throw new InputError(`${dir}/state.json has no RNG state for "${name}"`);
+      rngs[name].setState(saved as RngState);
+    }
+    restorePlasticity(model, loaded.state.trainer.plasticity, dir);
+    step = loaded.state.step;
+    bestValLoss = loaded.state.bestValLoss;
+    bestValStep = loaded.state.trainer.bestValStep;
+    lossWindow = { ...loaded.state.trainer.lossWindow };
+    await metrics.truncateAfter(step);
+    logger.info({ checkpoint: dir, step }, "resumed");
+  } else {
+    await writeResolvedConfig(runDir, config);
+  }
+
+  const checkpointState = async (): Promise<Omit<CheckpointState, "formatVersion">> => ({
+    step,
+    epoch: epochOf(step),
+    rng: Object.fromEntries(RNG_STREAMS.map((name) => [name, rngs[name].getState()])),
+    bestValLoss,
+    config,
+    configHash: hash,
+    datasetManifestHash: datasetHash,
+    normalisation,
+    model: { kind: config.model.kind, variant: config.model.variant },
+    snndtVersion: SNNDT_VERSION,
+    backend: request.backend.name,
+    trainer: { lossWindow: { ...lossWindow }, bestValStep, plasticity: await plasticitySnapshot(model) },
+  });
+  const samplesPerStep = config.train.batch_size * config.train.grad_accum;
+  function epochOf(s: number): number {
+    return (s * samplesPerStep) / sampler.totalSteps;
+  }
+  let lastCheckpoint = "";
+  const saveStep = async (): Promise<void> => {
+    const dir = checkpointDir(runDir, step);
+    await saveCheckpoint(dir, { variables: model.variables, optimizer, state: await checkpointState() });
+    const removed = await pruneCheckpoints(runDir, config.train.keep_last);
+    lastCheckpoint = dir;
+    logger.info({ checkpoint: dir, step, pruned: removed.length }, "checkpoint saved");
+  };
+
+  const schedule = scheduleFromConfig(config.train);
+  const batch = allocateBatch(config.train.batch_size, spec);
+  const accumulator = config.train.grad_accum > 1 ? new GradientAccumulator(model.variables) : undefined;
+  const tokensPerStep = samplesPerStep * 3 * config.model.context;
+  const bar = context.progress.start("train", config.train.steps, {
+    format: "train [{bar}] {value}/{total} loss {loss} val {val} {rate} steps/s eta {eta_formatted}",
+    fields: { loss: "-", val: "-", rate: "-" },
+  });
+  bar.update(step);
+  let timerStart = Date.now();
+  let timerSteps = 0;
+  let lastLoss: number | null = null;
+  let interrupted = false;
+
+  try {
+    while (step < config.train.steps) {
+      const lr = learningRate(step, schedule);
+      let stepLoss = 0;
+      let gradNorm: tf.Scalar;
+      for (let micro = 0; micro < config.train.grad_accum; micro++) {
+        const episodeIds = sampler.sample(batch, rngs.sampler);
+        const dropoutSeed = rngs.dropout.nextUint32();
+        const { value, grads } = tf.variableGrads(() => {
+          const inputs = inputsFromBatch(batch);
+          const output = model.forward(inputs, { training: true, dropoutSeed });
+          return actionLoss(output.actions, inputs, dataset.actionSpace);
+        }, model.variables);
+        const loss = (await value.data())[0]!;
+        value.dispose();
+        if (!Number.isFinite(loss)) {
+          tf.dispose(Object.values(grads));
+          const ids = [...new Set(Array.from(episodeIds, (i) => split.train[i]!))].sort((a, b) => a - b);
+          throw new SnndtError(
+            `the training loss became ${loss} at step ${step + 1} (micro-batch ${micro + 1}); the batch held windows of dataset ` +
+              `episodes ${ids.join(", ")}. Training stopped; the last good checkpoint is ${lastCheckpoint || "(none yet)"}. ` +
+              "Try a lower train.lr, a tighter train.grad_clip, or check those episodes for extreme values.",
+          );
+        }
+        stepLoss += loss / config.train.grad_accum;
+        if (accumulator) {
+          accumulator.add(grads);
+          tf.dispose(Object.values(grads));
+        } else {
+          const clipped = clipByGlobalNorm(grads, config.train.grad_clip);
+          tf.dispose(Object.values(grads));
+          optimizer.applyGradients(clipped.grads, lr);
+          tf.dispose([...clipped.grads.values()]);
+          gradNorm = clipped.norm;
+        }
+      }
+      if (accumulator) {
+        const mean = accumulator.mean();
+        const clipped = clipByGlobalNorm(mean, config.train.grad_clip);
+        tf.dispose([...mean.values()]);
+        optimizer.applyGradients(clipped.grads, lr);
+        tf.dispose([...clipped.grads.values()]);
+        accumulator.reset();
+        gradNorm = clipped.norm;
+      }
+      if (modelConfig.plasticity.enabled) {
+        const inputs = inputsFromBatch(batch);
+        model.applyPlasticity(inputs);
+        disposeInputs(inputs);
+      }
+      step += 1;
+      timerSteps += 1;
+      lossWindow.sum += stepLoss;
+      lossWindow.count += 1;
+      lastLoss = stepLoss;
+
+      const logNow = step % config.train.log_every === 0 || step === config.train.steps;
+      const evalNow = valBatches.length > 0 && (step % config.train.eval_every === 0 || step === config.train.steps);
+      let validation: ValidationResult | undefined;
+      if (evalNow) {
+        validation = validate(model, valBatches, dataset.actionSpace);
+        if (bestValLoss === null || validation.loss < bestValLoss) {
+          bestValLoss = validation.loss;
+          bestValStep = step;
+          await saveCheckpoint(checkpointDir(runDir, "best"), { variables: model.variables, optimizer, state: await checkpointState() });
+          logger.info({ step, valLoss: validation.loss }, "new best validation loss: checkpoints/best updated");
+        }
+        logger.info(
+          { step, valLoss: validation.loss, valAccuracy: validation.accuracy, spikeRate: validation.spikeRates },
+          "validation",
+        );
+      }
+      if (logNow || evalNow) {
+        const seconds = (Date.now() - timerStart) / 1000;
+        const stepsPerSecond = timerSteps / Math.max(seconds, 1e-9);
+        const row: MetricsRow = {
+          step,
+          epoch: epochOf(step),
+          train_loss: lossWindow.count > 0 ? lossWindow.sum / lossWindow.count : null,
+          lr,
+          grad_norm: (await gradNorm!.data())[0]!,
+          steps_per_s: stepsPerSecond,
+          tokens_per_s: stepsPerSecond * tokensPerStep,
+        };
+        if (validation) {
+          row.val_loss = validation.loss;
+          row.val_accuracy = validation.accuracy;
+          row.spike_rate = validation.spikeRates;
+        }
+        metrics.append(row);
+        bar.update(step, {
+          loss: (row.train_loss ?? NaN).toFixed(4),
+          val: validation ? validation.loss.toFixed(4) : "-",
+          rate: stepsPerSecond.toFixed(2),
+        });
+        lossWindow = { sum: 0, count: 0 };
+        timerStart = Date.now();
+        timerSteps = 0;
+      } else {
+        bar.update(step);
+      }
+      gradNorm!.dispose();
+      if (step % config.train.checkpoint_every === 0 || step === config.train.steps) await saveStep();
+      if (stop.requested && step < config.train.steps) {
+        interrupted = true;
+        await saveStep();
+        logger.warn({ step, checkpoint: lastCheckpoint }, "interrupted: checkpoint written; continue with --resume");
+        break;
+      }
+    }
+  } finally {
+    bar.stop();
+  }
+
+  const result: TrainResult = {
+    runDir,
+    step,
+    interrupted,
+    finalTrainLoss: lastLoss,
+    bestValLoss,
+    bestValStep,
+    lastCheckpoint: lastCheckpoint || ((await latestCheckpoint(runDir)) ?? ""),
+    wallSeconds: (Date.now() - started) / 1000,
+  };
+  if (!interrupted) {
+    await metrics.writeSummary({
+      ...result,
+      configHash: hash,
+      datasetManifestHash: datasetHash,
+      backend: request.backend,
+      model: { kind: config.model.kind, variant: config.model.variant, parameters: countParameters(model) },
+      dataset: { path: dataPath, episodes: dataset.episodes.length, trainEpisodes: trainEpisodes.length, valEpisodes: valEpisodes.length },
+      snndtVersion: SNNDT_VERSION,
+    });
+  }
+  optimizer.dispose();
+  model.dispose();
+  return result;
+}
+
+/** Names of the spiking layers whose firing rates are logged ("block0", ...); none for the plain DT. */
+export function spikingLayerNames(config: ModelConfig): string[] {
+  return config.kind === "dt" ? [] : Array.from({ length: config.n_layers }, (_, i) => `block${i}`);
+}
+
+async function plasticitySnapshot(model: SequenceModel): Promise<CheckpointState["trainer"]["plasticity"]> {
+  const trace = model.plasticityState;
+  if (!trace) return null;
+  return { [trace.name]: { shape: [...trace.shape], data: Array.from(await trace.data()) } };
+}
+
+function restorePlasticity(model: SequenceModel, saved: CheckpointState["trainer"]["plasticity"], dir: string): void {
+  const trace = model.plasticityState;
+  if (!trace) return;
+  const entry = saved?.[trace.name];
+  if (!entry || entry.shape.join(",") !== trace.shape.join(",")) {
+    throw new InputError(`${dir}/state.json has no plasticity trace of shape [${trace.shape}] for "${trace.name}", but this model uses plasticity`);
+  }
+  tf.tidy(() => trace.assign(tf.tensor(entry.data, trace.shape, "float32")));
+}
+
+function countParameters(model: SequenceModel): number {
+  return model.variables.reduce((n, v) => n + v.size, 0);
+}
+
+/** Fixed validation windows, drawn once from their own seeded stream so every validation sees the same data. */
+function buildValidationBatches(valEpisodes: Episode[], spec: WindowSpec, config: ResolvedConfig): WindowBatch[] {
+  if (valEpisodes.length === 0) return [];
+  const sampler = new WindowSampler(valEpisodes, spec);
+  const rng = Rng.derive(config.seed, "validation");
+  return Array.from({ length: config.train.val_batches }, () => {
+    const batch = allocateBatch(config.train.batch_size, spec);
+    sampler.sample(batch, rng);
+    return batch;
+  });
+}
