@@ -1,0 +1,187 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { spawn } from "node:child_process";
+import { runCli } from "../helpers/cli.js";
+import { REPO_ROOT, SNNDT_BIN } from "../helpers/paths.js";
+import { readMetrics } from "../../src/train/metrics.js";
+import { stepCheckpoints } from "../../src/train/checkpoint.js";
+
+/** A small model on the shipped CartPole data: real training steps in well under a second each. */
+const TINY = [
+  "--set", "model.d_model=16",
+  "--set", "model.n_heads=2",
+  "--set", "model.n_layers=1",
+  "--set", "model.context=5",
+  "--set", "model.lif.T=3",
+  "--set", "train.batch_size=16",
+  "--set", "train.val_batches=2",
+  "--set", "train.warmup_steps=5",
+  "--set", "train.lr=0.003",
+];
+
+function tmp(label: string): string {
+  return mkdtempSync(path.join(tmpdir(), `snndt-train-${label}-`));
+}
+
+function lossCurve(runDir: string): [number, number | null, number | null][] {
+  return readMetrics(runDir).map((row) => [row["step"]!, row["train_loss"]!, row["val_loss"] ?? null]);
+}
+
+test("a short run on the shipped CartPole data lowers the validation loss and writes every output", () => {
+  const out = path.join(tmp("short"), "run");
+  const res = runCli(["--json", "train", "--out", out, ...TINY, "--set", "train.steps=60", "--set", "train.eval_every=20", "--set", "train.log_every=10", "--set", "train.checkpoint_every=20", "--set", "train.keep_last=2"]);
+  assert.equal(res.status, 0, res.stderr);
+  const result = JSON.parse(res.stdout) as { step: number; bestValLoss: number; interrupted: boolean };
+  assert.equal(result.step, 60);
+  assert.equal(result.interrupted, false);
+  const vals = readMetrics(out).filter((r) => r["val_loss"] !== null).map((r) => r["val_loss"]!);
+  assert.equal(vals.length, 3);
+  assert.ok(vals[2]! < vals[0]!, `validation loss should fall: ${vals.join(" -> ")}`);
+  for (const file of ["config.resolved.yaml", "metrics.jsonl", "metrics.csv", "summary.json"]) assert.ok(existsSync(path.join(out, file)), file);
+  assert.ok(existsSync(path.join(out, "checkpoints", "best", "model.safetensors")));
+  // --keep-last 2: step-20 was pruned, step-40 and step-60 kept
+  assert.deepEqual(
+    readFileSync(path.join(out, "metrics.csv"), "utf8").split("\n")[0]!.split(","),
+    ["step", "epoch", "train_loss", "val_loss", "val_accuracy", "lr", "grad_norm", "steps_per_s", "tokens_per_s", "spike_rate.block0"],
+  );
+  const state = JSON.parse(readFileSync(path.join(out, "checkpoints", "step-60", "state.json"), "utf8")) as {
+    normalisation: { stateMean: number[]; rtgScale: number; context: number; maxEpLen: number };
+  };
+  assert.equal(state.normalisation.stateMean.length, 4);
+  assert.equal(state.normalisation.rtgScale, 500);
+  assert.equal(state.normalisation.context, 5);
+  assert.equal(state.normalisation.maxEpLen, 500);
+  assert.ok(!existsSync(path.join(out, "checkpoints", "step-20")));
+  assert.ok(existsSync(path.join(out, "checkpoints", "step-40")));
+});
+
+test("two runs with the same seed give the same loss curve; another seed gives another", () => {
+  const base = tmp("seed");
+  const args = [...TINY, "--set", "train.steps=10", "--set", "train.log_every=5", "--set", "train.eval_every=5"];
+  for (const [name, seed] of [["a", "3"], ["b", "3"], ["c", "4"]] as const) {
+    const res = runCli(["-q", "train", "--out", path.join(base, name), "--seed", seed, ...args]);
+    assert.equal(res.status, 0, res.stderr);
+  }
+  assert.deepEqual(lossCurve(path.join(base, "a")), lossCurve(path.join(base, "b")));
+  assert.notDeepEqual(lossCurve(path.join(base, "a")), lossCurve(path.join(base, "c")));
+});
+
+test("resuming from a checkpoint reproduces the uninterrupted run's remaining loss curve exactly", () => {
+  const base = tmp("resume");
+  const full = path.join(base, "full");
+  const args = [...TINY, "--set", "train.steps=30", "--set", "train.log_every=4", "--set", "train.eval_every=8", "--set", "train.checkpoint_every=10"];
+  assert.equal(runCli(["-q", "train", "--out", full, ...args]).status, 0);
+  // The same run, as if it had died right after step 10: keep only the step-10 checkpoint.
+  const partial = path.join(base, "partial");
+  cpSync(full, partial, { recursive: true });
+  for (const step of [20, 30]) rmSync(path.join(partial, "checkpoints", `step-${step}`), { recursive: true });
+  rmSync(path.join(partial, "summary.json"));
+  const res = runCli(["-q", "train", "--resume", partial]);
+  assert.equal(res.status, 0, res.stderr);
+  assert.deepEqual(lossCurve(partial), lossCurve(full));
+  const weights = (dir: string) => readFileSync(path.join(dir, "checkpoints", "step-30", "model.safetensors"));
+  assert.ok(weights(partial).equals(weights(full)), "final weights differ after resume");
+});
+
+test("Ctrl-C finishes the step, writes a checkpoint, exits 130, and --resume continues exactly", async () => {
+  const base = tmp("sigint");
+  const args = [...TINY, "--set", "train.steps=400", "--set", "train.log_every=5", "--set", "train.eval_every=1000", "--set", "train.checkpoint_every=5"];
+  const interrupted = path.join(base, "interrupted");
+  const child = spawn(process.execPath, [SNNDT_BIN, "-q", "train", "--out", interrupted, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  // Interrupt once the first checkpoint exists (training is under way).
+  await new Promise<void>((resolve) => {
+    const poll = setInterval(() => {
+      if (existsSync(path.join(interrupted, "checkpoints", "step-5", "checksums.json"))) {
+        clearInterval(poll);
+        resolve();
+      }
+    }, 20);
+  });
+  child.kill("SIGINT");
+  const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+  assert.equal(code, 130, stderr);
+  const steps = await stepCheckpoints(interrupted);
+  const stoppedAt = steps[0]!.step;
+  assert.ok(stoppedAt >= 5 && stoppedAt < 400, `stopped at ${stoppedAt}`);
+  assert.ok(!existsSync(path.join(interrupted, "summary.json")));
+
+  // Resume to the end with a shorter horizon would change the schedule; instead compare the
+  // resumed run's first rows after the interruption with an uninterrupted run of the same config.
+  const resumed = runCli(["-q", "train", "--resume", interrupted, "--set", "train.steps=400"]);
+  assert.equal(resumed.status, 2, "--set with --resume must be refused");
+  assert.match(resumed.stderr, /--resume continues a run with its own saved config; drop --set/);
+
+  const child2 = spawn(process.execPath, [SNNDT_BIN, "-q", "train", "--resume", interrupted], { stdio: ["ignore", "pipe", "pipe"] });
+  const target = stoppedAt + 10;
+  await new Promise<void>((resolve) => {
+    const poll = setInterval(() => {
+      const rows = readMetrics(interrupted);
+      if (rows.some((r) => r["step"]! >= target)) {
+        clearInterval(poll);
+        resolve();
+      }
+    }, 20);
+  });
+  child2.kill("SIGINT");
+  assert.equal(await new Promise<number | null>((resolve) => child2.on("exit", resolve)), 130);
+
+  const reference = path.join(base, "reference");
+  const child3 = spawn(process.execPath, [SNNDT_BIN, "-q", "train", "--out", reference, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  await new Promise<void>((resolve) => {
+    const poll = setInterval(() => {
+      if (existsSync(path.join(reference, "metrics.jsonl")) && readMetrics(reference).some((r) => r["step"]! >= target)) {
+        clearInterval(poll);
+        resolve();
+      }
+    }, 20);
+  });
+  child3.kill("SIGINT");
+  await new Promise((resolve) => child3.on("exit", resolve));
+  const upTo = (rows: ReturnType<typeof lossCurve>) => rows.filter(([step]) => step <= target);
+  assert.deepEqual(upTo(lossCurve(interrupted)), upTo(lossCurve(reference)));
+});
+
+test("config errors name the key, the valid ones and the closest match", () => {
+  const misspelt = runCli(["train", "--out", path.join(tmp("cfg"), "x"), "--set", "model.d_modl=64"]);
+  assert.equal(misspelt.status, 2);
+  assert.match(misspelt.stderr, /model\.d_modl/);
+  assert.match(misspelt.stderr, /d_model/);
+  const range = runCli(["train", "--out", path.join(tmp("cfg"), "y"), "--set", "data.val_fraction=2"]);
+  assert.equal(range.status, 2);
+  assert.match(range.stderr, /data\.val_fraction/);
+  const type = runCli(["train", "--out", path.join(tmp("cfg"), "z"), "--set", "train.steps=many"]);
+  assert.equal(type.status, 2);
+  assert.match(type.stderr, /train\.steps/);
+});
+
+test("a dataset whose episodes outgrow model.max_ep_len is refused before training", () => {
+  const res = runCli(["train", "--out", path.join(tmp("maxep"), "x"), ...TINY, "--set", "model.max_ep_len=100"]);
+  assert.equal(res.status, 1);
+  assert.match(res.stderr, /episode of 500 steps but model\.max_ep_len is 100/);
+});
+
+test("a corrupt checkpoint is refused on resume, and an existing run is not overwritten", () => {
+  const out = path.join(tmp("corrupt"), "run");
+  assert.equal(runCli(["-q", "train", "--out", out, ...TINY, "--set", "train.steps=5", "--set", "train.checkpoint_every=5"]).status, 0);
+  const again = runCli(["-q", "train", "--out", out, ...TINY]);
+  assert.equal(again.status, 2);
+  assert.match(again.stderr, /already holds a run; continue it with --resume/);
+  const weights = path.join(out, "checkpoints", "step-5", "model.safetensors");
+  const bytes = readFileSync(weights);
+  bytes[bytes.length - 3] ^= 0xff;
+  writeFileSync(weights, bytes);
+  const res = runCli(["-q", "train", "--resume", out]);
+  assert.equal(res.status, 1);
+  assert.match(res.stderr, /model\.safetensors is corrupt: its sha256/);
+});
+
+test("--backend tensorflow without tfjs-node is a clear error, not a silent fallback", { skip: existsSync(path.join(REPO_ROOT, "node_modules", "@tensorflow", "tfjs-node")) }, () => {
+  const res = runCli(["train", "--out", path.join(tmp("backend"), "x"), "--backend", "tensorflow"]);
+  assert.equal(res.status, 1);
+  assert.match(res.stderr, /"tensorflow" was requested but is not available/);
+});
