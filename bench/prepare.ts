@@ -1,3 +1,126 @@
-export async function run(_args: string[]): Promise<void> {
-  throw new Error("bench prepare: not built yet");
+/**
+ * `npm run bench -- prepare [--steps N] [--gzip] [--keep]`: time `prepareDataset` on a generated
+ * D4RL-style HDF5 file (obs_dim 17, act_dim 6, episodes of 1,000 steps, with next_observations,
+ * as D4RL's MuJoCo files have) and report steps/s and peak RSS against the raw data size.
+ * Targets: >= 1M steps/s, peak RSS < 3x raw.
+ *
+ * The file is generated in this process; the prepare runs in a fresh child process so that its peak
+ * RSS (getrusage maxrss) measures the prepare alone, not the generator's buffers.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { pathToFileURL } from "node:url";
+import { Rng } from "../src/runtime/rng.js";
+import { PACKAGE_ROOT } from "../src/runtime/version.js";
+
+const OBS_DIM = 17;
+const ACT_DIM = 6;
+const EPISODE_LENGTH = 1000;
+
+interface BenchArgs {
+  steps: number;
+  gzip: boolean;
+  keep: boolean;
+}
+
+function parseArgs(args: string[]): BenchArgs {
+  const parsed: BenchArgs = { steps: 1_000_000, gzip: false, keep: false };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "--steps") parsed.steps = Number(args[++i]);
+    else if (a === "--gzip") parsed.gzip = true;
+    else if (a === "--keep") parsed.keep = true;
+    else throw new Error(`bench prepare: unknown argument ${a} (expected --steps N, --gzip, --keep)`);
+  }
+  if (!Number.isInteger(parsed.steps) || parsed.steps < EPISODE_LENGTH) throw new Error(`bench prepare: --steps must be an integer >= ${EPISODE_LENGTH}`);
+  return parsed;
+}
+
+/** Write the D4RL-style file with h5wasm; returns the raw (uncompressed) bytes of its datasets. */
+async function generate(file: string, steps: number, gzip: boolean): Promise<number> {
+  const h5 = await import("h5wasm/node");
+  await h5.ready;
+  const rng = Rng.derive(1, "bench-prepare");
+  // A smooth random walk, like joint positions and velocities.
+  const observations = new Float32Array(steps * OBS_DIM);
+  for (let i = 0; i < observations.length; i++) {
+    observations[i] = i < OBS_DIM ? rng.normal() : observations[i - OBS_DIM]! * 0.99 + 0.1 * rng.normal();
+  }
+  const actions = Float32Array.from({ length: steps * ACT_DIM }, () => Math.tanh(rng.normal()));
+  const rewards = Float32Array.from({ length: steps }, () => 1 + 0.5 * rng.normal());
+  const terminals = new Int8Array(steps);
+  const timeouts = new Int8Array(steps);
+  for (let end = EPISODE_LENGTH - 1; end < steps; end += EPISODE_LENGTH) timeouts[end] = 1;
+  const f = new h5.File(file, "w");
+  const chunkRows = 10_000;
+  const put = (name: string, data: Float32Array | Int8Array, shape: number[]): void => {
+    f.create_dataset({
+      name,
+      data,
+      shape,
+      chunks: [Math.min(chunkRows, steps), ...shape.slice(1)],
+      ...(gzip ? { compression: "gzip" as const, compression_opts: 1 } : {}),
+    });
+  };
+  put("observations", observations, [steps, OBS_DIM]);
+  // next_observations: the observation shifted by one step (ignored by the reader, as in D4RL).
+  put("next_observations", observations, [steps, OBS_DIM]);
+  put("actions", actions, [steps, ACT_DIM]);
+  put("rewards", rewards, [steps]);
+  put("terminals", terminals, [steps]);
+  put("timeouts", timeouts, [steps]);
+  f.close();
+  return observations.byteLength * 2 + actions.byteLength + rewards.byteLength + terminals.byteLength + timeouts.byteLength;
+}
+
+/** The prepare, run in a child: prints {seconds, maxRssBytes, episodes, steps} as JSON. */
+function childScript(input: string, out: string): string {
+  const datasetUrl = pathToFileURL(path.join(PACKAGE_ROOT, "dist", "src", "data", "dataset.js")).href;
+  const loggingUrl = pathToFileURL(path.join(PACKAGE_ROOT, "dist", "src", "runtime", "logging.js")).href;
+  const progressUrl = pathToFileURL(path.join(PACKAGE_ROOT, "dist", "src", "runtime", "progress.js")).href;
+  return `
+    const { prepareDataset } = await import(${JSON.stringify(datasetUrl)});
+    const { createLogger } = await import(${JSON.stringify(loggingUrl)});
+    const { createProgressFactory } = await import(${JSON.stringify(progressUrl)});
+    const ctx = { logger: createLogger({ level: "silent", quiet: true }), progress: createProgressFactory(false), json: false, quiet: true };
+    const start = process.hrtime.bigint();
+    const manifest = await prepareDataset(${JSON.stringify(input)}, ${JSON.stringify(out)}, {}, ctx);
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    process.stdout.write(JSON.stringify({ seconds, maxRssBytes: process.resourceUsage().maxRSS * 1024, episodes: manifest.episodes, steps: manifest.steps }));
+  `;
+}
+
+export async function run(args: string[]): Promise<void> {
+  const options = parseArgs(args);
+  const dir = mkdtempSync(path.join(tmpdir(), "snndt-bench-prepare-"));
+  try {
+    const input = path.join(dir, "d4rl-style.hdf5");
+    process.stderr.write(`generating ${options.steps} steps (obs ${OBS_DIM}, act ${ACT_DIM}, episodes of ${EPISODE_LENGTH})${options.gzip ? ", gzip" : ""} in ${dir} ...\n`);
+    const rawBytes = await generate(input, options.steps, options.gzip);
+    const fileBytes = statSync(input).size;
+    const script = path.join(dir, "prepare-child.mjs");
+    writeFileSync(script, childScript(input, path.join(dir, "prepared")));
+    const child = spawnSync(process.execPath, [script], {
+      encoding: "utf8",
+      maxBuffer: 1 << 20,
+    });
+    if (child.status !== 0) throw new Error(`bench prepare: the prepare failed:\n${child.stderr}`);
+    const result = JSON.parse(child.stdout) as { seconds: number; maxRssBytes: number; episodes: number; steps: number };
+    const stepsPerSecond = result.steps / result.seconds;
+    const rssRatio = result.maxRssBytes / rawBytes;
+    const mb = (b: number): string => `${(b / 1e6).toFixed(1)} MB`;
+    const lines = [
+      `prepare-dataset bench: ${result.steps} steps, ${result.episodes} episodes`,
+      `  raw data        ${mb(rawBytes)} (file ${mb(fileBytes)}${options.gzip ? ", gzip" : ""})`,
+      `  time            ${result.seconds.toFixed(3)} s`,
+      `  throughput      ${(stepsPerSecond / 1e6).toFixed(2)} M steps/s (target >= 1.00) ${stepsPerSecond >= 1e6 ? "OK" : "BELOW TARGET"}`,
+      `  peak RSS        ${mb(result.maxRssBytes)} = ${rssRatio.toFixed(2)}x raw (target < 3x) ${rssRatio < 3 ? "OK" : "ABOVE TARGET"}`,
+    ];
+    process.stdout.write(lines.join("\n") + "\n");
+    if (options.keep) process.stderr.write(`kept ${dir}\n`);
+  } finally {
+    if (!options.keep) rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -32,6 +32,7 @@ import {
 import type { ActionSpace, Episode } from "./types.js";
 import { actionWidth } from "./types.js";
 import { InputError } from "../runtime/errors.js";
+import { BackgroundSha256 } from "./hashing.js";
 
 /** Rows per record batch: large enough for fast IO, small enough to keep the copy buffers small. */
 const BATCH_ROWS = 65_536;
@@ -69,6 +70,30 @@ export function stepsSchema(obsDim: number, actionSpace: ActionSpace, metadata: 
   );
 }
 
+/**
+ * One array holding `parts` in order: a view when they already lie back to back in one buffer (as
+ * readers' episodes do), so the batch is serialised without an extra copy; otherwise a copy.
+ */
+function joined(parts: Float32Array[]): Float32Array {
+  const total = parts.reduce((n, p) => n + p.length, 0);
+  const head = parts[0];
+  if (head !== undefined) {
+    let contiguous = true;
+    for (let i = 1; i < parts.length && contiguous; i++) {
+      const prev = parts[i - 1]!;
+      contiguous = parts[i]!.buffer === head.buffer && parts[i]!.byteOffset === prev.byteOffset + prev.byteLength;
+    }
+    if (contiguous) return new Float32Array(head.buffer, head.byteOffset, total);
+  }
+  const out = new Float32Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 /** Episodes [first, last) with their global episode indices, packed into one record batch. */
 function buildBatch(
   schema: Schema,
@@ -83,11 +108,12 @@ function buildBatch(
   for (let e = first; e < last; e++) rows += episodes[e]!.length;
   const episodeIds = new Int32Array(rows);
   const steps = new Int32Array(rows);
-  const observations = new Float32Array(rows * obsDim);
+  const range = episodes.slice(first, last);
+  const observations = joined(range.map((ep) => ep.observations.subarray(0, ep.length * obsDim)));
   const discreteActions = actionSpace.kind === "discrete" ? new Int32Array(rows) : null;
-  const continuousActions = actionSpace.kind === "continuous" ? new Float32Array(rows * actWidth) : null;
-  const rewards = new Float32Array(rows);
-  const returnsToGo = new Float32Array(rows);
+  const continuousActions = actionSpace.kind === "continuous" ? joined(range.map((ep) => ep.actions.subarray(0, ep.length * actWidth))) : null;
+  const rewards = joined(range.map((ep) => ep.rewards.subarray(0, ep.length)));
+  const returnsToGo = joined(range.map((ep) => ep.returnsToGo.subarray(0, ep.length)));
   // Validity-free bit-packed booleans, least significant bit first (Arrow's layout).
   const terminated = new Uint8Array((rows + 7) >> 3);
   const truncated = new Uint8Array((rows + 7) >> 3);
@@ -96,14 +122,9 @@ function buildBatch(
     const ep = episodes[e]!;
     episodeIds.fill(e, row, row + ep.length);
     for (let t = 0; t < ep.length; t++) steps[row + t] = t;
-    observations.set(ep.observations.subarray(0, ep.length * obsDim), row * obsDim);
     if (discreteActions) {
       for (let t = 0; t < ep.length; t++) discreteActions[row + t] = ep.actions[t]!;
-    } else {
-      continuousActions!.set(ep.actions.subarray(0, ep.length * actWidth), row * actWidth);
     }
-    rewards.set(ep.rewards.subarray(0, ep.length), row);
-    returnsToGo.set(ep.returnsToGo.subarray(0, ep.length), row);
     const lastRow = row + ep.length - 1;
     if (ep.terminated) terminated[lastRow >> 3]! |= 1 << (lastRow & 7);
     if (ep.truncated) truncated[lastRow >> 3]! |= 1 << (lastRow & 7);
@@ -195,16 +216,36 @@ export async function writeStepsArrow(
   actionSpace: ActionSpace,
   metadata?: Record<string, string>,
 ): Promise<void> {
+  await writeStepsArrowHashed(file, episodes, actionSpace, metadata);
+}
+
+/** writeStepsArrow that also returns the sha256 (hex) of the bytes written, hashed while they stream out. */
+export async function writeStepsArrowHashed(
+  file: string,
+  episodes: Episode[],
+  actionSpace: ActionSpace,
+  metadata?: Record<string, string>,
+): Promise<string> {
   const obsDim = inferObsDim(file, episodes);
   checkEpisodes(file, episodes, obsDim, actionSpace);
   const schema = stepsSchema(obsDim, actionSpace, metadata);
 
   await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
   const tmp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+  const hash = new BackgroundSha256();
   try {
     const writer = new RecordBatchFileWriter();
     const out = createWriteStream(tmp);
-    const written = pipeline(writer.toNodeStream(), out);
+    const written = pipeline(
+      writer.toNodeStream(),
+      async function* (source: AsyncIterable<Uint8Array>) {
+        for await (const chunk of source) {
+          hash.update(chunk);
+          yield chunk;
+        }
+      },
+      out,
+    );
     writer.reset(undefined, schema);
     let first = 0;
     while (first < episodes.length) {
@@ -229,7 +270,9 @@ export async function writeStepsArrow(
       await handle.close();
     }
     await fs.rename(tmp, file);
+    return await hash.digest();
   } catch (err) {
+    await hash.abort();
     await fs.rm(tmp, { force: true });
     throw err;
   }

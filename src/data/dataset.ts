@@ -12,7 +12,8 @@ import type { ProgressFactory } from "../runtime/progress.js";
 import { writeDirAtomic, writeFileAtomic } from "../runtime/fs-atomic.js";
 import { SNNDT_VERSION } from "../runtime/version.js";
 import type { ActionSpace, Episode, StateStats } from "./types.js";
-import { STEP_COLUMNS, writeStepsArrow } from "./arrow-writer.js";
+import { STEP_COLUMNS, writeStepsArrowHashed } from "./arrow-writer.js";
+import { sha256FileInBackground } from "./hashing.js";
 import { parseArrowFile, rawFromTable, readArrow } from "./arrow-reader.js";
 import { flattenNumbers } from "./arrow-nested.js";
 import { readHdf5 } from "./hdf5-reader.js";
@@ -97,8 +98,7 @@ export async function sha256File(file: string): Promise<string> {
   return hash.digest("hex");
 }
 
-async function readRaw(file: string, options: ReaderOptions): Promise<RawDataset> {
-  const format = await detectFormat(file);
+async function readRaw(file: string, format: SourceFormat, options: ReaderOptions): Promise<RawDataset> {
   if (format === "hdf5") return readHdf5(file, { columns: options.columns, keepPartial: options.keepPartial, progress: options.progress });
   return readArrow(file, format, { columns: options.columns, keepPartial: options.keepPartial });
 }
@@ -127,10 +127,14 @@ function summarize(raw: RawDataset, finished: FinishedDataset, source: { path: s
 
 /** Read and check a raw Arrow/HDF5 file; returns its summary and episodes (nothing is written). */
 export async function readSource(input: string, options: ReaderOptions = {}): Promise<{ summary: DatasetSummary; finished: FinishedDataset }> {
-  const raw = await readRaw(input, options);
+  const format = await detectFormat(input);
+  // Hash the source in a worker while this thread reads it.
+  const sourceHash = sha256FileInBackground(input);
+  sourceHash.catch(() => undefined); // a read error is reported by the reader
+  const raw = await readRaw(input, format, options);
   const finished = finishDataset(raw, { dropNonfinite: options.dropNonfinite, actionSpace: options.actionSpace });
   const { size } = await fs.stat(input);
-  const summary = summarize(raw, finished, { path: path.resolve(input), sha256: await sha256File(input), bytes: size });
+  const summary = summarize(raw, finished, { path: path.resolve(input), sha256: await sourceHash, bytes: size });
   return { summary, finished };
 }
 
@@ -148,12 +152,12 @@ export async function prepareDataset(input: string, outDir: string, options: Pre
     outDir,
     async (tmpDir) => {
       const stepsPath = path.join(tmpDir, STEPS_FILE);
-      await writeStepsArrow(stepsPath, finished.episodes, finished.actionSpace, {
+      const stepsSha256 = await writeStepsArrowHashed(stepsPath, finished.episodes, finished.actionSpace, {
         "snndt.version": SNNDT_VERSION,
         "snndt.source": summary.source.path,
         "snndt.source_sha256": summary.source.sha256,
       });
-      const manifest: DatasetManifest = { ...summary, steps_file: STEPS_FILE, sha256: await sha256File(stepsPath) };
+      const manifest: DatasetManifest = { ...summary, steps_file: STEPS_FILE, sha256: stepsSha256 };
       await writeFileAtomic(path.join(tmpDir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + "\n");
       return manifest;
     },

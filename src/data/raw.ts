@@ -58,6 +58,10 @@ export interface FinishedDataset {
 }
 
 function firstNonfinite(values: Float32Array | Float64Array): number {
+  // Fast path: v * 0 is 0 for finite v and NaN for NaN or +-Inf, so the sum stays 0 iff all are finite.
+  let probe = 0;
+  for (let i = 0; i < values.length; i++) probe += values[i]! * 0;
+  if (probe === 0) return -1;
   for (let i = 0; i < values.length; i++) if (!Number.isFinite(values[i]!)) return i;
   return -1;
 }
@@ -92,17 +96,23 @@ export function detectActionSpace(raw: RawDataset, episodes: RawEpisode[], overr
   let maxValue = -Infinity;
   const low = new Array<number>(raw.actWidth).fill(Infinity);
   const high = new Array<number>(raw.actWidth).fill(-Infinity);
+  const width = raw.actWidth;
   for (const ep of episodes) {
     const a = ep.actions;
-    for (let i = 0; i < a.length; i++) {
-      const v = a[i]!;
-      const d = i % raw.actWidth;
-      if (v < low[d]!) low[d] = v;
-      if (v > high[d]!) high[d] = v;
-      if (v > maxValue) maxValue = v;
-      if (v < 0) nonNegative = false;
-      if (!Number.isInteger(v)) integerValued = false;
+    for (let t = 0; t < ep.length; t++) {
+      for (let d = 0; d < width; d++) {
+        const v = a[t * width + d]!;
+        if (v < low[d]!) low[d] = v;
+        if (v > high[d]!) high[d] = v;
+      }
     }
+  }
+  for (const d of high) if (d > maxValue) maxValue = d;
+  for (const d of low) if (d < 0) nonNegative = false;
+  for (const ep of episodes) {
+    const a = ep.actions;
+    for (let i = 0; integerValued && i < a.length; i++) if (!Number.isInteger(a[i]!)) integerValued = false;
+    if (!integerValued) break;
   }
   const wantDiscrete =
     override === "discrete" || (override === undefined && raw.actWidth === 1 && (raw.actionsIntegerTyped || integerValued) && nonNegative);
@@ -137,27 +147,34 @@ export function returnsToGo(rewards: ArrayLike<number>): Float32Array {
 }
 
 /**
- * Per-dimension mean and population std over all steps, two passes in float64
- * (mean first, then mean squared deviation) to avoid the cancellation of sum-of-squares.
+ * Per-dimension mean and population std over all steps, accumulated in float64 around a shift K_d
+ * (the first observation): with y = x - K_d, mean = K_d + sum(y)/n and var = sum(y^2)/n - (sum(y)/n)^2.
+ * Shifting by a sample value keeps the one-pass formula free of the cancellation that raw
+ * sums of squares suffer when |mean| >> std.
  */
 export function stateStatistics(episodes: Array<{ length: number; observations: Float32Array }>, obsDim: number): StateStats {
-  const sum = new Float64Array(obsDim);
-  let steps = 0;
-  for (const ep of episodes) {
-    const o = ep.observations;
-    for (let i = 0; i < ep.length * obsDim; i++) sum[i % obsDim] += o[i]!;
-    steps += ep.length;
-  }
-  const mean = Array.from(sum, (s) => s / Math.max(steps, 1));
-  const squares = new Float64Array(obsDim);
-  for (const ep of episodes) {
-    const o = ep.observations;
-    for (let i = 0; i < ep.length * obsDim; i++) {
-      const d = o[i]! - mean[i % obsDim]!;
-      squares[i % obsDim] += d * d;
+  const nonEmpty = episodes.filter((ep) => ep.length > 0);
+  const steps = nonEmpty.reduce((n, ep) => n + ep.length, 0);
+  const mean: number[] = [];
+  const std: number[] = [];
+  for (let d = 0; d < obsDim; d++) {
+    const shift = nonEmpty.length > 0 ? nonEmpty[0]!.observations[d]! : 0;
+    let sum = 0;
+    let squares = 0;
+    for (const ep of nonEmpty) {
+      const o = ep.observations;
+      const end = ep.length * obsDim;
+      for (let i = d; i < end; i += obsDim) {
+        const y = o[i]! - shift;
+        sum += y;
+        squares += y * y;
+      }
     }
+    const n = Math.max(steps, 1);
+    mean.push(shift + sum / n);
+    std.push(Math.sqrt(Math.max(0, squares / n - (sum / n) * (sum / n))));
   }
-  return { mean, std: Array.from(squares, (s) => Math.sqrt(s / Math.max(steps, 1))) };
+  return { mean, std };
 }
 
 /** Non-finite checks, emptiness check, action space, returns-to-go and state statistics. */
