@@ -1,13 +1,103 @@
+import * as path from "node:path";
 import type { Command } from "commander";
 import type { RunContext } from "../../runtime/context.js";
 import { UsageError } from "../../runtime/errors.js";
+import { BACKEND_CHOICES, selectBackend, type BackendChoice } from "../../runtime/backend.js";
+import { DEFAULT_ENERGY } from "../../eval/energy.js";
+import { evaluate } from "../../eval/evaluate.js";
+import { DEFAULT_ENV_TIMEOUT_MS } from "../../eval/external-env.js";
+import { formatComparison, formatEvalTable, readEvalResult, writeEvalOutputs } from "../../eval/report.js";
 
-export function registerEval(program: Command, _context: () => RunContext): void {
+interface EvalOptions {
+  env?: string;
+  envCmd?: string;
+  envTimeout: string;
+  episodes?: string;
+  targetReturn: string[];
+  seeds?: string;
+  data?: string;
+  out?: string;
+  compare?: boolean;
+  eAc: string;
+  eMac: string;
+  latencyDecisions: string;
+  backend: string;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function number(flag: string, text: string, check: (n: number) => boolean, expected: string): number {
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isFinite(value) || !check(value)) throw new UsageError(`${flag} must be ${expected}, got "${text}"`);
+  return value;
+}
+
+export function registerEval(program: Command, context: () => RunContext): void {
   program
     .command("eval")
-    .description("eval a model (not built yet)")
-    .allowUnknownOption(true)
-    .action(() => {
-      throw new UsageError("`snndt eval` is not built yet");
+    .description("evaluate a trained run: returns in an environment, offline action quality, spikes and energy per decision, latency")
+    .argument("<runs...>", "run directory or checkpoint directory (several with --compare)")
+    .option("--env <id>", "built-in environment (default: the run's eval.env)")
+    .option("--env-cmd <command>", "run against an external environment speaking the JSON-lines protocol of docs/env-protocol.md")
+    .option("--env-timeout <ms>", "per-message timeout for --env-cmd", String(DEFAULT_ENV_TIMEOUT_MS))
+    .option("--episodes <n>", "episodes per target return, spread over the seeds (default: the run's eval.episodes)")
+    .option("--target-return <R>", "return to condition on (repeatable: a return-vs-target curve); default: the dataset's best return", collect, [])
+    .option("--seeds <list>", "comma-separated evaluation seeds (default: the run's eval.seeds)")
+    .option("--data <path>", "dataset for offline action quality (default: the run's own held-out episodes)")
+    .option("--out <dir>", "where eval.json, report.md and charts/ go (default: <run>/eval)")
+    .option("--compare", "compare the eval.json of several runs side by side instead of evaluating")
+    .option("--e-ac <pJ>", "energy of one accumulate (synaptic operation), picojoules", String(DEFAULT_ENERGY.acPicojoules))
+    .option("--e-mac <pJ>", "energy of one multiply-accumulate, picojoules", String(DEFAULT_ENERGY.macPicojoules))
+    .option("--latency-decisions <n>", "batch-1 decisions timed for latency", "200")
+    .option("--backend <name>", `${BACKEND_CHOICES.join(" | ")}`, "auto")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ snndt eval runs/cartpole-full-seed0-20261129-101500
+  $ snndt eval runs/pendulum-full --episodes 20 --target-return -150 --target-return -400 --target-return -800
+  $ snndt eval runs/cartpole-full --env-cmd "python3 docs/adapters/gymnasium_adapter.py CartPole-v1"
+  $ snndt eval --compare runs/cartpole-baseline runs/cartpole-full runs/cartpole-dt`,
+    )
+    .action(async (runs: string[], options: EvalOptions) => {
+      const ctx = context();
+      if (options.compare) {
+        const results = runs.map((run) => ({ label: path.basename(path.resolve(run)), result: readEvalResult(run) }));
+        if (ctx.json) process.stdout.write(JSON.stringify(results.map(({ label, result }) => ({ label, ...result })), null, 2) + "\n");
+        else process.stdout.write(formatComparison(results) + "\n");
+        return;
+      }
+      if (runs.length !== 1) throw new UsageError(`eval takes one run (got ${runs.length}); to compare runs use --compare`);
+      if (options.env && options.envCmd) throw new UsageError("--env and --env-cmd exclude each other");
+      if (!(BACKEND_CHOICES as readonly string[]).includes(options.backend)) {
+        throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(", ")}, got "${options.backend}"`);
+      }
+      const seeds = options.seeds?.split(",").map((s) => number("--seeds", s, (n) => Number.isInteger(n) && n >= 0, "comma-separated non-negative integers"));
+      const backend = await selectBackend(options.backend as BackendChoice);
+      ctx.logger.info({ backend: backend.name, reason: backend.reason }, "backend");
+      const result = await evaluate({
+        target: runs[0]!,
+        env: options.env,
+        envCmd: options.envCmd,
+        envTimeoutMs: number("--env-timeout", options.envTimeout, (n) => n > 0, "a positive number of milliseconds"),
+        episodes: options.episodes === undefined ? undefined : number("--episodes", options.episodes, (n) => Number.isInteger(n) && n >= 1, "a positive integer"),
+        targets: options.targetReturn.length ? options.targetReturn.map((t) => number("--target-return", t, () => true, "a number")) : undefined,
+        seeds,
+        data: options.data,
+        energy: {
+          acPicojoules: number("--e-ac", options.eAc, (n) => n >= 0, "a non-negative number"),
+          macPicojoules: number("--e-mac", options.eMac, (n) => n >= 0, "a non-negative number"),
+        },
+        latencyDecisions: number("--latency-decisions", options.latencyDecisions, (n) => Number.isInteger(n) && n >= 1, "a positive integer"),
+        backend,
+        context: ctx,
+      });
+      const outDir = path.resolve(options.out ?? path.join(result.runDir, "eval"));
+      const report = await writeEvalOutputs(result, outDir);
+      if (ctx.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
+      else process.stderr.write(formatEvalTable(result) + `\n\nwrote ${path.join(outDir, "eval.json")} and ${report}\n`);
+      if (result.partial) process.exitCode = 1;
     });
 }

@@ -1,0 +1,310 @@
+/**
+ * `snndt eval`: load a checkpoint and measure it — returns in an environment (per target return),
+ * offline action quality on held-out data, spikes per decision, an energy estimate beside a plain
+ * DT of the same size, and decision latency. The result is one plain object (eval.json).
+ */
+import { existsSync } from "node:fs";
+import { tf, type BackendInfo } from "../runtime/backend.js";
+import type { RunContext } from "../runtime/context.js";
+import { InputError, UsageError } from "../runtime/errors.js";
+import { Rng } from "../runtime/rng.js";
+import { SNNDT_VERSION } from "../runtime/version.js";
+import { loadDataset } from "../data/dataset.js";
+import type { Episode } from "../data/types.js";
+import { EpisodeHistory } from "../data/windows.js";
+import { createModel, disposeInputs, inputsFromBatch, SPIKE_KINDS, type SpikeKind } from "../model/index.js";
+import { firingRate } from "../model/populations.js";
+import { configHash, resolveDataPath } from "../train/config.js";
+import { splitEpisodes } from "../train/split.js";
+import { makeEnv, type Environment } from "./envs/index.js";
+import { spawnExternalEnv, type AsyncEnvironment } from "./external-env.js";
+import { DEFAULT_ENERGY, energyOf, type EnergyConstants } from "./energy.js";
+import { offlineActionQuality, type OfflineQuality } from "./offline.js";
+import { referenceReturns } from "./policies/index.js";
+import { checkCompatible, loadPolicy, type LoadedPolicy } from "./policy.js";
+import { decisionLatency, rollouts, type EpisodeOutcome, type RolloutEnvironment } from "./rollout.js";
+
+export interface EvalRequest {
+  /** Run directory or checkpoint directory. */
+  target: string;
+  /** Built-in environment id (default: the run's eval.env). */
+  env?: string;
+  /** External environment command speaking docs/env-protocol.md (instead of a built-in env). */
+  envCmd?: string;
+  envTimeoutMs?: number;
+  /** Episodes per target return (default: the run's eval.episodes). */
+  episodes?: number;
+  /** Target returns (default: the run's eval.target_returns, else the dataset's best return). */
+  targets?: number[];
+  /** Evaluation seeds (default: the run's eval.seeds). */
+  seeds?: number[];
+  /** Dataset for offline action quality (default: the run's own, its held-out episodes). */
+  data?: string;
+  energy?: EnergyConstants;
+  /** Decisions timed for latency (batch 1, no spike accounting). */
+  latencyDecisions?: number;
+  backend: BackendInfo;
+  context: RunContext;
+}
+
+export interface Summary {
+  mean: number;
+  std: number;
+  min: number;
+  max: number;
+}
+
+export interface TargetResult {
+  target: number;
+  episodes: number;
+  returns: Summary;
+  /** D4RL-style 100 * (R - random) / (expert - random); null without reference returns. */
+  normalised: Summary | null;
+  lengths: Summary;
+}
+
+export interface LayerSpikes {
+  layer: number;
+  /** Mean spikes per decision by kind. */
+  spikes: Record<SpikeKind, number>;
+  total: number;
+  /** Spikes per neuron per simulation step. */
+  firingRate: number;
+}
+
+export interface EvalResult {
+  snndtVersion: string;
+  createdAt: string;
+  checkpoint: string;
+  runDir: string;
+  configHash: string;
+  model: { kind: string; variant: string; parameters: number; dModel: number; nLayers: number; nHeads: number; context: number; T: number };
+  backend: { name: string; reason: string };
+  env: { id: string; external: boolean; command?: string };
+  settings: { episodesPerTarget: number; seeds: number[]; targets: number[]; targetSource: string; latencyDecisions: number; energy: EnergyConstants };
+  partial: { reason: string } | null;
+  reference: { random: number; expert: number; source: string } | null;
+  targets: TargetResult[];
+  episodes: EpisodeOutcome[];
+  offline: (OfflineQuality & { source: string }) | null;
+  spikes: { decisions: number; perDecision: number; byLayer: LayerSpikes[]; firingRate: number } | null;
+  energy: {
+    constants: EnergyConstants;
+    model: { synapticOps: number; macs: number; nanojoules: number };
+    dtSameSize: { macs: number; nanojoules: number };
+    /** model energy / plain DT energy. */
+    ratioToDt: number;
+    assumptions: string;
+  };
+  latencyMs: { median: number; p95: number; mean: number; decisions: number };
+}
+
+export function summarise(values: number[]): Summary {
+  if (values.length === 0) return { mean: NaN, std: NaN, min: NaN, max: NaN };
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  const variance = values.reduce((a, b) => a + (b - mean) ** 2, 0) / values.length;
+  return { mean, std: Math.sqrt(variance), min: Math.min(...values), max: Math.max(...values) };
+}
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  const pos = (sorted.length - 1) * q;
+  const lo = Math.floor(pos);
+  const hi = Math.ceil(pos);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
+}
+
+export const ENERGY_ASSUMPTIONS =
+  "SNN: synaptic operations (spikes x fan-out) x E_AC + float multiply-accumulates (embeddings, projections of float inputs, attention on rates, head) x E_MAC; " +
+  "plain DT of the same d_model/layers/heads/K: all multiply-accumulates x E_MAC. 45 nm figures (Horowitz 2014); arithmetic only, memory traffic not counted.";
+
+interface OpenedEnvironments {
+  /** Spaces and id, for the compatibility check. */
+  describe: Pick<Environment, "id" | "observationSpace" | "actionSpace">;
+  /** A fresh environment (one per evaluation seed, so each seed's episodes form one stream). */
+  make: () => Promise<RolloutEnvironment>;
+  closeAll: () => Promise<void>;
+}
+
+async function openEnv(request: EvalRequest, envId: string): Promise<OpenedEnvironments> {
+  const command = request.envCmd;
+  if (command === undefined) {
+    return { describe: makeEnv(envId), make: async () => makeEnv(envId), closeAll: async () => {} };
+  }
+  const opened: AsyncEnvironment[] = [];
+  const spawnOne = async () => {
+    const env = await spawnExternalEnv(command, { timeoutMs: request.envTimeoutMs });
+    opened.push(env);
+    return env;
+  };
+  // The first child answers the spec question and then serves the first seed.
+  let probe: AsyncEnvironment | undefined = await spawnOne();
+  const describe = probe;
+  return {
+    describe,
+    make: async () => {
+      const env = probe ?? (await spawnOne());
+      probe = undefined;
+      return env;
+    },
+    closeAll: async () => {
+      await Promise.all(opened.map((env) => env.close()));
+    },
+  };
+}
+
+/** Best episode return in the run's dataset, and the dataset's held-out episodes. */
+async function runDataset(policy: LoadedPolicy, request: EvalRequest): Promise<{ best: number | null; heldOut: Episode[] | null; source: string }> {
+  const config = policy.state.config;
+  const own = resolveDataPath(config.data.path);
+  const path = request.data ? resolveDataPath(request.data) : own;
+  if (!existsSync(path)) {
+    if (request.data) throw new InputError(`--data ${request.data}: no such file or directory.`);
+    return { best: null, heldOut: null, source: `${own} (not found)` };
+  }
+  const dataset = await loadDataset(path, { progress: request.context.progress });
+  const best = Math.max(...dataset.episodes.map((ep) => ep.returnsToGo[0] ?? 0));
+  if (dataset.manifest.sha256 === policy.state.datasetManifestHash) {
+    const split = splitEpisodes(dataset.episodes.length, config.data.val_fraction, Rng.derive(config.seed, "split"));
+    return { best, heldOut: split.val.map((i) => dataset.episodes[i]!), source: `${path}: the run's held-out episodes` };
+  }
+  return { best, heldOut: dataset.episodes, source: `${path}: all episodes (not the run's training data)` };
+}
+
+/** MACs of one batch-1 decision of a plain DT with the SNN-DT's sizes (weights do not matter for counts). */
+function dtMacsOfSameSize(policy: LoadedPolicy): number {
+  const dt = createModel({ ...policy.modelConfig, kind: "dt", plasticity: { ...policy.modelConfig.plasticity, enabled: false } }, 0);
+  try {
+    const history = new EpisodeHistory(policy.spec);
+    history.observe(new Float32Array(policy.spec.obsDim), 0);
+    const inputs = inputsFromBatch(history.window());
+    const output = dt.forward(inputs, { training: false, collectStats: true });
+    tf.dispose(output.actions);
+    disposeInputs(inputs);
+    return output.stats!.totalMacs;
+  } finally {
+    dt.dispose();
+  }
+}
+
+export async function evaluate(request: EvalRequest): Promise<EvalResult> {
+  const { logger } = request.context;
+  const policy = await loadPolicy(request.target);
+  try {
+    const config = policy.state.config;
+    const envId = request.env ?? config.eval.env;
+    const env = await openEnv(request, envId);
+    try {
+      checkCompatible(policy.spec, env.describe, policy.checkpoint);
+      const data = await runDataset(policy, request);
+      let targets = request.targets ?? (config.eval.target_returns.length ? config.eval.target_returns : null);
+      let targetSource = request.targets ? "--target-return" : "eval.target_returns of the run's config";
+      if (!targets) {
+        if (data.best === null) throw new UsageError(`the run's dataset (${data.source}) is not available to find its best return; pass --target-return.`);
+        targets = [data.best];
+        targetSource = "the best episode return in the dataset";
+      }
+      const seeds = request.seeds ?? config.eval.seeds;
+      const episodes = request.episodes ?? config.eval.episodes;
+      if (seeds.length === 0) throw new UsageError("--seeds needs at least one seed");
+      logger.info({ checkpoint: policy.checkpoint, env: env.describe.id, targets, episodes, seeds }, "evaluating");
+
+      const bar = request.context.progress.start("eval", targets.length * episodes, {
+        format: "eval [{bar}] {value}/{total} episodes, last return {ret} eta {eta_formatted}",
+        fields: { ret: "-" },
+      });
+      const online = await rollouts(policy, env.make, { targets, seeds, episodes, progress: bar });
+      bar.stop();
+      if (online.partial) logger.error({ reason: online.partial.reason, finished: online.episodes.length }, "environment failed: results are partial");
+
+      let reference: EvalResult["reference"] = null;
+      try {
+        reference = { ...referenceReturns(env.describe.id), source: "random and expert behaviour policies of src/eval/policies (100 episodes, seed 0)" };
+      } catch {
+        reference = null; // an external environment without reference policies: no normalised score
+      }
+      const normalise = (r: number) => (reference ? (100 * (r - reference.random)) / (reference.expert - reference.random) : NaN);
+      const perTarget: TargetResult[] = targets.map((target) => {
+        const mine = online.episodes.filter((e) => e.target === target);
+        return {
+          target,
+          episodes: mine.length,
+          returns: summarise(mine.map((e) => e.return)),
+          normalised: reference ? summarise(mine.map((e) => normalise(e.return))) : null,
+          lengths: summarise(mine.map((e) => e.length)),
+        };
+      });
+
+      const offline = data.heldOut && data.heldOut.length > 0 ? { ...offlineActionQuality(policy.model, data.heldOut, policy.spec), source: data.source } : null;
+
+      const tally = online.tally;
+      const tokens = 3 * policy.spec.context;
+      let spikes: EvalResult["spikes"] = null;
+      if (tally.decisions > 0) {
+        const byLayer: LayerSpikes[] = tally.spikes.map((sums, layer) => {
+          const mean = Object.fromEntries(SPIKE_KINDS.map((k) => [k, sums[k] / tally.decisions])) as Record<SpikeKind, number>;
+          const total = SPIKE_KINDS.reduce((a, k) => a + mean[k], 0);
+          const rate = firingRate(policy.modelConfig, { layer, spikes: mean, synapticOps: mean, macs: 0 }, tokens);
+          return { layer, spikes: mean, total, firingRate: rate };
+        });
+        const perDecision = byLayer.reduce((a, l) => a + l.total, 0);
+        spikes = {
+          decisions: tally.decisions,
+          perDecision,
+          byLayer,
+          firingRate: byLayer.length ? byLayer.reduce((a, l) => a + l.firingRate, 0) / byLayer.length : 0,
+        };
+      }
+      const constants = request.energy ?? DEFAULT_ENERGY;
+      const dtMacs = dtMacsOfSameSize(policy);
+      const dtEnergy = energyOf({ totalSynapticOps: 0, totalMacs: dtMacs }, constants);
+      const modelEnergy =
+        policy.modelConfig.kind === "dt"
+          ? dtEnergy
+          : energyOf({ totalSynapticOps: tally.synapticOps / Math.max(1, tally.decisions), totalMacs: tally.macs / Math.max(1, tally.decisions) }, constants);
+
+      const latencyDecisions = request.latencyDecisions ?? 200;
+      const times = online.partial ? [] : await decisionLatency(policy, await env.make(), targets[0]!, seeds[0]!, latencyDecisions);
+      const sorted = [...times].sort((a, b) => a - b);
+
+      return {
+        snndtVersion: SNNDT_VERSION,
+        createdAt: new Date().toISOString(),
+        checkpoint: policy.checkpoint,
+        runDir: policy.runDir,
+        configHash: configHash(config),
+        model: {
+          kind: config.model.kind,
+          variant: config.model.kind === "dt" ? "dt" : config.model.variant,
+          parameters: policy.model.variables.reduce((n, v) => n + v.size, 0),
+          dModel: config.model.d_model,
+          nLayers: config.model.n_layers,
+          nHeads: config.model.n_heads,
+          context: config.model.context,
+          T: config.model.lif.T,
+        },
+        backend: { name: request.backend.name, reason: request.backend.reason },
+        env: request.envCmd ? { id: env.describe.id, external: true, command: request.envCmd } : { id: env.describe.id, external: false },
+        settings: { episodesPerTarget: episodes, seeds, targets, targetSource, latencyDecisions, energy: constants },
+        partial: online.partial,
+        reference,
+        targets: perTarget,
+        episodes: online.episodes,
+        offline,
+        spikes,
+        energy: {
+          constants,
+          model: { synapticOps: modelEnergy.synapticOps, macs: modelEnergy.macs, nanojoules: modelEnergy.nanojoules },
+          dtSameSize: { macs: dtEnergy.macs, nanojoules: dtEnergy.nanojoules },
+          ratioToDt: modelEnergy.nanojoules / dtEnergy.nanojoules,
+          assumptions: ENERGY_ASSUMPTIONS,
+        },
+        latencyMs: { median: quantile(sorted, 0.5), p95: quantile(sorted, 0.95), mean: summarise(times).mean, decisions: times.length },
+      };
+    } finally {
+      await env.closeAll();
+    }
+  } finally {
+    policy.model.dispose();
+  }
+}

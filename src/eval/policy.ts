@@ -1,0 +1,88 @@
+/**
+ * A trained model as a policy: load a checkpoint (weights + the normalisation it was trained with)
+ * and choose actions from the same windows training used (src/data/windows.ts).
+ */
+import { existsSync } from "node:fs";
+import * as path from "node:path";
+import { tf } from "../runtime/backend.js";
+import { InputError } from "../runtime/errors.js";
+import type { ActionSpace } from "../data/types.js";
+import type { WindowBatch, WindowSpec } from "../data/windows.js";
+import { createModel, disposeInputs, inputsFromBatch, type ForwardStats, type ModelConfig, type SequenceModel } from "../model/index.js";
+import { CHECKSUMS_FILE, checkpointDir, latestCheckpoint, loadCheckpoint, restoreVariables, type CheckpointState } from "../train/checkpoint.js";
+import { modelConfigOf, windowSpecOf } from "../train/trainer.js";
+
+export interface LoadedPolicy {
+  /** The checkpoint directory the weights came from. */
+  checkpoint: string;
+  /** The run directory (parent of checkpoints/). */
+  runDir: string;
+  state: CheckpointState;
+  model: SequenceModel;
+  modelConfig: ModelConfig;
+  spec: WindowSpec;
+}
+
+/**
+ * Find the checkpoint to evaluate: a checkpoint directory as given, or in a run directory its
+ * `best/` (lowest validation loss) when present, else its newest step-<N>.
+ */
+export async function resolveCheckpoint(target: string): Promise<{ checkpoint: string; runDir: string }> {
+  const dir = path.resolve(target);
+  if (!existsSync(dir)) throw new InputError(`${target}: no such run or checkpoint directory.`);
+  if (existsSync(path.join(dir, CHECKSUMS_FILE))) return { checkpoint: dir, runDir: path.resolve(dir, "..", "..") };
+  const best = checkpointDir(dir, "best");
+  if (existsSync(path.join(best, CHECKSUMS_FILE))) return { checkpoint: best, runDir: dir };
+  const latest = await latestCheckpoint(dir);
+  if (latest) return { checkpoint: latest, runDir: dir };
+  throw new InputError(`${target} is neither a checkpoint directory (with ${CHECKSUMS_FILE}) nor a run directory with a complete checkpoint under checkpoints/.`);
+}
+
+export async function loadPolicy(target: string): Promise<LoadedPolicy> {
+  const { checkpoint, runDir } = await resolveCheckpoint(target);
+  const loaded = await loadCheckpoint(checkpoint);
+  const norm = loaded.state.normalisation;
+  const modelConfig = modelConfigOf(loaded.state.config, { obsDim: norm.obsDim, actionSpace: norm.actionSpace });
+  const model = createModel(modelConfig, loaded.state.config.seed);
+  restoreVariables(model.variables, loaded.weights, checkpoint);
+  return { checkpoint, runDir, state: loaded.state, model, modelConfig, spec: windowSpecOf(norm) };
+}
+
+export interface Decision {
+  /** Discrete: the argmax index; continuous: the bounded action vector. */
+  action: number | Float32Array;
+  stats?: ForwardStats;
+}
+
+/** The action of the last step of a batch-1 window (greedy: argmax for discrete, the tanh output for continuous). */
+export function decide(model: SequenceModel, window: WindowBatch, actionSpace: ActionSpace, collectStats: boolean): Decision {
+  const inputs = inputsFromBatch(window);
+  const output = model.forward(inputs, { training: false, collectStats });
+  const k = window.context;
+  const last = tf.tidy(() => output.actions.slice([0, k - 1, 0], [1, 1, -1]).reshape([-1]));
+  const values = last.dataSync() as Float32Array;
+  tf.dispose([last, output.actions]);
+  disposeInputs(inputs);
+  const action = actionSpace.kind === "discrete" ? argMax(values) : Float32Array.from(values);
+  return output.stats ? { action, stats: output.stats } : { action };
+}
+
+function argMax(values: Float32Array): number {
+  let best = 0;
+  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
+  return best;
+}
+
+/** Same shapes, or an error naming both: a checkpoint for one environment cannot act in another. */
+export function checkCompatible(spec: WindowSpec, env: { id: string; observationSpace: { shape: [number] }; actionSpace: ActionSpace }, checkpoint: string): void {
+  const problems: string[] = [];
+  if (env.observationSpace.shape[0] !== spec.obsDim) {
+    problems.push(`observations have ${env.observationSpace.shape[0]} dimensions in ${env.id} but ${spec.obsDim} in the checkpoint`);
+  }
+  const a = env.actionSpace;
+  const b = spec.actionSpace;
+  if (a.kind !== b.kind) problems.push(`${env.id} has ${a.kind} actions, the checkpoint ${b.kind}`);
+  else if (a.kind === "discrete" && b.kind === "discrete" && a.n !== b.n) problems.push(`${env.id} has ${a.n} actions, the checkpoint ${b.n}`);
+  else if (a.kind === "continuous" && b.kind === "continuous" && a.dim !== b.dim) problems.push(`${env.id} actions have ${a.dim} dimensions, the checkpoint's ${b.dim}`);
+  if (problems.length) throw new InputError(`${checkpoint} cannot act in ${env.id}: ${problems.join("; ")}.`);
+}

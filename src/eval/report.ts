@@ -1,0 +1,221 @@
+/**
+ * What `snndt eval` writes: a table for the terminal, eval.json (every number and the settings
+ * that produced it), report.md with SVG charts, and the side-by-side comparison of several runs.
+ */
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import * as path from "node:path";
+import { InputError } from "../runtime/errors.js";
+import { writeFileAtomic } from "../runtime/fs-atomic.js";
+import { SPIKE_KINDS } from "../model/index.js";
+import { readMetrics } from "../train/metrics.js";
+import { barChart, lineChart, scatterWithDiagonal, type LineSeries } from "./charts.js";
+import type { EvalResult, Summary } from "./evaluate.js";
+
+export const EVAL_JSON = "eval.json";
+export const REPORT_MD = "report.md";
+
+function fmt(value: number | null | undefined, digits = 2): string {
+  if (value === null || value === undefined || !Number.isFinite(value)) return "-";
+  const abs = Math.abs(value);
+  if (abs !== 0 && (abs >= 1e6 || abs < 10 ** -digits)) return value.toExponential(2);
+  return value.toFixed(digits);
+}
+
+function pm(s: Summary | null): string {
+  return s ? `${fmt(s.mean)} ± ${fmt(s.std)}` : "-";
+}
+
+/** A plain text table with aligned columns (first column left-aligned, the rest right-aligned). */
+export function textTable(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
+  return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
+}
+
+function markdownTable(header: string[], rows: string[][]): string {
+  return [`| ${header.join(" | ")} |`, `|${header.map(() => "---").join("|")}|`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
+}
+
+function returnRows(result: EvalResult): string[][] {
+  return result.targets.map((t) => [fmt(t.target, 1), String(t.episodes), pm(t.returns), `${fmt(t.returns.min, 1)} .. ${fmt(t.returns.max, 1)}`, pm(t.normalised), fmt(t.lengths.mean, 1)]);
+}
+const RETURN_HEADER = ["target", "episodes", "return mean ± std", "min .. max", "normalised", "mean length"];
+
+/** The terminal summary. */
+export function formatEvalTable(result: EvalResult): string {
+  const lines: string[] = [];
+  lines.push(`${result.model.kind === "dt" ? "plain DT" : `SNN-DT (${result.model.variant})`} from ${result.checkpoint}`);
+  lines.push(`env ${result.env.id}${result.env.external ? ` (external: ${result.env.command})` : ""}, backend ${result.backend.name}, seeds ${result.settings.seeds.join(",")}`);
+  if (result.partial) lines.push(`PARTIAL RESULTS: ${result.partial.reason}`);
+  lines.push("", textTable(RETURN_HEADER, returnRows(result)));
+  if (result.reference) lines.push(`normalised: 0 = random (${fmt(result.reference.random)}), 100 = expert (${fmt(result.reference.expert)})`);
+  if (result.offline) {
+    lines.push("", `offline action quality on ${result.offline.windows} windows (${result.offline.source}): ${result.offline.accuracy !== null ? `accuracy ${fmt(100 * result.offline.accuracy, 1)}%` : `MSE ${fmt(result.offline.mse, 4)}`}`);
+  }
+  if (result.spikes) {
+    lines.push("", `spikes per decision: ${fmt(result.spikes.perDecision, 1)} (mean over ${result.spikes.decisions} decisions), firing rate ${fmt(result.spikes.firingRate, 4)}`);
+    lines.push(
+      textTable(
+        ["layer", ...SPIKE_KINDS, "total", "rate"],
+        result.spikes.byLayer.map((l) => [`block${l.layer}`, ...SPIKE_KINDS.map((k) => fmt(l.spikes[k], 1)), fmt(l.total, 1), fmt(l.firingRate, 4)]),
+      ),
+    );
+  }
+  const e = result.energy;
+  lines.push(
+    "",
+    `energy per decision: ${fmt(e.model.nanojoules, 2)} nJ (${fmt(e.model.synapticOps, 0)} SOPs x ${e.constants.acPicojoules} pJ + ${fmt(e.model.macs, 0)} MACs x ${e.constants.macPicojoules} pJ); ` +
+      `plain DT of the same size ${fmt(e.dtSameSize.nanojoules, 2)} nJ; ratio ${fmt(e.ratioToDt, 3)}`,
+    `latency per decision (batch 1, ${result.latencyMs.decisions} decisions): median ${fmt(result.latencyMs.median, 2)} ms, p95 ${fmt(result.latencyMs.p95, 2)} ms`,
+  );
+  return lines.join("\n");
+}
+
+/** Write eval.json, the charts and report.md into `outDir`; returns the report's path. */
+export async function writeEvalOutputs(result: EvalResult, outDir: string): Promise<string> {
+  await mkdir(path.join(outDir, "charts"), { recursive: true });
+  await writeFileAtomic(path.join(outDir, EVAL_JSON), JSON.stringify(result, null, 2) + "\n");
+  const charts: { file: string; title: string; svg: string }[] = [];
+  const bySeries: LineSeries[] = result.targets.map((t) => ({
+    name: `target ${fmt(t.target, 1)}`,
+    points: result.episodes.filter((e) => e.target === t.target).map((e, i) => [i + 1, e.return] as [number, number]),
+  }));
+  charts.push({ file: "returns.svg", title: "Return per episode", svg: await lineChart({ title: "Return per episode", x: "episode", y: "return", series: bySeries }) });
+  charts.push({
+    file: "return-vs-target.svg",
+    title: "Return vs target",
+    svg: await scatterWithDiagonal({
+      title: "Return vs target return",
+      x: "target return",
+      y: "achieved return",
+      points: result.episodes.map((e) => ({ x: e.target, y: e.return })),
+    }),
+  });
+  if (result.spikes) {
+    charts.push({
+      file: "spikes.svg",
+      title: "Spikes per decision by layer and kind",
+      svg: await barChart({
+        title: "Spikes per decision",
+        x: "kind",
+        y: "spikes",
+        bars: result.spikes.byLayer.flatMap((l) => SPIKE_KINDS.map((k) => ({ label: `block${l.layer} ${k}`, value: l.spikes[k], group: `block${l.layer}` }))),
+      }),
+    });
+    charts.push({
+      file: "firing-rate.svg",
+      title: "Firing rate per layer",
+      svg: await barChart({ title: "Firing rate (spikes per neuron per step)", x: "layer", y: "rate", bars: result.spikes.byLayer.map((l) => ({ label: `block${l.layer}`, value: l.firingRate })) }),
+    });
+  }
+  const curves = trainingCurves(result.runDir);
+  if (curves.length) {
+    charts.push({ file: "training.svg", title: "Training curves", svg: await lineChart({ title: "Training and validation loss", x: "step", y: "loss", series: curves }) });
+  }
+  for (const chart of charts) await writeFileAtomic(path.join(outDir, "charts", chart.file), chart.svg);
+  const report = renderReport(result, charts);
+  const file = path.join(outDir, REPORT_MD);
+  await writeFileAtomic(file, report);
+  return file;
+}
+
+function trainingCurves(runDir: string): LineSeries[] {
+  if (!existsSync(path.join(runDir, "metrics.jsonl"))) return [];
+  const rows = readMetrics(runDir);
+  const series: LineSeries[] = [];
+  const train = rows.filter((r) => r["train_loss"] !== null).map((r) => [r["step"]!, r["train_loss"]!] as [number, number]);
+  const val = rows.filter((r) => r["val_loss"] !== null).map((r) => [r["step"]!, r["val_loss"]!] as [number, number]);
+  if (train.length) series.push({ name: "train loss", points: train });
+  if (val.length) series.push({ name: "validation loss", points: val });
+  return series;
+}
+
+function renderReport(result: EvalResult, charts: { file: string; title: string }[]): string {
+  const e = result.energy;
+  const out: string[] = [
+    `# Evaluation: ${result.model.kind === "dt" ? "plain DT" : `SNN-DT (${result.model.variant})`} on ${result.env.id}`,
+    "",
+    `- checkpoint: \`${result.checkpoint}\``,
+    `- model: ${result.model.parameters} parameters, d_model ${result.model.dModel}, ${result.model.nLayers} layers, ${result.model.nHeads} heads, K ${result.model.context}${result.model.kind === "dt" ? "" : `, T ${result.model.T}`}`,
+    `- backend: ${result.backend.name} (${result.backend.reason})`,
+    `- ${result.settings.episodesPerTarget} episodes per target over seeds ${result.settings.seeds.join(", ")}; targets from ${result.settings.targetSource}`,
+    `- snndt ${result.snndtVersion}, config hash \`${result.configHash.slice(0, 16)}\`, ${result.createdAt}`,
+    "",
+  ];
+  if (result.partial) out.push(`> **Partial results.** The environment failed: ${result.partial.reason}`, "");
+  out.push("## Returns", "", markdownTable(RETURN_HEADER, returnRows(result)), "");
+  if (result.reference) out.push(`Normalised score: 100 · (R − ${fmt(result.reference.random)}) / (${fmt(result.reference.expert)} − ${fmt(result.reference.random)}), reference returns of the ${result.reference.source}.`, "");
+  if (result.offline) {
+    out.push("## Offline action quality", "", `${result.offline.windows} windows from ${result.offline.episodes} episodes (${result.offline.source}): ${result.offline.accuracy !== null ? `accuracy ${fmt(100 * result.offline.accuracy, 1)}%` : `mean squared error ${fmt(result.offline.mse, 4)}`}.`, "");
+  }
+  if (result.spikes) {
+    out.push(
+      "## Spikes per decision",
+      "",
+      `${fmt(result.spikes.perDecision, 1)} spikes per decision on average (${result.spikes.decisions} decisions), mean firing rate ${fmt(result.spikes.firingRate, 4)} spikes per neuron per simulation step.`,
+      "",
+      markdownTable(["layer", ...SPIKE_KINDS, "total", "firing rate"], result.spikes.byLayer.map((l) => [`block${l.layer}`, ...SPIKE_KINDS.map((k) => fmt(l.spikes[k], 1)), fmt(l.total, 1), fmt(l.firingRate, 4)])),
+      "",
+    );
+  }
+  out.push(
+    "## Energy per decision (estimate)",
+    "",
+    markdownTable(
+      ["model", "synaptic ops", "MACs", "energy (nJ)"],
+      [
+        [result.model.kind === "dt" ? "this DT" : "this SNN-DT", fmt(e.model.synapticOps, 0), fmt(e.model.macs, 0), fmt(e.model.nanojoules, 2)],
+        ["plain DT, same size", "0", fmt(e.dtSameSize.macs, 0), fmt(e.dtSameSize.nanojoules, 2)],
+      ],
+    ),
+    "",
+    `Ratio to the plain DT: **${fmt(e.ratioToDt, 3)}**. E_AC = ${e.constants.acPicojoules} pJ, E_MAC = ${e.constants.macPicojoules} pJ. ${e.assumptions}`,
+    "",
+    "## Latency",
+    "",
+    `Batch-1 decision on ${result.backend.name}: median ${fmt(result.latencyMs.median, 2)} ms, p95 ${fmt(result.latencyMs.p95, 2)} ms over ${result.latencyMs.decisions} decisions.`,
+    "",
+    "## Charts",
+    "",
+  );
+  for (const chart of charts) out.push(`### ${chart.title}`, "", `![${chart.title}](charts/${chart.file})`, "");
+  return out.join("\n");
+}
+
+/** Read an eval.json from a run directory, an eval output directory, or the file itself. */
+export function readEvalResult(target: string): EvalResult {
+  const candidates = [target, path.join(target, EVAL_JSON), path.join(target, "eval", EVAL_JSON)];
+  const file = candidates.find((c) => existsSync(c) && statSync(c).isFile());
+  if (!file) throw new InputError(`${target}: no ${EVAL_JSON} found (looked at ${candidates.join(", ")}); run \`snndt eval ${target}\` first.`);
+  try {
+    return JSON.parse(readFileSync(file, "utf8")) as EvalResult;
+  } catch (err) {
+    throw new InputError(`${file} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+/** Rows of the side-by-side comparison (the SNN-DT ablation table). */
+export function comparisonRows(results: { label: string; result: EvalResult }[]): { header: string[]; rows: string[][] } {
+  const header = ["run", "model", "env", "return", "normalised", "spikes/decision", "energy nJ", "vs DT", "latency ms"];
+  const rows = results.map(({ label, result }) => {
+    const first = result.targets[0];
+    return [
+      label + (result.partial ? " (partial)" : ""),
+      result.model.kind === "dt" ? "dt" : result.model.variant,
+      result.env.id,
+      first ? pm(first.returns) : "-",
+      first ? pm(first.normalised) : "-",
+      result.spikes ? fmt(result.spikes.perDecision, 1) : "-",
+      fmt(result.energy.model.nanojoules, 1),
+      fmt(result.energy.ratioToDt, 3),
+      fmt(result.latencyMs.median, 2),
+    ];
+  });
+  return { header, rows };
+}
+
+export function formatComparison(results: { label: string; result: EvalResult }[], markdown = false): string {
+  const { header, rows } = comparisonRows(results);
+  return markdown ? markdownTable(header, rows) : textTable(header, rows);
+}

@@ -1,0 +1,161 @@
+/**
+ * Online evaluation: the model acts in an environment, conditioned on a target return.
+ *
+ * At every step the window of the last K steps is built by the same code as in training
+ * (EpisodeHistory -> writeWindow); the return-to-go starts at the target and is reduced by each
+ * reward received (the window divides it by rtg_scale); actions are greedy. Episode j of a run
+ * uses evaluation seed seeds[j % S]: the first episode under a seed resets the environment with
+ * that seed, later ones continue its stream, as Gymnasium does after a seeded reset.
+ */
+import { performance } from "node:perf_hooks";
+import { EpisodeHistory } from "../data/windows.js";
+import { SnndtError } from "../runtime/errors.js";
+import type { Progress } from "../runtime/progress.js";
+import type { ForwardStats, SequenceModel } from "../model/index.js";
+import { SPIKE_KINDS, type SpikeKind } from "../model/index.js";
+import type { Action, StepResult } from "./envs/index.js";
+import type { LoadedPolicy } from "./policy.js";
+import { decide } from "./policy.js";
+
+/** What rollouts need of an environment: the built-in ones (sync) and external ones (async) both fit. */
+export interface RolloutEnvironment {
+  readonly id: string;
+  reset(seed?: number): Float32Array | Promise<Float32Array>;
+  step(action: Action): StepResult | Promise<StepResult>;
+}
+
+export interface EpisodeOutcome {
+  target: number;
+  seed: number;
+  /** Index of this episode among those run under its seed. */
+  indexUnderSeed: number;
+  return: number;
+  length: number;
+  terminated: boolean;
+  truncated: boolean;
+}
+
+/** Sums over decisions of the per-forward counts, for means per decision. */
+export class SpikeTally {
+  decisions = 0;
+  synapticOps = 0;
+  macs = 0;
+  /** spikes[layer][kind], summed over decisions. */
+  readonly spikes: Record<SpikeKind, number>[] = [];
+
+  add(stats: ForwardStats): void {
+    this.decisions += 1;
+    this.synapticOps += stats.totalSynapticOps;
+    this.macs += stats.totalMacs;
+    for (const layer of stats.layers) {
+      const row = (this.spikes[layer.layer] ??= { q: 0, k: 0, v: 0, positional: 0, other: 0 });
+      for (const kind of SPIKE_KINDS) row[kind] += layer.spikes[kind];
+    }
+  }
+}
+
+export interface RolloutOptions {
+  targets: number[];
+  seeds: number[];
+  /** Episodes per target, spread over the seeds. */
+  episodes: number;
+  progress?: Progress;
+}
+
+export interface RolloutResult {
+  episodes: EpisodeOutcome[];
+  tally: SpikeTally;
+  /** Set when the environment failed part-way: the episodes above are the finished ones. */
+  partial: { reason: string } | null;
+}
+
+/** Play `episodes` episodes per target return. Errors of an external environment end the run as partial. */
+export async function rollouts(policy: LoadedPolicy, makeEnv: () => Promise<RolloutEnvironment>, options: RolloutOptions): Promise<RolloutResult> {
+  const episodes: EpisodeOutcome[] = [];
+  const tally = new SpikeTally();
+  const history = new EpisodeHistory(policy.spec);
+  const envsBySeed = new Map<number, { env: RolloutEnvironment; played: number }>();
+  try {
+    for (const target of options.targets) {
+      for (let j = 0; j < options.episodes; j++) {
+        const seed = options.seeds[j % options.seeds.length]!;
+        let slot = envsBySeed.get(seed);
+        if (!slot) {
+          slot = { env: await makeEnv(), played: 0 };
+          envsBySeed.set(seed, slot);
+        }
+        const outcome = await playEpisode(policy, slot.env, history, target, slot.played === 0 ? seed : undefined, tally);
+        episodes.push({ ...outcome, seed, indexUnderSeed: slot.played });
+        slot.played += 1;
+        options.progress?.increment(1, { ret: outcome.return.toFixed(1) });
+      }
+    }
+  } catch (err) {
+    if (!(err instanceof SnndtError) || episodes.length === 0) throw err;
+    return { episodes, tally, partial: { reason: err.message } };
+  }
+  return { episodes, tally, partial: null };
+}
+
+async function playEpisode(
+  policy: LoadedPolicy,
+  env: RolloutEnvironment,
+  history: EpisodeHistory,
+  target: number,
+  seed: number | undefined,
+  tally: SpikeTally,
+): Promise<Omit<EpisodeOutcome, "seed" | "indexUnderSeed">> {
+  history.reset();
+  let observation = await env.reset(seed);
+  let returnToGo = target;
+  let total = 0;
+  let length = 0;
+  const collectStats = policy.modelConfig.kind !== "dt";
+  for (;;) {
+    history.observe(observation, returnToGo);
+    const decision = decide(policy.model, history.window(), policy.spec.actionSpace, collectStats);
+    if (decision.stats) tally.add(decision.stats);
+    const action = decision.action;
+    history.act(typeof action === "number" ? [action] : action);
+    const result = await env.step(typeof action === "number" ? action : Array.from(action));
+    total += result.reward;
+    returnToGo -= result.reward;
+    length += 1;
+    observation = result.observation;
+    if (result.terminated || result.truncated) {
+      return { target, return: total, length, terminated: result.terminated, truncated: result.truncated };
+    }
+  }
+}
+
+/** Milliseconds per decision at batch 1 (no spike accounting), over up to `decisions` steps of one episode. */
+export async function decisionLatency(policy: LoadedPolicy, env: RolloutEnvironment, target: number, seed: number, decisions: number): Promise<number[]> {
+  const history = new EpisodeHistory(policy.spec);
+  let observation = await env.reset(seed);
+  let returnToGo = target;
+  const times: number[] = [];
+  warmUp(policy.model, policy);
+  while (times.length < decisions) {
+    history.observe(observation, returnToGo);
+    const started = performance.now();
+    const { action } = decide(policy.model, history.window(), policy.spec.actionSpace, false);
+    times.push(performance.now() - started);
+    history.act(typeof action === "number" ? [action] : action);
+    const result = await env.step(typeof action === "number" ? action : Array.from(action));
+    returnToGo -= result.reward;
+    observation = result.observation;
+    if (result.terminated || result.truncated) {
+      history.reset();
+      observation = await env.reset();
+      returnToGo = target;
+    }
+  }
+  return times;
+}
+
+/** One untimed decision so that kernel set-up and first-call allocations are not measured. */
+function warmUp(model: SequenceModel, policy: LoadedPolicy): void {
+  const history = new EpisodeHistory(policy.spec);
+  history.observe(new Float32Array(policy.spec.obsDim), 0);
+  decide(model, history.window(), policy.spec.actionSpace, false);
+}

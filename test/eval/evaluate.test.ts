@@ -1,0 +1,154 @@
+import { test, before } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
+import { runCli } from "../helpers/cli.js";
+import { FIXTURES } from "../helpers/paths.js";
+import { energyOf, DEFAULT_ENERGY } from "../../src/eval/energy.js";
+import { SpikeTally } from "../../src/eval/rollout.js";
+import type { EvalResult } from "../../src/eval/evaluate.js";
+import type { ForwardStats } from "../../src/model/index.js";
+
+const TINY = [
+  "--set", "model.d_model=16", "--set", "model.n_heads=2", "--set", "model.n_layers=1", "--set", "model.context=4",
+  "--set", "model.lif.T=3", "--set", "train.batch_size=16", "--set", "train.val_batches=1",
+  "--set", "train.steps=20", "--set", "train.eval_every=10", "--set", "train.log_every=10", "--set", "train.checkpoint_every=10",
+];
+
+let base = "";
+let snnRun = "";
+let dtRun = "";
+
+before(() => {
+  base = mkdtempSync(path.join(tmpdir(), "snndt-eval-"));
+  snnRun = path.join(base, "snn");
+  dtRun = path.join(base, "dt");
+  assert.equal(runCli(["-q", "train", "--out", snnRun, ...TINY]).status, 0);
+  assert.equal(runCli(["-q", "train", "--out", dtRun, ...TINY, "--set", "model.kind=dt"]).status, 0);
+});
+
+function evalJson(args: string[]): { status: number; result: EvalResult; stderr: string } {
+  const res = runCli(["--json", "eval", ...args]);
+  return { status: res.status, result: res.status === 0 || res.stdout.startsWith("{") ? (JSON.parse(res.stdout) as EvalResult) : (undefined as never), stderr: res.stderr };
+}
+
+test("energy arithmetic: SOPs x E_AC + MACs x E_MAC, in nanojoules", () => {
+  assert.deepEqual(energyOf({ totalSynapticOps: 1000, totalMacs: 200 }, DEFAULT_ENERGY), { synapticOps: 1000, macs: 200, nanojoules: (1000 * 0.9 + 200 * 4.6) / 1000 });
+  assert.equal(energyOf({ totalSynapticOps: 5, totalMacs: 0 }, { acPicojoules: 2, macPicojoules: 100 }).nanojoules, 0.01);
+});
+
+test("the spike tally sums per-decision counts by layer and kind", () => {
+  const stats = (q: number, other: number): ForwardStats => ({
+    model: "snn-dt",
+    batchSize: 1,
+    tokensPerWindow: 12,
+    layers: [{ layer: 0, spikes: { q, k: 1, v: 2, positional: 3, other }, synapticOps: { q: 0, k: 0, v: 0, positional: 0, other: 0 }, macs: 7 }],
+    ioMacs: 3,
+    totalSpikes: q + 6 + other,
+    totalSynapticOps: 10 * q,
+    totalMacs: 10,
+  });
+  const tally = new SpikeTally();
+  tally.add(stats(4, 5));
+  tally.add(stats(6, 1));
+  assert.equal(tally.decisions, 2);
+  assert.deepEqual(tally.spikes[0], { q: 10, k: 2, v: 4, positional: 6, other: 6 });
+  assert.equal(tally.synapticOps, 100);
+  assert.equal(tally.macs, 20);
+});
+
+test("rollouts on a tiny trained SNN-DT run end to end and write eval.json, report.md and charts", () => {
+  const { status, result, stderr } = evalJson([snnRun, "--episodes", "3", "--seeds", "7,8", "--target-return", "500", "--target-return", "100", "--latency-decisions", "20"]);
+  assert.equal(status, 0, stderr);
+  assert.equal(result.episodes.length, 6);
+  assert.deepEqual(result.settings.targets, [500, 100]);
+  assert.deepEqual(result.episodes.map((e) => e.seed), [7, 8, 7, 7, 8, 7]);
+  for (const t of result.targets) {
+    const mine = result.episodes.filter((e) => e.target === t.target).map((e) => e.return);
+    const mean = mine.reduce((a, b) => a + b, 0) / mine.length;
+    assert.ok(Math.abs(t.returns.mean - mean) < 1e-9);
+    assert.ok(Math.abs(t.normalised!.mean - (100 * (mean - result.reference!.random)) / (result.reference!.expert - result.reference!.random)) < 1e-9);
+  }
+  // every decision is counted: one per environment step
+  assert.equal(result.spikes!.decisions, result.episodes.reduce((a, e) => a + e.length, 0));
+  assert.ok(result.spikes!.perDecision > 0);
+  assert.ok(result.spikes!.firingRate > 0 && result.spikes!.firingRate < 1);
+  const e = result.energy;
+  assert.ok(Math.abs(e.model.nanojoules - (e.model.synapticOps * 0.9 + e.model.macs * 4.6) / 1000) < 1e-9 * e.model.nanojoules);
+  assert.ok(Math.abs(e.ratioToDt - e.model.nanojoules / e.dtSameSize.nanojoules) < 1e-12);
+  assert.equal(result.latencyMs.decisions, 20);
+  assert.ok(result.latencyMs.median > 0 && result.latencyMs.p95 >= result.latencyMs.median);
+  assert.ok(result.offline!.accuracy! >= 0 && result.offline!.accuracy! <= 1);
+  assert.match(result.offline!.source, /held-out/);
+  const out = path.join(snnRun, "eval");
+  assert.deepEqual(JSON.parse(readFileSync(path.join(out, "eval.json"), "utf8")).episodes, result.episodes);
+  const report = readFileSync(path.join(out, "report.md"), "utf8");
+  for (const section of ["## Returns", "## Spikes per decision", "## Energy per decision", "## Latency", "charts/training.svg", "charts/return-vs-target.svg"]) {
+    assert.ok(report.includes(section), section);
+  }
+  for (const chart of ["returns.svg", "return-vs-target.svg", "spikes.svg", "firing-rate.svg", "training.svg"]) {
+    assert.match(readFileSync(path.join(out, "charts", chart), "utf8"), /^<svg/);
+  }
+});
+
+test("evaluation is reproducible: the same seeds give the same episodes", () => {
+  const a = evalJson([snnRun, "--episodes", "2", "--seeds", "3", "--latency-decisions", "5", "--out", path.join(base, "ea")]);
+  const b = evalJson([snnRun, "--episodes", "2", "--seeds", "3", "--latency-decisions", "5", "--out", path.join(base, "eb")]);
+  assert.equal(a.status, 0, a.stderr);
+  assert.deepEqual(a.result.episodes, b.result.episodes);
+});
+
+test("a plain DT is evaluated with MACs only and an energy ratio of 1", () => {
+  const { status, result, stderr } = evalJson([dtRun, "--episodes", "1", "--latency-decisions", "5"]);
+  assert.equal(status, 0, stderr);
+  assert.equal(result.spikes, null);
+  assert.equal(result.model.kind, "dt");
+  assert.equal(result.energy.ratioToDt, 1);
+  assert.equal(result.energy.model.synapticOps, 0);
+});
+
+test("an external environment over JSON lines gives exactly the built-in environment's episodes", () => {
+  const adapter = path.join(FIXTURES, "external-env", "builtin-adapter.mjs");
+  const args = [snnRun, "--episodes", "3", "--seeds", "11,12", "--target-return", "300", "--latency-decisions", "5"];
+  const builtin = evalJson([...args, "--out", path.join(base, "builtin")]);
+  const external = evalJson([...args, "--out", path.join(base, "external"), "--env-cmd", `"${process.execPath}" "${adapter}" CartPole-v1`]);
+  assert.equal(external.status, 0, external.stderr);
+  assert.deepEqual(external.result.episodes, builtin.result.episodes);
+  assert.equal(external.result.env.external, true);
+});
+
+test("an external environment that dies part-way keeps the finished episodes, marked partial", () => {
+  const adapter = path.join(FIXTURES, "external-env", "builtin-adapter.mjs");
+  // CartPole episodes of this tiny model last tens of steps: die well into the run.
+  const res = runCli(["--json", "eval", snnRun, "--episodes", "50", "--seeds", "1", "--target-return", "500", "--latency-decisions", "5", "--out", path.join(base, "partial"), "--env-cmd", `"${process.execPath}" "${adapter}" CartPole-v1 --die-after-steps=150`]);
+  assert.equal(res.status, 1, res.stderr);
+  const result = JSON.parse(res.stdout) as EvalResult;
+  assert.ok(result.partial, "result must be marked partial");
+  assert.match(result.partial.reason, /exited|died|code 5/);
+  assert.ok(result.episodes.length >= 1 && result.episodes.length < 50);
+  assert.ok(existsSync(path.join(base, "partial", "eval.json")));
+  assert.match(readFileSync(path.join(base, "partial", "report.md"), "utf8"), /Partial results/);
+});
+
+test("bad input: unknown env id lists the known ones; a checkpoint for another shape is refused", () => {
+  const unknown = runCli(["eval", snnRun, "--env", "CartPole-v0"]);
+  assert.notEqual(unknown.status, 0);
+  assert.match(unknown.stderr, /CartPole-v1.*Pendulum-v1|Pendulum-v1.*CartPole-v1/s);
+  const shape = runCli(["eval", snnRun, "--env", "Pendulum-v1"]);
+  assert.equal(shape.status, 1);
+  assert.match(shape.stderr, /cannot act in Pendulum-v1: observations have 3 dimensions in Pendulum-v1 but 4 in the checkpoint/);
+  const missing = runCli(["eval", path.join(base, "nope")]);
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /no such run or checkpoint directory/);
+});
+
+test("--compare puts several runs' eval.json side by side", () => {
+  assert.equal(runCli(["-q", "eval", dtRun, "--episodes", "1", "--latency-decisions", "3"]).status, 0);
+  const res = runCli(["eval", "--compare", snnRun, dtRun]);
+  assert.equal(res.status, 0, res.stderr);
+  const lines = res.stdout.trim().split("\n");
+  assert.match(lines[0]!, /run\s+model\s+env\s+return\s+normalised\s+spikes\/decision\s+energy nJ\s+vs DT\s+latency ms/);
+  assert.match(lines[2]!, /^snn\s+full\s+CartPole-v1/);
+  assert.match(lines[3]!, /^dt\s+dt\s+CartPole-v1/);
+});
