@@ -130,11 +130,17 @@ export async function readSource(input: string, options: ReaderOptions = {}): Pr
   const format = await detectFormat(input);
   // Hash the source in a worker while this thread reads it.
   const sourceHash = sha256FileInBackground(input);
-  sourceHash.catch(() => undefined); // a read error is reported by the reader
-  const raw = await readRaw(input, format, options);
-  const finished = finishDataset(raw, { dropNonfinite: options.dropNonfinite, actionSpace: options.actionSpace });
+  let raw: RawDataset;
+  let finished: FinishedDataset;
+  try {
+    raw = await readRaw(input, format, options);
+    finished = finishDataset(raw, { dropNonfinite: options.dropNonfinite, actionSpace: options.actionSpace });
+  } catch (err) {
+    sourceHash.cancel();
+    throw err;
+  }
   const { size } = await fs.stat(input);
-  const summary = summarize(raw, finished, { path: path.resolve(input), sha256: await sourceHash, bytes: size });
+  const summary = summarize(raw, finished, { path: path.resolve(input), sha256: await sourceHash.digest, bytes: size });
   return { summary, finished };
 }
 

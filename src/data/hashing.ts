@@ -20,9 +20,17 @@ function result(worker: Worker): Promise<string> {
   });
 }
 
-/** sha256 (hex) of a file, computed in a worker thread. */
-export function sha256FileInBackground(file: string): Promise<string> {
-  return result(new Worker(WORKER_URL, workerOptions({ file })));
+/** sha256 (hex) of a file, computed in a worker thread; `cancel` stops it (e.g. when reading failed). */
+export function sha256FileInBackground(file: string): { digest: Promise<string>; cancel(): void } {
+  const worker = new Worker(WORKER_URL, workerOptions({ file }));
+  const digest = result(worker);
+  return {
+    digest,
+    cancel: () => {
+      digest.catch(() => undefined);
+      void worker.terminate();
+    },
+  };
 }
 
 /** A sha256 fed chunk by chunk from the main thread and computed in a worker. */

@@ -84,6 +84,9 @@ test(
     assert.deepEqual([manifest.episodes, manifest.steps], [12, 4343]);
     assert.deepEqual(manifest.action_space, { kind: "discrete", n: 2 });
     assert.ok(existsSync(path.join(out, "steps.arrow")));
+    const inspectDir = runCli(["prepare-dataset", "--inspect", out]);
+    assert.equal(inspectDir.status, 0, inspectDir.stderr);
+    assert.match(inspectDir.stdout, /episodes {4}12 \(4 terminated, 8 truncated\), steps 4343/);
 
     const inspected = runCli(["prepare-dataset", "--inspect", path.join(SAMPLES, "pendulum-d4rl.hdf5")], { cwd: dir });
     assert.equal(inspected.status, 0, inspected.stderr);

@@ -2,7 +2,8 @@ import * as path from "node:path";
 import { Option, type Command } from "commander";
 import type { RunContext } from "../../runtime/context.js";
 import { UsageError } from "../../runtime/errors.js";
-import { formatSummary, prepareDataset, readSource, type PrepareOptions } from "../../data/dataset.js";
+import { stat } from "node:fs/promises";
+import { formatSummary, loadDataset, prepareDataset, readSource, type DatasetSummary, type PrepareOptions } from "../../data/dataset.js";
 import type { ColumnNames } from "../../data/columns.js";
 import type { ActionSpaceOverride } from "../../data/raw.js";
 
@@ -42,7 +43,7 @@ export function registerPrepareDataset(program: Command, context: () => RunConte
     .option("--force", "replace the output directory if it exists", false)
     .option("--keep-partial", "keep the unfinished episode after the last terminal/timeout (dropped by default)", false)
     .option("--drop-nonfinite", "drop episodes holding NaN or Inf instead of failing", false)
-    .option("--inspect", "print the dataset summary and a return histogram; write nothing", false)
+    .option("--inspect", "print the summary of a trajectory file or prepared directory with a return histogram; write nothing", false)
     .addOption(new Option("--action-space <kind>", "force the action space instead of detecting it").choices(["discrete", "continuous"]))
     .option("--obs-column <name>", "column/dataset holding observations")
     .option("--action-column <name>", "column/dataset holding actions")
@@ -77,10 +78,14 @@ export function registerPrepareDataset(program: Command, context: () => RunConte
 
       if (flags.inspect) {
         if (flags.out !== undefined) throw new UsageError("--inspect writes nothing; drop --out (or drop --inspect to prepare the dataset).");
-        const { summary, finished } = await readSource(input, options);
-        for (const warning of summary.warnings) ctx.logger.warn(`${input}: ${warning}`);
+        // A prepared directory is inspected through its manifest; a raw file is read and checked.
+        const isDir = (await stat(input).catch(() => null))?.isDirectory() === true;
+        const { summary, episodes } = isDir
+          ? await loadDataset(input).then((d) => ({ summary: d.manifest as DatasetSummary, episodes: d.episodes }))
+          : await readSource(input, options).then((r) => ({ summary: r.summary, episodes: r.finished.episodes }));
+        if (!isDir) for (const warning of summary.warnings) ctx.logger.warn(`${input}: ${warning}`);
         if (ctx.json) process.stdout.write(JSON.stringify(summary, null, 2) + "\n");
-        else human(formatSummary(summary, finished.episodes.map((ep) => ep.returnsToGo[0]!)));
+        else human(formatSummary(summary, episodes.map((ep) => ep.returnsToGo[0]!)));
         return;
       }
       if (flags.out === undefined) {
