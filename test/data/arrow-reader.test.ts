@@ -7,7 +7,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as path from "node:path";
-import type { DataType } from "apache-arrow";
+import { Utf8, type DataType } from "apache-arrow";
 import { loadDataset } from "../../src/data/dataset.js";
 import { writeStepsArrow } from "../../src/data/arrow-writer.js";
 import { bool, f32, f64, fixedList, int32, int64, largeList, list, vec, withTmp, writeArrow, type ArrowWriteOptions } from "./make-files.js";
@@ -142,7 +142,7 @@ test(
         rewards: vec([[1, 2, 3], [10, -8]], largeList(f64)),
         terminals: vec([[false, false, true], [false, false]], largeList(bool)),
         truncations: vec([[false, false, false], [false, true]], largeList(bool)),
-        note: vec(["a", "b"].map((s) => s.length), int32),
+        note: vec(["first", "second"], new Utf8()),
       },
       { compression: "lz4" },
     );

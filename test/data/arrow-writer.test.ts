@@ -1,12 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, readdirSync } from "node:fs";
 import * as path from "node:path";
 import { tableFromIPC, type Vector } from "apache-arrow";
 import { writeStepsArrow } from "../../src/data/arrow-writer.js";
 import type { Episode } from "../../src/data/types.js";
 import { InputError } from "../../src/runtime/errors.js";
+import { withTmp } from "./make-files.js";
 
 function episode(length: number, obsDim: number, actWidth: number, flags: { terminated: boolean; truncated: boolean }, base: number): Episode {
   const rewards = Float32Array.from({ length }, (_, t) => base + t);
@@ -20,17 +20,6 @@ function episode(length: number, obsDim: number, actWidth: number, flags: { term
     rewards,
     returnsToGo,
     ...flags,
-  };
-}
-
-function withTmp(fn: (dir: string) => Promise<void>): () => Promise<void> {
-  return async () => {
-    const dir = mkdtempSync(path.join(tmpdir(), "snndt-writer-"));
-    try {
-      await fn(dir);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
   };
 }
 
