@@ -17,6 +17,8 @@ function result(worker: Worker): Promise<string> {
       else reject(new Error(msg.error ?? "hash worker failed"));
     });
     worker.once("error", reject);
+    // Exiting without a reply (after terminate(), or a crash) must not leave the promise pending.
+    worker.once("exit", (code) => reject(new Error(`hash worker exited (code ${code}) without a result`)));
   });
 }
 
