@@ -3,8 +3,7 @@
  * `steps.arrow` (the per-step steps file) and `manifest.json`; `loadDataset` gives training and
  * evaluation the episodes of such a directory, or of a raw file prepared in memory by the same code.
  */
-import { createHash } from "node:crypto";
-import { createReadStream, existsSync, promises as fs } from "node:fs";
+import { existsSync, promises as fs } from "node:fs";
 import * as path from "node:path";
 import { InputError, UsageError } from "../runtime/errors.js";
 import type { RunContext } from "../runtime/context.js";
@@ -89,13 +88,6 @@ export interface ReaderOptions {
 export interface PrepareOptions extends ReaderOptions {
   /** Replace an existing output directory. */
   force?: boolean;
-}
-
-/** sha256 of a file, streamed. */
-export async function sha256File(file: string): Promise<string> {
-  const hash = createHash("sha256");
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-  return hash.digest("hex");
 }
 
 async function readRaw(file: string, format: SourceFormat, options: ReaderOptions): Promise<RawDataset> {
@@ -188,16 +180,26 @@ async function loadPrepared(dir: string): Promise<PreparedDataset> {
     throw new InputError(`${manifestPath}: format_version is ${manifest.format_version}, expected ${MANIFEST_FORMAT_VERSION}; prepare the dataset again with this snndt.`);
   }
   const stepsPath = path.join(dir, manifest.steps_file!);
-  const found = await sha256File(stepsPath).catch((err: Error) => {
-    throw new InputError(`${stepsPath}: cannot read the steps file (${err.message}).`);
-  });
-  if (found !== manifest.sha256) {
-    throw new InputError(`${stepsPath}: sha256 is ${found} but ${manifestPath} records ${manifest.sha256}; the steps file was changed or damaged, prepare the dataset again.`);
+  if (!existsSync(stepsPath)) throw new InputError(`${stepsPath}: the steps file named by ${manifestPath} is missing; prepare the dataset again.`);
+  const hashMismatch = (found: string): InputError =>
+    new InputError(`${stepsPath}: sha256 is ${found} but ${manifestPath} records ${manifest.sha256}; the steps file was changed or damaged, prepare the dataset again.`);
+  // Verify the steps file's hash in a worker while this thread parses it.
+  const hashing = sha256FileInBackground(stepsPath);
+  let table;
+  let raw;
+  try {
+    table = await parseArrowFile(stepsPath, "arrow-file");
+    raw = rawFromTable(stepsPath, "arrow-file", table, {
+      columns: { observations: STEP_COLUMNS.observation, actions: STEP_COLUMNS.action, rewards: STEP_COLUMNS.reward, episode: STEP_COLUMNS.episodeId, step: STEP_COLUMNS.step, terminals: STEP_COLUMNS.terminated, timeouts: STEP_COLUMNS.truncated },
+    });
+  } catch (err) {
+    // A file that does not parse was most likely damaged: say so when its hash disagrees.
+    const found = await hashing.digest.catch(() => null);
+    if (found !== null && found !== manifest.sha256) throw hashMismatch(found);
+    throw err;
   }
-  const table = await parseArrowFile(stepsPath, "arrow-file");
-  const raw = rawFromTable(stepsPath, "arrow-file", table, {
-    columns: { observations: STEP_COLUMNS.observation, actions: STEP_COLUMNS.action, rewards: STEP_COLUMNS.reward, episode: STEP_COLUMNS.episodeId, step: STEP_COLUMNS.step, terminals: STEP_COLUMNS.terminated, timeouts: STEP_COLUMNS.truncated },
-  });
+  const found = await hashing.digest;
+  if (found !== manifest.sha256) throw hashMismatch(found);
   const finished = finishDataset(raw, { actionSpace: manifest.action_space.kind });
   // Use the stored returns-to-go: they were accumulated from the source's float64 rewards.
   const rtg = flattenNumbers(stepsPath, STEP_COLUMNS.returnToGo, table.getChild(STEP_COLUMNS.returnToGo)!, "f32").values as Float32Array;
