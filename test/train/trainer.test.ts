@@ -185,3 +185,43 @@ test("--backend tensorflow without tfjs-node is a clear error, not a silent fall
   assert.equal(res.status, 1);
   assert.match(res.stderr, /"tensorflow" was requested but is not available/);
 });
+
+test("a NaN loss stops training with the step and the batch's episode ids, keeping the last good checkpoint", async () => {
+  const { writeStepsArrow } = await import("../../src/data/arrow-writer.js");
+  const { Rng } = await import("../../src/runtime/rng.js");
+  const { loadCheckpoint, latestCheckpoint } = await import("../../src/train/checkpoint.js");
+  const rng = new Rng(9);
+  const episode = (length: number, reward: number) => {
+    const rewards = new Float32Array(length).fill(reward);
+    const returnsToGo = Float32Array.from({ length }, (_, t) => reward * (length - t));
+    return {
+      length,
+      observations: Float32Array.from({ length: length * 4 }, () => rng.normal()),
+      actions: Float32Array.from({ length }, () => rng.int(2)),
+      rewards,
+      returnsToGo,
+      terminated: true,
+      truncated: false,
+    };
+  };
+  // 30 ordinary episodes and four short ones (30..33) with finite rewards whose returns-to-go
+  // overflow float32, so the model's arithmetic turns them into NaN; validation holds out only 3
+  // episodes, so at least one poisoned episode is trained on.
+  const episodes = Array.from({ length: 30 }, () => episode(20, 1));
+  for (let i = 0; i < 4; i++) episodes.push(episode(4, 3e38));
+  const dir = tmp("nan");
+  const data = path.join(dir, "poisoned.arrow");
+  await writeStepsArrow(data, episodes, { kind: "discrete", n: 2 });
+  const out = path.join(dir, "run");
+  const res = runCli(["train", "--data", data, "--out", out, ...TINY, "--set", "train.steps=200", "--set", "train.checkpoint_every=1", "--set", "train.eval_every=1000", "--set", "data.rtg_scale=1"]);
+  assert.equal(res.status, 1, res.stderr);
+  const match = /the training loss became (NaN|Infinity) at step (\d+) .*episodes ([\d, ]+)\. Training stopped; the last good checkpoint is (.+?)\. Try/s.exec(res.stderr);
+  assert.ok(match, res.stderr);
+  assert.ok(match[3]!.split(", ").some((id) => Number(id) >= 30), `a poisoned episode (30..33) must be named: ${match[3]}`);
+  const step = Number(match[2]);
+  if (step > 1) {
+    const latest = await latestCheckpoint(out);
+    assert.equal(latest, path.join(out, "checkpoints", `step-${step - 1}`));
+    assert.equal((await loadCheckpoint(latest!)).state.step, step - 1);
+  }
+});

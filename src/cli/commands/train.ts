@@ -15,6 +15,8 @@ interface TrainOptions {
   backend?: string;
   resume?: string;
   seed?: string;
+  valFraction?: string;
+  keepLast?: string;
 }
 
 const DEFAULT_CONFIG = path.join(CONFIGS_DIR, "cartpole.yaml");
@@ -45,6 +47,8 @@ export function registerTrain(program: Command, context: () => RunContext): void
     .option("--backend <name>", "auto | tensorflow | wasm | cpu (default: the config's backend)")
     .option("--resume <run dir>", "continue a run from its newest checkpoint, with the run's own config")
     .option("--seed <n>", "seed for every random choice (default: the config's seed)")
+    .option("--val-fraction <f>", "share of episodes held out for validation (data.val_fraction, default 0.1)")
+    .option("--keep-last <n>", "step checkpoints to keep besides best/ (train.keep_last)")
     .addHelpText(
       "after",
       `
@@ -65,12 +69,12 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
       let config;
       if (options.resume !== undefined) {
         runDir = path.resolve(options.resume);
-        const explicit = ["data", "out", "seed"].filter((k) => options[k as keyof TrainOptions] !== undefined);
+        const explicit = ["data", "out", "seed", "valFraction", "keepLast"].filter((k) => options[k as keyof TrainOptions] !== undefined);
         if (options.set.length) explicit.push("set");
         if (options.config !== DEFAULT_CONFIG) explicit.push("config");
         if (explicit.length) {
           throw new UsageError(
-            `--resume continues a run with its own saved config; drop ${explicit.map((k) => `--${k}`).join(", ")} (or start a new run with --out).`,
+            `--resume continues a run with its own saved config; drop ${explicit.map((k) => `--${k.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())}`).join(", ")} (or start a new run with --out).`,
           );
         }
         const saved = path.join(runDir, RESOLVED_CONFIG_FILE);
@@ -78,7 +82,10 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
         config = loadConfig({ configPath: saved, backend: options.backend });
         resume = true;
       } else {
-        config = loadConfig({ configPath: options.config, overrides: options.set, seed, data: options.data, backend: options.backend });
+        const flags: { flag: string; key: string; value: unknown }[] = [];
+        if (options.valFraction !== undefined) flags.push({ flag: "--val-fraction", key: "data.val_fraction", value: Number(options.valFraction) });
+        if (options.keepLast !== undefined) flags.push({ flag: "--keep-last", key: "train.keep_last", value: Number(options.keepLast) });
+        config = loadConfig({ configPath: options.config, overrides: options.set, seed, data: options.data, backend: options.backend, flags });
         const configName = path.basename(options.config ?? DEFAULT_CONFIG).replace(/\.ya?ml$/, "");
         runDir = path.resolve(
           options.out ?? path.join("runs", `${configName}-${config.model.kind === "dt" ? "dt" : config.model.variant}-seed${config.seed}-${timestamp()}`),
