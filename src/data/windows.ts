@@ -199,7 +199,8 @@ export class EpisodeHistory implements StepSequence {
       );
     }
     const t = this.length;
-    this.observations.set(Array.from({ length: this.spec.obsDim }, (_, d) => observation[d]!), t * this.spec.obsDim);
+    const offset = t * this.spec.obsDim;
+    for (let d = 0; d < this.spec.obsDim; d++) this.observations[offset + d] = observation[d]!;
     this.actions.fill(0, t * this.width, (t + 1) * this.width);
     this.returnsToGo[t] = returnToGo;
     this.length++;
