@@ -15,6 +15,7 @@
  */
 import { tf } from "../runtime/backend.js";
 import { customOp1 } from "./custom-grad.js";
+import { hasKernel, registerFloatKernel, runKernel } from "./kernels.js";
 import { fastSigmoidGrad, spikeFunction } from "./surrogate.js";
 
 export interface LifParams {
@@ -38,21 +39,105 @@ export interface LifTrace {
   membrane?: tf.Tensor;
 }
 
+/** Constants of the fused LIF kernels, in the shifted coordinate z = V - V_rest (see `rates`). */
+interface LifKernelAttrs {
+  T: number;
+  leak: number;
+  gain: number;
+  theta: number;
+  k: number;
+}
+
+const LIF_RATES = "SnndtLifRates";
+const LIF_RATES_GRAD = "SnndtLifRatesGrad";
+
+/**
+ * Forward over all T steps in one pass. With a constant drive and a hard reset to z = 0 the
+ * trajectory is periodic: after a spike it repeats the float32 steps from rest exactly. So only the
+ * steps up to the first spike are simulated (p_t = z_{t-1} leak + drive in float32, exactly as the
+ * tf-op form computes them); a first spike at step n gives floor(T / n) spikes, none gives 0.
+ * rate = spikes / T. A NaN input gives a NaN rate, as the tf ops would.
+ */
+function lifRatesBody([x]: Float32Array[], [rate]: Float32Array[], a: LifKernelAttrs): void {
+  const fround = Math.fround;
+  const leak = fround(a.leak);
+  const gain = fround(a.gain);
+  const theta = fround(a.theta);
+  const T = a.T;
+  for (let i = 0; i < x.length; i++) {
+    const drive = fround(x[i]! * gain);
+    let z = 0;
+    let firstSpike = 1;
+    for (; firstSpike <= T; firstSpike++) {
+      const p = fround(fround(z * leak) + drive);
+      if (p >= theta) break;
+      z = p;
+    }
+    rate[i] = drive !== drive ? NaN : firstSpike <= T ? Math.floor(T / firstSpike) / T : 0;
+  }
+}
+
+/**
+ * Surrogate backward in one pass: per neuron, recompute the T pre-reset membranes p_t (the same
+ * float32 steps as the forward, so the spike decisions agree), then run the reverse recurrence of
+ * `rates` (reset path included) and write dL/dx = gain * sum_t dL/dp_t.
+ */
+function lifRatesGradBody([x, dy]: Float32Array[], [dx]: Float32Array[], a: LifKernelAttrs): void {
+  const fround = Math.fround;
+  const leak = fround(a.leak);
+  const gain = fround(a.gain);
+  const theta = fround(a.theta);
+  const { T, k } = a;
+  const membrane = new Float32Array(T);
+  for (let i = 0; i < x.length; i++) {
+    const drive = fround(x[i]! * gain);
+    let z = 0;
+    for (let t = 0; t < T; t++) {
+      const p = fround(fround(z * leak) + drive);
+      membrane[t] = p;
+      z = p >= theta ? 0 : p;
+    }
+    const dRate = dy[i]! / T;
+    let dz = 0;
+    let sum = 0;
+    for (let t = T - 1; t >= 0; t--) {
+      const p = membrane[t]!;
+      const softness = 1 + Math.abs(k * (p - theta));
+      const g = 1 / (softness * softness);
+      const dp = (p < theta ? dz : 0) + (dRate - dz * p) * g;
+      sum += dp;
+      dz = dp * leak;
+    }
+    dx[i] = sum * gain;
+  }
+}
+
+registerFloatKernel<LifKernelAttrs>({ name: LIF_RATES, inputs: ["x"], outputShapes: ([x]) => [x!], body: lifRatesBody });
+registerFloatKernel<LifKernelAttrs>({ name: LIF_RATES_GRAD, inputs: ["x", "dy"], outputShapes: ([x]) => [x!], body: lifRatesGradBody });
+
 export class LifNeuron {
   /** Membrane retention per step, 1 - dt/tau_m. */
   private readonly leak: number;
   /** Membrane gain per unit of x, dt * C_m * current_scale. */
   private readonly gain: number;
   private readonly spike: (u: tf.Tensor) => tf.Tensor;
-  /** The fused multi-step op (one custom gradient over all T steps). */
+  /**
+   * Spike rates count/T of the fused multi-step LIF (one custom gradient over all T steps): the
+   * one-pass kernels on backends that have them (WASM, cpu), else `opRates`.
+   */
   readonly rates: (x: tf.Tensor) => tf.Tensor;
+  /** The fused op composed of tf ops, for backends without the kernels (tfjs-node). */
+  readonly opRates: (x: tf.Tensor) => tf.Tensor;
+  private readonly kernelRates: (x: tf.Tensor) => tf.Tensor;
 
   constructor(readonly params: LifParams) {
     if (!(Number.isInteger(params.T) && params.T >= 1)) throw new Error(`LIF T must be a positive integer, got ${params.T}`);
     this.leak = 1 - params.dt / params.tau_m;
     this.gain = params.dt * params.c_m * params.current_scale;
     this.spike = spikeFunction(params.k);
-    this.rates = this.makeFusedRates();
+    this.opRates = this.makeFusedRates();
+    this.kernelRates = this.makeKernelRates();
+    this.rates = (x) => (hasKernel(LIF_RATES) ? this.kernelRates(x) : this.opRates(x));
   }
 
   /**
@@ -95,9 +180,22 @@ export class LifNeuron {
     return tf.tidy(() => tf.mean(this.multiStep(x).spikes, 0));
   }
 
+  /** `rates` on the one-pass kernels: saves only x (the backward recomputes the membranes). */
+  private makeKernelRates(): (x: tf.Tensor) => tf.Tensor {
+    const { T, v_th, v_rest, k } = this.params;
+    const attrs: LifKernelAttrs = { T, leak: this.leak, gain: this.gain, theta: v_th - v_rest, k };
+    return customOp1((x, save) => {
+      save([x]);
+      return {
+        value: runKernel(LIF_RATES, { x }, attrs),
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => runKernel(LIF_RATES_GRAD, { x: saved[0]!, dy }, attrs),
+      };
+    });
+  }
+
   /**
-   * Fused multi-step LIF returning the spike rate count/T, as one custom-gradient op that saves only
-   * the pre-reset membrane of every step.
+   * Fused multi-step LIF from tf ops, returning the spike rate count/T, as one custom-gradient op
+   * that saves only the pre-reset membrane of every step.
    *
    * It runs in the shifted coordinate z = V - V_rest (threshold theta = V_th - V_rest, reset to 0),
    * where the Euler step is p_t = leak * z_{t-1} + gain * x, S_t = 1[p_t >= theta],

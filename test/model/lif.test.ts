@@ -67,30 +67,70 @@ test("varying current and non-default parameters: single steps match the recurre
   close(membrane, hand.membrane, 1e-5, "membrane");
 });
 
-test("the fused op gives the reference spike rates and the same gradient", () => {
-  const rng = new Rng(7);
+/** Rates and the gradient of sum(rates * w) from `rates`, for values in [-0.5, 2) (plus a NaN when asked). */
+function ratesAndGradient(rates: (x: tf.Tensor) => tf.Tensor, values: number[], weights: number[]): { rate: Float32Array; grad: Float32Array } {
+  return tf.tidy(() => {
+    const x = tf.tensor2d(values, [20, 30]);
+    const w = tf.tensor2d(weights, [20, 30]);
+    const rate = rates(x).dataSync() as Float32Array;
+    const grad = tf.grad((input: tf.Tensor) => tf.sum(tf.mul(rates(input), w)))(x).dataSync() as Float32Array;
+    return { rate, grad };
+  }) as unknown as { rate: Float32Array; grad: Float32Array };
+}
+
+function assertSameRatesAndGradient(
+  actual: { rate: Float32Array; grad: Float32Array },
+  expected: { rate: Float32Array; grad: Float32Array },
+  what: string,
+): void {
+  let differing = 0;
+  actual.rate.forEach((r, i) => {
+    if (r !== expected.rate[i]) differing += 1;
+  });
+  assert.equal(differing, 0, `${what}: rates differ`);
+  let worst = 0;
+  actual.grad.forEach((g, i) => (worst = Math.max(worst, Math.abs(g - expected.grad[i]!))));
+  assert.ok(worst < 1e-5, `${what}: largest gradient difference ${worst}`);
+}
+
+for (const params of [
+  { ...DEFAULTS, T: 10, v_rest: -0.1, v_th: 0.9 },
+  { T: 7, dt: 0.5, tau_m: 10, v_rest: 0.2, v_th: 1.3, c_m: 2, current_scale: 0.7, k: 4 },
+]) {
+  test(`the fused kernel and the fused tf-op form give the reference rates and gradient (T ${params.T}, k ${params.k})`, () => {
+    const rng = new Rng(7 + params.T);
+    const values = Array.from({ length: 600 }, () => rng.uniformRange(-0.5, 2));
+    const weights = Array.from({ length: 600 }, () => rng.normal());
+    const lif = new LifNeuron(params);
+    const reference = ratesAndGradient((x) => lif.referenceRates(x), values, weights);
+    // Every rate is a count / T, and the case exercises silent, sometimes-firing and always-firing neurons.
+    reference.rate.forEach((r) => assert.ok(Math.abs(r * params.T - Math.round(r * params.T)) < 1e-5));
+    assert.ok(reference.rate.includes(0) && reference.rate.includes(1) && reference.rate.some((r) => r > 0 && r < 1));
+    assert.ok(reference.grad.some((g) => Math.abs(g) > 1e-3));
+    assertSameRatesAndGradient(ratesAndGradient(lif.rates, values, weights), reference, "kernel (wasm)");
+    assertSameRatesAndGradient(ratesAndGradient(lif.opRates, values, weights), reference, "tf ops");
+  });
+}
+
+test("the kernel gives the same rates and gradient on the cpu backend as on wasm", async () => {
+  const rng = new Rng(3);
   const values = Array.from({ length: 600 }, () => rng.uniformRange(-0.5, 2));
   const weights = Array.from({ length: 600 }, () => rng.normal());
-  const params: LifParams = { ...DEFAULTS, T: 10, v_rest: -0.1, v_th: 0.9 };
-  const lif = new LifNeuron(params);
-  const x = tf.tensor2d(values, [20, 30]);
-  const w = tf.tensor2d(weights, [20, 30]);
-  const fused = lif.rates(x).dataSync();
-  const reference = lif.referenceRates(x).dataSync();
-  let differing = 0;
-  fused.forEach((r, i) => {
-    if (r !== reference[i]) differing += 1;
-  });
-  assert.equal(differing, 0, "rates differ");
-  // Every rate is a count / T.
-  fused.forEach((r) => assert.ok(Math.abs(r * 10 - Math.round(r * 10)) < 1e-5));
-  const fusedGrad = tf.grad((input: tf.Tensor) => tf.sum(tf.mul(lif.rates(input), w)))(x).dataSync();
-  const referenceGrad = tf.grad((input: tf.Tensor) => tf.sum(tf.mul(lif.referenceRates(input), w)))(x).dataSync();
-  let worst = 0;
-  fusedGrad.forEach((g, i) => (worst = Math.max(worst, Math.abs(g - referenceGrad[i]!))));
-  assert.ok(worst < 1e-5, `largest gradient difference ${worst}`);
-  assert.ok(fusedGrad.some((g) => Math.abs(g) > 1e-3));
-  tf.dispose([x, w]);
+  const lif = new LifNeuron({ ...DEFAULTS, T: 10 });
+  const onWasm = ratesAndGradient(lif.rates, values, weights);
+  await selectBackend("cpu");
+  try {
+    assertSameRatesAndGradient(ratesAndGradient(lif.rates, values, weights), onWasm, "kernel (cpu)");
+  } finally {
+    await selectBackend("wasm");
+  }
+});
+
+test("a NaN input gives a NaN rate (so a diverged run is noticed)", () => {
+  const lif = new LifNeuron(DEFAULTS);
+  const rates = tf.tidy(() => lif.rates(tf.tensor1d([NaN, 2, 0])).dataSync());
+  assert.ok(Number.isNaN(rates[0]));
+  assert.deepEqual(Array.from(rates.slice(1)), [1, 0]);
 });
 
 test("the gradient flows through the reset (hand-derived, T = 2)", () => {

@@ -1,0 +1,105 @@
+/**
+ * Custom kernels that work on a backend's memory directly, for the WASM and pure-JS cpu backends.
+ *
+ * A kernel here is one JS function over Float32Array views: on WASM the views alias the module's
+ * heap at each tensor's `memoryOffset` (no copy in or out), on cpu they are the backend's own value
+ * arrays. `registerFloatKernel` registers it under a snndt-specific kernel name for both backends;
+ * `hasKernel` tells callers whether the active backend has it (the native "tensorflow" backend does
+ * not, and callers then compose ordinary tf ops).
+ */
+import { tf } from "../runtime/backend.js";
+
+/** The backends whose memory the kernels here know how to reach. */
+const BACKENDS = ["wasm", "cpu"] as const;
+
+interface WasmBackendMemory {
+  wasm: { HEAPU8: Uint8Array };
+  dataIdMap: { get(dataId: object): { memoryOffset: number } };
+  makeOutput(shape: number[], dtype: "float32"): tf.TensorInfo;
+}
+
+interface CpuBackendMemory {
+  data: { get(dataId: object): { values: unknown } };
+  makeTensorInfo(shape: number[], dtype: "float32", values: Float32Array): tf.TensorInfo;
+}
+
+/**
+ * A kernel body: reads `inputs` and fills `outputs` (fresh, zero-filled on cpu, uninitialised on
+ * WASM: the body must write every element). Views are only valid during the call.
+ */
+export type FloatKernelBody<Attrs> = (inputs: Float32Array[], outputs: Float32Array[], attrs: Attrs) => void;
+
+export interface FloatKernelSpec<Attrs> {
+  name: string;
+  /** Input names, in the order the body receives them. */
+  inputs: string[];
+  /** Output shapes from the input shapes and attributes. */
+  outputShapes: (inputShapes: number[][], attrs: Attrs) => number[][];
+  body: FloatKernelBody<Attrs>;
+}
+
+function checkFloat(name: string, input: string, info: tf.TensorInfo): void {
+  if (info.dtype !== "float32") throw new Error(`kernel ${name}: input "${input}" must be float32, found ${info.dtype}`);
+}
+
+function size(shape: number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+function wasmKernel<Attrs>(spec: FloatKernelSpec<Attrs>): tf.KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const memory = backend as unknown as WasmBackendMemory;
+    const infos = spec.inputs.map((input) => {
+      const info = (inputs as Record<string, tf.TensorInfo>)[input]!;
+      checkFloat(spec.name, input, info);
+      return info;
+    });
+    const shapes = spec.outputShapes(
+      infos.map((i) => i.shape),
+      attrs as unknown as Attrs,
+    );
+    const outputs = shapes.map((shape) => memory.makeOutput(shape, "float32"));
+    // Views are taken after every allocation: a malloc may grow (and so detach) the heap buffer.
+    const heap = memory.wasm.HEAPU8.buffer;
+    const view = (info: tf.TensorInfo) => new Float32Array(heap, memory.dataIdMap.get(info.dataId).memoryOffset, size(info.shape));
+    spec.body(infos.map(view), outputs.map(view), attrs as unknown as Attrs);
+    return outputs.length === 1 ? outputs[0]! : outputs;
+  };
+}
+
+function cpuKernel<Attrs>(spec: FloatKernelSpec<Attrs>): tf.KernelFunc {
+  return ({ inputs, backend, attrs }) => {
+    const memory = backend as unknown as CpuBackendMemory;
+    const views = spec.inputs.map((input) => {
+      const info = (inputs as Record<string, tf.TensorInfo>)[input]!;
+      checkFloat(spec.name, input, info);
+      return memory.data.get(info.dataId).values as Float32Array;
+    });
+    const shapes = spec.outputShapes(
+      spec.inputs.map((input) => (inputs as Record<string, tf.TensorInfo>)[input]!.shape),
+      attrs as unknown as Attrs,
+    );
+    const outputs = shapes.map((shape) => new Float32Array(size(shape)));
+    spec.body(views, outputs, attrs as unknown as Attrs);
+    const infos = outputs.map((values, i) => memory.makeTensorInfo(shapes[i]!, "float32", values));
+    return infos.length === 1 ? infos[0]! : infos;
+  };
+}
+
+/** Register `spec` for the WASM and cpu backends (once per process; later calls are no-ops). */
+export function registerFloatKernel<Attrs>(spec: FloatKernelSpec<Attrs>): void {
+  for (const backendName of BACKENDS) {
+    if (tf.getKernel(spec.name, backendName)) continue;
+    tf.registerKernel({ kernelName: spec.name, backendName, kernelFunc: backendName === "wasm" ? wasmKernel(spec) : cpuKernel(spec) });
+  }
+}
+
+/** Whether the active backend has kernel `name`. */
+export function hasKernel(name: string): boolean {
+  return tf.getKernel(name, tf.getBackend()) !== undefined;
+}
+
+/** Run a registered kernel with one output. */
+export function runKernel(name: string, inputs: Record<string, tf.Tensor>, attrs: object): tf.Tensor {
+  return tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
+}
