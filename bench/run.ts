@@ -5,6 +5,7 @@
 const BENCHMARKS: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
   prepare: () => import("./prepare.js"),
   envs: () => import("./envs.js"),
+  train: () => import("./train.js"),
 };
 
 const [name, ...rest] = process.argv.slice(2);
