@@ -97,7 +97,7 @@ Examples:
       const outDir = path.resolve(options.out ?? path.join(result.runDir, "eval"));
       const report = await writeEvalOutputs(result, outDir);
       if (ctx.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
-      else process.stderr.write(formatEvalTable(result) + `\n\nwrote ${path.join(outDir, "eval.json")} and ${report}\n`);
+      else if (!ctx.quiet) process.stderr.write(formatEvalTable(result) + `\n\nwrote ${path.join(outDir, "eval.json")} and ${report}\n`);
       if (result.partial) process.exitCode = 1;
     });
 }
