@@ -241,7 +241,7 @@ export const CONFIG_SCHEMA: SectionSchema<ResolvedConfig> = {
       description: "online evaluation in the environment",
       fields: {
         env: leaf("string", "CartPole-v1", "environment id"),
-        episodes: leaf("integer", 10, "episodes per seed and target return", { min: 1, max: 100000 }),
+        episodes: leaf("integer", 10, "episodes per target return, spread round-robin over eval.seeds", { min: 1, max: 100000 }),
         target_returns: leaf<number[]>("number[]", [], "returns to condition on; empty = the best return in the dataset"),
         seeds: leaf<number[]>("integer[]", [1001, 1002, 1003], "environment seeds", { min: 0, max: 4294967295 }),
       },
