@@ -6,6 +6,7 @@
  * materialised first and the products are plain ones. Values equal tf.matMul's up to float rounding.
  */
 import { tf } from "../runtime/backend.js";
+import { batchMatMul } from "./batch-matmul.js";
 import { customOp1, customOp2 } from "./custom-grad.js";
 
 /** [m, k] x [k, n] -> [m, n]. */
@@ -23,16 +24,19 @@ export const matMulFast = customOp2((a, b, save) => {
   };
 }) as (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor2D;
 
-/** Batched [n, m, k] x [n, k, p] -> [n, m, p], gradients through explicit transposes. */
+/**
+ * Batched [n, m, k] x [n, k, p] -> [n, m, p]: on WASM every product, forward and backward, is a 2-D
+ * XNNPACK product on slices of the heap (batch-matmul.ts); gradients through explicit transposes.
+ */
 export const batchMatMulFast = customOp2((a, b, save) => {
   save([a, b]);
   return {
-    value: tf.matMul(a as tf.Tensor3D, b as tf.Tensor3D),
+    value: batchMatMul(a as tf.Tensor3D, b as tf.Tensor3D),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [sa, sb] = saved as [tf.Tensor3D, tf.Tensor3D];
       return [
-        tf.tidy(() => tf.matMul(dy as tf.Tensor3D, tf.transpose(sb, [0, 2, 1]))),
-        tf.tidy(() => tf.matMul(tf.transpose(sa, [0, 2, 1]), dy as tf.Tensor3D)),
+        tf.tidy(() => batchMatMul(dy as tf.Tensor3D, tf.transpose(sb, [0, 2, 1]))),
+        tf.tidy(() => batchMatMul(tf.transpose(sa, [0, 2, 1]), dy as tf.Tensor3D)),
       ];
     },
   };

@@ -2,6 +2,8 @@ import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { selectBackend, tf } from "../../src/runtime/backend.js";
 import { batchMatMulFast, dense, embeddingLookup, matMulFast } from "../../src/model/dense.js";
+import { actionLoss, createModel } from "../../src/model/index.js";
+import { disposeAll, randomRaw, tinyConfig, toInputs } from "./tiny.js";
 
 before(async () => {
   await selectBackend("wasm");
@@ -57,3 +59,62 @@ test("embeddingLookup gathers rows and its gradient scatters into them (no Unsor
     assert.deepEqual(grad.arraySync(), [[2, 2], [4, 4], [4, 4]]);
   });
 });
+
+test("the sliced XNNPACK batched product equals tf.matMul on attention shapes and frees what it registers", () => {
+  const a = tf.randomNormal([16, 12, 8], 0, 1, "float32", 11) as tf.Tensor3D;
+  const b = tf.randomNormal([16, 8, 12], 0, 1, "float32", 12) as tf.Tensor3D;
+  const heap = () => (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.buffer.byteLength;
+  tf.tidy(() => assert.ok(maxDiff(batchMatMulFast(a, b), tf.matMul(a, b)) < 1e-5));
+  const tensors = tf.memory().numTensors;
+  const bytes = heap();
+  for (let i = 0; i < 50; i++) batchMatMulFast(a, b).dispose();
+  assert.equal(tf.memory().numTensors, tensors);
+  assert.equal(heap(), bytes);
+  tf.dispose([a, b]);
+});
+
+/** Run `f` while recording the attributes and batch size of every BatchMatMul the WASM backend runs. */
+function recordMatMuls(f: () => void): { transposed: number; batched: number; total: number } {
+  const original = tf.getKernel("BatchMatMul", "wasm")!;
+  const seen = { transposed: 0, batched: 0, total: 0 };
+  tf.unregisterKernel("BatchMatMul", "wasm");
+  tf.registerKernel({
+    ...original,
+    setupFunc: undefined,
+    kernelFunc: (args) => {
+      const attrs = args.attrs as { transposeA: boolean; transposeB: boolean };
+      const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+      seen.total += 1;
+      if (attrs.transposeA || attrs.transposeB) seen.transposed += 1;
+      if (a.shape.slice(0, -2).reduce((x, y) => x * y, 1) > 1 || b.shape.slice(0, -2).reduce((x, y) => x * y, 1) > 1) seen.batched += 1;
+      return original.kernelFunc(args);
+    },
+  });
+  try {
+    f();
+  } finally {
+    tf.unregisterKernel("BatchMatMul", "wasm");
+    tf.registerKernel(original);
+  }
+  return seen;
+}
+
+for (const kind of ["snn-dt", "dt"] as const) {
+  test(`a ${kind} training step runs every matMul, forward and backward, on the fast path (2-D, no transpose flags)`, () => {
+    const config = tinyConfig({ kind, variant: "full", dropout: 0.1 });
+    const model = createModel(config, 1);
+    const inputs = toInputs(randomRaw(config, 3, 2, [1, 0, 2]));
+    const seen = recordMatMuls(() => {
+      const { value, grads } = tf.variableGrads(
+        () => actionLoss(model.forward(inputs, { training: true, dropoutSeed: 5 }).actions, inputs, config.action_space),
+        model.variables,
+      );
+      tf.dispose([value, ...Object.values(grads)]);
+    });
+    assert.ok(seen.total > 10, `saw ${seen.total} products`);
+    assert.equal(seen.transposed, 0, "products with transpose flags");
+    assert.equal(seen.batched, 0, "batched (scalar-loop) products");
+    disposeAll(inputs);
+    model.dispose();
+  });
+}
