@@ -44,14 +44,18 @@ export function headsLast(y: tf.Tensor3D, batch: number, heads: number): tf.Tens
   return tf.transpose(tf.reshape(y, [batch, heads, length, dh]), [0, 2, 1, 3]);
 }
 
-/** Per-head outputs Y_h for queries, keys, values already split into heads ([B*H, L, dh]). */
+/**
+ * Per-head outputs Y_h for queries [B*H, Lq, dh] and keys, values [B*H, L, dh] already split into
+ * heads; `bias` is [B, 1, Lq, L].
+ */
 export function attend(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, bias: tf.Tensor4D, heads: number): tf.Tensor3D {
   return tf.tidy(() => {
-    const [bh, length, dh] = q.shape;
+    const [bh, queries, dh] = q.shape;
+    const length = k.shape[1];
     const batch = bh / heads;
     const scores = tf.mul(batchMatMulFast(q, tf.transpose(k, [0, 2, 1])), 1 / Math.sqrt(dh));
-    const masked = tf.add(tf.reshape(scores, [batch, heads, length, length]), bias);
-    const weights = tf.reshape(tf.softmax(masked), [bh, length, length]) as tf.Tensor3D;
+    const masked = tf.add(tf.reshape(scores, [batch, heads, queries, length]), bias);
+    const weights = tf.reshape(tf.softmax(masked), [bh, queries, length]) as tf.Tensor3D;
     return batchMatMulFast(weights, v);
   });
 }
@@ -65,6 +69,25 @@ export interface AttentionContext {
   bias: tf.Tensor4D;
   stats: StatsCollector | null;
   layer: number;
+  /**
+   * Only the LAST token's output is wanted (the final block of a decision): keys and values still
+   * come from every token, the query and everything after attention from the last one only.
+   */
+  lastOnly?: boolean;
+}
+
+/** The query rows attention computes: all tokens, or only the last with `lastOnly`. */
+function queryRows(x: tf.Tensor3D, lastOnly: boolean | undefined): tf.Tensor3D {
+  if (!lastOnly) return x;
+  const [batch, length, width] = x.shape;
+  return tf.slice(x, [0, length - 1, 0], [batch, 1, width]);
+}
+
+/** The mask rows of the queries (see queryRows). */
+function queryBias(bias: tf.Tensor4D, lastOnly: boolean | undefined): tf.Tensor4D {
+  if (!lastOnly) return bias;
+  const [batch, , length] = bias.shape;
+  return tf.slice(bias, [0, 0, length - 1, 0], [batch, 1, 1, length]);
 }
 
 /**
@@ -108,9 +131,10 @@ export class SpikingSelfAttention {
       if (positional) drive = tf.add(drive, positional);
       const rates = this.lif.rates(drive);
       const [q, k, v] = tf.split(rates, 3, 2);
-      const heads = attend(splitHeads(q!, this.heads), splitHeads(k!, this.heads), splitHeads(v!, this.heads), ctx.bias, this.heads);
+      const query = queryRows(q as tf.Tensor3D, ctx.lastOnly);
+      const heads = attend(splitHeads(query, this.heads), splitHeads(k!, this.heads), splitHeads(v!, this.heads), queryBias(ctx.bias, ctx.lastOnly), this.heads);
       const perHead = headsLast(heads, batch, this.heads);
-      const merged = this.router ? this.router.apply(perHead, ctx) : tf.reshape(perHead, [batch, length, d]);
+      const merged = this.router ? this.router.apply(perHead, ctx) : tf.reshape(perHead, [batch, query.shape[1], d]);
       const output = dense(merged, this.out.weight, this.out.bias) as tf.Tensor3D;
       if (ctx.stats) this.count(rates, ctx.stats, ctx.layer, batch, length);
       return output;
@@ -166,8 +190,9 @@ export class FloatSelfAttention {
       const weight = tf.concat([this.q.weight, this.k.weight, this.v.weight], 1) as tf.Tensor2D;
       const bias = tf.concat([this.q.bias, this.k.bias, this.v.bias]) as tf.Tensor1D;
       const [q, k, v] = tf.split(dense(x, weight, bias), 3, 2);
-      const heads = attend(splitHeads(q!, this.heads), splitHeads(k!, this.heads), splitHeads(v!, this.heads), ctx.bias, this.heads);
-      const merged = tf.reshape(headsLast(heads, batch, this.heads), [batch, length, d]);
+      const query = queryRows(q as tf.Tensor3D, ctx.lastOnly);
+      const heads = attend(splitHeads(query, this.heads), splitHeads(k!, this.heads), splitHeads(v!, this.heads), queryBias(ctx.bias, ctx.lastOnly), this.heads);
+      const merged = tf.reshape(headsLast(heads, batch, this.heads), [batch, query.shape[1], d]);
       ctx.stats?.addMacs(ctx.layer, batch * length * d * 4 * d + attentionMacs(batch, length, d));
       return dense(merged, this.out.weight, this.out.bias) as tf.Tensor3D;
     });

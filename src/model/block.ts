@@ -18,6 +18,15 @@ import { DendriticRouter } from "./routing.js";
 
 export interface BlockContext extends AttentionContext {
   dropout: Dropout;
+  /** Window position of the first token (positional spikes); > 0 when left padding was cut off. */
+  positionOffset?: number;
+}
+
+/** The residual stream rows that attention's output is added to (see AttentionContext.lastOnly). */
+function residualRows(x: tf.Tensor3D, lastOnly: boolean | undefined): tf.Tensor3D {
+  if (!lastOnly) return x;
+  const [batch, length, width] = x.shape;
+  return tf.slice(x, [0, length - 1, 0], [batch, 1, width]);
 }
 
 export interface Block {
@@ -51,9 +60,9 @@ export class SpikingBlock implements Block {
   apply(x: tf.Tensor3D, ctx: BlockContext): tf.Tensor3D {
     return tf.tidy(() => {
       const [batch, length] = x.shape;
-      const positional = this.positional ? this.positional.input(length, batch, ctx.stats, ctx.layer) : null;
+      const positional = this.positional ? this.positional.input(length, batch, ctx.stats, ctx.layer, ctx.positionOffset ?? 0) : null;
       const attended = this.attention.apply(layerNorm(x, this.norm1) as tf.Tensor3D, positional, ctx);
-      const afterAttention = tf.add(x, ctx.dropout.apply(attended));
+      const afterAttention = tf.add(residualRows(x, ctx.lastOnly), ctx.dropout.apply(attended));
       const rates = this.lif.rates(dense(layerNorm(afterAttention, this.norm2), this.hidden.weight, this.hidden.bias));
       const fed = dense(rates, this.output.weight, this.output.bias);
       if (ctx.stats) {
@@ -90,7 +99,7 @@ export class GptBlock implements Block {
     return tf.tidy(() => {
       const [batch, length] = x.shape;
       const attended = this.attention.apply(layerNorm(x, this.norm1) as tf.Tensor3D, ctx);
-      const afterAttention = tf.add(x, ctx.dropout.apply(attended));
+      const afterAttention = tf.add(residualRows(x, ctx.lastOnly), ctx.dropout.apply(attended));
       const hidden = gelu(dense(layerNorm(afterAttention, this.norm2), this.hidden.weight, this.hidden.bias));
       const fed = dense(hidden, this.output.weight, this.output.bias);
       ctx.stats?.addMacs(ctx.layer, batch * length * this.width * 8 * this.width);

@@ -43,21 +43,21 @@ export class PositionalSpikes {
     this.spike = strictSpikeFunction(surrogateK);
   }
 
-  /** Spikes [L, H] for positions 0..L-1. */
-  spikes(length: number): tf.Tensor2D {
+  /** Spikes [L, H] for positions offset .. offset+L-1. */
+  spikes(length: number, offset = 0): tf.Tensor2D {
     return tf.tidy(() => {
-      const position = tf.reshape(tf.range(0, length, 1, "float32"), [length, 1]);
+      const position = tf.reshape(tf.range(offset, offset + length, 1, "float32"), [length, 1]);
       return this.spike(tf.sin(tf.add(tf.mul(position, this.frequency), this.phase))) as tf.Tensor2D;
     });
   }
 
   /**
    * The extra neuron input [L, 3d] for the fused [Q | K | V] population: the head's spike on its
-   * query and key neurons, nothing on the values.
+   * query and key neurons, nothing on the values. `offset` is the window position of the first token.
    */
-  input(length: number, batch: number, stats: StatsCollector | null, layer: number): tf.Tensor2D {
+  input(length: number, batch: number, stats: StatsCollector | null, layer: number, offset = 0): tf.Tensor2D {
     return tf.tidy(() => {
-      const spikes = this.spikes(length);
+      const spikes = this.spikes(length, offset);
       const dh = this.width / this.heads;
       const perNeuron = tf.reshape(tf.mul(tf.expandDims(spikes, 2), tf.ones([1, 1, dh])), [length, this.width]);
       if (stats) {

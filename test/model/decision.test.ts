@@ -1,0 +1,92 @@
+import { test, before } from "node:test";
+import assert from "node:assert/strict";
+import type { WindowBatch } from "../../src/data/windows.js";
+import { selectBackend, tf } from "../../src/runtime/backend.js";
+import { InputError } from "../../src/runtime/errors.js";
+import { createDecisionRunner, createModel, inputsFromBatch, disposeInputs, type ModelConfig } from "../../src/model/index.js";
+import { CONTINUOUS, DISCRETE, VARIANTS, randomRaw, tinyConfig, type RawInputs } from "./tiny.js";
+
+before(async () => {
+  await selectBackend("wasm");
+});
+
+function windowBatch(raw: RawInputs): WindowBatch {
+  return {
+    size: raw.batch,
+    context: raw.context,
+    obsDim: raw.obsDim,
+    actionWidth: raw.actionWidth,
+    returnsToGo: Float32Array.from(raw.returnsToGo),
+    states: Float32Array.from(raw.states),
+    actions: Float32Array.from(raw.actions),
+    timesteps: Int32Array.from(raw.timesteps),
+    mask: Float32Array.from(raw.mask),
+  };
+}
+
+/** forward's output for the last step of a batch-1 window. */
+function forwardLast(config: ModelConfig, model: ReturnType<typeof createModel>, batch: WindowBatch): Float32Array {
+  const inputs = inputsFromBatch(batch);
+  const output = model.forward(inputs, { training: false });
+  const values = output.actions.dataSync() as Float32Array;
+  const width = output.actions.shape[2];
+  output.actions.dispose();
+  disposeInputs(inputs);
+  return values.slice((config.context - 1) * width);
+}
+
+const CASES: { name: string; config: ModelConfig }[] = [
+  ...VARIANTS.map((variant) => ({ name: `snn-dt ${variant}`, config: tinyConfig({ variant, n_layers: 2, context: 5 }) })),
+  { name: "snn-dt full, continuous", config: tinyConfig({ n_layers: 2, context: 5, action_space: CONTINUOUS }) },
+  { name: "dt", config: tinyConfig({ kind: "dt", n_layers: 2, context: 5 }) },
+  { name: "dt, continuous, one layer", config: tinyConfig({ kind: "dt", context: 5, action_space: CONTINUOUS }) },
+];
+
+for (const { name, config } of CASES) {
+  test(`decide equals forward's last step (${name}), with and without left padding, and leaks nothing`, () => {
+    const model = createModel({ ...config, lif: { ...config.lif, current_scale: 2 } }, 3);
+    const runner = createDecisionRunner(model);
+    for (const [seed, pad] of [[1, 0], [2, 1], [3, 3], [4, 4]] as const) {
+      const batch = windowBatch(randomRaw(config, 1, seed, [pad]));
+      const expected = forwardLast(config, model, batch);
+      const before = tf.memory().numTensors;
+      const { action, stats } = runner.decide(batch);
+      assert.equal(tf.memory().numTensors, before, "tensors leaked");
+      assert.equal(stats, undefined);
+      assert.equal(action.length, expected.length);
+      action.forEach((a, i) => assert.ok(Math.abs(a - expected[i]!) < 1e-4, `pad ${pad}: action[${i}] ${a} vs forward ${expected[i]}`));
+    }
+    model.dispose();
+  });
+}
+
+test("decide with collectStats returns forward's stats and action", () => {
+  const config = tinyConfig({ n_layers: 2, context: 5 });
+  const model = createModel(config, 4);
+  const batch = windowBatch(randomRaw(config, 1, 9, [2]));
+  const inputs = inputsFromBatch(batch);
+  const output = model.forward(inputs, { training: false, collectStats: true });
+  output.actions.dispose();
+  disposeInputs(inputs);
+  const decision = createDecisionRunner(model).decide(batch, { collectStats: true });
+  assert.deepEqual(decision.stats, output.stats);
+  assert.ok(decision.stats!.totalSpikes > 0);
+  assert.deepEqual(Array.from(decision.action), Array.from(forwardLast(config, model, batch)));
+  model.dispose();
+});
+
+test("decide rejects a batch of two, a mask with holes, an all-padding window and an out-of-range timestep", () => {
+  const config = tinyConfig({ context: 4, action_space: DISCRETE });
+  const model = createModel(config, 5);
+  const runner = createDecisionRunner(model);
+  assert.throws(() => runner.decide(windowBatch(randomRaw(config, 2, 1))), (e: unknown) => e instanceof InputError && /exactly 1/.test(e.message));
+  const holes = windowBatch(randomRaw(config, 1, 1));
+  holes.mask[2] = 0;
+  assert.throws(() => runner.decide(holes), (e: unknown) => e instanceof InputError && /mask\[3\] is 1|left-padded/.test(e.message));
+  const empty = windowBatch(randomRaw(config, 1, 1, [4]));
+  assert.throws(() => runner.decide(empty), (e: unknown) => e instanceof InputError && /no real step/.test(e.message));
+  const late = windowBatch(randomRaw(config, 1, 1));
+  late.timesteps[3] = config.max_ep_len;
+  assert.throws(() => runner.decide(late), (e: unknown) => e instanceof InputError && /timestep 50 is outside \[0, 50\)/.test(e.message));
+  model.dispose();
+});
