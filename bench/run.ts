@@ -6,6 +6,7 @@ const BENCHMARKS: Record<string, () => Promise<{ run(args: string[]): Promise<vo
   prepare: () => import("./prepare.js"),
   envs: () => import("./envs.js"),
   train: () => import("./train.js"),
+  infer: () => import("./infer.js"),
 };
 
 const [name, ...rest] = process.argv.slice(2);

@@ -1,0 +1,110 @@
+/**
+ * `npm run bench -- infer [--steps N] [--backend NAME]... [--kind snn-dt|dt]... [--no-torch]`:
+ * latency of one batch-1 decision (a full window of K = 20 steps, the default model shapes) through
+ * `createDecisionRunner` as eval uses it, and through the plain `forward` for comparison, on each
+ * installed backend; beside bench/torch_peer.py's batch-1 forward in PyTorch (no_grad, one thread)
+ * when python3 with torch is present. Targets: < 1 ms and <= PyTorch.
+ */
+import * as path from "node:path";
+import { pathToFileURL } from "node:url";
+import { createDecisionRunner, createModel, disposeInputs, inputsFromBatch } from "../src/model/index.js";
+import { selectBackend, tf } from "../src/runtime/backend.js";
+import {
+  CHILD_FLAG,
+  DEFAULT_SHAPE,
+  SMALL_SHAPE,
+  findTorchPython,
+  median,
+  memoryNow,
+  mib,
+  modelConfig,
+  parseBenchArgs,
+  randomBatch,
+  runChild,
+  runTorchPeer,
+  shapeText,
+  type Kind,
+  type Shape,
+} from "./train.js";
+
+interface InferMeasurement {
+  decideMs: number;
+  forwardMs: number;
+  peakRssBytes: number;
+  wasmHeapBytes: number | null;
+}
+
+function timeMs(f: () => void, repeats: number): number {
+  for (let i = 0; i < Math.max(5, repeats / 10); i++) f();
+  const times: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const start = performance.now();
+    f();
+    times.push(performance.now() - start);
+  }
+  return median(times);
+}
+
+function measureDecisions(kind: Kind, shape: Shape, repeats: number): InferMeasurement {
+  const config = modelConfig(kind, shape);
+  const model = createModel(config, 0);
+  const batch = randomBatch(1, shape.context, 2);
+  const runner = createDecisionRunner(model);
+  const decideMs = timeMs(() => runner.decide(batch), repeats);
+  const forwardMs = timeMs(() => {
+    const inputs = inputsFromBatch(batch);
+    const output = model.forward(inputs, { training: false });
+    output.actions.dataSync();
+    output.actions.dispose();
+    disposeInputs(inputs);
+  }, repeats);
+  if (tf.memory().numTensors > model.variables.length + 10) throw new Error(`bench infer: ${tf.memory().numTensors} tensors alive (a leak)`);
+  return { decideMs, forwardMs, ...memoryNow() };
+}
+
+export async function run(args: string[]): Promise<void> {
+  const options = parseBenchArgs("infer", args, 200);
+  const python = options.torch ? findTorchPython() : null;
+  const lines: string[] = [`batch-1 decision (full window), median of ${options.steps} decisions after a warm-up`];
+  const torchMs = new Map<Kind, number>();
+  if (python) {
+    for (const kind of options.kinds) {
+      const peer = runTorchPeer(python, kind, "infer", { ...DEFAULT_SHAPE, batch: 1 }, options.steps);
+      if (peer.result) {
+        torchMs.set(kind, peer.result.ms);
+        lines.push(`  pytorch ${peer.result.torch} (1 thread, no_grad)  ${kind.padEnd(6)} ${peer.result.ms.toFixed(2).padStart(7)} ms/decision`);
+      } else {
+        lines.push(`  pytorch ${kind}: failed (${peer.error})`);
+      }
+    }
+  } else {
+    lines.push(`  pytorch: ${options.torch ? "no python3 with torch found" : "skipped (--no-torch)"}; no ratio`);
+  }
+  for (const backend of options.backends) {
+    const shape = backend === "cpu" ? SMALL_SHAPE : DEFAULT_SHAPE;
+    for (const kind of options.kinds) {
+      const { result, error } = runChild<InferMeasurement>(import.meta.url, { backend, kind, shape, steps: backend === "cpu" ? Math.min(options.steps, 20) : options.steps });
+      if (!result) {
+        lines.push(`  snndt ${backend.padEnd(10)} ${kind}: failed (${error})`);
+        continue;
+      }
+      const peer = shape === DEFAULT_SHAPE ? torchMs.get(kind) : undefined;
+      const target = shape === DEFAULT_SHAPE ? ` (target < 1 ms: ${result.decideMs < 1 ? "OK" : "ABOVE"})` : "";
+      const ratio = peer ? `  ${(result.decideMs / peer).toFixed(2)}x pytorch (target <= 1x) ${result.decideMs <= peer ? "OK" : "ABOVE TARGET"}` : "";
+      lines.push(
+        `  snndt ${backend.padEnd(10)} ${kind.padEnd(6)} decide ${result.decideMs.toFixed(2).padStart(7)} ms${target}, full forward ${result.forwardMs.toFixed(2)} ms, ` +
+          `peak RSS ${mib(result.peakRssBytes)}, wasm heap ${mib(result.wasmHeapBytes)}${ratio}  [${shapeText({ ...shape, batch: 1 })}]`,
+      );
+    }
+  }
+  process.stdout.write(lines.join("\n") + "\n");
+}
+
+async function child(request: { backend: string; kind: Kind; shape: Shape; steps: number }): Promise<void> {
+  await selectBackend(request.backend as "wasm" | "cpu" | "tensorflow");
+  process.stdout.write(JSON.stringify(measureDecisions(request.kind, request.shape, request.steps)) + "\n");
+}
+
+if (process.argv[2] === CHILD_FLAG && process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  await child(JSON.parse(process.argv[3]!) as { backend: string; kind: Kind; shape: Shape; steps: number });
+}
