@@ -2,8 +2,9 @@
  * Custom kernels that work on a backend's memory directly, for the WASM and pure-JS cpu backends.
  *
  * A kernel here is one JS function over Float32Array views: on WASM the views alias the module's
- * heap at each tensor's `memoryOffset` (no copy in or out), on cpu they are the backend's own value
- * arrays. `registerFloatKernel` registers it under a snndt-specific kernel name for both backends;
+ * heap at each tensor's `memoryOffset` (no copy in or out), and the body also gets the heap's
+ * WebAssembly.Memory and offsets so it can run WebAssembly code in place; on cpu the views are the
+ * backend's own value arrays. `registerFloatKernel` registers it under a snndt-specific kernel name for both backends;
  * `hasKernel` tells callers whether the active backend has it (the native "tensorflow" backend does
  * not, and callers then compose ordinary tf ops).
  */
@@ -13,7 +14,7 @@ import { tf } from "../runtime/backend.js";
 const BACKENDS = ["wasm", "cpu"] as const;
 
 interface WasmBackendMemory {
-  wasm: { HEAPU8: Uint8Array };
+  wasm: { HEAPU8: Uint8Array; asm: { memory: object }; _malloc(bytes: number): number; _free(pointer: number): void };
   dataIdMap: { get(dataId: object): { memoryOffset: number } };
   makeOutput(shape: number[], dtype: "float32"): tf.TensorInfo;
 }
@@ -24,10 +25,23 @@ interface CpuBackendMemory {
 }
 
 /**
- * A kernel body: reads `inputs` and fills `outputs` (fresh, zero-filled on cpu, uninitialised on
- * WASM: the body must write every element). Views are only valid during the call.
+ * On WASM, where the views live: the backend's WebAssembly.Memory and the byte offsets of the
+ * inputs, outputs and the scratch block, for code that runs inside that memory (lif-simd.ts).
  */
-export type FloatKernelBody<Attrs> = (inputs: Float32Array[], outputs: Float32Array[], attrs: Attrs) => void;
+export interface HeapAccess {
+  memory: object;
+  inputOffsets: number[];
+  outputOffsets: number[];
+  /** Byte offset of `scratchBytes` bytes of scratch memory (0 when none was asked for). */
+  scratch: number;
+}
+
+/**
+ * A kernel body: reads `inputs` and fills `outputs` (fresh, zero-filled on cpu, uninitialised on
+ * WASM: the body must write every element). Views are only valid during the call. `heap` is given
+ * on WASM only.
+ */
+export type FloatKernelBody<Attrs> = (inputs: Float32Array[], outputs: Float32Array[], attrs: Attrs, heap?: HeapAccess) => void;
 
 export interface FloatKernelSpec<Attrs> {
   name: string;
@@ -36,6 +50,8 @@ export interface FloatKernelSpec<Attrs> {
   /** Output shapes from the input shapes and attributes. */
   outputShapes: (inputShapes: number[][], attrs: Attrs) => number[][];
   body: FloatKernelBody<Attrs>;
+  /** Scratch bytes the body needs on WASM (allocated in the heap for the call). */
+  scratchBytes?: (attrs: Attrs) => number;
 }
 
 function checkFloat(name: string, input: string, info: tf.TensorInfo): void {
@@ -59,10 +75,18 @@ function wasmKernel<Attrs>(spec: FloatKernelSpec<Attrs>): tf.KernelFunc {
       attrs as unknown as Attrs,
     );
     const outputs = shapes.map((shape) => memory.makeOutput(shape, "float32"));
-    // Views are taken after every allocation: a malloc may grow (and so detach) the heap buffer.
-    const heap = memory.wasm.HEAPU8.buffer;
-    const view = (info: tf.TensorInfo) => new Float32Array(heap, memory.dataIdMap.get(info.dataId).memoryOffset, size(info.shape));
-    spec.body(infos.map(view), outputs.map(view), attrs as unknown as Attrs);
+    const scratchBytes = spec.scratchBytes?.(attrs as unknown as Attrs) ?? 0;
+    const scratch = scratchBytes > 0 ? memory.wasm._malloc(scratchBytes) >>> 0 : 0;
+    try {
+      // Views are taken after every allocation: a malloc may grow (and so detach) the heap buffer.
+      const heap = memory.wasm.HEAPU8.buffer;
+      const offset = (info: tf.TensorInfo) => memory.dataIdMap.get(info.dataId).memoryOffset;
+      const view = (info: tf.TensorInfo) => new Float32Array(heap, offset(info), size(info.shape));
+      const access: HeapAccess = { memory: memory.wasm.asm.memory, inputOffsets: infos.map(offset), outputOffsets: outputs.map(offset), scratch };
+      spec.body(infos.map(view), outputs.map(view), attrs as unknown as Attrs, access);
+    } finally {
+      if (scratch !== 0) memory.wasm._free(scratch);
+    }
     return outputs.length === 1 ? outputs[0]! : outputs;
   };
 }

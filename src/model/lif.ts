@@ -15,7 +15,8 @@
  */
 import { tf } from "../runtime/backend.js";
 import { customOp1 } from "./custom-grad.js";
-import { hasKernel, registerFloatKernel, runKernel } from "./kernels.js";
+import { hasKernel, registerFloatKernel, runKernel, type HeapAccess } from "./kernels.js";
+import { lifSimdFor } from "./lif-simd.js";
 import { fastSigmoidGrad, spikeFunction } from "./surrogate.js";
 
 export interface LifParams {
@@ -56,15 +57,23 @@ const LIF_RATES_GRAD = "SnndtLifRatesGrad";
  * trajectory is periodic: after a spike it repeats the float32 steps from rest exactly. So only the
  * steps up to the first spike are simulated (p_t = z_{t-1} leak + drive in float32, exactly as the
  * tf-op form computes them); a first spike at step n gives floor(T / n) spikes, none gives 0.
- * rate = spikes / T. A NaN input gives a NaN rate, as the tf ops would.
+ * rate = spikes / T, plus (drive - drive): 0, or NaN for a NaN or infinite input, as the tf ops
+ * give, so that a diverged run is noticed. On WASM the bulk runs in the SIMD module (lif-simd.ts),
+ * which gives the same values; JS does the last n mod 4 neurons and the cpu backend.
  */
-function lifRatesBody([x]: Float32Array[], [rate]: Float32Array[], a: LifKernelAttrs): void {
+function lifRatesBody([x]: Float32Array[], [rate]: Float32Array[], a: LifKernelAttrs, heap?: HeapAccess): void {
+  const simd = heap ? lifSimdFor(heap.memory) : null;
+  let start = 0;
+  if (heap && simd) {
+    start = x.length - (x.length % 4);
+    simd.forward(heap.inputOffsets[0]!, heap.outputOffsets[0]!, start, a.T, a.leak, a.gain, a.theta);
+  }
   const fround = Math.fround;
   const leak = fround(a.leak);
   const gain = fround(a.gain);
   const theta = fround(a.theta);
   const T = a.T;
-  for (let i = 0; i < x.length; i++) {
+  for (let i = start; i < x.length; i++) {
     const drive = fround(x[i]! * gain);
     let z = 0;
     let firstSpike = 1;
@@ -73,7 +82,7 @@ function lifRatesBody([x]: Float32Array[], [rate]: Float32Array[], a: LifKernelA
       if (p >= theta) break;
       z = p;
     }
-    rate[i] = drive !== drive ? NaN : firstSpike <= T ? Math.floor(T / firstSpike) / T : 0;
+    rate[i] = (firstSpike <= T ? Math.floor(T / firstSpike) / T : 0) + (drive - drive);
   }
 }
 
@@ -82,14 +91,21 @@ function lifRatesBody([x]: Float32Array[], [rate]: Float32Array[], a: LifKernelA
  * float32 steps as the forward, so the spike decisions agree), then run the reverse recurrence of
  * `rates` (reset path included) and write dL/dx = gain * sum_t dL/dp_t.
  */
-function lifRatesGradBody([x, dy]: Float32Array[], [dx]: Float32Array[], a: LifKernelAttrs): void {
+function lifRatesGradBody([x, dy]: Float32Array[], [dx]: Float32Array[], a: LifKernelAttrs, heap?: HeapAccess): void {
+  const simd = heap ? lifSimdFor(heap.memory) : null;
+  let start = 0;
+  if (heap && simd) {
+    start = x.length - (x.length % 4);
+    const [xAt, dyAt] = heap.inputOffsets as [number, number];
+    simd.backward(xAt, dyAt, heap.outputOffsets[0]!, start, a.T, a.leak, a.gain, a.theta, a.k, heap.scratch);
+  }
   const fround = Math.fround;
   const leak = fround(a.leak);
   const gain = fround(a.gain);
   const theta = fround(a.theta);
   const { T, k } = a;
   const membrane = new Float32Array(T);
-  for (let i = 0; i < x.length; i++) {
+  for (let i = start; i < x.length; i++) {
     const drive = fround(x[i]! * gain);
     let z = 0;
     for (let t = 0; t < T; t++) {
@@ -113,7 +129,14 @@ function lifRatesGradBody([x, dy]: Float32Array[], [dx]: Float32Array[], a: LifK
 }
 
 registerFloatKernel<LifKernelAttrs>({ name: LIF_RATES, inputs: ["x"], outputShapes: ([x]) => [x!], body: lifRatesBody });
-registerFloatKernel<LifKernelAttrs>({ name: LIF_RATES_GRAD, inputs: ["x", "dy"], outputShapes: ([x]) => [x!], body: lifRatesGradBody });
+registerFloatKernel<LifKernelAttrs>({
+  name: LIF_RATES_GRAD,
+  inputs: ["x", "dy"],
+  outputShapes: ([x]) => [x!],
+  body: lifRatesGradBody,
+  // The SIMD backward keeps the T pre-reset membranes of four neurons.
+  scratchBytes: (a) => 16 * a.T,
+});
 
 export class LifNeuron {
   /** Membrane retention per step, 1 - dt/tau_m. */
