@@ -20,3 +20,11 @@ export function customOp2(
     b: tf.Tensor,
   ) => tf.Tensor;
 }
+
+/**
+ * Whether a gradient tape is recording (inside tf.grad / variableGrads). Outside one, ops may skip
+ * their custom-gradient wrappers and cached values may stand in for differentiable ones.
+ */
+export function recordingGradients(): boolean {
+  return (tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn();
+}

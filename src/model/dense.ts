@@ -7,7 +7,7 @@
  */
 import { tf } from "../runtime/backend.js";
 import { batchMatMul } from "./batch-matmul.js";
-import { customOp1, customOp2 } from "./custom-grad.js";
+import { customOp1, customOp2, recordingGradients } from "./custom-grad.js";
 
 /** [m, k] x [k, n] -> [m, n]. */
 export const matMulFast = customOp2((a, b, save) => {
@@ -47,7 +47,8 @@ export function dense(x: tf.Tensor, weight: tf.Tensor2D, bias?: tf.Tensor1D): tf
   return tf.tidy(() => {
     const inDim = x.shape[x.shape.length - 1]!;
     const outDim = weight.shape[1];
-    const flat = matMulFast(tf.reshape(x, [-1, inDim]) as tf.Tensor2D, weight);
+    const rows = tf.reshape(x, [-1, inDim]) as tf.Tensor2D;
+    const flat = recordingGradients() ? matMulFast(rows, weight) : tf.matMul(rows, weight);
     const withBias = bias ? tf.add(flat, bias) : flat;
     return tf.reshape(withBias, [...x.shape.slice(0, -1), outDim]);
   });

@@ -13,12 +13,16 @@ export function layerNorm(x: tf.Tensor, params: LayerNormParams): tf.Tensor {
   });
 }
 
-/** GELU, tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+/**
+ * GELU, tanh form: 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3), computed as the equal
+ * x sigmoid(2u) (0.5 (1 + tanh(u)) = sigmoid(2u)): on WASM Tanh is a scalar loop ~17x slower than
+ * the vectorised Sigmoid, and the form needs fewer ops.
+ */
 export function gelu(x: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
     // x * x * x rather than pow(x, 3): Pow and its gradient are ~10x slower on WASM.
-    const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.mul(tf.mul(x, x), x))));
-    return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(inner)));
+    const twiceInner = tf.mul(2 * Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.mul(tf.mul(x, x), x))));
+    return tf.mul(x, tf.sigmoid(twiceInner));
   });
 }
 

@@ -14,7 +14,7 @@
  * against a hand-derived one that includes the reset path.
  */
 import { tf } from "../runtime/backend.js";
-import { customOp1 } from "./custom-grad.js";
+import { customOp1, recordingGradients } from "./custom-grad.js";
 import { hasKernel, registerFloatKernel, runKernel, type HeapAccess } from "./kernels.js";
 import { lifSimdFor } from "./lif-simd.js";
 import { fastSigmoidGrad, spikeFunction } from "./surrogate.js";
@@ -160,7 +160,11 @@ export class LifNeuron {
     this.spike = spikeFunction(params.k);
     this.opRates = this.makeFusedRates();
     this.kernelRates = this.makeKernelRates();
-    this.rates = (x) => (hasKernel(LIF_RATES) ? this.kernelRates(x) : this.opRates(x));
+    const attrs: LifKernelAttrs = { T: params.T, leak: this.leak, gain: this.gain, theta: params.v_th - params.v_rest, k: params.k };
+    this.rates = (x) => {
+      if (!hasKernel(LIF_RATES)) return this.opRates(x);
+      return recordingGradients() ? this.kernelRates(x) : runKernel(LIF_RATES, { x }, attrs);
+    };
   }
 
   /**

@@ -186,8 +186,9 @@ export class TokenSequenceModel implements SequenceModel {
     const z = dense(hidden, this.parts.head.weight, this.parts.head.bias) as tf.Tensor3D;
     stats?.addMacs(-1, batch * context * d * z.shape[2]);
     if (!this.actionLow || !this.actionRange) return z;
-    // low + (tanh(z) + 1) / 2 * (high - low): tanh bounded, scaled to the action box.
-    return tf.add(this.actionLow, tf.mul(tf.mul(tf.add(tf.tanh(z), 1), 0.5), this.actionRange)) as tf.Tensor3D;
+    // low + (tanh(z) + 1) / 2 * (high - low): tanh bounded, scaled to the action box; (tanh(z) + 1) / 2
+    // is computed as the equal sigmoid(2 z) (Tanh is a slow scalar loop on WASM).
+    return tf.add(this.actionLow, tf.mul(tf.sigmoid(tf.mul(z, 2)), this.actionRange)) as tf.Tensor3D;
   }
 
   private checkInputs(inputs: ModelInputs): void {
