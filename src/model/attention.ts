@@ -10,6 +10,7 @@
  * so no row is fully masked and no NaN can appear.
  */
 import { tf } from "../runtime/backend.js";
+import { recordingGradients } from "./custom-grad.js";
 import { batchMatMulFast, dense } from "./dense.js";
 import type { LifNeuron } from "./lif.js";
 import { linear, type Linear, type ParamStore } from "./params.js";
@@ -65,6 +66,38 @@ function attentionMacs(batch: number, length: number, width: number): number {
   return 2 * batch * length * length * width;
 }
 
+/**
+ * The fused [Q | K | V] projection (one product instead of three). Under a gradient tape it is
+ * concatenated from the variables on every call (so gradients reach them); otherwise the
+ * concatenation is cached until one of the variables is assigned (a new dataId), which also lets
+ * XNNPACK keep its packed weights between decisions.
+ */
+class FusedProjection {
+  private cached: { key: object[]; weight: tf.Tensor2D; bias: tf.Tensor1D } | null = null;
+
+  constructor(private readonly parts: Linear[]) {}
+
+  get(): { weight: tf.Tensor2D; bias: tf.Tensor1D } {
+    const concatenate = () => ({
+      weight: tf.concat(this.parts.map((p) => p.weight), 1) as tf.Tensor2D,
+      bias: tf.concat(this.parts.map((p) => p.bias)) as tf.Tensor1D,
+    });
+    if (recordingGradients()) return concatenate();
+    const key = this.parts.flatMap((p) => [p.weight.dataId, p.bias.dataId]);
+    if (!this.cached || key.some((id, i) => id !== this.cached!.key[i])) {
+      this.dispose();
+      const { weight, bias } = concatenate();
+      this.cached = { key, weight: tf.keep(weight), bias: tf.keep(bias) };
+    }
+    return this.cached;
+  }
+
+  dispose(): void {
+    if (this.cached) tf.dispose([this.cached.weight, this.cached.bias]);
+    this.cached = null;
+  }
+}
+
 export interface AttentionContext {
   bias: tf.Tensor4D;
   stats: StatsCollector | null;
@@ -115,6 +148,13 @@ export class SpikingSelfAttention {
     this.k = linear(store, `${name}.k`, width, width);
     this.v = linear(store, `${name}.v`, width, width);
     this.out = linear(store, `${name}.out`, router ? width / heads : width, width);
+    this.projection = new FusedProjection([this.q, this.k, this.v]);
+  }
+
+  private readonly projection: FusedProjection;
+
+  dispose(): void {
+    this.projection.dispose();
   }
 
   /**
@@ -125,8 +165,7 @@ export class SpikingSelfAttention {
     return tf.tidy(() => {
       const [batch, length] = x.shape;
       const d = this.width;
-      const weight = tf.concat([this.q.weight, this.k.weight, this.v.weight], 1) as tf.Tensor2D;
-      const bias = tf.concat([this.q.bias, this.k.bias, this.v.bias]) as tf.Tensor1D;
+      const { weight, bias } = this.projection.get();
       let drive = dense(x, weight, bias);
       if (positional) drive = tf.add(drive, positional);
       const rates = this.lif.rates(drive);
@@ -181,14 +220,20 @@ export class FloatSelfAttention {
     this.k = linear(store, `${name}.k`, width, width);
     this.v = linear(store, `${name}.v`, width, width);
     this.out = linear(store, `${name}.out`, width, width);
+    this.projection = new FusedProjection([this.q, this.k, this.v]);
+  }
+
+  private readonly projection: FusedProjection;
+
+  dispose(): void {
+    this.projection.dispose();
   }
 
   apply(x: tf.Tensor3D, ctx: AttentionContext): tf.Tensor3D {
     return tf.tidy(() => {
       const [batch, length] = x.shape;
       const d = this.width;
-      const weight = tf.concat([this.q.weight, this.k.weight, this.v.weight], 1) as tf.Tensor2D;
-      const bias = tf.concat([this.q.bias, this.k.bias, this.v.bias]) as tf.Tensor1D;
+      const { weight, bias } = this.projection.get();
       const [q, k, v] = tf.split(dense(x, weight, bias), 3, 2);
       const query = queryRows(q as tf.Tensor3D, ctx.lastOnly);
       const heads = attend(splitHeads(query, this.heads), splitHeads(k!, this.heads), splitHeads(v!, this.heads), queryBias(ctx.bias, ctx.lastOnly), this.heads);

@@ -31,6 +31,8 @@ function residualRows(x: tf.Tensor3D, lastOnly: boolean | undefined): tf.Tensor3
 
 export interface Block {
   apply(x: tf.Tensor3D, ctx: BlockContext): tf.Tensor3D;
+  /** Free cached tensors (not the variables, which the model owns). */
+  dispose(): void;
 }
 
 export class SpikingBlock implements Block {
@@ -55,6 +57,10 @@ export class SpikingBlock implements Block {
     this.norm2 = layerNormParams(store, `${name}.ln2`, width);
     this.hidden = linear(store, `${name}.mlp.hidden`, width, 4 * width);
     this.output = linear(store, `${name}.mlp.out`, 4 * width, width);
+  }
+
+  dispose(): void {
+    this.attention.dispose();
   }
 
   apply(x: tf.Tensor3D, ctx: BlockContext): tf.Tensor3D {
@@ -93,6 +99,10 @@ export class GptBlock implements Block {
     this.norm2 = layerNormParams(store, `${name}.ln2`, width);
     this.hidden = linear(store, `${name}.mlp.hidden`, width, 4 * width);
     this.output = linear(store, `${name}.mlp.out`, 4 * width, width);
+  }
+
+  dispose(): void {
+    this.attention.dispose();
   }
 
   apply(x: tf.Tensor3D, ctx: BlockContext): tf.Tensor3D {

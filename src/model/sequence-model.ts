@@ -161,6 +161,7 @@ export class TokenSequenceModel implements SequenceModel {
 
   dispose(): void {
     for (const v of this.variables) v.dispose();
+    for (const block of this.parts.blocks) block.dispose();
     this.parts.plasticity?.dispose();
     this.actionLow?.dispose();
     this.actionRange?.dispose();

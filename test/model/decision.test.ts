@@ -90,3 +90,23 @@ test("decide rejects a batch of two, a mask with holes, an all-padding window an
   assert.throws(() => runner.decide(late), (e: unknown) => e instanceof InputError && /timestep 50 is outside \[0, 50\)/.test(e.message));
   model.dispose();
 });
+
+test("decisions follow weight updates (the cached fused projection is rebuilt after an assign)", () => {
+  for (const kind of ["snn-dt", "dt"] as const) {
+    const config = tinyConfig({ kind, n_layers: 2, context: 5, lif: { ...tinyConfig().lif, current_scale: 2 } });
+    const used = createModel(config, 6);
+    const fresh = createModel(config, 6);
+    const batch = windowBatch(randomRaw(config, 1, 12, [1]));
+    const before = createDecisionRunner(used).decide(batch).action;
+    for (const model of [used, fresh]) {
+      const index = model.parameterNames.indexOf("blocks.0.attn.k.weight");
+      const variable = model.variables[index]!;
+      tf.tidy(() => variable.assign(tf.add(variable, tf.mul(tf.randomNormal(variable.shape, 0, 1, "float32", 3), 0.5))));
+    }
+    const after = createDecisionRunner(used).decide(batch).action;
+    assert.deepEqual(Array.from(after), Array.from(createDecisionRunner(fresh).decide(batch).action), kind);
+    assert.notDeepEqual(Array.from(after), Array.from(before), `${kind}: the update changes the decision`);
+    used.dispose();
+    fresh.dispose();
+  }
+});
