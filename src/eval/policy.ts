@@ -4,11 +4,10 @@
  */
 import { existsSync } from "node:fs";
 import * as path from "node:path";
-import { tf } from "../runtime/backend.js";
 import { InputError } from "../runtime/errors.js";
 import type { ActionSpace } from "../data/types.js";
 import type { WindowBatch, WindowSpec } from "../data/windows.js";
-import { createModel, disposeInputs, inputsFromBatch, type ForwardStats, type ModelConfig, type SequenceModel } from "../model/index.js";
+import { createDecisionRunner, createModel, type DecisionRunner, type ForwardStats, type ModelConfig, type SequenceModel } from "../model/index.js";
 import { CHECKSUMS_FILE, checkpointDir, latestCheckpoint, loadCheckpoint, restoreVariables, type CheckpointState } from "../train/checkpoint.js";
 import { modelConfigOf, windowSpecOf } from "../train/trainer.js";
 
@@ -19,6 +18,8 @@ export interface LoadedPolicy {
   runDir: string;
   state: CheckpointState;
   model: SequenceModel;
+  /** The batch-1 fast path (no tape, no padding work), equal to the model's forward. */
+  runner: DecisionRunner;
   modelConfig: ModelConfig;
   spec: WindowSpec;
 }
@@ -45,7 +46,7 @@ export async function loadPolicy(target: string): Promise<LoadedPolicy> {
   const modelConfig = modelConfigOf(loaded.state.config, { obsDim: norm.obsDim, actionSpace: norm.actionSpace });
   const model = createModel(modelConfig, loaded.state.config.seed);
   restoreVariables(model.variables, loaded.weights, checkpoint);
-  return { checkpoint, runDir, state: loaded.state, model, modelConfig, spec: windowSpecOf(norm) };
+  return { checkpoint, runDir, state: loaded.state, model, runner: createDecisionRunner(model), modelConfig, spec: windowSpecOf(norm) };
 }
 
 export interface Decision {
@@ -55,16 +56,10 @@ export interface Decision {
 }
 
 /** The action of the last step of a batch-1 window (greedy: argmax for discrete, the tanh output for continuous). */
-export function decide(model: SequenceModel, window: WindowBatch, actionSpace: ActionSpace, collectStats: boolean): Decision {
-  const inputs = inputsFromBatch(window);
-  const output = model.forward(inputs, { training: false, collectStats });
-  const k = window.context;
-  const last = tf.tidy(() => output.actions.slice([0, k - 1, 0], [1, 1, -1]).reshape([-1]));
-  const values = last.dataSync() as Float32Array;
-  tf.dispose([last, output.actions]);
-  disposeInputs(inputs);
-  const action = actionSpace.kind === "discrete" ? argMax(values) : Float32Array.from(values);
-  return output.stats ? { action, stats: output.stats } : { action };
+export function decide(runner: DecisionRunner, window: WindowBatch, actionSpace: ActionSpace, collectStats: boolean): Decision {
+  const { action: values, stats } = runner.decide(window, { collectStats });
+  const action = actionSpace.kind === "discrete" ? argMax(values) : values;
+  return stats ? { action, stats } : { action };
 }
 
 function argMax(values: Float32Array): number {

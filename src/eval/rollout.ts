@@ -11,7 +11,7 @@ import { performance } from "node:perf_hooks";
 import { EpisodeHistory } from "../data/windows.js";
 import { SnndtError } from "../runtime/errors.js";
 import type { Progress } from "../runtime/progress.js";
-import type { ForwardStats, SequenceModel } from "../model/index.js";
+import type { ForwardStats } from "../model/index.js";
 import { SPIKE_KINDS, type SpikeKind } from "../model/index.js";
 import type { Action, StepResult } from "./envs/index.js";
 import type { LoadedPolicy } from "./policy.js";
@@ -113,7 +113,7 @@ async function playEpisode(
   const collectStats = policy.modelConfig.kind !== "dt";
   for (;;) {
     history.observe(observation, returnToGo);
-    const decision = decide(policy.model, history.window(), policy.spec.actionSpace, collectStats);
+    const decision = decide(policy.runner, history.window(), policy.spec.actionSpace, collectStats);
     if (decision.stats) tally.add(decision.stats);
     const action = decision.action;
     history.act(typeof action === "number" ? [action] : action);
@@ -134,11 +134,11 @@ export async function decisionLatency(policy: LoadedPolicy, env: RolloutEnvironm
   let observation = await env.reset(seed);
   let returnToGo = target;
   const times: number[] = [];
-  warmUp(policy.model, policy);
+  warmUp(policy);
   while (times.length < decisions) {
     history.observe(observation, returnToGo);
     const started = performance.now();
-    const { action } = decide(policy.model, history.window(), policy.spec.actionSpace, false);
+    const { action } = decide(policy.runner, history.window(), policy.spec.actionSpace, false);
     times.push(performance.now() - started);
     history.act(typeof action === "number" ? [action] : action);
     const result = await env.step(typeof action === "number" ? action : Array.from(action));
@@ -154,8 +154,8 @@ export async function decisionLatency(policy: LoadedPolicy, env: RolloutEnvironm
 }
 
 /** One untimed decision so that kernel set-up and first-call allocations are not measured. */
-function warmUp(model: SequenceModel, policy: LoadedPolicy): void {
+function warmUp(policy: LoadedPolicy): void {
   const history = new EpisodeHistory(policy.spec);
   history.observe(new Float32Array(policy.spec.obsDim), 0);
-  decide(model, history.window(), policy.spec.actionSpace, false);
+  decide(policy.runner, history.window(), policy.spec.actionSpace, false);
 }
