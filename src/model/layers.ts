@@ -1,16 +1,100 @@
 /** Small float layers shared by both models: layer norm, GELU, seeded dropout. */
 import { tf } from "../runtime/backend.js";
+import { recordingGradients } from "./custom-grad.js";
+import { hasKernel, registerFloatKernel, runKernel } from "./kernels.js";
 import type { LayerNormParams } from "./params.js";
 
 const LAYER_NORM_EPS = 1e-5;
 
-/** (x - mean) / sqrt(var + eps) * gain + bias over the last axis. */
-export function layerNorm(x: tf.Tensor, params: LayerNormParams): tf.Tensor {
+/** (x - mean) / sqrt(var + eps) * gain + bias over the last axis, from tf ops (backends without the kernel). */
+export function layerNormOps(x: tf.Tensor, params: LayerNormParams): tf.Tensor {
   return tf.tidy(() => {
     const centered = tf.sub(x, tf.mean(x, -1, true));
     const variance = tf.mean(tf.square(centered), -1, true);
     return tf.add(tf.mul(tf.mul(centered, tf.rsqrt(tf.add(variance, LAYER_NORM_EPS))), params.gain), params.bias);
   });
+}
+
+const LAYER_NORM = "SnndtLayerNorm";
+const LAYER_NORM_GRAD = "SnndtLayerNormGrad";
+
+/** Mean and 1/sqrt(var + eps) of row `r` (width w), accumulated in float64. */
+function rowMoments(x: Float32Array, r: number, w: number): { mean: number; rstd: number } {
+  let sum = 0;
+  for (let j = r * w; j < (r + 1) * w; j++) sum += x[j]!;
+  const mean = sum / w;
+  let squares = 0;
+  for (let j = r * w; j < (r + 1) * w; j++) squares += (x[j]! - mean) ** 2;
+  return { mean, rstd: 1 / Math.sqrt(squares / w + LAYER_NORM_EPS) };
+}
+
+/** y = x_hat gain + bias per row, x_hat = (x - mean) rstd. */
+function layerNormBody([x, gain, bias]: Float32Array[], [y]: Float32Array[]): void {
+  const w = gain!.length;
+  for (let r = 0; r < x!.length / w; r++) {
+    const { mean, rstd } = rowMoments(x!, r, w);
+    for (let j = 0; j < w; j++) y![r * w + j] = (x![r * w + j]! - mean) * rstd * gain![j]! + bias![j]!;
+  }
+}
+
+/**
+ * Per row, with g = dy gain:  dx = rstd (g - mean(g) - x_hat mean(g x_hat));  and over rows
+ * dgain = sum dy x_hat, dbias = sum dy. The moments are recomputed from x (one extra pass, no saved state).
+ */
+function layerNormGradBody([x, gain, dy]: Float32Array[], [dx, dGain, dBias]: Float32Array[]): void {
+  const w = gain!.length;
+  const gainSum = new Float64Array(w);
+  const biasSum = new Float64Array(w);
+  for (let r = 0; r < x!.length / w; r++) {
+    const { mean, rstd } = rowMoments(x!, r, w);
+    let meanG = 0;
+    let meanGx = 0;
+    for (let j = 0; j < w; j++) {
+      const i = r * w + j;
+      const xHat = (x![i]! - mean) * rstd;
+      const g = dy![i]! * gain![j]!;
+      meanG += g;
+      meanGx += g * xHat;
+      gainSum[j] += dy![i]! * xHat;
+      biasSum[j] += dy![i]!;
+    }
+    meanG /= w;
+    meanGx /= w;
+    for (let j = 0; j < w; j++) {
+      const i = r * w + j;
+      dx![i] = rstd * (dy![i]! * gain![j]! - meanG - (x![i]! - mean) * rstd * meanGx);
+    }
+  }
+  dGain!.set(gainSum);
+  dBias!.set(biasSum);
+}
+
+registerFloatKernel({ name: LAYER_NORM, inputs: ["x", "gain", "bias"], outputShapes: ([x]) => [x!], body: layerNormBody });
+registerFloatKernel({
+  name: LAYER_NORM_GRAD,
+  inputs: ["x", "gain", "dy"],
+  outputShapes: ([x, gain]) => [x!, gain!, gain!],
+  body: layerNormGradBody,
+});
+
+const fusedLayerNorm = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, gain, bias, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+  save([x, gain]);
+  return {
+    value: runKernel(LAYER_NORM, { x, gain, bias }, {}),
+    gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+      tf.engine().runKernel(LAYER_NORM_GRAD, { x: saved[0]!, gain: saved[1]!, dy } as unknown as tf.NamedTensorMap, {}) as tf.Tensor[],
+  };
+}) as (x: tf.Tensor, gain: tf.Tensor, bias: tf.Tensor) => tf.Tensor;
+
+/**
+ * (x - mean) / sqrt(var + eps) * gain + bias over the last axis: one-pass kernels forward and
+ * backward on WASM and cpu (fewer, larger steps than ~8 tf ops and their gradients), else `layerNormOps`.
+ */
+export function layerNorm(x: tf.Tensor, params: LayerNormParams): tf.Tensor {
+  if (!hasKernel(LAYER_NORM)) return layerNormOps(x, params);
+  if (!recordingGradients()) return runKernel(LAYER_NORM, { x, gain: params.gain, bias: params.bias }, {});
+  return fusedLayerNorm(x, params.gain, params.bias);
 }
 
 /**

@@ -1,7 +1,7 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { selectBackend, tf } from "../../src/runtime/backend.js";
-import { gelu, layerNorm } from "../../src/model/layers.js";
+import { gelu, layerNorm, layerNormOps } from "../../src/model/layers.js";
 
 before(async () => {
   await selectBackend("wasm");
@@ -30,4 +30,34 @@ test("layerNorm normalises the last axis, then applies gain and bias", () => {
   const expected = row.map((v, i) => ((v - mean) / std) * [1, 1, 2, 2][i]! + [0, 0, 0, 1][i]!);
   rows[0]!.forEach((v, i) => assert.ok(Math.abs(v - expected[i]!) < 1e-5));
   rows[1]!.forEach((v, i) => assert.ok(Math.abs(v - [-1, -1, 2, 3][i]!) < 1e-4));
+});
+
+test("the fused layer norm equals the tf-op form in value and in the gradients of x, gain and bias (wasm and cpu)", async () => {
+  const run = (norm: typeof layerNorm) =>
+    tf.tidy(() => {
+      const x = tf.randomNormal([6, 5, 16], 0.3, 2, "float32", 1);
+      const gain = tf.randomNormal([16], 1, 0.3, "float32", 2);
+      const bias = tf.randomNormal([16], 0, 0.3, "float32", 3);
+      const w = tf.randomNormal([6, 5, 16], 0, 1, "float32", 4);
+      const f = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.mul(norm(a, { gain: g, bias: b } as unknown as Parameters<typeof layerNorm>[1]), w));
+      const value = norm(x, { gain, bias } as unknown as Parameters<typeof layerNorm>[1]).dataSync();
+      const grads = tf.grads(f)([x, gain, bias]).map((g) => g.dataSync());
+      return [value, ...grads];
+    });
+  const close = (a: ArrayLike<number>, b: ArrayLike<number>, what: string) => {
+    let worst = 0;
+    for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
+    assert.ok(worst < 1e-4, `${what}: largest difference ${worst}`);
+  };
+  const reference = run(layerNormOps);
+  for (const backend of ["wasm", "cpu"] as const) {
+    await selectBackend(backend);
+    try {
+      const fused = run(layerNorm);
+      ["value", "dx", "dgain", "dbias"].forEach((what, i) => close(fused[i]!, reference[i]!, `${backend} ${what}`));
+    } finally {
+      await selectBackend("wasm");
+    }
+  }
 });
