@@ -118,3 +118,17 @@ for (const kind of ["snn-dt", "dt"] as const) {
     model.dispose();
   });
 }
+
+test("dense's gradients of x, weight and bias equal plain autodiff (bias through the column-sum kernel)", () => {
+  tf.tidy(() => {
+    const x = tf.randomNormal([3, 7, 6], 0, 1, "float32", 21);
+    const w = tf.randomNormal([6, 5], 0, 1, "float32", 22) as tf.Tensor2D;
+    const b = tf.randomNormal([5], 0, 1, "float32", 23) as tf.Tensor1D;
+    const r = tf.randomNormal([3, 7, 5], 0, 1, "float32", 24);
+    const fast = tf.grads((a: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor) => tf.sum(tf.mul(dense(a, weight as tf.Tensor2D, bias as tf.Tensor1D), r)))([x, w, b]);
+    const plain = tf.grads((a: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor) =>
+      tf.sum(tf.mul(tf.reshape(tf.add(tf.matMul(tf.reshape(a, [21, 6]), weight as tf.Tensor2D), bias), [3, 7, 5]), r)),
+    )([x, w, b]);
+    fast.forEach((g, i) => assert.ok(maxDiff(g, plain[i]!) < 1e-4, `gradient ${i}`));
+  });
+});
