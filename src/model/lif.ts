@@ -16,7 +16,7 @@
 import { tf } from "../runtime/backend.js";
 import { customOp1, recordingGradients } from "./custom-grad.js";
 import { hasKernel, registerFloatKernel, runKernel, type HeapAccess } from "./kernels.js";
-import { lifSimdFor } from "./lif-simd.js";
+import { LIF_SIMD_BLOCK, lifSimdFor } from "./lif-simd.js";
 import { fastSigmoidGrad, spikeFunction } from "./surrogate.js";
 
 export interface LifParams {
@@ -59,13 +59,13 @@ const LIF_RATES_GRAD = "SnndtLifRatesGrad";
  * tf-op form computes them); a first spike at step n gives floor(T / n) spikes, none gives 0.
  * rate = spikes / T, plus (drive - drive): 0, or NaN for a NaN or infinite input, as the tf ops
  * give, so that a diverged run is noticed. On WASM the bulk runs in the SIMD module (lif-simd.ts),
- * which gives the same values; JS does the last n mod 4 neurons and the cpu backend.
+ * which gives the same values; JS does the last n mod LIF_SIMD_BLOCK neurons and the cpu backend.
  */
 function lifRatesBody([x]: Float32Array[], [rate]: Float32Array[], a: LifKernelAttrs, heap?: HeapAccess): void {
   const simd = heap ? lifSimdFor(heap.memory) : null;
   let start = 0;
   if (heap && simd) {
-    start = x.length - (x.length % 4);
+    start = x.length - (x.length % LIF_SIMD_BLOCK);
     simd.forward(heap.inputOffsets[0]!, heap.outputOffsets[0]!, start, a.T, a.leak, a.gain, a.theta);
   }
   const fround = Math.fround;
@@ -95,7 +95,7 @@ function lifRatesGradBody([x, dy]: Float32Array[], [dx]: Float32Array[], a: LifK
   const simd = heap ? lifSimdFor(heap.memory) : null;
   let start = 0;
   if (heap && simd) {
-    start = x.length - (x.length % 4);
+    start = x.length - (x.length % LIF_SIMD_BLOCK);
     const [xAt, dyAt] = heap.inputOffsets as [number, number];
     simd.backward(xAt, dyAt, heap.outputOffsets[0]!, start, a.T, a.leak, a.gain, a.theta, a.k, heap.scratch);
   }
@@ -134,8 +134,8 @@ registerFloatKernel<LifKernelAttrs>({
   inputs: ["x", "dy"],
   outputShapes: ([x]) => [x!],
   body: lifRatesGradBody,
-  // The SIMD backward keeps the T pre-reset membranes of four neurons.
-  scratchBytes: (a) => 16 * a.T,
+  // The SIMD backward keeps the T pre-reset membranes of the neurons of one loop iteration.
+  scratchBytes: (a) => 4 * LIF_SIMD_BLOCK * a.T,
 });
 
 export class LifNeuron {

@@ -2,6 +2,7 @@ import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { selectBackend, tf } from "../../src/runtime/backend.js";
 import { LifNeuron, type LifParams } from "../../src/model/lif.js";
+import { LIF_SIMD_BLOCK } from "../../src/model/lif-simd.js";
 import { Rng } from "../../src/runtime/rng.js";
 
 before(async () => {
@@ -128,9 +129,12 @@ test("the kernel gives the same rates and gradient on the cpu backend as on wasm
 
 test("a NaN or infinite input gives a NaN rate (so a diverged run is noticed), in the SIMD bulk and the JS tail", () => {
   const lif = new LifNeuron(DEFAULTS);
-  // 7 values: on WASM the first 4 run in the SIMD module, the last 3 in JS.
-  const rates = tf.tidy(() => lif.rates(tf.tensor1d([NaN, 2, 0, Infinity, 0.3, NaN, 5])).dataSync());
-  const expected = [NaN, 1, 0, NaN, 1 / 6, NaN, 1];
+  // On WASM the first LIF_SIMD_BLOCK values run in the SIMD module, the last 3 in JS.
+  const pattern = [NaN, 2, 0, Infinity, 0.3, -Infinity, 5];
+  const inputs = Array.from({ length: LIF_SIMD_BLOCK + 3 }, (_, i) => pattern[i % pattern.length]!);
+  const rates = tf.tidy(() => lif.rates(tf.tensor1d(inputs)).dataSync());
+  // x = 0.3 first fires at step 4, so once in T = 6 steps; 2 and 5 fire every step.
+  const expected = inputs.map((x) => (!Number.isFinite(x) ? NaN : x === 0 ? 0 : x === 0.3 ? 1 / 6 : 1));
   expected.forEach((e, i) => (Number.isNaN(e) ? assert.ok(Number.isNaN(rates[i]), `rate ${i}`) : assert.ok(Math.abs(rates[i]! - e) < 1e-7, `rate ${i}: ${rates[i]}`)));
 });
 
