@@ -10,6 +10,7 @@
  * so no row is fully masked and no NaN can appear.
  */
 import { tf } from "../runtime/backend.js";
+import { batchMatMul } from "./batch-matmul.js";
 import { recordingGradients } from "./custom-grad.js";
 import { batchMatMulFast, dense } from "./dense.js";
 import type { LifNeuron } from "./lif.js";
@@ -54,10 +55,12 @@ export function attend(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, bias: tf.
     const [bh, queries, dh] = q.shape;
     const length = k.shape[1];
     const batch = bh / heads;
-    const scores = tf.mul(batchMatMulFast(q, tf.transpose(k, [0, 2, 1])), 1 / Math.sqrt(dh));
+    // Without a tape the custom-gradient wrapper is only overhead.
+    const product = recordingGradients() ? batchMatMulFast : batchMatMul;
+    const scores = tf.mul(product(q, tf.transpose(k, [0, 2, 1])), 1 / Math.sqrt(dh));
     const masked = tf.add(tf.reshape(scores, [batch, heads, queries, length]), bias);
     const weights = tf.reshape(tf.softmax(masked), [bh, queries, length]) as tf.Tensor3D;
-    return batchMatMulFast(weights, v);
+    return product(weights, v);
   });
 }
 

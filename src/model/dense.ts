@@ -89,6 +89,7 @@ export function embeddingLookup(table: tf.Tensor2D, indices: tf.Tensor): tf.Tens
   const rows = table.shape[0];
   return tf.tidy(() => {
     const flatIndices = tf.reshape(indices, [-1]) as tf.Tensor1D;
+    if (!recordingGradients()) return tf.reshape(tf.gather(table, flatIndices), [...indices.shape, table.shape[1]]);
     const lookup = customOp1((t, save) => {
       save([flatIndices]);
       return {

@@ -24,7 +24,10 @@ function rowMoments(x: Float32Array, r: number, w: number): { mean: number; rstd
   for (let j = r * w; j < (r + 1) * w; j++) sum += x[j]!;
   const mean = sum / w;
   let squares = 0;
-  for (let j = r * w; j < (r + 1) * w; j++) squares += (x[j]! - mean) ** 2;
+  for (let j = r * w; j < (r + 1) * w; j++) {
+    const d = x[j]! - mean;
+    squares += d * d;
+  }
   return { mean, rstd: 1 / Math.sqrt(squares / w + LAYER_NORM_EPS) };
 }
 

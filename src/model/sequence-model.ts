@@ -148,7 +148,7 @@ export class TokenSequenceModel implements SequenceModel {
       const tokens = 3 * context - 1;
       const embedded = this.parts.embedding.apply(inputs, null);
       let x = tf.slice(embedded, [0, 0, 0], [1, tokens, d]) as tf.Tensor3D;
-      const bias = attentionBias(tf.ones([1, tokens]) as tf.Tensor2D);
+      const bias = this.causalBias(tokens);
       const dropout = new Dropout(0, null);
       const last = this.parts.blocks.length - 1;
       this.parts.blocks.forEach((block, layer) => {
@@ -159,7 +159,21 @@ export class TokenSequenceModel implements SequenceModel {
     });
   }
 
+  /** attentionBias of `tokens` real tokens (pure causal), cached per length for decisions. */
+  private causalBias(tokens: number): tf.Tensor4D {
+    let bias = this.causalBiases.get(tokens);
+    if (!bias) {
+      bias = tf.keep(tf.tidy(() => attentionBias(tf.ones([1, tokens]) as tf.Tensor2D)));
+      this.causalBiases.set(tokens, bias);
+    }
+    return bias;
+  }
+
+  private readonly causalBiases = new Map<number, tf.Tensor4D>();
+
   dispose(): void {
+    tf.dispose([...this.causalBiases.values()]);
+    this.causalBiases.clear();
     for (const v of this.variables) v.dispose();
     for (const block of this.parts.blocks) block.dispose();
     this.parts.plasticity?.dispose();
