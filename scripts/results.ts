@@ -5,13 +5,15 @@
  * return-vs-target sweep), then writes docs/results.md and docs/results.json.
  *
  *   npm run results -- [--env CartPole-v1,Pendulum-v1] [--seeds 0,1,2] [--episodes 50] [--resume]
- *                      [--jobs 2] [--out runs/results] [--docs docs] [--set key=value ...]
+ *                      [--jobs 2] [--out runs/results] [--docs docs] [--set key=value ...] [--report-only]
  *
  * `--set` overrides go to every training run (for a quick smoke run of the whole pipeline); the
  * generated document lists them, since they change what the numbers mean.
  *
+ * Environments are done one after the other (train every model and seed, then evaluate them).
  * Finished runs (summary.json) and finished evaluations (eval.json) are skipped with --resume, so
  * the suite can run in parts; without --resume an existing results directory is an error.
+ * --report-only runs nothing and rewrites the documents from the finished runs.
  */
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -69,6 +71,7 @@ interface Options {
   out: string;
   docs: string;
   sets: string[];
+  reportOnly: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -83,6 +86,7 @@ function parseOptions(argv: string[]): Options {
       out: { type: "string", default: path.join("runs", "results") },
       docs: { type: "string", default: "docs" },
       set: { type: "string", multiple: true, default: [] },
+      "report-only": { type: "boolean", default: false },
     },
   });
   const envs = values.env ? values.env.split(",") : Object.keys(ENVS);
@@ -102,6 +106,7 @@ function parseOptions(argv: string[]): Options {
     out: path.resolve(values.out!),
     docs: path.resolve(values.docs!),
     sets: values.set!,
+    reportOnly: values["report-only"]!,
   };
 }
 
@@ -287,17 +292,25 @@ function renderMarkdown(rows: Row[], options: Options, suiteSeconds: number, mis
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const started = Date.now();
-  if (!options.resume && existsSync(options.out)) {
+  if (!options.resume && !options.reportOnly && existsSync(options.out)) {
     throw new Error(`${options.out} exists: add --resume to continue it (finished runs are skipped), or pass another --out`);
   }
   await mkdir(options.out, { recursive: true });
-  const trainJobs: Job[] = [];
-  const evalJobs: Job[] = [];
   for (const env of options.envs) {
+    if (options.reportOnly) break;
+    const trainJobs: Job[] = [];
+    const evalJobs: Job[] = [];
     for (const model of MODELS) {
       for (const seed of options.seeds) {
         const dir = runDir(options, env, model.name, seed);
-        trainJobs.push({ label: `train ${env} ${model.name} seed ${seed}`, args: trainArgs(options, env, model, seed), doneWhen: path.join(dir, "summary.json") });
+        const args = trainArgs(options, env, model, seed);
+        // A run interrupted part-way (no summary.json) continues from its checkpoint.
+        const resumeRun = options.resume && !existsSync(path.join(dir, "summary.json")) && existsSync(path.join(dir, "config.resolved.yaml"));
+        trainJobs.push({
+          label: `train ${env} ${model.name} seed ${seed}`,
+          args: resumeRun ? ["train", "--resume", path.relative(PACKAGE_ROOT, dir)] : args,
+          doneWhen: path.join(dir, "summary.json"),
+        });
         evalJobs.push({
           label: `eval ${env} ${model.name} seed ${seed}`,
           args: ["eval", dir, "--episodes", String(options.episodes)],
@@ -312,16 +325,9 @@ async function main(): Promise<void> {
         }
       }
     }
+    await runAll(trainJobs, options.jobs, options.resume);
+    await runAll(evalJobs, options.jobs, options.resume);
   }
-  // A run that was interrupted part-way (no summary.json) continues from its checkpoint.
-  for (const job of trainJobs) {
-    const dir = job.args[job.args.indexOf("--out") + 1]!;
-    if (options.resume && !existsSync(job.doneWhen) && existsSync(path.join(PACKAGE_ROOT, dir, "config.resolved.yaml"))) {
-      job.args = ["train", "--resume", dir];
-    }
-  }
-  await runAll(trainJobs, options.jobs, options.resume);
-  await runAll(evalJobs, options.jobs, options.resume);
   const rows: Row[] = [];
   const missing: string[] = [];
   for (const env of options.envs) {
