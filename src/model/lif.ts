@@ -159,8 +159,8 @@ export class LifNeuron {
     this.gain = params.dt * params.c_m * params.current_scale;
     this.spike = spikeFunction(params.k);
     this.opRates = this.makeFusedRates();
-    this.kernelRates = this.makeKernelRates();
     const attrs: LifKernelAttrs = { T: params.T, leak: this.leak, gain: this.gain, theta: params.v_th - params.v_rest, k: params.k };
+    this.kernelRates = this.makeKernelRates(attrs);
     this.rates = (x) => {
       if (!hasKernel(LIF_RATES)) return this.opRates(x);
       return recordingGradients() ? this.kernelRates(x) : runKernel(LIF_RATES, { x }, attrs);
@@ -208,9 +208,7 @@ export class LifNeuron {
   }
 
   /** `rates` on the one-pass kernels: saves only x (the backward recomputes the membranes). */
-  private makeKernelRates(): (x: tf.Tensor) => tf.Tensor {
-    const { T, v_th, v_rest, k } = this.params;
-    const attrs: LifKernelAttrs = { T, leak: this.leak, gain: this.gain, theta: v_th - v_rest, k };
+  private makeKernelRates(attrs: LifKernelAttrs): (x: tf.Tensor) => tf.Tensor {
     return customOp1((x, save) => {
       save([x]);
       return {
