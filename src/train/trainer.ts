@@ -344,7 +344,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
       if (step % config.train.checkpoint_every === 0 || step === config.train.steps) await saveStep();
       if (stop.requested && step < config.train.steps) {
         interrupted = true;
-        await saveStep();
+        if (lastCheckpoint !== checkpointDir(runDir, step)) await saveStep();
         logger.warn({ step, checkpoint: lastCheckpoint }, "interrupted: checkpoint written; continue with --resume");
         break;
       }
