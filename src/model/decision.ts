@@ -83,7 +83,6 @@ export function createDecisionRunner(model: SequenceModel): DecisionRunner {
           disposeInputs(inputs);
         }
       }
-      const steps = realSteps(batch);
       // The same length checks as inputsFromBatch, and the timestep range on the JS array (no readback).
       const expect = (name: string, length: number, perStep: number) => {
         if (length !== batch.context * perStep) {
@@ -95,6 +94,7 @@ export function createDecisionRunner(model: SequenceModel): DecisionRunner {
       expect("actions", batch.actions.length, batch.actionWidth);
       expect("timesteps", batch.timesteps.length, 1);
       expect("mask", batch.mask.length, 1);
+      const steps = realSteps(batch);
       for (let t = batch.context - steps; t < batch.context; t++) {
         const step = batch.timesteps[t]!;
         if (step < 0 || step >= config.max_ep_len) {

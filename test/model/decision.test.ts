@@ -77,7 +77,7 @@ test("decide with collectStats returns forward's stats and action", () => {
   model.dispose();
 });
 
-test("decide rejects a batch of two, a mask with holes, an all-padding window and an out-of-range timestep", () => {
+test("decide rejects a batch of two, a mask with holes, an all-padding window, a short field and an out-of-range timestep", () => {
   const config = tinyConfig({ context: 4, action_space: DISCRETE });
   const model = createModel(config, 5);
   const runner = createDecisionRunner(model);
@@ -87,6 +87,9 @@ test("decide rejects a batch of two, a mask with holes, an all-padding window an
   assert.throws(() => runner.decide(holes), (e: unknown) => e instanceof InputError && /mask\[3\] is 1|left-padded/.test(e.message));
   const empty = windowBatch(randomRaw(config, 1, 1, [4]));
   assert.throws(() => runner.decide(empty), (e: unknown) => e instanceof InputError && /no real step/.test(e.message));
+  const short = windowBatch(randomRaw(config, 1, 1));
+  short.mask = short.mask.subarray(1);
+  assert.throws(() => runner.decide(short), (e: unknown) => e instanceof InputError && /"mask" has 3 values, expected 4/.test(e.message));
   const late = windowBatch(randomRaw(config, 1, 1));
   late.timesteps[3] = config.max_ep_len;
   assert.throws(() => runner.decide(late), (e: unknown) => e instanceof InputError && /timestep 50 is outside \[0, 50\)/.test(e.message));
