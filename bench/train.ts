@@ -226,7 +226,11 @@ export async function run(args: string[]): Promise<void> {
       const memory = `peak RSS ${mib(result.peakRssBytes)}, wasm heap ${mib(result.wasmHeapBytes)}${
         shape === DEFAULT_SHAPE ? (result.peakRssBytes < 2 ** 30 ? " (target < 1 GiB: OK)" : " (target < 1 GiB: ABOVE)") : ""
       }`;
-      lines.push(`  snndt ${backend.padEnd(10)} ${kind.padEnd(6)} ${result.ms.toFixed(0).padStart(6)} ms/step  ${memory}${ratio}  [${shapeText(shape)}]`);
+      const stepsPerSecond = 1000 / result.ms;
+      const tokensPerSecond = stepsPerSecond * shape.batch * 3 * shape.context;
+      lines.push(
+        `  snndt ${backend.padEnd(10)} ${kind.padEnd(6)} ${result.ms.toFixed(0).padStart(6)} ms/step (${stepsPerSecond.toFixed(2)} steps/s, ${tokensPerSecond.toFixed(0)} tokens/s)  ${memory}${ratio}  [${shapeText(shape)}]`,
+      );
     }
   }
   process.stdout.write(lines.join("\n") + "\n");
