@@ -1,8 +1,15 @@
 /**
  * Tokens. A window of K steps becomes 3K tokens (G_1, s_1, a_1, ..., G_K, s_K, a_K): linear
- * embeddings of the return-to-go, the state and the action (one-hot for discrete actions), plus,
- * when the model uses it, a learned timestep embedding added to all three tokens of a step; then
- * a layer norm. The token mask repeats the step mask three times.
+ * embeddings of the return-to-go, the state and the action (one-hot for discrete actions), plus
+ * either a learned timestep embedding added to all three tokens of a step or, in a model whose
+ * positions come from positional spikes, a learned token-type vector (one for G, s and a); then a
+ * layer norm. The token mask repeats the step mask three times.
+ *
+ * Why the token-type vector: the layer norm divides out a token's scale, so a scalar input embedded
+ * as w*G + b reaches the blocks only as its sign while b is small (b starts at 0). The timestep
+ * embedding gives the DT's tokens an offset that keeps |G| visible; without it, the return-to-go
+ * (and a 1-D continuous action) would be invisible at initialisation and the model learns to ignore
+ * the target return.
  */
 import { tf } from "../runtime/backend.js";
 import type { ActionSpace } from "../data/types.js";
@@ -23,6 +30,12 @@ export class TokenEmbedding {
   readonly state: Linear;
   readonly action: Linear;
   readonly timestep: tf.Variable<tf.Rank.R2> | null;
+  /**
+   * [3, d]: offsets of G, s and a tokens, when there is no timestep embedding; initial std
+   * sqrt(2 / (1 + d)), that of the Glorot-uniform weight of a scalar input, so w*G and the offset
+   * start at the same scale.
+   */
+  readonly tokenType: tf.Variable<tf.Rank.R2> | null;
   readonly norm: LayerNormParams;
   private readonly actionInputWidth: number;
 
@@ -39,6 +52,7 @@ export class TokenEmbedding {
     this.state = linear(store, "embed.state", obsDim, width);
     this.action = linear(store, "embed.action", this.actionInputWidth, width);
     this.timestep = maxEpLen === null ? null : (store.normal("embed.timestep", [maxEpLen, width], 0.02) as tf.Variable<tf.Rank.R2>);
+    this.tokenType = maxEpLen === null ? (store.normal("embed.token_type", [3, width], Math.sqrt(2 / (1 + width))) as tf.Variable<tf.Rank.R2>) : null;
     this.norm = layerNormParams(store, "embed.ln", width);
   }
 
@@ -58,6 +72,12 @@ export class TokenEmbedding {
         rtg = tf.add(rtg, time);
         state = tf.add(state, time);
         action = tf.add(action, time);
+      }
+      if (this.tokenType) {
+        const [rtgType, stateType, actionType] = tf.unstack(this.tokenType);
+        rtg = tf.add(rtg, rtgType!);
+        state = tf.add(state, stateType!);
+        action = tf.add(action, actionType!);
       }
       // concat of [B, K, 1, d] pieces: its gradient (SplitV) is cheaper on WASM than stack's (Unpack).
       const pieces = [rtg, state, action].map((token) => tf.reshape(token, [batch, context, 1, this.width]));

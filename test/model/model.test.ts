@@ -3,6 +3,10 @@ import assert from "node:assert/strict";
 import { selectBackend, tf } from "../../src/runtime/backend.js";
 import { InputError, UsageError } from "../../src/runtime/errors.js";
 import { actionLoss, createModel, type ModelConfig, type SequenceModel } from "../../src/model/index.js";
+import type { ActionSpace } from "../../src/data/types.js";
+import { TokenEmbedding } from "../../src/model/embeddings.js";
+import { ParamStore } from "../../src/model/params.js";
+import { Rng } from "../../src/runtime/rng.js";
 import { CONTINUOUS, DISCRETE, VARIANTS, disposeAll, randomRaw, tinyConfig, toInputs, type RawInputs } from "./tiny.js";
 
 before(async () => {
@@ -279,4 +283,31 @@ test("variables carry the stable names; a second live model gets suffixed tfjs n
   first.dispose();
   second.dispose();
   assert.equal(tf.memory().numTensors, before);
+});
+
+test("the layer norm of the tokens keeps the size of a scalar return-to-go and a 1-D action, in every model, at initialisation", () => {
+  const oneDim: ActionSpace = { kind: "continuous", dim: 1, low: [-2], high: [2] };
+  // Timestep embedding (baseline, route-only, dt) or none (pos-only, full: positional spikes).
+  for (const maxEpLen of [50, null]) {
+    const store = new ParamStore(new Rng(3));
+    const embedding = new TokenEmbedding(store, 8, 3, oneDim, maxEpLen);
+    const tokens = (returnToGo: number, action: number) =>
+      tf.tidy(() =>
+        embedding.apply(
+          {
+            returnsToGo: tf.tensor3d([[[returnToGo]]]),
+            states: tf.tensor3d([[[0.1, -0.2, 0.3]]]),
+            actions: tf.tensor3d([[[action]]]),
+            timesteps: tf.tensor2d([[7]], undefined, "int32"),
+          },
+          null,
+        ).arraySync()[0]!,
+      );
+    const distance = (a: number[], b: number[]) => Math.hypot(...a.map((v, i) => v - b[i]!));
+    // Same sign, different size: a layer norm of w*G alone would make these identical.
+    const [near, far] = [tokens(-0.2, 0.5), tokens(-1.5, 1.8)];
+    assert.ok(distance(near[0]!, far[0]!) > 0.1, `return-to-go token (max_ep_len ${maxEpLen}) ignores |G|`);
+    assert.ok(distance(near[2]!, far[2]!) > 0.1, `action token (max_ep_len ${maxEpLen}) ignores |a|`);
+    tf.dispose(store.variables);
+  }
 });
