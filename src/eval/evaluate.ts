@@ -97,6 +97,8 @@ export interface EvalResult {
     assumptions: string;
   };
   latencyMs: { median: number; p95: number; mean: number; decisions: number };
+  /** Wall-clock seconds the whole evaluation took (rollouts, offline quality, latency). */
+  wallSeconds: number;
 }
 
 export function summarise(values: number[]): Summary {
@@ -189,6 +191,7 @@ function dtMacsOfSameSize(policy: LoadedPolicy): number {
 
 export async function evaluate(request: EvalRequest): Promise<EvalResult> {
   const { logger } = request.context;
+  const started = performance.now();
   const policy = await loadPolicy(request.target);
   try {
     const config = policy.state.config;
@@ -300,6 +303,7 @@ export async function evaluate(request: EvalRequest): Promise<EvalResult> {
           assumptions: ENERGY_ASSUMPTIONS,
         },
         latencyMs: { median: quantile(sorted, 0.5), p95: quantile(sorted, 0.95), mean: summarise(times).mean, decisions: times.length },
+        wallSeconds: (performance.now() - started) / 1000,
       };
     } finally {
       await env.closeAll();

@@ -79,6 +79,7 @@ test("rollouts on a tiny trained SNN-DT run end to end and write eval.json, repo
   assert.ok(Math.abs(e.ratioToDt - e.model.nanojoules / e.dtSameSize.nanojoules) < 1e-12);
   assert.equal(result.latencyMs.decisions, 20);
   assert.ok(result.latencyMs.median > 0 && result.latencyMs.p95 >= result.latencyMs.median);
+  assert.ok(result.wallSeconds > 0 && result.wallSeconds < 600, `wallSeconds ${result.wallSeconds}`);
   assert.ok(result.offline!.accuracy! >= 0 && result.offline!.accuracy! <= 1);
   assert.match(result.offline!.source, /held-out/);
   const out = path.join(snnRun, "eval");
