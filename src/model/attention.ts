@@ -110,19 +110,36 @@ export interface AttentionContext {
    * come from every token, the query and everything after attention from the last one only.
    */
   lastOnly?: boolean;
+  /**
+   * Only the STATE tokens' outputs are wanted (the final block of a training pass: nothing else
+   * reaches the action head). Keys and values come from every token; queries, and everything after
+   * attention, from the state tokens (3k + 1) only, so the output is [B, K, d].
+   */
+  stateOnly?: boolean;
 }
 
-/** The query rows attention computes: all tokens, or only the last with `lastOnly`. */
-function queryRows(x: tf.Tensor3D, lastOnly: boolean | undefined): tf.Tensor3D {
-  if (!lastOnly) return x;
+/** The state-token rows (3k + 1) of a [B, 3K, ...] token tensor: [B, K, ...]. */
+export function stateTokenRows<T extends tf.Tensor>(x: T): T {
+  const [batch, tokens, ...rest] = x.shape;
+  const perToken = rest.reduce((a, b) => a * b, 1);
+  const steps = tokens! / 3;
+  const grouped = tf.reshape(x, [batch!, steps, 3, perToken]);
+  return tf.reshape(tf.slice(grouped, [0, 0, 1, 0], [batch!, steps, 1, perToken]), [batch!, steps, ...rest]) as T;
+}
+
+/** The query rows attention computes: all tokens, the state tokens (`stateOnly`) or the last (`lastOnly`). */
+function queryRows(x: tf.Tensor3D, ctx: AttentionContext): tf.Tensor3D {
+  if (ctx.stateOnly) return stateTokenRows(x);
+  if (!ctx.lastOnly) return x;
   const [batch, length, width] = x.shape;
   return tf.slice(x, [0, length - 1, 0], [batch, 1, width]);
 }
 
 /** The mask rows of the queries (see queryRows). */
-function queryBias(bias: tf.Tensor4D, lastOnly: boolean | undefined): tf.Tensor4D {
-  if (!lastOnly) return bias;
+function queryBias(bias: tf.Tensor4D, ctx: AttentionContext): tf.Tensor4D {
   const [batch, , length] = bias.shape;
+  if (ctx.stateOnly) return tf.reshape(stateTokenRows(tf.reshape(bias, [batch, length, length])), [batch, 1, length / 3, length]);
+  if (!ctx.lastOnly) return bias;
   return tf.slice(bias, [0, 0, length - 1, 0], [batch, 1, 1, length]);
 }
 
@@ -173,8 +190,8 @@ export class SpikingSelfAttention {
       if (positional) drive = tf.add(drive, positional);
       const rates = this.lif.rates(drive);
       const [q, k, v] = tf.split(rates, 3, 2);
-      const query = queryRows(q as tf.Tensor3D, ctx.lastOnly);
-      const heads = attend(splitHeads(query, this.heads), splitHeads(k!, this.heads), splitHeads(v!, this.heads), queryBias(ctx.bias, ctx.lastOnly), this.heads);
+      const query = queryRows(q as tf.Tensor3D, ctx);
+      const heads = attend(splitHeads(query, this.heads), splitHeads(k!, this.heads), splitHeads(v!, this.heads), queryBias(ctx.bias, ctx), this.heads);
       const perHead = headsLast(heads, batch, this.heads);
       const merged = this.router ? this.router.apply(perHead, ctx) : tf.reshape(perHead, [batch, query.shape[1], d]);
       const output = dense(merged, this.out.weight, this.out.bias) as tf.Tensor3D;
@@ -238,8 +255,8 @@ export class FloatSelfAttention {
       const d = this.width;
       const { weight, bias } = this.projection.get();
       const [q, k, v] = tf.split(dense(x, weight, bias), 3, 2);
-      const query = queryRows(q as tf.Tensor3D, ctx.lastOnly);
-      const heads = attend(splitHeads(query, this.heads), splitHeads(k!, this.heads), splitHeads(v!, this.heads), queryBias(ctx.bias, ctx.lastOnly), this.heads);
+      const query = queryRows(q as tf.Tensor3D, ctx);
+      const heads = attend(splitHeads(query, this.heads), splitHeads(k!, this.heads), splitHeads(v!, this.heads), queryBias(ctx.bias, ctx), this.heads);
       const merged = tf.reshape(headsLast(heads, batch, this.heads), [batch, query.shape[1], d]);
       ctx.stats?.addMacs(ctx.layer, batch * length * d * 4 * d + attentionMacs(batch, length, d));
       return dense(merged, this.out.weight, this.out.bias) as tf.Tensor3D;

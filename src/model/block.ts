@@ -8,7 +8,7 @@
  * dense); the GPT block of the plain DT uses float attention and a GELU feed-forward.
  */
 import { tf } from "../runtime/backend.js";
-import { FloatSelfAttention, SpikingSelfAttention, type AttentionContext } from "./attention.js";
+import { FloatSelfAttention, SpikingSelfAttention, stateTokenRows, type AttentionContext } from "./attention.js";
 import { dense } from "./dense.js";
 import { gelu, layerNorm, type Dropout } from "./layers.js";
 import type { LifNeuron } from "./lif.js";
@@ -22,9 +22,10 @@ export interface BlockContext extends AttentionContext {
   positionOffset?: number;
 }
 
-/** The residual stream rows that attention's output is added to (see AttentionContext.lastOnly). */
-function residualRows(x: tf.Tensor3D, lastOnly: boolean | undefined): tf.Tensor3D {
-  if (!lastOnly) return x;
+/** The residual stream rows that attention's output is added to (see AttentionContext.stateOnly, lastOnly). */
+function residualRows(x: tf.Tensor3D, ctx: BlockContext): tf.Tensor3D {
+  if (ctx.stateOnly) return stateTokenRows(x);
+  if (!ctx.lastOnly) return x;
   const [batch, length, width] = x.shape;
   return tf.slice(x, [0, length - 1, 0], [batch, 1, width]);
 }
@@ -68,7 +69,7 @@ export class SpikingBlock implements Block {
       const [batch, length] = x.shape;
       const positional = this.positional ? this.positional.input(length, batch, ctx.stats, ctx.layer, ctx.positionOffset ?? 0) : null;
       const attended = this.attention.apply(layerNorm(x, this.norm1) as tf.Tensor3D, positional, ctx);
-      const afterAttention = tf.add(residualRows(x, ctx.lastOnly), ctx.dropout.apply(attended));
+      const afterAttention = tf.add(residualRows(x, ctx), ctx.dropout.apply(attended, ctx.stateOnly));
       const rates = this.lif.rates(dense(layerNorm(afterAttention, this.norm2), this.hidden.weight, this.hidden.bias));
       const fed = dense(rates, this.output.weight, this.output.bias);
       if (ctx.stats) {
@@ -76,7 +77,7 @@ export class SpikingBlock implements Block {
         ctx.stats.addSpikes(ctx.layer, "other", spikes, tf.mul(tf.cast(spikes, "float32"), this.width) as tf.Scalar);
         ctx.stats.addMacs(ctx.layer, batch * length * this.width * 4 * this.width);
       }
-      return tf.add(afterAttention, ctx.dropout.apply(fed)) as tf.Tensor3D;
+      return tf.add(afterAttention, ctx.dropout.apply(fed, ctx.stateOnly)) as tf.Tensor3D;
     });
   }
 }
@@ -109,11 +110,11 @@ export class GptBlock implements Block {
     return tf.tidy(() => {
       const [batch, length] = x.shape;
       const attended = this.attention.apply(layerNorm(x, this.norm1) as tf.Tensor3D, ctx);
-      const afterAttention = tf.add(residualRows(x, ctx.lastOnly), ctx.dropout.apply(attended));
+      const afterAttention = tf.add(residualRows(x, ctx), ctx.dropout.apply(attended, ctx.stateOnly));
       const hidden = gelu(dense(layerNorm(afterAttention, this.norm2), this.hidden.weight, this.hidden.bias));
       const fed = dense(hidden, this.output.weight, this.output.bias);
       ctx.stats?.addMacs(ctx.layer, batch * length * this.width * 8 * this.width);
-      return tf.add(afterAttention, ctx.dropout.apply(fed)) as tf.Tensor3D;
+      return tf.add(afterAttention, ctx.dropout.apply(fed, ctx.stateOnly)) as tf.Tensor3D;
     });
   }
 }

@@ -188,9 +188,15 @@ export class TokenSequenceModel implements SequenceModel {
       const d = this.config.d_model;
       let x = dropout.apply(this.parts.embedding.apply(inputs, stats)) as tf.Tensor3D;
       const bias = attentionBias(tokenMask(inputs.mask));
+      // Only the state tokens reach the action head, so the final block computes its queries,
+      // residual and feed-forward for them alone (a third of its rows; loss and gradients are
+      // unchanged). Statistics count every token, so with them the final block runs in full.
+      const stateOnly = stats === null;
+      const last = this.parts.blocks.length - 1;
       this.parts.blocks.forEach((block, layer) => {
-        x = block.apply(x, { bias, stats, layer, dropout });
+        x = block.apply(x, { bias, stats, layer, dropout, stateOnly: stateOnly && layer === last });
       });
+      if (stateOnly) return layerNorm(x, this.parts.finalNorm) as tf.Tensor3D;
       const normed = tf.reshape(layerNorm(x, this.parts.finalNorm), [batch, context, 3, d]);
       return tf.reshape(tf.slice(normed, [0, 0, 1, 0], [batch, context, 1, d]), [batch, context, d]) as tf.Tensor3D;
     });
