@@ -13,6 +13,7 @@ import { tf } from "../runtime/backend.js";
 import { batchMatMul } from "./batch-matmul.js";
 import { recordingGradients } from "./custom-grad.js";
 import { batchMatMulFast, dense } from "./dense.js";
+import { mergeHeads, qkvHeads, type QueryRows } from "./heads.js";
 import type { LifNeuron } from "./lif.js";
 import { linear, type Linear, type ParamStore } from "./params.js";
 import type { DendriticRouter } from "./routing.js";
@@ -33,31 +34,18 @@ export function attentionBias(tokenMask: tf.Tensor2D): tf.Tensor4D {
   });
 }
 
-/** [B, L, H*dh] -> [B*H, L, dh]. */
-export function splitHeads(x: tf.Tensor, heads: number): tf.Tensor3D {
-  const [batch, length, width] = x.shape as [number, number, number];
-  const dh = width / heads;
-  return tf.reshape(tf.transpose(tf.reshape(x, [batch, length, heads, dh]), [0, 2, 1, 3]), [batch * heads, length, dh]);
-}
-
-/** [B*H, L, dh] -> [B, L, H, dh]. */
-export function headsLast(y: tf.Tensor3D, batch: number, heads: number): tf.Tensor4D {
-  const [, length, dh] = y.shape;
-  return tf.transpose(tf.reshape(y, [batch, heads, length, dh]), [0, 2, 1, 3]);
-}
-
 /**
- * Per-head outputs Y_h for queries [B*H, Lq, dh] and keys, values [B*H, L, dh] already split into
- * heads; `bias` is [B, 1, Lq, L].
+ * Per-head outputs Y_h for queries [B*H, Lq, dh], transposed keys [B*H, dh, L] and values
+ * [B*H, L, dh] already split into heads (heads.ts); `bias` is [B, 1, Lq, L].
  */
-export function attend(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, bias: tf.Tensor4D, heads: number): tf.Tensor3D {
+export function attend(q: tf.Tensor3D, kT: tf.Tensor3D, v: tf.Tensor3D, bias: tf.Tensor4D, heads: number): tf.Tensor3D {
   return tf.tidy(() => {
     const [bh, queries, dh] = q.shape;
-    const length = k.shape[1];
+    const length = kT.shape[2];
     const batch = bh / heads;
     // Without a tape the custom-gradient wrapper is only overhead.
     const product = recordingGradients() ? batchMatMulFast : batchMatMul;
-    const scores = tf.mul(product(q, tf.transpose(k, [0, 2, 1])), 1 / Math.sqrt(dh));
+    const scores = tf.mul(product(q, kT), 1 / Math.sqrt(dh));
     const masked = tf.add(tf.reshape(scores, [batch, heads, queries, length]), bias);
     const weights = tf.reshape(tf.softmax(masked), [bh, queries, length]) as tf.Tensor3D;
     return product(weights, v);
@@ -128,11 +116,10 @@ export function stateTokenRows<T extends tf.Tensor>(x: T): T {
 }
 
 /** The query rows attention computes: all tokens, the state tokens (`stateOnly`) or the last (`lastOnly`). */
-function queryRows(x: tf.Tensor3D, ctx: AttentionContext): tf.Tensor3D {
-  if (ctx.stateOnly) return stateTokenRows(x);
-  if (!ctx.lastOnly) return x;
-  const [batch, length, width] = x.shape;
-  return tf.slice(x, [0, length - 1, 0], [batch, 1, width]);
+function queryRows(length: number, ctx: AttentionContext): QueryRows {
+  if (ctx.stateOnly) return { start: 1, stride: 3, count: length / 3 };
+  if (ctx.lastOnly) return { start: length - 1, stride: 1, count: 1 };
+  return { start: 0, stride: 1, count: length };
 }
 
 /** The mask rows of the queries (see queryRows). */
@@ -188,12 +175,11 @@ export class SpikingSelfAttention {
       const { weight, bias } = this.projection.get();
       let drive = dense(x, weight, bias);
       if (positional) drive = tf.add(drive, positional);
-      const rates = this.lif.rates(drive);
-      const [q, k, v] = tf.split(rates, 3, 2);
-      const query = queryRows(q as tf.Tensor3D, ctx);
-      const heads = attend(splitHeads(query, this.heads), splitHeads(k!, this.heads), splitHeads(v!, this.heads), queryBias(ctx.bias, ctx), this.heads);
-      const perHead = headsLast(heads, batch, this.heads);
-      const merged = this.router ? this.router.apply(perHead, ctx) : tf.reshape(perHead, [batch, query.shape[1], d]);
+      const rates = this.lif.rates(drive) as tf.Tensor3D;
+      const { q, kT, v } = qkvHeads(rates, this.heads, queryRows(length, ctx));
+      const concatenated = mergeHeads(attend(q, kT, v, queryBias(ctx.bias, ctx), this.heads), batch, this.heads);
+      const queries = concatenated.shape[1];
+      const merged = this.router ? this.router.apply(tf.reshape(concatenated, [batch, queries, this.heads, d / this.heads]) as tf.Tensor4D, ctx) : concatenated;
       const output = dense(merged, this.out.weight, this.out.bias) as tf.Tensor3D;
       if (ctx.stats) this.count(rates, ctx.stats, ctx.layer, batch, length);
       return output;
@@ -254,10 +240,8 @@ export class FloatSelfAttention {
       const [batch, length] = x.shape;
       const d = this.width;
       const { weight, bias } = this.projection.get();
-      const [q, k, v] = tf.split(dense(x, weight, bias), 3, 2);
-      const query = queryRows(q as tf.Tensor3D, ctx);
-      const heads = attend(splitHeads(query, this.heads), splitHeads(k!, this.heads), splitHeads(v!, this.heads), queryBias(ctx.bias, ctx), this.heads);
-      const merged = tf.reshape(headsLast(heads, batch, this.heads), [batch, query.shape[1], d]);
+      const { q, kT, v } = qkvHeads(dense(x, weight, bias) as tf.Tensor3D, this.heads, queryRows(length, ctx));
+      const merged = mergeHeads(attend(q, kT, v, queryBias(ctx.bias, ctx), this.heads), batch, this.heads);
       ctx.stats?.addMacs(ctx.layer, batch * length * d * 4 * d + attentionMacs(batch, length, d));
       return dense(merged, this.out.weight, this.out.bias) as tf.Tensor3D;
     });

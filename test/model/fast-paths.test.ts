@@ -4,6 +4,7 @@ import { selectBackend, tf } from "../../src/runtime/backend.js";
 import { Rng } from "../../src/runtime/rng.js";
 import { actionLoss, createModel, type ModelConfig } from "../../src/model/index.js";
 import { Dropout, dropoutMask } from "../../src/model/layers.js";
+import { mergeHeads, mergeHeadsOps, qkvHeads, qkvHeadsOps } from "../../src/model/heads.js";
 import { CONTINUOUS, disposeAll, randomRaw, tinyConfig, toInputs } from "./tiny.js";
 
 before(async () => {
@@ -77,5 +78,35 @@ test("Dropout: y = x m and dx = dy m with the mask of Rng.derive(seed, 'dropout.
     assert.deepEqual(Array.from(dx.dataSync()), Array.from(tf.mul(dy, mask).dataSync()));
     assert.equal(new Dropout(0.3, null).apply(x), x);
     assert.equal(new Dropout(0, 9).apply(x), x);
+  });
+});
+
+test("qkvHeads and mergeHeads (copy kernels) equal their tf-op forms in value and gradient, for every query-row choice", () => {
+  const [batch, length, d, heads] = [2, 9, 8, 2];
+  tf.tidy(() => {
+    const x = tf.randomNormal([batch, length, 3 * d], 0, 1, "float32", 31) as tf.Tensor3D;
+    for (const rows of [
+      { start: 0, stride: 1, count: length },
+      { start: 1, stride: 3, count: length / 3 },
+      { start: length - 1, stride: 1, count: 1 },
+    ]) {
+      const fast = qkvHeads(x, heads, rows);
+      const ops = qkvHeadsOps(x, heads, rows);
+      for (const part of ["q", "kT", "v"] as const) {
+        assert.deepEqual(fast[part].shape, ops[part].shape, `${part} shape`);
+        assert.deepEqual(Array.from(fast[part].dataSync()), Array.from(ops[part].dataSync()), `${part} values (rows ${JSON.stringify(rows)})`);
+      }
+      const weights = ["q", "kT", "v"].map((part, i) => tf.randomNormal(ops[part as "q"].shape, 0, 1, "float32", 40 + i));
+      const loss = (split: typeof qkvHeads) => (input: tf.Tensor) => {
+        const parts = split(input as tf.Tensor3D, heads, rows);
+        return tf.addN([tf.sum(tf.mul(parts.q, weights[0]!)), tf.sum(tf.mul(parts.kT, weights[1]!)), tf.sum(tf.mul(parts.v, weights[2]!))]);
+      };
+      assert.deepEqual(Array.from(tf.grad(loss(qkvHeads))(x).dataSync()), Array.from(tf.grad(loss(qkvHeadsOps))(x).dataSync()), "gradient");
+      const y = tf.randomNormal([batch * heads, rows.count, d / heads], 0, 1, "float32", 50) as tf.Tensor3D;
+      assert.deepEqual(Array.from(mergeHeads(y, batch, heads).dataSync()), Array.from(mergeHeadsOps(y, batch, heads).dataSync()));
+      const r = tf.randomNormal([batch, rows.count, d], 0, 1, "float32", 51);
+      const mergeLoss = (merge: typeof mergeHeads) => (input: tf.Tensor) => tf.sum(tf.mul(merge(input as tf.Tensor3D, batch, heads), r));
+      assert.deepEqual(Array.from(tf.grad(mergeLoss(mergeHeads))(y).dataSync()), Array.from(tf.grad(mergeLoss(mergeHeadsOps))(y).dataSync()));
+    }
   });
 });
