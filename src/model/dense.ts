@@ -45,25 +45,36 @@ export const batchMatMulFast = customOp2((a, b, save) => {
 
 const COLUMN_SUM = "SnndtColumnSum";
 
-/** out[j] = sum_i m[i, j] for a row-major [rows, n] matrix, in one pass over rows (float64 sums). */
+/**
+ * out[j] = sum_i m[i, j] for a row-major [rows, n] matrix, in one pass over rows (float64 sums),
+ * four rows per step so each running sum is read and written a quarter as often.
+ */
 function columnSumBody([m]: Float32Array[], [out]: Float32Array[], attrs: { columns: number }): void {
   const n = attrs.columns;
+  const rows = m!.length / n;
   const sums = new Float64Array(n);
-  for (let start = 0; start < m!.length; start += n) for (let j = 0; j < n; j++) sums[j] += m![start + j]!;
+  let row = 0;
+  for (; row + 4 <= rows; row += 4) {
+    const a = row * n;
+    for (let j = 0; j < n; j++) sums[j] += m![a + j]! + m![a + n + j]! + (m![a + 2 * n + j]! + m![a + 3 * n + j]!);
+  }
+  for (; row < rows; row++) for (let j = 0; j < n; j++) sums[j] += m![row * n + j]!;
   out!.set(sums);
 }
 
 registerFloatKernel<{ columns: number }>({ name: COLUMN_SUM, inputs: ["m"], outputShapes: (_, a) => [[a.columns]], body: columnSumBody });
 
-/**
- * rows [m, n] + bias [n] whose bias gradient (the column sums of dy) is one pass over dy: tfjs
- * reduces axis 0 by transposing first, ~5x slower on WASM.
- */
+/** Column sums of dy [m, n] (a bias gradient): the column-sum kernel, or tf.sum where it is missing. */
+function columnSums(dy: tf.Tensor2D): tf.Tensor {
+  return hasKernel(COLUMN_SUM) ? runKernel(COLUMN_SUM, { m: dy }, { columns: dy.shape[1] }) : tf.sum(dy, 0);
+}
+
+/** rows [m, n] + bias [n] whose bias gradient is columnSums(dy). */
 const addBias = customOp2((rows, bias, save) => {
   save([]);
   return {
     value: tf.add(rows, bias),
-    gradFunc: (dy: tf.Tensor) => [dy, hasKernel(COLUMN_SUM) ? runKernel(COLUMN_SUM, { m: dy }, { columns: dy.shape[1]! }) : tf.sum(dy, 0)],
+    gradFunc: (dy: tf.Tensor) => [dy, columnSums(dy as tf.Tensor2D)],
   };
 });
 
@@ -80,12 +91,8 @@ export function dense(x: tf.Tensor, weight: tf.Tensor2D, bias?: tf.Tensor1D): tf
   });
 }
 
-/**
- * Row lookup table[indices] whose gradient is a one-hot product (dTable = onehot^T dY): tf.gather's
- * own gradient needs UnsortedSegmentSum, which the WASM backend lacks. `indices` must be int32 in
- * [0, rows); callers check the range (an out-of-range index is an error, never clipped).
- */
-export function embeddingLookup(table: tf.Tensor2D, indices: tf.Tensor): tf.Tensor {
+/** Row lookup from tf ops, gradient a one-hot product (dTable = onehot^T dY): other backends, and the test oracle. */
+export function embeddingLookupOps(table: tf.Tensor2D, indices: tf.Tensor): tf.Tensor {
   const rows = table.shape[0];
   return tf.tidy(() => {
     const flatIndices = tf.reshape(indices, [-1]) as tf.Tensor1D;
@@ -99,5 +106,62 @@ export function embeddingLookup(table: tf.Tensor2D, indices: tf.Tensor): tf.Tens
       };
     });
     return tf.reshape(lookup(table), [...indices.shape, table.shape[1]]);
+  });
+}
+
+const GATHER_ROWS = "SnndtGatherRows";
+const SCATTER_ADD_ROWS = "SnndtScatterAddRows";
+
+interface RowAttrs {
+  rows: number;
+  width: number;
+}
+
+function checkedRow(index: number, rows: number): number {
+  if (!(Number.isInteger(index) && index >= 0 && index < rows)) throw new Error(`${GATHER_ROWS}: row index ${index} is outside [0, ${rows})`);
+  return index;
+}
+
+/** out[i] = table[indices[i]] (indices as exact float32 integers). */
+function gatherRowsBody([table, indices]: Float32Array[], [out]: Float32Array[], { rows, width }: RowAttrs): void {
+  for (let i = 0; i < indices!.length; i++) {
+    const row = checkedRow(indices![i]!, rows);
+    out!.set(table!.subarray(row * width, (row + 1) * width), i * width);
+  }
+}
+
+/** dTable[r] = sum over i with indices[i] = r of dy[i]: the lookup's gradient, one pass over dy. */
+function scatterAddRowsBody([dy, indices]: Float32Array[], [dTable]: Float32Array[], { rows, width }: RowAttrs): void {
+  dTable!.fill(0);
+  for (let i = 0; i < indices!.length; i++) {
+    const base = checkedRow(indices![i]!, rows) * width;
+    for (let j = 0; j < width; j++) dTable![base + j] += dy![i * width + j]!;
+  }
+}
+
+registerFloatKernel<RowAttrs>({ name: GATHER_ROWS, inputs: ["table", "indices"], outputShapes: ([, indices], a) => [[indices![0]!, a.width]], body: gatherRowsBody });
+registerFloatKernel<RowAttrs>({ name: SCATTER_ADD_ROWS, inputs: ["dy", "indices"], outputShapes: (_, a) => [[a.rows, a.width]], body: scatterAddRowsBody });
+
+tf.registerGradient({
+  kernelName: GATHER_ROWS,
+  inputsToSave: ["indices"],
+  gradFunc: (dy, saved, attrs) => ({
+    table: () => runKernel(SCATTER_ADD_ROWS, { dy: dy as tf.Tensor, indices: saved[0]! }, attrs),
+    indices: () => tf.zerosLike(saved[0]!),
+  }),
+});
+
+/**
+ * Row lookup table[indices] (`indices` int32 in [0, rows); callers check the range, an index
+ * outside it is an error, never clipped). On WASM and cpu one gather kernel, whose gradient is one
+ * scatter-add pass over dY; tf.gather's own gradient needs UnsortedSegmentSum, which WASM lacks,
+ * and the one-hot product it was replaced by cost ~164 M multiply-adds per default step.
+ */
+export function embeddingLookup(table: tf.Tensor2D, indices: tf.Tensor): tf.Tensor {
+  if (!hasKernel(GATHER_ROWS)) return embeddingLookupOps(table, indices);
+  const [rows, width] = table.shape;
+  return tf.tidy(() => {
+    const flatIndices = tf.cast(tf.reshape(indices, [-1]), "float32");
+    return tf.reshape(runKernel(GATHER_ROWS, { table, indices: flatIndices }, { rows, width }), [...indices.shape, width]);
   });
 }

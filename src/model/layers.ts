@@ -19,25 +19,35 @@ export function layerNormOps(x: tf.Tensor, params: LayerNormParams): tf.Tensor {
 const LAYER_NORM = "SnndtLayerNorm";
 const LAYER_NORM_GRAD = "SnndtLayerNormGrad";
 
-/** Mean and 1/sqrt(var + eps) of row `r` (width w), accumulated in float64. */
-function rowMoments(x: Float32Array, r: number, w: number): { mean: number; rstd: number } {
-  let sum = 0;
-  for (let j = r * w; j < (r + 1) * w; j++) sum += x[j]!;
-  const mean = sum / w;
+/**
+ * 1 / sqrt(var + eps) of the `w` values from `offset`, given their mean (two-pass variance in
+ * float64). Rows are walked by offset with number-returning helpers (no per-row object, no
+ * index products in the inner loops).
+ */
+function rowRstd(x: Float32Array, offset: number, w: number, mean: number): number {
   let squares = 0;
-  for (let j = r * w; j < (r + 1) * w; j++) {
-    const d = x[j]! - mean;
+  for (let j = 0; j < w; j++) {
+    const d = x[offset + j]! - mean;
     squares += d * d;
   }
-  return { mean, rstd: 1 / Math.sqrt(squares / w + LAYER_NORM_EPS) };
+  return 1 / Math.sqrt(squares / w + LAYER_NORM_EPS);
+}
+
+function rowMean(x: Float32Array, offset: number, w: number): number {
+  let sum = 0;
+  for (let j = 0; j < w; j++) sum += x[offset + j]!;
+  return sum / w;
 }
 
 /** y = x_hat gain + bias per row, x_hat = (x - mean) rstd. */
 function layerNormBody([x, gain, bias]: Float32Array[], [y]: Float32Array[]): void {
   const w = gain!.length;
-  for (let r = 0; r < x!.length / w; r++) {
-    const { mean, rstd } = rowMoments(x!, r, w);
-    for (let j = 0; j < w; j++) y![r * w + j] = (x![r * w + j]! - mean) * rstd * gain![j]! + bias![j]!;
+  const rows = x!.length / w;
+  for (let r = 0; r < rows; r++) {
+    const offset = r * w;
+    const mean = rowMean(x!, offset, w);
+    const rstd = rowRstd(x!, offset, w, mean);
+    for (let j = 0; j < w; j++) y![offset + j] = (x![offset + j]! - mean) * rstd * gain![j]! + bias![j]!;
   }
 }
 
@@ -47,27 +57,27 @@ function layerNormBody([x, gain, bias]: Float32Array[], [y]: Float32Array[]): vo
  */
 function layerNormGradBody([x, gain, dy]: Float32Array[], [dx, dGain, dBias]: Float32Array[]): void {
   const w = gain!.length;
+  const rows = x!.length / w;
   const gainSum = new Float64Array(w);
   const biasSum = new Float64Array(w);
-  for (let r = 0; r < x!.length / w; r++) {
-    const { mean, rstd } = rowMoments(x!, r, w);
+  for (let r = 0; r < rows; r++) {
+    const offset = r * w;
+    const mean = rowMean(x!, offset, w);
+    const rstd = rowRstd(x!, offset, w, mean);
     let meanG = 0;
     let meanGx = 0;
     for (let j = 0; j < w; j++) {
-      const i = r * w + j;
-      const xHat = (x![i]! - mean) * rstd;
-      const g = dy![i]! * gain![j]!;
+      const xHat = (x![offset + j]! - mean) * rstd;
+      const d = dy![offset + j]!;
+      const g = d * gain![j]!;
       meanG += g;
       meanGx += g * xHat;
-      gainSum[j] += dy![i]! * xHat;
-      biasSum[j] += dy![i]!;
+      gainSum[j] += d * xHat;
+      biasSum[j] += d;
     }
     meanG /= w;
     meanGx /= w;
-    for (let j = 0; j < w; j++) {
-      const i = r * w + j;
-      dx![i] = rstd * (dy![i]! * gain![j]! - meanG - (x![i]! - mean) * rstd * meanGx);
-    }
+    for (let j = 0; j < w; j++) dx![offset + j] = rstd * (dy![offset + j]! * gain![j]! - meanG - (x![offset + j]! - mean) * rstd * meanGx);
   }
   dGain!.set(gainSum);
   dBias!.set(biasSum);

@@ -1,7 +1,7 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { selectBackend, tf } from "../../src/runtime/backend.js";
-import { batchMatMulFast, dense, embeddingLookup, matMulFast } from "../../src/model/dense.js";
+import { batchMatMulFast, dense, embeddingLookup, embeddingLookupOps, matMulFast } from "../../src/model/dense.js";
 import { actionLoss, createModel } from "../../src/model/index.js";
 import { disposeAll, randomRaw, tinyConfig, toInputs } from "./tiny.js";
 
@@ -57,6 +57,18 @@ test("embeddingLookup gathers rows and its gradient scatters into them (no Unsor
     assert.deepEqual(embeddingLookup(table, indices).arraySync(), [[[5, 6], [1, 2]], [[5, 6], [3, 4]]]);
     const grad = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(embeddingLookup(t as tf.Tensor2D, indices), tf.tensor3d([[[1, 1], [2, 2]], [[3, 3], [4, 4]]]))))(table);
     assert.deepEqual(grad.arraySync(), [[2, 2], [4, 4], [4, 4]]);
+  });
+});
+
+test("embeddingLookup (gather and scatter-add kernels) equals the tf-op form in value and gradient; an index outside the table throws", () => {
+  tf.tidy(() => {
+    const table = tf.randomNormal([30, 6], 0, 1, "float32", 61) as tf.Tensor2D;
+    const indices = tf.tensor2d(Array.from({ length: 40 }, (_, i) => (i * 7) % 30), [5, 8], "int32");
+    const r = tf.randomNormal([5, 8, 6], 0, 1, "float32", 62);
+    assert.deepEqual(Array.from(embeddingLookup(table, indices).dataSync()), Array.from(embeddingLookupOps(table, indices).dataSync()));
+    const grad = (lookup: typeof embeddingLookup) => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(lookup(t as tf.Tensor2D, indices), r)))(table);
+    assert.ok(maxDiff(grad(embeddingLookup), grad(embeddingLookupOps)) < 1e-5);
+    assert.throws(() => embeddingLookup(table, tf.tensor1d([3, 30], "int32")), /row index 30 is outside \[0, 30\)/);
   });
 });
 
@@ -119,16 +131,20 @@ for (const kind of ["snn-dt", "dt"] as const) {
   });
 }
 
-test("dense's gradients of x, weight and bias equal plain autodiff (bias through the column-sum kernel)", () => {
-  tf.tidy(() => {
-    const x = tf.randomNormal([3, 7, 6], 0, 1, "float32", 21);
-    const w = tf.randomNormal([6, 5], 0, 1, "float32", 22) as tf.Tensor2D;
-    const b = tf.randomNormal([5], 0, 1, "float32", 23) as tf.Tensor1D;
-    const r = tf.randomNormal([3, 7, 5], 0, 1, "float32", 24);
-    const fast = tf.grads((a: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor) => tf.sum(tf.mul(dense(a, weight as tf.Tensor2D, bias as tf.Tensor1D), r)))([x, w, b]);
-    const plain = tf.grads((a: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor) =>
-      tf.sum(tf.mul(tf.reshape(tf.add(tf.matMul(tf.reshape(a, [21, 6]), weight as tf.Tensor2D), bias), [3, 7, 5]), r)),
-    )([x, w, b]);
-    fast.forEach((g, i) => assert.ok(maxDiff(g, plain[i]!) < 1e-4, `gradient ${i}`));
-  });
+test("dense's gradients of x, weight and bias equal plain autodiff (bias through the column-sum kernel, wasm and cpu)", async () => {
+  for (const backend of ["wasm", "cpu"] as const) {
+    await selectBackend(backend);
+    tf.tidy(() => {
+      const x = tf.randomNormal([3, 7, 6], 0, 1, "float32", 21);
+      const w = tf.randomNormal([6, 5], 0, 1, "float32", 22) as tf.Tensor2D;
+      const b = tf.randomNormal([5], 0, 1, "float32", 23) as tf.Tensor1D;
+      const r = tf.randomNormal([3, 7, 5], 0, 1, "float32", 24);
+      const fast = tf.grads((a: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor) => tf.sum(tf.mul(dense(a, weight as tf.Tensor2D, bias as tf.Tensor1D), r)))([x, w, b]);
+      const plain = tf.grads((a: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor) =>
+        tf.sum(tf.mul(tf.reshape(tf.add(tf.matMul(tf.reshape(a, [21, 6]), weight as tf.Tensor2D), bias), [3, 7, 5]), r)),
+      )([x, w, b]);
+      fast.forEach((g, i) => assert.ok(maxDiff(g, plain[i]!) < 1e-4, `${backend}: gradient ${i}`));
+    });
+  }
+  await selectBackend("wasm");
 });
