@@ -284,6 +284,7 @@ function renderMarkdown(rows: Row[], options: Options, times: Record<string, Env
     "Returns are mean ± std over all evaluation episodes of all seeds, conditioned on the dataset's best return; the normalised score is",
     "100 · (R − random) / (expert − random) with the random and expert behaviour policies that made the datasets. Energy is the estimate",
     "of `snndt eval` (synaptic operations × 0.9 pJ + MACs × 4.6 pJ, 45 nm; arithmetic only). Published numbers are quoted from the paper, **not reproduced** here.",
+    "[results-findings.md](results-findings.md) (written by hand) reads these tables: what holds, what does not, and what was tried.",
     "",
   ];
   if (options.sets.length) out.push(`**Overrides:** every run used ${options.sets.map((s) => `\`--set ${s}\``).join(" ")} on top of its environment config.`, "");
@@ -318,6 +319,7 @@ function renderMarkdown(rows: Row[], options: Options, times: Record<string, Env
         `Targets: \`full\` normalised ${f(full.normalisedMean)} (target ≥ 95: ${reached ? "reached" : "**not reached**"}); ` +
           `plain DT ${f(dt.normalisedMean)} (target: full within 2 points or better: ${close ? "met" : "**not met**"}).`,
       );
+      if (!reached || !close) out.push("", `What was tried, and what we think limits it: [results-findings.md](results-findings.md#${env.toLowerCase().replace(/[^a-z0-9-]/g, "")}).`);
     }
     out.push("", `Config hashes: ${mine.map((r) => `${r.model} \`${r.configHash.slice(0, 12)}\``).join(", ")}.`, "");
     out.push("<details><summary>Exact training commands</summary>", "", "```sh", ...mine.flatMap((r) => r.commands), "```", "", "</details>", "");
