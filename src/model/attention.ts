@@ -13,6 +13,7 @@ import { tf } from "../runtime/backend.js";
 import { batchMatMul } from "./batch-matmul.js";
 import { recordingGradients } from "./custom-grad.js";
 import { batchMatMulFast, dense } from "./dense.js";
+import { stateTokenRows } from "./embeddings.js";
 import { mergeHeads, qkvHeads, type QueryRows } from "./heads.js";
 import type { LifNeuron } from "./lif.js";
 import { linear, type Linear, type ParamStore } from "./params.js";
@@ -104,15 +105,6 @@ export interface AttentionContext {
    * attention, from the state tokens (3k + 1) only, so the output is [B, K, d].
    */
   stateOnly?: boolean;
-}
-
-/** The state-token rows (3k + 1) of a [B, 3K, ...] token tensor: [B, K, ...]. */
-export function stateTokenRows<T extends tf.Tensor>(x: T): T {
-  const [batch, tokens, ...rest] = x.shape;
-  const perToken = rest.reduce((a, b) => a * b, 1);
-  const steps = tokens! / 3;
-  const grouped = tf.reshape(x, [batch!, steps, 3, perToken]);
-  return tf.reshape(tf.slice(grouped, [0, 0, 1, 0], [batch!, steps, 1, perToken]), [batch!, steps, ...rest]) as T;
 }
 
 /** The query rows attention computes: all tokens, the state tokens (`stateOnly`) or the last (`lastOnly`). */

@@ -8,8 +8,9 @@
  * dense); the GPT block of the plain DT uses float attention and a GELU feed-forward.
  */
 import { tf } from "../runtime/backend.js";
-import { FloatSelfAttention, SpikingSelfAttention, stateTokenRows, type AttentionContext } from "./attention.js";
+import { FloatSelfAttention, SpikingSelfAttention, type AttentionContext } from "./attention.js";
 import { dense } from "./dense.js";
+import { stateTokenRows } from "./embeddings.js";
 import { gelu, layerNorm, type Dropout } from "./layers.js";
 import type { LifNeuron } from "./lif.js";
 import { layerNormParams, linear, type LayerNormParams, type Linear, type ParamStore } from "./params.js";

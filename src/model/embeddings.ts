@@ -88,6 +88,15 @@ export class TokenEmbedding {
   }
 }
 
+/** The state-token rows (3k + 1) of a [B, 3K, ...] token tensor: [B, K, ...]. */
+export function stateTokenRows<T extends tf.Tensor>(x: T): T {
+  const [batch, tokens, ...rest] = x.shape;
+  const perToken = rest.reduce((a, b) => a * b, 1);
+  const steps = tokens! / 3;
+  const grouped = tf.reshape(x, [batch!, steps, 3, perToken]);
+  return tf.reshape(tf.slice(grouped, [0, 0, 1, 0], [batch!, steps, 1, perToken]), [batch!, steps, ...rest]) as T;
+}
+
 /** Token mask [B, 3K] from the step mask [B, K]. */
 export function tokenMask(mask: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => {

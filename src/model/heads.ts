@@ -9,7 +9,8 @@
  * The tf-op form stays for other backends and as the test oracle: values are equal exactly.
  */
 import { tf } from "../runtime/backend.js";
-import { hasKernel, registerFloatKernel } from "./kernels.js";
+import { stateTokenRows } from "./embeddings.js";
+import { hasKernel, registerFloatKernel, runKernel, runKernelOutputs } from "./kernels.js";
 
 /** Which token rows become queries: t = start + i stride for i < count. */
 export interface QueryRows {
@@ -18,19 +19,14 @@ export interface QueryRows {
   count: number;
 }
 
-interface QkvAttrs extends QueryRows {
-  batch: number;
-  length: number;
-  width: number;
-  heads: number;
-}
-
 interface HeadAttrs {
   batch: number;
   length: number;
   width: number;
   heads: number;
 }
+
+interface QkvAttrs extends QueryRows, HeadAttrs {}
 
 const SPLIT_QKV = "SnndtSplitQkv";
 const SPLIT_QKV_GRAD = "SnndtSplitQkvGrad";
@@ -129,25 +125,22 @@ registerFloatKernel<HeadAttrs>({
   body: ([rows], [y], a) => copyHeads(y!, rows!, a, false),
 });
 
-const run = (name: string, inputs: Record<string, tf.Tensor>, attrs: object) =>
-  tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap);
-
 tf.registerGradient({
   kernelName: SPLIT_QKV,
   gradFunc: (dys, _saved, attrs) => {
     const [dq, dkT, dv] = dys as tf.Tensor[];
-    return { x: () => run(SPLIT_QKV_GRAD, { dq: dq!, dkT: dkT!, dv: dv! }, attrs) as tf.Tensor };
+    return { x: () => runKernel(SPLIT_QKV_GRAD, { dq: dq!, dkT: dkT!, dv: dv! }, attrs) };
   },
 });
 
 tf.registerGradient({
   kernelName: MERGE_HEADS,
-  gradFunc: (dy, _saved, attrs) => ({ y: () => run(SPLIT_HEADS, { rows: dy as tf.Tensor }, attrs) as tf.Tensor }),
+  gradFunc: (dy, _saved, attrs) => ({ y: () => runKernel(SPLIT_HEADS, { rows: dy as tf.Tensor }, attrs) }),
 });
 
 tf.registerGradient({
   kernelName: SPLIT_HEADS,
-  gradFunc: (dy, _saved, attrs) => ({ rows: () => run(MERGE_HEADS, { y: dy as tf.Tensor }, attrs) as tf.Tensor }),
+  gradFunc: (dy, _saved, attrs) => ({ rows: () => runKernel(MERGE_HEADS, { y: dy as tf.Tensor }, attrs) }),
 });
 
 export interface HeadOperands {
@@ -170,9 +163,7 @@ function splitHeadsOps(x: tf.Tensor, heads: number): tf.Tensor3D {
 function queryRowsOps(q: tf.Tensor3D, rows: QueryRows): tf.Tensor3D {
   const [batch, length, width] = q.shape;
   if (rows.stride === 1) return tf.slice(q, [0, rows.start, 0], [batch, rows.count, width]);
-  if (rows.stride === 3 && rows.start === 1 && rows.count * 3 === length) {
-    return tf.reshape(tf.slice(tf.reshape(q, [batch, rows.count, 3, width]), [0, 0, 1, 0], [batch, rows.count, 1, width]), [batch, rows.count, width]);
-  }
+  if (rows.stride === 3 && rows.start === 1 && rows.count * 3 === length) return stateTokenRows(q);
   throw new Error(`query rows start ${rows.start}, stride ${rows.stride}, count ${rows.count} have no tf-op form for ${length} tokens`);
 }
 
@@ -193,7 +184,7 @@ export function qkvHeads(x: tf.Tensor3D, heads: number, rows: QueryRows): HeadOp
   if (!hasKernel(SPLIT_QKV)) return qkvHeadsOps(x, heads, rows);
   const [batch, length, triple] = x.shape;
   const attrs: QkvAttrs = { batch, length, width: triple / 3, heads, ...rows };
-  const [q, kT, v] = run(SPLIT_QKV, { x }, attrs) as tf.Tensor3D[];
+  const [q, kT, v] = runKernelOutputs(SPLIT_QKV, { x }, attrs) as tf.Tensor3D[];
   return { q: q!, kT: kT!, v: v! };
 }
 
@@ -208,5 +199,5 @@ export function mergeHeads(y: tf.Tensor3D, batch: number, heads: number): tf.Ten
   if (!hasKernel(MERGE_HEADS)) return mergeHeadsOps(y, batch, heads);
   const [, length, dh] = y.shape;
   const attrs: HeadAttrs = { batch, length, width: heads * dh, heads };
-  return run(MERGE_HEADS, { y }, attrs) as tf.Tensor3D;
+  return runKernel(MERGE_HEADS, { y }, attrs) as tf.Tensor3D;
 }

@@ -128,6 +128,11 @@ export function runKernel(name: string, inputs: Record<string, tf.Tensor>, attrs
   return tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor;
 }
 
+/** Run a registered kernel with several outputs. */
+export function runKernelOutputs(name: string, inputs: Record<string, tf.Tensor>, attrs: object): tf.Tensor[] {
+  return tf.engine().runKernel(name, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+}
+
 /**
  * Identity on WASM by reference instead of by copy. The gradient tape keeps a clone (Identity) of
  * every tensor a backward pass will need, and tf.customGrad clones what it saves; the WASM

@@ -2,7 +2,7 @@
 import { tf } from "../runtime/backend.js";
 import { Rng } from "../runtime/rng.js";
 import { customOp1, recordingGradients } from "./custom-grad.js";
-import { hasKernel, registerFloatKernel, runKernel } from "./kernels.js";
+import { hasKernel, registerFloatKernel, runKernel, runKernelOutputs } from "./kernels.js";
 import type { LayerNormParams } from "./params.js";
 
 const LAYER_NORM_EPS = 1e-5;
@@ -97,7 +97,7 @@ const fusedLayerNorm = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) 
   return {
     value: runKernel(LAYER_NORM, { x, gain, bias }, {}),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
-      tf.engine().runKernel(LAYER_NORM_GRAD, { x: saved[0]!, gain: saved[1]!, dy } as unknown as tf.NamedTensorMap, {}) as tf.Tensor[],
+      runKernelOutputs(LAYER_NORM_GRAD, { x: saved[0]!, gain: saved[1]!, dy }, {}),
   };
 }) as (x: tf.Tensor, gain: tf.Tensor, bias: tf.Tensor) => tf.Tensor;
 

@@ -10,7 +10,7 @@ import { attentionBias } from "./attention.js";
 import type { Block } from "./block.js";
 import type { ModelConfig } from "./config.js";
 import { dense } from "./dense.js";
-import { tokenMask, type TokenEmbedding } from "./embeddings.js";
+import { stateTokenRows, tokenMask, type TokenEmbedding } from "./embeddings.js";
 import { Dropout, layerNorm } from "./layers.js";
 import type { LayerNormParams, Linear, ParamStore } from "./params.js";
 import type { ThreeFactorPlasticity } from "./plasticity.js";
@@ -184,8 +184,6 @@ export class TokenSequenceModel implements SequenceModel {
   /** Final hidden states of the state tokens, [B, K, d]. */
   private stateHidden(inputs: ModelInputs, dropout: Dropout, stats: StatsCollector | null): tf.Tensor3D {
     return tf.tidy(() => {
-      const [batch, context] = inputs.timesteps.shape;
-      const d = this.config.d_model;
       let x = dropout.apply(this.parts.embedding.apply(inputs, stats)) as tf.Tensor3D;
       const bias = attentionBias(tokenMask(inputs.mask));
       // Only the state tokens reach the action head, so the final block computes its queries,
@@ -196,9 +194,8 @@ export class TokenSequenceModel implements SequenceModel {
       this.parts.blocks.forEach((block, layer) => {
         x = block.apply(x, { bias, stats, layer, dropout, stateOnly: stateOnly && layer === last });
       });
-      if (stateOnly) return layerNorm(x, this.parts.finalNorm) as tf.Tensor3D;
-      const normed = tf.reshape(layerNorm(x, this.parts.finalNorm), [batch, context, 3, d]);
-      return tf.reshape(tf.slice(normed, [0, 0, 1, 0], [batch, context, 1, d]), [batch, context, d]) as tf.Tensor3D;
+      const normed = layerNorm(x, this.parts.finalNorm) as tf.Tensor3D;
+      return stateOnly ? normed : stateTokenRows(normed);
     });
   }
 
