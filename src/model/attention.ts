@@ -125,8 +125,7 @@ function queryBias(bias: tf.Tensor4D, ctx: AttentionContext): tf.Tensor4D {
 /**
  * Spiking self-attention. One projection x -> [Q | K | V] currents drives one population of LIF
  * neurons (one fused op for all three); the spike rates (count / T) enter the attention above.
- * Optional positional spikes add to the head's query and key currents; the heads are merged by
- * concatenation and a projection, or by dendritic routing.
+ * The heads are merged by concatenation and a projection, or by dendritic routing.
  */
 export class SpikingSelfAttention {
   readonly q: Linear;
@@ -158,15 +157,13 @@ export class SpikingSelfAttention {
 
   /**
    * @param x layer-normed tokens [B, L, d]
-   * @param positional extra input per token for the q/k/v neurons, [L, 3d] (positional spikes), or null
    */
-  apply(x: tf.Tensor3D, positional: tf.Tensor2D | null, ctx: AttentionContext): tf.Tensor3D {
+  apply(x: tf.Tensor3D, ctx: AttentionContext): tf.Tensor3D {
     return tf.tidy(() => {
       const [batch, length] = x.shape;
       const d = this.width;
       const { weight, bias } = this.projection.get();
-      let drive = dense(x, weight, bias);
-      if (positional) drive = tf.add(drive, positional);
+      const drive = dense(x, weight, bias);
       const rates = this.lif.rates(drive) as tf.Tensor3D;
       const { q, kT, v } = qkvHeads(rates, this.heads, queryRows(length, ctx));
       const concatenated = mergeHeads(attend(q, kT, v, queryBias(ctx.bias, ctx), this.heads), batch, this.heads);

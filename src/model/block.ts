@@ -14,13 +14,10 @@ import { stateTokenRows } from "./embeddings.js";
 import { gelu, layerNorm, type Dropout } from "./layers.js";
 import type { LifNeuron } from "./lif.js";
 import { layerNormParams, linear, type LayerNormParams, type Linear, type ParamStore } from "./params.js";
-import type { PositionalSpikes } from "./positional-spikes.js";
 import { DendriticRouter } from "./routing.js";
 
 export interface BlockContext extends AttentionContext {
   dropout: Dropout;
-  /** Window position of the first token (positional spikes); > 0 when left padding was cut off. */
-  positionOffset?: number;
 }
 
 /** The residual stream rows that attention's output is added to (see AttentionContext.stateOnly, lastOnly). */
@@ -50,7 +47,6 @@ export class SpikingBlock implements Block {
     private readonly width: number,
     heads: number,
     private readonly lif: LifNeuron,
-    private readonly positional: PositionalSpikes | null,
     routing: boolean,
   ) {
     this.norm1 = layerNormParams(store, `${name}.ln1`, width);
@@ -68,8 +64,7 @@ export class SpikingBlock implements Block {
   apply(x: tf.Tensor3D, ctx: BlockContext): tf.Tensor3D {
     return tf.tidy(() => {
       const [batch, length] = x.shape;
-      const positional = this.positional ? this.positional.input(length, batch, ctx.stats, ctx.layer, ctx.positionOffset ?? 0) : null;
-      const attended = this.attention.apply(layerNorm(x, this.norm1) as tf.Tensor3D, positional, ctx);
+      const attended = this.attention.apply(layerNorm(x, this.norm1) as tf.Tensor3D, ctx);
       const afterAttention = tf.add(residualRows(x, ctx), ctx.dropout.apply(attended, ctx.stateOnly));
       const rates = this.lif.rates(dense(layerNorm(afterAttention, this.norm2), this.hidden.weight, this.hidden.bias));
       const fed = dense(rates, this.output.weight, this.output.bias);

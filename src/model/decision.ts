@@ -3,7 +3,7 @@
  * only the work that action depends on (see TokenSequenceModel.lastStateAction):
  *
  * - the left padding is cut off (a real token never attends a padding token, so the real tokens'
- *   values do not depend on it; positional spikes keep the window positions);
+ *   values do not depend on it, and every time code comes from the step's own timestep);
  * - the last step's action token is dropped and the final block runs for the last state token only;
  * - no gradient tape, no dropout, one readback (the action), checks done on the JS arrays.
  *
@@ -106,7 +106,7 @@ export function createDecisionRunner(model: SequenceModel): DecisionRunner {
       }
       const inputs = realInputs(batch, steps);
       try {
-        const action = model.lastStateAction(inputs, 3 * (batch.context - steps));
+        const action = model.lastStateAction(inputs);
         const values = action.dataSync() as Float32Array;
         action.dispose();
         return { action: values };

@@ -13,7 +13,7 @@ export function createDecisionTransformer(config: ModelConfig, seed: number): To
   const store = new ParamStore(Rng.derive(seed, "init"));
   const d = config.d_model;
   const actionWidth = config.action_space.kind === "discrete" ? config.action_space.n : config.action_space.dim;
-  const embedding = new TokenEmbedding(store, d, config.obs_dim, config.action_space, config.max_ep_len);
+  const embedding = new TokenEmbedding(store, d, config.obs_dim, config.action_space, { maxEpLen: config.max_ep_len });
   const blocks = Array.from({ length: config.n_layers }, (_, i) => new GptBlock(store, `blocks.${i}`, d, config.n_heads));
   const finalNorm = layerNormParams(store, "ln_f", d);
   const head = linear(store, "head", d, actionWidth);

@@ -1,13 +1,15 @@
 /**
  * Tokens. A window of K steps becomes 3K tokens (G_1, s_1, a_1, ..., G_K, s_K, a_K): linear
- * embeddings of the return-to-go, the state and the action (one-hot for discrete actions), plus
- * either a learned timestep embedding added to all three tokens of a step or, in a model whose
- * positions come from positional spikes, a learned token-type vector (one for G, s and a); then a
- * layer norm. The token mask repeats the step mask three times.
+ * embeddings of the return-to-go, the state and the action (one-hot for discrete actions), plus a
+ * time code added to all three tokens of a step: a learned timestep embedding (DT, baseline,
+ * route-only) or the positional spikes' code (pos-only, full), which then also get a learned
+ * token-type vector (one for G, s and a); then a layer norm. The token mask repeats the step mask
+ * three times.
  *
  * Why the token-type vector: the layer norm divides out a token's scale, so a scalar input embedded
  * as w*G + b reaches the blocks only as its sign while b is small (b starts at 0). The timestep
- * embedding gives the DT's tokens an offset that keeps |G| visible; without it, the return-to-go
+ * embedding gives the DT's tokens an offset that keeps |G| visible; the spike code is 0 wherever no
+ * oscillator fires, so without the token type the return-to-go
  * (and a 1-D continuous action) would be invisible at initialisation and the model learns to ignore
  * the target return.
  */
@@ -15,6 +17,7 @@ import { tf } from "../runtime/backend.js";
 import type { ActionSpace } from "../data/types.js";
 import { dense, embeddingLookup } from "./dense.js";
 import { layerNorm } from "./layers.js";
+import type { PositionalSpikeEncoder } from "./positional-spikes.js";
 import { layerNormParams, linear, type LayerNormParams, type Linear, type ParamStore } from "./params.js";
 import type { StatsCollector } from "./stats.js";
 
@@ -30,6 +33,7 @@ export class TokenEmbedding {
   readonly state: Linear;
   readonly action: Linear;
   readonly timestep: tf.Variable<tf.Rank.R2> | null;
+  readonly positional: PositionalSpikeEncoder | null;
   /**
    * [3, d]: offsets of G, s and a tokens, when there is no timestep embedding; initial std
    * sqrt(2 / (1 + d)), that of the Glorot-uniform weight of a scalar input, so w*G and the offset
@@ -44,15 +48,17 @@ export class TokenEmbedding {
     private readonly width: number,
     obsDim: number,
     private readonly actionSpace: ActionSpace,
-    /** Rows of the learned timestep embedding, or null when positions come from positional spikes. */
-    maxEpLen: number | null,
+    /** The time code: rows of a learned timestep embedding (max_ep_len), or positional spikes. */
+    time: { maxEpLen: number } | { spikes: PositionalSpikeEncoder },
   ) {
     this.actionInputWidth = actionSpace.kind === "discrete" ? actionSpace.n : actionSpace.dim;
     this.returnToGo = linear(store, "embed.rtg", 1, width);
     this.state = linear(store, "embed.state", obsDim, width);
     this.action = linear(store, "embed.action", this.actionInputWidth, width);
-    this.timestep = maxEpLen === null ? null : (store.normal("embed.timestep", [maxEpLen, width], 0.02) as tf.Variable<tf.Rank.R2>);
-    this.tokenType = maxEpLen === null ? (store.normal("embed.token_type", [3, width], Math.sqrt(2 / (1 + width))) as tf.Variable<tf.Rank.R2>) : null;
+    const spikes = "spikes" in time ? time.spikes : null;
+    this.timestep = "maxEpLen" in time ? (store.normal("embed.timestep", [time.maxEpLen, width], 0.02) as tf.Variable<tf.Rank.R2>) : null;
+    this.positional = spikes;
+    this.tokenType = spikes ? (store.normal("embed.token_type", [3, width], Math.sqrt(2 / (1 + width))) as tf.Variable<tf.Rank.R2>) : null;
     this.norm = layerNormParams(store, "embed.ln", width);
   }
 
@@ -67,8 +73,8 @@ export class TokenEmbedding {
       let rtg = dense(inputs.returnsToGo, this.returnToGo.weight, this.returnToGo.bias);
       let state = dense(inputs.states, this.state.weight, this.state.bias);
       let action = dense(actionInput, this.action.weight, this.action.bias);
-      if (this.timestep) {
-        const time = embeddingLookup(this.timestep, inputs.timesteps);
+      const time = this.timestep ? embeddingLookup(this.timestep, inputs.timesteps) : this.positional?.encode(inputs.timesteps, stats);
+      if (time) {
         rtg = tf.add(rtg, time);
         state = tf.add(state, time);
         action = tf.add(action, time);

@@ -1,70 +1,81 @@
 /**
- * Phase-shifted positional spikes. Head h of a layer has a learned frequency w_h and phase phi_h and,
- * at token position t of the window (0 .. 3K-1), emits
+ * Phase-shifted positional spikes: the SNN-DT's clock, in place of the DT's learned float timestep
+ * embedding. Oscillator h (one per attention head, as the paper counts them) has a learned frequency
+ * nu_h and phase phi_h and, at episode timestep t, emits
  *
- *     P_h(t) = 1[sin(w_h t + phi_h) > 0]
+ *     s_h(t) = 1[sin(nu_h t / max_ep_len + phi_h) > 0]
  *
- * (exact step forward, fast-sigmoid surrogate backward, so w_h and phi_h learn). The spike is added,
- * in units of the neurons' input, to the query and key inputs of every neuron of head h: the head's
- * attention pattern then depends on position without a float positional embedding.
+ * (exact step forward, fast-sigmoid surrogate backward, so nu_h and phi_h learn). The spikes reach
+ * the three tokens (G_t, s_t, a_t) of step t through learned synaptic weights W [H, d]:
  *
- * Positions count tokens within the window, so the pattern is the same for every window and the
- * gradient of w_h stays bounded by the window length (episode timesteps can reach max_ep_len).
+ *     time_code(t) = s(t) W        (a sum of the weight rows of the oscillators that spiked)
+ *
+ * Why the episode timestep, not the token's place in the window: a model whose only clock is the
+ * window position cannot tell an early window from a late one, and a return-to-go means something
+ * different with 180 steps left than with 10 (docs/results-findings.md measured the cost on
+ * Pendulum-v1 and MountainCar-v0). The frequency is in radians per max_ep_len so its gradient,
+ * which grows with t, stays O(1) and does not dominate gradient clipping. Nothing is clipped or
+ * looked up: a timestep past max_ep_len still gets its own phase.
  */
 import { tf } from "../runtime/backend.js";
+import { dense } from "./dense.js";
 import type { ParamStore } from "./params.js";
 import type { StatsCollector } from "./stats.js";
 import { strictSpikeFunction } from "./surrogate.js";
 
-export class PositionalSpikes {
+export class PositionalSpikeEncoder {
   readonly frequency: tf.Variable<tf.Rank.R1>;
   readonly phase: tf.Variable<tf.Rank.R1>;
+  /** Synaptic weights [H, d] from the oscillators to the token embedding. */
+  readonly weight: tf.Variable<tf.Rank.R2>;
   private readonly spike: (u: tf.Tensor) => tf.Tensor;
 
   /**
-   * Initial periods grow geometrically from 2 tokens to 1.5 windows across the heads (like
-   * sinusoidal encodings); initial phases are uniform in [0, 2 pi).
+   * Initial periods grow geometrically from 2 steps to 2 * max_ep_len across the oscillators (like
+   * sinusoidal encodings: the fastest tells odd steps from even ones, the slowest halves the
+   * episode); initial phases are uniform in [0, 2 pi); weights are Glorot-normal.
    */
   constructor(
     store: ParamStore,
     name: string,
-    private readonly width: number,
-    private readonly heads: number,
-    tokensPerWindow: number,
+    width: number,
+    readonly oscillators: number,
+    private readonly maxEpLen: number,
     surrogateK: number,
   ) {
-    const longest = Math.max(2, 1.5 * tokensPerWindow);
-    const frequencies = Array.from({ length: heads }, (_, h) => {
-      const period = 2 * Math.pow(longest / 2, heads > 1 ? h / (heads - 1) : 0);
-      return (2 * Math.PI) / period;
+    const longest = 2 * Math.max(1, maxEpLen);
+    const frequencies = Array.from({ length: oscillators }, (_, h) => {
+      const period = 2 * Math.pow(longest / 2, oscillators > 1 ? h / (oscillators - 1) : 1);
+      return (2 * Math.PI * maxEpLen) / period;
     });
     this.frequency = store.vector(`${name}.frequency`, frequencies);
     this.phase = store.vector(`${name}.phase`, frequencies.map(() => store.uniform(0, 2 * Math.PI)));
+    this.weight = store.normal(`${name}.weight`, [oscillators, width], Math.sqrt(2 / (oscillators + width))) as tf.Variable<tf.Rank.R2>;
     this.spike = strictSpikeFunction(surrogateK);
   }
 
-  /** Spikes [L, H] for positions offset .. offset+L-1. */
-  spikes(length: number, offset = 0): tf.Tensor2D {
+  /** Spikes [B, K, H] of the oscillators at timesteps [B, K]. */
+  spikes(timesteps: tf.Tensor2D): tf.Tensor3D {
     return tf.tidy(() => {
-      const position = tf.reshape(tf.range(offset, offset + length, 1, "float32"), [length, 1]);
-      return this.spike(tf.sin(tf.add(tf.mul(position, this.frequency), this.phase))) as tf.Tensor2D;
+      const [batch, context] = timesteps.shape;
+      const clock = tf.reshape(tf.div(tf.cast(timesteps, "float32"), this.maxEpLen), [batch, context, 1]);
+      return this.spike(tf.sin(tf.add(tf.mul(clock, this.frequency), this.phase))) as tf.Tensor3D;
     });
   }
 
   /**
-   * The extra neuron input [L, 3d] for the fused [Q | K | V] population: the head's spike on its
-   * query and key neurons, nothing on the values. `offset` is the window position of the first token.
+   * The time code [B, K, d] added to the three tokens of each step. Stats: every oscillator spike
+   * drives its d weights into each of the step's 3 tokens.
    */
-  input(length: number, batch: number, stats: StatsCollector | null, layer: number, offset = 0): tf.Tensor2D {
+  encode(timesteps: tf.Tensor2D, stats: StatsCollector | null): tf.Tensor3D {
     return tf.tidy(() => {
-      const spikes = this.spikes(length, offset);
-      const dh = this.width / this.heads;
-      const perNeuron = tf.reshape(tf.mul(tf.expandDims(spikes, 2), tf.ones([1, 1, dh])), [length, this.width]);
+      const spikes = this.spikes(timesteps);
+      const code = dense(spikes, this.weight);
       if (stats) {
-        const count = tf.mul(tf.sum(spikes), batch);
-        stats.addSpikes(layer, "positional", tf.cast(count, "int32") as tf.Scalar, tf.mul(count, 2 * dh) as tf.Scalar);
+        const count = tf.sum(spikes);
+        stats.addSpikes(0, "positional", tf.cast(count, "int32") as tf.Scalar, tf.mul(count, 3 * this.weight.shape[1]) as tf.Scalar);
       }
-      return tf.concat([perNeuron, perNeuron, tf.zeros([length, this.width])], 1) as tf.Tensor2D;
+      return code as tf.Tensor3D;
     });
   }
 }

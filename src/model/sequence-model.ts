@@ -135,13 +135,13 @@ export class TokenSequenceModel implements SequenceModel {
 
   /**
    * The action output [width] of the LAST state token of one window whose steps are all real (the
-   * caller cut off the left padding; `positionOffset` is the window position of its first token),
+   * caller cut off the left padding),
    * doing only the work that token depends on: the last step's action token is dropped (causally
    * invisible to s_t), and the final block computes its query, residual and feed-forward for that
    * token alone. No dropout, no statistics. Equal to `forward(...).actions[0, K-1]` up to float
    * rounding (decision.ts tests it).
    */
-  lastStateAction(inputs: ModelInputs, positionOffset: number): tf.Tensor1D {
+  lastStateAction(inputs: ModelInputs): tf.Tensor1D {
     return tf.tidy(() => {
       const [, context] = inputs.timesteps.shape;
       const d = this.config.d_model;
@@ -152,7 +152,7 @@ export class TokenSequenceModel implements SequenceModel {
       const dropout = new Dropout(0, null);
       const last = this.parts.blocks.length - 1;
       this.parts.blocks.forEach((block, layer) => {
-        x = block.apply(x, { bias, stats: null, layer, dropout, positionOffset, lastOnly: layer === last });
+        x = block.apply(x, { bias, stats: null, layer, dropout, lastOnly: layer === last });
       });
       const hidden = tf.reshape(layerNorm(x, this.parts.finalNorm), [1, 1, d]) as tf.Tensor3D;
       return tf.reshape(this.actionsFrom(hidden, null), [-1]) as tf.Tensor1D;

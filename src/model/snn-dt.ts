@@ -11,7 +11,7 @@ import { TokenEmbedding } from "./embeddings.js";
 import { LifNeuron } from "./lif.js";
 import { layerNormParams, linear, ParamStore } from "./params.js";
 import { ThreeFactorPlasticity } from "./plasticity.js";
-import { PositionalSpikes } from "./positional-spikes.js";
+import { PositionalSpikeEncoder } from "./positional-spikes.js";
 import { TokenSequenceModel } from "./sequence-model.js";
 
 export function createSnnDecisionTransformer(config: ModelConfig, seed: number): TokenSequenceModel {
@@ -20,13 +20,11 @@ export function createSnnDecisionTransformer(config: ModelConfig, seed: number):
   const d = config.d_model;
   const actionWidth = config.action_space.kind === "discrete" ? config.action_space.n : config.action_space.dim;
   const lif = new LifNeuron({ ...config.lif, current_scale: currentScale(config.lif), k: config.surrogate.k });
-  const embedding = new TokenEmbedding(store, d, config.obs_dim, config.action_space, parts.positionalSpikes ? null : config.max_ep_len);
-  const blocks = Array.from({ length: config.n_layers }, (_, i) => {
-    const positional = parts.positionalSpikes
-      ? new PositionalSpikes(store, `blocks.${i}.attn.pos`, d, config.n_heads, 3 * config.context, config.surrogate.k)
-      : null;
-    return new SpikingBlock(store, `blocks.${i}`, d, config.n_heads, lif, positional, parts.routing);
-  });
+  const time = parts.positionalSpikes
+    ? { spikes: new PositionalSpikeEncoder(store, "embed.pos", d, config.n_heads, config.max_ep_len, config.surrogate.k) }
+    : { maxEpLen: config.max_ep_len };
+  const embedding = new TokenEmbedding(store, d, config.obs_dim, config.action_space, time);
+  const blocks = Array.from({ length: config.n_layers }, (_, i) => new SpikingBlock(store, `blocks.${i}`, d, config.n_heads, lif, parts.routing));
   const finalNorm = layerNormParams(store, "ln_f", d);
   const head = linear(store, "head", d, actionWidth);
   const plasticity = config.plasticity.enabled

@@ -5,6 +5,7 @@ import { InputError, UsageError } from "../../src/runtime/errors.js";
 import { actionLoss, createModel, type ModelConfig, type SequenceModel } from "../../src/model/index.js";
 import type { ActionSpace } from "../../src/data/types.js";
 import { TokenEmbedding } from "../../src/model/embeddings.js";
+import { PositionalSpikeEncoder } from "../../src/model/positional-spikes.js";
 import { ParamStore } from "../../src/model/params.js";
 import { Rng } from "../../src/runtime/rng.js";
 import { CONTINUOUS, DISCRETE, VARIANTS, disposeAll, randomRaw, tinyConfig, toInputs, type RawInputs } from "./tiny.js";
@@ -64,7 +65,8 @@ test("variants have the parts they claim: positional spikes, router, timestep em
   const baseline = names("baseline");
   const full = names("full");
   assert.ok(has(baseline, "embed.timestep") && !has(baseline, ".pos.") && !has(baseline, "router"));
-  assert.ok(!has(full, "embed.timestep") && has(full, "attn.pos.frequency") && has(full, "attn.pos.phase") && has(full, "attn.router"));
+  assert.ok(!has(full, "embed.timestep") && has(full, "embed.pos.frequency") && has(full, "embed.pos.phase") && has(full, "embed.pos.weight"));
+  assert.ok(has(full, "attn.router"));
   assert.ok(has(names("pos-only"), ".pos.") && !has(names("pos-only"), "router"));
   assert.ok(has(names("route-only"), "router") && has(names("route-only"), "embed.timestep"));
 });
@@ -287,10 +289,11 @@ test("variables carry the stable names; a second live model gets suffixed tfjs n
 
 test("the layer norm of the tokens keeps the size of a scalar return-to-go and a 1-D action, in every model, at initialisation", () => {
   const oneDim: ActionSpace = { kind: "continuous", dim: 1, low: [-2], high: [2] };
-  // Timestep embedding (baseline, route-only, dt) or none (pos-only, full: positional spikes).
-  for (const maxEpLen of [50, null]) {
+  // Timestep embedding (baseline, route-only, dt) or positional spikes (pos-only, full).
+  for (const clock of ["timestep embedding", "positional spikes"]) {
     const store = new ParamStore(new Rng(3));
-    const embedding = new TokenEmbedding(store, 8, 3, oneDim, maxEpLen);
+    const time = clock === "timestep embedding" ? { maxEpLen: 50 } : { spikes: new PositionalSpikeEncoder(store, "embed.pos", 8, 2, 50, 10) };
+    const embedding = new TokenEmbedding(store, 8, 3, oneDim, time);
     const tokens = (returnToGo: number, action: number) =>
       tf.tidy(() =>
         embedding.apply(
@@ -306,8 +309,8 @@ test("the layer norm of the tokens keeps the size of a scalar return-to-go and a
     const distance = (a: number[], b: number[]) => Math.hypot(...a.map((v, i) => v - b[i]!));
     // Same sign, different size: a layer norm of w*G alone would make these identical.
     const [near, far] = [tokens(-0.2, 0.5), tokens(-1.5, 1.8)];
-    assert.ok(distance(near[0]!, far[0]!) > 0.1, `return-to-go token (max_ep_len ${maxEpLen}) ignores |G|`);
-    assert.ok(distance(near[2]!, far[2]!) > 0.1, `action token (max_ep_len ${maxEpLen}) ignores |a|`);
+    assert.ok(distance(near[0]!, far[0]!) > 0.1, `return-to-go token (${clock}) ignores |G|`);
+    assert.ok(distance(near[2]!, far[2]!) > 0.1, `action token (${clock}) ignores |a|`);
     tf.dispose(store.variables);
   }
 });

@@ -67,20 +67,20 @@ test("spike and synaptic-operation counts equal a hand count (baseline: no posit
   model.dispose();
 });
 
-test("positional spikes are counted, and add to the query and key currents of their head", () => {
+test("positional spikes are counted once per step, with block 0, each driving its weights into the step's 3 tokens", () => {
   const model = tinySpikingModel("full");
   const find = (name: string) => model.variables[model.parameterNames.indexOf(name)]!;
-  // Frequency 0, phase pi/2: sin = 1 > 0 at every position, so the head spikes on all L tokens and
-  // every query and key neuron receives +1.
-  find("blocks.0.attn.pos.frequency").assign(tf.zeros([1]));
-  find("blocks.0.attn.pos.phase").assign(tf.fill([1], Math.PI / 2));
-  fixLayer(model, "blocks.0.attn.q", 0); // 0 + 1 -> 4 spikes
-  fixLayer(model, "blocks.0.attn.k", -0.4); // -0.4 + 1 = 0.6 -> 2 spikes
-  fixLayer(model, "blocks.0.attn.v", 0.3); // no positional input on values -> 1 spike
+  // Frequency 0, phase pi/2: sin = 1 > 0 at every timestep, so the (one) oscillator spikes on every step.
+  find("embed.pos.frequency").assign(tf.zeros([1]));
+  find("embed.pos.phase").assign(tf.fill([1], Math.PI / 2));
+  fixLayer(model, "blocks.0.attn.q", 1.0);
+  fixLayer(model, "blocks.0.attn.k", 0.6);
+  fixLayer(model, "blocks.0.attn.v", 0.3);
   fixLayer(model, "blocks.0.mlp.hidden", 0);
   const layer = statsOf(model).layers[0]!;
-  assert.deepEqual(layer.spikes, { q: B * L * D * 4, k: B * L * D * 2, v: B * L * D * 1, positional: B * L, other: 0 });
-  assert.equal(layer.synapticOps.positional, B * L * 2 * D);
+  // One step per window (K = 1): B oscillator spikes in all; the attention neurons see only their biases.
+  assert.deepEqual(layer.spikes, { q: B * L * D * 4, k: B * L * D * 2, v: B * L * D * 1, positional: B, other: 0 });
+  assert.equal(layer.synapticOps.positional, B * 3 * D);
   assert.equal(layer.synapticOps.v, B * D * 1 * 6);
   model.dispose();
 });
