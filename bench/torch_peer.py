@@ -2,8 +2,9 @@
 """The PyTorch peer of `npm run bench -- train|infer`: the same model shapes as snndt's default
 SNN-DT (variant full) and plain DT, trained and queried the way a PyTorch user would write them.
 
-snn-dt: tokens (G, s, a) embedded by linear layers (one-hot actions), layer norm; per block a fused
-Q|K|V projection plus phase-shifted positional spikes on the query/key currents drives LIF neurons
+snn-dt: tokens (G, s, a) embedded by linear layers (one-hot actions) plus a token type and the
+phase-shifted positional spikes of the episode timestep through their weights, layer norm; per block
+a fused Q|K|V projection drives LIF neurons
 (forward Euler, hard reset not detached, T steps unrolled, spike = Heaviside forward with the
 fast-sigmoid surrogate 1/(1+|k u|)^2 backward); attention over spike rates with the causal mask;
 dendritic routing (MLP gates over the heads, gated sum, projection); a spiking feed-forward
@@ -77,13 +78,11 @@ def attend(q, k, v, bias, heads):
 
 
 class SpikingBlock(nn.Module):
-    def __init__(self, d, heads, L, T, dropout):
+    def __init__(self, d, heads, T, dropout):
         super().__init__()
         self.d, self.heads, self.T = d, heads, T
         self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
         self.qkv = nn.Linear(d, 3 * d)
-        self.freq = nn.Parameter(torch.linspace(0.5, 3.0, heads))
-        self.phase = nn.Parameter(torch.rand(heads) * 2 * math.pi)
         self.route_hidden = nn.Linear(d, max(8, d // 4))
         self.route_gate = nn.Linear(max(8, d // 4), heads)
         self.out = nn.Linear(d // heads, d)
@@ -93,11 +92,7 @@ class SpikingBlock(nn.Module):
 
     def forward(self, x, bias):
         B, L, d = x.shape
-        pos = torch.arange(L, dtype=torch.float32)[:, None]
-        spikes = StrictSpike.apply(torch.sin(pos * self.freq + self.phase), 10.0)  # [L, H]
-        per_neuron = spikes.repeat_interleave(d // self.heads, 1)
-        positional = torch.cat([per_neuron, per_neuron, torch.zeros(L, d)], 1)
-        rates = lif_rates(self.qkv(self.ln1(x)) + positional, self.T)
+        rates = lif_rates(self.qkv(self.ln1(x)), self.T)
         q, k, v = rates.split(d, -1)
         y = attend(q, k, v, bias, self.heads).transpose(1, 2)  # [B, L, H, dh]
         alpha = torch.sigmoid(self.route_gate(torch.relu(self.route_hidden(y.reshape(B, L, d)))))
@@ -130,10 +125,15 @@ class Model(nn.Module):
         self.kind, self.actions = a.kind, a.actions
         self.rtg, self.state, self.action = nn.Linear(1, d), nn.Linear(a.obs_dim, d), nn.Linear(a.actions, d)
         self.timestep = nn.Embedding(a.max_ep_len, d) if a.kind == "dt" else None
+        if a.kind == "snn-dt":
+            self.max_ep_len = a.max_ep_len
+            self.freq = nn.Parameter(torch.linspace(0.5, 3.0, a.heads) * a.max_ep_len)
+            self.phase = nn.Parameter(torch.rand(a.heads) * 2 * math.pi)
+            self.pos_weight = nn.Parameter(torch.randn(a.heads, d) * math.sqrt(2 / (a.heads + d)))
+            self.token_type = nn.Parameter(torch.randn(3, d) * math.sqrt(2 / (1 + d)))
         self.ln_in, self.ln_f = nn.LayerNorm(d), nn.LayerNorm(d)
-        L = 3 * a.context
         self.blocks = nn.ModuleList(
-            SpikingBlock(d, a.heads, L, a.T, a.dropout) if a.kind == "snn-dt" else GptBlock(d, a.heads, a.dropout)
+            SpikingBlock(d, a.heads, a.T, a.dropout) if a.kind == "snn-dt" else GptBlock(d, a.heads, a.dropout)
             for _ in range(a.layers)
         )
         self.drop = nn.Dropout(a.dropout)
@@ -145,6 +145,10 @@ class Model(nn.Module):
         if self.timestep is not None:
             time = self.timestep(timesteps)
             tokens = [t + time for t in tokens]
+        else:
+            clock = timesteps.float()[..., None] / self.max_ep_len
+            time = StrictSpike.apply(torch.sin(clock * self.freq + self.phase), 10.0) @ self.pos_weight
+            tokens = [t + time + self.token_type[i] for i, t in enumerate(tokens)]
         x = self.drop(self.ln_in(torch.stack(tokens, 2).reshape(B, 3 * K, -1)))
         bias = causal_bias(mask.repeat_interleave(3, 1))
         for block in self.blocks:

@@ -29,7 +29,7 @@ export const DEFAULT_MODEL_CONFIG: Omit<ModelConfig, "obs_dim" | "action_space" 
   dropout: 0.1,
   lif: { T: 10, dt: 1.0, tau_m: 20.0, v_rest: 0.0, v_th: 1.0, c_m: 1.0, current_scale: null },
   surrogate: { k: 10.0 },
-  plasticity: { enabled: false, eta_local: 0.05, lambda: 0.95 },
+  plasticity: { enabled: false, eta_local: 1e-4, lambda: 0.95 },
 };
 
 /** The current scale actually used: the configured one, or the model's choice. */

@@ -207,7 +207,7 @@ export const CONFIG_SCHEMA: SectionSchema<ResolvedConfig> = {
           description: "three-factor local plasticity on the action head",
           fields: {
             enabled: leaf("boolean", false, "apply the local update after each optimizer step"),
-            eta_local: leaf("number", 0.05, "local learning rate", { min: 0 }),
+            eta_local: leaf("number", 1e-4, "local learning rate (the trace sums ~1/(1-lambda) batches, so 1e-4 moves the head about as far per step as the optimizer)", { min: 0 }),
             lambda: leaf("number", 0.95, "eligibility trace decay", { min: 0, max: 1 }),
           },
         },
