@@ -43,6 +43,8 @@ export interface EvalRequest {
   energy?: EnergyConstants;
   /** Decisions timed for latency (batch 1, no spike accounting). */
   latencyDecisions?: number;
+  /** Spikes and operations are counted on decisions 0, n, 2n, ... of each episode (default 10). */
+  statsEvery?: number;
   backend: BackendInfo;
   context: RunContext;
 }
@@ -81,7 +83,7 @@ export interface EvalResult {
   model: { kind: string; variant: string; parameters: number; dModel: number; nLayers: number; nHeads: number; context: number; T: number };
   backend: { name: string; reason: string };
   env: { id: string; external: boolean; command?: string };
-  settings: { episodesPerTarget: number; seeds: number[]; targets: number[]; targetSource: string; latencyDecisions: number; energy: EnergyConstants };
+  settings: { episodesPerTarget: number; seeds: number[]; targets: number[]; targetSource: string; latencyDecisions: number; statsEvery: number; energy: EnergyConstants };
   partial: { reason: string } | null;
   reference: { random: number; expert: number; source: string } | null;
   targets: TargetResult[];
@@ -216,7 +218,8 @@ export async function evaluate(request: EvalRequest): Promise<EvalResult> {
         format: "eval [{bar}] {value}/{total} episodes, last return {ret} eta {eta_formatted}",
         fields: { ret: "-" },
       });
-      const online = await rollouts(policy, env.make, { targets, seeds, episodes, progress: bar });
+      const statsEvery = request.statsEvery ?? 10;
+      const online = await rollouts(policy, env.make, { targets, seeds, episodes, statsEvery, progress: bar });
       bar.stop();
       if (online.partial) logger.error({ reason: online.partial.reason, finished: online.episodes.length }, "environment failed: results are partial");
 
@@ -288,7 +291,7 @@ export async function evaluate(request: EvalRequest): Promise<EvalResult> {
         },
         backend: { name: request.backend.name, reason: request.backend.reason },
         env: request.envCmd ? { id: env.describe.id, external: true, command: request.envCmd } : { id: env.describe.id, external: false },
-        settings: { episodesPerTarget: episodes, seeds, targets, targetSource, latencyDecisions, energy: constants },
+        settings: { episodesPerTarget: episodes, seeds, targets, targetSource, latencyDecisions, statsEvery, energy: constants },
         partial: online.partial,
         reference,
         targets: perTarget,

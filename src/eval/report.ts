@@ -27,6 +27,12 @@ function pm(s: Summary | null): string {
 }
 
 /** A plain text table with aligned columns (first column left-aligned, the rest right-aligned). */
+/** How the spike statistics were sampled, when not on every decision (eval --stats-every). */
+function sampled(result: EvalResult): string {
+  const every = result.settings.statsEvery ?? 1;
+  return every > 1 ? `: one in ${every}, from each episode's first` : "";
+}
+
 export function textTable(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
@@ -54,7 +60,7 @@ export function formatEvalTable(result: EvalResult): string {
     lines.push("", `offline action quality on ${result.offline.windows} windows (${result.offline.source}): ${result.offline.accuracy !== null ? `accuracy ${fmt(100 * result.offline.accuracy, 1)}%` : `MSE ${fmt(result.offline.mse, 4)}`}`);
   }
   if (result.spikes) {
-    lines.push("", `spikes per decision: ${fmt(result.spikes.perDecision, 1)} (mean over ${result.spikes.decisions} decisions), firing rate ${fmt(result.spikes.firingRate, 4)}`);
+    lines.push("", `spikes per decision: ${fmt(result.spikes.perDecision, 1)} (mean over ${result.spikes.decisions} decisions${sampled(result)}), firing rate ${fmt(result.spikes.firingRate, 4)}`);
     lines.push(
       textTable(
         ["layer", ...SPIKE_KINDS, "total", "rate"],
@@ -153,7 +159,7 @@ function renderReport(result: EvalResult, charts: { file: string; title: string 
     out.push(
       "## Spikes per decision",
       "",
-      `${fmt(result.spikes.perDecision, 1)} spikes per decision on average (${result.spikes.decisions} decisions), mean firing rate ${fmt(result.spikes.firingRate, 4)} spikes per neuron per simulation step.`,
+      `${fmt(result.spikes.perDecision, 1)} spikes per decision on average (${result.spikes.decisions} decisions${sampled(result)}), mean firing rate ${fmt(result.spikes.firingRate, 4)} spikes per neuron per simulation step.`,
       "",
       markdownTable(["layer", ...SPIKE_KINDS, "total", "firing rate"], result.spikes.byLayer.map((l) => [`block${l.layer}`, ...SPIKE_KINDS.map((k) => fmt(l.spikes[k], 1)), fmt(l.total, 1), fmt(l.firingRate, 4)])),
       "",

@@ -70,8 +70,9 @@ test("rollouts on a tiny trained SNN-DT run end to end and write eval.json, repo
     assert.ok(Math.abs(t.returns.mean - mean) < 1e-9);
     assert.ok(Math.abs(t.normalised!.mean - (100 * (mean - result.reference!.random)) / (result.reference!.expert - result.reference!.random)) < 1e-9);
   }
-  // every decision is counted: one per environment step
-  assert.equal(result.spikes!.decisions, result.episodes.reduce((a, e) => a + e.length, 0));
+  // decisions 0, 10, 20, ... of every episode are counted (--stats-every defaults to 10)
+  assert.equal(result.settings.statsEvery, 10);
+  assert.equal(result.spikes!.decisions, result.episodes.reduce((a, e) => a + Math.ceil(e.length / 10), 0));
   assert.ok(result.spikes!.perDecision > 0);
   assert.ok(result.spikes!.firingRate > 0 && result.spikes!.firingRate < 1);
   const e = result.energy;

@@ -21,6 +21,7 @@ interface EvalOptions {
   eAc: string;
   eMac: string;
   latencyDecisions: string;
+  statsEvery: string;
   backend: string;
 }
 
@@ -51,6 +52,7 @@ export function registerEval(program: Command, context: () => RunContext): void 
     .option("--e-ac <pJ>", "energy of one accumulate (synaptic operation), picojoules", String(DEFAULT_ENERGY.acPicojoules))
     .option("--e-mac <pJ>", "energy of one multiply-accumulate, picojoules", String(DEFAULT_ENERGY.macPicojoules))
     .option("--latency-decisions <n>", "batch-1 decisions timed for latency", "200")
+    .option("--stats-every <n>", "count spikes and operations on every n-th decision of each episode (1 = all; counting runs the full window, ~3x a decision)", "10")
     .option("--backend <name>", `${BACKEND_CHOICES.join(" | ")}`, "auto")
     .addHelpText(
       "after",
@@ -91,6 +93,7 @@ Examples:
           macPicojoules: number("--e-mac", options.eMac, (n) => n >= 0, "a non-negative number"),
         },
         latencyDecisions: number("--latency-decisions", options.latencyDecisions, (n) => Number.isInteger(n) && n >= 1, "a positive integer"),
+        statsEvery: number("--stats-every", options.statsEvery, (n) => Number.isInteger(n) && n >= 1, "a positive integer"),
         backend,
         context: ctx,
       });
