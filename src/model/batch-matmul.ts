@@ -10,6 +10,7 @@
  * Results equal tf.matMul's up to float rounding. Other backends use tf.matMul.
  */
 import { tf } from "../runtime/backend.js";
+import { runKernel } from "./kernels.js";
 
 const KERNEL = "SnndtBatchMatMul";
 
@@ -66,5 +67,5 @@ if (!tf.getKernel(KERNEL, "wasm")) tf.registerKernel({ kernelName: KERNEL, backe
 /** a b for a [n, m, k], b [n, k, p] (no autodiff of its own: see batchMatMulFast in dense.ts). */
 export function batchMatMul(a: tf.Tensor3D, b: tf.Tensor3D): tf.Tensor3D {
   if (tf.getBackend() !== "wasm") return tf.matMul(a, b);
-  return tf.engine().runKernel(KERNEL, { a, b } as unknown as tf.NamedTensorMap) as tf.Tensor3D;
+  return runKernel(KERNEL, { a, b }, {}) as tf.Tensor3D;
 }
