@@ -31,9 +31,11 @@ export class PositionalSpikeEncoder {
   private readonly spike: (u: tf.Tensor) => tf.Tensor;
 
   /**
-   * Initial periods grow geometrically from 2 steps to 2 * max_ep_len across the oscillators (like
-   * sinusoidal encodings: the fastest tells odd steps from even ones, the slowest halves the
-   * episode); initial phases are uniform in [0, 2 pi); weights are Glorot-normal.
+   * Initial periods grow geometrically from one window (K steps) to 2 * max_ep_len across the
+   * oscillators: the fastest marks where a window sits in its neighbourhood, the slowest halves the
+   * episode. (Starting at 2 steps, as sinusoidal encodings do, spent an oscillator on odd versus even
+   * steps and scored lower: docs/results-findings.md.) Initial phases are uniform in [0, 2 pi);
+   * weights are Glorot-normal.
    */
   constructor(
     store: ParamStore,
@@ -41,11 +43,13 @@ export class PositionalSpikeEncoder {
     width: number,
     readonly oscillators: number,
     private readonly maxEpLen: number,
+    context: number,
     surrogateK: number,
   ) {
     const longest = 2 * Math.max(1, maxEpLen);
+    const shortest = Math.min(Math.max(2, context), longest);
     const frequencies = Array.from({ length: oscillators }, (_, h) => {
-      const period = 2 * Math.pow(longest / 2, oscillators > 1 ? h / (oscillators - 1) : 1);
+      const period = shortest * Math.pow(longest / shortest, oscillators > 1 ? h / (oscillators - 1) : 1);
       return (2 * Math.PI * maxEpLen) / period;
     });
     this.frequency = store.vector(`${name}.frequency`, frequencies);

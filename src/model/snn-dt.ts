@@ -21,7 +21,7 @@ export function createSnnDecisionTransformer(config: ModelConfig, seed: number):
   const actionWidth = config.action_space.kind === "discrete" ? config.action_space.n : config.action_space.dim;
   const lif = new LifNeuron({ ...config.lif, current_scale: currentScale(config.lif), k: config.surrogate.k });
   const time = parts.positionalSpikes
-    ? { spikes: new PositionalSpikeEncoder(store, "embed.pos", d, config.n_heads, config.max_ep_len, config.surrogate.k) }
+    ? { spikes: new PositionalSpikeEncoder(store, "embed.pos", d, config.n_heads, config.max_ep_len, config.context, config.surrogate.k) }
     : { maxEpLen: config.max_ep_len };
   const embedding = new TokenEmbedding(store, d, config.obs_dim, config.action_space, time);
   const blocks = Array.from({ length: config.n_layers }, (_, i) => new SpikingBlock(store, `blocks.${i}`, d, config.n_heads, lif, parts.routing));

@@ -292,7 +292,7 @@ test("the layer norm of the tokens keeps the size of a scalar return-to-go and a
   // Timestep embedding (baseline, route-only, dt) or positional spikes (pos-only, full).
   for (const clock of ["timestep embedding", "positional spikes"]) {
     const store = new ParamStore(new Rng(3));
-    const time = clock === "timestep embedding" ? { maxEpLen: 50 } : { spikes: new PositionalSpikeEncoder(store, "embed.pos", 8, 2, 50, 10) };
+    const time = clock === "timestep embedding" ? { maxEpLen: 50 } : { spikes: new PositionalSpikeEncoder(store, "embed.pos", 8, 2, 50, 5, 10) };
     const embedding = new TokenEmbedding(store, 8, 3, oneDim, time);
     const tokens = (returnToGo: number, action: number) =>
       tf.tidy(() =>

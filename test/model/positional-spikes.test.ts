@@ -10,10 +10,11 @@ before(async () => {
 });
 
 const MAX_EP_LEN = 200;
+const CONTEXT = 20;
 
 function encoder(oscillators = 4, width = 8): { store: ParamStore; encoder: PositionalSpikeEncoder } {
   const store = new ParamStore(new Rng(5));
-  return { store, encoder: new PositionalSpikeEncoder(store, "embed.pos", width, oscillators, MAX_EP_LEN, 10) };
+  return { store, encoder: new PositionalSpikeEncoder(store, "embed.pos", width, oscillators, MAX_EP_LEN, CONTEXT, 10) };
 }
 
 test("oscillator h spikes exactly when sin(nu_h t / max_ep_len + phi_h) > 0, at the episode timestep", () => {
@@ -28,8 +29,8 @@ test("oscillator h spikes exactly when sin(nu_h t / max_ep_len + phi_h) > 0, at 
       assert.equal(spikes[i]![h], expected, `oscillator ${h} at t=${t}`);
     }
   });
-  // Initial periods span 2 steps to 2 * max_ep_len.
-  assert.ok(Math.abs((2 * Math.PI * MAX_EP_LEN) / nu[0]! - 2) < 1e-3);
+  // Initial periods span one window (K steps) to 2 * max_ep_len.
+  assert.ok(Math.abs((2 * Math.PI * MAX_EP_LEN) / nu[0]! - CONTEXT) < 1e-3);
   assert.ok(Math.abs((2 * Math.PI * MAX_EP_LEN) / nu[pos.oscillators - 1]! - 2 * MAX_EP_LEN) < 1e-2);
   tf.dispose(store.variables);
 });
