@@ -26,13 +26,13 @@ function pm(s: Summary | null): string {
   return s ? `${fmt(s.mean)} ± ${fmt(s.std)}` : "-";
 }
 
-/** A plain text table with aligned columns (first column left-aligned, the rest right-aligned). */
 /** How the spike statistics were sampled, when not on every decision (eval --stats-every). */
 function sampled(result: EvalResult): string {
   const every = result.settings.statsEvery ?? 1;
   return every > 1 ? `: one in ${every}, from each episode's first` : "";
 }
 
+/** A plain text table with aligned columns (first column left-aligned, the rest right-aligned). */
 export function textTable(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");

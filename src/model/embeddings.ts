@@ -55,10 +55,9 @@ export class TokenEmbedding {
     this.returnToGo = linear(store, "embed.rtg", 1, width);
     this.state = linear(store, "embed.state", obsDim, width);
     this.action = linear(store, "embed.action", this.actionInputWidth, width);
-    const spikes = "spikes" in time ? time.spikes : null;
     this.timestep = "maxEpLen" in time ? (store.normal("embed.timestep", [time.maxEpLen, width], 0.02) as tf.Variable<tf.Rank.R2>) : null;
-    this.positional = spikes;
-    this.tokenType = spikes ? (store.normal("embed.token_type", [3, width], Math.sqrt(2 / (1 + width))) as tf.Variable<tf.Rank.R2>) : null;
+    this.positional = "spikes" in time ? time.spikes : null;
+    this.tokenType = this.positional ? (store.normal("embed.token_type", [3, width], Math.sqrt(2 / (1 + width))) as tf.Variable<tf.Rank.R2>) : null;
     this.norm = layerNormParams(store, "embed.ln", width);
   }
 
