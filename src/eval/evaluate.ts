@@ -24,6 +24,11 @@ import { referenceReturns } from "./policies/index.js";
 import { checkCompatible, loadPolicy, type LoadedPolicy } from "./policy.js";
 import { decisionLatency, rollouts, type EpisodeOutcome, type RolloutEnvironment } from "./rollout.js";
 
+/** Batch-1 decisions timed for latency. */
+export const DEFAULT_LATENCY_DECISIONS = 200;
+/** Spike statistics on one decision in this many: a counted decision runs the full window (~3x a decision). */
+export const DEFAULT_STATS_EVERY = 10;
+
 export interface EvalRequest {
   /** Run directory or checkpoint directory. */
   target: string;
@@ -41,9 +46,9 @@ export interface EvalRequest {
   /** Dataset for offline action quality (default: the run's own, its held-out episodes). */
   data?: string;
   energy?: EnergyConstants;
-  /** Decisions timed for latency (batch 1, no spike accounting). */
+  /** Decisions timed for latency (batch 1, no spike accounting); default DEFAULT_LATENCY_DECISIONS. */
   latencyDecisions?: number;
-  /** Spikes and operations are counted on decisions 0, n, 2n, ... of each episode (default 10). */
+  /** Spikes and operations are counted on decisions 0, n, 2n, ... of each episode; default DEFAULT_STATS_EVERY. */
   statsEvery?: number;
   backend: BackendInfo;
   context: RunContext;
@@ -218,7 +223,7 @@ export async function evaluate(request: EvalRequest): Promise<EvalResult> {
         format: "eval [{bar}] {value}/{total} episodes, last return {ret} eta {eta_formatted}",
         fields: { ret: "-" },
       });
-      const statsEvery = request.statsEvery ?? 10;
+      const statsEvery = request.statsEvery ?? DEFAULT_STATS_EVERY;
       const online = await rollouts(policy, env.make, { targets, seeds, episodes, statsEvery, progress: bar });
       bar.stop();
       if (online.partial) logger.error({ reason: online.partial.reason, finished: online.episodes.length }, "environment failed: results are partial");
@@ -269,7 +274,7 @@ export async function evaluate(request: EvalRequest): Promise<EvalResult> {
           ? dtEnergy
           : energyOf({ totalSynapticOps: tally.synapticOps / Math.max(1, tally.decisions), totalMacs: tally.macs / Math.max(1, tally.decisions) }, constants);
 
-      const latencyDecisions = request.latencyDecisions ?? 200;
+      const latencyDecisions = request.latencyDecisions ?? DEFAULT_LATENCY_DECISIONS;
       const times = online.partial ? [] : await decisionLatency(policy, await env.make(), targets[0]!, seeds[0]!, latencyDecisions);
       const sorted = [...times].sort((a, b) => a - b);
 

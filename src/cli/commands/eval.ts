@@ -4,7 +4,7 @@ import type { RunContext } from "../../runtime/context.js";
 import { UsageError } from "../../runtime/errors.js";
 import { BACKEND_CHOICES, selectBackend, type BackendChoice } from "../../runtime/backend.js";
 import { DEFAULT_ENERGY } from "../../eval/energy.js";
-import { evaluate } from "../../eval/evaluate.js";
+import { DEFAULT_LATENCY_DECISIONS, DEFAULT_STATS_EVERY, evaluate } from "../../eval/evaluate.js";
 import { DEFAULT_ENV_TIMEOUT_MS } from "../../eval/external-env.js";
 import { formatComparison, formatEvalTable, readEvalResult, writeEvalOutputs } from "../../eval/report.js";
 
@@ -51,8 +51,8 @@ export function registerEval(program: Command, context: () => RunContext): void 
     .option("--compare", "compare the eval.json of several runs side by side instead of evaluating")
     .option("--e-ac <pJ>", "energy of one accumulate (synaptic operation), picojoules", String(DEFAULT_ENERGY.acPicojoules))
     .option("--e-mac <pJ>", "energy of one multiply-accumulate, picojoules", String(DEFAULT_ENERGY.macPicojoules))
-    .option("--latency-decisions <n>", "batch-1 decisions timed for latency", "200")
-    .option("--stats-every <n>", "count spikes and operations on every n-th decision of each episode (1 = all; counting runs the full window, ~3x a decision)", "10")
+    .option("--latency-decisions <n>", "batch-1 decisions timed for latency", String(DEFAULT_LATENCY_DECISIONS))
+    .option("--stats-every <n>", "count spikes and operations on every n-th decision of each episode (1 = all; counting runs the full window, ~3x a decision)", String(DEFAULT_STATS_EVERY))
     .option("--backend <name>", `${BACKEND_CHOICES.join(" | ")}`, "auto")
     .addHelpText(
       "after",
