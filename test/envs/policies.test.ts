@@ -31,11 +31,13 @@ for (const id of ENV_IDS) {
     assert.ok(expert > random);
   });
 
-  test(`${id}: the medium policy lands near half-way between random and expert`, () => {
+  // Half-way, except Pendulum-v1, whose medium keeps the expert on most steps (MEDIUM_EPSILON says why).
+  const [low, high] = id === "Pendulum-v1" ? [0.85, 0.95] : [0.35, 0.65];
+  test(`${id}: the medium policy lands at its place between random and expert`, () => {
     const { random, expert } = referenceReturns(id);
     const medium = collectEpisodes({ envId: id, quality: "medium", episodes: 100, seed: 0 }).summary.returns.mean;
     const position = (medium - random) / (expert - random);
-    assert.ok(position > 0.35 && position < 0.65, `${id}: medium sits at ${position.toFixed(3)} of the random-expert gap`);
+    assert.ok(position > low && position < high, `${id}: medium sits at ${position.toFixed(3)} of the random-expert gap, expected (${low}, ${high})`);
   });
 }
 
