@@ -45,7 +45,7 @@ export async function loadPolicy(target: string): Promise<LoadedPolicy> {
   const norm = loaded.state.normalisation;
   const modelConfig = modelConfigOf(loaded.state.config, { obsDim: norm.obsDim, actionSpace: norm.actionSpace });
   const model = createModel(modelConfig, loaded.state.config.seed);
-  restoreVariables(model.variables, loaded.weights, checkpoint);
+  restoreVariables(model, loaded.weights, checkpoint);
   return { checkpoint, runDir, state: loaded.state, model, runner: createDecisionRunner(model), modelConfig, spec: windowSpecOf(norm) };
 }
 

@@ -48,9 +48,9 @@ export interface ModelOutput {
 export interface SequenceModel {
   readonly config: ModelConfig;
   /**
-   * Every trainable variable in a fixed order (optimizer state and checkpoints match by position).
-   * A variable's tfjs name is its stable name ("blocks.0.attn.q.weight") unless another live model
-   * holds that name, then "name#<n>"; `parameterNames` always has the stable names.
+   * Every trainable variable in a fixed order. A variable's tfjs name is its stable name
+   * ("blocks.0.attn.q.weight") unless another live model holds that name, then "name#<n>";
+   * `parameterNames` always has the stable names, which key checkpoint files.
    */
   readonly variables: tf.Variable[];
   /** The stable name of each variable, same order: "blocks.0.attn.q.weight", ... */

@@ -1,7 +1,7 @@
 /**
  * Checkpoints: `<run>/checkpoints/step-<N>/` and `<run>/checkpoints/best/`, each a directory of
  *
- *   model.safetensors       every trainable variable by its name (F32; tfjs layout: dense kernels [in, out])
+ *   model.safetensors       every trainable variable by its stable name (F32; tfjs layout: dense kernels [in, out])
  *   optimizer.safetensors   AdamW moments as "exp_avg/<name>" and "exp_avg_sq/<name>" (PyTorch's names);
  *                           the update count in the metadata ("step")
  *   state.json              CheckpointState: step, epoch, RNG streams, best val loss, the resolved config and
@@ -82,10 +82,29 @@ export interface CheckpointState {
   trainer: TrainerCheckpointState;
 }
 
+/**
+ * Trainable variables and the stable names ("blocks.0.attn.q.weight") that key them in checkpoint
+ * files. A tfjs variable's own name is process-global and carries a "#<n>" suffix while another live
+ * model holds the plain one (ParamStore), so files never use it. A SequenceModel is one of these.
+ */
+export interface NamedParameters {
+  readonly variables: readonly tf.Variable[];
+  readonly parameterNames: readonly string[];
+}
+
+/** tfjs variable name -> stable name. */
+function stableNames(parameters: NamedParameters): Map<string, string> {
+  if (parameters.parameterNames.length !== parameters.variables.length) {
+    throw new Error(`${parameters.variables.length} variables but ${parameters.parameterNames.length} parameter names`);
+  }
+  return new Map(parameters.variables.map((variable, i) => [variable.name, parameters.parameterNames[i]!]));
+}
+
 export interface LoadedCheckpoint {
   dir: string;
-  /** Weights by variable name, in file order. */
+  /** Weights by stable parameter name, in file order. */
   weights: Map<string, { shape: number[]; data: Float32Array }>;
+  /** AdamW state with its moments keyed by stable parameter name (restoreOptimizer maps them back). */
   optimizer: AdamWState;
   state: CheckpointState;
 }
@@ -105,22 +124,28 @@ function sha256(bytes: Uint8Array | string): string {
  */
 export async function saveCheckpoint(
   dir: string,
-  parts: { variables: readonly tf.Variable[]; optimizer: AdamW; state: Omit<CheckpointState, "formatVersion"> },
+  parts: { parameters: NamedParameters; optimizer: AdamW; state: Omit<CheckpointState, "formatVersion"> },
 ): Promise<void> {
-  const { variables, optimizer } = parts;
+  const { parameters, optimizer } = parts;
+  const names = stableNames(parameters);
   const state: CheckpointState = { formatVersion: CHECKPOINT_FORMAT_VERSION, ...parts.state };
   const weights: [string, { shape: number[]; data: Float32Array }][] = [];
-  for (const variable of variables) {
+  for (const variable of parameters.variables) {
     if (variable.dtype !== "float32") throw new Error(`variable "${variable.name}" is ${variable.dtype}; checkpoints hold float32`);
-    weights.push([variable.name, { shape: [...variable.shape], data: (await variable.data()) as Float32Array }]);
+    weights.push([names.get(variable.name)!, { shape: [...variable.shape], data: (await variable.data()) as Float32Array }]);
   }
   const optimizerState = await optimizer.getState();
   if (optimizerState.step !== state.step) {
     throw new Error(`checkpoint state.step ${state.step} disagrees with the optimizer's ${optimizerState.step} updates`);
   }
   const moments: [string, { shape: number[]; data: Float32Array }][] = [];
-  for (const [name, { shape, m }] of optimizerState.moments) moments.push([FIRST_MOMENT + name, { shape, data: m }]);
-  for (const [name, { shape, v }] of optimizerState.moments) moments.push([SECOND_MOMENT + name, { shape, data: v }]);
+  const stable = (name: string): string => {
+    const found = names.get(name);
+    if (found === undefined) throw new Error(`the optimizer holds moments of "${name}", which is not among the parameters`);
+    return found;
+  };
+  for (const [name, { shape, m }] of optimizerState.moments) moments.push([FIRST_MOMENT + stable(name), { shape, data: m }]);
+  for (const [name, { shape, v }] of optimizerState.moments) moments.push([SECOND_MOMENT + stable(name), { shape, data: v }]);
   const files: Record<(typeof CHECKSUMMED_FILES)[number], Uint8Array | string> = {
     [MODEL_FILE]: encodeSafetensors(weights, {
       producer: `snndt ${state.snndtVersion}`,
@@ -288,29 +313,39 @@ function checkStateFields(state: unknown, file: string): asserts state is Checkp
 }
 
 /**
- * Assign loaded weights to the variables, matched by name. Every variable must be present with
- * its exact shape and the checkpoint must hold no other weights; otherwise nothing is assigned
+ * Assign loaded weights to the variables, matched by stable name. Every variable must be present
+ * with its exact shape and the checkpoint must hold no other weights; otherwise nothing is assigned
  * and the error names each mismatched variable with both shapes.
  */
-export function restoreVariables(variables: readonly tf.Variable[], weights: LoadedCheckpoint["weights"], source = "the checkpoint"): void {
+export function restoreVariables(parameters: NamedParameters, weights: LoadedCheckpoint["weights"], source = "the checkpoint"): void {
   const problems: string[] = [];
-  const names = new Set(variables.map((v) => v.name));
-  for (const variable of variables) {
-    const saved = weights.get(variable.name);
-    if (!saved) problems.push(`"${variable.name}" [${variable.shape}] is missing from ${source}`);
+  const names = stableNames(parameters);
+  const known = new Set(names.values());
+  for (const variable of parameters.variables) {
+    const name = names.get(variable.name)!;
+    const saved = weights.get(name);
+    if (!saved) problems.push(`"${name}" [${variable.shape}] is missing from ${source}`);
     else if (saved.shape.join(",") !== variable.shape.join(",")) {
-      problems.push(`"${variable.name}" is [${saved.shape}] in ${source} but [${variable.shape}] in the model`);
+      problems.push(`"${name}" is [${saved.shape}] in ${source} but [${variable.shape}] in the model`);
     }
   }
-  for (const [name, saved] of weights) if (!names.has(name)) problems.push(`"${name}" [${saved.shape}] in ${source} is not in the model`);
+  for (const [name, saved] of weights) if (!known.has(name)) problems.push(`"${name}" [${saved.shape}] in ${source} is not in the model`);
   if (problems.length > 0) {
     const shown = problems.slice(0, 8).join("; ") + (problems.length > 8 ? `; and ${problems.length - 8} more` : "");
     throw new InputError(`${source} was saved from a model of another shape: ${shown}. Check model.* in the config against the checkpoint's state.json.`);
   }
-  for (const variable of variables) {
-    const saved = weights.get(variable.name)!;
+  for (const variable of parameters.variables) {
+    const saved = weights.get(names.get(variable.name)!)!;
     tf.tidy(() => variable.assign(tf.tensor(saved.data, variable.shape, "float32")));
   }
+}
+
+/** Restore the optimizer from a loaded checkpoint, whose moments are keyed by stable name. */
+export function restoreOptimizer(parameters: NamedParameters, optimizer: AdamW, saved: AdamWState): void {
+  const tfjsNames = new Map([...stableNames(parameters)].map(([tfjsName, name]) => [name, tfjsName]));
+  const moments: AdamWState["moments"] = new Map();
+  for (const [name, moment] of saved.moments) moments.set(tfjsNames.get(name) ?? name, moment);
+  optimizer.setState({ step: saved.step, moments });
 }
 
 /** The newest complete step-<N> checkpoint of a run (one with its checksums file), or undefined. */

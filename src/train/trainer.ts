@@ -28,6 +28,7 @@ import {
   latestCheckpoint,
   loadCheckpoint,
   pruneCheckpoints,
+  restoreOptimizer,
   restoreVariables,
   saveCheckpoint,
   type CheckpointState,
@@ -180,8 +181,8 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
     if (!dir) throw new InputError(`${runDir} has no complete checkpoint to resume from (looked in ${path.join(runDir, "checkpoints")}).`);
     const loaded = await loadCheckpoint(dir);
     checkResumeCompatible(loaded.state, config, dataset, dir);
-    restoreVariables(model.variables, loaded.weights, dir);
-    optimizer.setState(loaded.optimizer);
+    restoreVariables(model, loaded.weights, dir);
+    restoreOptimizer(model, optimizer, loaded.optimizer);
     for (const name of RNG_STREAMS) {
       const saved = loaded.state.rng[name];
       if (!saved) throw new InputError(`${dir}/state.json has no RNG state for "${name}"`);
@@ -219,7 +220,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   let lastCheckpoint = "";
   const saveStep = async (): Promise<void> => {
     const dir = checkpointDir(runDir, step);
-    await saveCheckpoint(dir, { variables: model.variables, optimizer, state: await checkpointState() });
+    await saveCheckpoint(dir, { parameters: model, optimizer, state: await checkpointState() });
     const removed = await pruneCheckpoints(runDir, config.train.keep_last);
     lastCheckpoint = dir;
     logger.info({ checkpoint: dir, step, pruned: removed.length }, "checkpoint saved");
@@ -303,7 +304,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
         if (bestValLoss === null || validation.loss < bestValLoss) {
           bestValLoss = validation.loss;
           bestValStep = step;
-          await saveCheckpoint(checkpointDir(runDir, "best"), { variables: model.variables, optimizer, state: await checkpointState() });
+          await saveCheckpoint(checkpointDir(runDir, "best"), { parameters: model, optimizer, state: await checkpointState() });
           logger.info({ step, valLoss: validation.loss }, "new best validation loss: checkpoints/best updated");
         }
         logger.info(

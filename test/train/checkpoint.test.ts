@@ -13,10 +13,14 @@ import {
   latestCheckpoint,
   loadCheckpoint,
   pruneCheckpoints,
+  restoreOptimizer,
   restoreVariables,
   saveCheckpoint,
   type CheckpointState,
+  type NamedParameters,
 } from "../../src/train/checkpoint.js";
+import { createModel } from "../../src/model/index.js";
+import { tinyConfig } from "../model/tiny.js";
 import { configHash, schemaDefaults } from "../../src/train/config.js";
 import { AdamW, GradientAccumulator, clipByGlobalNorm } from "../../src/train/optimizer.js";
 import { decodeSafetensors } from "../../src/train/safetensors.js";
@@ -42,6 +46,11 @@ function makeModel(seed: number): tf.Variable[] {
     tf.variable(tf.zeros([4]), true, "layer1.bias"),
     tf.variable(init([4, 2]), true, "head.weight"),
   ];
+}
+
+/** Test variables are created under their stable names. */
+function named(variables: tf.Variable[]): NamedParameters {
+  return { variables, parameterNames: variables.map((v) => v.name) };
 }
 
 function disposeAll(variables: tf.Variable[], optimizer?: AdamW, accumulator?: GradientAccumulator): void {
@@ -112,7 +121,7 @@ async function saveSimple(dir: string, seed = 1): Promise<{ variables: tf.Variab
   const accumulator = new GradientAccumulator(variables);
   const sampler = Rng.derive(seed, "sampler");
   trainSteps(variables, optimizer, accumulator, sampler, 2);
-  await saveCheckpoint(dir, { variables, optimizer, state: stateFor(2, sampler, 0.5) });
+  await saveCheckpoint(dir, { parameters: named(variables), optimizer, state: stateFor(2, sampler, 0.5) });
   accumulator.dispose();
   return { variables, optimizer };
 }
@@ -170,7 +179,7 @@ test("save -> load -> continue reproduces the uninterrupted run exactly (weights
   accumulator = new GradientAccumulator(variables);
   let sampler = Rng.derive(3, "sampler");
   const firstLosses = trainSteps(variables, optimizer, accumulator, sampler, 5);
-  await saveCheckpoint(checkpointDir(run, 5), { variables, optimizer, state: stateFor(5, sampler) });
+  await saveCheckpoint(checkpointDir(run, 5), { parameters: named(variables), optimizer, state: stateFor(5, sampler) });
   disposeAll(variables, optimizer, accumulator);
 
   variables = makeModel(99); // different init: everything must come from the checkpoint
@@ -179,14 +188,42 @@ test("save -> load -> continue reproduces the uninterrupted run exactly (weights
   const latest = await latestCheckpoint(run);
   assert.equal(latest, checkpointDir(run, 5));
   const loaded = await loadCheckpoint(latest!);
-  restoreVariables(variables, loaded.weights);
-  optimizer.setState(loaded.optimizer);
+  restoreVariables(named(variables), loaded.weights);
+  restoreOptimizer(named(variables), optimizer, loaded.optimizer);
   sampler = new Rng(loaded.state.rng.sampler!);
   const restLosses = trainSteps(variables, optimizer, accumulator, sampler, 3);
   assert.deepEqual([...firstLosses, ...restLosses], straightLosses);
   const resumed = await Promise.all(variables.map((v) => v.data()));
   assert.deepEqual(resumed, straight);
   disposeAll(variables, optimizer, accumulator);
+});
+
+test("checkpoints key weights and moments by stable names, whatever tfjs names live models carry", async () => {
+  const config = tinyConfig({ kind: "dt" });
+  const alive = createModel(config, 1); // holds the plain tfjs names
+  const saved = createModel(config, 2);
+  assert.ok(saved.variables.every((v) => v.name.includes("#")), "a second live model's tfjs names are suffixed");
+  const optimizer = new AdamW(saved.variables, OPTIONS);
+  optimizer.applyGradients(new Map(saved.variables.map((v, i) => [v.name, tf.fill(v.shape, i + 1)])), 0.01);
+  const dir = checkpointDir(runDir(), 1);
+  await saveCheckpoint(dir, { parameters: saved, optimizer, state: stateFor(1, new Rng(0)) });
+
+  const loaded = await loadCheckpoint(dir);
+  assert.deepEqual([...loaded.weights.keys()], saved.parameterNames);
+  assert.deepEqual([...loaded.optimizer.moments.keys()], saved.parameterNames);
+
+  const restored = createModel(config, 3); // suffixed differently again
+  const restoredOptimizer = new AdamW(restored.variables, OPTIONS);
+  restoreVariables(restored, loaded.weights, dir);
+  restoreOptimizer(restored, restoredOptimizer, loaded.optimizer);
+  for (let i = 0; i < saved.variables.length; i++) {
+    assert.deepEqual(await restored.variables[i]!.data(), await saved.variables[i]!.data(), saved.parameterNames[i]);
+  }
+  const [before, after] = [await optimizer.getState(), await restoredOptimizer.getState()];
+  assert.deepEqual([...after.moments.values()], [...before.moments.values()]);
+  for (const model of [alive, saved, restored]) model.dispose();
+  optimizer.dispose();
+  restoredOptimizer.dispose();
 });
 
 test("restoreVariables refuses a checkpoint of another model shape, naming each variable and both shapes", async () => {
@@ -202,7 +239,7 @@ test("restoreVariables refuses a checkpoint of another model shape, naming each 
   ];
   const before = await other[0]!.data();
   assert.throws(
-    () => restoreVariables(other, loaded.weights, "step-2"),
+    () => restoreVariables(named(other), loaded.weights, "step-2"),
     (err: unknown) =>
       err instanceof InputError &&
       /"layer1\.weight" is \[3,4\] in step-2 but \[3,8\] in the model/.test(err.message) &&
@@ -212,7 +249,7 @@ test("restoreVariables refuses a checkpoint of another model shape, naming each 
   tf.dispose(other.splice(3, 1));
   tf.dispose(other);
   const fewer = [tf.variable(tf.zeros([3, 4]), true, "layer1.weight")];
-  assert.throws(() => restoreVariables(fewer, loaded.weights), /"layer1\.bias" \[4\] in the checkpoint is not in the model/);
+  assert.throws(() => restoreVariables(named(fewer), loaded.weights), /"layer1\.bias" \[4\] in the checkpoint is not in the model/);
   tf.dispose(fewer);
 });
 
@@ -276,11 +313,11 @@ test("a checkpoint that cannot be written is a clear error and leaves the earlie
   writeFileSync(path.join(run, "blocker"), "");
   const sampler = Rng.derive(1, "sampler");
   await assert.rejects(
-    saveCheckpoint(path.join(run, "blocker", "step-4"), { variables, optimizer, state: stateFor(2, sampler) }),
+    saveCheckpoint(path.join(run, "blocker", "step-4"), { parameters: named(variables), optimizer, state: stateFor(2, sampler) }),
     (err: unknown) => err instanceof SnndtError && /cannot write checkpoint .*blocker\/step-4: .*earlier checkpoints are intact/.test(err.message),
   );
   await assert.rejects(
-    saveCheckpoint(checkpointDir(run, 3), { variables, optimizer, state: stateFor(3, sampler) }),
+    saveCheckpoint(checkpointDir(run, 3), { parameters: named(variables), optimizer, state: stateFor(3, sampler) }),
     /state\.step 3 disagrees with the optimizer's 2 updates/,
   );
   assert.deepEqual(readdirSync(path.join(run, "checkpoints")), ["step-2"]);
@@ -296,10 +333,10 @@ test("latestCheckpoint ignores temp and incomplete dirs; prune keeps the newest 
   const sampler = Rng.derive(5, "sampler");
   for (const n of [10, 2, 30, 100]) {
     // Same optimizer step (0) stored under different directory numbers is enough for listing and pruning.
-    await saveCheckpoint(checkpointDir(run, n), { variables, optimizer, state: stateFor(0, sampler) });
+    await saveCheckpoint(checkpointDir(run, n), { parameters: named(variables), optimizer, state: stateFor(0, sampler) });
   }
-  await saveCheckpoint(checkpointDir(run, "best"), { variables, optimizer, state: stateFor(0, sampler, 2.0) });
-  await saveCheckpoint(checkpointDir(run, "best"), { variables, optimizer, state: stateFor(0, sampler, 1.0) });
+  await saveCheckpoint(checkpointDir(run, "best"), { parameters: named(variables), optimizer, state: stateFor(0, sampler, 2.0) });
+  await saveCheckpoint(checkpointDir(run, "best"), { parameters: named(variables), optimizer, state: stateFor(0, sampler, 1.0) });
   assert.equal((await loadCheckpoint(checkpointDir(run, "best"))).state.bestValLoss, 1.0);
   // An interrupted save leaves a temp dir; a hand-made step dir lacks checksums.
   mkdirSync(path.join(run, "checkpoints", ".step-500.tmp-1-ffff"));
