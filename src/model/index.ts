@@ -12,6 +12,7 @@ export type { ForwardOptions, ModelInputs, ModelOutput, SequenceModel } from "./
 export type { ForwardStats, LayerStats, SpikeCounts, SpikeKind } from "./stats.js";
 export { SPIKE_KINDS } from "./stats.js";
 export { actionLoss } from "./loss.js";
+export { ELIGIBILITY_STATE_NAME } from "./plasticity.js";
 export { LifNeuron, type LifParams } from "./lif.js";
 export { matMulFast, batchMatMulFast } from "./dense.js";
 export { inputsFromBatch, disposeInputs } from "./inputs.js";

@@ -1,6 +1,6 @@
 /**
  * Named trainable variables, created in a fixed order from one seeded stream. The order and names
- * ("blocks.0.attn.q.weight", ...) are stable: optimizer state and checkpoints are matched by them.
+ * ("blocks.0.attn.q.weight", ...) are stable: checkpoint files are keyed by them.
  */
 import { tf } from "../runtime/backend.js";
 import type { Rng } from "../runtime/rng.js";

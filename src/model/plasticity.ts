@@ -18,6 +18,9 @@
  */
 import { tf } from "../runtime/backend.js";
 
+/** The eligibility trace's key in checkpoints (its tfjs variable is unnamed, so tfjs numbers it). */
+export const ELIGIBILITY_STATE_NAME = "head.eligibility";
+
 export class ThreeFactorPlasticity {
   /** The eligibility trace E [d_model, A]; state, not a trainable variable. */
   readonly eligibility: tf.Variable<tf.Rank.R2>;

@@ -131,7 +131,7 @@ export async function saveCheckpoint(
   const state: CheckpointState = { formatVersion: CHECKPOINT_FORMAT_VERSION, ...parts.state };
   const weights: [string, { shape: number[]; data: Float32Array }][] = [];
   for (const variable of parameters.variables) {
-    if (variable.dtype !== "float32") throw new Error(`variable "${variable.name}" is ${variable.dtype}; checkpoints hold float32`);
+    if (variable.dtype !== "float32") throw new Error(`variable "${names.get(variable.name)}" is ${variable.dtype}; checkpoints hold float32`);
     weights.push([names.get(variable.name)!, { shape: [...variable.shape], data: (await variable.data()) as Float32Array }]);
   }
   const optimizerState = await optimizer.getState();
@@ -343,8 +343,10 @@ export function restoreVariables(parameters: NamedParameters, weights: LoadedChe
 /** Restore the optimizer from a loaded checkpoint, whose moments are keyed by stable name. */
 export function restoreOptimizer(parameters: NamedParameters, optimizer: AdamW, saved: AdamWState): void {
   const tfjsNames = new Map([...stableNames(parameters)].map(([tfjsName, name]) => [name, tfjsName]));
+  const unknown = [...saved.moments.keys()].filter((name) => !tfjsNames.has(name));
+  if (unknown.length > 0) throw new InputError(`the optimizer state holds moments of ${unknown.join(", ")}, which the model does not have`);
   const moments: AdamWState["moments"] = new Map();
-  for (const [name, moment] of saved.moments) moments.set(tfjsNames.get(name) ?? name, moment);
+  for (const [name, moment] of saved.moments) moments.set(tfjsNames.get(name)!, moment);
   optimizer.setState({ step: saved.step, moments });
 }
 

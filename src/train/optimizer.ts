@@ -1,6 +1,7 @@
 /**
  * AdamW, global-norm gradient clipping and gradient accumulation over a fixed list of named
- * `tf.Variable`s (names unique, order fixed: they key the checkpointed state).
+ * `tf.Variable`s (tfjs names unique, order fixed: they key the state in memory; checkpoints map
+ * them to the model's stable parameter names).
  *
  * AdamW (Loshchilov & Hutter, "Decoupled Weight Decay Regularization"), at update t = 1, 2, ...
  * with gradient g, learning rate lr and weight decay wd:
@@ -27,7 +28,7 @@ function gradientEntries(grads: GradientMap): [string, tf.Tensor][] {
 function checkUniqueNames(variables: readonly tf.Variable[]): void {
   const seen = new Set<string>();
   for (const v of variables) {
-    if (seen.has(v.name)) throw new Error(`variable name "${v.name}" is used twice; names key the optimizer state and checkpoints`);
+    if (seen.has(v.name)) throw new Error(`variable name "${v.name}" is used twice; names key the optimizer state`);
     seen.add(v.name);
   }
 }
@@ -45,7 +46,7 @@ export interface AdamWOptions {
 export interface AdamWState {
   /** Updates applied so far (t of the last update). */
   step: number;
-  /** By variable name, in the optimizer's variable order. */
+  /** By tfjs variable name, in the optimizer's variable order (checkpoint files use stable names). */
   moments: Map<string, { shape: number[]; m: Float32Array; v: Float32Array }>;
 }
 

@@ -21,7 +21,7 @@ import { SNNDT_VERSION } from "../runtime/version.js";
 import { loadDataset, type PreparedDataset } from "../data/dataset.js";
 import type { Episode } from "../data/types.js";
 import { allocateBatch, WindowSampler, type WindowBatch, type WindowSpec } from "../data/windows.js";
-import { createModel, inputsFromBatch, disposeInputs, actionLoss, type SequenceModel, type ModelConfig } from "../model/index.js";
+import { createModel, inputsFromBatch, disposeInputs, actionLoss, ELIGIBILITY_STATE_NAME, type SequenceModel, type ModelConfig } from "../model/index.js";
 import { configHash, resolveDataPath, writeResolvedConfig, type ResolvedConfig } from "./config.js";
 import {
   checkpointDir,
@@ -388,15 +388,17 @@ export function spikingLayerNames(config: ModelConfig): string[] {
 async function plasticitySnapshot(model: SequenceModel): Promise<CheckpointState["trainer"]["plasticity"]> {
   const trace = model.plasticityState;
   if (!trace) return null;
-  return { [trace.name]: { shape: [...trace.shape], data: Array.from(await trace.data()) } };
+  return { [ELIGIBILITY_STATE_NAME]: { shape: [...trace.shape], data: Array.from(await trace.data()) } };
 }
 
 function restorePlasticity(model: SequenceModel, saved: CheckpointState["trainer"]["plasticity"], dir: string): void {
   const trace = model.plasticityState;
   if (!trace) return;
-  const entry = saved?.[trace.name];
+  // Checkpoints written before the stable key hold the one trace under tfjs's automatic name ("0").
+  const legacy = saved && Object.keys(saved).length === 1 ? Object.values(saved)[0] : undefined;
+  const entry = saved?.[ELIGIBILITY_STATE_NAME] ?? legacy;
   if (!entry || entry.shape.join(",") !== trace.shape.join(",")) {
-    throw new InputError(`${dir}/state.json has no plasticity trace of shape [${trace.shape}] for "${trace.name}", but this model uses plasticity`);
+    throw new InputError(`${dir}/state.json has no plasticity trace of shape [${trace.shape}] for "${ELIGIBILITY_STATE_NAME}", but this model uses plasticity`);
   }
   tf.tidy(() => trace.assign(tf.tensor(entry.data, trace.shape, "float32")));
 }

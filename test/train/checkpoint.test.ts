@@ -202,28 +202,34 @@ test("checkpoints key weights and moments by stable names, whatever tfjs names l
   const config = tinyConfig({ kind: "dt" });
   const alive = createModel(config, 1); // holds the plain tfjs names
   const saved = createModel(config, 2);
-  assert.ok(saved.variables.every((v) => v.name.includes("#")), "a second live model's tfjs names are suffixed");
-  const optimizer = new AdamW(saved.variables, OPTIONS);
-  optimizer.applyGradients(new Map(saved.variables.map((v, i) => [v.name, tf.fill(v.shape, i + 1)])), 0.01);
-  const dir = checkpointDir(runDir(), 1);
-  await saveCheckpoint(dir, { parameters: saved, optimizer, state: stateFor(1, new Rng(0)) });
-
-  const loaded = await loadCheckpoint(dir);
-  assert.deepEqual([...loaded.weights.keys()], saved.parameterNames);
-  assert.deepEqual([...loaded.optimizer.moments.keys()], saved.parameterNames);
-
   const restored = createModel(config, 3); // suffixed differently again
+  const optimizer = new AdamW(saved.variables, OPTIONS);
   const restoredOptimizer = new AdamW(restored.variables, OPTIONS);
-  restoreVariables(restored, loaded.weights, dir);
-  restoreOptimizer(restored, restoredOptimizer, loaded.optimizer);
-  for (let i = 0; i < saved.variables.length; i++) {
-    assert.deepEqual(await restored.variables[i]!.data(), await saved.variables[i]!.data(), saved.parameterNames[i]);
+  try {
+    assert.ok(saved.variables.every((v) => v.name.includes("#")), "a second live model's tfjs names are suffixed");
+    const grads = new Map(saved.variables.map((v, i) => [v.name, tf.fill(v.shape, i + 1)]));
+    optimizer.applyGradients(grads, 0.01);
+    tf.dispose([...grads.values()]);
+    const dir = checkpointDir(runDir(), 1);
+    await saveCheckpoint(dir, { parameters: saved, optimizer, state: stateFor(1, new Rng(0)) });
+
+    const loaded = await loadCheckpoint(dir);
+    assert.deepEqual([...loaded.weights.keys()], saved.parameterNames);
+    assert.deepEqual([...loaded.optimizer.moments.keys()], saved.parameterNames);
+
+    restoreVariables(restored, loaded.weights, dir);
+    restoreOptimizer(restored, restoredOptimizer, loaded.optimizer);
+    for (let i = 0; i < saved.variables.length; i++) {
+      assert.deepEqual(await restored.variables[i]!.data(), await saved.variables[i]!.data(), saved.parameterNames[i]);
+    }
+    const [before, after] = [await optimizer.getState(), await restoredOptimizer.getState()];
+    assert.equal(after.step, 1);
+    assert.deepEqual([...after.moments.values()], [...before.moments.values()]);
+  } finally {
+    for (const model of [alive, saved, restored]) model.dispose();
+    optimizer.dispose();
+    restoredOptimizer.dispose();
   }
-  const [before, after] = [await optimizer.getState(), await restoredOptimizer.getState()];
-  assert.deepEqual([...after.moments.values()], [...before.moments.values()]);
-  for (const model of [alive, saved, restored]) model.dispose();
-  optimizer.dispose();
-  restoredOptimizer.dispose();
 });
 
 test("restoreVariables refuses a checkpoint of another model shape, naming each variable and both shapes", async () => {

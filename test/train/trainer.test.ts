@@ -86,6 +86,24 @@ test("resuming from a checkpoint reproduces the uninterrupted run's remaining lo
   assert.ok(weights(partial).equals(weights(full)), "final weights differ after resume");
 });
 
+test("the plasticity trace is checkpointed under its stable name and resumes exactly", () => {
+  const base = tmp("plasticity");
+  const full = path.join(base, "full");
+  const args = [...TINY, "--set", "model.plasticity.enabled=true", "--set", "train.steps=8", "--set", "train.log_every=2", "--set", "train.eval_every=4", "--set", "train.checkpoint_every=4"];
+  assert.equal(runCli(["-q", "train", "--out", full, ...args]).status, 0);
+  const state = JSON.parse(readFileSync(path.join(full, "checkpoints", "step-4", "state.json"), "utf8")) as { trainer: { plasticity: Record<string, unknown> } };
+  assert.deepEqual(Object.keys(state.trainer.plasticity), ["head.eligibility"]);
+  const partial = path.join(base, "partial");
+  cpSync(full, partial, { recursive: true });
+  rmSync(path.join(partial, "checkpoints", "step-8"), { recursive: true });
+  rmSync(path.join(partial, "summary.json"));
+  const res = runCli(["-q", "train", "--resume", partial]);
+  assert.equal(res.status, 0, res.stderr);
+  assert.deepEqual(lossCurve(partial), lossCurve(full));
+  const weights = (dir: string) => readFileSync(path.join(dir, "checkpoints", "step-8", "model.safetensors"));
+  assert.ok(weights(partial).equals(weights(full)), "final weights differ after resume");
+});
+
 test("Ctrl-C finishes the step, writes a checkpoint, exits 130, and --resume continues exactly", async () => {
   const base = tmp("sigint");
   const args = [...TINY, "--set", "train.steps=400", "--set", "train.log_every=5", "--set", "train.eval_every=1000", "--set", "train.checkpoint_every=5"];
