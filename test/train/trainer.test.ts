@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { spawn } from "node:child_process";
@@ -69,39 +69,39 @@ test("two runs with the same seed give the same loss curve; another seed gives a
   assert.notDeepEqual(lossCurve(path.join(base, "a")), lossCurve(path.join(base, "c")));
 });
 
-test("resuming from a checkpoint reproduces the uninterrupted run's remaining loss curve exactly", () => {
-  const base = tmp("resume");
-  const full = path.join(base, "full");
-  const args = [...TINY, "--set", "train.steps=30", "--set", "train.log_every=4", "--set", "train.eval_every=8", "--set", "train.checkpoint_every=10"];
-  assert.equal(runCli(["-q", "train", "--out", full, ...args]).status, 0);
-  // The same run, as if it had died right after step 10: keep only the step-10 checkpoint.
-  const partial = path.join(base, "partial");
+/**
+ * Copy a finished run as if it had died right after checkpoint `keep`: later step checkpoints and
+ * the summary removed. Resuming it must reproduce the rest of the loss curve and the final weights.
+ */
+function assertResumeReproduces(full: string, keep: number, last: number): void {
+  const partial = `${full}-partial`;
   cpSync(full, partial, { recursive: true });
-  for (const step of [20, 30]) rmSync(path.join(partial, "checkpoints", `step-${step}`), { recursive: true });
+  for (const name of readdirSync(path.join(partial, "checkpoints"))) {
+    const step = /^step-(\d+)$/.exec(name)?.[1];
+    if (step !== undefined && Number(step) > keep) rmSync(path.join(partial, "checkpoints", name), { recursive: true });
+  }
   rmSync(path.join(partial, "summary.json"));
   const res = runCli(["-q", "train", "--resume", partial]);
   assert.equal(res.status, 0, res.stderr);
   assert.deepEqual(lossCurve(partial), lossCurve(full));
-  const weights = (dir: string) => readFileSync(path.join(dir, "checkpoints", "step-30", "model.safetensors"));
+  const weights = (dir: string) => readFileSync(path.join(dir, "checkpoints", `step-${last}`, "model.safetensors"));
   assert.ok(weights(partial).equals(weights(full)), "final weights differ after resume");
+}
+
+test("resuming from a checkpoint reproduces the uninterrupted run's remaining loss curve exactly", () => {
+  const full = path.join(tmp("resume"), "full");
+  const args = [...TINY, "--set", "train.steps=30", "--set", "train.log_every=4", "--set", "train.eval_every=8", "--set", "train.checkpoint_every=10"];
+  assert.equal(runCli(["-q", "train", "--out", full, ...args]).status, 0);
+  assertResumeReproduces(full, 10, 30);
 });
 
 test("the plasticity trace is checkpointed under its stable name and resumes exactly", () => {
-  const base = tmp("plasticity");
-  const full = path.join(base, "full");
+  const full = path.join(tmp("plasticity"), "full");
   const args = [...TINY, "--set", "model.plasticity.enabled=true", "--set", "train.steps=8", "--set", "train.log_every=2", "--set", "train.eval_every=4", "--set", "train.checkpoint_every=4"];
   assert.equal(runCli(["-q", "train", "--out", full, ...args]).status, 0);
   const state = JSON.parse(readFileSync(path.join(full, "checkpoints", "step-4", "state.json"), "utf8")) as { trainer: { plasticity: Record<string, unknown> } };
   assert.deepEqual(Object.keys(state.trainer.plasticity), ["head.eligibility"]);
-  const partial = path.join(base, "partial");
-  cpSync(full, partial, { recursive: true });
-  rmSync(path.join(partial, "checkpoints", "step-8"), { recursive: true });
-  rmSync(path.join(partial, "summary.json"));
-  const res = runCli(["-q", "train", "--resume", partial]);
-  assert.equal(res.status, 0, res.stderr);
-  assert.deepEqual(lossCurve(partial), lossCurve(full));
-  const weights = (dir: string) => readFileSync(path.join(dir, "checkpoints", "step-8", "model.safetensors"));
-  assert.ok(weights(partial).equals(weights(full)), "final weights differ after resume");
+  assertResumeReproduces(full, 4, 8);
 });
 
 test("Ctrl-C finishes the step, writes a checkpoint, exits 130, and --resume continues exactly", async () => {
