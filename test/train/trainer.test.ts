@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { spawn } from "node:child_process";
@@ -73,13 +73,10 @@ test("two runs with the same seed give the same loss curve; another seed gives a
  * Copy a finished run as if it had died right after checkpoint `keep`: later step checkpoints and
  * the summary removed. Resuming it must reproduce the rest of the loss curve and the final weights.
  */
-function assertResumeReproduces(full: string, keep: number, last: number): void {
+async function assertResumeReproduces(full: string, keep: number, last: number): Promise<void> {
   const partial = `${full}-partial`;
   cpSync(full, partial, { recursive: true });
-  for (const name of readdirSync(path.join(partial, "checkpoints"))) {
-    const step = /^step-(\d+)$/.exec(name)?.[1];
-    if (step !== undefined && Number(step) > keep) rmSync(path.join(partial, "checkpoints", name), { recursive: true });
-  }
+  for (const { step, dir } of await stepCheckpoints(partial)) if (step > keep) rmSync(dir, { recursive: true });
   rmSync(path.join(partial, "summary.json"));
   const res = runCli(["-q", "train", "--resume", partial]);
   assert.equal(res.status, 0, res.stderr);
@@ -88,20 +85,20 @@ function assertResumeReproduces(full: string, keep: number, last: number): void 
   assert.ok(weights(partial).equals(weights(full)), "final weights differ after resume");
 }
 
-test("resuming from a checkpoint reproduces the uninterrupted run's remaining loss curve exactly", () => {
+test("resuming from a checkpoint reproduces the uninterrupted run's remaining loss curve exactly", async () => {
   const full = path.join(tmp("resume"), "full");
   const args = [...TINY, "--set", "train.steps=30", "--set", "train.log_every=4", "--set", "train.eval_every=8", "--set", "train.checkpoint_every=10"];
   assert.equal(runCli(["-q", "train", "--out", full, ...args]).status, 0);
-  assertResumeReproduces(full, 10, 30);
+  await assertResumeReproduces(full, 10, 30);
 });
 
-test("the plasticity trace is checkpointed under its stable name and resumes exactly", () => {
+test("the plasticity trace is checkpointed under its stable name and resumes exactly", async () => {
   const full = path.join(tmp("plasticity"), "full");
   const args = [...TINY, "--set", "model.plasticity.enabled=true", "--set", "train.steps=8", "--set", "train.log_every=2", "--set", "train.eval_every=4", "--set", "train.checkpoint_every=4"];
   assert.equal(runCli(["-q", "train", "--out", full, ...args]).status, 0);
   const state = JSON.parse(readFileSync(path.join(full, "checkpoints", "step-4", "state.json"), "utf8")) as { trainer: { plasticity: Record<string, unknown> } };
   assert.deepEqual(Object.keys(state.trainer.plasticity), ["head.eligibility"]);
-  assertResumeReproduces(full, 4, 8);
+  await assertResumeReproduces(full, 4, 8);
 });
 
 test("Ctrl-C finishes the step, writes a checkpoint, exits 130, and --resume continues exactly", async () => {
