@@ -68,6 +68,12 @@ export interface TargetResult {
   /** D4RL-style 100 * (R - random) / (expert - random); null without reference returns. */
   normalised: Summary | null;
   lengths: Summary;
+  /**
+   * How many episodes of the dataset reached at least this return, of how many: a target that few or
+   * no episodes reach asks the model to extrapolate (docs/results-findings.md shows what that did on
+   * MountainCar-v0). Null when the dataset could not be read.
+   */
+  dataSupport: { atOrAbove: number; of: number } | null;
 }
 
 export interface LayerSpikes {
@@ -163,21 +169,25 @@ async function openEnv(request: EvalRequest, envId: string): Promise<OpenedEnvir
 }
 
 /** Best episode return in the run's dataset, and the dataset's held-out episodes. */
-async function runDataset(policy: LoadedPolicy, request: EvalRequest): Promise<{ best: number | null; heldOut: Episode[] | null; source: string }> {
+async function runDataset(
+  policy: LoadedPolicy,
+  request: EvalRequest,
+): Promise<{ best: number | null; returns: number[] | null; heldOut: Episode[] | null; source: string }> {
   const config = policy.state.config;
   const own = resolveDataPath(config.data.path);
   const path = request.data ? resolveDataPath(request.data) : own;
   if (!existsSync(path)) {
     if (request.data) throw new InputError(`--data ${request.data}: no such file or directory.`);
-    return { best: null, heldOut: null, source: `${own} (not found)` };
+    return { best: null, returns: null, heldOut: null, source: `${own} (not found)` };
   }
   const dataset = await loadDataset(path, { progress: request.context.progress });
-  const best = Math.max(...dataset.episodes.map((ep) => ep.returnsToGo[0] ?? 0));
+  const returns = dataset.episodes.map((ep) => ep.returnsToGo[0] ?? 0);
+  const best = Math.max(...returns);
   if (dataset.manifest.sha256 === policy.state.datasetManifestHash) {
     const split = splitEpisodes(dataset.episodes.length, config.data.val_fraction, Rng.derive(config.seed, "split"));
-    return { best, heldOut: split.val.map((i) => dataset.episodes[i]!), source: `${path}: the run's held-out episodes` };
+    return { best, returns, heldOut: split.val.map((i) => dataset.episodes[i]!), source: `${path}: the run's held-out episodes` };
   }
-  return { best, heldOut: dataset.episodes, source: `${path}: all episodes (not the run's training data)` };
+  return { best, returns, heldOut: dataset.episodes, source: `${path}: all episodes (not the run's training data)` };
 }
 
 /** MACs of one batch-1 decision of a plain DT with the SNN-DT's sizes (weights do not matter for counts). */
@@ -243,8 +253,12 @@ export async function evaluate(request: EvalRequest): Promise<EvalResult> {
           returns: summarise(mine.map((e) => e.return)),
           normalised: reference ? summarise(mine.map((e) => normalise(e.return))) : null,
           lengths: summarise(mine.map((e) => e.length)),
+          dataSupport: data.returns ? { atOrAbove: data.returns.filter((r) => r >= target).length, of: data.returns.length } : null,
         };
       });
+      for (const t of perTarget) {
+        if (t.dataSupport?.atOrAbove === 0) logger.warn({ target: t.target, best: data.best }, "no episode of the dataset reaches this target return: the model extrapolates");
+      }
 
       const offline = data.heldOut && data.heldOut.length > 0 ? { ...offlineActionQuality(policy.model, data.heldOut, policy.spec), source: data.source } : null;
 

@@ -4,7 +4,8 @@ import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { runCli } from "../helpers/cli.js";
-import { FIXTURES } from "../helpers/paths.js";
+import { FIXTURES, REPO_ROOT } from "../helpers/paths.js";
+import { tableFromIPC } from "apache-arrow";
 import { energyOf, DEFAULT_ENERGY } from "../../src/eval/energy.js";
 import { SpikeTally } from "../../src/eval/rollout.js";
 import type { EvalResult } from "../../src/eval/evaluate.js";
@@ -83,10 +84,21 @@ test("rollouts on a tiny trained SNN-DT run end to end and write eval.json, repo
   assert.ok(result.wallSeconds > 0 && result.wallSeconds < 600, `wallSeconds ${result.wallSeconds}`);
   assert.ok(result.offline!.accuracy! >= 0 && result.offline!.accuracy! <= 1);
   assert.match(result.offline!.source, /held-out/);
+  // Data support of each target, against the episode returns summed straight from the Arrow file.
+  const table = tableFromIPC(readFileSync(path.join(REPO_ROOT, "datasets", "cartpole-mixed.arrow")));
+  const episodeReturns = new Map<number, number>();
+  const ids = table.getChild("episode_id")!;
+  const rewards = table.getChild("reward")!;
+  for (let i = 0; i < table.numRows; i++) episodeReturns.set(ids.get(i) as number, (episodeReturns.get(ids.get(i) as number) ?? 0) + (rewards.get(i) as number));
+  for (const t of result.targets) {
+    const expected = [...episodeReturns.values()].filter((r) => r >= t.target).length;
+    assert.deepEqual(t.dataSupport, { atOrAbove: expected, of: episodeReturns.size }, `target ${t.target}`);
+  }
+  assert.ok(result.targets[0]!.dataSupport!.atOrAbove > 0 && result.targets[1]!.dataSupport!.atOrAbove > result.targets[0]!.dataSupport!.atOrAbove);
   const out = path.join(snnRun, "eval");
   assert.deepEqual(JSON.parse(readFileSync(path.join(out, "eval.json"), "utf8")).episodes, result.episodes);
   const report = readFileSync(path.join(out, "report.md"), "utf8");
-  for (const section of ["## Returns", "## Spikes per decision", "## Energy per decision", "## Latency", "charts/training.svg", "charts/return-vs-target.svg"]) {
+  for (const section of ["## Returns", "dataset episodes >= target", "## Spikes per decision", "## Energy per decision", "## Latency", "charts/training.svg", "charts/return-vs-target.svg"]) {
     assert.ok(report.includes(section), section);
   }
   for (const chart of ["returns.svg", "return-vs-target.svg", "spikes.svg", "firing-rate.svg", "training.svg"]) {
