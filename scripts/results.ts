@@ -316,7 +316,7 @@ function renderMarkdown(rows: Row[], options: Options, times: Record<string, Env
     const spent = times[env];
     const data = support[env]!;
     out.push(`## ${env}`, "", ...(spent ? [renderTimes(spent, options.jobs), ""] : []));
-    out.push(`Conditioned on ${data.best}, the dataset's best return, which ${data.reachingBest} of its ${data.episodes} episodes reach.`, "");
+    out.push(`Conditioned on ${Math.round(data.best * 100) / 100}, the dataset's best return, which ${data.reachingBest} of its ${data.episodes} episodes reach.`, "");
     out.push("| model | return | normalised | spikes / decision | firing rate | energy (nJ) | vs DT energy | latency (ms) | train time (s) | published (not reproduced) |");
     out.push("|---|---|---|---|---|---|---|---|---|---|");
     for (const r of mine) {
