@@ -95,8 +95,23 @@ async function readRaw(file: string, format: SourceFormat, options: ReaderOption
   return readArrow(file, format, { columns: options.columns, keepPartial: options.keepPartial });
 }
 
+/** Each episode's undiscounted return: its return-to-go at step 0. */
+export function episodeReturns(episodes: readonly Episode[]): number[] {
+  return episodes.map((ep) => ep.returnsToGo[0]!);
+}
+
+/** How many episodes reach at least `target`, of how many: the data's support for conditioning on it. */
+export interface ReturnSupport {
+  atOrAbove: number;
+  episodes: number;
+}
+
+export function returnSupport(returns: readonly number[], target: number): ReturnSupport {
+  return { atOrAbove: returns.filter((r) => r >= target).length, episodes: returns.length };
+}
+
 function summarize(raw: RawDataset, finished: FinishedDataset, source: { path: string; sha256: string; bytes: number }): DatasetSummary {
-  const returns = finished.episodes.map((ep) => ep.returnsToGo[0]!);
+  const returns = episodeReturns(finished.episodes);
   const lengths = finished.episodes.map((ep) => ep.length);
   return {
     format_version: MANIFEST_FORMAT_VERSION,

@@ -9,7 +9,7 @@ import type { RunContext } from "../runtime/context.js";
 import { InputError, UsageError } from "../runtime/errors.js";
 import { Rng } from "../runtime/rng.js";
 import { SNNDT_VERSION } from "../runtime/version.js";
-import { loadDataset } from "../data/dataset.js";
+import { episodeReturns, loadDataset, returnSupport, type ReturnSupport } from "../data/dataset.js";
 import type { Episode } from "../data/types.js";
 import { EpisodeHistory } from "../data/windows.js";
 import { createModel, disposeInputs, inputsFromBatch, SPIKE_KINDS, type SpikeKind } from "../model/index.js";
@@ -43,7 +43,10 @@ export interface EvalRequest {
   targets?: number[];
   /** Evaluation seeds (default: the run's eval.seeds). */
   seeds?: number[];
-  /** Dataset for offline action quality (default: the run's own, its held-out episodes). */
+  /**
+   * Dataset for offline action quality, the default target (its best return) and the targets' data
+   * support (default: the run's own; offline quality on its held-out episodes).
+   */
   data?: string;
   energy?: EnergyConstants;
   /** Decisions timed for latency (batch 1, no spike accounting); default DEFAULT_LATENCY_DECISIONS. */
@@ -69,11 +72,12 @@ export interface TargetResult {
   normalised: Summary | null;
   lengths: Summary;
   /**
-   * How many episodes of the dataset reached at least this return, of how many: a target that few or
-   * no episodes reach asks the model to extrapolate (docs/results-findings.md shows what that did on
-   * MountainCar-v0). Null when the dataset could not be read.
+   * How many episodes of the dataset eval read (`dataset`: the run's own, training and held-out
+   * episodes alike, or --data) reached at least this return: a target that few or no episodes reach
+   * asks the model to extrapolate (docs/results-findings.md shows what that did on MountainCar-v0).
+   * Null when no dataset could be read; absent from eval.json files written before snndt counted it.
    */
-  dataSupport: { atOrAbove: number; of: number } | null;
+  dataSupport?: (ReturnSupport & { dataset: string }) | null;
 }
 
 export interface LayerSpikes {
@@ -172,22 +176,22 @@ async function openEnv(request: EvalRequest, envId: string): Promise<OpenedEnvir
 async function runDataset(
   policy: LoadedPolicy,
   request: EvalRequest,
-): Promise<{ best: number | null; returns: number[] | null; heldOut: Episode[] | null; source: string }> {
+): Promise<{ best: number | null; returns: number[] | null; path: string; heldOut: Episode[] | null; source: string }> {
   const config = policy.state.config;
   const own = resolveDataPath(config.data.path);
   const path = request.data ? resolveDataPath(request.data) : own;
   if (!existsSync(path)) {
     if (request.data) throw new InputError(`--data ${request.data}: no such file or directory.`);
-    return { best: null, returns: null, heldOut: null, source: `${own} (not found)` };
+    return { best: null, returns: null, path: own, heldOut: null, source: `${own} (not found)` };
   }
   const dataset = await loadDataset(path, { progress: request.context.progress });
-  const returns = dataset.episodes.map((ep) => ep.returnsToGo[0] ?? 0);
+  const returns = episodeReturns(dataset.episodes);
   const best = Math.max(...returns);
   if (dataset.manifest.sha256 === policy.state.datasetManifestHash) {
     const split = splitEpisodes(dataset.episodes.length, config.data.val_fraction, Rng.derive(config.seed, "split"));
-    return { best, returns, heldOut: split.val.map((i) => dataset.episodes[i]!), source: `${path}: the run's held-out episodes` };
+    return { best, returns, path, heldOut: split.val.map((i) => dataset.episodes[i]!), source: `${path}: the run's held-out episodes` };
   }
-  return { best, returns, heldOut: dataset.episodes, source: `${path}: all episodes (not the run's training data)` };
+  return { best, returns, path, heldOut: dataset.episodes, source: `${path}: all episodes (not the run's training data)` };
 }
 
 /** MACs of one batch-1 decision of a plain DT with the SNN-DT's sizes (weights do not matter for counts). */
@@ -253,7 +257,7 @@ export async function evaluate(request: EvalRequest): Promise<EvalResult> {
           returns: summarise(mine.map((e) => e.return)),
           normalised: reference ? summarise(mine.map((e) => normalise(e.return))) : null,
           lengths: summarise(mine.map((e) => e.length)),
-          dataSupport: data.returns ? { atOrAbove: data.returns.filter((r) => r >= target).length, of: data.returns.length } : null,
+          dataSupport: data.returns ? { ...returnSupport(data.returns, target), dataset: data.path } : null,
         };
       });
       for (const t of perTarget) {

@@ -51,8 +51,7 @@ function returnRows(result: EvalResult): string[][] {
     `${fmt(t.returns.min, 1)} .. ${fmt(t.returns.max, 1)}`,
     pm(t.normalised),
     fmt(t.lengths.mean, 1),
-    // eval.json files written before dataSupport existed lack the field.
-    t.dataSupport ? `${t.dataSupport.atOrAbove} of ${t.dataSupport.of}` : "-",
+    t.dataSupport ? `${t.dataSupport.atOrAbove} of ${t.dataSupport.episodes}` : "-",
   ]);
 }
 const RETURN_HEADER = ["target", "episodes", "return mean ± std", "min .. max", "normalised", "mean length", "dataset episodes >= target"];
@@ -161,8 +160,9 @@ function renderReport(result: EvalResult, charts: { file: string; title: string 
   if (result.partial) out.push(`> **Partial results.** The environment failed: ${result.partial.reason}`, "");
   out.push("## Returns", "", markdownTable(RETURN_HEADER, returnRows(result)), "");
   if (result.reference) out.push(`Normalised score: 100 · (R − ${fmt(result.reference.random)}) / (${fmt(result.reference.expert)} − ${fmt(result.reference.random)}), reference returns of the ${result.reference.source}.`, "");
-  if (result.targets.some((t) => t.dataSupport)) {
-    out.push("Dataset episodes >= target: how many episodes of the dataset reached the target return; few or none means the model is asked to extrapolate.", "");
+  const counted = result.targets.find((t) => t.dataSupport)?.dataSupport;
+  if (counted) {
+    out.push(`Dataset episodes >= target: how many episodes of \`${counted.dataset}\` reached the target return; few or none means the model is asked to extrapolate.`, "");
   }
   if (result.offline) {
     out.push("## Offline action quality", "", `${result.offline.windows} windows from ${result.offline.episodes} episodes (${result.offline.source}): ${result.offline.accuracy !== null ? `accuracy ${fmt(100 * result.offline.accuracy, 1)}%` : `mean squared error ${fmt(result.offline.mse, 4)}`}.`, "");

@@ -3,9 +3,9 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
+import { tableFromIPC } from "apache-arrow";
 import { runCli } from "../helpers/cli.js";
 import { FIXTURES, REPO_ROOT } from "../helpers/paths.js";
-import { tableFromIPC } from "apache-arrow";
 import { energyOf, DEFAULT_ENERGY } from "../../src/eval/energy.js";
 import { SpikeTally } from "../../src/eval/rollout.js";
 import type { EvalResult } from "../../src/eval/evaluate.js";
@@ -92,7 +92,7 @@ test("rollouts on a tiny trained SNN-DT run end to end and write eval.json, repo
   for (let i = 0; i < table.numRows; i++) episodeReturns.set(ids.get(i) as number, (episodeReturns.get(ids.get(i) as number) ?? 0) + (rewards.get(i) as number));
   for (const t of result.targets) {
     const expected = [...episodeReturns.values()].filter((r) => r >= t.target).length;
-    assert.deepEqual(t.dataSupport, { atOrAbove: expected, of: episodeReturns.size }, `target ${t.target}`);
+    assert.deepEqual(t.dataSupport, { atOrAbove: expected, episodes: episodeReturns.size, dataset: path.join(REPO_ROOT, "datasets", "cartpole-mixed.arrow") }, `target ${t.target}`);
   }
   assert.ok(result.targets[0]!.dataSupport!.atOrAbove > 0 && result.targets[1]!.dataSupport!.atOrAbove > result.targets[0]!.dataSupport!.atOrAbove);
   const out = path.join(snnRun, "eval");
@@ -104,6 +104,15 @@ test("rollouts on a tiny trained SNN-DT run end to end and write eval.json, repo
   for (const chart of ["returns.svg", "return-vs-target.svg", "spikes.svg", "firing-rate.svg", "training.svg"]) {
     assert.match(readFileSync(path.join(out, "charts", chart), "utf8"), /^<svg/);
   }
+});
+
+test("a target no dataset episode reaches is counted as 0, shown in the report and warned about", () => {
+  const out = path.join(base, "beyond");
+  const { status, result, stderr } = evalJson([snnRun, "--episodes", "1", "--seeds", "3", "--target-return", "600", "--latency-decisions", "5", "--out", out]);
+  assert.equal(status, 0, stderr);
+  assert.equal(result.targets[0]!.dataSupport!.atOrAbove, 0);
+  assert.match(stderr, /no episode of the dataset reaches this target return/);
+  assert.match(readFileSync(path.join(out, "report.md"), "utf8"), /\| 600\.0 \|.*\| 0 of 120 \|/);
 });
 
 test("evaluation is reproducible: the same seeds give the same episodes", () => {

@@ -3,7 +3,7 @@ import { Option, type Command } from "commander";
 import type { RunContext } from "../../runtime/context.js";
 import { UsageError } from "../../runtime/errors.js";
 import { stat } from "node:fs/promises";
-import { formatSummary, loadDataset, prepareDataset, readSource, type DatasetSummary, type PrepareOptions } from "../../data/dataset.js";
+import { episodeReturns, formatSummary, loadDataset, prepareDataset, readSource, type DatasetSummary, type PrepareOptions } from "../../data/dataset.js";
 import type { ColumnNames } from "../../data/columns.js";
 import type { ActionSpaceOverride } from "../../data/raw.js";
 
@@ -85,7 +85,7 @@ export function registerPrepareDataset(program: Command, context: () => RunConte
           : await readSource(input, options).then((r) => ({ summary: r.summary, episodes: r.finished.episodes }));
         if (!isDir) for (const warning of summary.warnings) ctx.logger.warn(`${input}: ${warning}`);
         if (ctx.json) process.stdout.write(JSON.stringify(summary, null, 2) + "\n");
-        else human(formatSummary(summary, episodes.map((ep) => ep.returnsToGo[0]!)));
+        else human(formatSummary(summary, episodeReturns(episodes)));
         return;
       }
       if (flags.out === undefined) {
