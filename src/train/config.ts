@@ -635,6 +635,13 @@ export function configHash(config: ResolvedConfig): string {
   return createHash("sha256").update(canonicalJson(config)).digest("hex");
 }
 
+/** The keys (dotted paths, in schema order) whose values differ between two resolved configs. */
+export function configDifferences(a: ResolvedConfig, b: ResolvedConfig): string[] {
+  const valueAt = (config: ResolvedConfig, keyPath: string): unknown =>
+    keyPath.split(".").reduce<unknown>((node, key) => (node as Plain | undefined)?.[key], config);
+  return schemaKeyPaths().filter((keyPath) => canonicalJson(valueAt(a, keyPath)) !== canonicalJson(valueAt(b, keyPath)));
+}
+
 function renderScalar(value: unknown): string {
   return YAML.stringify(value, { collectionStyle: "flow", lineWidth: 0 }).trimEnd();
 }

@@ -9,6 +9,7 @@ import {
   DEFAULT_CONFIG_PATH,
   DEFAULT_YAML_HEADER,
   canonicalJson,
+  configDifferences,
   configHash,
   loadConfig,
   parseOverride,
@@ -203,4 +204,15 @@ test("resolveDataPath: absolute as is, else the cwd if it exists there, else the
   assert.equal(resolveDataPath("d/x.arrow", "/cwd", (p) => p === path.join(PACKAGE_ROOT, "d/x.arrow")), path.join(PACKAGE_ROOT, "d/x.arrow"));
   assert.equal(resolveDataPath("d/x.arrow", "/cwd", () => false), "/cwd/d/x.arrow");
   assert.equal(resolveDataPath("~/d/x.arrow", "/cwd", () => false), path.join(homedir(), "d/x.arrow"));
+});
+
+test("configDifferences names exactly the keys two resolved configs disagree on, and a run's saved config reloads to itself", async () => {
+  const base = loadConfig({ configPath: path.join(CONFIGS_DIR, "mountaincar.yaml"), seed: 1 });
+  assert.deepEqual(configDifferences(base, base), []);
+  const changed = loadConfig({ configPath: path.join(CONFIGS_DIR, "mountaincar.yaml"), seed: 2, overrides: ["model.lif.T=8", "eval.seeds=[1,2]"] });
+  assert.deepEqual(configDifferences(base, changed), ["seed", "model.lif.T", "eval.seeds"]);
+  const dir = mkdtempSync(path.join(tmpdir(), "snndt-config-"));
+  const saved = loadConfig({ configPath: await writeResolvedConfig(dir, changed) });
+  assert.deepEqual(configDifferences(saved, changed), []);
+  assert.equal(configHash(saved), configHash(changed));
 });
