@@ -447,7 +447,7 @@ async function main(): Promise<void> {
   for (const env of options.envs) support[env] = envSupport(rows.filter((r) => r.env === env), await datasetReturns(env));
   await mkdir(options.docs, { recursive: true });
   const stale = staleRuns(options);
-  for (const line of stale) process.stderr.write(`[results] trained with another configuration: ${line}\n`);
+  for (const line of stale) process.stderr.write(`[results] trained with another configuration: ${line.replaceAll("`", "")}\n`);
   const json = { snndtVersion: SNNDT_VERSION, generatedAt: new Date().toISOString(), options: { ...options, out: path.relative(PACKAGE_ROOT, options.out), docs: path.relative(PACKAGE_ROOT, options.docs) }, published: PUBLISHED, times, targetSupport: support, staleRuns: stale, rows };
   await writeFileAtomic(path.join(options.docs, "results.json"), JSON.stringify(json, null, 2) + "\n");
   await writeFileAtomic(path.join(options.docs, "results.md"), renderMarkdown(rows, options, times, support, missing, stale));
