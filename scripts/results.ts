@@ -277,9 +277,16 @@ function staleRuns(options: Options): string[] {
         const saved = path.join(runDir(options, env, model.name, seed), "config.resolved.yaml");
         if (!existsSync(saved)) continue;
         const current = loadConfig({ configPath: path.join(PACKAGE_ROOT, ENVS[env]!.config), overrides: [...model.sets, ...options.sets], seed });
-        const keys = configDifferences(loadConfig({ configPath: saved }), current);
-        if (!keys.length) continue;
-        const group = `\`${model.name}\` on ${env}: ${keys.map((k) => `\`${k}\``).join(", ")}`;
+        let differs: string;
+        try {
+          const keys = configDifferences(loadConfig({ configPath: saved }), current);
+          if (!keys.length) continue;
+          differs = keys.map((k) => `\`${k}\``).join(", ");
+        } catch (err) {
+          // A key that this snndt no longer has, for example.
+          differs = `its saved config does not load here (${(err as Error).message.split("\n")[0]})`;
+        }
+        const group = `\`${model.name}\` on ${env}: ${differs}`;
         groups.set(group, [...(groups.get(group) ?? []), seed]);
       }
     }
