@@ -20,6 +20,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
+import YAML from "yaml";
 import { PACKAGE_ROOT, SNNDT_VERSION } from "../src/runtime/version.js";
 import type { EvalResult } from "../src/eval/evaluate.js";
 import { episodeReturns, loadDataset, returnSupport, type ReturnSupport } from "../src/data/dataset.js";
@@ -264,38 +265,60 @@ function aggregate(options: Options, env: string, model: ModelSpec): Row | null 
   return row;
 }
 
+/** What `snndt train` resolves a run's configuration from, besides its --seed: the env config and the model's and the suite's --set. */
+function runConfig(options: Options, env: string, model: ModelSpec): { config: string; sets: string[] } {
+  return { config: ENVS[env]!.config, sets: [...model.sets, ...options.sets] };
+}
+
+function trainArgs(options: Options, env: string, model: ModelSpec, seed: number): string[] {
+  const { config, sets } = runConfig(options, env, model);
+  return ["train", "--config", config, ...sets.flatMap((s) => ["--set", s]), "--seed", String(seed), "--out", path.relative(PACKAGE_ROOT, runDir(options, env, model.name, seed))];
+}
+
+/** Runs of one environment and model whose saved configuration differs from today's in the same way. */
+interface StaleRuns {
+  env: string;
+  model: string;
+  seeds: number[];
+  /** The keys that differ (a key only one side has included); empty when the file did not parse. */
+  keys: string[];
+  error?: string;
+}
+
 /**
- * Finished runs whose saved configuration differs from what the current configs and options give
- * them (a changed default, an edited config file): --resume skips them as finished, so the report
- * names them and the keys that differ. One line per environment, model and set of keys.
+ * Finished runs whose saved config.resolved.yaml differs from what the current configs and options
+ * resolve for them (a changed default, an edited config file). --resume skips them as finished, so
+ * the report names them and the keys, and leaves the decision to redo them to the user.
  */
-function staleRuns(options: Options): string[] {
-  const groups = new Map<string, number[]>();
+function staleRuns(options: Options): StaleRuns[] {
+  const groups = new Map<string, StaleRuns>();
   for (const env of options.envs) {
     for (const model of MODELS) {
       for (const seed of options.seeds) {
         const saved = path.join(runDir(options, env, model.name, seed), "config.resolved.yaml");
         if (!existsSync(saved)) continue;
-        const current = loadConfig({ configPath: path.join(PACKAGE_ROOT, ENVS[env]!.config), overrides: [...model.sets, ...options.sets], seed });
-        let differs: string;
+        const { config, sets } = runConfig(options, env, model);
+        const current = loadConfig({ configPath: path.join(PACKAGE_ROOT, config), overrides: sets, seed });
+        let found: Pick<StaleRuns, "keys" | "error">;
         try {
-          const keys = configDifferences(loadConfig({ configPath: saved }), current);
-          if (!keys.length) continue;
-          differs = keys.map((k) => `\`${k}\``).join(", ");
+          found = { keys: configDifferences(YAML.parse(readFileSync(saved, "utf8")), current) };
+          if (!found.keys.length) continue;
         } catch (err) {
-          // A key that this snndt no longer has, for example.
-          differs = `its saved config does not load here (${(err as Error).message.split("\n")[0]})`;
+          found = { keys: [], error: `config.resolved.yaml does not parse: ${(err as Error).message.split("\n")[0]}` };
         }
-        const group = `\`${model.name}\` on ${env}: ${differs}`;
-        groups.set(group, [...(groups.get(group) ?? []), seed]);
+        const id = JSON.stringify([env, model.name, found]);
+        const group = groups.get(id) ?? { env, model: model.name, seeds: [], ...found };
+        group.seeds.push(seed);
+        groups.set(id, group);
       }
     }
   }
-  return [...groups].map(([group, seeds]) => `${group} (seed${seeds.length > 1 ? "s" : ""} ${seeds.join(", ")})`);
+  return [...groups.values()];
 }
 
-function trainArgs(options: Options, env: string, model: ModelSpec, seed: number): string[] {
-  return ["train", "--config", ENVS[env]!.config, ...[...model.sets, ...options.sets].flatMap((s) => ["--set", s]), "--seed", String(seed), "--out", path.relative(PACKAGE_ROOT, runDir(options, env, model.name, seed))];
+function describeStale(stale: StaleRuns, code: (text: string) => string): string {
+  const what = stale.error ?? stale.keys.map(code).join(", ");
+  return `${code(stale.model)} on ${stale.env}: ${what} (seed${stale.seeds.length > 1 ? "s" : ""} ${stale.seeds.join(", ")})`;
 }
 
 const f = (v: number | null, digits = 1) => (v === null || !Number.isFinite(v) ? "-" : v.toFixed(digits));
@@ -336,7 +359,7 @@ function renderTimes(times: EnvTimes, jobs: number): string {
   return `Summed over runs, training took ${min(times.trainSeconds)} and evaluation ${min(times.evalSeconds)}${unrecorded}: about ${min(total / jobs)} of wall time at ${jobs} runs at a time.`;
 }
 
-function renderMarkdown(rows: Row[], options: Options, times: Record<string, EnvTimes | null>, support: Record<string, EnvSupport | null>, missing: string[], stale: string[]): string {
+function renderMarkdown(rows: Row[], options: Options, times: Record<string, EnvTimes | null>, support: Record<string, EnvSupport | null>, missing: string[], stale: StaleRuns[]): string {
   const out: string[] = [
     "# SNN-DT ablation: results regenerated by `npm run results`",
     "",
@@ -354,9 +377,10 @@ function renderMarkdown(rows: Row[], options: Options, times: Record<string, Env
   if (missing.length) out.push(`**Incomplete:** no results yet for ${missing.join(", ")} (run \`npm run results -- --resume\`).`, "");
   if (stale.length) {
     out.push(
-      "**Trained with another configuration** than the current configs give (the keys that differ; remove a run's directory and use `--resume` to redo it):",
+      "**Trained with another configuration** than the current configs give, with the keys that differ. Where a difference matters to",
+      "the model, remove the run's directory and use `--resume` to redo it:",
       "",
-      ...stale.map((line) => `- ${line}`),
+      ...stale.map((group) => `- ${describeStale(group, (text) => `\`${text}\``)}`),
       "",
     );
   }
@@ -454,7 +478,7 @@ async function main(): Promise<void> {
   for (const env of options.envs) support[env] = envSupport(rows.filter((r) => r.env === env), await datasetReturns(env));
   await mkdir(options.docs, { recursive: true });
   const stale = staleRuns(options);
-  for (const line of stale) process.stderr.write(`[results] trained with another configuration: ${line.replaceAll("`", "")}\n`);
+  for (const group of stale) process.stderr.write(`[results] trained with another configuration: ${describeStale(group, (text) => text)}\n`);
   const json = { snndtVersion: SNNDT_VERSION, generatedAt: new Date().toISOString(), options: { ...options, out: path.relative(PACKAGE_ROOT, options.out), docs: path.relative(PACKAGE_ROOT, options.docs) }, published: PUBLISHED, times, targetSupport: support, staleRuns: stale, rows };
   await writeFileAtomic(path.join(options.docs, "results.json"), JSON.stringify(json, null, 2) + "\n");
   await writeFileAtomic(path.join(options.docs, "results.md"), renderMarkdown(rows, options, times, support, missing, stale));

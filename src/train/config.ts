@@ -635,11 +635,22 @@ export function configHash(config: ResolvedConfig): string {
   return createHash("sha256").update(canonicalJson(config)).digest("hex");
 }
 
-/** The keys (dotted paths, in schema order) whose values differ between two resolved configs. */
-export function configDifferences(a: ResolvedConfig, b: ResolvedConfig): string[] {
-  const valueAt = (config: ResolvedConfig, keyPath: string): unknown =>
-    keyPath.split(".").reduce<unknown>((node, key) => (node as Plain | undefined)?.[key], config);
-  return schemaKeyPaths().filter((keyPath) => canonicalJson(valueAt(a, keyPath)) !== canonicalJson(valueAt(b, keyPath)));
+/**
+ * The keys (dotted paths) whose values differ between two configs, resolved or as parsed from a file:
+ * every leaf of either (a list is one leaf), so a key that only one of them has counts as different.
+ */
+export function configDifferences(a: unknown, b: unknown): string[] {
+  const leaves = (value: unknown, prefix: string, out: Map<string, string>): Map<string, string> => {
+    if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+      for (const [key, child] of Object.entries(value)) leaves(child, prefix ? `${prefix}.${key}` : key, out);
+    } else {
+      out.set(prefix, canonicalJson(value));
+    }
+    return out;
+  };
+  const left = leaves(a, "", new Map());
+  const right = leaves(b, "", new Map());
+  return [...new Set([...left.keys(), ...right.keys()])].filter((key) => left.get(key) !== right.get(key));
 }
 
 function renderScalar(value: unknown): string {

@@ -3,9 +3,9 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { tableFromIPC } from "apache-arrow";
 import { runCli } from "../helpers/cli.js";
 import { FIXTURES, REPO_ROOT } from "../helpers/paths.js";
+import { arrowEpisodeReturns } from "../helpers/returns.js";
 import { energyOf, DEFAULT_ENERGY } from "../../src/eval/energy.js";
 import { SpikeTally } from "../../src/eval/rollout.js";
 import type { EvalResult } from "../../src/eval/evaluate.js";
@@ -85,14 +85,11 @@ test("rollouts on a tiny trained SNN-DT run end to end and write eval.json, repo
   assert.ok(result.offline!.accuracy! >= 0 && result.offline!.accuracy! <= 1);
   assert.match(result.offline!.source, /held-out/);
   // Data support of each target, against the episode returns summed straight from the Arrow file.
-  const table = tableFromIPC(readFileSync(path.join(REPO_ROOT, "datasets", "cartpole-mixed.arrow")));
-  const episodeReturns = new Map<number, number>();
-  const ids = table.getChild("episode_id")!;
-  const rewards = table.getChild("reward")!;
-  for (let i = 0; i < table.numRows; i++) episodeReturns.set(ids.get(i) as number, (episodeReturns.get(ids.get(i) as number) ?? 0) + (rewards.get(i) as number));
+  const dataset = path.join(REPO_ROOT, "datasets", "cartpole-mixed.arrow");
+  const episodeReturns = arrowEpisodeReturns(dataset);
   for (const t of result.targets) {
-    const expected = [...episodeReturns.values()].filter((r) => r >= t.target).length;
-    assert.deepEqual(t.dataSupport, { atOrAbove: expected, episodes: episodeReturns.size, dataset: path.join(REPO_ROOT, "datasets", "cartpole-mixed.arrow") }, `target ${t.target}`);
+    const expected = episodeReturns.filter((r) => r >= t.target).length;
+    assert.deepEqual(t.dataSupport, { atOrAbove: expected, episodes: episodeReturns.length, dataset }, `target ${t.target}`);
   }
   assert.ok(result.targets[0]!.dataSupport!.atOrAbove > 0 && result.targets[1]!.dataSupport!.atOrAbove > result.targets[0]!.dataSupport!.atOrAbove);
   const out = path.join(snnRun, "eval");

@@ -1,10 +1,11 @@
-import { test, before } from "node:test";
+import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { REPO_ROOT } from "../helpers/paths.js";
+import { arrowEpisodeReturns } from "../helpers/returns.js";
 
 // `npm run results` end to end on one environment and seed, with models small enough to train in
 // seconds: the six models train, evaluate and sweep for real, and the report is built from them.
@@ -17,19 +18,21 @@ const MODELS = ["baseline", "pos-only", "route-only", "full", "full+plasticity",
 
 let base = "";
 
-function results(extra: string[]): { status: number; stderr: string } {
+function results(extra: string[]): { status: number | null; stderr: string } {
   const args = ["--env", "CartPole-v1", "--seeds", "0", "--episodes", "1", "--out", path.join(base, "runs"), "--docs", path.join(base, "docs"), ...TINY, ...extra];
   const res = spawnSync(process.execPath, [SCRIPT, ...args], { encoding: "utf8", timeout: 300_000 });
-  return { status: res.status ?? -1, stderr: res.stderr };
+  const failure = res.error ? `${res.error.message} (signal ${res.signal})\n` : "";
+  return { status: res.status, stderr: failure + res.stderr };
 }
 
 interface ResultsJson {
   rows: { model: string; target: number; episodes: number; normalisedMean: number | null; sweep?: { target: number }[] }[];
   targetSupport: Record<string, { target: number; atOrAbove: number; episodes: number; sweep: { target: number; atOrAbove: number }[] }>;
-  staleRuns: string[];
+  staleRuns: { env: string; model: string; seeds: number[]; keys: string[]; error?: string }[];
 }
 
 const readJson = (): ResultsJson => JSON.parse(readFileSync(path.join(base, "docs", "results.json"), "utf8")) as ResultsJson;
+const savedConfig = (model: string) => path.join(base, "runs", "CartPole-v1", model, "seed0", "config.resolved.yaml");
 
 before(() => {
   base = mkdtempSync(path.join(tmpdir(), "snndt-results-"));
@@ -37,36 +40,50 @@ before(() => {
   assert.equal(first.status, 0, first.stderr);
 });
 
+after(() => rmSync(base, { recursive: true, force: true }));
+
 test("the suite trains and evaluates every model, and reports the data support of its targets", () => {
   const json = readJson();
+  const returns = arrowEpisodeReturns(path.join(REPO_ROOT, "datasets", "cartpole-mixed.arrow"));
+  const best = Math.max(...returns);
+  const reaching = (target: number) => returns.filter((r) => r >= target).length;
   assert.deepEqual(json.rows.map((r) => r.model), MODELS);
   for (const row of json.rows) {
     assert.equal(row.episodes, 1, row.model);
-    assert.equal(row.target, 500, `${row.model}: conditioned on the CartPole dataset's best return`);
+    assert.equal(row.target, best, `${row.model}: conditioned on the dataset's best return`);
     assert.ok(Number.isFinite(row.normalisedMean), row.model);
   }
-  // 55 of the shipped CartPole dataset's 120 episodes reach 500 (its 50 expert episodes and 5 medium ones); all reach the worst return.
   const support = json.targetSupport["CartPole-v1"]!;
-  assert.deepEqual({ target: support.target, atOrAbove: support.atOrAbove, episodes: support.episodes }, { target: 500, atOrAbove: 55, episodes: 120 });
-  assert.deepEqual(support.sweep.map((s) => s.target), json.rows.find((r) => r.model === "full")!.sweep!.map((s) => s.target));
-  assert.equal(support.sweep[0]!.atOrAbove, 120);
+  assert.deepEqual({ target: support.target, atOrAbove: support.atOrAbove, episodes: support.episodes }, { target: best, atOrAbove: reaching(best), episodes: returns.length });
+  const sweepTargets = json.rows.find((r) => r.model === "full")!.sweep!.map((s) => s.target);
+  assert.deepEqual(support.sweep, sweepTargets.map((target) => ({ target, atOrAbove: reaching(target) })));
   assert.deepEqual(json.staleRuns, []);
   const markdown = readFileSync(path.join(base, "docs", "results.md"), "utf8");
-  assert.match(markdown, /Conditioned on 500, which 55 of the dataset's 120 episodes reach\./);
-  assert.match(markdown, /\| dataset episodes >= target \| 120 of 120 \|/);
+  assert.ok(markdown.includes(`Conditioned on ${best}, which ${reaching(best)} of the dataset's ${returns.length} episodes reach.`));
+  assert.match(markdown, /\| dataset episodes >= target \|/);
   assert.doesNotMatch(markdown, /Trained with another configuration/);
 });
 
-test("--resume skips finished runs; a report over runs trained with another config names them and the keys", () => {
+test("--resume skips finished runs; the report names runs whose saved config differs from today's, with the keys", () => {
   const resumed = results(["--resume"]);
   assert.equal(resumed.status, 0, resumed.stderr);
   assert.doesNotMatch(resumed.stderr, /start (train|eval|sweep)/);
   assert.match(resumed.stderr, /finished job\(s\) skipped/);
 
-  const report = results(["--report-only", "--set", "train.lr=0.002"]);
+  // Another --set for the report: every run was trained without it.
+  const another = results(["--report-only", "--set", "train.lr=0.002"]);
+  assert.equal(another.status, 0, another.stderr);
+  assert.deepEqual(readJson().staleRuns, MODELS.map((model) => ({ env: "CartPole-v1", model, seeds: [0], keys: ["train.lr"] })));
+
+  // Saved configs from an older snndt: one without a key, one with another value, one that does not parse.
+  writeFileSync(savedConfig("baseline"), readFileSync(savedConfig("baseline"), "utf8").replace(/^ {4}eta_local: .*\n/m, ""));
+  writeFileSync(savedConfig("dt"), readFileSync(savedConfig("dt"), "utf8").replace(/^ {2}weight_decay: .*$/m, "  weight_decay: 0.5"));
+  writeFileSync(savedConfig("full"), "model: [unclosed\n");
+  const report = results(["--report-only"]);
   assert.equal(report.status, 0, report.stderr);
-  const json = readJson();
-  assert.equal(json.staleRuns.length, MODELS.length);
-  for (const line of json.staleRuns) assert.match(line, /on CartPole-v1: `train\.lr` \(seed 0\)$/);
-  assert.match(readFileSync(path.join(base, "docs", "results.md"), "utf8"), /Trained with another configuration/);
+  const stale = readJson().staleRuns;
+  assert.deepEqual(stale.map((s) => [s.model, s.keys]), [["baseline", ["model.plasticity.eta_local"]], ["full", []], ["dt", ["train.weight_decay"]]]);
+  assert.match(stale[1]!.error!, /^config\.resolved\.yaml does not parse/);
+  assert.match(report.stderr, /trained with another configuration: dt on CartPole-v1: train\.weight_decay \(seed 0\)/);
+  assert.match(readFileSync(path.join(base, "docs", "results.md"), "utf8"), /- `baseline` on CartPole-v1: `model\.plasticity\.eta_local` \(seed 0\)/);
 });
