@@ -13,7 +13,8 @@
  * Environments are done one after the other (train every model and seed, then evaluate them).
  * Finished runs (summary.json) and finished evaluations (eval.json) are skipped with --resume, so
  * the suite can run in parts; without --resume an existing results directory is an error.
- * --report-only runs nothing and rewrites the documents from the finished runs.
+ * --report-only runs nothing and rewrites the documents from the finished runs. Either way the report
+ * names finished runs whose saved configuration differs from what today's configs give them.
  */
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
