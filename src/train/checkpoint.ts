@@ -92,12 +92,17 @@ export interface NamedParameters {
   readonly parameterNames: readonly string[];
 }
 
-/** tfjs variable name -> stable name. */
-function stableNames(parameters: NamedParameters): Map<string, string> {
+/** Each variable with its stable name. */
+function namedVariables(parameters: NamedParameters): [name: string, variable: tf.Variable][] {
   if (parameters.parameterNames.length !== parameters.variables.length) {
     throw new Error(`${parameters.variables.length} variables but ${parameters.parameterNames.length} parameter names`);
   }
-  return new Map(parameters.variables.map((variable, i) => [variable.name, parameters.parameterNames[i]!]));
+  return parameters.variables.map((variable, i) => [parameters.parameterNames[i]!, variable]);
+}
+
+/** tfjs variable name -> stable name (the optimizer keys its moments by tfjs name). */
+function stableNames(parameters: NamedParameters): Map<string, string> {
+  return new Map(namedVariables(parameters).map(([name, variable]) => [variable.name, name]));
 }
 
 export interface LoadedCheckpoint {
@@ -130,9 +135,9 @@ export async function saveCheckpoint(
   const names = stableNames(parameters);
   const state: CheckpointState = { formatVersion: CHECKPOINT_FORMAT_VERSION, ...parts.state };
   const weights: [string, { shape: number[]; data: Float32Array }][] = [];
-  for (const variable of parameters.variables) {
-    if (variable.dtype !== "float32") throw new Error(`variable "${names.get(variable.name)}" is ${variable.dtype}; checkpoints hold float32`);
-    weights.push([names.get(variable.name)!, { shape: [...variable.shape], data: (await variable.data()) as Float32Array }]);
+  for (const [name, variable] of namedVariables(parameters)) {
+    if (variable.dtype !== "float32") throw new Error(`variable "${name}" is ${variable.dtype}; checkpoints hold float32`);
+    weights.push([name, { shape: [...variable.shape], data: (await variable.data()) as Float32Array }]);
   }
   const optimizerState = await optimizer.getState();
   if (optimizerState.step !== state.step) {
@@ -319,10 +324,9 @@ function checkStateFields(state: unknown, file: string): asserts state is Checkp
  */
 export function restoreVariables(parameters: NamedParameters, weights: LoadedCheckpoint["weights"], source = "the checkpoint"): void {
   const problems: string[] = [];
-  const names = stableNames(parameters);
-  const known = new Set(names.values());
-  for (const variable of parameters.variables) {
-    const name = names.get(variable.name)!;
+  const named = namedVariables(parameters);
+  const known = new Set(parameters.parameterNames);
+  for (const [name, variable] of named) {
     const saved = weights.get(name);
     if (!saved) problems.push(`"${name}" [${variable.shape}] is missing from ${source}`);
     else if (saved.shape.join(",") !== variable.shape.join(",")) {
@@ -334,15 +338,15 @@ export function restoreVariables(parameters: NamedParameters, weights: LoadedChe
     const shown = problems.slice(0, 8).join("; ") + (problems.length > 8 ? `; and ${problems.length - 8} more` : "");
     throw new InputError(`${source} was saved from a model of another shape: ${shown}. Check model.* in the config against the checkpoint's state.json.`);
   }
-  for (const variable of parameters.variables) {
-    const saved = weights.get(names.get(variable.name)!)!;
+  for (const [name, variable] of named) {
+    const saved = weights.get(name)!;
     tf.tidy(() => variable.assign(tf.tensor(saved.data, variable.shape, "float32")));
   }
 }
 
 /** Restore the optimizer from a loaded checkpoint, whose moments are keyed by stable name. */
 export function restoreOptimizer(parameters: NamedParameters, optimizer: AdamW, saved: AdamWState): void {
-  const tfjsNames = new Map([...stableNames(parameters)].map(([tfjsName, name]) => [name, tfjsName]));
+  const tfjsNames = new Map(namedVariables(parameters).map(([name, variable]) => [name, variable.name]));
   const unknown = [...saved.moments.keys()].filter((name) => !tfjsNames.has(name));
   if (unknown.length > 0) throw new InputError(`the optimizer state holds moments of ${unknown.join(", ")}, which the model does not have`);
   const moments: AdamWState["moments"] = new Map();
