@@ -176,22 +176,21 @@ async function openEnv(request: EvalRequest, envId: string): Promise<OpenedEnvir
 async function runDataset(
   policy: LoadedPolicy,
   request: EvalRequest,
-): Promise<{ best: number | null; returns: number[] | null; path: string; heldOut: Episode[] | null; source: string }> {
+): Promise<{ returns: number[] | null; path: string; heldOut: Episode[] | null; source: string }> {
   const config = policy.state.config;
   const own = resolveDataPath(config.data.path);
   const path = request.data ? resolveDataPath(request.data) : own;
   if (!existsSync(path)) {
     if (request.data) throw new InputError(`--data ${request.data}: no such file or directory.`);
-    return { best: null, returns: null, path: own, heldOut: null, source: `${own} (not found)` };
+    return { returns: null, path: own, heldOut: null, source: `${own} (not found)` };
   }
   const dataset = await loadDataset(path, { progress: request.context.progress });
   const returns = episodeReturns(dataset.episodes);
-  const best = Math.max(...returns);
   if (dataset.manifest.sha256 === policy.state.datasetManifestHash) {
     const split = splitEpisodes(dataset.episodes.length, config.data.val_fraction, Rng.derive(config.seed, "split"));
-    return { best, returns, path, heldOut: split.val.map((i) => dataset.episodes[i]!), source: `${path}: the run's held-out episodes` };
+    return { returns, path, heldOut: split.val.map((i) => dataset.episodes[i]!), source: `${path}: the run's held-out episodes` };
   }
-  return { best, returns, path, heldOut: dataset.episodes, source: `${path}: all episodes (not the run's training data)` };
+  return { returns, path, heldOut: dataset.episodes, source: `${path}: all episodes (not the run's training data)` };
 }
 
 /** MACs of one batch-1 decision of a plain DT with the SNN-DT's sizes (weights do not matter for counts). */
@@ -221,11 +220,12 @@ export async function evaluate(request: EvalRequest): Promise<EvalResult> {
     try {
       checkCompatible(policy.spec, env.describe, policy.checkpoint);
       const data = await runDataset(policy, request);
+      const best = data.returns ? Math.max(...data.returns) : null;
       let targets = request.targets ?? (config.eval.target_returns.length ? config.eval.target_returns : null);
       let targetSource = request.targets ? "--target-return" : "eval.target_returns of the run's config";
       if (!targets) {
-        if (data.best === null) throw new UsageError(`the run's dataset (${data.source}) is not available to find its best return; pass --target-return.`);
-        targets = [data.best];
+        if (best === null) throw new UsageError(`the run's dataset (${data.source}) is not available to find its best return; pass --target-return.`);
+        targets = [best];
         targetSource = "the best episode return in the dataset";
       }
       const seeds = request.seeds ?? config.eval.seeds;
@@ -261,7 +261,7 @@ export async function evaluate(request: EvalRequest): Promise<EvalResult> {
         };
       });
       for (const t of perTarget) {
-        if (t.dataSupport?.atOrAbove === 0) logger.warn({ target: t.target, best: data.best }, "no episode of the dataset reaches this target return: the model extrapolates");
+        if (t.dataSupport?.atOrAbove === 0) logger.warn({ target: t.target, best }, "no episode of the dataset reaches this target return: the model extrapolates");
       }
 
       const offline = data.heldOut && data.heldOut.length > 0 ? { ...offlineActionQuality(policy.model, data.heldOut, policy.spec), source: data.source } : null;
