@@ -1,25 +1,30 @@
 /**
  * `npm run bench -- infer [--steps N] [--backend NAME]... [--kind snn-dt|dt]... [--no-torch]`:
- * latency of one batch-1 decision (a full window of K = 20 steps, the default model shapes) through
- * `createDecisionRunner` as eval uses it, and through the plain `forward` for comparison, on each
- * installed backend; beside bench/torch_peer.py's batch-1 forward in PyTorch (no_grad, one thread)
- * when python3 with torch is present. Targets: < 1 ms and <= PyTorch.
+ * latency of one batch-1 decision (a full window of K = 20 steps, the default model shapes) on each
+ * installed backend: through `createDecisionRunner` as eval uses it, along one episode (each window
+ * slides one step, so the runner reuses the token rows of the steps it has seen), through a new
+ * runner for every decision (nothing reused), and through the plain `forward`; beside
+ * bench/torch_peer.py's batch-1 forward in PyTorch (no_grad, one thread) when python3 with torch is
+ * present. Targets: < 1 ms and <= PyTorch.
  */
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
+import { EpisodeHistory, type WindowBatch } from "../src/data/windows.js";
 import { createDecisionRunner, createModel, disposeInputs, inputsFromBatch } from "../src/model/index.js";
 import { selectBackend, tf } from "../src/runtime/backend.js";
+import { Rng } from "../src/runtime/rng.js";
 import {
   CHILD_FLAG,
   DEFAULT_SHAPE,
   SMALL_SHAPE,
   findTorchPython,
+  ACTIONS,
+  OBS_DIM,
   median,
   memoryNow,
   mib,
   modelConfig,
   parseBenchArgs,
-  randomBatch,
   runChild,
   runTorchPeer,
   shapeText,
@@ -29,43 +34,66 @@ import {
 
 interface InferMeasurement {
   decideMs: number;
+  decideFreshMs: number;
   forwardMs: number;
   peakRssBytes: number;
   wasmHeapBytes: number | null;
 }
 
-function timeMs(f: () => void, repeats: number): number {
-  for (let i = 0; i < Math.max(5, repeats / 10); i++) f();
+function timeMs(f: (i: number) => void, repeats: number): number {
+  const warmUp = Math.max(5, repeats / 10);
+  for (let i = 0; i < warmUp; i++) f(i);
   const times: number[] = [];
   for (let i = 0; i < repeats; i++) {
     const start = performance.now();
-    f();
+    f(warmUp + i);
     times.push(performance.now() - start);
   }
   return median(times);
 }
 
+/** The windows of consecutive decisions of one random episode, from step K - 1 on (full windows). */
+function episodeWindows(context: number, count: number, seed: number): WindowBatch[] {
+  const rng = new Rng(seed);
+  const history = new EpisodeHistory({
+    context,
+    obsDim: OBS_DIM,
+    actionSpace: { kind: "discrete", n: ACTIONS },
+    rtgScale: 1,
+    stateStats: { mean: new Array<number>(OBS_DIM).fill(0), std: new Array<number>(OBS_DIM).fill(1) },
+    maxEpLen: context + count,
+  });
+  const windows: WindowBatch[] = [];
+  for (let t = 0; t < context - 1 + count; t++) {
+    history.observe(Array.from({ length: OBS_DIM }, () => rng.normal()), 1 - t / (context + count));
+    if (t >= context - 1) windows.push(structuredClone(history.window()));
+    history.act([rng.int(ACTIONS)]);
+  }
+  return windows;
+}
+
 function measureDecisions(kind: Kind, shape: Shape, repeats: number): InferMeasurement {
   const config = modelConfig(kind, shape);
   const model = createModel(config, 0);
-  const batch = randomBatch(1, shape.context, 2);
+  const windows = episodeWindows(shape.context, repeats + Math.max(5, repeats / 10), 2);
   const runner = createDecisionRunner(model);
-  const decideMs = timeMs(() => runner.decide(batch), repeats);
-  const forwardMs = timeMs(() => {
-    const inputs = inputsFromBatch(batch);
+  const decideMs = timeMs((i) => runner.decide(windows[i]!), repeats);
+  const decideFreshMs = timeMs((i) => createDecisionRunner(model).decide(windows[i]!), repeats);
+  const forwardMs = timeMs((i) => {
+    const inputs = inputsFromBatch(windows[i]!);
     const output = model.forward(inputs, { training: false });
     output.actions.dataSync();
     output.actions.dispose();
     disposeInputs(inputs);
   }, repeats);
   if (tf.memory().numTensors > model.variables.length + 10) throw new Error(`bench infer: ${tf.memory().numTensors} tensors alive (a leak)`);
-  return { decideMs, forwardMs, ...memoryNow() };
+  return { decideMs, decideFreshMs, forwardMs, ...memoryNow() };
 }
 
 export async function run(args: string[]): Promise<void> {
   const options = parseBenchArgs("infer", args, 200);
   const python = options.torch ? findTorchPython() : null;
-  const lines: string[] = [`batch-1 decision (full window), median of ${options.steps} decisions after a warm-up`];
+  const lines: string[] = [`batch-1 decision (full window, along one episode), median of ${options.steps} decisions after a warm-up`];
   const torchMs = new Map<Kind, number>();
   if (python) {
     for (const kind of options.kinds) {
@@ -92,7 +120,8 @@ export async function run(args: string[]): Promise<void> {
       const target = shape === DEFAULT_SHAPE ? ` (target < 1 ms: ${result.decideMs < 1 ? "OK" : "ABOVE"})` : "";
       const ratio = peer ? `  ${(result.decideMs / peer).toFixed(2)}x pytorch (target <= 1x) ${result.decideMs <= peer ? "OK" : "ABOVE TARGET"}` : "";
       lines.push(
-        `  snndt ${backend.padEnd(10)} ${kind.padEnd(6)} decide ${result.decideMs.toFixed(2).padStart(7)} ms${target}, full forward ${result.forwardMs.toFixed(2)} ms, ` +
+        `  snndt ${backend.padEnd(10)} ${kind.padEnd(6)} decide ${result.decideMs.toFixed(2).padStart(7)} ms${target}, ` +
+          `without reuse ${result.decideFreshMs.toFixed(2)} ms, full forward ${result.forwardMs.toFixed(2)} ms, ` +
           `peak RSS ${mib(result.peakRssBytes)}, wasm heap ${mib(result.wasmHeapBytes)}${ratio}  [${shapeText({ ...shape, batch: 1 })}]`,
       );
     }

@@ -156,15 +156,21 @@ export class SpikingSelfAttention {
   }
 
   /**
-   * @param x layer-normed tokens [B, L, d]
+   * The per-token part: layer-normed tokens [B, L, d] -> spike rates of the Q|K|V population
+   * [B, L, 3d]. Each row depends on its own token only.
    */
-  apply(x: tf.Tensor3D, ctx: AttentionContext): tf.Tensor3D {
+  project(x: tf.Tensor3D): tf.Tensor3D {
     return tf.tidy(() => {
-      const [batch, length] = x.shape;
-      const d = this.width;
       const { weight, bias } = this.projection.get();
-      const drive = dense(x, weight, bias);
-      const rates = this.lif.rates(drive) as tf.Tensor3D;
+      return this.lif.rates(dense(x, weight, bias)) as tf.Tensor3D;
+    });
+  }
+
+  /** Attention over the rates `project` gave, [B, L, 3d] -> [B, Lq, d]. */
+  attendProjected(rates: tf.Tensor3D, ctx: AttentionContext): tf.Tensor3D {
+    return tf.tidy(() => {
+      const [batch, length] = rates.shape;
+      const d = this.width;
       const { q, kT, v } = qkvHeads(rates, this.heads, queryRows(length, ctx));
       const concatenated = mergeHeads(attend(q, kT, v, queryBias(ctx.bias, ctx), this.heads), batch, this.heads);
       const queries = concatenated.shape[1];
@@ -224,12 +230,20 @@ export class FloatSelfAttention {
     this.projection.dispose();
   }
 
-  apply(x: tf.Tensor3D, ctx: AttentionContext): tf.Tensor3D {
+  /** The per-token part: layer-normed tokens [B, L, d] -> [q | k | v] rows [B, L, 3d]. */
+  project(x: tf.Tensor3D): tf.Tensor3D {
     return tf.tidy(() => {
-      const [batch, length] = x.shape;
-      const d = this.width;
       const { weight, bias } = this.projection.get();
-      const { q, kT, v } = qkvHeads(dense(x, weight, bias) as tf.Tensor3D, this.heads, queryRows(length, ctx));
+      return dense(x, weight, bias) as tf.Tensor3D;
+    });
+  }
+
+  /** Attention over the rows `project` gave, [B, L, 3d] -> [B, Lq, d]. */
+  attendProjected(qkv: tf.Tensor3D, ctx: AttentionContext): tf.Tensor3D {
+    return tf.tidy(() => {
+      const [batch, length] = qkv.shape;
+      const d = this.width;
+      const { q, kT, v } = qkvHeads(qkv, this.heads, queryRows(length, ctx));
       const merged = mergeHeads(attend(q, kT, v, queryBias(ctx.bias, ctx), this.heads), batch, this.heads);
       ctx.stats?.addMacs(ctx.layer, batch * length * d * 4 * d + attentionMacs(batch, length, d));
       return dense(merged, this.out.weight, this.out.bias) as tf.Tensor3D;

@@ -30,6 +30,14 @@ function residualRows(x: tf.Tensor3D, ctx: BlockContext): tf.Tensor3D {
 
 export interface Block {
   apply(x: tf.Tensor3D, ctx: BlockContext): tf.Tensor3D;
+  /**
+   * The block's per-token start, LN1 and the attention's fused Q|K|V projection (spike rates in the
+   * spiking block): [B, L, 3d]. Each row depends on its own token only, so the decision path reuses
+   * the rows of steps it has already seen.
+   */
+  project(x: tf.Tensor3D): tf.Tensor3D;
+  /** `apply` with `project(x)` given. */
+  applyProjected(x: tf.Tensor3D, projected: tf.Tensor3D, ctx: BlockContext): tf.Tensor3D;
   /** Free cached tensors (not the variables, which the model owns). */
   dispose(): void;
 }
@@ -61,10 +69,18 @@ export class SpikingBlock implements Block {
     this.attention.dispose();
   }
 
+  project(x: tf.Tensor3D): tf.Tensor3D {
+    return tf.tidy(() => this.attention.project(layerNorm(x, this.norm1) as tf.Tensor3D));
+  }
+
   apply(x: tf.Tensor3D, ctx: BlockContext): tf.Tensor3D {
+    return tf.tidy(() => this.applyProjected(x, this.project(x), ctx));
+  }
+
+  applyProjected(x: tf.Tensor3D, projected: tf.Tensor3D, ctx: BlockContext): tf.Tensor3D {
     return tf.tidy(() => {
       const [batch, length] = x.shape;
-      const attended = this.attention.apply(layerNorm(x, this.norm1) as tf.Tensor3D, ctx);
+      const attended = this.attention.attendProjected(projected, ctx);
       const afterAttention = tf.add(residualRows(x, ctx), ctx.dropout.apply(attended, ctx.stateOnly));
       const rates = this.lif.rates(dense(layerNorm(afterAttention, this.norm2), this.hidden.weight, this.hidden.bias));
       const fed = dense(rates, this.output.weight, this.output.bias);
@@ -102,10 +118,18 @@ export class GptBlock implements Block {
     this.attention.dispose();
   }
 
+  project(x: tf.Tensor3D): tf.Tensor3D {
+    return tf.tidy(() => this.attention.project(layerNorm(x, this.norm1) as tf.Tensor3D));
+  }
+
   apply(x: tf.Tensor3D, ctx: BlockContext): tf.Tensor3D {
+    return tf.tidy(() => this.applyProjected(x, this.project(x), ctx));
+  }
+
+  applyProjected(x: tf.Tensor3D, projected: tf.Tensor3D, ctx: BlockContext): tf.Tensor3D {
     return tf.tidy(() => {
       const [batch, length] = x.shape;
-      const attended = this.attention.apply(layerNorm(x, this.norm1) as tf.Tensor3D, ctx);
+      const attended = this.attention.attendProjected(projected, ctx);
       const afterAttention = tf.add(residualRows(x, ctx), ctx.dropout.apply(attended, ctx.stateOnly));
       const hidden = gelu(dense(layerNorm(afterAttention, this.norm2), this.hidden.weight, this.hidden.bias));
       const fed = dense(hidden, this.output.weight, this.output.bias);

@@ -4,8 +4,14 @@
  *
  * - the left padding is cut off (a real token never attends a padding token, so the real tokens'
  *   values do not depend on it, and every time code comes from the step's own timestep);
+ * - incremental context: a token's embedding and the first block's Q|K|V projection of it depend on
+ *   that token alone, so the runner keeps them for the steps of its last window and computes them
+ *   only for steps it has not seen with the same inputs. In a running episode that is the new step
+ *   and the one before it (whose action is now known): 6 of the window's 3K - 1 tokens. Everything
+ *   after the first block's projection mixes tokens and is recomputed, because every token's context
+ *   changes when the window slides;
  * - the last step's action token is dropped and the final block runs for the last state token only;
- * - no gradient tape, no dropout, one readback (the action), checks done on the JS arrays.
+ * - no gradient tape, no dropout, checks done on the JS arrays.
  *
  * With `collectStats` the decision runs the full `forward` instead (the spike and operation counts are
  * defined over the whole window, padding included) and returns its stats, so they equal forward's.
@@ -21,6 +27,8 @@ import type { ForwardStats } from "./stats.js";
 export interface Decision {
   /** Discrete: the logits of the last real step; continuous: its action (in the action box). */
   action: Float32Array;
+  /** Real steps of the window whose token rows came from earlier decisions (0 with collectStats). */
+  reusedSteps: number;
   stats?: ForwardStats;
 }
 
@@ -43,23 +51,91 @@ function realSteps(batch: WindowBatch): number {
   return context - first;
 }
 
-/** Window tensors of the last `steps` steps only. */
-function realInputs(batch: WindowBatch, steps: number): ModelInputs {
-  const { context, obsDim, actionWidth } = batch;
-  const from = context - steps;
+/** Window tensors of the steps `indices` (of one window) only. */
+function stepInputs(batch: WindowBatch, indices: number[]): ModelInputs {
+  const { obsDim, actionWidth } = batch;
+  const n = indices.length;
+  const pick = (values: Float32Array, width: number) => {
+    const picked = new Float32Array(n * width);
+    indices.forEach((t, i) => picked.set(values.subarray(t * width, (t + 1) * width), i * width));
+    return picked;
+  };
   return {
-    returnsToGo: tf.tensor3d(batch.returnsToGo.subarray(from, context), [1, steps, 1]),
-    states: tf.tensor3d(batch.states.subarray(from * obsDim, context * obsDim), [1, steps, obsDim]),
-    actions: tf.tensor3d(batch.actions.subarray(from * actionWidth, context * actionWidth), [1, steps, actionWidth]),
-    timesteps: tf.tensor2d(batch.timesteps.subarray(from, context), [1, steps], "int32"),
-    mask: tf.tensor2d(batch.mask.subarray(from, context), [1, steps]),
+    returnsToGo: tf.tensor3d(pick(batch.returnsToGo, 1), [1, n, 1]),
+    states: tf.tensor3d(pick(batch.states, obsDim), [1, n, obsDim]),
+    actions: tf.tensor3d(pick(batch.actions, actionWidth), [1, n, actionWidth]),
+    timesteps: tf.tensor2d(Int32Array.from(indices, (t) => batch.timesteps[t]!), [1, n], "int32"),
+    mask: tf.tensor2d(new Float32Array(n).fill(1), [1, n]),
   };
 }
 
-export function createDecisionRunner(model: SequenceModel): DecisionRunner {
-  if (!(model instanceof TokenSequenceModel)) throw new Error("createDecisionRunner needs a model made by createModel");
+/** One step's three token rows (TokenSequenceModel.tokenRows, [3, 4d]) and the inputs they came from. */
+interface StepRows {
+  returnToGo: number;
+  state: Float32Array;
+  action: Float32Array;
+  rows: Float32Array;
+}
+
+function sameInputs(cached: StepRows, batch: WindowBatch, t: number): boolean {
+  const { obsDim, actionWidth } = batch;
+  if (cached.returnToGo !== batch.returnsToGo[t]) return false;
+  for (let i = 0; i < obsDim; i++) if (cached.state[i] !== batch.states[t * obsDim + i]) return false;
+  for (let i = 0; i < actionWidth; i++) if (cached.action[i] !== batch.actions[t * actionWidth + i]) return false;
+  return true;
+}
+
+export function createDecisionRunner(sequenceModel: SequenceModel): DecisionRunner {
+  if (!(sequenceModel instanceof TokenSequenceModel)) throw new Error("createDecisionRunner needs a model made by createModel");
+  const model = sequenceModel;
   const config = model.config;
+  const d = config.d_model;
+  const rowWidth = 4 * d;
   const width = config.action_space.kind === "discrete" ? 1 : config.action_space.dim;
+  // Token rows of the last window's steps by timestep, valid while no variable is assigned (the
+  // variables' dataIds are the key, as for the fused projections).
+  const seen = new Map<number, StepRows>();
+  let seenWeights: object[] = [];
+
+  /** The token rows of every real step of the window, computing only the steps not seen with these inputs. */
+  function stepRows(batch: WindowBatch, first: number): { rows: StepRows[]; reused: number } {
+    const weights = model.variables.map((v) => v.dataId);
+    if (weights.some((id, i) => id !== seenWeights[i])) {
+      seen.clear();
+      seenWeights = weights;
+    }
+    const rows: StepRows[] = [];
+    const missing: number[] = [];
+    for (let t = first; t < batch.context; t++) {
+      const cached = seen.get(batch.timesteps[t]!);
+      if (cached && sameInputs(cached, batch, t)) rows[t - first] = cached;
+      else missing.push(t);
+    }
+    if (missing.length > 0) {
+      const inputs = stepInputs(batch, missing);
+      let computed: Float32Array;
+      try {
+        const tensor = model.tokenRows(inputs);
+        computed = tensor.dataSync() as Float32Array;
+        tensor.dispose();
+      } finally {
+        disposeInputs(inputs);
+      }
+      const stepWidth = 3 * rowWidth;
+      missing.forEach((t, i) => {
+        rows[t - first] = {
+          returnToGo: batch.returnsToGo[t]!,
+          state: batch.states.slice(t * batch.obsDim, (t + 1) * batch.obsDim),
+          action: batch.actions.slice(t * batch.actionWidth, (t + 1) * batch.actionWidth),
+          rows: computed.slice(i * stepWidth, (i + 1) * stepWidth),
+        };
+      });
+    }
+    seen.clear();
+    rows.forEach((step, i) => seen.set(batch.timesteps[first + i]!, step));
+    return { rows, reused: rows.length - missing.length };
+  }
+
   return {
     decide(batch: WindowBatch, options = {}): Decision {
       if (batch.size !== 1) throw new InputError(`decision window batch has ${batch.size} windows; decide takes exactly 1`);
@@ -78,7 +154,7 @@ export function createDecisionRunner(model: SequenceModel): DecisionRunner {
           const [, context, actionWidth] = output.actions.shape;
           const action = tf.tidy(() => tf.slice(output.actions, [0, context - 1, 0], [1, 1, actionWidth]).dataSync() as Float32Array);
           output.actions.dispose();
-          return { action, stats: output.stats! };
+          return { action, reusedSteps: 0, stats: output.stats! };
         } finally {
           disposeInputs(inputs);
         }
@@ -95,7 +171,8 @@ export function createDecisionRunner(model: SequenceModel): DecisionRunner {
       expect("timesteps", batch.timesteps.length, 1);
       expect("mask", batch.mask.length, 1);
       const steps = realSteps(batch);
-      for (let t = batch.context - steps; t < batch.context; t++) {
+      const first = batch.context - steps;
+      for (let t = first; t < batch.context; t++) {
         const step = batch.timesteps[t]!;
         if (step < 0 || step >= config.max_ep_len) {
           throw new InputError(
@@ -104,14 +181,25 @@ export function createDecisionRunner(model: SequenceModel): DecisionRunner {
           );
         }
       }
-      const inputs = realInputs(batch, steps);
+      const { rows, reused } = stepRows(batch, first);
+      // Tokens G_1, s_1, a_1, ..., G_K, s_K: the last action token is left out.
+      const length = 3 * steps - 1;
+      const tokens = new Float32Array(length * d);
+      const projected = new Float32Array(length * 3 * d);
+      for (let token = 0; token < length; token++) {
+        const row = rows[Math.floor(token / 3)]!.rows.subarray((token % 3) * rowWidth, (token % 3 + 1) * rowWidth);
+        tokens.set(row.subarray(0, d), token * d);
+        projected.set(row.subarray(d), token * 3 * d);
+      }
+      const tokenTensor = tf.tensor3d(tokens, [1, length, d]);
+      const projectedTensor = tf.tensor3d(projected, [1, length, 3 * d]);
       try {
-        const action = model.lastStateAction(inputs);
+        const action = model.lastStateAction(tokenTensor, projectedTensor);
         const values = action.dataSync() as Float32Array;
         action.dispose();
-        return { action: values };
+        return { action: values, reusedSteps: reused };
       } finally {
-        disposeInputs(inputs);
+        tf.dispose([tokenTensor, projectedTensor]);
       }
     },
   };

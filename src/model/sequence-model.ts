@@ -134,25 +134,37 @@ export class TokenSequenceModel implements SequenceModel {
   }
 
   /**
-   * The action output [width] of the LAST state token of one window whose steps are all real (the
-   * caller cut off the left padding),
-   * doing only the work that token depends on: the last step's action token is dropped (causally
-   * invisible to s_t), and the final block computes its query, residual and feed-forward for that
-   * token alone. No dropout, no statistics. Equal to `forward(...).actions[0, K-1]` up to float
-   * rounding (decision.ts tests it).
+   * The per-token work of a decision for the steps of `inputs` (batch 1; the steps need not be
+   * consecutive): the tokens' embeddings [1, 3K, d] and the first block's projection of them
+   * [1, 3K, 3d], concatenated to [1, 3K, 4d]. Every row depends on its own token alone (type,
+   * timestep, value), so a decision reuses the rows of steps it has already seen.
    */
-  lastStateAction(inputs: ModelInputs): tf.Tensor1D {
+  tokenRows(inputs: ModelInputs): tf.Tensor3D {
     return tf.tidy(() => {
-      const [, context] = inputs.timesteps.shape;
+      const tokens = this.parts.embedding.apply(inputs, null);
+      return tf.concat([tokens, this.parts.blocks[0]!.project(tokens)], 2) as tf.Tensor3D;
+    });
+  }
+
+  /**
+   * The action output [width] of the LAST state token of one window of real steps, given the
+   * `tokenRows` of its tokens up to that state token (3K - 1 rows: the last step's action token is
+   * causally invisible to s_K and is left out), split into `tokens` [1, 3K - 1, d] and `projected`
+   * [1, 3K - 1, 3d]. The final block computes its query, residual and feed-forward for that token
+   * alone. No dropout, no statistics. Equal to `forward(...).actions[0, K-1]` up to float rounding
+   * (decision.ts tests it).
+   */
+  lastStateAction(tokens: tf.Tensor3D, projected: tf.Tensor3D): tf.Tensor1D {
+    return tf.tidy(() => {
+      const length = tokens.shape[1];
       const d = this.config.d_model;
-      const tokens = 3 * context - 1;
-      const embedded = this.parts.embedding.apply(inputs, null);
-      let x = tf.slice(embedded, [0, 0, 0], [1, tokens, d]) as tf.Tensor3D;
-      const bias = this.causalBias(tokens);
+      const bias = this.causalBias(length);
       const dropout = new Dropout(0, null);
       const last = this.parts.blocks.length - 1;
+      let x = tokens;
       this.parts.blocks.forEach((block, layer) => {
-        x = block.apply(x, { bias, stats: null, layer, dropout, lastOnly: layer === last });
+        const ctx = { bias, stats: null, layer, dropout, lastOnly: layer === last };
+        x = layer === 0 ? block.applyProjected(x, projected, ctx) : block.apply(x, ctx);
       });
       const hidden = tf.reshape(layerNorm(x, this.parts.finalNorm), [1, 1, d]) as tf.Tensor3D;
       return tf.reshape(this.actionsFrom(hidden, null), [-1]) as tf.Tensor1D;

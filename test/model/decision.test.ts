@@ -1,8 +1,9 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import type { WindowBatch } from "../../src/data/windows.js";
+import { EpisodeHistory, type WindowBatch } from "../../src/data/windows.js";
 import { selectBackend, tf } from "../../src/runtime/backend.js";
 import { InputError } from "../../src/runtime/errors.js";
+import { Rng } from "../../src/runtime/rng.js";
 import { createDecisionRunner, createModel, inputsFromBatch, disposeInputs, type ModelConfig } from "../../src/model/index.js";
 import { CONTINUOUS, DISCRETE, VARIANTS, randomRaw, tinyConfig, type RawInputs } from "./tiny.js";
 
@@ -62,6 +63,47 @@ for (const { name, config } of CASES) {
   });
 }
 
+for (const { name, config } of CASES) {
+  test(`decisions along an episode reuse the earlier steps' token rows and equal a fresh runner's (${name})`, () => {
+    const model = createModel({ ...config, lif: { ...config.lif, current_scale: 2 } }, 8);
+    const space = config.action_space;
+    const spec = {
+      context: config.context,
+      obsDim: config.obs_dim,
+      actionSpace: space,
+      rtgScale: 1,
+      stateStats: { mean: new Array<number>(config.obs_dim).fill(0), std: new Array<number>(config.obs_dim).fill(1) },
+      maxEpLen: config.max_ep_len,
+    };
+    const runner = createDecisionRunner(model);
+    const history = new EpisodeHistory(spec);
+    const rng = new Rng(21);
+    const steps = config.context + 4;
+    for (let t = 0; t < steps; t++) {
+      history.observe(Array.from({ length: config.obs_dim }, () => rng.normal()), 2 - 0.1 * t);
+      const window = history.window();
+      const decision = runner.decide(window);
+      // A new runner has seen nothing, so it computes every token row of this window.
+      const fresh = createDecisionRunner(model).decide(window);
+      assert.equal(fresh.reusedSteps, 0);
+      assert.deepEqual(Array.from(decision.action), Array.from(fresh.action), `step ${t}`);
+      // New: step t, and step t - 1, whose action token held the placeholder 0 until now (the actions
+      // taken here are never 0). Every other real step of the window is reused.
+      assert.equal(decision.reusedSteps, Math.max(0, Math.min(t + 1, config.context) - 2), `step ${t}`);
+      history.act(space.kind === "discrete" ? [1 + (t % (space.n - 1))] : space.low.map((low, i) => low + (0.3 + 0.1 * (t % 3)) * (space.high[i]! - low)));
+    }
+    // Earlier steps seen with other inputs (one state, one return-to-go changed) are recomputed.
+    const window = history.window();
+    runner.decide(window);
+    window.states[config.obs_dim] = window.states[config.obs_dim]! + 0.5;
+    window.returnsToGo[2] = window.returnsToGo[2]! + 0.25;
+    const changed = runner.decide(window);
+    assert.equal(changed.reusedSteps, config.context - 2);
+    assert.deepEqual(Array.from(changed.action), Array.from(createDecisionRunner(model).decide(window).action));
+    model.dispose();
+  });
+}
+
 test("decide with collectStats returns forward's stats and action", () => {
   const config = tinyConfig({ n_layers: 2, context: 5 });
   const model = createModel(config, 4);
@@ -96,19 +138,21 @@ test("decide rejects a batch of two, a mask with holes, an all-padding window, a
   model.dispose();
 });
 
-test("decisions follow weight updates (the cached fused projection is rebuilt after an assign)", () => {
+test("decisions follow weight updates (the fused projection and the runner's token rows are rebuilt after an assign)", () => {
   for (const kind of ["snn-dt", "dt"] as const) {
     const config = tinyConfig({ kind, n_layers: 2, context: 5, lif: { ...tinyConfig().lif, current_scale: 2 } });
     const used = createModel(config, 6);
     const fresh = createModel(config, 6);
     const batch = windowBatch(randomRaw(config, 1, 12, [1]));
-    const before = createDecisionRunner(used).decide(batch).action;
+    // One runner before and after: its token rows of this window must not outlive the update.
+    const runner = createDecisionRunner(used);
+    const before = runner.decide(batch).action;
     for (const model of [used, fresh]) {
       const index = model.parameterNames.indexOf("blocks.0.attn.k.weight");
       const variable = model.variables[index]!;
       tf.tidy(() => variable.assign(tf.add(variable, tf.mul(tf.randomNormal(variable.shape, 0, 1, "float32", 3), 0.5))));
     }
-    const after = createDecisionRunner(used).decide(batch).action;
+    const after = runner.decide(batch).action;
     assert.deepEqual(Array.from(after), Array.from(createDecisionRunner(fresh).decide(batch).action), kind);
     assert.notDeepEqual(Array.from(after), Array.from(before), `${kind}: the update changes the decision`);
     used.dispose();
