@@ -40,18 +40,6 @@ interface InferMeasurement {
   wasmHeapBytes: number | null;
 }
 
-function timeMs(f: (i: number) => void, repeats: number): number {
-  const warmUp = Math.max(5, repeats / 10);
-  for (let i = 0; i < warmUp; i++) f(i);
-  const times: number[] = [];
-  for (let i = 0; i < repeats; i++) {
-    const start = performance.now();
-    f(warmUp + i);
-    times.push(performance.now() - start);
-  }
-  return median(times);
-}
-
 /** The windows of consecutive decisions of one random episode, from step K - 1 on (full windows). */
 function episodeWindows(context: number, count: number, seed: number): WindowBatch[] {
   const rng = new Rng(seed);
@@ -75,18 +63,36 @@ function episodeWindows(context: number, count: number, seed: number): WindowBat
 function measureDecisions(kind: Kind, shape: Shape, repeats: number): InferMeasurement {
   const config = modelConfig(kind, shape);
   const model = createModel(config, 0);
-  const windows = episodeWindows(shape.context, repeats + Math.max(5, repeats / 10), 2);
+  const warmUp = Math.max(5, repeats / 10);
+  const windows = episodeWindows(shape.context, warmUp + repeats, 2);
   const runner = createDecisionRunner(model);
-  const decideMs = timeMs((i) => runner.decide(windows[i]!), repeats);
-  const decideFreshMs = timeMs((i) => createDecisionRunner(model).decide(windows[i]!), repeats);
-  const forwardMs = timeMs((i) => {
-    const inputs = inputsFromBatch(windows[i]!);
-    const output = model.forward(inputs, { training: false });
-    output.actions.dataSync();
-    output.actions.dispose();
-    disposeInputs(inputs);
-  }, repeats);
+  const ways: { run: (window: WindowBatch) => void; ms: number[] }[] = [
+    { run: (window) => runner.decide(window), ms: [] },
+    // A new runner has seen no step, so it computes every token row.
+    { run: (window) => createDecisionRunner(model).decide(window), ms: [] },
+    {
+      run: (window) => {
+        const inputs = inputsFromBatch(window);
+        const output = model.forward(inputs, { training: false });
+        output.actions.dataSync();
+        output.actions.dispose();
+        disposeInputs(inputs);
+      },
+      ms: [],
+    },
+  ];
+  // The three ways take turns on each window, in rotating order, so warm-up and the machine's
+  // load fall on all of them alike.
+  windows.forEach((window, i) => {
+    for (let j = 0; j < ways.length; j++) {
+      const way = ways[(i + j) % ways.length]!;
+      const start = performance.now();
+      way.run(window);
+      if (i >= warmUp) way.ms.push(performance.now() - start);
+    }
+  });
   if (tf.memory().numTensors > model.variables.length + 10) throw new Error(`bench infer: ${tf.memory().numTensors} tensors alive (a leak)`);
+  const [decideMs, decideFreshMs, forwardMs] = ways.map((way) => median(way.ms)) as [number, number, number];
   return { decideMs, decideFreshMs, forwardMs, ...memoryNow() };
 }
 
