@@ -30,13 +30,14 @@ export function validate(model: SequenceModel, batches: WindowBatch[], actionSpa
       const name = `block${layer.layer}`;
       rateSums.set(name, (rateSums.get(name) ?? 0) + firingRate(model.config, layer, tokens));
     }
+    // One readback per batch: the loss and, for discrete actions, the hits and the real steps.
     const [loss, hits, real] = tf.tidy(() => {
-      const lossValue = actionLoss(output.actions, inputs, actionSpace).dataSync()[0]!;
-      if (actionSpace.kind !== "discrete") return [lossValue, 0, 0];
+      const lossValue = actionLoss(output.actions, inputs, actionSpace);
+      if (actionSpace.kind !== "discrete") return [lossValue.dataSync()[0]!, 0, 0];
       const predicted = output.actions.argMax(-1).toFloat();
       const target = inputs.actions.reshape(predicted.shape).toFloat();
       const mask = inputs.mask;
-      return [lossValue, predicted.equal(target).toFloat().mul(mask).sum().dataSync()[0]!, mask.sum().dataSync()[0]!];
+      return Array.from(tf.stack([lossValue, predicted.equal(target).toFloat().mul(mask).sum(), mask.sum()]).dataSync());
     });
     output.actions.dispose();
     disposeInputs(inputs);
