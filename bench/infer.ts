@@ -61,9 +61,10 @@ function episodeWindows(context: number, count: number, seed: number): WindowBat
 }
 
 function measureDecisions(kind: Kind, shape: Shape, repeats: number): InferMeasurement {
-  const config = modelConfig(kind, shape);
-  const model = createModel(config, 0);
   const warmUp = Math.max(5, repeats / 10);
+  // One episode holds every window, so its timesteps must fit the model (never clipped).
+  const config = { ...modelConfig(kind, shape), max_ep_len: Math.max(1000, shape.context + warmUp + repeats) };
+  const model = createModel(config, 0);
   const windows = episodeWindows(shape.context, warmUp + repeats, 2);
   const runner = createDecisionRunner(model);
   const ways: { run: (window: WindowBatch) => void; ms: number[] }[] = [

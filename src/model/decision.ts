@@ -6,8 +6,9 @@
  *   values do not depend on it, and every time code comes from the step's own timestep);
  * - incremental context: a token's embedding and the first block's Q|K|V projection of it depend on
  *   that token alone, so the runner keeps them for the steps of its last window and computes them
- *   only for steps it has not seen with the same inputs. In a running episode that is the new step
- *   and the one before it (whose action is now known): 6 of the window's 3K - 1 tokens. Everything
+ *   only for steps it has not seen with the same inputs. In a running episode those are the new step
+ *   and the one before it, whose action is now known (unless it equals the placeholder the window
+ *   held): 6 token rows instead of 3K - 1 (the new step's action row is computed and not used). Everything
  *   after the first block's projection mixes tokens and is recomputed, because every token's context
  *   changes when the window slides;
  * - the last step's action token is dropped and the final block runs for the last state token only;
@@ -115,9 +116,7 @@ export function createDecisionRunner(sequenceModel: SequenceModel): DecisionRunn
       const inputs = stepInputs(batch, missing);
       let computed: Float32Array;
       try {
-        const tensor = model.tokenRows(inputs);
-        computed = tensor.dataSync() as Float32Array;
-        tensor.dispose();
+        computed = tf.tidy(() => model.tokenRows(inputs).dataSync() as Float32Array);
       } finally {
         disposeInputs(inputs);
       }

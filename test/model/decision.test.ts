@@ -39,6 +39,7 @@ function forwardLast(config: ModelConfig, model: ReturnType<typeof createModel>,
 const CASES: { name: string; config: ModelConfig }[] = [
   ...VARIANTS.map((variant) => ({ name: `snn-dt ${variant}`, config: tinyConfig({ variant, n_layers: 2, context: 5 }) })),
   { name: "snn-dt full, continuous", config: tinyConfig({ n_layers: 2, context: 5, action_space: CONTINUOUS }) },
+  { name: "snn-dt full, one layer", config: tinyConfig({ context: 5 }) },
   { name: "dt", config: tinyConfig({ kind: "dt", n_layers: 2, context: 5 }) },
   { name: "dt, continuous, one layer", config: tinyConfig({ kind: "dt", context: 5, action_space: CONTINUOUS }) },
 ];
@@ -79,10 +80,14 @@ for (const { name, config } of CASES) {
     const history = new EpisodeHistory(spec);
     const rng = new Rng(21);
     const steps = config.context + 4;
+    let tensors = 0;
     for (let t = 0; t < steps; t++) {
       history.observe(Array.from({ length: config.obs_dim }, () => rng.normal()), 2 - 0.1 * t);
       const window = history.window();
       const decision = runner.decide(window);
+      // Once the window is full (its causal mask cached), deciding keeps no tensor.
+      if (t > config.context) assert.equal(tf.memory().numTensors, tensors, `step ${t}: tensors leaked`);
+      tensors = tf.memory().numTensors;
       // A new runner has seen nothing, so it computes every token row of this window.
       const fresh = createDecisionRunner(model).decide(window);
       assert.equal(fresh.reusedSteps, 0);
@@ -92,13 +97,16 @@ for (const { name, config } of CASES) {
       assert.equal(decision.reusedSteps, Math.max(0, Math.min(t + 1, config.context) - 2), `step ${t}`);
       history.act(space.kind === "discrete" ? [1 + (t % (space.n - 1))] : space.low.map((low, i) => low + (0.3 + 0.1 * (t % 3)) * (space.high[i]! - low)));
     }
-    // Earlier steps seen with other inputs (one state, one return-to-go changed) are recomputed.
+    // Earlier steps seen with other inputs (the last state component, a return-to-go, the last
+    // action component) are recomputed.
     const window = history.window();
     runner.decide(window);
-    window.states[config.obs_dim] = window.states[config.obs_dim]! + 0.5;
+    const { obsDim, actionWidth } = window;
+    window.states[2 * obsDim - 1] = window.states[2 * obsDim - 1]! + 0.5;
     window.returnsToGo[2] = window.returnsToGo[2]! + 0.25;
+    window.actions[4 * actionWidth - 1] = space.kind === "discrete" ? 0 : window.actions[4 * actionWidth - 1]! + 0.1;
     const changed = runner.decide(window);
-    assert.equal(changed.reusedSteps, config.context - 2);
+    assert.equal(changed.reusedSteps, config.context - 3);
     assert.deepEqual(Array.from(changed.action), Array.from(createDecisionRunner(model).decide(window).action));
     model.dispose();
   });
@@ -112,7 +120,12 @@ test("decide with collectStats returns forward's stats and action", () => {
   const output = model.forward(inputs, { training: false, collectStats: true });
   output.actions.dispose();
   disposeInputs(inputs);
-  const decision = createDecisionRunner(model).decide(batch, { collectStats: true });
+  const runner = createDecisionRunner(model);
+  runner.decide(batch, { collectStats: true });
+  const before = tf.memory().numTensors;
+  const decision = runner.decide(batch, { collectStats: true });
+  assert.equal(tf.memory().numTensors, before, "tensors leaked");
+  assert.equal(decision.reusedSteps, 0);
   assert.deepEqual(decision.stats, output.stats);
   assert.ok(decision.stats!.totalSpikes > 0);
   assert.deepEqual(Array.from(decision.action), Array.from(forwardLast(config, model, batch)));
