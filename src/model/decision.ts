@@ -116,7 +116,13 @@ export function createDecisionRunner(sequenceModel: SequenceModel): DecisionRunn
       const inputs = stepInputs(batch, missing);
       let computed: Float32Array;
       try {
-        computed = tf.tidy(() => model.tokenRows(inputs).dataSync() as Float32Array);
+        // Not tf.tidy(() => ...dataSync()): tidy walks a returned typed array element by element.
+        const tensor = model.tokenRows(inputs);
+        try {
+          computed = tensor.dataSync() as Float32Array;
+        } finally {
+          tensor.dispose();
+        }
       } finally {
         disposeInputs(inputs);
       }
