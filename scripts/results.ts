@@ -211,6 +211,15 @@ interface Row {
   sweep?: { target: number; mean: number; std: number }[];
 }
 
+function readJson<T>(file: string): T {
+  return JSON.parse(readFileSync(file, "utf8")) as T;
+}
+
+/** Training wall time a run recorded in its summary.json. */
+function trainSeconds(dir: string): number {
+  return readJson<{ wallSeconds: number }>(path.join(dir, "summary.json")).wallSeconds;
+}
+
 function meanStd(values: number[]): { mean: number; std: number } {
   const mean = values.reduce((a, b) => a + b, 0) / values.length;
   return { mean, std: Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / values.length) };
@@ -225,10 +234,10 @@ function aggregate(options: Options, env: string, model: ModelSpec): Row | null 
     const dir = runDir(options, env, model.name, seed);
     const file = path.join(dir, "eval", "eval.json");
     if (!existsSync(file)) return null;
-    evals.push(JSON.parse(readFileSync(file, "utf8")) as EvalResult);
+    evals.push(readJson<EvalResult>(file));
     const sweep = path.join(dir, "eval-sweep", "eval.json");
-    if (existsSync(sweep)) sweeps.push(JSON.parse(readFileSync(sweep, "utf8")) as EvalResult);
-    wall += (JSON.parse(readFileSync(path.join(dir, "summary.json"), "utf8")) as { wallSeconds: number }).wallSeconds;
+    if (existsSync(sweep)) sweeps.push(readJson<EvalResult>(sweep));
+    wall += trainSeconds(dir);
     commands.push(`snndt ${trainArgs(options, env, model, seed).join(" ")}`);
   }
   const returns = evals.flatMap((e) => e.episodes.map((ep) => ep.return));
@@ -338,13 +347,12 @@ function envTimes(options: Options, env: string): EnvTimes | null {
   for (const model of MODELS) {
     for (const seed of options.seeds) {
       const dir = runDir(options, env, model.name, seed);
-      const summary = path.join(dir, "summary.json");
-      if (!existsSync(summary)) continue;
+      if (!existsSync(path.join(dir, "summary.json"))) continue;
       found = true;
-      times.trainSeconds += (JSON.parse(readFileSync(summary, "utf8")) as { wallSeconds: number }).wallSeconds;
+      times.trainSeconds += trainSeconds(dir);
       for (const file of [path.join(dir, "eval", "eval.json"), path.join(dir, "eval-sweep", "eval.json")]) {
         if (!existsSync(file)) continue;
-        const seconds = (JSON.parse(readFileSync(file, "utf8")) as Partial<EvalResult>).wallSeconds;
+        const seconds = readJson<Partial<EvalResult>>(file).wallSeconds;
         if (seconds === undefined) times.evalsWithoutTime++;
         else times.evalSeconds += seconds;
       }
