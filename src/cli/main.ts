@@ -22,7 +22,7 @@ interface GlobalOptions {
   json: boolean;
 }
 
-export function buildProgram(): { program: Command; context: () => RunContext } {
+export function buildProgram(): { program: Command; context: () => RunContext; stopProgress: () => void } {
   const program = new Command();
   let cached: RunContext | undefined;
   const context = (): RunContext => {
@@ -53,16 +53,19 @@ export function buildProgram(): { program: Command; context: () => RunContext } 
   registerEval(program, context);
   registerCollect(program, context);
   registerDoctor(program, context);
-  return { program, context };
+  return { program, context, stopProgress: () => cached?.progress.stopAll() };
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const { program } = buildProgram();
+  const { program, stopProgress } = buildProgram();
   program.exitOverride();
   try {
     await program.parseAsync(argv);
+    stopProgress();
     return process.exitCode === undefined ? 0 : Number(process.exitCode);
   } catch (err) {
+    // A bar left running would redraw over the message and keep the process alive.
+    stopProgress();
     const e = err as { code?: string; exitCode?: number };
     if (typeof e.code === "string" && e.code.startsWith("commander.")) {
       // commander already printed help/version/usage errors.

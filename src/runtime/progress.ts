@@ -15,11 +15,17 @@ export interface Progress {
 export interface ProgressFactory {
   /** `format` may use cli-progress tokens ({bar} {value} {total} {eta_formatted}) and custom fields. */
   start(label: string, total: number, options?: { format?: string; fields?: Record<string, string | number> }): Progress;
+  /**
+   * Stop every bar still running. A running bar keeps a redraw timer (and a hidden cursor), so a
+   * command that fails part-way would otherwise never exit; the CLI calls this before it reports.
+   */
+  stopAll(): void;
 }
 
 const noop: Progress = { update() {}, increment() {}, stop() {} };
 
 export function createProgressFactory(enabled: boolean): ProgressFactory {
+  const running = new Set<cliProgress.SingleBar>();
   return {
     start(label, total, options = {}) {
       if (!enabled) return noop;
@@ -35,11 +41,18 @@ export function createProgressFactory(enabled: boolean): ProgressFactory {
         cliProgress.Presets.shades_classic,
       );
       bar.start(total, 0, options.fields ?? {});
+      running.add(bar);
       return {
         update: (value, fields) => bar.update(value, fields ?? {}),
         increment: (delta = 1, fields) => bar.increment(delta, fields ?? {}),
-        stop: () => bar.stop(),
+        stop: () => {
+          if (running.delete(bar)) bar.stop();
+        },
       };
+    },
+    stopAll() {
+      for (const bar of running) bar.stop();
+      running.clear();
     },
   };
 }
