@@ -3,7 +3,7 @@
  * `steps.arrow` (the per-step steps file) and `manifest.json`; `loadDataset` gives training and
  * evaluation the episodes of such a directory, or of a raw file prepared in memory by the same code.
  */
-import { existsSync, promises as fs } from "node:fs";
+import { existsSync, promises as fs, statSync } from "node:fs";
 import * as path from "node:path";
 import { InputError, UsageError } from "../runtime/errors.js";
 import type { RunContext } from "../runtime/context.js";
@@ -134,6 +134,13 @@ function summarize(raw: RawDataset, finished: FinishedDataset, source: { path: s
 
 /** Read and check a raw Arrow/HDF5 file; returns its summary and episodes (nothing is written). */
 export async function readSource(input: string, options: ReaderOptions = {}): Promise<{ summary: DatasetSummary; finished: FinishedDataset }> {
+  if (statSync(input, { throwIfNoEntry: false })?.isDirectory()) {
+    const prepared = existsSync(path.join(input, MANIFEST_FILE));
+    throw new InputError(
+      `${input} is a directory; expected an Arrow or HDF5 file` +
+        (prepared ? `. It holds ${MANIFEST_FILE}, so it is already a prepared dataset: give it to train or eval (--data) as it is.` : "."),
+    );
+  }
   const format = await detectFormat(input);
   // Hash the source in a worker while this thread reads it.
   const sourceHash = sha256FileInBackground(input);

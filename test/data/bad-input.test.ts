@@ -41,6 +41,23 @@ function stepsWithObservation(row: number, value: number) {
 }
 
 test(
+  "prepare-dataset given a directory: a clear error (and a hint when it is already prepared), not an internal one",
+  withTmp(async (dir) => {
+    const folder = path.join(dir, "folder");
+    mkdirSync(folder);
+    const plain = runCli(["prepare-dataset", folder, "--out", path.join(dir, "out")]);
+    assert.equal(plain.status, 1, plain.stderr);
+    assert.match(plain.stderr, /folder is a directory; expected an Arrow or HDF5 file\./);
+    const prepared = path.join(dir, "prepared");
+    assert.equal(runCli(["prepare-dataset", path.join(SAMPLES, "cartpole-episodes.arrows"), "--out", prepared]).status, 0);
+    const again = runCli(["prepare-dataset", prepared, "--out", path.join(dir, "out")]);
+    assert.equal(again.status, 1, again.stderr);
+    assert.match(again.stderr, /prepared is a directory; .* already a prepared dataset: give it to train or eval \(--data\)/);
+    assert.ok(!existsSync(path.join(dir, "out")), "nothing written");
+  }),
+);
+
+test(
   "truncated or corrupt Arrow: file without footer, stream without end marker, damaged LZ4 body",
   withTmp(async (dir) => {
     const whole = readFileSync(path.join(SAMPLES, "cartpole-steps-lz4.feather"));
