@@ -21,7 +21,7 @@ import { spawnExternalEnv, type AsyncEnvironment } from "./external-env.js";
 import { DEFAULT_ENERGY, energyOf, type EnergyConstants } from "./energy.js";
 import { offlineActionQuality, type OfflineQuality } from "./offline.js";
 import { referenceReturns } from "./policies/index.js";
-import { checkCompatible, loadPolicy, type LoadedPolicy } from "./policy.js";
+import { checkCompatible, checkDataCompatible, loadPolicy, type LoadedPolicy } from "./policy.js";
 import { decisionLatency, rollouts, type EpisodeOutcome, type RolloutEnvironment } from "./rollout.js";
 
 /** Batch-1 decisions timed for latency. */
@@ -139,7 +139,7 @@ export const ENERGY_ASSUMPTIONS =
 
 interface OpenedEnvironments {
   /** Spaces and id, for the compatibility check. */
-  describe: Pick<Environment, "id" | "observationSpace" | "actionSpace">;
+  describe: Pick<Environment, "id" | "observationSpace" | "actionSpace" | "maxEpisodeSteps">;
   /** A fresh environment (one per evaluation seed, so each seed's episodes form one stream). */
   make: () => Promise<RolloutEnvironment>;
   closeAll: () => Promise<void>;
@@ -185,6 +185,7 @@ async function runDataset(
     return { returns: null, path: own, heldOut: null, source: `${own} (not found)` };
   }
   const dataset = await loadDataset(path, { progress: request.context.progress });
+  checkDataCompatible(policy.spec, { obsDim: dataset.obsDim, actionSpace: dataset.actionSpace, longestEpisode: dataset.manifest.lengths.max }, path, policy.checkpoint);
   const returns = episodeReturns(dataset.episodes);
   if (dataset.manifest.sha256 === policy.state.datasetManifestHash) {
     const split = splitEpisodes(dataset.episodes.length, config.data.val_fraction, Rng.derive(config.seed, "split"));

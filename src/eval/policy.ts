@@ -68,16 +68,47 @@ function argMax(values: Float32Array): number {
   return best;
 }
 
-/** Same shapes, or an error naming both: a checkpoint for one environment cannot act in another. */
-export function checkCompatible(spec: WindowSpec, env: { id: string; observationSpace: { shape: [number] }; actionSpace: ActionSpace }, checkpoint: string): void {
+/** What differs between two action spaces, if anything ("" when they agree). */
+function actionSpaceMismatch(a: ActionSpace, aName: string, b: ActionSpace, bName: string): string {
+  if (a.kind !== b.kind) return `${aName} has ${a.kind} actions, ${bName} ${b.kind}`;
+  if (a.kind === "discrete" && b.kind === "discrete" && a.n !== b.n) return `${aName} has ${a.n} actions, ${bName} ${b.n}`;
+  if (a.kind === "continuous" && b.kind === "continuous" && a.dim !== b.dim) return `${aName} actions have ${a.dim} dimensions, ${bName}'s ${b.dim}`;
+  return "";
+}
+
+/**
+ * Same shapes and an episode limit the model can time, or an error naming both: a checkpoint for
+ * one environment cannot act in another, and one whose timesteps stop at max_ep_len cannot play
+ * an episode past it (found here, not when the first long episode reaches it mid-evaluation).
+ */
+export function checkCompatible(
+  spec: WindowSpec,
+  env: { id: string; observationSpace: { shape: [number] }; actionSpace: ActionSpace; maxEpisodeSteps: number },
+  checkpoint: string,
+): void {
   const problems: string[] = [];
   if (env.observationSpace.shape[0] !== spec.obsDim) {
     problems.push(`observations have ${env.observationSpace.shape[0]} dimensions in ${env.id} but ${spec.obsDim} in the checkpoint`);
   }
-  const a = env.actionSpace;
-  const b = spec.actionSpace;
-  if (a.kind !== b.kind) problems.push(`${env.id} has ${a.kind} actions, the checkpoint ${b.kind}`);
-  else if (a.kind === "discrete" && b.kind === "discrete" && a.n !== b.n) problems.push(`${env.id} has ${a.n} actions, the checkpoint ${b.n}`);
-  else if (a.kind === "continuous" && b.kind === "continuous" && a.dim !== b.dim) problems.push(`${env.id} actions have ${a.dim} dimensions, the checkpoint's ${b.dim}`);
+  const actions = actionSpaceMismatch(env.actionSpace, env.id, spec.actionSpace, "the checkpoint");
+  if (actions) problems.push(actions);
+  if (env.maxEpisodeSteps > spec.maxEpLen) {
+    problems.push(
+      `${env.id} runs episodes of up to ${env.maxEpisodeSteps} steps but the checkpoint's model.max_ep_len is ${spec.maxEpLen} ` +
+        `(retrain with model.max_ep_len of at least ${env.maxEpisodeSteps}; timesteps are never clipped)`,
+    );
+  }
   if (problems.length) throw new InputError(`${checkpoint} cannot act in ${env.id}: ${problems.join("; ")}.`);
+}
+
+/** A dataset evaluated offline (`eval --data`) must have the checkpoint's shapes and fit its max_ep_len. */
+export function checkDataCompatible(spec: WindowSpec, data: { obsDim: number; actionSpace: ActionSpace; longestEpisode: number }, file: string, checkpoint: string): void {
+  const problems: string[] = [];
+  if (data.obsDim !== spec.obsDim) problems.push(`observations have ${data.obsDim} dimensions in the dataset but ${spec.obsDim} in the checkpoint`);
+  const actions = actionSpaceMismatch(data.actionSpace, "the dataset", spec.actionSpace, "the checkpoint");
+  if (actions) problems.push(actions);
+  if (data.longestEpisode > spec.maxEpLen) {
+    problems.push(`the dataset has an episode of ${data.longestEpisode} steps but the checkpoint's model.max_ep_len is ${spec.maxEpLen}`);
+  }
+  if (problems.length) throw new InputError(`${file} cannot be evaluated with ${checkpoint}: ${problems.join("; ")}.`);
 }

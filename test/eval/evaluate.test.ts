@@ -151,6 +151,24 @@ test("an external environment that dies part-way keeps the finished episodes, ma
   assert.match(readFileSync(path.join(base, "partial", "report.md"), "utf8"), /Partial results/);
 });
 
+test("an environment whose episodes outlast the checkpoint's max_ep_len is refused before any episode", () => {
+  const adapter = path.join(FIXTURES, "external-env", "builtin-adapter.mjs");
+  const out = path.join(base, "too-long");
+  const res = runCli(["eval", snnRun, "--episodes", "2", "--out", out, "--env-cmd", `"${process.execPath}" "${adapter}" CartPole-v1 --max-episode-steps=600`]);
+  assert.equal(res.status, 1, res.stderr);
+  assert.match(res.stderr, /cannot act in CartPole-v1: CartPole-v1 runs episodes of up to 600 steps but the checkpoint's model\.max_ep_len is 500/);
+  assert.ok(!existsSync(out), "nothing written");
+});
+
+test("eval --data with another environment's dataset is refused, naming the file and what differs", () => {
+  const pendulum = path.join(REPO_ROOT, "datasets", "pendulum-mixed.arrow");
+  const out = path.join(base, "wrong-data");
+  const res = runCli(["eval", snnRun, "--episodes", "1", "--target-return", "100", "--data", pendulum, "--out", out]);
+  assert.equal(res.status, 1, res.stderr);
+  assert.match(res.stderr, /pendulum-mixed\.arrow cannot be evaluated with .*: observations have 3 dimensions in the dataset but 4 in the checkpoint; the dataset has continuous actions, the checkpoint discrete/);
+  assert.ok(!existsSync(out), "nothing written");
+});
+
 test("bad input: unknown env id lists the known ones; a checkpoint for another shape is refused", () => {
   const unknown = runCli(["eval", snnRun, "--env", "CartPole-v0"]);
   assert.notEqual(unknown.status, 0);
