@@ -27,6 +27,7 @@ import type { EvalResult } from "../src/eval/evaluate.js";
 import { episodeReturns, loadDataset, returnSupport, type ReturnSupport } from "../src/data/dataset.js";
 import { writeFileAtomic } from "../src/runtime/fs-atomic.js";
 import { configDifferences, loadConfig } from "../src/train/config.js";
+import { extent } from "../src/data/summary.js";
 
 interface ModelSpec {
   /** Name in the tables. */
@@ -165,8 +166,7 @@ function datasetReturns(env: string): Promise<number[]> {
 
 /** Targets spread from the dataset's worst to its best episode return. */
 function sweepTargets(returns: number[]): number[] {
-  const worst = Math.min(...returns);
-  const best = Math.max(...returns);
+  const { min: worst, max: best } = extent(returns);
   return SWEEP_FRACTIONS.map((f) => Math.round((worst + f * (best - worst)) * 100) / 100);
 }
 

@@ -44,10 +44,24 @@ export function distribution(values: readonly number[]): DistributionStats {
   };
 }
 
+/**
+ * Smallest and largest of `values`, in one pass. (`Math.min(...values)` passes every value as an
+ * argument and overflows the call stack at roughly 125 thousand values: a large dataset's episodes.)
+ */
+export function extent(values: ArrayLike<number>): { min: number; max: number } {
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return { min, max };
+}
+
 /** Counts of values in `bins` equal-width bins over [min, max] (the max falls in the last bin). */
 export function histogram(values: readonly number[], bins: number): { edges: number[]; counts: number[] } {
-  const min = Math.min(...values);
-  const max = Math.max(...values);
+  const { min, max } = extent(values);
   const width = (max - min) / bins;
   const counts = new Array<number>(bins).fill(0);
   for (const v of values) {
@@ -69,8 +83,7 @@ export function fmt(x: number): string {
 /** The histogram as text lines: one bin a line with a bar of '#' scaled to `barWidth` at the largest count. */
 export function renderHistogram(values: readonly number[], bins = 10, barWidth = 40): string[] {
   if (values.length === 0) return [];
-  const min = Math.min(...values);
-  const max = Math.max(...values);
+  const { min, max } = extent(values);
   const { edges, counts } = histogram(values, min === max ? 1 : bins);
   const peak = Math.max(...counts);
   const labels = counts.map((_, i) => `[${fmt(edges[i]!)}, ${fmt(edges[i + 1]!)}${i === counts.length - 1 ? "]" : ")"}`);

@@ -10,6 +10,7 @@
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
 import { SnndtError } from "../runtime/errors.js";
+import { extent } from "../data/summary.js";
 
 const WIDTH = 520;
 const HEIGHT = 300;
@@ -254,8 +255,7 @@ export async function scatterWithDiagonal(opts: {
     requireFinite(opts.title, `point ${index} y`, point.y);
   });
   const values = opts.points.flatMap((point) => [point.x, point.y]);
-  let low = Math.min(...values);
-  let high = Math.max(...values);
+  let { min: low, max: high } = extent(values);
   if (low === high) {
     // a single value: widen so the diagonal still has a length
     low -= 1;

@@ -11,6 +11,7 @@ import { Rng } from "../runtime/rng.js";
 import { makeEnv } from "./envs/index.js";
 import { makePolicy, type EpisodeQuality, type Quality } from "./policies/index.js";
 import { playEpisode } from "./policies/rollout.js";
+import { extent } from "../data/summary.js";
 
 export interface CollectOptions {
   envId: string;
@@ -110,7 +111,6 @@ function returnStats(returns: number[], lengths: number[]): ReturnStats {
     episodes: returns.length,
     steps: lengths.reduce((a, b) => a + b, 0),
     mean: sum / returns.length,
-    min: Math.min(...returns),
-    max: Math.max(...returns),
+    ...extent(returns),
   };
 }

@@ -23,6 +23,7 @@ import { offlineActionQuality, type OfflineQuality } from "./offline.js";
 import { referenceReturns } from "./policies/index.js";
 import { checkCompatible, checkDataCompatible, loadPolicy, type LoadedPolicy } from "./policy.js";
 import { decisionLatency, rollouts, type EpisodeOutcome, type RolloutEnvironment } from "./rollout.js";
+import { extent } from "../data/summary.js";
 
 /** Batch-1 decisions timed for latency. */
 export const DEFAULT_LATENCY_DECISIONS = 200;
@@ -122,7 +123,7 @@ export function summarise(values: number[]): Summary {
   if (values.length === 0) return { mean: NaN, std: NaN, min: NaN, max: NaN };
   const mean = values.reduce((a, b) => a + b, 0) / values.length;
   const variance = values.reduce((a, b) => a + (b - mean) ** 2, 0) / values.length;
-  return { mean, std: Math.sqrt(variance), min: Math.min(...values), max: Math.max(...values) };
+  return { mean, std: Math.sqrt(variance), ...extent(values) };
 }
 
 function quantile(sorted: number[], q: number): number {
@@ -221,7 +222,7 @@ export async function evaluate(request: EvalRequest): Promise<EvalResult> {
     try {
       checkCompatible(policy.spec, env.describe, policy.checkpoint);
       const data = await runDataset(policy, request);
-      const best = data.returns ? Math.max(...data.returns) : null;
+      const best = data.returns ? extent(data.returns).max : null;
       let targets = request.targets ?? (config.eval.target_returns.length ? config.eval.target_returns : null);
       let targetSource = request.targets ? "--target-return" : "eval.target_returns of the run's config";
       if (!targets) {

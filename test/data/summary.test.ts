@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { distribution, histogram, quantile, renderHistogram } from "../../src/data/summary.js";
+import { distribution, extent, histogram, quantile, renderHistogram } from "../../src/data/summary.js";
 import { stateStatistics } from "../../src/data/raw.js";
 
 test("quantiles interpolate linearly between ranks (numpy's default)", () => {
@@ -31,4 +31,14 @@ test("state statistics stay exact when the mean is large against the spread", ()
   const stats = stateStatistics([{ length: 4, observations }], 1);
   assert.equal(stats.mean[0], 1e6 + 1.5);
   assert.ok(Math.abs(stats.std[0]! - Math.sqrt(1.25)) < 1e-9);
+});
+
+test("extent and the histogram handle as many values as a large dataset has episodes", () => {
+  // Spreading this many values into Math.min(...) overflows the call stack.
+  const values = Array.from({ length: 300_000 }, (_, i) => ((i * 7919) % 300_000) - 1000);
+  assert.deepEqual(extent(values), { min: -1000, max: 298_999 });
+  assert.deepEqual(extent([]), { min: Infinity, max: -Infinity });
+  const lines = renderHistogram(values, 3, 10);
+  assert.equal(lines.length, 3);
+  assert.match(lines[2]!, /#{10} 100000$/);
 });
