@@ -4,6 +4,9 @@
  * draws from an Rng derived from the run's seed, so equal seeds give equal runs. The state is four
  * uint32 words, which checkpoints save and restore.
  */
+/** Seeds are 32-bit unsigned integers: a larger one would alias a smaller one, so it is refused. */
+export const MAX_SEED = 2 ** 32 - 1;
+
 export type RngState = [number, number, number, number];
 
 function splitmix32(seed: number): () => number {

@@ -18,6 +18,7 @@ import YAML, { LineCounter, YAMLParseError, isMap, isScalar, type Document, type
 import type { BackendChoice } from "../runtime/backend.js";
 import { UsageError } from "../runtime/errors.js";
 import { writeFileAtomic } from "../runtime/fs-atomic.js";
+import { MAX_SEED } from "../runtime/rng.js";
 import { PACKAGE_ROOT } from "../runtime/version.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -144,7 +145,7 @@ export const CONFIG_SCHEMA: SectionSchema<ResolvedConfig> = {
   fields: {
     seed: leaf("integer", 0, "seed of every random choice: init, dropout, window sampling, the validation split", {
       min: 0,
-      max: 4294967295,
+      max: MAX_SEED,
     }),
     backend: choice(BACKEND_CONFIG_CHOICES, "auto", "TensorFlow.js backend; auto = tfjs-node-gpu, tfjs-node, wasm, cpu (first that works)"),
     data: {
@@ -243,7 +244,7 @@ export const CONFIG_SCHEMA: SectionSchema<ResolvedConfig> = {
         env: leaf("string", "CartPole-v1", "environment id"),
         episodes: leaf("integer", 10, "episodes per target return, spread round-robin over eval.seeds", { min: 1, max: 100000 }),
         target_returns: leaf<number[]>("number[]", [], "returns to condition on; empty = the best return in the dataset"),
-        seeds: leaf<number[]>("integer[]", [1001, 1002, 1003], "environment seeds", { min: 0, max: 4294967295 }),
+        seeds: leaf<number[]>("integer[]", [1001, 1002, 1003], "environment seeds", { min: 0, max: MAX_SEED }),
       },
     },
   },

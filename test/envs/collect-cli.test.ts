@@ -67,6 +67,10 @@ test("snndt collect refuses to overwrite without --force, and rejects bad argume
   const badCount = runCli(["collect", "--env", "CartPole-v1", "--episodes", "0", "--out", path.join(dir, "x.arrow")]);
   assert.equal(badCount.status, 2);
   assert.match(badCount.stderr, /--episodes must be an integer >= 1, got "0"/);
+  // Seeds are 32-bit; 2^32 would silently replay seed 0.
+  const bigSeed = runCli(["collect", "--env", "CartPole-v1", "--seed", "4294967296", "--out", path.join(dir, "x.arrow")]);
+  assert.equal(bigSeed.status, 2);
+  assert.match(bigSeed.stderr, /--seed must be an integer in \[0, 4294967295\], got "4294967296"/);
   const badPolicy = runCli(["collect", "--env", "CartPole-v1", "--policy", "great", "--out", path.join(dir, "x.arrow")]);
   assert.notEqual(badPolicy.status, 0);
   assert.match(badPolicy.stderr, /great/);

@@ -176,6 +176,9 @@ test("bad input: unknown env id lists the known ones; a checkpoint for another s
   const shape = runCli(["eval", snnRun, "--env", "Pendulum-v1"]);
   assert.equal(shape.status, 1);
   assert.match(shape.stderr, /cannot act in Pendulum-v1: observations have 3 dimensions in Pendulum-v1 but 4 in the checkpoint/);
+  const bigSeed = runCli(["eval", snnRun, "--seeds", "3,4294967296"]);
+  assert.equal(bigSeed.status, 2);
+  assert.match(bigSeed.stderr, /--seeds.*comma-separated integers in \[0, 4294967295\]/);
   const missing = runCli(["eval", path.join(base, "nope")]);
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /no such run or checkpoint directory/);

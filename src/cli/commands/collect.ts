@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { Option } from "commander";
 import type { RunContext } from "../../runtime/context.js";
 import { UsageError } from "../../runtime/errors.js";
+import { MAX_SEED } from "../../runtime/rng.js";
 import { collectEpisodes, writeCollection, type CollectSummary, type ReturnStats } from "../../eval/collect.js";
 import { ENV_IDS, makeEnv } from "../../eval/envs/index.js";
 import { QUALITIES, referenceReturns, type Quality } from "../../eval/policies/index.js";
@@ -33,7 +34,7 @@ export function registerCollect(program: Command, context: () => RunContext): vo
     .action(async (flags: CollectFlags) => {
       const ctx = context();
       const episodes = parseCount("--episodes", flags.episodes, 1);
-      const seed = parseCount("--seed", flags.seed, 0);
+      const seed = parseCount("--seed", flags.seed, 0, MAX_SEED);
       makeEnv(flags.env); // an unknown id fails here, before anything is played
       if (existsSync(flags.out) && !flags.force) {
         throw new UsageError(`${flags.out} already exists; pass --force to overwrite it`);
@@ -60,10 +61,11 @@ export function registerCollect(program: Command, context: () => RunContext): vo
     });
 }
 
-function parseCount(flag: string, text: string, min: number): number {
+function parseCount(flag: string, text: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const value = Number(text);
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min) {
-    throw new UsageError(`${flag} must be an integer >= ${min}, got "${text}"`);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in [${min}, ${max}]`;
+    throw new UsageError(`${flag} must be an integer ${range}, got "${text}"`);
   }
   return value;
 }

@@ -2,6 +2,7 @@ import * as path from "node:path";
 import type { Command } from "commander";
 import type { RunContext } from "../../runtime/context.js";
 import { UsageError } from "../../runtime/errors.js";
+import { MAX_SEED } from "../../runtime/rng.js";
 import { BACKEND_CHOICES, selectBackend, type BackendChoice } from "../../runtime/backend.js";
 import { DEFAULT_ENERGY } from "../../eval/energy.js";
 import { DEFAULT_LATENCY_DECISIONS, DEFAULT_STATS_EVERY, evaluate } from "../../eval/evaluate.js";
@@ -76,7 +77,7 @@ Examples:
       if (!(BACKEND_CHOICES as readonly string[]).includes(options.backend)) {
         throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(", ")}, got "${options.backend}"`);
       }
-      const seeds = options.seeds?.split(",").map((s) => number("--seeds", s, (n) => Number.isInteger(n) && n >= 0, "comma-separated non-negative integers"));
+      const seeds = options.seeds?.split(",").map((s) => number("--seeds", s, (n) => Number.isInteger(n) && n >= 0 && n <= MAX_SEED, `comma-separated integers in [0, ${MAX_SEED}]`));
       const backend = await selectBackend(options.backend as BackendChoice);
       ctx.logger.info({ backend: backend.name, reason: backend.reason }, "backend");
       const result = await evaluate({

@@ -3,6 +3,7 @@ import * as path from "node:path";
 import type { Command } from "commander";
 import type { RunContext } from "../../runtime/context.js";
 import { INTERRUPTED_EXIT_CODE, UsageError } from "../../runtime/errors.js";
+import { MAX_SEED } from "../../runtime/rng.js";
 import { selectBackend } from "../../runtime/backend.js";
 import { CONFIGS_DIR, loadConfig } from "../../train/config.js";
 import { RESOLVED_CONFIG_FILE, runTraining, type StopFlag } from "../../train/trainer.js";
@@ -32,7 +33,7 @@ function timestamp(): string {
 function parseSeed(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const seed = Number(text);
-  if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed must be a non-negative integer, got "${text}"`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) throw new UsageError(`--seed must be an integer in [0, ${MAX_SEED}], got "${text}"`);
   return seed;
 }
 
