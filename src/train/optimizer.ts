@@ -180,14 +180,17 @@ export function clipByGlobalNorm(grads: GradientMap, maxNorm: number): { grads: 
 }
 
 /**
- * Sums gradients of `grad_accum` micro-batches in device variables; `mean()` gives their average,
- * the gradient of the mean loss over all micro-batches (for equal-sized micro-batches).
+ * Sums gradients of `grad_accum` micro-batches in device variables, each weighted; `mean()` gives
+ * sum_i w_i g_i / sum_i w_i. With w_i the number of real (unpadded) steps of micro-batch i, whose
+ * loss is a mean over those steps, that is the gradient of the mean over all the micro-batches'
+ * steps: what one large batch gives.
  */
 export class GradientAccumulator {
   private readonly sums: Map<string, tf.Variable>;
   /** Variables that received a gradient since the last reset (others get none from mean()). */
   private readonly touched = new Set<string>();
   private added = 0;
+  private totalWeight = 0;
 
   constructor(variables: readonly tf.Variable[]) {
     checkUniqueNames(variables);
@@ -199,7 +202,8 @@ export class GradientAccumulator {
     return this.added;
   }
 
-  add(grads: GradientMap): void {
+  add(grads: GradientMap, weight = 1): void {
+    if (!(weight > 0) || !Number.isFinite(weight)) throw new Error(`micro-batch weight must be a positive number, got ${weight}`);
     const entries = gradientEntries(grads);
     for (const [name, g] of entries) {
       const sum = this.sums.get(name);
@@ -209,21 +213,22 @@ export class GradientAccumulator {
     tf.tidy(() => {
       for (const [name, g] of entries) {
         const sum = this.sums.get(name)!;
-        sum.assign(sum.add(g));
+        sum.assign(sum.add(weight === 1 ? g : g.mul(weight)));
         this.touched.add(name);
       }
     });
     this.added += 1;
+    this.totalWeight += weight;
   }
 
   /**
-   * The mean gradient (sum / micro-batches added) of every variable that received one (new
-   * tensors; the caller disposes them, e.g. inside tf.tidy).
+   * The weighted mean gradient (weighted sum / total weight) of every variable that received one
+   * (new tensors; the caller disposes them, e.g. inside tf.tidy).
    */
   mean(): Map<string, tf.Tensor> {
     if (this.added === 0) throw new Error("GradientAccumulator.mean() before any add()");
     const out = new Map<string, tf.Tensor>();
-    for (const [name, sum] of this.sums) if (this.touched.has(name)) out.set(name, tf.tidy(() => sum.div(this.added)));
+    for (const [name, sum] of this.sums) if (this.touched.has(name)) out.set(name, tf.tidy(() => sum.div(this.totalWeight)));
     return out;
   }
 
@@ -233,6 +238,7 @@ export class GradientAccumulator {
     });
     this.touched.clear();
     this.added = 0;
+    this.totalWeight = 0;
   }
 
   dispose(): void {

@@ -5,6 +5,7 @@
  *   for step in [start, train.steps):
  *     lr = schedule(step)
  *     for each of grad_accum micro-batches: sample windows, loss = masked MSE / CE, grads
+ *       (accumulated weighted by the micro-batch's real steps, so they add up to one large batch's)
  *     clip by global norm, AdamW update, plasticity update (if enabled)
  *     every log_every: metrics row; every eval_every: validation (+ best/); every checkpoint_every: step-N/
  *
@@ -243,7 +244,8 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   try {
     while (step < config.train.steps) {
       const lr = learningRate(step, schedule);
-      let stepLoss = 0;
+      let lossTimesSteps = 0;
+      let realSteps = 0;
       let gradNorm: tf.Scalar;
       for (let micro = 0; micro < config.train.grad_accum; micro++) {
         const episodeIds = sampler.sample(batch, rngs.sampler);
@@ -264,9 +266,11 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
               "Try a lower train.lr, a tighter train.grad_clip, or check those episodes for extreme values.",
           );
         }
-        stepLoss += loss / config.train.grad_accum;
+        const microSteps = realStepCount(batch);
+        lossTimesSteps += loss * microSteps;
+        realSteps += microSteps;
         if (accumulator) {
-          accumulator.add(grads);
+          accumulator.add(grads, microSteps);
           tf.dispose(Object.values(grads));
         } else {
           const clipped = clipByGlobalNorm(grads, config.train.grad_clip);
@@ -285,7 +289,9 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
         accumulator.reset();
         gradNorm = clipped.norm;
       }
+      const stepLoss = lossTimesSteps / realSteps;
       if (modelConfig.plasticity.enabled) {
+        // The local rule sees the last micro-batch (the whole batch when grad_accum is 1).
         const inputs = inputsFromBatch(batch);
         model.applyPlasticity(inputs);
         disposeInputs(inputs);
@@ -401,6 +407,13 @@ function restorePlasticity(model: SequenceModel, saved: CheckpointState["trainer
     throw new InputError(`${dir}/state.json has no plasticity trace of shape [${trace.shape}] for "${ELIGIBILITY_STATE_NAME}", but this model uses plasticity`);
   }
   tf.tidy(() => trace.assign(tf.tensor(entry.data, trace.shape, "float32")));
+}
+
+/** Real (unpadded) steps of a batch: the count its masked-mean loss divides by. */
+function realStepCount(batch: WindowBatch): number {
+  let count = 0;
+  for (const m of batch.mask) count += m;
+  return count;
 }
 
 function countParameters(model: SequenceModel): number {

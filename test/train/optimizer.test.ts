@@ -143,18 +143,17 @@ test("clipByGlobalNorm scales by min(1, max/norm), returns the pre-clip norm, an
   assert.ok(tf.memory().numTensors <= before + 1, `${tf.memory().numTensors} vs ${before}`); // the disposed zeros input
 });
 
-test("the accumulated mean of micro-batch gradients equals the gradient of the whole batch", async () => {
+test("micro-batch gradients weighted by their element counts add up to the gradient of the whole batch", async () => {
   const { w, b } = makeVariables("accum");
   const accumulator = new GradientAccumulator([w, b]);
-  const rows = [[0], [1, 2]]; // micro-batches of one and two rows, weighted to the full mean below
+  const rows = [[0], [1, 2]]; // micro-batches of one and two rows: unequal, as padded windows make them
+  // Each micro-batch's loss is its own mean, as the training loss is a mean over its real steps.
   const lossRows = (idx: number[]) => () => {
     const x = tf.tensor2d(idx.map((i) => X[i]!));
     const y = tf.tensor2d(idx.map((i) => Y[i]!));
-    // Sum over the micro-batch's rows divided by the full batch size, times the number of micro-batches,
-    // so that the mean over micro-batches is the full-batch mean loss.
-    return x.matMul(w).add(b).sub(y).square().sum().div(X.length * 3).mul(rows.length) as tf.Scalar;
+    return x.matMul(w).add(b).sub(y).square().mean() as tf.Scalar;
   };
-  for (const idx of rows) tf.tidy(() => accumulator.add(tf.variableGrads(lossRows(idx), [w, b]).grads));
+  for (const idx of rows) tf.tidy(() => accumulator.add(tf.variableGrads(lossRows(idx), [w, b]).grads, idx.length * 3));
   assert.equal(accumulator.count, 2);
   const mean = accumulator.mean();
   const full = tf.variableGrads(lossOf(w, b), [w, b]).grads;

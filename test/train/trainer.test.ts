@@ -69,6 +69,30 @@ test("two runs with the same seed give the same loss curve; another seed gives a
   assert.notDeepEqual(lossCurve(path.join(base, "a")), lossCurve(path.join(base, "c")));
 });
 
+test("grad_accum micro-batches train as one batch of their total size, padded windows included", () => {
+  // Without dropout the only difference is how the batch is split. A 20-step context makes many
+  // windows of the short (random-policy) episodes left-padded, so micro-batches hold unequal
+  // numbers of real steps and a plain mean of their mean losses would weigh steps unequally.
+  const base = tmp("accum");
+  const common = [...TINY, "--set", "model.context=20", "--set", "model.dropout=0", "--set", "train.steps=4", "--set", "train.log_every=1", "--set", "train.eval_every=2"];
+  const runs = { whole: ["--set", "train.batch_size=16"], split: ["--set", "train.batch_size=8", "--set", "train.grad_accum=2"] };
+  for (const [name, sets] of Object.entries(runs)) {
+    const res = runCli(["-q", "train", "--out", path.join(base, name), "--seed", "5", ...common, ...sets]);
+    assert.equal(res.status, 0, res.stderr);
+  }
+  const whole = lossCurve(path.join(base, "whole"));
+  const split = lossCurve(path.join(base, "split"));
+  assert.equal(split.length, whole.length);
+  // Each step's loss follows every earlier update. Four steps: later, AdamW's normalisation turns
+  // float noise in near-zero gradient components into full-size updates, and any two summation
+  // orders drift apart. (Validation batches have train.batch_size windows, so the two runs
+  // validate on different batches: not compared.)
+  split.forEach(([step, train], i) => {
+    const wantTrain = whole[i]![1]!;
+    assert.ok(Math.abs(train! - wantTrain) < 1e-5 * Math.abs(wantTrain), `step ${step}: train loss ${train} vs ${wantTrain}`);
+  });
+});
+
 /**
  * Copy a finished run as if it had died right after checkpoint `keep`: later step checkpoints and
  * the summary removed. Resuming it must reproduce the rest of the loss curve and the final weights.
