@@ -14,7 +14,7 @@ export interface ModelConfig extends ModelSection {
 /**
  * Input current per unit of projection when `lif.current_scale` is null. With V_th - V_rest = 1 and
  * tau_m = 20, a projection of 1 (the scale of a layer-normed, Glorot-projected token) fires on every
- * step, 0.5 fires every other step and below ~0.125 stays silent over T = 10 steps: spike rates then
+ * step, 0.5 fires every third step and below ~0.125 stays silent over T = 10 steps: spike rates then
  * span [0, 1] for the bulk of the inputs instead of saturating or dying.
  */
 export const DEFAULT_CURRENT_SCALE = 1.0;

@@ -31,7 +31,9 @@ export class ThreeFactorPlasticity {
     private readonly etaLocal: number,
     private readonly lambda: number,
   ) {
-    this.eligibility = tf.variable(tf.zeros([width, actionWidth]), false) as tf.Variable<tf.Rank.R2>;
+    const zeros = tf.zeros([width, actionWidth]);
+    this.eligibility = tf.variable(zeros, false) as tf.Variable<tf.Rank.R2>;
+    zeros.dispose();
   }
 
   /**

@@ -67,8 +67,8 @@ export class AdamW {
       // Moments are unnamed tfjs variables: their identity is the owner's name in this map.
       this.byName.set(variable.name, {
         variable,
-        m: tf.variable(tf.zerosLike(variable), false),
-        v: tf.variable(tf.zerosLike(variable), false),
+        m: zerosVariable(variable),
+        v: zerosVariable(variable),
         decays: this.options.decays(variable),
       });
     }
@@ -146,8 +146,10 @@ export class AdamW {
       if (!tf.util.arraysEqual(saved.shape, variable.shape)) {
         throw new Error(`optimizer moments for "${name}" have shape [${saved.shape}], the variable [${variable.shape}]`);
       }
-      m.assign(tf.tensor(saved.m, variable.shape, "float32"));
-      v.assign(tf.tensor(saved.v, variable.shape, "float32"));
+      tf.tidy(() => {
+        m.assign(tf.tensor(saved.m, variable.shape, "float32"));
+        v.assign(tf.tensor(saved.v, variable.shape, "float32"));
+      });
     }
     this.updates = state.step;
   }
@@ -179,6 +181,16 @@ export function clipByGlobalNorm(grads: GradientMap, maxNorm: number): { grads: 
   return { grads: new Map(entries.map(([name], i) => [name, scaled[i]!])), norm: norm as tf.Scalar };
 }
 
+/** An untrainable variable of zeros shaped like `like` (the zeros it is made from are released). */
+function zerosVariable(like: tf.Tensor): tf.Variable {
+  const zeros = tf.zerosLike(like);
+  try {
+    return tf.variable(zeros, false);
+  } finally {
+    zeros.dispose();
+  }
+}
+
 /**
  * Sums gradients of `grad_accum` micro-batches in device variables, each weighted; `mean()` gives
  * sum_i w_i g_i / sum_i w_i. With w_i the number of real (unpadded) steps of micro-batch i, whose
@@ -194,7 +206,7 @@ export class GradientAccumulator {
 
   constructor(variables: readonly tf.Variable[]) {
     checkUniqueNames(variables);
-    this.sums = new Map(variables.map((v) => [v.name, tf.variable(tf.zerosLike(v), false)]));
+    this.sums = new Map(variables.map((v) => [v.name, zerosVariable(v)]));
   }
 
   /** Micro-batches added since the last reset. */

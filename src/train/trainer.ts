@@ -381,6 +381,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
       snndtVersion: SNNDT_VERSION,
     });
   }
+  accumulator?.dispose();
   optimizer.dispose();
   model.dispose();
   return result;

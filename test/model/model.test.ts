@@ -264,6 +264,7 @@ test("plasticity: the first update is W += eta E with E the modulated Hebbian te
     model.dispose();
     return { before, after, trace };
   };
+  const tensorsBefore = tf.memory().numTensors;
   const off = run(false);
   assert.deepEqual(off.after, off.before);
   assert.equal(off.trace, null);
@@ -272,6 +273,7 @@ test("plasticity: the first update is W += eta E with E the modulated Hebbian te
   assert.deepEqual(on.after, again.after);
   assert.ok(on.trace!.some((e) => Math.abs(e) > 1e-4), "the eligibility trace is non-zero");
   on.after.forEach((w, i) => assert.ok(Math.abs(w - on.before[i]! - 0.05 * on.trace![i]!) < 1e-6));
+  assert.equal(tf.memory().numTensors, tensorsBefore, "a disposed model, its trace included, keeps no tensor");
 });
 
 test("variables carry the stable names; a second live model gets suffixed tfjs names; dispose frees everything", () => {

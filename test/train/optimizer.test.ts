@@ -237,3 +237,16 @@ test("the schedule: linear warm-up, then cosine to min_lr_ratio*lr or constant; 
   const fromConfig = scheduleFromConfig(schemaDefaults().train);
   assert.deepEqual(fromConfig, { lr: 3e-4, warmupSteps: 100, totalSteps: 1000, kind: "cosine", minLrRatio: 0.1 });
 });
+
+test("AdamW (after setState too) and the accumulator release every tensor they made", async () => {
+  const { w, b } = makeVariables("release");
+  const before = tf.memory().numTensors;
+  const optimizer = new AdamW([w, b], OPTIONS);
+  optimizer.setState(await optimizer.getState());
+  const accumulator = new GradientAccumulator([w, b]);
+  optimizer.dispose();
+  accumulator.dispose();
+  assert.equal(tf.memory().numTensors, before);
+  w.dispose();
+  b.dispose();
+});
