@@ -134,7 +134,7 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
     }
   } else if (terminals || timeouts) {
     const split = splitAtFlags(rows, terminals, timeouts, options.keepPartial ?? false);
-    ranges.push(...split.ranges);
+    for (const range of split.ranges) ranges.push(range); // one per episode: too many to spread as arguments
     droppedPartialSteps = split.droppedPartialSteps;
     warnings.push(...split.warnings);
   } else {

@@ -172,3 +172,20 @@ test(
     assert.deepEqual(data.actionSpace, { kind: "discrete", n: 2 });
   }),
 );
+
+test(
+  "a flag-delimited file of 150 thousand episodes (more than fit as call arguments) loads",
+  withTmp(async (dir) => {
+    const file = path.join(dir, "many.arrow");
+    const n = 150_000; // one-step episodes; spreading one value per episode overflows the stack near 125k
+    await writeArrow(file, {
+      observations: vec(Array.from({ length: n }, (_, i) => [i]), fixedList(1)),
+      actions: vec(new Array<number>(n).fill(0), int32),
+      rewards: vec(Array.from({ length: n }, (_, i) => i % 7), f32),
+      terminals: vec(new Array<boolean>(n).fill(true), bool),
+    });
+    const data = await loadDataset(file);
+    assert.equal(data.episodes.length, n);
+    assert.deepEqual([...data.episodes[n - 1]!.returnsToGo], [(n - 1) % 7]);
+  }),
+);
