@@ -6,6 +6,7 @@ import * as path from "node:path";
 import { runCli } from "../helpers/cli.js";
 import { FIXTURES, REPO_ROOT } from "../helpers/paths.js";
 import { arrowEpisodeReturns } from "../helpers/returns.js";
+import { f32, fixedList, int32, vec, writeArrow } from "../data/make-files.js";
 import { energyOf, DEFAULT_ENERGY } from "../../src/eval/energy.js";
 import { SpikeTally } from "../../src/eval/rollout.js";
 import type { EvalResult } from "../../src/eval/evaluate.js";
@@ -166,6 +167,23 @@ test("eval --data with another environment's dataset is refused, naming the file
   const res = runCli(["eval", snnRun, "--episodes", "1", "--target-return", "100", "--data", pendulum, "--out", out]);
   assert.equal(res.status, 1, res.stderr);
   assert.match(res.stderr, /pendulum-mixed\.arrow cannot be evaluated with .*: observations have 3 dimensions in the dataset but 4 in the checkpoint; the dataset has continuous actions, the checkpoint discrete/);
+  assert.ok(!existsSync(out), "nothing written");
+});
+
+test("eval --data with episodes longer than the checkpoint's max_ep_len is refused", async () => {
+  // CartPole-shaped, one episode of 600 steps (the run's max_ep_len is 500).
+  const file = path.join(base, "long-episode.arrow");
+  const steps = 600;
+  await writeArrow(file, {
+    episode_id: vec(new Array<number>(steps).fill(0), int32),
+    observations: vec(Array.from({ length: steps }, () => [0, 0, 0, 0]), fixedList(4)),
+    actions: vec(Array.from({ length: steps }, (_, i) => i % 2), int32),
+    rewards: vec(new Array<number>(steps).fill(1), f32),
+  });
+  const out = path.join(base, "long-data");
+  const res = runCli(["eval", snnRun, "--episodes", "1", "--target-return", "100", "--data", file, "--out", out]);
+  assert.equal(res.status, 1, res.stderr);
+  assert.match(res.stderr, /long-episode\.arrow cannot be evaluated with .*: the dataset has an episode of 600 steps but the checkpoint's model\.max_ep_len is 500\./);
   assert.ok(!existsSync(out), "nothing written");
 });
 

@@ -70,9 +70,10 @@ test("two runs with the same seed give the same loss curve; another seed gives a
 });
 
 test("grad_accum micro-batches train as one batch of their total size, padded windows included", () => {
-  // Without dropout the only difference is how the batch is split. A 20-step context makes many
-  // windows of the short (random-policy) episodes left-padded, so micro-batches hold unequal
-  // numbers of real steps and a plain mean of their mean losses would weigh steps unequally.
+  // Without dropout the only difference is how the batch is split. A 20-step context left-pads
+  // the windows near an episode's start, so micro-batches can hold unequal numbers of real steps
+  // (at seed 5, steps 3 and 4: 160 and 154, 160 and 127), where a plain mean of their mean losses
+  // would weigh steps unequally: it fails at step 3.
   const base = tmp("accum");
   const common = [...TINY, "--set", "model.context=20", "--set", "model.dropout=0", "--set", "train.steps=4", "--set", "train.log_every=1", "--set", "train.eval_every=2"];
   const runs = { whole: ["--set", "train.batch_size=16"], split: ["--set", "train.batch_size=8", "--set", "train.grad_accum=2"] };
