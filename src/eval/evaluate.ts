@@ -143,13 +143,15 @@ interface OpenedEnvironments {
   describe: Pick<Environment, "id" | "observationSpace" | "actionSpace" | "maxEpisodeSteps">;
   /** A fresh environment (one per evaluation seed, so each seed's episodes form one stream). */
   make: () => Promise<RolloutEnvironment>;
+  /** Close one environment from make() now (an external child exits), instead of at closeAll(). */
+  release: (env: RolloutEnvironment) => Promise<void>;
   closeAll: () => Promise<void>;
 }
 
 async function openEnv(request: EvalRequest, envId: string): Promise<OpenedEnvironments> {
   const command = request.envCmd;
   if (command === undefined) {
-    return { describe: makeEnv(envId), make: async () => makeEnv(envId), closeAll: async () => {} };
+    return { describe: makeEnv(envId), make: async () => makeEnv(envId), release: async () => {}, closeAll: async () => {} };
   }
   const opened: AsyncEnvironment[] = [];
   const spawnOne = async () => {
@@ -166,6 +168,12 @@ async function openEnv(request: EvalRequest, envId: string): Promise<OpenedEnvir
       const env = probe ?? (await spawnOne());
       probe = undefined;
       return env;
+    },
+    release: async (env) => {
+      const child = opened.find((e) => e === env);
+      if (!child) return;
+      opened.splice(opened.indexOf(child), 1);
+      await child.close();
     },
     closeAll: async () => {
       await Promise.all(opened.map((env) => env.close()));
@@ -240,7 +248,7 @@ export async function evaluate(request: EvalRequest): Promise<EvalResult> {
         fields: { ret: "-" },
       });
       const statsEvery = request.statsEvery ?? DEFAULT_STATS_EVERY;
-      const online = await rollouts(policy, env.make, { targets, seeds, episodes, statsEvery, progress: bar });
+      const online = await rollouts(policy, env.make, { targets, seeds, episodes, statsEvery, progress: bar, release: env.release });
       bar.stop();
       if (online.partial) logger.error({ reason: online.partial.reason, finished: online.episodes.length }, "environment failed: results are partial");
 

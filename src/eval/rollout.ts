@@ -65,6 +65,8 @@ export interface RolloutOptions {
    */
   statsEvery: number;
   progress?: Progress;
+  /** Called with a seed's environment once its last episode is played (an external child can exit then). */
+  release?: (env: RolloutEnvironment) => Promise<void>;
 }
 
 export interface RolloutResult {
@@ -80,10 +82,14 @@ export async function rollouts(policy: LoadedPolicy, makeEnv: () => Promise<Roll
   const tally = new SpikeTally();
   const history = new EpisodeHistory(policy.spec);
   const envsBySeed = new Map<number, { env: RolloutEnvironment; played: number }>();
+  // Episode j of every target runs under seed j mod |seeds|, so a seed's last episode is its last j of the last target.
+  const lastTarget = options.targets.length - 1;
+  const lastEpisodeOf = (seedIndex: number) => seedIndex + options.seeds.length * Math.floor((options.episodes - 1 - seedIndex) / options.seeds.length);
   try {
-    for (const target of options.targets) {
+    for (const [t, target] of options.targets.entries()) {
       for (let j = 0; j < options.episodes; j++) {
-        const seed = options.seeds[j % options.seeds.length]!;
+        const seedIndex = j % options.seeds.length;
+        const seed = options.seeds[seedIndex]!;
         let slot = envsBySeed.get(seed);
         if (!slot) {
           slot = { env: await makeEnv(), played: 0 };
@@ -93,6 +99,7 @@ export async function rollouts(policy: LoadedPolicy, makeEnv: () => Promise<Roll
         episodes.push({ ...outcome, seed, indexUnderSeed: slot.played });
         slot.played += 1;
         options.progress?.increment(1, { ret: outcome.return.toFixed(1) });
+        if (t === lastTarget && j === lastEpisodeOf(seedIndex)) await options.release?.(slot.env);
       }
     }
   } catch (err) {

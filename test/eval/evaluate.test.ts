@@ -8,7 +8,10 @@ import { FIXTURES, REPO_ROOT } from "../helpers/paths.js";
 import { arrowEpisodeReturns } from "../helpers/returns.js";
 import { f32, fixedList, int32, vec, writeArrow } from "../data/make-files.js";
 import { energyOf, DEFAULT_ENERGY } from "../../src/eval/energy.js";
-import { SpikeTally } from "../../src/eval/rollout.js";
+import { rollouts, SpikeTally, type RolloutEnvironment } from "../../src/eval/rollout.js";
+import { loadPolicy } from "../../src/eval/policy.js";
+import { makeEnv } from "../../src/eval/envs/index.js";
+import { selectBackend } from "../../src/runtime/backend.js";
 import type { EvalResult } from "../../src/eval/evaluate.js";
 import type { ForwardStats } from "../../src/model/index.js";
 
@@ -137,6 +140,45 @@ test("an external environment over JSON lines gives exactly the built-in environ
   assert.equal(external.status, 0, external.stderr);
   assert.deepEqual(external.result.episodes, builtin.result.episodes);
   assert.equal(external.result.env.external, true);
+});
+
+test("each seed's environment is released right after its last episode, and releasing changes no episode", async () => {
+  await selectBackend("wasm");
+  const policy = await loadPolicy(snnRun);
+  try {
+    const options = { targets: [300, 100], seeds: [21, 22, 23], episodes: 4, statsEvery: 10 };
+    const played = new Map<RolloutEnvironment, number>();
+    const released: { seed: number; episodesPlayed: number }[] = [];
+    const make = async () => {
+      const env = makeEnv("CartPole-v1");
+      const counted: RolloutEnvironment = {
+        id: env.id,
+        reset: (seed) => {
+          played.set(counted, (played.get(counted) ?? 0) + 1);
+          return env.reset(seed);
+        },
+        step: (action) => env.step(action),
+      };
+      return counted;
+    };
+    const seedOf = new Map<RolloutEnvironment, number>();
+    const withRelease = await rollouts(policy, async () => {
+      const env = await make();
+      seedOf.set(env, options.seeds[seedOf.size]!);
+      return env;
+    }, { ...options, release: async (env) => void released.push({ seed: seedOf.get(env)!, episodesPlayed: played.get(env)! }) });
+    // Episode j of each target runs under seed j mod 3: seeds 21, 22, 23 play 4, 2 and 2 episodes, and
+    // the last target's episodes 1, 2 and 3 are the last of seeds 22, 23 and 21.
+    assert.deepEqual(released, [
+      { seed: 22, episodesPlayed: 2 },
+      { seed: 23, episodesPlayed: 2 },
+      { seed: 21, episodesPlayed: 4 },
+    ]);
+    const without = await rollouts(policy, make, options);
+    assert.deepEqual(withRelease.episodes, without.episodes);
+  } finally {
+    policy.model.dispose();
+  }
 });
 
 test("an external environment that dies part-way keeps the finished episodes, marked partial", () => {
