@@ -11,12 +11,15 @@
  * generated document lists them, since they change what the numbers mean.
  *
  * Environments are done one after the other (train every model and seed, then evaluate them).
- * Finished runs (summary.json) and finished evaluations (eval.json) are skipped with --resume, so
- * the suite can run in parts; without --resume an existing results directory is an error.
+ * Finished runs (summary.json) and finished evaluations (eval.json with this suite's episodes and
+ * targets, not partial) are skipped with --resume, so the suite can run in parts; an evaluation made
+ * with other settings is made again. Without --resume an existing results directory is an error.
+ * When a job fails, the others still running are interrupted (a training run checkpoints first).
  * --report-only runs nothing and rewrites the documents from the finished runs. Either way the report
- * names finished runs whose saved configuration differs from what today's configs give them.
+ * names finished runs whose saved configuration or dataset differs from what today's configs give
+ * them, and evaluations made with other settings than the report's.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import * as path from "node:path";
@@ -78,7 +81,12 @@ interface Options {
   reportOnly: boolean;
 }
 
-function parseOptions(argv: string[]): Options {
+const USAGE = `usage: npm run results -- [--env CartPole-v1,Pendulum-v1] [--seeds 0,1,2] [--episodes 50] [--resume]
+                          [--jobs 2] [--out runs/results] [--docs docs] [--set key=value ...] [--report-only]
+Trains and evaluates the SNN-DT ablation and the plain DT, then writes docs/results.md and docs/results.json.`;
+
+/** The options, or null when --help asked for the usage. */
+function parseOptions(argv: string[]): Options | null {
   const { values } = parseArgs({
     args: argv,
     options: {
@@ -91,8 +99,14 @@ function parseOptions(argv: string[]): Options {
       docs: { type: "string", default: "docs" },
       set: { type: "string", multiple: true, default: [] },
       "report-only": { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
     },
   });
+  if (values.help) return null;
+  const positive = (n: number, flag: string) => {
+    if (n < 1) throw new Error(`${flag} takes a positive integer, got ${n}`);
+    return n;
+  };
   const envs = values.env ? values.env.split(",") : Object.keys(ENVS);
   for (const env of envs) if (!ENVS[env]) throw new Error(`unknown --env ${env}; known: ${Object.keys(ENVS).join(", ")}`);
   const ints = (text: string, flag: string) =>
@@ -104,7 +118,7 @@ function parseOptions(argv: string[]): Options {
   return {
     envs,
     seeds: ints(values.seeds!, "--seeds"),
-    episodes: ints(values.episodes!, "--episodes")[0]!,
+    episodes: positive(ints(values.episodes!, "--episodes")[0]!, "--episodes"),
     resume: values.resume!,
     jobs: Math.max(1, ints(values.jobs!, "--jobs")[0]!),
     out: path.resolve(values.out!),
@@ -117,57 +131,122 @@ function parseOptions(argv: string[]): Options {
 interface Job {
   label: string;
   args: string[];
-  /** Skip when this file exists (with --resume). */
-  doneWhen: string;
+  /**
+   * With --resume: null when the job's output is there and answers this suite (the job is skipped);
+   * otherwise why it runs ("" when it simply has not run yet).
+   */
+  pending: () => string | null;
 }
 
-function run(args: string[], label: string): Promise<void> {
+function run(job: Job, running: Set<ChildProcess>): Promise<void> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
-    process.stderr.write(`[results] start ${label}\n`);
-    const child = spawn(process.execPath, [SNNDT, "--quiet", ...args], { cwd: PACKAGE_ROOT, stdio: ["ignore", "ignore", "inherit"] });
-    child.on("exit", (code) => {
+    process.stderr.write(`[results] start ${job.label}\n`);
+    const child = spawn(process.execPath, [SNNDT, "--quiet", ...job.args], { cwd: PACKAGE_ROOT, stdio: ["ignore", "ignore", "inherit"] });
+    running.add(child);
+    child.on("exit", (code, signal) => {
+      running.delete(child);
       const seconds = ((Date.now() - started) / 1000).toFixed(0);
       if (code === 0) {
-        process.stderr.write(`[results] done  ${label} (${seconds} s)\n`);
+        process.stderr.write(`[results] done  ${job.label} (${seconds} s)\n`);
         resolve();
-      } else reject(new Error(`${label} failed with exit code ${code}: snndt ${args.join(" ")}`));
+      } else reject(new Error(`${job.label} failed with ${signal ? `signal ${signal}` : `exit code ${code}`}: snndt ${job.args.join(" ")}`));
     });
   });
 }
 
-/** Run jobs with at most `jobs` at once; a job's dependencies are expressed by running phases in order. */
+/**
+ * Run jobs with at most `parallel` at once; a job's dependencies are expressed by running phases in
+ * order. After a failure no new job starts, and the jobs still running are interrupted (SIGINT: a
+ * training run checkpoints, so --resume continues it) and awaited, so none is left orphaned.
+ */
 async function runAll(jobs: Job[], parallel: number, resume: boolean): Promise<void> {
-  const queue = jobs.filter((job) => !(resume && existsSync(job.doneWhen)));
+  const queue = jobs.filter((job) => {
+    if (!resume) return true;
+    const why = job.pending();
+    if (why) process.stderr.write(`[results] ${job.label} again: ${why}\n`);
+    return why !== null;
+  });
   const skipped = jobs.length - queue.length;
   if (skipped) process.stderr.write(`[results] ${skipped} finished job(s) skipped (--resume)\n`);
+  const running = new Set<ChildProcess>();
+  let failure: Error | null = null;
   const workers = Array.from({ length: parallel }, async () => {
-    for (let job = queue.shift(); job; job = queue.shift()) await run(job.args, job.label);
+    for (let job = queue.shift(); job && !failure; job = queue.shift()) {
+      try {
+        await run(job, running);
+      } catch (err) {
+        if (failure) continue; // interrupted because another job failed
+        failure = err as Error;
+        if (running.size) process.stderr.write(`[results] ${job.label} failed: interrupting the ${running.size} job(s) still running\n`);
+        for (const child of running) child.kill("SIGINT");
+      }
+    }
   });
   await Promise.all(workers);
+  if (failure) throw failure;
+}
+
+/** Why an evaluation does not answer this suite: partial, or other episodes per target or targets (empty: it does). */
+function evalMismatch(result: EvalResult, episodes: number, targets: number[]): string[] {
+  const problems: string[] = [];
+  if (result.partial) problems.push("partial (its environment failed part-way)");
+  if (result.settings.episodesPerTarget !== episodes) problems.push(`${result.settings.episodesPerTarget} episodes per target instead of ${episodes}`);
+  const got = result.settings.targets;
+  const sameTargets = got.length === targets.length && got.every((t, i) => Math.abs(t - targets[i]!) <= 1e-9 * Math.max(1, Math.abs(t)));
+  if (!sameTargets) problems.push(`targets ${got.join(", ")} instead of ${targets.join(", ")}`);
+  return problems;
+}
+
+/** The evaluations this suite makes of one run: the main one at the dataset's best return, and for `full` and `dt` the sweep. */
+interface PlannedEval {
+  kind: "eval" | "sweep";
+  out: string;
+  episodes: number;
+  targets: number[];
+}
+
+function plannedEvals(options: Options, model: ModelSpec, dir: string, returns: number[]): PlannedEval[] {
+  const planned: PlannedEval[] = [{ kind: "eval", out: path.join(dir, "eval"), episodes: options.episodes, targets: [extent(returns).max] }];
+  if (model.name === "full" || model.name === "dt") {
+    planned.push({ kind: "sweep", out: path.join(dir, "eval-sweep"), episodes: Math.max(1, Math.round(options.episodes / 5)), targets: sweepTargets(returns) });
+  }
+  return planned;
 }
 
 function runDir(options: Options, env: string, model: string, seed: number): string {
   return path.join(options.out, env, model, `seed${seed}`);
 }
 
-const returnsByDataset = new Map<string, Promise<number[]>>();
+interface DatasetFacts {
+  returns: number[];
+  /** The content hash a run records as datasetManifestHash when trained on this dataset. */
+  manifestHash: string;
+}
 
-/** The episode returns of an environment's shipped dataset (read once per process). */
-function datasetReturns(env: string): Promise<number[]> {
+const factsByDataset = new Map<string, Promise<DatasetFacts>>();
+
+/** The episode returns and content hash of an environment's shipped dataset (read once per process). */
+function datasetFacts(env: string): Promise<DatasetFacts> {
   const file = path.join(PACKAGE_ROOT, ENVS[env]!.dataset);
-  let returns = returnsByDataset.get(file);
-  if (!returns) {
-    returns = loadDataset(file).then((dataset) => episodeReturns(dataset.episodes));
-    returnsByDataset.set(file, returns);
+  let facts = factsByDataset.get(file);
+  if (!facts) {
+    facts = loadDataset(file).then((dataset) => ({ returns: episodeReturns(dataset.episodes), manifestHash: dataset.manifest.sha256 }));
+    factsByDataset.set(file, facts);
   }
-  return returns;
+  return facts;
+}
+
+async function datasetReturns(env: string): Promise<number[]> {
+  return (await datasetFacts(env)).returns;
 }
 
 /** Targets spread from the dataset's worst to its best episode return. */
 function sweepTargets(returns: number[]): number[] {
   const { min: worst, max: best } = extent(returns);
-  return SWEEP_FRACTIONS.map((f) => Math.round((worst + f * (best - worst)) * 100) / 100);
+  // Rounded for readable tables, but never past the data's range (a target above the best return
+  // would ask every model to extrapolate).
+  return SWEEP_FRACTIONS.map((f) => Math.min(best, Math.max(worst, Math.round((worst + f * (best - worst)) * 100) / 100)));
 }
 
 /**
@@ -297,21 +376,27 @@ interface StaleRuns {
 
 /**
  * Finished runs whose saved config.resolved.yaml differs from what the current configs and options
- * resolve for them (a changed default, an edited config file). --resume skips them as finished, so
- * the report names them and the keys, and leaves the decision to redo them to the user.
+ * resolve for them (a changed default, an edited config file), or that were trained on another
+ * version of the environment's dataset (their summary's dataset hash). --resume skips them as
+ * finished, so the report names them and what differs, and leaves the decision to redo them to the user.
  */
-function staleRuns(options: Options): StaleRuns[] {
+function staleRuns(options: Options, datasetHashes: Record<string, string>): StaleRuns[] {
   const groups = new Map<string, StaleRuns>();
   for (const env of options.envs) {
     for (const model of MODELS) {
       for (const seed of options.seeds) {
-        const saved = path.join(runDir(options, env, model.name, seed), "config.resolved.yaml");
+        const dir = runDir(options, env, model.name, seed);
+        const saved = path.join(dir, "config.resolved.yaml");
         if (!existsSync(saved)) continue;
         const { config, sets } = runConfig(options, env, model);
         const current = loadConfig({ configPath: path.join(PACKAGE_ROOT, config), overrides: sets, seed });
         let found: Pick<StaleRuns, "keys" | "error">;
         try {
           found = { keys: configDifferences(YAML.parse(readFileSync(saved, "utf8")), current) };
+          const summary = path.join(dir, "summary.json");
+          if (existsSync(summary) && readJson<{ datasetManifestHash?: string }>(summary).datasetManifestHash !== datasetHashes[env]) {
+            found.keys.push(`another version of ${ENVS[env]!.dataset}`);
+          }
           if (!found.keys.length) continue;
         } catch (err) {
           found = { keys: [], error: `config.resolved.yaml does not parse: ${(err as Error).message.split("\n")[0]}` };
@@ -368,7 +453,15 @@ function renderTimes(times: EnvTimes, jobs: number): string {
   return `Summed over runs, training took ${min(times.trainSeconds)} and evaluation ${min(times.evalSeconds)}${unrecorded}: about ${min(total / jobs)} of wall time at ${jobs} runs at a time.`;
 }
 
-function renderMarkdown(rows: Row[], options: Options, times: Record<string, EnvTimes | null>, support: Record<string, EnvSupport | null>, missing: string[], stale: StaleRuns[]): string {
+function renderMarkdown(
+  rows: Row[],
+  options: Options,
+  times: Record<string, EnvTimes | null>,
+  support: Record<string, EnvSupport | null>,
+  missing: string[],
+  stale: StaleRuns[],
+  mismatched: string[],
+): string {
   const out: string[] = [
     "# SNN-DT ablation: results regenerated by `npm run results`",
     "",
@@ -390,6 +483,15 @@ function renderMarkdown(rows: Row[], options: Options, times: Record<string, Env
       "the model, remove the run's directory and use `--resume` to redo it:",
       "",
       ...stale.map((group) => `- ${describeStale(group, (text) => `\`${text}\``)}`),
+      "",
+    );
+  }
+  if (mismatched.length) {
+    out.push(
+      `**Evaluated with other settings** than this report's (${options.episodes} episodes per target at the dataset's best return; sweeps ${Math.max(1, Math.round(options.episodes / 5))}), or partial;`,
+      "their rows pool them as they are. `npm run results -- --resume` with the same options evaluates them again:",
+      "",
+      ...mismatched.map((line) => `- ${line}`),
       "",
     );
   }
@@ -437,6 +539,10 @@ function renderMarkdown(rows: Row[], options: Options, times: Record<string, Env
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
+  if (!options) {
+    process.stdout.write(USAGE + "\n");
+    return;
+  }
   if (!options.resume && !options.reportOnly && existsSync(options.out)) {
     throw new Error(`${options.out} exists: add --resume to continue it (finished runs are skipped), or pass another --out`);
   }
@@ -454,18 +560,18 @@ async function main(): Promise<void> {
         trainJobs.push({
           label: `train ${env} ${model.name} seed ${seed}`,
           args: resumeRun ? ["train", "--resume", path.relative(PACKAGE_ROOT, dir)] : args,
-          doneWhen: path.join(dir, "summary.json"),
+          pending: () => (existsSync(path.join(dir, "summary.json")) ? null : ""),
         });
-        evalJobs.push({
-          label: `eval ${env} ${model.name} seed ${seed}`,
-          args: ["eval", dir, "--episodes", String(options.episodes)],
-          doneWhen: path.join(dir, "eval", "eval.json"),
-        });
-        if (model.name === "full" || model.name === "dt") {
+        for (const planned of plannedEvals(options, model, dir, await datasetReturns(env))) {
+          const file = path.join(planned.out, "eval.json");
           evalJobs.push({
-            label: `sweep ${env} ${model.name} seed ${seed}`,
-            args: ["eval", dir, "--episodes", String(Math.max(1, Math.round(options.episodes / 5))), "--out", path.join(dir, "eval-sweep"), ...sweepTargets(await datasetReturns(env)).flatMap((t) => ["--target-return", String(t)])],
-            doneWhen: path.join(dir, "eval-sweep", "eval.json"),
+            label: `${planned.kind} ${env} ${model.name} seed ${seed}`,
+            // The main evaluation conditions on the dataset's best return, which eval finds itself.
+            args:
+              planned.kind === "eval"
+                ? ["eval", dir, "--episodes", String(planned.episodes)]
+                : ["eval", dir, "--episodes", String(planned.episodes), "--out", planned.out, ...planned.targets.flatMap((t) => ["--target-return", String(t)])],
+            pending: () => (existsSync(file) ? evalMismatch(readJson<EvalResult>(file), planned.episodes, planned.targets).join("; ") || null : ""),
           });
         }
       }
@@ -486,11 +592,28 @@ async function main(): Promise<void> {
   const support: Record<string, EnvSupport | null> = {};
   for (const env of options.envs) support[env] = envSupport(rows.filter((r) => r.env === env), await datasetReturns(env));
   await mkdir(options.docs, { recursive: true });
-  const stale = staleRuns(options);
+  const datasetHashes: Record<string, string> = {};
+  for (const env of options.envs) datasetHashes[env] = (await datasetFacts(env)).manifestHash;
+  const stale = staleRuns(options, datasetHashes);
+  const mismatched: string[] = [];
+  for (const env of options.envs) {
+    const returns = await datasetReturns(env);
+    for (const model of MODELS) {
+      for (const seed of options.seeds) {
+        for (const planned of plannedEvals(options, model, runDir(options, env, model.name, seed), returns)) {
+          const file = path.join(planned.out, "eval.json");
+          if (!existsSync(file)) continue;
+          const problems = evalMismatch(readJson<EvalResult>(file), planned.episodes, planned.targets);
+          if (problems.length) mismatched.push(`${model.name} on ${env}, seed ${seed} (${planned.kind === "eval" ? "evaluation" : "sweep"}): ${problems.join("; ")}`);
+        }
+      }
+    }
+  }
+  for (const line of mismatched) process.stderr.write(`[results] evaluated with other settings: ${line}\n`);
   for (const group of stale) process.stderr.write(`[results] trained with another configuration: ${describeStale(group, (text) => text)}\n`);
-  const json = { snndtVersion: SNNDT_VERSION, generatedAt: new Date().toISOString(), options: { ...options, out: path.relative(PACKAGE_ROOT, options.out), docs: path.relative(PACKAGE_ROOT, options.docs) }, published: PUBLISHED, times, targetSupport: support, staleRuns: stale, rows };
+  const json = { snndtVersion: SNNDT_VERSION, generatedAt: new Date().toISOString(), options: { ...options, out: path.relative(PACKAGE_ROOT, options.out), docs: path.relative(PACKAGE_ROOT, options.docs) }, published: PUBLISHED, times, targetSupport: support, staleRuns: stale, evaluatedWithOtherSettings: mismatched, rows };
   await writeFileAtomic(path.join(options.docs, "results.json"), JSON.stringify(json, null, 2) + "\n");
-  await writeFileAtomic(path.join(options.docs, "results.md"), renderMarkdown(rows, options, times, support, missing, stale));
+  await writeFileAtomic(path.join(options.docs, "results.md"), renderMarkdown(rows, options, times, support, missing, stale, mismatched));
   process.stderr.write(`[results] wrote ${path.join(options.docs, "results.md")} and results.json\n`);
 }
 

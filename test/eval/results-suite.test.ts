@@ -87,3 +87,27 @@ test("--resume skips finished runs; the report names runs whose saved config dif
   assert.match(report.stderr, /trained with another configuration: dt on CartPole-v1: train\.weight_decay \(seed 0\)/);
   assert.match(readFileSync(path.join(base, "docs", "results.md"), "utf8"), /- `baseline` on CartPole-v1: `model\.plasticity\.eta_local` \(seed 0\)/);
 });
+
+test("evaluations made with other settings are named and made again on --resume; a run on another dataset version is named", () => {
+  const evaluated = () => (JSON.parse(readFileSync(path.join(base, "docs", "results.json"), "utf8")) as { evaluatedWithOtherSettings: string[] }).evaluatedWithOtherSettings;
+  // The suite evaluated 1 episode per target; a report for 2 names every main evaluation (the
+  // sweeps, 2 / 5 rounded up to 1 episode, still match).
+  const report = results(["--report-only", "--episodes", "2"]);
+  assert.equal(report.status, 0, report.stderr);
+  assert.deepEqual(evaluated(), MODELS.map((model) => `${model} on CartPole-v1, seed 0 (evaluation): 1 episodes per target instead of 2`));
+  assert.match(readFileSync(path.join(base, "docs", "results.md"), "utf8"), /\*\*Evaluated with other settings\*\*/);
+
+  const resumed = results(["--resume", "--episodes", "2"]);
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.doesNotMatch(resumed.stderr, /start (train|sweep)/);
+  assert.match(resumed.stderr, /eval CartPole-v1 dt seed 0 again: 1 episodes per target instead of 2/);
+  assert.deepEqual(evaluated(), []);
+  assert.ok(readJson().rows.every((row) => row.episodes === 2));
+
+  // A run whose summary records another dataset hash was trained on another version of the data.
+  const summary = path.join(base, "runs", "CartPole-v1", "route-only", "seed0", "summary.json");
+  writeFileSync(summary, readFileSync(summary, "utf8").replace(/"datasetManifestHash": "[0-9a-f]+"/, '"datasetManifestHash": "0000"'));
+  const stale = results(["--report-only", "--episodes", "2"]);
+  assert.equal(stale.status, 0, stale.stderr);
+  assert.deepEqual(readJson().staleRuns.find((s) => s.model === "route-only")?.keys, ["another version of datasets/cartpole-mixed.arrow"]);
+});
