@@ -211,6 +211,11 @@ test("a corrupt checkpoint is refused on resume, and an existing run is not over
   const again = runCli(["-q", "train", "--out", out, ...TINY]);
   assert.equal(again.status, 2);
   assert.match(again.stderr, /already holds a run; continue it with --resume/);
+  const file = path.join(tmp("file"), "not-a-dir");
+  writeFileSync(file, "x");
+  const onFile = runCli(["-q", "train", "--out", file, ...TINY]);
+  assert.equal(onFile.status, 2, onFile.stderr);
+  assert.match(onFile.stderr, /--out .*not-a-dir is a file; a run needs a directory/);
   const weights = path.join(out, "checkpoints", "step-5", "model.safetensors");
   const bytes = readFileSync(weights);
   bytes[bytes.length - 3] ^= 0xff;

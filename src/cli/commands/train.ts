@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import * as path from "node:path";
 import type { Command } from "commander";
 import type { RunContext } from "../../runtime/context.js";
@@ -91,6 +91,9 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
         runDir = path.resolve(
           options.out ?? path.join("runs", `${configName}-${config.model.kind === "dt" ? "dt" : config.model.variant}-seed${config.seed}-${timestamp()}`),
         );
+        if (existsSync(runDir) && !statSync(runDir).isDirectory()) {
+          throw new UsageError(`--out ${runDir} is a file; a run needs a directory (choose another --out).`);
+        }
         if (existsSync(runDir) && readdirSync(runDir).length > 0) {
           throw new UsageError(`${runDir} already holds a run; continue it with --resume ${options.out ?? runDir}, or choose another --out.`);
         }
