@@ -13,7 +13,6 @@
  * "dropout", "validation"); the streams' states travel with each checkpoint, so a resumed run
  * reproduces the uninterrupted run's loss curve exactly on the same backend.
  */
-import * as path from "node:path";
 import { tf, type BackendInfo } from "../runtime/backend.js";
 import type { RunContext } from "../runtime/context.js";
 import { InputError, SnndtError } from "../runtime/errors.js";
@@ -65,6 +64,7 @@ export interface TrainResult {
   bestValLoss: number | null;
   bestValStep: number | null;
   lastCheckpoint: string;
+  /** Wall seconds over all of the run's segments (a resumed run's earlier ones counted up to its checkpoint). */
   wallSeconds: number;
 }
 
@@ -176,10 +176,17 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   let bestValLoss: number | null = null;
   let bestValStep: number | null = null;
   let lossWindow = { sum: 0, count: 0 };
+  /** Wall seconds of the run's earlier segments (resume). */
+  let earlierSeconds = 0;
   const metrics = await MetricsWriter.open(runDir, { spikeLayers: spikingLayerNames(modelConfig) });
-  if (request.resume) {
-    const dir = await latestCheckpoint(runDir);
-    if (!dir) throw new InputError(`${runDir} has no complete checkpoint to resume from (looked in ${path.join(runDir, "checkpoints")}).`);
+  const resumeFrom = request.resume ? await latestCheckpoint(runDir) : undefined;
+  if (request.resume && !resumeFrom) {
+    // Stopped before its first checkpoint: nothing to restore, and every random choice comes from
+    // the seed, so starting over from step 0 makes the same run.
+    logger.warn({ runDir }, "no checkpoint yet: starting the run over from step 0 with its saved config");
+    await metrics.truncateAfter(0);
+  } else if (resumeFrom) {
+    const dir = resumeFrom;
     const loaded = await loadCheckpoint(dir);
     checkResumeCompatible(loaded.state, config, dataset, dir);
     restoreVariables(model, loaded.weights, dir);
@@ -194,6 +201,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
     bestValLoss = loaded.state.bestValLoss;
     bestValStep = loaded.state.trainer.bestValStep;
     lossWindow = { ...loaded.state.trainer.lossWindow };
+    earlierSeconds = loaded.state.trainer.trainedSeconds ?? 0;
     await metrics.truncateAfter(step);
     logger.info({ checkpoint: dir, step }, "resumed");
   } else {
@@ -212,7 +220,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
     model: { kind: config.model.kind, variant: config.model.variant },
     snndtVersion: SNNDT_VERSION,
     backend: request.backend.name,
-    trainer: { lossWindow: { ...lossWindow }, bestValStep, plasticity: await plasticitySnapshot(model) },
+    trainer: { lossWindow: { ...lossWindow }, bestValStep, plasticity: await plasticitySnapshot(model), trainedSeconds: earlierSeconds + (Date.now() - started) / 1000 },
   });
   const samplesPerStep = config.train.batch_size * config.train.grad_accum;
   function epochOf(s: number): number {
@@ -368,7 +376,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
     bestValLoss,
     bestValStep,
     lastCheckpoint: lastCheckpoint || ((await latestCheckpoint(runDir)) ?? ""),
-    wallSeconds: (Date.now() - started) / 1000,
+    wallSeconds: earlierSeconds + (Date.now() - started) / 1000,
   };
   if (!interrupted) {
     await metrics.writeSummary({

@@ -4,6 +4,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { runCli } from "../helpers/cli.js";
 import { REPO_ROOT, SNNDT_BIN } from "../helpers/paths.js";
 import { readMetrics } from "../../src/train/metrics.js";
@@ -115,6 +116,44 @@ test("resuming from a checkpoint reproduces the uninterrupted run's remaining lo
   const args = [...TINY, "--set", "train.steps=30", "--set", "train.log_every=4", "--set", "train.eval_every=8", "--set", "train.checkpoint_every=10"];
   assert.equal(runCli(["-q", "train", "--out", full, ...args]).status, 0);
   await assertResumeReproduces(full, 10, 30);
+});
+
+test("a run stopped before its first checkpoint starts over on --resume and makes the same run", async () => {
+  const full = path.join(tmp("nockpt"), "full");
+  const args = [...TINY, "--set", "train.steps=6", "--set", "train.log_every=2", "--set", "train.eval_every=3", "--set", "train.checkpoint_every=3"];
+  assert.equal(runCli(["-q", "train", "--out", full, ...args]).status, 0);
+  // As if killed before step 3: no step checkpoint, no best/, no summary; only the saved config and some metrics rows.
+  const partial = `${full}-partial`;
+  cpSync(full, partial, { recursive: true });
+  rmSync(path.join(partial, "checkpoints"), { recursive: true });
+  rmSync(path.join(partial, "summary.json"));
+  const res = runCli(["train", "--resume", partial]);
+  assert.equal(res.status, 0, res.stderr);
+  assert.match(res.stderr, /no checkpoint yet: starting the run over from step 0/);
+  assert.deepEqual(lossCurve(partial), lossCurve(full));
+  const weights = (dir: string) => readFileSync(path.join(dir, "checkpoints", "step-6", "model.safetensors"));
+  assert.ok(weights(partial).equals(weights(full)), "final weights differ");
+});
+
+test("a resumed run's summary counts the training time of its earlier segment", async () => {
+  const full = path.join(tmp("walltime"), "full");
+  const args = [...TINY, "--set", "train.steps=6", "--set", "train.checkpoint_every=3", "--set", "train.eval_every=3"];
+  assert.equal(runCli(["-q", "train", "--out", full, ...args]).status, 0);
+  // Say the first segment, up to step 3, took 1000 s.
+  const state = path.join(full, "checkpoints", "step-3", "state.json");
+  const saved = JSON.parse(readFileSync(state, "utf8")) as { trainer: { trainedSeconds: number } };
+  assert.ok(saved.trainer.trainedSeconds > 0 && saved.trainer.trainedSeconds < 1000);
+  saved.trainer.trainedSeconds = 1000;
+  writeFileSync(state, JSON.stringify(saved, null, 2));
+  const checksums = path.join(full, "checkpoints", "step-3", "checksums.json");
+  const sums = JSON.parse(readFileSync(checksums, "utf8")) as Record<string, string>;
+  sums["state.json"] = createHash("sha256").update(readFileSync(state)).digest("hex");
+  writeFileSync(checksums, JSON.stringify(sums, null, 2));
+  rmSync(path.join(full, "checkpoints", "step-6"), { recursive: true });
+  rmSync(path.join(full, "summary.json"));
+  assert.equal(runCli(["-q", "train", "--resume", full]).status, 0);
+  const summary = JSON.parse(readFileSync(path.join(full, "summary.json"), "utf8")) as { wallSeconds: number };
+  assert.ok(summary.wallSeconds > 1000 && summary.wallSeconds < 1100, `wallSeconds ${summary.wallSeconds}`);
 });
 
 test("the plasticity trace is checkpointed under its stable name and resumes exactly", async () => {
