@@ -219,6 +219,7 @@ export async function run(args: string[]): Promise<void> {
       const { result, error } = runChild<Measurement>(import.meta.url, { backend, kind, shape, steps });
       if (!result) {
         lines.push(`  snndt ${backend.padEnd(10)} ${kind}: failed (${error})`);
+        process.exitCode = 1; // a measurement that did not run is a failed benchmark (targets missed are only reported)
         continue;
       }
       const peer = shape === DEFAULT_SHAPE ? torchMs.get(kind) : undefined;
