@@ -65,7 +65,8 @@ async function generate(file: string, steps: number, gzip: boolean): Promise<num
     });
   };
   put("observations", observations, [steps, OBS_DIM]);
-  // next_observations: the observation shifted by one step (ignored by the reader, as in D4RL).
+  // next_observations: present as in D4RL files, so the reader skips a column of that size; its values
+  // do not matter (the reader ignores it), so the observations are written again.
   put("next_observations", observations, [steps, OBS_DIM]);
   put("actions", actions, [steps, ACT_DIM]);
   put("rewards", rewards, [steps]);
