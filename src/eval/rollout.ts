@@ -82,14 +82,15 @@ export async function rollouts(policy: LoadedPolicy, makeEnv: () => Promise<Roll
   const tally = new SpikeTally();
   const history = new EpisodeHistory(policy.spec);
   const envsBySeed = new Map<number, { env: RolloutEnvironment; played: number }>();
-  // Episode j of every target runs under seed j mod |seeds|, so a seed's last episode is its last j of the last target.
+  // Episode j of every target runs under seed j mod |seeds|; a seed's environment (one per seed
+  // value, even if the value is listed twice) is released after its last episode of the last target.
+  const lastEpisodeOf = new Map<number, number>();
+  for (let j = 0; j < options.episodes; j++) lastEpisodeOf.set(options.seeds[j % options.seeds.length]!, j);
   const lastTarget = options.targets.length - 1;
-  const lastEpisodeOf = (seedIndex: number) => seedIndex + options.seeds.length * Math.floor((options.episodes - 1 - seedIndex) / options.seeds.length);
   try {
     for (const [t, target] of options.targets.entries()) {
       for (let j = 0; j < options.episodes; j++) {
-        const seedIndex = j % options.seeds.length;
-        const seed = options.seeds[seedIndex]!;
+        const seed = options.seeds[j % options.seeds.length]!;
         let slot = envsBySeed.get(seed);
         if (!slot) {
           slot = { env: await makeEnv(), played: 0 };
@@ -99,7 +100,7 @@ export async function rollouts(policy: LoadedPolicy, makeEnv: () => Promise<Roll
         episodes.push({ ...outcome, seed, indexUnderSeed: slot.played });
         slot.played += 1;
         options.progress?.increment(1, { ret: outcome.return.toFixed(1) });
-        if (t === lastTarget && j === lastEpisodeOf(seedIndex)) await options.release?.(slot.env);
+        if (t === lastTarget && j === lastEpisodeOf.get(seed)) await options.release?.(slot.env);
       }
     }
   } catch (err) {

@@ -176,6 +176,10 @@ test("each seed's environment is released right after its last episode, and rele
     ]);
     const without = await rollouts(policy, make, options);
     assert.deepEqual(withRelease.episodes, without.episodes);
+    // A seed listed twice has one environment, released once, after its last episode.
+    const repeated: number[] = [];
+    await rollouts(policy, make, { ...options, targets: [300], seeds: [5, 5], episodes: 3, release: async (env) => void repeated.push(played.get(env)!) });
+    assert.deepEqual(repeated, [3]);
   } finally {
     policy.model.dispose();
   }
