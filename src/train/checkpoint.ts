@@ -60,11 +60,6 @@ export interface TrainerCheckpointState {
   bestValStep: number | null;
   /** The model's plasticity state; null when plasticity is off. */
   plasticity: StateTensors | null;
-  /**
-   * Wall seconds the run has spent up to this checkpoint, over all its segments (absent in
-   * checkpoints written before snndt recorded it), so a resumed run's summary counts them all.
-   */
-  trainedSeconds?: number;
 }
 
 export interface CheckpointState {

@@ -13,7 +13,10 @@
  * "dropout", "validation"); the streams' states travel with each checkpoint, so a resumed run
  * reproduces the uninterrupted run's loss curve exactly on the same backend.
  */
+import { existsSync, readFileSync } from "node:fs";
+import * as path from "node:path";
 import { tf, type BackendInfo } from "../runtime/backend.js";
+import { writeFileAtomic } from "../runtime/fs-atomic.js";
 import type { RunContext } from "../runtime/context.js";
 import { InputError, SnndtError } from "../runtime/errors.js";
 import { Rng, type RngState } from "../runtime/rng.js";
@@ -34,7 +37,7 @@ import {
   type CheckpointState,
   type NormalisationState,
 } from "./checkpoint.js";
-import { MetricsWriter, type MetricsRow } from "./metrics.js";
+import { MetricsWriter, SUMMARY_JSON, type MetricsRow } from "./metrics.js";
 import { AdamW, clipByGlobalNorm, GradientAccumulator } from "./optimizer.js";
 import { learningRate, scheduleFromConfig } from "./schedule.js";
 import { splitEpisodes } from "./split.js";
@@ -69,6 +72,22 @@ export interface TrainResult {
 }
 
 const RNG_STREAMS = ["sampler", "dropout"] as const;
+
+/**
+ * Beside each step checkpoint (not in it, so identical runs write byte-identical checkpoints): the
+ * run's wall seconds up to it, over all its segments, so a resumed run's summary counts them all.
+ */
+const ELAPSED_FILE = "elapsed.json";
+
+/** Wall seconds recorded beside a checkpoint; 0 when absent or unreadable (the summary then counts this segment only). */
+function elapsedAt(dir: string): number {
+  try {
+    const seconds = (JSON.parse(readFileSync(path.join(dir, ELAPSED_FILE), "utf8")) as { seconds?: unknown }).seconds;
+    return typeof seconds === "number" && Number.isFinite(seconds) && seconds >= 0 ? seconds : 0;
+  } catch {
+    return 0;
+  }
+}
 
 /** Written by writeResolvedConfig at the start of a run; `--resume` reads the run's config from it. */
 export const RESOLVED_CONFIG_FILE = "config.resolved.yaml";
@@ -181,6 +200,9 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   const metrics = await MetricsWriter.open(runDir, { spikeLayers: spikingLayerNames(modelConfig) });
   const resumeFrom = request.resume ? await latestCheckpoint(runDir) : undefined;
   if (request.resume && !resumeFrom) {
+    if (existsSync(path.join(runDir, SUMMARY_JSON))) {
+      throw new InputError(`${runDir} finished (it has ${SUMMARY_JSON}) and keeps no step checkpoint to resume from; to train it again, start a new run.`);
+    }
     // Stopped before its first checkpoint: nothing to restore, and every random choice comes from
     // the seed, so starting over from step 0 makes the same run.
     logger.warn({ runDir }, "no checkpoint yet: starting the run over from step 0 with its saved config");
@@ -201,7 +223,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
     bestValLoss = loaded.state.bestValLoss;
     bestValStep = loaded.state.trainer.bestValStep;
     lossWindow = { ...loaded.state.trainer.lossWindow };
-    earlierSeconds = loaded.state.trainer.trainedSeconds ?? 0;
+    earlierSeconds = elapsedAt(dir);
     await metrics.truncateAfter(step);
     logger.info({ checkpoint: dir, step }, "resumed");
   } else {
@@ -220,7 +242,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
     model: { kind: config.model.kind, variant: config.model.variant },
     snndtVersion: SNNDT_VERSION,
     backend: request.backend.name,
-    trainer: { lossWindow: { ...lossWindow }, bestValStep, plasticity: await plasticitySnapshot(model), trainedSeconds: earlierSeconds + (Date.now() - started) / 1000 },
+    trainer: { lossWindow: { ...lossWindow }, bestValStep, plasticity: await plasticitySnapshot(model) },
   });
   const samplesPerStep = config.train.batch_size * config.train.grad_accum;
   function epochOf(s: number): number {
@@ -230,6 +252,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   const saveStep = async (): Promise<void> => {
     const dir = checkpointDir(runDir, step);
     await saveCheckpoint(dir, { parameters: model, optimizer, state: await checkpointState() });
+    await writeFileAtomic(path.join(dir, ELAPSED_FILE), JSON.stringify({ seconds: earlierSeconds + (Date.now() - started) / 1000 }) + "\n");
     const removed = await pruneCheckpoints(runDir, config.train.keep_last);
     lastCheckpoint = dir;
     logger.info({ checkpoint: dir, step, pruned: removed.length }, "checkpoint saved");

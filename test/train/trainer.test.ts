@@ -4,7 +4,6 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } 
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
 import { runCli } from "../helpers/cli.js";
 import { REPO_ROOT, SNNDT_BIN } from "../helpers/paths.js";
 import { readMetrics } from "../../src/train/metrics.js";
@@ -135,25 +134,31 @@ test("a run stopped before its first checkpoint starts over on --resume and make
   assert.ok(weights(partial).equals(weights(full)), "final weights differ");
 });
 
-test("a resumed run's summary counts the training time of its earlier segment", async () => {
-  const full = path.join(tmp("walltime"), "full");
+test("a resumed run's summary counts the training time of its earlier segment; checkpoints stay free of it", async () => {
+  const base = tmp("walltime");
   const args = [...TINY, "--set", "train.steps=6", "--set", "train.checkpoint_every=3", "--set", "train.eval_every=3"];
-  assert.equal(runCli(["-q", "train", "--out", full, ...args]).status, 0);
+  for (const name of ["a", "b"]) assert.equal(runCli(["-q", "train", "--out", path.join(base, name), ...args]).status, 0);
+  // The wall time is beside the checkpoint, not in it: identical runs write identical checkpoints.
+  for (const file of ["state.json", "checksums.json", "model.safetensors"]) {
+    const bytes = (name: string) => readFileSync(path.join(base, name, "checkpoints", "step-3", file));
+    assert.ok(bytes("a").equals(bytes("b")), `${file} differs between identical runs`);
+  }
   // Say the first segment, up to step 3, took 1000 s.
-  const state = path.join(full, "checkpoints", "step-3", "state.json");
-  const saved = JSON.parse(readFileSync(state, "utf8")) as { trainer: { trainedSeconds: number } };
-  assert.ok(saved.trainer.trainedSeconds > 0 && saved.trainer.trainedSeconds < 1000);
-  saved.trainer.trainedSeconds = 1000;
-  writeFileSync(state, JSON.stringify(saved, null, 2));
-  const checksums = path.join(full, "checkpoints", "step-3", "checksums.json");
-  const sums = JSON.parse(readFileSync(checksums, "utf8")) as Record<string, string>;
-  sums["state.json"] = createHash("sha256").update(readFileSync(state)).digest("hex");
-  writeFileSync(checksums, JSON.stringify(sums, null, 2));
+  const full = path.join(base, "a");
+  const elapsed = path.join(full, "checkpoints", "step-3", "elapsed.json");
+  const recorded = (JSON.parse(readFileSync(elapsed, "utf8")) as { seconds: number }).seconds;
+  assert.ok(recorded > 0 && recorded < 1000, `recorded ${recorded}`);
+  writeFileSync(elapsed, JSON.stringify({ seconds: 1000 }));
   rmSync(path.join(full, "checkpoints", "step-6"), { recursive: true });
   rmSync(path.join(full, "summary.json"));
   assert.equal(runCli(["-q", "train", "--resume", full]).status, 0);
   const summary = JSON.parse(readFileSync(path.join(full, "summary.json"), "utf8")) as { wallSeconds: number };
   assert.ok(summary.wallSeconds > 1000 && summary.wallSeconds < 1100, `wallSeconds ${summary.wallSeconds}`);
+  // A finished run without step checkpoints is not silently trained again.
+  rmSync(path.join(full, "checkpoints"), { recursive: true });
+  const again = runCli(["-q", "train", "--resume", full]);
+  assert.equal(again.status, 1, again.stderr);
+  assert.match(again.stderr, /finished \(it has summary\.json\) and keeps no step checkpoint to resume from/);
 });
 
 test("the plasticity trace is checkpointed under its stable name and resumes exactly", async () => {
