@@ -188,13 +188,13 @@ async function runAll(jobs: Job[], parallel: number, resume: boolean): Promise<v
 }
 
 /** Why an evaluation does not answer this suite: partial, or other episodes per target or targets (empty: it does). */
-function evalMismatch(result: EvalResult, episodes: number, targets: number[]): string[] {
+function evalMismatch(result: EvalResult, episodes: number, targets: number[] | null): string[] {
   const problems: string[] = [];
   if (result.partial) problems.push("partial (its environment failed part-way)");
   if (result.settings.episodesPerTarget !== episodes) problems.push(`${result.settings.episodesPerTarget} episodes per target instead of ${episodes}`);
   const got = result.settings.targets;
-  const sameTargets = got.length === targets.length && got.every((t, i) => Math.abs(t - targets[i]!) <= 1e-9 * Math.max(1, Math.abs(t)));
-  if (!sameTargets) problems.push(`targets ${got.join(", ")} instead of ${targets.join(", ")}`);
+  const sameTargets = targets === null || (got.length === targets.length && got.every((t, i) => Math.abs(t - targets[i]!) <= 1e-9 * Math.max(1, Math.abs(t))));
+  if (!sameTargets) problems.push(`targets ${got.join(", ")} instead of ${targets!.join(", ")}`);
   return problems;
 }
 
@@ -203,11 +203,14 @@ interface PlannedEval {
   kind: "eval" | "sweep";
   out: string;
   episodes: number;
-  targets: number[];
+  /** null: whatever the run's config asks for (not checked). */
+  targets: number[] | null;
 }
 
 function plannedEvals(options: Options, model: ModelSpec, dir: string, returns: number[]): PlannedEval[] {
-  const planned: PlannedEval[] = [{ kind: "eval", out: path.join(dir, "eval"), episodes: options.episodes, targets: [extent(returns).max] }];
+  // The main evaluation's targets are the run's eval.target_returns when a --set gives them, else the dataset's best return.
+  const ownTargets = options.sets.some((set) => set.startsWith("eval.target_returns="));
+  const planned: PlannedEval[] = [{ kind: "eval", out: path.join(dir, "eval"), episodes: options.episodes, targets: ownTargets ? null : [extent(returns).max] }];
   if (model.name === "full" || model.name === "dt") {
     planned.push({ kind: "sweep", out: path.join(dir, "eval-sweep"), episodes: Math.max(1, Math.round(options.episodes / 5)), targets: sweepTargets(returns) });
   }
@@ -393,14 +396,18 @@ function staleRuns(options: Options, datasetHashes: Record<string, string>): Sta
         let found: Pick<StaleRuns, "keys" | "error">;
         try {
           found = { keys: configDifferences(YAML.parse(readFileSync(saved, "utf8")), current) };
-          const summary = path.join(dir, "summary.json");
-          if (existsSync(summary) && readJson<{ datasetManifestHash?: string }>(summary).datasetManifestHash !== datasetHashes[env]) {
-            found.keys.push(`another version of ${ENVS[env]!.dataset}`);
-          }
-          if (!found.keys.length) continue;
         } catch (err) {
           found = { keys: [], error: `config.resolved.yaml does not parse: ${(err as Error).message.split("\n")[0]}` };
         }
+        const summary = path.join(dir, "summary.json");
+        if (existsSync(summary)) {
+          try {
+            if (readJson<{ datasetManifestHash?: string }>(summary).datasetManifestHash !== datasetHashes[env]) found.keys.push(`another version of ${ENVS[env]!.dataset}`);
+          } catch (err) {
+            found.error = [found.error, `summary.json does not parse: ${(err as Error).message.split("\n")[0]}`].filter(Boolean).join("; ");
+          }
+        }
+        if (!found.keys.length && !found.error) continue;
         const id = JSON.stringify([env, model.name, found]);
         const group = groups.get(id) ?? { env, model: model.name, seeds: [], ...found };
         group.seeds.push(seed);
@@ -570,7 +577,7 @@ async function main(): Promise<void> {
             args:
               planned.kind === "eval"
                 ? ["eval", dir, "--episodes", String(planned.episodes)]
-                : ["eval", dir, "--episodes", String(planned.episodes), "--out", planned.out, ...planned.targets.flatMap((t) => ["--target-return", String(t)])],
+                : ["eval", dir, "--episodes", String(planned.episodes), "--out", planned.out, ...(planned.targets ?? []).flatMap((t) => ["--target-return", String(t)])],
             pending: () => (existsSync(file) ? evalMismatch(readJson<EvalResult>(file), planned.episodes, planned.targets).join("; ") || null : ""),
           });
         }
