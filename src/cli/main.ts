@@ -6,7 +6,7 @@ import { Command, Option } from "commander";
 import { pino } from "pino";
 import { createLogger, LOG_LEVELS, type LogLevel } from "../runtime/logging.js";
 import { createProgressFactory, progressEnabled } from "../runtime/progress.js";
-import { SnndtError } from "../runtime/errors.js";
+import { fileSystemError, SnndtError } from "../runtime/errors.js";
 import { SNNDT_VERSION } from "../runtime/version.js";
 import type { RunContext } from "../runtime/context.js";
 import { registerPrepareDataset } from "./commands/prepare-dataset.js";
@@ -71,10 +71,11 @@ export async function main(argv: string[]): Promise<number> {
       // commander already printed help/version/usage errors.
       return e.exitCode ?? 1;
     }
-    if (err instanceof SnndtError) {
-      process.stderr.write(`snndt: error: ${err.message}\n`);
+    const known = err instanceof SnndtError ? err : fileSystemError(err);
+    if (known) {
+      process.stderr.write(`snndt: error: ${known.message}\n`);
       logFailureToFile(program.opts<GlobalOptions>().logFile, err);
-      return err.exitCode;
+      return known.exitCode;
     }
     process.stderr.write(`snndt: internal error (please report it): ${(err as Error)?.stack ?? String(err)}\n`);
     logFailureToFile(program.opts<GlobalOptions>().logFile, err);

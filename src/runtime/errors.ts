@@ -28,5 +28,31 @@ export class UsageError extends SnndtError {
   }
 }
 
+/** What the file system said, for the errors a user's paths, permissions or disk cause (not snndt bugs). */
+const FILE_SYSTEM_PROBLEMS: Record<string, string> = {
+  ENOTDIR: "a part of the path is a file, not a directory",
+  EISDIR: "it is a directory",
+  EEXIST: "it already exists",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  EROFS: "the file system is read-only",
+  ENOSPC: "no space left on the device",
+  EDQUOT: "the disk quota is exhausted",
+  ENAMETOOLONG: "the name is too long",
+  ENOENT: "no such file or directory",
+};
+
+/**
+ * A Node file-system error on a path (a file where a directory is needed, no permission, a full
+ * disk) as an error the user can act on; null for anything else.
+ */
+export function fileSystemError(err: unknown): SnndtError | null {
+  const e = err as NodeJS.ErrnoException | null;
+  if (!e || typeof e.code !== "string" || typeof e.path !== "string") return null;
+  const problem = FILE_SYSTEM_PROBLEMS[e.code];
+  if (!problem) return null;
+  return new SnndtError(`cannot ${e.syscall ?? "use"} ${e.path}: ${problem} (${e.code}).`);
+}
+
 /** Exit code for a run stopped by SIGINT/SIGTERM (128 + SIGINT), the shell convention. */
 export const INTERRUPTED_EXIT_CODE = 130;
