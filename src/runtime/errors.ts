@@ -28,30 +28,34 @@ export class UsageError extends SnndtError {
   }
 }
 
-/** What the file system said, for the errors a user's paths, permissions or disk cause (not snndt bugs). */
+/**
+ * File-system refusals that come from the user's paths, permissions or disk, never from snndt
+ * itself, with what to do. (ENOENT and EEXIST are left out: a missing or existing file can be an
+ * snndt bug, which must keep its stack.)
+ */
 const FILE_SYSTEM_PROBLEMS: Record<string, string> = {
-  ENOTDIR: "a part of the path is a file, not a directory",
-  EISDIR: "it is a directory",
-  EEXIST: "it already exists",
-  EACCES: "permission denied",
-  EPERM: "operation not permitted",
-  EROFS: "the file system is read-only",
-  ENOSPC: "no space left on the device",
-  EDQUOT: "the disk quota is exhausted",
-  ENAMETOOLONG: "the name is too long",
-  ENOENT: "no such file or directory",
+  ENOTDIR: "a part of the path is a file, not a directory; choose another path",
+  EISDIR: "it is a directory; give a file",
+  EACCES: "permission denied; choose a path you may write, or change its permissions",
+  EPERM: "operation not permitted; choose a path you may write, or change its permissions",
+  EROFS: "the file system is read-only; choose a path on a writable one",
+  ENOSPC: "no space left on the device; free some space and run again (a training run continues with --resume)",
+  EDQUOT: "the disk quota is exhausted; free some space and run again (a training run continues with --resume)",
+  ENAMETOOLONG: "the name is too long; choose a shorter path",
 };
 
 /**
- * A Node file-system error on a path (a file where a directory is needed, no permission, a full
- * disk) as an error the user can act on; null for anything else.
+ * A Node file-system error caused by the user's paths, permissions or disk (a file where a directory
+ * is needed, no permission, a full disk) as an error the user can act on; null for anything else.
  */
 export function fileSystemError(err: unknown): SnndtError | null {
-  const e = err as NodeJS.ErrnoException | null;
-  if (!e || typeof e.code !== "string" || typeof e.path !== "string") return null;
+  const e = err as (NodeJS.ErrnoException & { dest?: string }) | null;
+  if (!e || typeof e.code !== "string") return null;
   const problem = FILE_SYSTEM_PROBLEMS[e.code];
   if (!problem) return null;
-  return new SnndtError(`cannot ${e.syscall ?? "use"} ${e.path}: ${problem} (${e.code}).`);
+  // rename names its source first; the destination is the path the user chose.
+  const where = e.dest ?? e.path;
+  return new SnndtError(`${where ? `cannot ${e.syscall ?? "use"} ${where}` : `a ${e.syscall ?? "file-system"} call failed`}: ${problem} (${e.code}).`);
 }
 
 /** Exit code for a run stopped by SIGINT/SIGTERM (128 + SIGINT), the shell convention. */

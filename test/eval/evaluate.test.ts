@@ -1,6 +1,6 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { runCli } from "../helpers/cli.js";
@@ -214,6 +214,15 @@ test("eval --data with another environment's dataset is refused, naming the file
   assert.equal(res.status, 1, res.stderr);
   assert.match(res.stderr, /pendulum-mixed\.arrow cannot be evaluated with .*: observations have 3 dimensions in the dataset but 4 in the checkpoint; the dataset has continuous actions, the checkpoint discrete/);
   assert.ok(!existsSync(out), "nothing written");
+});
+
+test("eval --out below a file: the file system's refusal, with what to do, not an internal error", () => {
+  const file = path.join(base, "a-file");
+  writeFileSync(file, "x");
+  const res = runCli(["eval", snnRun, "--episodes", "1", "--target-return", "100", "--latency-decisions", "2", "--out", path.join(file, "eval")]);
+  assert.equal(res.status, 1, res.stderr);
+  assert.match(res.stderr, /snndt: error: cannot mkdir .*a-file\/eval.*: a part of the path is a file, not a directory; choose another path \(ENOTDIR\)\./);
+  assert.doesNotMatch(res.stderr, /internal error/);
 });
 
 test("eval --data with episodes longer than the checkpoint's max_ep_len is refused", async () => {

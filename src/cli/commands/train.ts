@@ -30,6 +30,14 @@ function timestamp(): string {
   return new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
 }
 
+/** The nearest existing path at or above `dir` when it is not a directory (so `dir` cannot be made), else null. */
+function fileOnPath(dir: string): string | null {
+  for (let p = dir; ; p = path.dirname(p)) {
+    if (existsSync(p)) return statSync(p).isDirectory() ? null : p;
+    if (path.dirname(p) === p) return null;
+  }
+}
+
 function parseSeed(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const seed = Number(text);
@@ -91,9 +99,8 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
         runDir = path.resolve(
           options.out ?? path.join("runs", `${configName}-${config.model.kind === "dt" ? "dt" : config.model.variant}-seed${config.seed}-${timestamp()}`),
         );
-        if (existsSync(runDir) && !statSync(runDir).isDirectory()) {
-          throw new UsageError(`--out ${runDir} is a file; a run needs a directory (choose another --out).`);
-        }
+        const file = fileOnPath(runDir);
+        if (file) throw new UsageError(`--out ${runDir}: ${file} is a file; a run needs a directory (choose another --out).`);
         if (existsSync(runDir) && readdirSync(runDir).length > 0) {
           throw new UsageError(`${runDir} already holds a run; continue it with --resume ${options.out ?? runDir}, or choose another --out.`);
         }
