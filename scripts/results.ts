@@ -107,6 +107,9 @@ function parseOptions(argv: string[]): Options | null {
     if (n < 1) throw new Error(`${flag} takes a positive integer, got ${n}`);
     return n;
   };
+  // The suite evaluates with its own settings (--episodes, the dataset's best return, the sweep).
+  const evalSet = values.set!.find((set) => set.split("=")[0]!.trim().startsWith("eval."));
+  if (evalSet) throw new Error(`--set ${evalSet}: the suite sets how it evaluates (--episodes, the dataset's best return); --set is for training keys`);
   const envs = values.env ? values.env.split(",") : Object.keys(ENVS);
   for (const env of envs) if (!ENVS[env]) throw new Error(`unknown --env ${env}; known: ${Object.keys(ENVS).join(", ")}`);
   const ints = (text: string, flag: string) =>
@@ -188,13 +191,13 @@ async function runAll(jobs: Job[], parallel: number, resume: boolean): Promise<v
 }
 
 /** Why an evaluation does not answer this suite: partial, or other episodes per target or targets (empty: it does). */
-function evalMismatch(result: EvalResult, episodes: number, targets: number[] | null): string[] {
+function evalMismatch(result: EvalResult, episodes: number, targets: number[]): string[] {
   const problems: string[] = [];
   if (result.partial) problems.push("partial (its environment failed part-way)");
   if (result.settings.episodesPerTarget !== episodes) problems.push(`${result.settings.episodesPerTarget} episodes per target instead of ${episodes}`);
   const got = result.settings.targets;
-  const sameTargets = targets === null || (got.length === targets.length && got.every((t, i) => Math.abs(t - targets[i]!) <= 1e-9 * Math.max(1, Math.abs(t))));
-  if (!sameTargets) problems.push(`targets ${got.join(", ")} instead of ${targets!.join(", ")}`);
+  const sameTargets = got.length === targets.length && got.every((t, i) => Math.abs(t - targets[i]!) <= 1e-9 * Math.max(1, Math.abs(t)));
+  if (!sameTargets) problems.push(`targets ${got.join(", ")} instead of ${targets.join(", ")}`);
   return problems;
 }
 
@@ -203,14 +206,11 @@ interface PlannedEval {
   kind: "eval" | "sweep";
   out: string;
   episodes: number;
-  /** null: whatever the run's config asks for (not checked). */
-  targets: number[] | null;
+  targets: number[];
 }
 
 function plannedEvals(options: Options, model: ModelSpec, dir: string, returns: number[]): PlannedEval[] {
-  // The main evaluation's targets are the run's eval.target_returns when a --set gives them, else the dataset's best return.
-  const ownTargets = options.sets.some((set) => set.startsWith("eval.target_returns="));
-  const planned: PlannedEval[] = [{ kind: "eval", out: path.join(dir, "eval"), episodes: options.episodes, targets: ownTargets ? null : [extent(returns).max] }];
+  const planned: PlannedEval[] = [{ kind: "eval", out: path.join(dir, "eval"), episodes: options.episodes, targets: [extent(returns).max] }];
   if (model.name === "full" || model.name === "dt") {
     planned.push({ kind: "sweep", out: path.join(dir, "eval-sweep"), episodes: Math.max(1, Math.round(options.episodes / 5)), targets: sweepTargets(returns) });
   }
@@ -294,7 +294,11 @@ interface Row {
 }
 
 function readJson<T>(file: string): T {
-  return JSON.parse(readFileSync(file, "utf8")) as T;
+  try {
+    return JSON.parse(readFileSync(file, "utf8")) as T;
+  } catch (err) {
+    throw new Error(`${file}: ${(err as Error).message}`);
+  }
 }
 
 /** Training wall time a run recorded in its summary.json. */
@@ -400,12 +404,8 @@ function staleRuns(options: Options, datasetHashes: Record<string, string>): Sta
           found = { keys: [], error: `config.resolved.yaml does not parse: ${(err as Error).message.split("\n")[0]}` };
         }
         const summary = path.join(dir, "summary.json");
-        if (existsSync(summary)) {
-          try {
-            if (readJson<{ datasetManifestHash?: string }>(summary).datasetManifestHash !== datasetHashes[env]) found.keys.push(`another version of ${ENVS[env]!.dataset}`);
-          } catch (err) {
-            found.error = [found.error, `summary.json does not parse: ${(err as Error).message.split("\n")[0]}`].filter(Boolean).join("; ");
-          }
+        if (existsSync(summary) && readJson<{ datasetManifestHash?: string }>(summary).datasetManifestHash !== datasetHashes[env]) {
+          found.keys.push(`another version of ${ENVS[env]!.dataset}`);
         }
         if (!found.keys.length && !found.error) continue;
         const id = JSON.stringify([env, model.name, found]);
@@ -577,7 +577,7 @@ async function main(): Promise<void> {
             args:
               planned.kind === "eval"
                 ? ["eval", dir, "--episodes", String(planned.episodes)]
-                : ["eval", dir, "--episodes", String(planned.episodes), "--out", planned.out, ...(planned.targets ?? []).flatMap((t) => ["--target-return", String(t)])],
+                : ["eval", dir, "--episodes", String(planned.episodes), "--out", planned.out, ...planned.targets.flatMap((t) => ["--target-return", String(t)])],
             pending: () => (existsSync(file) ? evalMismatch(readJson<EvalResult>(file), planned.episodes, planned.targets).join("; ") || null : ""),
           });
         }

@@ -79,13 +79,13 @@ const RNG_STREAMS = ["sampler", "dropout"] as const;
  */
 const ELAPSED_FILE = "elapsed.json";
 
-/** Wall seconds recorded beside a checkpoint; 0 when absent or unreadable (the summary then counts this segment only). */
-function elapsedAt(dir: string): number {
+/** Wall seconds recorded beside a checkpoint; null when absent or unreadable (killed between the two writes). */
+function elapsedAt(dir: string): number | null {
   try {
     const seconds = (JSON.parse(readFileSync(path.join(dir, ELAPSED_FILE), "utf8")) as { seconds?: unknown }).seconds;
-    return typeof seconds === "number" && Number.isFinite(seconds) && seconds >= 0 ? seconds : 0;
+    return typeof seconds === "number" && Number.isFinite(seconds) && seconds >= 0 ? seconds : null;
   } catch {
-    return 0;
+    return null;
   }
 }
 
@@ -223,7 +223,9 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
     bestValLoss = loaded.state.bestValLoss;
     bestValStep = loaded.state.trainer.bestValStep;
     lossWindow = { ...loaded.state.trainer.lossWindow };
-    earlierSeconds = elapsedAt(dir);
+    const elapsed = elapsedAt(dir);
+    if (elapsed === null) logger.warn({ checkpoint: dir }, `no readable ${ELAPSED_FILE} beside the checkpoint: the summary's wallSeconds will count this segment only`);
+    earlierSeconds = elapsed ?? 0;
     await metrics.truncateAfter(step);
     logger.info({ checkpoint: dir, step }, "resumed");
   } else {

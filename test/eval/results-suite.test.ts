@@ -110,4 +110,9 @@ test("evaluations made with other settings are named and made again on --resume;
   const stale = results(["--report-only", "--episodes", "2"]);
   assert.equal(stale.status, 0, stale.stderr);
   assert.deepEqual(readJson().staleRuns.find((s) => s.model === "route-only")?.keys, ["another version of datasets/cartpole-mixed.arrow"]);
+
+  // How the suite evaluates is its own: an eval key in --set is refused, not half-applied.
+  const evalSet = results(["--report-only", "--set", "eval.target_returns=[400]"]);
+  assert.equal(evalSet.status, 1);
+  assert.match(evalSet.stderr, /--set eval\.target_returns=\[400\]: the suite sets how it evaluates/);
 });
