@@ -163,7 +163,7 @@ export function createDecisionRunner(sequenceModel: SequenceModel): DecisionRunn
         try {
           const output = model.forward(inputs, { training: false, collectStats: true });
           const [, context, actionWidth] = output.actions.shape;
-          const action = tf.tidy(() => tf.slice(output.actions, [0, context - 1, 0], [1, 1, actionWidth]).dataSync() as Float32Array);
+          const action = valuesOf(tf.slice(output.actions, [0, context - 1, 0], [1, 1, actionWidth]));
           output.actions.dispose();
           return { action, reusedSteps: 0, stats: output.stats! };
         } finally {
