@@ -62,6 +62,19 @@ export class ParamStore {
   }
 }
 
+/**
+ * An untrainable variable of zeros, for state beside the parameters (optimizer moments, eligibility
+ * traces); the zeros tensor it is made from is released (the variable keeps its own reference).
+ */
+export function zerosVariable(shape: number[]): tf.Variable {
+  const zeros = tf.zeros(shape);
+  try {
+    return tf.variable(zeros, false);
+  } finally {
+    zeros.dispose();
+  }
+}
+
 /** A dense layer's parameters. */
 export interface Linear {
   weight: tf.Variable<tf.Rank.R2>;

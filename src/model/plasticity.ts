@@ -17,6 +17,7 @@
  * the weights, so the update is deterministic.
  */
 import { tf } from "../runtime/backend.js";
+import { zerosVariable } from "./params.js";
 
 /** The eligibility trace's key in checkpoints (its tfjs variable is unnamed, so tfjs numbers it). */
 export const ELIGIBILITY_STATE_NAME = "head.eligibility";
@@ -31,9 +32,7 @@ export class ThreeFactorPlasticity {
     private readonly etaLocal: number,
     private readonly lambda: number,
   ) {
-    const zeros = tf.zeros([width, actionWidth]);
-    this.eligibility = tf.variable(zeros, false) as tf.Variable<tf.Rank.R2>;
-    zeros.dispose();
+    this.eligibility = zerosVariable([width, actionWidth]) as tf.Variable<tf.Rank.R2>;
   }
 
   /**

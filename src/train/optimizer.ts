@@ -18,6 +18,7 @@
  * frequencies and phases) do not, since shrinking them towards zero is not a useful prior.
  */
 import * as tf from "@tensorflow/tfjs";
+import { zerosVariable } from "../model/params.js";
 
 export type GradientMap = Map<string, tf.Tensor> | tf.NamedTensorMap;
 
@@ -67,8 +68,8 @@ export class AdamW {
       // Moments are unnamed tfjs variables: their identity is the owner's name in this map.
       this.byName.set(variable.name, {
         variable,
-        m: zerosVariable(variable),
-        v: zerosVariable(variable),
+        m: zerosVariable(variable.shape),
+        v: zerosVariable(variable.shape),
         decays: this.options.decays(variable),
       });
     }
@@ -181,16 +182,6 @@ export function clipByGlobalNorm(grads: GradientMap, maxNorm: number): { grads: 
   return { grads: new Map(entries.map(([name], i) => [name, scaled[i]!])), norm: norm as tf.Scalar };
 }
 
-/** An untrainable variable of zeros shaped like `like` (the zeros it is made from are released). */
-function zerosVariable(like: tf.Tensor): tf.Variable {
-  const zeros = tf.zerosLike(like);
-  try {
-    return tf.variable(zeros, false);
-  } finally {
-    zeros.dispose();
-  }
-}
-
 /**
  * Sums gradients of `grad_accum` micro-batches in device variables, each weighted; `mean()` gives
  * sum_i w_i g_i / sum_i w_i. With w_i the number of real (unpadded) steps of micro-batch i, whose
@@ -206,7 +197,7 @@ export class GradientAccumulator {
 
   constructor(variables: readonly tf.Variable[]) {
     checkUniqueNames(variables);
-    this.sums = new Map(variables.map((v) => [v.name, zerosVariable(v)]));
+    this.sums = new Map(variables.map((v) => [v.name, zerosVariable(v.shape)]));
   }
 
   /** Micro-batches added since the last reset. */
