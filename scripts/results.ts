@@ -190,17 +190,6 @@ async function runAll(jobs: Job[], parallel: number, resume: boolean): Promise<v
   if (failure) throw failure;
 }
 
-/** Why an evaluation does not answer this suite: partial, or other episodes per target or targets (empty: it does). */
-function evalMismatch(result: EvalResult, episodes: number, targets: number[]): string[] {
-  const problems: string[] = [];
-  if (result.partial) problems.push("partial (its environment failed part-way)");
-  if (result.settings.episodesPerTarget !== episodes) problems.push(`${result.settings.episodesPerTarget} episodes per target instead of ${episodes}`);
-  const got = result.settings.targets;
-  const sameTargets = got.length === targets.length && got.every((t, i) => Math.abs(t - targets[i]!) <= 1e-9 * Math.max(1, Math.abs(t)));
-  if (!sameTargets) problems.push(`targets ${got.join(", ")} instead of ${targets.join(", ")}`);
-  return problems;
-}
-
 /** The evaluations this suite makes of one run: the main one at the dataset's best return, and for `full` and `dt` the sweep. */
 interface PlannedEval {
   kind: "eval" | "sweep";
@@ -209,12 +198,52 @@ interface PlannedEval {
   targets: number[];
 }
 
+/** Episodes per target of a sweep: a fifth of the main evaluation's, at least one. */
+function sweepEpisodes(options: Options): number {
+  return Math.max(1, Math.round(options.episodes / 5));
+}
+
 function plannedEvals(options: Options, model: ModelSpec, dir: string, returns: number[]): PlannedEval[] {
   const planned: PlannedEval[] = [{ kind: "eval", out: path.join(dir, "eval"), episodes: options.episodes, targets: [extent(returns).max] }];
   if (model.name === "full" || model.name === "dt") {
-    planned.push({ kind: "sweep", out: path.join(dir, "eval-sweep"), episodes: Math.max(1, Math.round(options.episodes / 5)), targets: sweepTargets(returns) });
+    planned.push({ kind: "sweep", out: path.join(dir, "eval-sweep"), episodes: sweepEpisodes(options), targets: sweepTargets(returns) });
   }
   return planned;
+}
+
+/**
+ * Why a planned evaluation's eval.json does not answer this suite: partial, or other episodes per
+ * target or targets (empty: it does); null when there is none yet.
+ */
+function plannedEvalProblems(planned: PlannedEval): string[] | null {
+  const file = path.join(planned.out, "eval.json");
+  if (!existsSync(file)) return null;
+  const result = readJson<EvalResult>(file);
+  const problems: string[] = [];
+  if (result.partial) problems.push("partial (its environment failed part-way)");
+  if (result.settings.episodesPerTarget !== planned.episodes) problems.push(`${result.settings.episodesPerTarget} episodes per target instead of ${planned.episodes}`);
+  const got = result.settings.targets;
+  const want = planned.targets;
+  const sameTargets = got.length === want.length && got.every((t, i) => Math.abs(t - want[i]!) <= 1e-9 * Math.max(1, Math.abs(t)));
+  if (!sameTargets) problems.push(`targets ${got.join(", ")} instead of ${want.join(", ")}`);
+  return problems;
+}
+
+/** Finished evaluations that do not answer this suite, one line each for the report. */
+async function mismatchedEvals(options: Options): Promise<string[]> {
+  const lines: string[] = [];
+  for (const env of options.envs) {
+    const returns = await datasetReturns(env);
+    for (const model of MODELS) {
+      for (const seed of options.seeds) {
+        for (const planned of plannedEvals(options, model, runDir(options, env, model.name, seed), returns)) {
+          const problems = plannedEvalProblems(planned);
+          if (problems?.length) lines.push(`${model.name} on ${env}, seed ${seed} (${planned.kind === "eval" ? "evaluation" : "sweep"}): ${problems.join("; ")}`);
+        }
+      }
+    }
+  }
+  return lines;
 }
 
 function runDir(options: Options, env: string, model: string, seed: number): string {
@@ -495,7 +524,7 @@ function renderMarkdown(
   }
   if (mismatched.length) {
     out.push(
-      `**Evaluated with other settings** than this report's (${options.episodes} episodes per target at the dataset's best return; sweeps ${Math.max(1, Math.round(options.episodes / 5))}), or partial;`,
+      `**Evaluated with other settings** than this report's (${options.episodes} episodes per target at the dataset's best return; sweeps ${sweepEpisodes(options)}), or partial;`,
       "their rows pool them as they are. `npm run results -- --resume` with the same options evaluates them again:",
       "",
       ...mismatched.map((line) => `- ${line}`),
@@ -570,7 +599,6 @@ async function main(): Promise<void> {
           pending: () => (existsSync(path.join(dir, "summary.json")) ? null : ""),
         });
         for (const planned of plannedEvals(options, model, dir, await datasetReturns(env))) {
-          const file = path.join(planned.out, "eval.json");
           evalJobs.push({
             label: `${planned.kind} ${env} ${model.name} seed ${seed}`,
             // The main evaluation conditions on the dataset's best return, which eval finds itself.
@@ -578,7 +606,10 @@ async function main(): Promise<void> {
               planned.kind === "eval"
                 ? ["eval", dir, "--episodes", String(planned.episodes)]
                 : ["eval", dir, "--episodes", String(planned.episodes), "--out", planned.out, ...planned.targets.flatMap((t) => ["--target-return", String(t)])],
-            pending: () => (existsSync(file) ? evalMismatch(readJson<EvalResult>(file), planned.episodes, planned.targets).join("; ") || null : ""),
+            pending: () => {
+              const problems = plannedEvalProblems(planned);
+              return problems === null ? "" : problems.join("; ") || null;
+            },
           });
         }
       }
@@ -602,20 +633,7 @@ async function main(): Promise<void> {
   const datasetHashes: Record<string, string> = {};
   for (const env of options.envs) datasetHashes[env] = (await datasetFacts(env)).manifestHash;
   const stale = staleRuns(options, datasetHashes);
-  const mismatched: string[] = [];
-  for (const env of options.envs) {
-    const returns = await datasetReturns(env);
-    for (const model of MODELS) {
-      for (const seed of options.seeds) {
-        for (const planned of plannedEvals(options, model, runDir(options, env, model.name, seed), returns)) {
-          const file = path.join(planned.out, "eval.json");
-          if (!existsSync(file)) continue;
-          const problems = evalMismatch(readJson<EvalResult>(file), planned.episodes, planned.targets);
-          if (problems.length) mismatched.push(`${model.name} on ${env}, seed ${seed} (${planned.kind === "eval" ? "evaluation" : "sweep"}): ${problems.join("; ")}`);
-        }
-      }
-    }
-  }
+  const mismatched = await mismatchedEvals(options);
   for (const line of mismatched) process.stderr.write(`[results] evaluated with other settings: ${line}\n`);
   for (const group of stale) process.stderr.write(`[results] trained with another configuration: ${describeStale(group, (text) => text)}\n`);
   const json = { snndtVersion: SNNDT_VERSION, generatedAt: new Date().toISOString(), options: { ...options, out: path.relative(PACKAGE_ROOT, options.out), docs: path.relative(PACKAGE_ROOT, options.docs) }, published: PUBLISHED, times, targetSupport: support, staleRuns: stale, evaluatedWithOtherSettings: mismatched, rows };
