@@ -62,7 +62,7 @@ export function modelConfig(kind: Kind, shape: Shape): ModelConfig {
 }
 
 /** A full (unpadded) batch of random windows. */
-export function randomBatch(size: number, context: number, seed: number): WindowBatch {
+function randomBatch(size: number, context: number, seed: number): WindowBatch {
   const rng = new Rng(seed);
   const start = Array.from({ length: size }, () => rng.int(1000 - context));
   return {

@@ -170,10 +170,10 @@ async function openEnv(request: EvalRequest, envId: string): Promise<OpenedEnvir
       return env;
     },
     release: async (env) => {
-      const child = opened.find((e) => e === env);
-      if (!child) return;
-      opened.splice(opened.indexOf(child), 1);
-      await child.close();
+      const index = opened.findIndex((e) => e === env);
+      if (index < 0) return;
+      const [child] = opened.splice(index, 1);
+      await child!.close();
     },
     closeAll: async () => {
       await Promise.all(opened.map((env) => env.close()));
