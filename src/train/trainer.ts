@@ -382,6 +382,9 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
       }
       gradNorm!.dispose();
       if (step % config.train.checkpoint_every === 0 || step === config.train.steps) await saveStep();
+      // A step awaits only promises the WASM backend settles at once, so a SIGINT/SIGTERM handler
+      // would otherwise run only at the next file write; one macrotask turn lets it set the flag.
+      await new Promise((resolve) => setImmediate(resolve));
       if (stop.requested && step < config.train.steps) {
         interrupted = true;
         if (lastCheckpoint !== checkpointDir(runDir, step)) await saveStep();

@@ -230,6 +230,28 @@ test("Ctrl-C finishes the step, writes a checkpoint, exits 130, and --resume con
   assert.deepEqual(upTo(lossCurve(interrupted)), upTo(lossCurve(reference)));
 });
 
+test("Ctrl-C stops after the current step even when no checkpoint or validation is due", async () => {
+  const out = path.join(tmp("sigint-between"), "run");
+  const args = [...TINY, "--set", "train.steps=400", "--set", "train.log_every=1", "--set", "train.eval_every=1000", "--set", "train.checkpoint_every=1000"];
+  const child = spawn(process.execPath, [SNNDT_BIN, "-q", "train", "--out", out, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let signalledAt = 0;
+  await new Promise<void>((resolve) => {
+    const poll = setInterval(() => {
+      const rows = existsSync(path.join(out, "metrics.jsonl")) ? readMetrics(out) : [];
+      if (rows.length >= 5) {
+        clearInterval(poll);
+        signalledAt = rows[rows.length - 1]!["step"]!;
+        resolve();
+      }
+    }, 20);
+  });
+  child.kill("SIGINT");
+  assert.equal(await new Promise<number | null>((resolve) => child.on("exit", resolve)), 130);
+  // Before the fix the signal waited for the next file write: the checkpoint at step 400.
+  const stoppedAt = (await stepCheckpoints(out))[0]!.step;
+  assert.ok(stoppedAt >= signalledAt && stoppedAt <= signalledAt + 20, `signalled at step ${signalledAt}, stopped at ${stoppedAt}`);
+});
+
 test("config errors name the key, the valid ones and the closest match", () => {
   const misspelt = runCli(["train", "--out", path.join(tmp("cfg"), "x"), "--set", "model.d_modl=64"]);
   assert.equal(misspelt.status, 2);
