@@ -8,7 +8,7 @@ import * as path from "node:path";
 import { InputError, UsageError } from "../runtime/errors.js";
 import type { RunContext } from "../runtime/context.js";
 import type { ProgressFactory } from "../runtime/progress.js";
-import { writeDirAtomic, writeFileAtomic } from "../runtime/fs-atomic.js";
+import { fileOnPath, writeDirAtomic, writeFileAtomic } from "../runtime/fs-atomic.js";
 import { SNNDT_VERSION } from "../runtime/version.js";
 import type { ActionSpace, Episode, StateStats } from "./types.js";
 import { STEP_COLUMNS, writeStepsArrowHashed } from "./arrow-writer.js";
@@ -163,6 +163,8 @@ export async function readSource(input: string, options: ReaderOptions = {}): Pr
  * left at `outDir`. An existing `outDir` is an error unless `options.force`.
  */
 export async function prepareDataset(input: string, outDir: string, options: PrepareOptions, ctx: RunContext): Promise<DatasetManifest> {
+  const file = fileOnPath(path.resolve(outDir));
+  if (file && file !== path.resolve(outDir)) throw new UsageError(`output ${outDir}: ${file} is a file; a prepared dataset needs a directory (choose another --out).`);
   if (existsSync(outDir) && !options.force) {
     throw new UsageError(`output ${outDir} already exists; choose another --out or pass --force to replace it.`);
   }

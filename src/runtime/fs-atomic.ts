@@ -3,8 +3,16 @@
  * place only when complete, so an error or a crash never leaves a half-written file or directory.
  */
 import { randomBytes } from "node:crypto";
-import { promises as fs, existsSync, rmSync } from "node:fs";
+import { promises as fs, existsSync, rmSync, statSync } from "node:fs";
 import * as path from "node:path";
+
+/** The nearest existing path at or above `dir` when it is not a directory (so `dir` cannot be made), else null. */
+export function fileOnPath(dir: string): string | null {
+  for (let p = dir; ; p = path.dirname(p)) {
+    if (existsSync(p)) return statSync(p).isDirectory() ? null : p;
+    if (path.dirname(p) === p) return null;
+  }
+}
 
 function tempSibling(target: string): string {
   const dir = path.dirname(target);

@@ -246,6 +246,12 @@ test(
       return true;
     });
     assert.deepEqual(readdirSync(out), ["keep.txt"]);
+    const below = path.join(out, "keep.txt", "prepared");
+    await assert.rejects(prepareDataset(path.join(SAMPLES, "pendulum-minari.hdf5"), below, {}, quietContext()), (err: unknown) => {
+      assert.ok(err instanceof UsageError);
+      assert.match(err.message, /keep\.txt is a file; a prepared dataset needs a directory/);
+      return true;
+    });
     const nan = path.join(dir, "nan.arrow");
     await writeArrow(nan, stepsWithObservation(0, Number.NEGATIVE_INFINITY));
     const fresh = path.join(dir, "fresh");

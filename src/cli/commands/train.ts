@@ -1,10 +1,11 @@
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import * as path from "node:path";
 import type { Command } from "commander";
 import type { RunContext } from "../../runtime/context.js";
 import { INTERRUPTED_EXIT_CODE, UsageError } from "../../runtime/errors.js";
 import { MAX_SEED } from "../../runtime/rng.js";
 import { selectBackend } from "../../runtime/backend.js";
+import { fileOnPath } from "../../runtime/fs-atomic.js";
 import { CONFIGS_DIR, loadConfig } from "../../train/config.js";
 import { RESOLVED_CONFIG_FILE, runTraining, type StopFlag } from "../../train/trainer.js";
 
@@ -28,14 +29,6 @@ function collect(value: string, previous: string[]): string[] {
 
 function timestamp(): string {
   return new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
-}
-
-/** The nearest existing path at or above `dir` when it is not a directory (so `dir` cannot be made), else null. */
-function fileOnPath(dir: string): string | null {
-  for (let p = dir; ; p = path.dirname(p)) {
-    if (existsSync(p)) return statSync(p).isDirectory() ? null : p;
-    if (path.dirname(p) === p) return null;
-  }
 }
 
 function parseSeed(text: string | undefined): number | undefined {
