@@ -4,6 +4,7 @@ import type { RunContext } from "../../runtime/context.js";
 import { UsageError } from "../../runtime/errors.js";
 import { MAX_SEED } from "../../runtime/rng.js";
 import { BACKEND_CHOICES, selectBackend, type BackendChoice } from "../../runtime/backend.js";
+import { fileOnPath } from "../../runtime/fs-atomic.js";
 import { DEFAULT_ENERGY } from "../../eval/energy.js";
 import { DEFAULT_LATENCY_DECISIONS, DEFAULT_STATS_EVERY, evaluate } from "../../eval/evaluate.js";
 import { DEFAULT_ENV_TIMEOUT_MS } from "../../eval/external-env.js";
@@ -77,6 +78,9 @@ Examples:
       if (!(BACKEND_CHOICES as readonly string[]).includes(options.backend)) {
         throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(", ")}, got "${options.backend}"`);
       }
+      // Checked before any episode: the outputs are written only after the whole evaluation.
+      const blocking = options.out === undefined ? null : fileOnPath(path.resolve(options.out));
+      if (blocking) throw new UsageError(`--out ${options.out}: ${blocking} is a file; an evaluation writes a directory (choose another --out).`);
       const seeds = options.seeds?.split(",").map((s) => number("--seeds", s, (n) => Number.isInteger(n) && n >= 0 && n <= MAX_SEED, `comma-separated integers in [0, ${MAX_SEED}]`));
       const backend = await selectBackend(options.backend as BackendChoice);
       ctx.logger.info({ backend: backend.name, reason: backend.reason }, "backend");
