@@ -15,6 +15,7 @@ import { once } from "node:events";
 import { pipeline } from "node:stream/promises";
 import { randomBytes } from "node:crypto";
 import * as path from "node:path";
+import { makeDirectory } from "../runtime/fs-atomic.js";
 import {
   Bool,
   Field,
@@ -230,7 +231,7 @@ export async function writeStepsArrowHashed(
   checkEpisodes(file, episodes, obsDim, actionSpace);
   const schema = stepsSchema(obsDim, actionSpace, metadata);
 
-  await fs.mkdir(path.dirname(path.resolve(file)), { recursive: true });
+  await makeDirectory(path.dirname(path.resolve(file)));
   const tmp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
   const hash = new BackgroundSha256();
   try {

@@ -3,10 +3,9 @@
  * that produced it), report.md with SVG charts, and the side-by-side comparison of several runs.
  */
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
 import * as path from "node:path";
 import { InputError } from "../runtime/errors.js";
-import { writeFileAtomic } from "../runtime/fs-atomic.js";
+import { makeDirectory, writeFileAtomic } from "../runtime/fs-atomic.js";
 import { SPIKE_KINDS } from "../model/index.js";
 import { readMetrics } from "../train/metrics.js";
 import { barChart, lineChart, scatterWithDiagonal, type LineSeries } from "./charts.js";
@@ -88,7 +87,7 @@ export function formatEvalTable(result: EvalResult): string {
 
 /** Write eval.json, the charts and report.md into `outDir`; returns the report's path. */
 export async function writeEvalOutputs(result: EvalResult, outDir: string): Promise<string> {
-  await mkdir(path.join(outDir, "charts"), { recursive: true });
+  await makeDirectory(path.join(outDir, "charts"));
   await writeFileAtomic(path.join(outDir, EVAL_JSON), JSON.stringify(result, null, 2) + "\n");
   const charts: { file: string; title: string; svg: string }[] = [];
   const bySeries: LineSeries[] = result.targets.map((t) => ({

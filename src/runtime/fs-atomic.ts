@@ -14,6 +14,20 @@ export function fileOnPath(dir: string): string | null {
   }
 }
 
+/**
+ * `mkdir -p` whose refusal by a file on the path is always ENOTDIR. Node's recursive mkdir answers
+ * EEXIST when the directory to make is itself an existing file (ENOTDIR when the file is further
+ * up), and EEXIST would reach the CLI as an snndt bug instead of as the user's path.
+ */
+export async function makeDirectory(dir: string): Promise<void> {
+  try {
+    await fs.mkdir(dir, { recursive: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST" || !fileOnPath(dir)) throw err;
+    throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${dir}'`), { code: "ENOTDIR", syscall: "mkdir", path: dir });
+  }
+}
+
 function tempSibling(target: string): string {
   const dir = path.dirname(target);
   const base = path.basename(target);
@@ -22,7 +36,7 @@ function tempSibling(target: string): string {
 
 /** Write a file atomically (temp file + fsync + rename). */
 export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
-  await fs.mkdir(path.dirname(target), { recursive: true });
+  await makeDirectory(path.dirname(target));
   const tmp = tempSibling(target);
   const handle = await fs.open(tmp, "w");
   try {
@@ -47,7 +61,7 @@ export async function writeDirAtomic<T>(
   build: (tmpDir: string) => Promise<T>,
   options: { replace?: boolean } = {},
 ): Promise<T> {
-  await fs.mkdir(path.dirname(path.resolve(target)), { recursive: true });
+  await makeDirectory(path.dirname(path.resolve(target)));
   const tmp = tempSibling(path.resolve(target));
   await fs.mkdir(tmp);
   const cleanup = (): void => {

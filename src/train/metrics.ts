@@ -9,10 +9,9 @@
  * the checkpoint was taken and matches an uninterrupted run.
  */
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
 import * as path from "node:path";
 import { InputError } from "../runtime/errors.js";
-import { writeFileAtomic } from "../runtime/fs-atomic.js";
+import { makeDirectory, writeFileAtomic } from "../runtime/fs-atomic.js";
 
 export const METRICS_JSONL = "metrics.jsonl";
 export const METRICS_CSV = "metrics.csv";
@@ -71,7 +70,7 @@ export class MetricsWriter {
     const layers = options.spikeLayers;
     if (new Set(layers).size !== layers.length) throw new Error(`duplicate spike layer names: ${layers.join(", ")}`);
     for (const layer of layers) if (/[,"\n\r]/.test(layer)) throw new Error(`spike layer name ${JSON.stringify(layer)} cannot go in a CSV header`);
-    await mkdir(runDir, { recursive: true });
+    await makeDirectory(runDir);
     const writer = new MetricsWriter(runDir, layers);
     const header = writer.columns.join(",");
     if (existsSync(writer.csvPath)) {

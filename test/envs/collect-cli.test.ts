@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, existsSync, readdirSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, existsSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { tableFromIPC } from "apache-arrow";
@@ -75,4 +75,17 @@ test("snndt collect refuses to overwrite without --force, and rejects bad argume
   assert.notEqual(badPolicy.status, 0);
   assert.match(badPolicy.stderr, /great/);
   assert.equal(existsSync(path.join(dir, "x.arrow")), false);
+});
+
+test("snndt collect --out below a file: the user's path named, exit 1, not an internal error", () => {
+  const file = path.join(dir, "a-file");
+  writeFileSync(file, "mine");
+  // The file is the output's directory (Node's mkdir -p says EEXIST there), or further up (ENOTDIR).
+  for (const [out, made] of [[path.join(file, "out.arrow"), "a-file"], [path.join(file, "sub", "out.arrow"), "a-file/sub"]] as const) {
+    const res = runCli(["collect", "--env", "CartPole-v1", "--policy", "random", "--episodes", "1", "--out", out]);
+    assert.equal(res.status, 1, res.stderr);
+    assert.match(res.stderr, new RegExp(`snndt: error: cannot mkdir .*${made}: a part of the path is a file, not a directory; choose another path \\(ENOTDIR\\)\\.`));
+    assert.doesNotMatch(res.stderr, /internal error/);
+  }
+  assert.equal(readFileSync(file, "utf8"), "mine");
 });
