@@ -9,7 +9,10 @@ import { actionLoss, disposeInputs, inputsFromBatch, type SequenceModel } from "
 import { firingRate } from "../model/populations.js";
 
 export interface ValidationResult {
-  /** Mean over the validation batches of the masked loss. */
+  /**
+   * The masked loss over every real (unpadded) step of the validation batches: each batch's masked mean
+   * weighted by its real steps, so a batch of mostly padding counts for what it holds.
+   */
   loss: number;
   /** Share of real (unpadded) steps whose argmax action equals the dataset's; null for continuous actions. */
   accuracy: number | null;
@@ -18,9 +21,9 @@ export interface ValidationResult {
 }
 
 export function validate(model: SequenceModel, batches: WindowBatch[], actionSpace: ActionSpace): ValidationResult {
-  let lossSum = 0;
+  let weightedLoss = 0;
+  let realSteps = 0;
   let correct = 0;
-  let counted = 0;
   const rateSums = new Map<string, number>();
   for (const batch of batches) {
     const inputs = inputsFromBatch(batch);
@@ -30,26 +33,29 @@ export function validate(model: SequenceModel, batches: WindowBatch[], actionSpa
       const name = `block${layer.layer}`;
       rateSums.set(name, (rateSums.get(name) ?? 0) + firingRate(model.config, layer, tokens));
     }
-    // One readback per batch: the loss and, for discrete actions, the hits and the real steps.
-    const [loss, hits, real] = tf.tidy(() => {
-      const lossValue = actionLoss(output.actions, inputs, actionSpace);
-      if (actionSpace.kind !== "discrete") return [lossValue.dataSync()[0]!, 0, 0];
-      const predicted = output.actions.argMax(-1).toFloat();
-      const target = inputs.actions.reshape(predicted.shape).toFloat();
+    // One readback per batch: the masked mean loss, the real steps and, for discrete actions, the hits.
+    const [loss, real, hits] = tf.tidy(() => {
       const mask = inputs.mask;
-      return Array.from(tf.stack([lossValue, predicted.equal(target).toFloat().mul(mask).sum(), mask.sum()]).dataSync());
+      const values = [actionLoss(output.actions, inputs, actionSpace), mask.sum()];
+      if (actionSpace.kind === "discrete") {
+        const predicted = output.actions.argMax(-1).toFloat();
+        const target = inputs.actions.reshape(predicted.shape).toFloat();
+        values.push(predicted.equal(target).toFloat().mul(mask).sum());
+      }
+      return Array.from(tf.stack(values).dataSync());
     });
     output.actions.dispose();
     disposeInputs(inputs);
-    lossSum += loss!;
-    correct += hits!;
-    counted += real!;
+    weightedLoss += loss! * real!;
+    realSteps += real!;
+    correct += hits ?? 0;
   }
+  if (realSteps === 0) throw new Error("validate: the validation batches hold no real step");
   const spikeRates: Record<string, number> = {};
   for (const [name, sum] of rateSums) spikeRates[name] = sum / batches.length;
   return {
-    loss: lossSum / batches.length,
-    accuracy: actionSpace.kind === "discrete" ? (counted > 0 ? correct / counted : null) : null,
+    loss: weightedLoss / realSteps,
+    accuracy: actionSpace.kind === "discrete" ? correct / realSteps : null,
     spikeRates,
   };
 }
