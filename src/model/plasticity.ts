@@ -1,9 +1,9 @@
 /**
  * Three-factor plasticity on the action head W [d_model, A] (optional, off by default).
  *
- * After each optimizer step the trainer calls `applyPlasticity(batch)`. The model then runs one
- * inference forward pass (no dropout, weights as just updated by the optimizer) on that batch and,
- * over the N real steps n of the batch, takes
+ * After each optimizer step the trainer calls `applyPlasticity` with the step's batch (all its
+ * micro-batches under grad_accum). The model then runs an inference forward pass (no dropout, weights
+ * as just updated by the optimizer) on that batch and, over the N real steps n of the batch, takes
  *
  *     pre_n  = the final hidden state of the state token s_n (the head's input)      [d]
  *     post_n = tanh(W^T pre_n + b), the head's bounded response                       [A]

@@ -58,9 +58,10 @@ export interface SequenceModel {
   forward(inputs: ModelInputs, options: ForwardOptions): ModelOutput;
   /**
    * Three-factor plasticity step on the action head, to call after `optimizer.applyGradients` with
-   * the batch just trained on (see plasticity.ts for exactly what it computes). No-op when disabled.
+   * the batch just trained on: every micro-batch of the step, taken together as one batch (see
+   * plasticity.ts for exactly what it computes). No-op when disabled.
    */
-  applyPlasticity(inputs: ModelInputs): void;
+  applyPlasticity(microBatches: ModelInputs[]): void;
   /** The plasticity eligibility trace (non-trainable state to checkpoint), or null when disabled. */
   readonly plasticityState: tf.Variable | null;
   dispose(): void;
@@ -114,22 +115,22 @@ export class TokenSequenceModel implements SequenceModel {
     return output;
   }
 
-  applyPlasticity(inputs: ModelInputs): void {
+  applyPlasticity(microBatches: ModelInputs[]): void {
     const plasticity = this.parts.plasticity;
-    if (!plasticity) return;
-    this.checkInputs(inputs);
+    if (!plasticity || microBatches.length === 0) return;
+    microBatches.forEach((inputs) => this.checkInputs(inputs));
     tf.tidy(() => {
-      const [batch, context] = inputs.timesteps.shape;
-      const rows = batch * context;
-      const pre = tf.reshape(this.stateHidden(inputs, new Dropout(0, null), null), [rows, this.config.d_model]) as tf.Tensor2D;
+      // The head's inputs of every micro-batch, each from its own forward pass (as much memory as one
+      // training micro-batch), then one update over all their steps.
+      const pre = tf.concat(
+        microBatches.map((inputs) => {
+          const [batch, context] = inputs.timesteps.shape;
+          return tf.reshape(this.stateHidden(inputs, new Dropout(0, null), null), [batch * context, this.config.d_model]);
+        }),
+      ) as tf.Tensor2D;
       const post = tf.tanh(dense(pre, this.parts.head.weight, this.parts.head.bias)) as tf.Tensor2D;
-      plasticity.update(
-        this.parts.head.weight,
-        pre,
-        post,
-        tf.reshape(inputs.returnsToGo, [rows]) as tf.Tensor1D,
-        tf.reshape(inputs.mask, [rows]) as tf.Tensor1D,
-      );
+      const flat = (pick: (inputs: ModelInputs) => tf.Tensor) => tf.concat(microBatches.map((inputs) => tf.reshape(pick(inputs), [-1]))) as tf.Tensor1D;
+      plasticity.update(this.parts.head.weight, pre, post, flat((inputs) => inputs.returnsToGo), flat((inputs) => inputs.mask));
     });
   }
 

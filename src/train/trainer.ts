@@ -24,7 +24,7 @@ import { SNNDT_VERSION } from "../runtime/version.js";
 import { loadDataset, type PreparedDataset } from "../data/dataset.js";
 import type { Episode } from "../data/types.js";
 import { allocateBatch, WindowSampler, type WindowBatch, type WindowSpec } from "../data/windows.js";
-import { createModel, inputsFromBatch, disposeInputs, actionLoss, ELIGIBILITY_STATE_NAME, type SequenceModel, type ModelConfig } from "../model/index.js";
+import { createModel, inputsFromBatch, disposeInputs, actionLoss, ELIGIBILITY_STATE_NAME, type SequenceModel, type ModelConfig, type ModelInputs } from "../model/index.js";
 import { configHash, resolveDataPath, writeResolvedConfig, type ResolvedConfig } from "./config.js";
 import {
   checkpointDir,
@@ -280,55 +280,57 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
       let lossTimesSteps = 0;
       let realSteps = 0;
       let gradNorm: tf.Scalar;
-      for (let micro = 0; micro < config.train.grad_accum; micro++) {
-        const episodeIds = sampler.sample(batch, rngs.sampler);
-        const dropoutSeed = rngs.dropout.nextUint32();
-        const { value, grads } = tf.variableGrads(() => {
+      // Every micro-batch's inputs, kept until the step ends: plasticity sees the whole step's batch.
+      const microBatches: ModelInputs[] = [];
+      try {
+        for (let micro = 0; micro < config.train.grad_accum; micro++) {
+          const episodeIds = sampler.sample(batch, rngs.sampler);
+          const dropoutSeed = rngs.dropout.nextUint32();
           const inputs = inputsFromBatch(batch);
-          const output = model.forward(inputs, { training: true, dropoutSeed });
-          return actionLoss(output.actions, inputs, dataset.actionSpace);
-        }, model.variables);
-        const loss = (await value.data())[0]!;
-        value.dispose();
-        if (!Number.isFinite(loss)) {
-          tf.dispose(Object.values(grads));
-          const ids = [...new Set(Array.from(episodeIds, (i) => split.train[i]!))].sort((a, b) => a - b);
-          throw new SnndtError(
-            `the training loss became ${loss} at step ${step + 1} (micro-batch ${micro + 1}); the batch held windows of dataset ` +
-              `episodes ${ids.join(", ")}. Training stopped; the last good checkpoint is ${lastCheckpoint || "(none yet)"}. ` +
-              "Try a lower train.lr, a tighter train.grad_clip, or check those episodes for extreme values.",
+          microBatches.push(inputs);
+          const { value, grads } = tf.variableGrads(
+            () => actionLoss(model.forward(inputs, { training: true, dropoutSeed }).actions, inputs, dataset.actionSpace),
+            model.variables,
           );
+          const loss = (await value.data())[0]!;
+          value.dispose();
+          if (!Number.isFinite(loss)) {
+            tf.dispose(Object.values(grads));
+            const ids = [...new Set(Array.from(episodeIds, (i) => split.train[i]!))].sort((a, b) => a - b);
+            throw new SnndtError(
+              `the training loss became ${loss} at step ${step + 1} (micro-batch ${micro + 1}); the batch held windows of dataset ` +
+                `episodes ${ids.join(", ")}. Training stopped; the last good checkpoint is ${lastCheckpoint || "(none yet)"}. ` +
+                "Try a lower train.lr, a tighter train.grad_clip, or check those episodes for extreme values.",
+            );
+          }
+          const microSteps = realStepCount(batch);
+          lossTimesSteps += loss * microSteps;
+          realSteps += microSteps;
+          if (accumulator) {
+            accumulator.add(grads, microSteps);
+            tf.dispose(Object.values(grads));
+          } else {
+            const clipped = clipByGlobalNorm(grads, config.train.grad_clip);
+            tf.dispose(Object.values(grads));
+            optimizer.applyGradients(clipped.grads, lr);
+            tf.dispose([...clipped.grads.values()]);
+            gradNorm = clipped.norm;
+          }
         }
-        const microSteps = realStepCount(batch);
-        lossTimesSteps += loss * microSteps;
-        realSteps += microSteps;
         if (accumulator) {
-          accumulator.add(grads, microSteps);
-          tf.dispose(Object.values(grads));
-        } else {
-          const clipped = clipByGlobalNorm(grads, config.train.grad_clip);
-          tf.dispose(Object.values(grads));
+          const mean = accumulator.mean();
+          const clipped = clipByGlobalNorm(mean, config.train.grad_clip);
+          tf.dispose([...mean.values()]);
           optimizer.applyGradients(clipped.grads, lr);
           tf.dispose([...clipped.grads.values()]);
+          accumulator.reset();
           gradNorm = clipped.norm;
         }
-      }
-      if (accumulator) {
-        const mean = accumulator.mean();
-        const clipped = clipByGlobalNorm(mean, config.train.grad_clip);
-        tf.dispose([...mean.values()]);
-        optimizer.applyGradients(clipped.grads, lr);
-        tf.dispose([...clipped.grads.values()]);
-        accumulator.reset();
-        gradNorm = clipped.norm;
+        model.applyPlasticity(microBatches);
+      } finally {
+        microBatches.forEach(disposeInputs);
       }
       const stepLoss = lossTimesSteps / realSteps;
-      if (modelConfig.plasticity.enabled) {
-        // The local rule sees the last micro-batch (the whole batch when grad_accum is 1).
-        const inputs = inputsFromBatch(batch);
-        model.applyPlasticity(inputs);
-        disposeInputs(inputs);
-      }
       step += 1;
       timerSteps += 1;
       lossWindow.sum += stepLoss;

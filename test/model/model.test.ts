@@ -238,7 +238,7 @@ test("no tensor leaks across repeated forward/backward/update steps", () => {
         );
         optimizer.applyGradients(model.variables.map((v) => ({ name: v.name, tensor: grads[v.name]! })));
       });
-      model.applyPlasticity(inputs);
+      model.applyPlasticity([inputs]);
       model.forward(inputs, { training: false, collectStats: true }).actions.dispose();
     };
     step(0);
@@ -257,7 +257,7 @@ test("plasticity: the first update is W += eta E with E the modulated Hebbian te
     const inputs = toInputs(randomRaw(model.config, 4, 3, [1, 0, 2]));
     const head = model.variables[model.parameterNames.indexOf("head.weight")]!;
     const before = Array.from(head.dataSync());
-    model.applyPlasticity(inputs);
+    model.applyPlasticity([inputs]);
     const after = Array.from(head.dataSync());
     const trace = model.plasticityState ? Array.from(model.plasticityState.dataSync()) : null;
     disposeAll(inputs);

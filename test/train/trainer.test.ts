@@ -69,29 +69,38 @@ test("two runs with the same seed give the same loss curve; another seed gives a
   assert.notDeepEqual(lossCurve(path.join(base, "a")), lossCurve(path.join(base, "c")));
 });
 
-test("grad_accum micro-batches train as one batch of their total size, padded windows included", () => {
+test("grad_accum micro-batches train as one batch of their total size, padded windows included, plasticity too", () => {
   // Without dropout the only difference is how the batch is split. A 20-step context left-pads
   // the windows near an episode's start, so micro-batches can hold unequal numbers of real steps
   // (at seed 5, steps 3 and 4: 160 and 154, 160 and 127), where a plain mean of their mean losses
-  // would weigh steps unequally: it fails at step 3.
+  // would weigh steps unequally: it fails at step 3. With plasticity, the local rule must see both
+  // micro-batches; seeing only the last one changes the head and so the loss from step 2 on.
   const base = tmp("accum");
   const common = [...TINY, "--set", "model.context=20", "--set", "model.dropout=0", "--set", "train.steps=4", "--set", "train.log_every=1", "--set", "train.eval_every=2"];
-  const runs = { whole: ["--set", "train.batch_size=16"], split: ["--set", "train.batch_size=8", "--set", "train.grad_accum=2"] };
-  for (const [name, sets] of Object.entries(runs)) {
+  const whole = ["--set", "train.batch_size=16"];
+  const split = ["--set", "train.batch_size=8", "--set", "train.grad_accum=2"];
+  // A local rate large enough that the head's plasticity moves the loss well past float noise.
+  const plastic = ["--set", "model.plasticity.enabled=true", "--set", "model.plasticity.eta_local=0.05"];
+  for (const [name, sets] of Object.entries({ whole, split, wholePlastic: [...whole, ...plastic], splitPlastic: [...split, ...plastic] })) {
     const res = runCli(["-q", "train", "--out", path.join(base, name), "--seed", "5", ...common, ...sets]);
     assert.equal(res.status, 0, res.stderr);
   }
-  const whole = lossCurve(path.join(base, "whole"));
-  const split = lossCurve(path.join(base, "split"));
-  assert.equal(split.length, whole.length);
-  // Each step's loss follows every earlier update. Four steps: later, AdamW's normalisation turns
-  // float noise in near-zero gradient components into full-size updates, and any two summation
-  // orders drift apart. (Validation batches have train.batch_size windows, so the two runs
-  // validate on different batches: not compared.)
-  split.forEach(([step, train], i) => {
-    const wantTrain = whole[i]![1]!;
-    assert.ok(Math.abs(train! - wantTrain) < 1e-5 * Math.abs(wantTrain), `step ${step}: train loss ${train} vs ${wantTrain}`);
-  });
+  for (const [wholeRun, splitRun] of [["whole", "split"], ["wholePlastic", "splitPlastic"]] as const) {
+    const wholeCurve = lossCurve(path.join(base, wholeRun));
+    const splitCurve = lossCurve(path.join(base, splitRun));
+    assert.equal(splitCurve.length, wholeCurve.length);
+    // Each step's loss follows every earlier update. Four steps: later, AdamW's normalisation turns
+    // float noise in near-zero gradient components into full-size updates, and any two summation
+    // orders drift apart. (Validation batches have train.batch_size windows, so the two runs
+    // validate on different batches: not compared.)
+    splitCurve.forEach(([step, train], i) => {
+      const wantTrain = wholeCurve[i]![1]!;
+      assert.ok(Math.abs(train! - wantTrain) < 1e-5 * Math.abs(wantTrain), `${splitRun} step ${step}: train loss ${train} vs ${wantTrain}`);
+    });
+  }
+  // The plasticity runs must differ from the plain ones, or the comparison above says nothing about it.
+  const lastLoss = (run: string) => lossCurve(path.join(base, run)).at(-1)![1]!;
+  assert.ok(Math.abs(lastLoss("wholePlastic") - lastLoss("whole")) > 1e-3 * Math.abs(lastLoss("whole")), "plasticity did not move the loss");
 });
 
 /**
