@@ -1,6 +1,6 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { runCli } from "../helpers/cli.js";
@@ -227,6 +227,16 @@ test("eval --out on or below a file is a usage error before any episode, not a f
     assert.doesNotMatch(res.stderr, /backend|internal error/);
   }
   assert.equal(readFileSync(file, "utf8"), "x");
+  // Without --out the output is <run>/eval: a file there is refused the same way.
+  const run = path.join(base, "run-with-eval-file");
+  cpSync(snnRun, run, { recursive: true });
+  rmSync(path.join(run, "eval"), { recursive: true, force: true });
+  writeFileSync(path.join(run, "eval"), "x");
+  const res = runCli(["--log-level", "info", "eval", run, "--episodes", "1", "--target-return", "100", "--latency-decisions", "2"]);
+  assert.equal(res.status, 2, res.stderr);
+  assert.match(res.stderr, /the default output directory .*run-with-eval-file\/eval: .*run-with-eval-file\/eval is a file; an evaluation writes a directory \(choose another --out\)/);
+  assert.doesNotMatch(res.stderr, /backend|internal error/);
+  assert.equal(readFileSync(path.join(run, "eval"), "utf8"), "x");
 });
 
 test("eval --data with episodes longer than the checkpoint's max_ep_len is refused", async () => {

@@ -7,6 +7,7 @@ import { BACKEND_CHOICES, selectBackend, type BackendChoice } from "../../runtim
 import { fileOnPath } from "../../runtime/fs-atomic.js";
 import { DEFAULT_ENERGY } from "../../eval/energy.js";
 import { DEFAULT_LATENCY_DECISIONS, DEFAULT_STATS_EVERY, evaluate } from "../../eval/evaluate.js";
+import { resolveCheckpoint } from "../../eval/policy.js";
 import { DEFAULT_ENV_TIMEOUT_MS } from "../../eval/external-env.js";
 import { formatComparison, formatEvalTable, readEvalResult, writeEvalOutputs } from "../../eval/report.js";
 
@@ -78,20 +79,14 @@ Examples:
       if (!(BACKEND_CHOICES as readonly string[]).includes(options.backend)) {
         throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(", ")}, got "${options.backend}"`);
       }
-      // Checked before any episode: the outputs are written only after the whole evaluation.
-      const blocking = options.out === undefined ? null : fileOnPath(path.resolve(options.out));
-      if (blocking) throw new UsageError(`--out ${options.out}: ${blocking} is a file; an evaluation writes a directory (choose another --out).`);
-      const seeds = options.seeds?.split(",").map((s) => number("--seeds", s, (n) => Number.isInteger(n) && n >= 0 && n <= MAX_SEED, `comma-separated integers in [0, ${MAX_SEED}]`));
-      const backend = await selectBackend(options.backend as BackendChoice);
-      ctx.logger.info({ backend: backend.name, reason: backend.reason }, "backend");
-      const result = await evaluate({
+      const settings = {
         target: runs[0]!,
         env: options.env,
         envCmd: options.envCmd,
         envTimeoutMs: number("--env-timeout", options.envTimeout, (n) => n > 0, "a positive number of milliseconds"),
         episodes: options.episodes === undefined ? undefined : number("--episodes", options.episodes, (n) => Number.isInteger(n) && n >= 1, "a positive integer"),
         targets: options.targetReturn.length ? options.targetReturn.map((t) => number("--target-return", t, () => true, "a number")) : undefined,
-        seeds,
+        seeds: options.seeds?.split(",").map((s) => number("--seeds", s, (n) => Number.isInteger(n) && n >= 0 && n <= MAX_SEED, `comma-separated integers in [0, ${MAX_SEED}]`)),
         data: options.data,
         energy: {
           acPicojoules: number("--e-ac", options.eAc, (n) => n >= 0, "a non-negative number"),
@@ -99,10 +94,17 @@ Examples:
         },
         latencyDecisions: number("--latency-decisions", options.latencyDecisions, (n) => Number.isInteger(n) && n >= 1, "a positive integer"),
         statsEvery: number("--stats-every", options.statsEvery, (n) => Number.isInteger(n) && n >= 1, "a positive integer"),
-        backend,
-        context: ctx,
-      });
-      const outDir = path.resolve(options.out ?? path.join(result.runDir, "eval"));
+      };
+      // Checked before any episode: the outputs are written only after the whole evaluation.
+      const outDir = path.resolve(options.out ?? path.join((await resolveCheckpoint(settings.target)).runDir, "eval"));
+      const blocking = fileOnPath(outDir);
+      if (blocking) {
+        const named = options.out === undefined ? `the default output directory ${outDir}` : `--out ${options.out}`;
+        throw new UsageError(`${named}: ${blocking} is a file; an evaluation writes a directory (choose another --out).`);
+      }
+      const backend = await selectBackend(options.backend as BackendChoice);
+      ctx.logger.info({ backend: backend.name, reason: backend.reason }, "backend");
+      const result = await evaluate({ ...settings, backend, context: ctx });
       const report = await writeEvalOutputs(result, outDir);
       if (ctx.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
       else if (!ctx.quiet) process.stderr.write(formatEvalTable(result) + `\n\nwrote ${path.join(outDir, "eval.json")} and ${report}\n`);
