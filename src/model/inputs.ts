@@ -4,7 +4,10 @@ import { InputError } from "../runtime/errors.js";
 import type { WindowBatch } from "../data/windows.js";
 import type { ModelInputs } from "./sequence-model.js";
 
-/** Tensors for a window batch (the caller disposes them). */
+/**
+ * Tensors for a window batch (the caller disposes them). They hold copies: the cpu backend would
+ * otherwise keep the batch's own arrays, which the sampler refills for the next micro-batch.
+ */
 export function inputsFromBatch(batch: WindowBatch): ModelInputs {
   const { size, context, obsDim, actionWidth } = batch;
   const check = (name: string, length: number, expected: number) => {
@@ -18,11 +21,11 @@ export function inputsFromBatch(batch: WindowBatch): ModelInputs {
   check("timesteps", batch.timesteps.length, size * context);
   check("mask", batch.mask.length, size * context);
   return {
-    returnsToGo: tf.tensor3d(batch.returnsToGo, [size, context, 1]),
-    states: tf.tensor3d(batch.states, [size, context, obsDim]),
-    actions: tf.tensor3d(batch.actions, [size, context, actionWidth]),
-    timesteps: tf.tensor2d(batch.timesteps, [size, context], "int32"),
-    mask: tf.tensor2d(batch.mask, [size, context]),
+    returnsToGo: tf.tensor3d(batch.returnsToGo.slice(), [size, context, 1]),
+    states: tf.tensor3d(batch.states.slice(), [size, context, obsDim]),
+    actions: tf.tensor3d(batch.actions.slice(), [size, context, actionWidth]),
+    timesteps: tf.tensor2d(batch.timesteps.slice(), [size, context], "int32"),
+    mask: tf.tensor2d(batch.mask.slice(), [size, context]),
   };
 }
 

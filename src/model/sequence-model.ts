@@ -120,13 +120,15 @@ export class TokenSequenceModel implements SequenceModel {
     if (!plasticity || microBatches.length === 0) return;
     microBatches.forEach((inputs) => this.checkInputs(inputs));
     tf.tidy(() => {
-      // The head's inputs of every micro-batch, each from its own forward pass (as much memory as one
-      // training micro-batch), then one update over all their steps.
+      // The head's inputs of every micro-batch, each from its own inference pass whose intermediates are
+      // freed before the next (peak memory: one micro-batch's pass), then one update over all steps.
       const pre = tf.concat(
-        microBatches.map((inputs) => {
-          const [batch, context] = inputs.timesteps.shape;
-          return tf.reshape(this.stateHidden(inputs, new Dropout(0, null), null), [batch * context, this.config.d_model]);
-        }),
+        microBatches.map((inputs) =>
+          tf.tidy(() => {
+            const [batch, context] = inputs.timesteps.shape;
+            return tf.reshape(this.stateHidden(inputs, new Dropout(0, null), null), [batch * context, this.config.d_model]);
+          }),
+        ),
       ) as tf.Tensor2D;
       const post = tf.tanh(dense(pre, this.parts.head.weight, this.parts.head.bias)) as tf.Tensor2D;
       const flat = (pick: (inputs: ModelInputs) => tf.Tensor) => tf.concat(microBatches.map((inputs) => tf.reshape(pick(inputs), [-1]))) as tf.Tensor1D;

@@ -49,3 +49,27 @@ test("inputsFromBatch rejects arrays of the wrong length", () => {
   assert.throws(() => inputsFromBatch({ ...batch, states: new Float32Array(5) }), (err: Error) => err instanceof InputError && /"states" has 5 values, expected 24/.test(err.message));
   assert.equal(tf.memory().numTensors, before);
 });
+
+test("inputsFromBatch copies the batch: refilling it leaves earlier tensors as they were, on the cpu and wasm backends", async () => {
+  const episode = {
+    observations: Float32Array.from({ length: 6 * 3 }, (_, i) => i / 10),
+    actions: Float32Array.from({ length: 6 * 2 }, (_, i) => (i % 2 === 0 ? 0.5 : -1)),
+    returnsToGo: [6, 5, 4, 3, 2, 1],
+  };
+  try {
+    for (const backend of ["cpu", "wasm"] as const) {
+      await selectBackend(backend);
+      const batch = allocateBatch(1, SPEC);
+      writeWindow(batch, 0, episode, 2, SPEC);
+      const inputs = inputsFromBatch(batch);
+      const before = [inputs.returnsToGo, inputs.states, inputs.actions, inputs.timesteps, inputs.mask].map((t) => Array.from(t.dataSync()));
+      writeWindow(batch, 0, episode, 5, SPEC); // the sampler refilling the buffer for the next micro-batch
+      const after = [inputs.returnsToGo, inputs.states, inputs.actions, inputs.timesteps, inputs.mask].map((t) => Array.from(t.dataSync()));
+      assert.deepEqual(after, before, backend);
+      assert.notDeepEqual(Array.from(batch.states), before[1], "the refill changed the batch");
+      disposeInputs(inputs);
+    }
+  } finally {
+    await selectBackend("wasm");
+  }
+});
