@@ -234,9 +234,14 @@ test("eval --out on or below a file is a usage error before any episode, not a f
   writeFileSync(path.join(run, "eval"), "x");
   const res = runCli(["--log-level", "info", "eval", run, "--episodes", "1", "--target-return", "100", "--latency-decisions", "2"]);
   assert.equal(res.status, 2, res.stderr);
-  assert.match(res.stderr, /the default output directory .*run-with-eval-file\/eval: .*run-with-eval-file\/eval is a file; an evaluation writes a directory \(choose another --out\)/);
+  assert.match(res.stderr, /run-with-eval-file\/eval is a file; eval writes its outputs to the directory <run>\/eval by default \(choose another --out\)/);
   assert.doesNotMatch(res.stderr, /backend|internal error/);
   assert.equal(readFileSync(path.join(run, "eval"), "utf8"), "x");
+  // A bad option is reported before the output directory is looked at.
+  const badSeeds = runCli(["eval", run, "--seeds", "x", "--episodes", "1"]);
+  assert.equal(badSeeds.status, 2, badSeeds.stderr);
+  assert.match(badSeeds.stderr, /--seeds/);
+  assert.doesNotMatch(badSeeds.stderr, /is a file/);
 });
 
 test("eval --data with episodes longer than the checkpoint's max_ep_len is refused", async () => {

@@ -6,7 +6,7 @@ import { MAX_SEED } from "../../runtime/rng.js";
 import { BACKEND_CHOICES, selectBackend, type BackendChoice } from "../../runtime/backend.js";
 import { fileOnPath } from "../../runtime/fs-atomic.js";
 import { DEFAULT_ENERGY } from "../../eval/energy.js";
-import { DEFAULT_LATENCY_DECISIONS, DEFAULT_STATS_EVERY, evaluate } from "../../eval/evaluate.js";
+import { DEFAULT_LATENCY_DECISIONS, DEFAULT_STATS_EVERY, evaluate, type EvalRequest } from "../../eval/evaluate.js";
 import { resolveCheckpoint } from "../../eval/policy.js";
 import { DEFAULT_ENV_TIMEOUT_MS } from "../../eval/external-env.js";
 import { formatComparison, formatEvalTable, readEvalResult, writeEvalOutputs } from "../../eval/report.js";
@@ -79,7 +79,7 @@ Examples:
       if (!(BACKEND_CHOICES as readonly string[]).includes(options.backend)) {
         throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(", ")}, got "${options.backend}"`);
       }
-      const settings = {
+      const settings: Omit<EvalRequest, "backend" | "context"> = {
         target: runs[0]!,
         env: options.env,
         envCmd: options.envCmd,
@@ -98,10 +98,10 @@ Examples:
       // Checked before any episode: the outputs are written only after the whole evaluation.
       const outDir = path.resolve(options.out ?? path.join((await resolveCheckpoint(settings.target)).runDir, "eval"));
       const blocking = fileOnPath(outDir);
-      if (blocking) {
-        const named = options.out === undefined ? `the default output directory ${outDir}` : `--out ${options.out}`;
-        throw new UsageError(`${named}: ${blocking} is a file; an evaluation writes a directory (choose another --out).`);
+      if (blocking && options.out === undefined) {
+        throw new UsageError(`${outDir} is a file; eval writes its outputs to the directory <run>/eval by default (choose another --out).`);
       }
+      if (blocking) throw new UsageError(`--out ${options.out}: ${blocking} is a file; an evaluation writes a directory (choose another --out).`);
       const backend = await selectBackend(options.backend as BackendChoice);
       ctx.logger.info({ backend: backend.name, reason: backend.reason }, "backend");
       const result = await evaluate({ ...settings, backend, context: ctx });
