@@ -70,6 +70,13 @@ export function allocateBatch(size: number, spec: WindowSpec): WindowBatch {
   };
 }
 
+/** The real (unpadded) steps of a batch: the sum of its mask. */
+export function realStepCount(batch: WindowBatch): number {
+  let count = 0;
+  for (const m of batch.mask) count += m;
+  return count;
+}
+
 /**
  * Fill row `row` of `batch` with the window of `seq` that ends at step `endStep` (inclusive).
  * Every slot of the row is written, so batches can be reused without clearing.

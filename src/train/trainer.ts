@@ -23,7 +23,7 @@ import { Rng, type RngState } from "../runtime/rng.js";
 import { SNNDT_VERSION } from "../runtime/version.js";
 import { loadDataset, type PreparedDataset } from "../data/dataset.js";
 import type { Episode } from "../data/types.js";
-import { allocateBatch, WindowSampler, type WindowBatch, type WindowSpec } from "../data/windows.js";
+import { allocateBatch, realStepCount, WindowSampler, type WindowBatch, type WindowSpec } from "../data/windows.js";
 import { createModel, inputsFromBatch, disposeInputs, actionLoss, ELIGIBILITY_STATE_NAME, type SequenceModel, type ModelConfig, type ModelInputs } from "../model/index.js";
 import { configHash, resolveDataPath, writeResolvedConfig, type ResolvedConfig } from "./config.js";
 import {
@@ -449,12 +449,6 @@ function restorePlasticity(model: SequenceModel, saved: CheckpointState["trainer
 }
 
 /** Real (unpadded) steps of a batch: the count its masked-mean loss divides by. */
-function realStepCount(batch: WindowBatch): number {
-  let count = 0;
-  for (const m of batch.mask) count += m;
-  return count;
-}
-
 function countParameters(model: SequenceModel): number {
   return model.variables.reduce((n, v) => n + v.size, 0);
 }

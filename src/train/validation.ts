@@ -4,7 +4,7 @@
  */
 import { tf } from "../runtime/backend.js";
 import type { ActionSpace } from "../data/types.js";
-import type { WindowBatch } from "../data/windows.js";
+import { realStepCount, type WindowBatch } from "../data/windows.js";
 import { actionLoss, disposeInputs, inputsFromBatch, type SequenceModel } from "../model/index.js";
 import { firingRate } from "../model/populations.js";
 
@@ -33,21 +33,21 @@ export function validate(model: SequenceModel, batches: WindowBatch[], actionSpa
       const name = `block${layer.layer}`;
       rateSums.set(name, (rateSums.get(name) ?? 0) + firingRate(model.config, layer, tokens));
     }
-    // One readback per batch: the masked mean loss, the real steps and, for discrete actions, the hits.
-    const [loss, real, hits] = tf.tidy(() => {
-      const mask = inputs.mask;
-      const values = [actionLoss(output.actions, inputs, actionSpace), mask.sum()];
+    // One readback per batch: the masked mean loss and, for discrete actions, the hits.
+    const [loss, hits] = tf.tidy(() => {
+      const values = [actionLoss(output.actions, inputs, actionSpace)];
       if (actionSpace.kind === "discrete") {
         const predicted = output.actions.argMax(-1).toFloat();
         const target = inputs.actions.reshape(predicted.shape).toFloat();
-        values.push(predicted.equal(target).toFloat().mul(mask).sum());
+        values.push(predicted.equal(target).toFloat().mul(inputs.mask).sum());
       }
       return Array.from(tf.stack(values).dataSync());
     });
     output.actions.dispose();
     disposeInputs(inputs);
-    weightedLoss += loss! * real!;
-    realSteps += real!;
+    const real = realStepCount(batch);
+    weightedLoss += loss! * real;
+    realSteps += real;
     correct += hits ?? 0;
   }
   if (realSteps === 0) throw new Error("validate: the validation batches hold no real step");

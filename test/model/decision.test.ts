@@ -5,25 +5,11 @@ import { selectBackend, tf } from "../../src/runtime/backend.js";
 import { InputError } from "../../src/runtime/errors.js";
 import { Rng } from "../../src/runtime/rng.js";
 import { createDecisionRunner, createModel, inputsFromBatch, disposeInputs, type ModelConfig } from "../../src/model/index.js";
-import { CONTINUOUS, DISCRETE, VARIANTS, randomRaw, tinyConfig, type RawInputs } from "./tiny.js";
+import { CONTINUOUS, DISCRETE, VARIANTS, randomRaw, tinyConfig, windowBatch } from "./tiny.js";
 
 before(async () => {
   await selectBackend("wasm");
 });
-
-function windowBatch(raw: RawInputs): WindowBatch {
-  return {
-    size: raw.batch,
-    context: raw.context,
-    obsDim: raw.obsDim,
-    actionWidth: raw.actionWidth,
-    returnsToGo: Float32Array.from(raw.returnsToGo),
-    states: Float32Array.from(raw.states),
-    actions: Float32Array.from(raw.actions),
-    timesteps: Int32Array.from(raw.timesteps),
-    mask: Float32Array.from(raw.mask),
-  };
-}
 
 /** forward's output for the last step of a batch-1 window. */
 function forwardLast(config: ModelConfig, model: ReturnType<typeof createModel>, batch: WindowBatch): Float32Array {

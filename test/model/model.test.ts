@@ -8,7 +8,7 @@ import { TokenEmbedding } from "../../src/model/embeddings.js";
 import { PositionalSpikeEncoder } from "../../src/model/positional-spikes.js";
 import { ParamStore } from "../../src/model/params.js";
 import { Rng } from "../../src/runtime/rng.js";
-import { CONTINUOUS, DISCRETE, VARIANTS, disposeAll, randomRaw, tinyConfig, toInputs, type RawInputs } from "./tiny.js";
+import { CONTINUOUS, DISCRETE, VARIANTS, disposeAll, randomRaw, rawRows, tinyConfig, toInputs, type RawInputs } from "./tiny.js";
 
 before(async () => {
   await selectBackend("wasm");
@@ -279,20 +279,6 @@ test("plasticity: the first update is W += eta E with E the modulated Hebbian te
 test("plasticity over micro-batches equals plasticity over the one batch they make, and keeps no tensor", () => {
   const config = tinyConfig({ plasticity: { enabled: true, eta_local: 0.05, lambda: 0.9 } });
   const raw = randomRaw(config, 5, 4, [1, 0, 3, 0, 2]);
-  // Rows 0-1 and 2-4 of the same batch, as two micro-batches.
-  const rows = (from: number, to: number): RawInputs => {
-    const k = raw.context;
-    const cut = (values: number[], width: number) => values.slice(from * k * width, to * k * width);
-    return {
-      ...raw,
-      batch: to - from,
-      returnsToGo: cut(raw.returnsToGo, 1),
-      states: cut(raw.states, raw.obsDim),
-      actions: cut(raw.actions, raw.actionWidth),
-      timesteps: cut(raw.timesteps, 1),
-      mask: cut(raw.mask, 1),
-    };
-  };
   const headAfter = (batches: RawInputs[][]) => {
     const model = createModel(config, 2);
     const head = model.variables[model.parameterNames.indexOf("head.weight")]!;
@@ -310,8 +296,9 @@ test("plasticity over micro-batches equals plasticity over the one batch they ma
   };
   // Two optimizer steps, so the eligibility trace carries the first into the second (and the second is checked for leaks).
   const whole = headAfter([[raw], [raw]]);
-  const split = headAfter([[rows(0, 2), rows(2, 5)], [rows(0, 2), rows(2, 5)]]);
-  const lastOnly = headAfter([[rows(2, 5)], [rows(2, 5)]]);
+  // Rows 0-1 and 2-4 of the same batch, as two micro-batches.
+  const split = headAfter([[rawRows(raw, 0, 2), rawRows(raw, 2, 5)], [rawRows(raw, 0, 2), rawRows(raw, 2, 5)]]);
+  const lastOnly = headAfter([[rawRows(raw, 2, 5)], [rawRows(raw, 2, 5)]]);
   whole.forEach((w, i) => assert.ok(Math.abs(w - split[i]!) < 1e-6, `head[${i}]: ${split[i]} vs ${w}`));
   assert.ok(whole.some((w, i) => Math.abs(w - lastOnly[i]!) > 1e-4), "the first micro-batch must matter");
 });

@@ -1,5 +1,6 @@
 /** Tiny models and random window batches shared by the model tests. */
 import type { ActionSpace } from "../../src/data/types.js";
+import type { WindowBatch } from "../../src/data/windows.js";
 import { tf } from "../../src/runtime/backend.js";
 import { Rng } from "../../src/runtime/rng.js";
 import { DEFAULT_MODEL_CONFIG, type ModelConfig, type ModelInputs } from "../../src/model/index.js";
@@ -69,6 +70,36 @@ export function randomRaw(config: ModelConfig, batch: number, seed: number, padd
     }
   }
   return raw;
+}
+
+/** Windows `from` (inclusive) to `to` (exclusive) of a raw batch. */
+export function rawRows(raw: RawInputs, from: number, to: number): RawInputs {
+  const k = raw.context;
+  const cut = (values: number[], width: number) => values.slice(from * k * width, to * k * width);
+  return {
+    ...raw,
+    batch: to - from,
+    returnsToGo: cut(raw.returnsToGo, 1),
+    states: cut(raw.states, raw.obsDim),
+    actions: cut(raw.actions, raw.actionWidth),
+    timesteps: cut(raw.timesteps, 1),
+    mask: cut(raw.mask, 1),
+  };
+}
+
+/** A raw batch as the typed arrays of a WindowBatch. */
+export function windowBatch(raw: RawInputs): WindowBatch {
+  return {
+    size: raw.batch,
+    context: raw.context,
+    obsDim: raw.obsDim,
+    actionWidth: raw.actionWidth,
+    returnsToGo: Float32Array.from(raw.returnsToGo),
+    states: Float32Array.from(raw.states),
+    actions: Float32Array.from(raw.actions),
+    timesteps: Int32Array.from(raw.timesteps),
+    mask: Float32Array.from(raw.mask),
+  };
 }
 
 export function toInputs(raw: RawInputs): ModelInputs {
