@@ -67,6 +67,9 @@ const variants: Array<[string, ArrowWriteOptions, DataType]> = [
   ["IPC stream, List<Float64> observations", { stream: true }, list(f64)],
   ["LZ4_FRAME file, LargeList observations", { compression: "lz4" }, largeList(f32)],
   ["ZSTD stream, FixedSizeList observations, one row a batch", { compression: "zstd", stream: true, batchRows: 1 }, fixedList(2)],
+  // 64-bit columns need 8-byte-aligned buffers after decompression (pandas writes float64 and int64).
+  ["ZSTD file, List<Float64> observations", { compression: "zstd" }, list(f64)],
+  ["LZ4_FRAME stream, List<Float64> observations", { compression: "lz4", stream: true }, list(f64)],
 ];
 for (const [name, options, obsType] of variants) {
   test(
