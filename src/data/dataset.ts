@@ -3,7 +3,7 @@
  * `steps.arrow` (the per-step steps file) and `manifest.json`; `loadDataset` gives training and
  * evaluation the episodes of such a directory, or of a raw file prepared in memory by the same code.
  */
-import { existsSync, promises as fs, statSync } from "node:fs";
+import { existsSync, promises as fs, readdirSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { InputError, UsageError } from "../runtime/errors.js";
 import type { RunContext } from "../runtime/context.js";
@@ -159,15 +159,38 @@ export async function readSource(input: string, options: ReaderOptions = {}): Pr
 }
 
 /**
+ * Refuse an output that would lose something. `--force` replaces only what prepare-dataset itself
+ * wrote (a directory holding nothing but the manifest and the steps file) or an empty directory,
+ * and never the input or a directory holding it: a user's file is never deleted.
+ */
+function checkOutput(input: string, outDir: string, force: boolean): void {
+  const out = path.resolve(outDir);
+  const file = fileOnPath(out);
+  if (file) {
+    const where = file === out ? `output ${outDir} is a file` : `output ${outDir}: ${file} is a file`;
+    throw new UsageError(`${where}; a prepared dataset needs a directory (choose another --out).`);
+  }
+  if (!existsSync(out)) return;
+  if (!force) throw new UsageError(`output ${outDir} already exists; choose another --out or pass --force to replace it.`);
+  const relative = path.relative(out, path.resolve(input));
+  if (relative === "" || (!relative.startsWith("..") && !path.isAbsolute(relative))) {
+    throw new UsageError(`output ${outDir} holds the input ${input}; --force would delete it (choose another --out).`);
+  }
+  const foreign = readdirSync(out).filter((entry) => entry !== MANIFEST_FILE && entry !== STEPS_FILE);
+  if (foreign.length > 0) {
+    throw new UsageError(
+      `output ${outDir} holds ${foreign.slice(0, 3).join(", ")}${foreign.length > 3 ? ", ..." : ""}, which prepare-dataset did not write; ` +
+        `--force replaces only a prepared dataset (${MANIFEST_FILE} and ${STEPS_FILE}) or an empty directory (choose another --out).`,
+    );
+  }
+}
+
+/**
  * Prepare `input` into `outDir` (steps.arrow + manifest.json), atomically: on any error nothing is
- * left at `outDir`. An existing `outDir` is an error unless `options.force`.
+ * left at `outDir`. An existing `outDir` is an error unless `options.force` (see checkOutput).
  */
 export async function prepareDataset(input: string, outDir: string, options: PrepareOptions, ctx: RunContext): Promise<DatasetManifest> {
-  const file = fileOnPath(path.resolve(outDir));
-  if (file && file !== path.resolve(outDir)) throw new UsageError(`output ${outDir}: ${file} is a file; a prepared dataset needs a directory (choose another --out).`);
-  if (existsSync(outDir) && !options.force) {
-    throw new UsageError(`output ${outDir} already exists; choose another --out or pass --force to replace it.`);
-  }
+  checkOutput(input, outDir, options.force ?? false);
   const { summary, finished } = await readSource(input, { ...options, progress: options.progress ?? ctx.progress });
   for (const warning of summary.warnings) ctx.logger.warn(`${input}: ${warning}`);
   return writeDirAtomic(

@@ -4,7 +4,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { loadDataset, prepareDataset, type ReaderOptions } from "../../src/data/dataset.js";
 import { InputError, SnndtError, UsageError } from "../../src/runtime/errors.js";
@@ -246,6 +246,25 @@ test(
       return true;
     });
     assert.deepEqual(readdirSync(out), ["keep.txt"]);
+    // --force replaces only what prepare-dataset wrote: not a directory of the user's files,
+    await assert.rejects(prepareDataset(path.join(SAMPLES, "pendulum-minari.hdf5"), out, { force: true }, quietContext()), (err: unknown) => {
+      assert.ok(err instanceof UsageError);
+      assert.match(err.message, /holds keep\.txt, which prepare-dataset did not write; --force replaces only a prepared dataset/);
+      return true;
+    });
+    assert.deepEqual(readdirSync(out), ["keep.txt"]);
+    // not the input itself, and not a directory holding the input.
+    const input = path.join(out, "copy.hdf5");
+    copyFileSync(path.join(SAMPLES, "pendulum-minari.hdf5"), input);
+    for (const target of [input, out]) {
+      await assert.rejects(prepareDataset(input, target, { force: true }, quietContext()), (err: unknown) => {
+        assert.ok(err instanceof UsageError);
+        assert.match(err.message, target === input ? /copy\.hdf5 is a file; a prepared dataset needs a directory/ : /holds the input .*copy\.hdf5; --force would delete it/);
+        return true;
+      });
+    }
+    assert.deepEqual(readdirSync(out).sort(), ["copy.hdf5", "keep.txt"]);
+    rmSync(input);
     const below = path.join(out, "keep.txt", "prepared");
     await assert.rejects(prepareDataset(path.join(SAMPLES, "pendulum-minari.hdf5"), below, {}, quietContext()), (err: unknown) => {
       assert.ok(err instanceof UsageError);

@@ -40,7 +40,7 @@ export function registerPrepareDataset(program: Command, context: () => RunConte
     .description("read an Arrow or HDF5 trajectory file and write a prepared dataset (steps.arrow + manifest.json)")
     .argument("<input>", "Arrow (.arrow/.feather/.arrows) or HDF5 (D4RL/Minari) trajectory file")
     .option("-o, --out <dir>", "output directory (required unless --inspect)")
-    .option("--force", "replace the output directory if it exists", false)
+    .option("--force", "replace an existing output directory that holds a prepared dataset (nothing else is ever deleted)", false)
     .option("--keep-partial", "keep the unfinished episode after the last terminal/timeout instead of dropping it", false)
     .option("--drop-nonfinite", "drop episodes holding NaN or Inf instead of failing", false)
     .option("--inspect", "print the summary of a trajectory file or prepared directory with a return histogram; write nothing", false)
