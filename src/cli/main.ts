@@ -6,7 +6,7 @@ import { Command, Option } from "commander";
 import { pino } from "pino";
 import { createLogger, LOG_LEVELS, type LogLevel } from "../runtime/logging.js";
 import { createProgressFactory, progressEnabled } from "../runtime/progress.js";
-import { fileSystemError, SnndtError } from "../runtime/errors.js";
+import { fileSystemError, INTERRUPTED_EXIT_CODE, SnndtError } from "../runtime/errors.js";
 import { SNNDT_VERSION } from "../runtime/version.js";
 import type { RunContext } from "../runtime/context.js";
 import { registerPrepareDataset } from "./commands/prepare-dataset.js";
@@ -56,9 +56,22 @@ export function buildProgram(): { program: Command; context: () => RunContext; s
   return { program, context, stopProgress: () => cached?.progress.stopAll() };
 }
 
+/**
+ * SIGINT/SIGTERM for commands that do not handle them (train adds its own listener and stops after
+ * the current step): exit as interrupted. Unlike the signal's default action, process.exit runs the
+ * `exit` listeners, which remove the temporary files of writes still in progress.
+ */
+function exitOnInterrupt(signal: NodeJS.Signals): void {
+  if (process.listenerCount(signal) > 1) return;
+  process.stderr.write(`\nsnndt: ${signal}: interrupted, nothing more written\n`);
+  process.exit(INTERRUPTED_EXIT_CODE);
+}
+
 export async function main(argv: string[]): Promise<number> {
   const { program, stopProgress } = buildProgram();
   program.exitOverride();
+  process.on("SIGINT", exitOnInterrupt);
+  process.on("SIGTERM", exitOnInterrupt);
   try {
     await program.parseAsync(argv);
     stopProgress();

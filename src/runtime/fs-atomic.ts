@@ -3,7 +3,7 @@
  * place only when complete, so an error or a crash never leaves a half-written file or directory.
  */
 import { randomBytes } from "node:crypto";
-import { promises as fs, existsSync, rmSync, statSync } from "node:fs";
+import { promises as fs, existsSync, renameSync, rmSync, statSync } from "node:fs";
 import * as path from "node:path";
 
 /** The nearest existing path at or above `dir` when it is not a directory (so `dir` cannot be made), else null. */
@@ -28,6 +28,17 @@ export async function makeDirectory(dir: string): Promise<void> {
   }
 }
 
+/**
+ * Temporary files and directories still being written. The process's `exit` event removes them, so
+ * an exit mid-write (process.exit, or an interrupt the CLI turns into one) leaves nothing behind. A
+ * signal's default action or SIGKILL skips `exit`; their leftovers are hidden (dot) names that no
+ * reader takes for finished output.
+ */
+const pendingTemps = new Set<string>();
+process.on("exit", () => {
+  for (const tmp of pendingTemps) rmSync(tmp, { recursive: true, force: true });
+});
+
 function tempSibling(target: string): string {
   const dir = path.dirname(target);
   const base = path.basename(target);
@@ -38,17 +49,22 @@ function tempSibling(target: string): string {
 export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
   await makeDirectory(path.dirname(target));
   const tmp = tempSibling(target);
-  const handle = await fs.open(tmp, "w");
+  pendingTemps.add(tmp);
   try {
-    await handle.writeFile(data);
-    await handle.sync();
+    const handle = await fs.open(tmp, "w");
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(tmp, target);
   } catch (err) {
-    await handle.close();
     await fs.rm(tmp, { force: true });
     throw err;
+  } finally {
+    pendingTemps.delete(tmp);
   }
-  await handle.close();
-  await fs.rename(tmp, target);
 }
 
 /**
@@ -64,17 +80,18 @@ export async function writeDirAtomic<T>(
   await makeDirectory(path.dirname(path.resolve(target)));
   const tmp = tempSibling(path.resolve(target));
   await fs.mkdir(tmp);
+  pendingTemps.add(tmp);
   const cleanup = (): void => {
     rmSync(tmp, { recursive: true, force: true });
   };
-  process.once("exit", cleanup);
   try {
     const result = await build(tmp);
     if (existsSync(target)) {
       if (!options.replace) throw new Error(`refusing to replace existing ${target}`);
       const old = tempSibling(path.resolve(target));
-      await fs.rename(target, old);
-      await fs.rename(tmp, target);
+      // Back to back, synchronously: no interrupt can run between them and leave no target at all.
+      renameSync(target, old);
+      renameSync(tmp, target);
       await fs.rm(old, { recursive: true, force: true });
     } else {
       await fs.rename(tmp, target);
@@ -84,6 +101,6 @@ export async function writeDirAtomic<T>(
     cleanup();
     throw err;
   } finally {
-    process.removeListener("exit", cleanup);
+    pendingTemps.delete(tmp);
   }
 }

@@ -2,6 +2,8 @@
  * Every kind of bad input gets one paragraph naming the file, the column/dataset and row where it
  * applies, what was expected and what was found; through the CLI it exits non-zero and writes nothing.
  */
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
@@ -12,7 +14,7 @@ import type { RunContext } from "../../src/runtime/context.js";
 import { createLogger } from "../../src/runtime/logging.js";
 import { createProgressFactory } from "../../src/runtime/progress.js";
 import { runCli } from "../helpers/cli.js";
-import { FIXTURES } from "../helpers/paths.js";
+import { FIXTURES, SNNDT_BIN } from "../helpers/paths.js";
 import { bool, d4rlArrays, f32, fixedList, int32, largeList, list, vec, withTmp, writeArrow, writeHdf5 } from "./make-files.js";
 
 const SAMPLES = path.join(FIXTURES, "samples");
@@ -306,5 +308,37 @@ test(
     assert.equal(other.status, 1);
     assert.match(other.stderr, /notes\.h5 is not a dataset snndt can read/);
     assert.equal(existsSync(path.join(dir, "other")), false);
+  }),
+);
+
+test(
+  "through the CLI: Ctrl-C while the output is being written exits 130 and leaves nothing, not even a temporary directory",
+  withTmp(async (dir) => {
+    // 200k steps: writing the steps file takes long enough (~0.5 s here) to be interrupted in the middle.
+    const rows = 200_000;
+    const input = path.join(dir, "big.arrow");
+    await writeArrow(input, {
+      observations: vec(Array.from({ length: rows }, (_, i) => [i % 7, 1, 2]), fixedList(3)),
+      actions: vec(Array.from({ length: rows }, (_, i) => i % 2), f32),
+      rewards: vec(new Array<number>(rows).fill(1), f32),
+      terminals: vec(Array.from({ length: rows }, (_, i) => i % 500 === 499), bool),
+    });
+    const out = path.join(dir, "prepared");
+    const child = spawn(process.execPath, [SNNDT_BIN, "--quiet", "prepare-dataset", input, "--out", out], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const writing = () => readdirSync(dir).some((entry) => entry.startsWith(".prepared.tmp-"));
+    const poll = setInterval(() => {
+      if (writing()) {
+        clearInterval(poll);
+        child.kill("SIGINT");
+      }
+    }, 2);
+    const [status, signal] = (await once(child, "exit")) as [number | null, NodeJS.Signals | null];
+    clearInterval(poll);
+    assert.equal(signal, null, `killed by ${signal} instead of exiting; stderr: ${stderr}`);
+    assert.equal(status, 130, `finished before the interrupt arrived, or failed; stderr: ${stderr}`);
+    assert.match(stderr, /SIGINT: interrupted, nothing more written/);
+    assert.deepEqual(readdirSync(dir), ["big.arrow"]);
   }),
 );
