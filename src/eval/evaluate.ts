@@ -6,7 +6,7 @@
 import { existsSync } from "node:fs";
 import { tf, type BackendInfo } from "../runtime/backend.js";
 import type { RunContext } from "../runtime/context.js";
-import { InputError, UsageError } from "../runtime/errors.js";
+import { InputError, SnndtError, UsageError } from "../runtime/errors.js";
 import { Rng } from "../runtime/rng.js";
 import { SNNDT_VERSION } from "../runtime/version.js";
 import { episodeReturns, loadDataset, returnSupport, type ReturnSupport } from "../data/dataset.js";
@@ -114,7 +114,8 @@ export interface EvalResult {
     ratioToDt: number;
     assumptions: string;
   };
-  latencyMs: { median: number; p95: number; mean: number; decisions: number };
+  /** `failure`: why no decision was timed when the environment failed during the timing (the episodes are complete). */
+  latencyMs: { median: number; p95: number; mean: number; decisions: number; failure: string | null };
   /** Wall-clock seconds the whole evaluation took (rollouts, offline quality, latency). */
   wallSeconds: number;
 }
@@ -303,7 +304,18 @@ export async function evaluate(request: EvalRequest): Promise<EvalResult> {
           : energyOf({ totalSynapticOps: tally.synapticOps / Math.max(1, tally.decisions), totalMacs: tally.macs / Math.max(1, tally.decisions) }, constants);
 
       const latencyDecisions = request.latencyDecisions ?? DEFAULT_LATENCY_DECISIONS;
-      const times = online.partial ? [] : await decisionLatency(policy, await env.make(), targets[0]!, seeds[0]!, latencyDecisions);
+      let times: number[] = [];
+      let latencyFailure: string | null = null;
+      if (!online.partial) {
+        try {
+          times = await decisionLatency(policy, await env.make(), targets[0]!, seeds[0]!, latencyDecisions);
+        } catch (err) {
+          // Every episode finished: an environment that fails while decisions are timed costs the latency only.
+          if (!(err instanceof SnndtError)) throw err;
+          latencyFailure = err.message;
+          logger.error({ reason: latencyFailure }, "environment failed while decisions were timed: latency not measured");
+        }
+      }
       const sorted = [...times].sort((a, b) => a - b);
 
       return {
@@ -338,7 +350,7 @@ export async function evaluate(request: EvalRequest): Promise<EvalResult> {
           ratioToDt: modelEnergy.nanojoules / dtEnergy.nanojoules,
           assumptions: ENERGY_ASSUMPTIONS,
         },
-        latencyMs: { median: quantile(sorted, 0.5), p95: quantile(sorted, 0.95), mean: summarise(times).mean, decisions: times.length },
+        latencyMs: { median: quantile(sorted, 0.5), p95: quantile(sorted, 0.95), mean: summarise(times).mean, decisions: times.length, failure: latencyFailure },
         wallSeconds: (performance.now() - started) / 1000,
       };
     } finally {

@@ -31,6 +31,15 @@ function sampled(result: EvalResult): string {
   return every > 1 ? `: one in ${every}, from each episode's first` : "";
 }
 
+/** The latency sentence, or why no decision was timed. */
+function latency(result: EvalResult): string {
+  const l = result.latencyMs;
+  // `failure` is absent from eval.json files written before it existed.
+  if (l.failure) return `not measured: the environment failed while decisions were timed (${l.failure})`;
+  if (l.decisions === 0) return "not measured: the environment failed during the episodes";
+  return `median ${fmt(l.median, 2)} ms, p95 ${fmt(l.p95, 2)} ms over ${l.decisions} decisions`;
+}
+
 /** A plain text table with aligned columns (first column left-aligned, the rest right-aligned). */
 export function textTable(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
@@ -80,7 +89,7 @@ export function formatEvalTable(result: EvalResult): string {
     "",
     `energy per decision: ${fmt(e.model.nanojoules, 2)} nJ (${fmt(e.model.synapticOps, 0)} SOPs x ${e.constants.acPicojoules} pJ + ${fmt(e.model.macs, 0)} MACs x ${e.constants.macPicojoules} pJ); ` +
       `plain DT of the same size ${fmt(e.dtSameSize.nanojoules, 2)} nJ; ratio ${fmt(e.ratioToDt, 3)}`,
-    `latency per decision (batch 1, ${result.latencyMs.decisions} decisions): median ${fmt(result.latencyMs.median, 2)} ms, p95 ${fmt(result.latencyMs.p95, 2)} ms`,
+    `latency per decision (batch 1): ${latency(result)}`,
   );
   return lines.join("\n");
 }
@@ -191,7 +200,7 @@ function renderReport(result: EvalResult, charts: { file: string; title: string 
     "",
     "## Latency",
     "",
-    `Batch-1 decision on ${result.backend.name}: median ${fmt(result.latencyMs.median, 2)} ms, p95 ${fmt(result.latencyMs.p95, 2)} ms over ${result.latencyMs.decisions} decisions.`,
+    `Batch-1 decision on ${result.backend.name}: ${latency(result)}.`,
     "",
     "## Charts",
     "",

@@ -198,6 +198,22 @@ test("an external environment that dies part-way keeps the finished episodes, ma
   assert.match(readFileSync(path.join(base, "partial", "report.md"), "utf8"), /Partial results/);
 });
 
+test("an external environment that fails while decisions are timed keeps the finished evaluation, latency not measured", () => {
+  const adapter = path.join(FIXTURES, "external-env", "builtin-adapter.mjs");
+  // Each environment process dies at its 501st step: the one episode (at most 500 steps) finishes,
+  // and the latency run's fresh process dies within its 600 decisions.
+  const out = path.join(base, "latency-failed");
+  const res = runCli(["--json", "eval", snnRun, "--episodes", "1", "--seeds", "1", "--target-return", "500", "--latency-decisions", "600", "--out", out, "--env-cmd", `"${process.execPath}" "${adapter}" CartPole-v1 --die-after-steps=500`]);
+  assert.equal(res.status, 1, res.stderr);
+  const result = JSON.parse(res.stdout) as EvalResult;
+  assert.equal(result.partial, null);
+  assert.equal(result.episodes.length, 1);
+  assert.equal(result.latencyMs.decisions, 0);
+  assert.match(result.latencyMs.failure ?? "", /code 5/);
+  assert.deepEqual(JSON.parse(readFileSync(path.join(out, "eval.json"), "utf8")).episodes, result.episodes);
+  assert.match(readFileSync(path.join(out, "report.md"), "utf8"), /Batch-1 decision on wasm: not measured: the environment failed while decisions were timed \(.*code 5/);
+});
+
 test("an environment whose episodes outlast the checkpoint's max_ep_len is refused before any episode", () => {
   const adapter = path.join(FIXTURES, "external-env", "builtin-adapter.mjs");
   const out = path.join(base, "too-long");

@@ -108,6 +108,7 @@ Examples:
       const report = await writeEvalOutputs(result, outDir);
       if (ctx.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
       else if (!ctx.quiet) process.stderr.write(formatEvalTable(result) + `\n\nwrote ${path.join(outDir, "eval.json")} and ${report}\n`);
-      if (result.partial) process.exitCode = 1;
+      // The outputs are written; the exit code still says the environment failed.
+      if (result.partial || result.latencyMs.failure) process.exitCode = 1;
     });
 }
