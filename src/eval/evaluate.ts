@@ -239,6 +239,11 @@ export async function evaluate(request: EvalRequest): Promise<EvalResult> {
         targets = [best];
         targetSource = "the best episode return in the dataset";
       }
+      const repeated = targets.find((t, i) => targets!.indexOf(t) !== i);
+      if (repeated !== undefined) {
+        // Episodes are grouped by their target: a target listed twice would pool both lists' episodes in each.
+        throw new UsageError(`target return ${repeated} is listed twice in ${targetSource}; list each target once (raise --episodes for more episodes).`);
+      }
       const seeds = request.seeds ?? config.eval.seeds;
       const episodes = request.episodes ?? config.eval.episodes;
       if (seeds.length === 0) throw new UsageError("--seeds needs at least one seed");

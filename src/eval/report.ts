@@ -94,13 +94,16 @@ export function formatEvalTable(result: EvalResult): string {
   return lines.join("\n");
 }
 
-/** Write eval.json, the charts and report.md into `outDir`; returns the report's path. */
+/**
+ * Write eval.json, the charts and report.md into `outDir`; returns the report's path. Everything is
+ * rendered before the first file is written, so a rendering error leaves the previous outputs as
+ * they were instead of a new eval.json beside an old report.
+ */
 export async function writeEvalOutputs(result: EvalResult, outDir: string): Promise<string> {
-  await makeDirectory(path.join(outDir, "charts"));
-  await writeFileAtomic(path.join(outDir, EVAL_JSON), JSON.stringify(result, null, 2) + "\n");
   const charts: { file: string; title: string; svg: string }[] = [];
   const bySeries: LineSeries[] = result.targets.map((t) => ({
-    name: `target ${fmt(t.target, 1)}`,
+    // Full precision: distinct targets that round alike (500 and 500.01) need distinct series names.
+    name: `target ${t.target}`,
     points: result.episodes.filter((e) => e.target === t.target).map((e, i) => [i + 1, e.return] as [number, number]),
   }));
   charts.push({ file: "returns.svg", title: "Return per episode", svg: await lineChart({ title: "Return per episode", x: "episode", y: "return", series: bySeries }) });
@@ -135,8 +138,10 @@ export async function writeEvalOutputs(result: EvalResult, outDir: string): Prom
   if (curves.length) {
     charts.push({ file: "training.svg", title: "Training curves", svg: await lineChart({ title: "Training and validation loss", x: "step", y: "loss", series: curves }) });
   }
-  for (const chart of charts) await writeFileAtomic(path.join(outDir, "charts", chart.file), chart.svg);
   const report = renderReport(result, charts);
+  await makeDirectory(path.join(outDir, "charts"));
+  await writeFileAtomic(path.join(outDir, EVAL_JSON), JSON.stringify(result, null, 2) + "\n");
+  for (const chart of charts) await writeFileAtomic(path.join(outDir, "charts", chart.file), chart.svg);
   const file = path.join(outDir, REPORT_MD);
   await writeFileAtomic(file, report);
   return file;

@@ -301,3 +301,18 @@ test("--compare puts several runs' eval.json side by side", () => {
   assert.match(lines[2]!, /^snn\s+full\s+CartPole-v1/);
   assert.match(lines[3]!, /^dt\s+dt\s+CartPole-v1/);
 });
+
+test("targets: one listed twice is refused before any episode; two that print alike get their own rows and chart series", () => {
+  const twice = path.join(base, "target-twice");
+  const res = runCli(["eval", snnRun, "--episodes", "1", "--target-return", "100", "--target-return", "100", "--out", twice]);
+  assert.equal(res.status, 2, res.stderr);
+  assert.match(res.stderr, /target return 100 is listed twice in --target-return; list each target once/);
+  assert.ok(!existsSync(twice), "nothing written");
+
+  const close = path.join(base, "targets-close");
+  const { status, result, stderr } = evalJson([snnRun, "--episodes", "1", "--seeds", "4", "--target-return", "100", "--target-return", "100.01", "--latency-decisions", "2", "--out", close]);
+  assert.equal(status, 0, stderr);
+  assert.deepEqual(result.targets.map((t) => [t.target, t.episodes]), [[100, 1], [100.01, 1]]);
+  const chart = readFileSync(path.join(close, "charts", "returns.svg"), "utf8");
+  assert.ok(chart.includes("target 100.01") && chart.includes("target 100<"), "both series are named in the legend");
+});
