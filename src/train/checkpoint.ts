@@ -60,6 +60,11 @@ export interface TrainerCheckpointState {
   bestValStep: number | null;
   /** The model's plasticity state; null when plasticity is off. */
   plasticity: StateTensors | null;
+  /**
+   * The train loss of the checkpoint's step (the summary's finalTrainLoss), so a run resumed at its
+   * last step writes the summary it would have written. Absent in checkpoints written before it.
+   */
+  lastStepLoss?: number | null;
 }
 
 export interface CheckpointState {
@@ -218,12 +223,16 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
     );
   }
   const checksumsPath = path.join(dir, CHECKSUMS_FILE);
-  let checksums: Record<string, unknown>;
+  let parsed: unknown;
   try {
-    checksums = JSON.parse(await fs.readFile(checksumsPath, "utf8")) as Record<string, unknown>;
+    parsed = JSON.parse(await fs.readFile(checksumsPath, "utf8"));
   } catch (err) {
     throw new InputError(`${checksumsPath} is not valid JSON: ${(err as Error).message}.`);
   }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new InputError(`${checksumsPath} holds ${JSON.stringify(parsed)}; expected an object mapping each checkpoint file to its sha256.`);
+  }
+  const checksums = parsed as Record<string, unknown>;
   const contents = new Map<string, Buffer>();
   for (const name of CHECKSUMMED_FILES) {
     const file = path.join(dir, name);

@@ -25,7 +25,7 @@ import { loadDataset, type PreparedDataset } from "../data/dataset.js";
 import type { Episode } from "../data/types.js";
 import { allocateBatch, realStepCount, WindowSampler, type WindowBatch, type WindowSpec } from "../data/windows.js";
 import { createModel, inputsFromBatch, disposeInputs, actionLoss, ELIGIBILITY_STATE_NAME, type SequenceModel, type ModelConfig, type ModelInputs } from "../model/index.js";
-import { configHash, resolveDataPath, writeResolvedConfig, type ResolvedConfig } from "./config.js";
+import { configDifferences, configHash, resolveDataPath, writeResolvedConfig, type ResolvedConfig } from "./config.js";
 import {
   checkpointDir,
   latestCheckpoint,
@@ -114,14 +114,25 @@ function manifestHash(dataset: PreparedDataset): string {
   return dataset.manifest.sha256;
 }
 
+/** The value at a dotted key ("train.steps") of a config, as YAML would show it. */
+function valueAt(config: unknown, key: string): string {
+  const value = key.split(".").reduce<unknown>((node, part) => (node !== null && typeof node === "object" ? (node as Record<string, unknown>)[part] : undefined), config);
+  return value === undefined ? "(absent)" : JSON.stringify(value);
+}
+
 /** Refuse a resume whose dataset or config no longer matches the checkpoint. */
-function checkResumeCompatible(state: CheckpointState, config: ResolvedConfig, dataset: PreparedDataset, dir: string): void {
+function checkResumeCompatible(state: CheckpointState, config: ResolvedConfig, dataset: PreparedDataset, dir: string, runDir: string): void {
   // The backend may change on resume (results then match only to float rounding); nothing else may.
-  const now = configHash({ ...config, backend: state.config.backend });
+  const current = { ...config, backend: state.config.backend };
+  const now = configHash(current);
   if (state.configHash !== now) {
+    // --resume reads the run's saved config, so a difference means that file was edited or damaged.
+    const keys = configDifferences(state.config, current);
+    const listed = keys.slice(0, 5).map((key) => `${key} ${valueAt(state.config, key)} in the checkpoint, ${valueAt(current, key)} in the file`);
+    const what = keys.length ? `: ${listed.join("; ")}${keys.length > 5 ? `; and ${keys.length - 5} more` : ""}` : ` (config hash ${state.configHash.slice(0, 12)}, the file's ${now.slice(0, 12)})`;
     throw new InputError(
-      `${dir} was trained with another configuration (config hash ${state.configHash.slice(0, 12)}, now ${now.slice(0, 12)}); ` +
-        "resume with the run's own config (omit --config/--set), or start a new run with --out.",
+      `${dir} was trained with another configuration than ${path.join(runDir, RESOLVED_CONFIG_FILE)} now holds${what}. ` +
+        "--resume continues a run with that file: restore it, or start a new run with --out.",
     );
   }
   const hash = manifestHash(dataset);
@@ -195,6 +206,8 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   let bestValLoss: number | null = null;
   let bestValStep: number | null = null;
   let lossWindow = { sum: 0, count: 0 };
+  /** The train loss of the last step taken (the summary's finalTrainLoss). */
+  let lastLoss: number | null = null;
   /** Wall seconds of the run's earlier segments (resume). */
   let earlierSeconds = 0;
   const metrics = await MetricsWriter.open(runDir, { spikeLayers: spikingLayerNames(modelConfig) });
@@ -210,7 +223,12 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   } else if (resumeFrom) {
     const dir = resumeFrom;
     const loaded = await loadCheckpoint(dir);
-    checkResumeCompatible(loaded.state, config, dataset, dir);
+    if (loaded.state.step >= config.train.steps && existsSync(path.join(runDir, SUMMARY_JSON))) {
+      throw new InputError(
+        `${runDir} finished: its last checkpoint is at step ${loaded.state.step} of ${config.train.steps} (train.steps) and it has ${SUMMARY_JSON}; nothing to resume. To train it again, start a new run.`,
+      );
+    }
+    checkResumeCompatible(loaded.state, config, dataset, dir, runDir);
     restoreVariables(model, loaded.weights, dir);
     restoreOptimizer(model, optimizer, loaded.optimizer);
     for (const name of RNG_STREAMS) {
@@ -223,6 +241,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
     bestValLoss = loaded.state.bestValLoss;
     bestValStep = loaded.state.trainer.bestValStep;
     lossWindow = { ...loaded.state.trainer.lossWindow };
+    lastLoss = loaded.state.trainer.lastStepLoss ?? null;
     const elapsed = elapsedAt(dir);
     if (elapsed === null) logger.warn({ checkpoint: dir }, `no readable ${ELAPSED_FILE} beside the checkpoint: the summary's wallSeconds will count this segment only`);
     earlierSeconds = elapsed ?? 0;
@@ -244,7 +263,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
     model: { kind: config.model.kind, variant: config.model.variant },
     snndtVersion: SNNDT_VERSION,
     backend: request.backend.name,
-    trainer: { lossWindow: { ...lossWindow }, bestValStep, plasticity: await plasticitySnapshot(model) },
+    trainer: { lossWindow: { ...lossWindow }, bestValStep, plasticity: await plasticitySnapshot(model), lastStepLoss: lastLoss },
   });
   const samplesPerStep = config.train.batch_size * config.train.grad_accum;
   function epochOf(s: number): number {
@@ -271,7 +290,6 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   bar.update(step);
   let timerStart = Date.now();
   let timerSteps = 0;
-  let lastLoss: number | null = null;
   let interrupted = false;
 
   try {

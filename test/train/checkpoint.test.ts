@@ -282,6 +282,7 @@ test("corrupt, incomplete and half-written checkpoints are refused with a clear 
   await rejects(variant("no-opt", (d) => rmSync(path.join(d, "optimizer.safetensors"))), /not a complete checkpoint: optimizer\.safetensors is missing/);
   await rejects(variant("no-sums", (d) => rmSync(path.join(d, "checksums.json"))), /checksums\.json \(written last\) is missing/);
   await rejects(variant("bad-sums", (d) => writeFileSync(path.join(d, "checksums.json"), "{")), /checksums\.json is not valid JSON/);
+  await rejects(variant("null-sums", (d) => writeFileSync(path.join(d, "checksums.json"), "null")), /checksums\.json holds null; expected an object mapping each checkpoint file to its sha256/);
   await rejects(variant(".step-4.tmp-123-abcd", () => undefined), /half-written checkpoint/);
   await rejects(path.join(run, "nope"), /cannot read checkpoint directory .*nope: no such directory/);
   // A state.json edited to disagree with the optimizer (checksums updated to match) is still refused.

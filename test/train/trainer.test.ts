@@ -124,6 +124,37 @@ test("resuming from a checkpoint reproduces the uninterrupted run's remaining lo
   const args = [...TINY, "--set", "train.steps=30", "--set", "train.log_every=4", "--set", "train.eval_every=8", "--set", "train.checkpoint_every=10"];
   assert.equal(runCli(["-q", "train", "--out", full, ...args]).status, 0);
   await assertResumeReproduces(full, 10, 30);
+
+  // Finished: --resume is refused and the summary is left as it was.
+  const summaryOf = (run: string) => readFileSync(path.join(run, "summary.json"), "utf8");
+  const finished = summaryOf(full);
+  const again = runCli(["-q", "train", "--resume", full]);
+  assert.equal(again.status, 1, again.stderr);
+  assert.match(again.stderr, /finished: its last checkpoint is at step 30 of 30 \(train\.steps\) and it has summary\.json; nothing to resume/);
+  assert.equal(summaryOf(full), finished);
+  // Killed after its last checkpoint, before the summary: --resume writes the summary it would have written.
+  const lastStep = `${full}-no-summary`;
+  cpSync(full, lastStep, { recursive: true });
+  rmSync(path.join(lastStep, "summary.json"));
+  assert.equal(runCli(["-q", "train", "--resume", lastStep]).status, 0);
+  const stable = (run: string) => {
+    const { finalTrainLoss, bestValLoss, bestValStep, step } = JSON.parse(summaryOf(run)) as Record<string, unknown>;
+    return { finalTrainLoss, bestValLoss, bestValStep, step };
+  };
+  assert.deepEqual(stable(lastStep), stable(full));
+  assert.equal(typeof stable(full).finalTrainLoss, "number");
+  // An edited config.resolved.yaml: the error names the file and the key that differs.
+  const edited = `${full}-edited`;
+  cpSync(full, edited, { recursive: true });
+  for (const { step, dir } of await stepCheckpoints(edited)) if (step > 10) rmSync(dir, { recursive: true });
+  rmSync(path.join(edited, "summary.json"));
+  const resolved = path.join(edited, "config.resolved.yaml");
+  const yaml = readFileSync(resolved, "utf8");
+  assert.match(yaml, /^  steps: 30$/m);
+  writeFileSync(resolved, yaml.replace(/^  steps: 30$/m, "  steps: 40"));
+  const refused = runCli(["-q", "train", "--resume", edited]);
+  assert.equal(refused.status, 1, refused.stderr);
+  assert.match(refused.stderr, /step-10 was trained with another configuration than .*-edited\/config\.resolved\.yaml now holds: train\.steps 30 in the checkpoint, 40 in the file\./);
 });
 
 test("a run stopped before its first checkpoint starts over on --resume and makes the same run", async () => {
