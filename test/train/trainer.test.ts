@@ -1,13 +1,14 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import * as path from "node:path";
 import { spawn } from "node:child_process";
 import { runCli } from "../helpers/cli.js";
 import { REPO_ROOT, SNNDT_BIN } from "../helpers/paths.js";
 import { readMetrics } from "../../src/train/metrics.js";
 import { stepCheckpoints } from "../../src/train/checkpoint.js";
+import { RUN_LOCK_FILE } from "../../src/runtime/run-lock.js";
 
 /** A small model on the shipped CartPole data: real training steps in well under a second each. */
 const TINY = [
@@ -226,9 +227,16 @@ test("Ctrl-C finishes the step, writes a checkpoint, exits 130, and --resume con
       }
     }, 20);
   });
+  // One training per run directory: a second one is refused while the first runs.
+  const second = runCli(["-q", "train", "--resume", interrupted]);
+  assert.equal(second.status, 2, second.stderr);
+  assert.match(second.stderr, new RegExp(`is being trained by another snndt process \\(pid ${child.pid}\\)`));
   child.kill("SIGINT");
   const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
   assert.equal(code, 130, stderr);
+  assert.ok(!existsSync(path.join(interrupted, RUN_LOCK_FILE)), "the lock is released on exit");
+  // A lock whose process is gone (as after SIGKILL) is taken over by the next --resume below.
+  writeFileSync(path.join(interrupted, RUN_LOCK_FILE), JSON.stringify({ pid: child.pid, host: hostname() }));
   const steps = await stepCheckpoints(interrupted);
   const stoppedAt = steps[0]!.step;
   assert.ok(stoppedAt >= 5 && stoppedAt < 400, `stopped at ${stoppedAt}`);
@@ -241,18 +249,20 @@ test("Ctrl-C finishes the step, writes a checkpoint, exits 130, and --resume con
   assert.match(resumed.stderr, /--resume continues a run with its own saved config; drop --set/);
 
   const child2 = spawn(process.execPath, [SNNDT_BIN, "-q", "train", "--resume", interrupted], { stdio: ["ignore", "pipe", "pipe"] });
+  let stderr2 = "";
+  child2.stderr.on("data", (d: Buffer) => (stderr2 += d.toString()));
+  const child2Exit = new Promise<number | null>((resolve) => child2.on("exit", resolve));
   const target = stoppedAt + 10;
-  await new Promise<void>((resolve) => {
-    const poll = setInterval(() => {
+  let poll: NodeJS.Timeout | undefined;
+  const reached = new Promise<void>((resolve) => {
+    poll = setInterval(() => {
       const rows = readMetrics(interrupted);
-      if (rows.some((r) => r["step"]! >= target)) {
-        clearInterval(poll);
-        resolve();
-      }
+      if (rows.some((r) => r["step"]! >= target)) resolve();
     }, 20);
   });
+  await Promise.race([reached, child2Exit.then((exit) => assert.fail(`the resume exited (${exit}) before step ${target}: ${stderr2}`))]).finally(() => clearInterval(poll));
   child2.kill("SIGINT");
-  assert.equal(await new Promise<number | null>((resolve) => child2.on("exit", resolve)), 130);
+  assert.equal(await child2Exit, 130);
 
   const reference = path.join(base, "reference");
   const child3 = spawn(process.execPath, [SNNDT_BIN, "-q", "train", "--out", reference, ...args], { stdio: ["ignore", "pipe", "pipe"] });

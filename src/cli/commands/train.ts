@@ -6,6 +6,7 @@ import { INTERRUPTED_EXIT_CODE, UsageError } from "../../runtime/errors.js";
 import { MAX_SEED } from "../../runtime/rng.js";
 import { selectBackend } from "../../runtime/backend.js";
 import { fileOnPath } from "../../runtime/fs-atomic.js";
+import { lockRunDirectory, RUN_LOCK_FILE } from "../../runtime/run-lock.js";
 import { CONFIGS_DIR, loadConfig } from "../../train/config.js";
 import { RESOLVED_CONFIG_FILE, runTraining, type StopFlag } from "../../train/trainer.js";
 
@@ -94,7 +95,7 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
         );
         const file = fileOnPath(runDir);
         if (file) throw new UsageError(`--out ${runDir}: ${file} is a file; a run needs a directory (choose another --out).`);
-        if (existsSync(runDir) && readdirSync(runDir).length > 0) {
+        if (existsSync(runDir) && readdirSync(runDir).some((entry) => entry !== RUN_LOCK_FILE)) {
           throw new UsageError(`${runDir} already holds a run; continue it with --resume ${options.out ?? runDir}, or choose another --out.`);
         }
       }
@@ -110,6 +111,7 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
         stop.requested = true;
         ctx.logger.warn({ signal }, "stopping after the current step (a checkpoint will be written); press again to abort");
       };
+      const unlock = await lockRunDirectory(runDir);
       process.on("SIGINT", onSignal);
       process.on("SIGTERM", onSignal);
       try {
@@ -120,6 +122,7 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
       } finally {
         process.off("SIGINT", onSignal);
         process.off("SIGTERM", onSignal);
+        unlock();
       }
     });
 }
