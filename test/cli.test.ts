@@ -15,3 +15,9 @@ test("an unknown subcommand exits non-zero with a hint", () => {
   assert.notEqual(res.status, 0);
   assert.match(res.stderr, /unknown command/);
 });
+
+test("train's own flags reach the config as typed, so its errors quote them", () => {
+  const res = runCli(["train", "--keep-last", "abc"]);
+  assert.equal(res.status, 2, res.stderr);
+  assert.match(res.stderr, /--keep-last abc: config key "train\.keep_last" has the wrong type: found string "abc"/);
+});

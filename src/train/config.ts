@@ -378,6 +378,8 @@ function checkNumberRange(node: LeafSchema<unknown>, value: number): boolean {
 }
 
 function formatValue(value: unknown): string {
+  // JSON writes NaN and the infinities as null, which would misreport what was given (YAML's .inf, .nan).
+  if (typeof value === "number" && !Number.isFinite(value)) return String(value);
   return JSON.stringify(value) ?? String(value);
 }
 
@@ -591,7 +593,7 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
   for (const { flag, key, value } of options.flags ?? []) {
     const parsed = typeof value === "string" ? parseOverride(`${key}=${value}`) : parseOverride(`${key}=null`);
     if (typeof value !== "string") setLeaf(parsed, key, value);
-    layers.push({ layer: parsed, source: { label: `${flag} ${String(value)}` } });
+    layers.push({ layer: parsed, source: { label: `${flag} ${value === "" ? `""` : String(value)}` } });
   }
 
   let merged: Plain = defaultsOf(CONFIG_SCHEMA);

@@ -130,6 +130,10 @@ test("layers resolve in order: defaults <- file <- --set (in order) <- flags", (
     () => loadConfig({ flags: [{ flag: "--keep-last", key: "train.keep_last", value: "0" }] }),
     /^--keep-last 0: config key "train\.keep_last" is out of range: found 0; expected integer in \[1, 100000\]/,
   );
+  // Flags and YAML's non-finite numbers are quoted as given, not as JSON's null.
+  assertUsage(() => loadConfig({ flags: [{ flag: "--keep-last", key: "train.keep_last", value: "abc" }] }), /^--keep-last abc: config key "train\.keep_last" has the wrong type: found string "abc"/);
+  assertUsage(() => loadConfig({ flags: [{ flag: "--val-fraction", key: "data.val_fraction", value: "" }] }), /^--val-fraction "": config key "data\.val_fraction" is empty/);
+  assertUsage(() => loadConfig({ overrides: ["train.steps=.inf"] }), /config key "train\.steps" has the wrong type: found number Infinity/);
   assert.equal(loadConfig({ overrides: ["model.plasticity.enabled=true"] }).model.plasticity.enabled, true);
   assert.equal(loadConfig({ overrides: ["model.kind=dt"] }).model.kind, "dt");
 });

@@ -86,8 +86,9 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
         resume = true;
       } else {
         const flags: { flag: string; key: string; value: unknown }[] = [];
-        if (options.valFraction !== undefined) flags.push({ flag: "--val-fraction", key: "data.val_fraction", value: Number(options.valFraction) });
-        if (options.keepLast !== undefined) flags.push({ flag: "--keep-last", key: "train.keep_last", value: Number(options.keepLast) });
+        // As typed: the config parses them like --set values, and its errors then quote what was given.
+        if (options.valFraction !== undefined) flags.push({ flag: "--val-fraction", key: "data.val_fraction", value: options.valFraction });
+        if (options.keepLast !== undefined) flags.push({ flag: "--keep-last", key: "train.keep_last", value: options.keepLast });
         config = loadConfig({ configPath: options.config, overrides: options.set, seed, data: options.data, backend: options.backend, flags });
         const configName = path.basename(options.config ?? DEFAULT_CONFIG).replace(/\.ya?ml$/, "");
         runDir = path.resolve(
