@@ -292,13 +292,21 @@ export async function parseArrowFile(file: string, format: SourceFormat): Promis
   return parseTable(file, format, await fs.readFile(file));
 }
 
+/** True if every row of the list column `name` holds exactly one value (an episode a row cannot be that). */
+function everyRowHoldsOne(file: string, name: string, table: Table): boolean {
+  const rows = flattenNumbers(file, name, column(table, name), "f64").offsets[0]!;
+  for (let r = 0; r + 1 < rows.length; r++) if (rows[r + 1]! - rows[r]! !== 1) return false;
+  return rows.length > 1;
+}
+
 /** Episodes of a parsed Arrow table, in whichever layout it has. */
 export function rawFromTable(file: string, format: SourceFormat, table: Table, options: ArrowReadOptions = {}): RawDataset {
   const names = table.schema.fields.map((f) => f.name);
   const rewName = requireColumn(file, names, "rewards", options.columns ?? {});
   const rewType = column(table, rewName).type;
-  // A FixedSizeList[1] reward is one number a step: per step.
-  const perEpisode = listDepth(rewType).depth >= 1 && rewType.typeId !== Type.FixedSizeList;
+  // A FixedSizeList[1] reward is one number a step: per step. So is a List reward of one value in
+  // every row: pyarrow writes a 2-D numpy column (D4RL's rewards of shape (N, 1)) as lists of one.
+  const perEpisode = listDepth(rewType).depth >= 1 && rewType.typeId !== Type.FixedSizeList && !everyRowHoldsOne(file, rewName, table);
   return perEpisode ? readPerEpisode(file, format, table, names, options) : readPerStep(file, format, table, names, options);
 }
 

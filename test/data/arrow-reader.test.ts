@@ -83,6 +83,26 @@ for (const [name, options, obsType] of variants) {
 }
 
 test(
+  "per-step with every column a List of one value a row (pyarrow's 2-D numpy columns): read per step, not as one-step episodes",
+  withTmp(async (dir) => {
+    const file = path.join(dir, "lists.arrow");
+    const one = (values: number[]) => values.map((v) => [v]);
+    await writeArrow(file, {
+      observations: vec(OBS, list(f64)),
+      actions: vec([1n, 0n, 2n, 1n, 1n].map((a) => [a]), list(int64)),
+      rewards: vec(one(REWARDS), list(f64)),
+      terminals: vec(one(TERMINATED.map(Number)), list(f64)),
+      timeouts: vec(one(TRUNCATED.map(Number)), list(f64)),
+    });
+    const data = await loadDataset(file);
+    assert.equal(data.manifest.source.layout, "per-step");
+    assert.deepEqual(data.episodes.map((ep) => [...ep.returnsToGo]), RTG);
+    assert.equal(data.obsDim, 2);
+    assert.deepEqual([...data.episodes[0]!.observations], [0.5, 1, 1.5, 2, 2.5, 3]);
+  }),
+);
+
+test(
   "per-step with flags only: episodes end at terminal|timeout, the unfinished tail is dropped or kept",
   withTmp(async (dir) => {
     const file = path.join(dir, "flags.arrow");
