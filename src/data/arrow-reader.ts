@@ -132,6 +132,17 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
       ranges.push([start, r]);
       start = r;
     }
+    // As with flags alone: a last episode that no flag ends was cut off by the recording.
+    const last = ranges[ranges.length - 1];
+    const ended = (row: number) => (terminals !== null && terminals[row]! !== 0) || (timeouts !== null && timeouts[row]! !== 0);
+    if (last && (terminals || timeouts) && !ended(last[1] - 1) && !options.keepPartial) {
+      ranges.pop();
+      droppedPartialSteps = last[1] - last[0];
+      warnings.push(
+        `dropped the last episode (${episodeName} ${ids[last[0]]}, rows ${last[0]}..${last[1] - 1}, ${droppedPartialSteps} steps): ` +
+          `no terminal or timeout flag ends it, so it is unfinished (keep it with --keep-partial)`,
+      );
+    }
   } else if (terminals || timeouts) {
     const split = splitAtFlags(rows, terminals, timeouts, options.keepPartial ?? false);
     for (const range of split.ranges) ranges.push(range); // one per episode: too many to spread as arguments

@@ -8,8 +8,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { Utf8, type DataType } from "apache-arrow";
-import { loadDataset } from "../../src/data/dataset.js";
+import { loadDataset, prepareDataset } from "../../src/data/dataset.js";
 import { writeStepsArrow } from "../../src/data/arrow-writer.js";
+import { quietContext } from "../helpers/context.js";
 import { bool, f32, f64, fixedList, int32, int64, largeList, list, vec, withTmp, writeArrow, type ArrowWriteOptions } from "./make-files.js";
 
 /**
@@ -62,6 +63,7 @@ async function checkHandEpisodes(file: string): Promise<void> {
   assert.equal(data.manifest.returns.max, 6);
 }
 
+
 const variants: Array<[string, ArrowWriteOptions, DataType]> = [
   ["IPC file, FixedSizeList observations", {}, fixedList(2)],
   ["IPC stream, List<Float64> observations", { stream: true }, list(f64)],
@@ -99,6 +101,24 @@ test(
     assert.deepEqual(data.episodes.map((ep) => [...ep.returnsToGo]), RTG);
     assert.equal(data.obsDim, 2);
     assert.deepEqual([...data.episodes[0]!.observations], [0.5, 1, 1.5, 2, 2.5, 3]);
+  }),
+);
+
+test(
+  "per-step with episode ids and flags: a last episode no flag ends is dropped with a warning, or kept (and stays kept once prepared)",
+  withTmp(async (dir) => {
+    const file = path.join(dir, "cut.arrow");
+    // Episode 9's last step has no flag: the recording stopped inside it.
+    await writeArrow(file, { ...perStepColumns(fixedList(2)), timeouts: vec([false, false, false, false, false], bool) });
+    const dropped = await loadDataset(file);
+    assert.deepEqual(dropped.episodes.map((ep) => [...ep.returnsToGo]), [RTG[0]]);
+    assert.equal(dropped.manifest.dropped.partial_steps, 2);
+    assert.match(dropped.manifest.warnings.join("\n"), /dropped the last episode \(episode_id 9, rows 3\.\.4, 2 steps\): no terminal or timeout flag ends it/);
+    const kept = await loadDataset(file, { keepPartial: true });
+    assert.deepEqual(kept.episodes.map((ep) => [...ep.returnsToGo]), RTG);
+    const out = path.join(dir, "prepared");
+    await prepareDataset(file, out, { keepPartial: true }, quietContext());
+    assert.deepEqual((await loadDataset(out)).episodes.map((ep) => [...ep.returnsToGo]), RTG);
   }),
 );
 

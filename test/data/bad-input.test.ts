@@ -10,10 +10,8 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync,
 import * as path from "node:path";
 import { loadDataset, prepareDataset, type ReaderOptions } from "../../src/data/dataset.js";
 import { InputError, SnndtError, UsageError } from "../../src/runtime/errors.js";
-import type { RunContext } from "../../src/runtime/context.js";
-import { createLogger } from "../../src/runtime/logging.js";
-import { createProgressFactory } from "../../src/runtime/progress.js";
 import { runCli } from "../helpers/cli.js";
+import { quietContext } from "../helpers/context.js";
 import { FIXTURES, SNNDT_BIN } from "../helpers/paths.js";
 import { bool, d4rlArrays, f32, fixedList, int32, largeList, list, vec, withTmp, writeArrow, writeHdf5 } from "./make-files.js";
 
@@ -232,9 +230,6 @@ test(
   }),
 );
 
-function quietContext(): RunContext {
-  return { logger: createLogger({ level: "silent", quiet: true }), progress: createProgressFactory(false), json: false, quiet: true };
-}
 
 test(
   "an existing output is refused unless force; a failed prepare leaves nothing at --out",

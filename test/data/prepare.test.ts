@@ -10,15 +10,14 @@ import * as path from "node:path";
 import { createHash } from "node:crypto";
 import { loadDataset, prepareDataset, type DatasetManifest } from "../../src/data/dataset.js";
 import { InputError } from "../../src/runtime/errors.js";
-import { createLogger } from "../../src/runtime/logging.js";
-import { createProgressFactory } from "../../src/runtime/progress.js";
 import { SNNDT_VERSION } from "../../src/runtime/version.js";
 import { runCli } from "../helpers/cli.js";
+import { quietContext } from "../helpers/context.js";
 import { FIXTURES } from "../helpers/paths.js";
 import { withTmp } from "./make-files.js";
 
 const SAMPLES = path.join(FIXTURES, "samples");
-const ctx = { logger: createLogger({ level: "silent", quiet: true }), progress: createProgressFactory(false), json: false, quiet: true };
+const ctx = quietContext();
 
 test(
   "a prepared directory loads back to the raw file's episodes; the manifest describes it",
