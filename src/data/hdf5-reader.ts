@@ -105,6 +105,10 @@ function openColumnUnchecked(file: string, group: H5Group, name: string, full: s
   if (m.type !== H5T_FLOAT && m.type !== H5T_INTEGER && m.type !== H5T_ENUM) {
     throw new InputError(`${file}: dataset "${full}" has type ${typeName(ds)}; expected float, integer or bool values.`);
   }
+  if (m.type === H5T_FLOAT && m.size < 4) {
+    // h5wasm, which reads the file, has no half-precision conversion.
+    throw new InputError(`${file}: dataset "${full}" has type ${typeName(ds)}; expected float32 or float64 (convert it, e.g. with h5py: astype("float32")).`);
+  }
   const shape = ds.shape;
   if (shape === null || shape.length === 0 || shape.length > 2) {
     throw new InputError(`${file}: dataset "${full}" has ${describeShape(shape)}; expected (steps,) or (steps, width).`);

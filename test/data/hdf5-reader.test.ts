@@ -6,6 +6,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { loadDataset } from "../../src/data/dataset.js";
+import { InputError } from "../../src/runtime/errors.js";
+import { FIXTURES } from "../helpers/paths.js";
 import { d4rlArrays, withTmp, writeHdf5 } from "./make-files.js";
 
 test(
@@ -92,3 +94,13 @@ test(
     assert.deepEqual(data.actionSpace, { kind: "continuous", dim: 1, low: [-0.5], high: [0.5] });
   }),
 );
+
+test("a float16 dataset (h5py writes them; h5wasm cannot read them) is named with its type, not called corrupt", async () => {
+  const file = path.join(FIXTURES, "hdf5", "observations-float16.hdf5");
+  await assert.rejects(loadDataset(file), (err: unknown) => {
+    assert.ok(err instanceof InputError);
+    assert.match(err.message, /observations-float16\.hdf5: dataset "observations" has type float16; expected float32 or float64/);
+    assert.doesNotMatch(err.message, /corrupt/);
+    return true;
+  });
+});
