@@ -1,8 +1,9 @@
 /**
  * Input format detection from content (magic bytes), never from the file name alone:
  * Arrow IPC file / Feather v2 starts with "ARROW1"; an Arrow IPC stream starts with the
- * continuation marker 0xFFFFFFFF (or, in the pre-0.15 format, directly with a positive int32
- * metadata length); HDF5 has "\x89HDF\r\n\x1a\n" at offset 0, 512, 1024, 2048, ... (after a user block).
+ * continuation marker 0xFFFFFFFF; HDF5 has "\x89HDF\r\n\x1a\n" at offset 0, 512, 1024, 2048, ...
+ * (after a user block). Streams in Arrow's pre-0.15 format start with a bare int32 length, which
+ * cannot be told from other binary files, so they are not recognised.
  */
 import { promises as fs } from "node:fs";
 import { InputError } from "../runtime/errors.js";
