@@ -537,7 +537,16 @@ class ExternalEnvironment implements AsyncEnvironment {
   private observation(reply: Reply, request: string): Float32Array {
     const dim = this.observationSpace.shape[0];
     try {
-      return Float32Array.from(numberList(this.conversation, `"observation" in its ${request} reply`, reply.observation, dim));
+      const values = numberList(this.conversation, `"observation" in its ${request} reply`, reply.observation, dim);
+      const observation = Float32Array.from(values);
+      // Finite in JSON but beyond float32's range (about 3.4e38): the model would see Infinity.
+      const overflow = observation.findIndex((value) => !Number.isFinite(value));
+      if (overflow >= 0) {
+        throw new ExternalEnvError(
+          `${this.conversation.who()} sent "observation" in its ${request} reply = ${describe(values)}; entry ${overflow} (${values[overflow]}) is beyond float32's range (about ±3.4e38), which the model computes in.`,
+        );
+      }
+      return observation;
     } catch (error) {
       this.conversation.fail(error as ExternalEnvError);
       throw error;

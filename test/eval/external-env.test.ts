@@ -239,6 +239,15 @@ test("an observation of the wrong shape", async () => {
   await assertNoProcessLeft(pidFile, 1);
 });
 
+test("an observation finite in JSON but beyond float32's range is refused, not passed on as Infinity", async () => {
+  const { command, pidFile } = pointEnv("--mode=float32-overflow");
+  const env = await spawnExternalEnv(command, { timeoutMs: 5000 });
+  await env.reset(1);
+  await assert.rejects(env.step(1), /sent "observation" in its step reply = \[1e\+39,.*\]; entry 0 \(1e\+39\) is beyond float32's range/);
+  await env.close();
+  await assertNoProcessLeft(pidFile, 1);
+});
+
 test("a reply out of order", async () => {
   const { command, pidFile } = pointEnv("--mode=out-of-order");
   const env = await spawnExternalEnv(command, { timeoutMs: 5000 });
