@@ -1,10 +1,12 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { runCli } from "../helpers/cli.js";
-import { FIXTURES, REPO_ROOT } from "../helpers/paths.js";
+import { FIXTURES, REPO_ROOT, SNNDT_BIN } from "../helpers/paths.js";
 import { arrowEpisodeReturns } from "../helpers/returns.js";
 import { f32, fixedList, int32, vec, writeArrow } from "../data/make-files.js";
 import { energyOf, DEFAULT_ENERGY } from "../../src/eval/energy.js";
@@ -315,4 +317,39 @@ test("targets: one listed twice is refused before any episode; two that print al
   assert.deepEqual(result.targets.map((t) => [t.target, t.episodes]), [[100, 1], [100.01, 1]]);
   const chart = readFileSync(path.join(close, "charts", "returns.svg"), "utf8");
   assert.ok(chart.includes("target 100.01") && chart.includes("target 100<"), "both series are named in the legend");
+});
+
+test("Ctrl-C during eval --env-cmd exits 130, writes nothing, and leaves none of the environment's processes running", async () => {
+  const adapter = path.join(FIXTURES, "external-env", "builtin-adapter.mjs");
+  const dir = mkdtempSync(path.join(tmpdir(), "snndt-eval-sigint-"));
+  const pidFile = path.join(dir, "helper.pid");
+  const out = path.join(dir, "out");
+  // The command starts a helper process beside the environment, as launcher scripts do.
+  const command = `sleep 600 & echo $! > '${pidFile}'; exec "${process.execPath}" "${adapter}" CartPole-v1`;
+  const child = spawn(process.execPath, [SNNDT_BIN, "-q", "eval", snnRun, "--episodes", "400", "--target-return", "500", "--out", out, "--env-cmd", command], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = once(child, "exit");
+  let poll: NodeJS.Timeout | undefined;
+  await new Promise<void>((resolve) => {
+    poll = setInterval(() => existsSync(pidFile) && readFileSync(pidFile, "utf8").trim() !== "" && resolve(), 10);
+  }).finally(() => clearInterval(poll));
+  child.kill("SIGINT");
+  const [status] = (await exited) as [number | null];
+  assert.equal(status, 130, stderr);
+  assert.ok(!existsSync(out), "nothing written");
+  const helper = Number(readFileSync(pidFile, "utf8"));
+  const gone = () => {
+    try {
+      process.kill(helper, 0);
+      return false;
+    } catch {
+      return true;
+    }
+  };
+  const deadline = Date.now() + 2000;
+  while (!gone() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.ok(gone(), `the environment's helper process ${helper} is still running`);
 });
