@@ -302,6 +302,15 @@ test("--compare puts several runs' eval.json side by side", () => {
   assert.match(lines[0]!, /run\s+model\s+env\s+return\s+normalised\s+spikes\/decision\s+energy nJ\s+vs DT\s+latency ms/);
   assert.match(lines[2]!, /^snn\s+full\s+CartPole-v1/);
   assert.match(lines[3]!, /^dt\s+dt\s+CartPole-v1/);
+  // Paths that end alike are labelled by as much of their tail as tells them apart.
+  const byEvalDir = runCli(["eval", "--compare", path.join(snnRun, "eval"), path.join(dtRun, "eval")]);
+  assert.equal(byEvalDir.status, 0, byEvalDir.stderr);
+  assert.match(byEvalDir.stdout, /^snn\/eval\s+full/m);
+  assert.match(byEvalDir.stdout, /^dt\/eval\s+dt/m);
+  // Options of an evaluation do nothing here: refused, not ignored.
+  const withEpisodes = runCli(["eval", "--compare", snnRun, dtRun, "--episodes", "5"]);
+  assert.equal(withEpisodes.status, 2, withEpisodes.stderr);
+  assert.match(withEpisodes.stderr, /--compare reads the eval\.json each run already has and evaluates nothing; drop --episodes/);
 });
 
 test("targets: one listed twice is refused before any episode; two that print alike get their own rows and chart series", () => {

@@ -38,6 +38,21 @@ function number(flag: string, text: string, check: (n: number) => boolean, expec
   return value;
 }
 
+/**
+ * A label for each compared path: its shortest tail of path components that no other path shares
+ * (runs/results/CartPole-v1/full/seed0 and .../dt/seed0 become full/seed0 and dt/seed0).
+ */
+function distinctLabels(paths: string[]): string[] {
+  const parts = paths.map((p) => p.split(path.sep).filter((part) => part !== ""));
+  return parts.map((mine, i) => {
+    for (let n = 1; n < mine.length; n++) {
+      const tail = mine.slice(-n).join("/");
+      if (parts.every((other, j) => j === i || paths[j] === paths[i] || other.slice(-n).join("/") !== tail)) return tail;
+    }
+    return mine.join("/");
+  });
+}
+
 export function registerEval(program: Command, context: () => RunContext): void {
   program
     .command("eval")
@@ -66,10 +81,16 @@ Examples:
   $ snndt eval runs/cartpole-full --env-cmd "python3 docs/adapters/gymnasium_adapter.py CartPole-v1"
   $ snndt eval --compare runs/cartpole-baseline runs/cartpole-full runs/cartpole-dt`,
     )
-    .action(async (runs: string[], options: EvalOptions) => {
+    .action(async (runs: string[], options: EvalOptions, command: Command) => {
       const ctx = context();
       if (options.compare) {
-        const results = runs.map((run) => ({ label: path.basename(path.resolve(run)), result: readEvalResult(run) }));
+        const given = Object.keys(options).filter((key) => key !== "compare" && command.getOptionValueSource(key) === "cli");
+        if (given.length) {
+          const flags = given.map((key) => `--${key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())}`);
+          throw new UsageError(`--compare reads the eval.json each run already has and evaluates nothing; drop ${flags.join(", ")} (or evaluate each run first).`);
+        }
+        const labels = distinctLabels(runs.map((run) => path.resolve(run)));
+        const results = runs.map((run, i) => ({ label: labels[i]!, result: readEvalResult(run) }));
         if (ctx.json) process.stdout.write(JSON.stringify(results.map(({ label, result }) => ({ label, ...result })), null, 2) + "\n");
         else process.stdout.write(formatComparison(results) + "\n");
         return;
