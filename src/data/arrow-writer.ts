@@ -10,12 +10,11 @@
  * episodes by flags or by `episode_id` finds the same episodes. Rows are written in record batches
  * of about BATCH_ROWS, streamed to disk, so memory stays near one batch beyond the episodes.
  */
-import { createWriteStream, promises as fs } from "node:fs";
+import { closeSync, createWriteStream, openSync, promises as fs } from "node:fs";
 import { once } from "node:events";
 import { pipeline } from "node:stream/promises";
-import { randomBytes } from "node:crypto";
 import * as path from "node:path";
-import { makeDirectory } from "../runtime/fs-atomic.js";
+import { makeDirectory, temporarySibling } from "../runtime/fs-atomic.js";
 import {
   Bool,
   Field,
@@ -232,11 +231,13 @@ export async function writeStepsArrowHashed(
   const schema = stepsSchema(obsDim, actionSpace, metadata);
 
   await makeDirectory(path.dirname(path.resolve(file)));
-  const tmp = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+  const { tmp, release } = temporarySibling(path.resolve(file));
   const hash = new BackgroundSha256();
   try {
     const writer = new RecordBatchFileWriter();
-    const out = createWriteStream(tmp);
+    closeSync(openSync(tmp, "w"));
+    // "r+" never creates: if an exit removed the file meanwhile, this fails instead of leaving one.
+    const out = createWriteStream(tmp, { flags: "r+" });
     const written = pipeline(
       writer.toNodeStream(),
       async function* (source: AsyncIterable<Uint8Array>) {
@@ -276,5 +277,7 @@ export async function writeStepsArrowHashed(
     await hash.abort();
     await fs.rm(tmp, { force: true });
     throw err;
+  } finally {
+    release();
   }
 }

@@ -3,7 +3,7 @@
  * place only when complete, so an error or a crash never leaves a half-written file or directory.
  */
 import { randomBytes } from "node:crypto";
-import { promises as fs, existsSync, renameSync, rmSync, statSync } from "node:fs";
+import { promises as fs, closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, statSync } from "node:fs";
 import * as path from "node:path";
 
 /** The nearest existing path at or above `dir` when it is not a directory (so `dir` cannot be made), else null. */
@@ -17,11 +17,13 @@ export function fileOnPath(dir: string): string | null {
 /**
  * `mkdir -p` whose refusal by a file on the path is always ENOTDIR. Node's recursive mkdir answers
  * EEXIST when the directory to make is itself an existing file (ENOTDIR when the file is further
- * up), and EEXIST would reach the CLI as an snndt bug instead of as the user's path.
+ * up), and EEXIST would reach the CLI as an snndt bug instead of as the user's path. Synchronous
+ * (it is cheap): an mkdir still in flight on libuv's thread pool could make a temporary directory
+ * again after the exit removal below has deleted it.
  */
 export async function makeDirectory(dir: string): Promise<void> {
   try {
-    await fs.mkdir(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "EEXIST" || !fileOnPath(dir)) throw err;
     throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${dir}'`), { code: "ENOTDIR", syscall: "mkdir", path: dir });
@@ -30,28 +32,39 @@ export async function makeDirectory(dir: string): Promise<void> {
 
 /**
  * Temporary files and directories still being written. The process's `exit` event removes them, so
- * an exit mid-write (process.exit, or an interrupt the CLI turns into one) leaves nothing behind. A
- * signal's default action or SIGKILL skips `exit`; their leftovers are hidden (dot) names that no
- * reader takes for finished output.
+ * an exit mid-write (process.exit, or an interrupt the CLI turns into one) leaves nothing behind.
+ * Each is registered before it exists and created synchronously, so no interrupt can fall between
+ * its creation and its registration. A signal's default action or SIGKILL skips `exit`; their
+ * leftovers are hidden (dot) names that no reader takes for finished output.
  */
 const pendingTemps = new Set<string>();
 process.on("exit", () => {
-  for (const tmp of pendingTemps) rmSync(tmp, { recursive: true, force: true });
+  // Retries: a write still in flight on libuv's thread pool may add a file while the directory goes.
+  for (const tmp of pendingTemps) rmSync(tmp, { recursive: true, force: true, maxRetries: 5, retryDelay: 10 });
 });
 
-function tempSibling(target: string): string {
-  const dir = path.dirname(target);
-  const base = path.basename(target);
-  return path.join(dir, `.${base}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+function hiddenSibling(target: string): string {
+  return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+}
+
+/**
+ * A hidden temporary name beside `target`, registered for removal at exit until `release` is
+ * called. Create it synchronously (the exit removal must not run while its creation is in flight).
+ */
+export function temporarySibling(target: string): { tmp: string; release: () => void } {
+  const tmp = hiddenSibling(target);
+  pendingTemps.add(tmp);
+  return { tmp, release: () => pendingTemps.delete(tmp) };
 }
 
 /** Write a file atomically (temp file + fsync + rename). */
 export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
   await makeDirectory(path.dirname(target));
-  const tmp = tempSibling(target);
-  pendingTemps.add(tmp);
+  const { tmp, release } = temporarySibling(target);
   try {
-    const handle = await fs.open(tmp, "w");
+    closeSync(openSync(tmp, "w"));
+    // "r+" never creates: if an exit removed the file meanwhile, this fails instead of leaving one.
+    const handle = await fs.open(tmp, "r+");
     try {
       await handle.writeFile(data);
       await handle.sync();
@@ -63,7 +76,7 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array)
     await fs.rm(tmp, { force: true });
     throw err;
   } finally {
-    pendingTemps.delete(tmp);
+    release();
   }
 }
 
@@ -78,9 +91,8 @@ export async function writeDirAtomic<T>(
   options: { replace?: boolean } = {},
 ): Promise<T> {
   await makeDirectory(path.dirname(path.resolve(target)));
-  const tmp = tempSibling(path.resolve(target));
-  await fs.mkdir(tmp);
-  pendingTemps.add(tmp);
+  const { tmp, release } = temporarySibling(path.resolve(target));
+  mkdirSync(tmp);
   const cleanup = (): void => {
     rmSync(tmp, { recursive: true, force: true });
   };
@@ -88,7 +100,7 @@ export async function writeDirAtomic<T>(
     const result = await build(tmp);
     if (existsSync(target)) {
       if (!options.replace) throw new Error(`refusing to replace existing ${target}`);
-      const old = tempSibling(path.resolve(target));
+      const old = hiddenSibling(path.resolve(target));
       // Back to back, synchronously: no interrupt can run between them and leave no target at all.
       renameSync(target, old);
       renameSync(tmp, target);
@@ -101,6 +113,6 @@ export async function writeDirAtomic<T>(
     cleanup();
     throw err;
   } finally {
-    pendingTemps.delete(tmp);
+    release();
   }
 }
