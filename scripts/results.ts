@@ -221,6 +221,7 @@ function plannedEvalProblems(planned: PlannedEval): string[] | null {
   const result = readJson<EvalResult>(file);
   const problems: string[] = [];
   if (result.partial) problems.push("partial (its environment failed part-way)");
+  if (result.latencyMs.failure) problems.push("no latency (its environment failed while decisions were timed)");
   if (result.settings.episodesPerTarget !== planned.episodes) problems.push(`${result.settings.episodesPerTarget} episodes per target instead of ${planned.episodes}`);
   const got = result.settings.targets;
   const want = planned.targets;
@@ -278,7 +279,9 @@ function sweepTargets(returns: number[]): number[] {
   const { min: worst, max: best } = extent(returns);
   // Rounded for readable tables, but never past the data's range (a target above the best return
   // would ask every model to extrapolate).
-  return SWEEP_FRACTIONS.map((f) => Math.min(best, Math.max(worst, Math.round((worst + f * (best - worst)) * 100) / 100)));
+  const targets = SWEEP_FRACTIONS.map((f) => Math.min(best, Math.max(worst, Math.round((worst + f * (best - worst)) * 100) / 100)));
+  // Each once: a narrow return range rounds several fractions alike, and eval refuses a repeated target.
+  return [...new Set(targets)];
 }
 
 /**
@@ -315,7 +318,7 @@ interface Row {
   energyNanojoules: number;
   energyRatioToDt: number;
   dtSameSizeNanojoules: number;
-  latencyMedianMs: number;
+  latencyMedianMs: number | null;
   trainWallSeconds: number;
   configHash: string;
   commands: string[];
@@ -361,6 +364,8 @@ function aggregate(options: Options, env: string, model: ModelSpec): Row | null 
   const r = meanStd(returns);
   const n = normalised ? meanStd(normalised) : null;
   const avg = (f: (e: EvalResult) => number) => evals.reduce((a, e) => a + f(e), 0) / evals.length;
+  // eval.json holds null for a latency that was not measured (JSON has no NaN).
+  const measured = evals.map((e) => e.latencyMs.median).filter((m): m is number => typeof m === "number" && Number.isFinite(m));
   const row: Row = {
     env,
     target: evals[0]!.targets[0]!.target,
@@ -376,7 +381,7 @@ function aggregate(options: Options, env: string, model: ModelSpec): Row | null 
     energyNanojoules: avg((e) => e.energy.model.nanojoules),
     energyRatioToDt: avg((e) => e.energy.ratioToDt),
     dtSameSizeNanojoules: avg((e) => e.energy.dtSameSize.nanojoules),
-    latencyMedianMs: avg((e) => e.latencyMs.median),
+    latencyMedianMs: measured.length ? measured.reduce((a, m) => a + m, 0) / measured.length : null,
     trainWallSeconds: wall / evals.length,
     configHash: evals[0]!.configHash,
     commands,

@@ -61,8 +61,9 @@ export function buildProgram(): { program: Command; context: () => RunContext; s
  * the current step): exit as interrupted. Unlike the signal's default action, process.exit runs the
  * `exit` listeners, which remove the temporary files of writes still in progress.
  */
-function exitOnInterrupt(signal: NodeJS.Signals): void {
+function exitOnInterrupt(signal: NodeJS.Signals, stopProgress: () => void): void {
   if (process.listenerCount(signal) > 1) return;
+  stopProgress(); // a running bar hides the cursor until it stops
   process.stderr.write(`\nsnndt: ${signal}: interrupted, nothing more written\n`);
   process.exit(INTERRUPTED_EXIT_CODE);
 }
@@ -70,8 +71,7 @@ function exitOnInterrupt(signal: NodeJS.Signals): void {
 export async function main(argv: string[]): Promise<number> {
   const { program, stopProgress } = buildProgram();
   program.exitOverride();
-  process.on("SIGINT", exitOnInterrupt);
-  process.on("SIGTERM", exitOnInterrupt);
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => exitOnInterrupt(signal, stopProgress));
   try {
     await program.parseAsync(argv);
     stopProgress();

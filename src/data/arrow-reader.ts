@@ -311,13 +311,21 @@ function everyRowHoldsOne(file: string, name: string, table: Table): boolean {
 }
 
 /** Episodes of a parsed Arrow table, in whichever layout it has. */
-export function rawFromTable(file: string, format: SourceFormat, table: Table, options: ArrowReadOptions = {}): RawDataset {
+export function rawFromTable(file: string, format: SourceFormat, table: Table, given: ArrowReadOptions = {}): RawDataset {
+  // snndt's own steps files (prepare-dataset, collect; "snndt." metadata) hold only episodes kept on
+  // purpose: an unfinished one there was kept with --keep-partial.
+  const ownFile = [...table.schema.metadata.keys()].some((key) => key.startsWith("snndt."));
+  const options = ownFile ? { ...given, keepPartial: true } : given;
   const names = table.schema.fields.map((f) => f.name);
   const rewName = requireColumn(file, names, "rewards", options.columns ?? {});
   const rewType = column(table, rewName).type;
   // A FixedSizeList[1] reward is one number a step: per step. So is a List reward of one value in
-  // every row: pyarrow writes a 2-D numpy column (D4RL's rewards of shape (N, 1)) as lists of one.
-  const perEpisode = listDepth(rewType).depth >= 1 && rewType.typeId !== Type.FixedSizeList && !everyRowHoldsOne(file, rewName, table);
+  // every row beside observations one list deep: pyarrow writes 2-D numpy columns (D4RL's rewards of
+  // shape (N, 1)) as lists. Per-episode observations are lists of steps of vectors, two lists deep.
+  const obsName = findColumn(file, names, "observations", options.columns ?? {});
+  const vectorSteps = obsName !== undefined && listDepth(column(table, obsName).type).depth <= 1;
+  const perEpisode =
+    listDepth(rewType).depth >= 1 && rewType.typeId !== Type.FixedSizeList && !(vectorSteps && everyRowHoldsOne(file, rewName, table));
   return perEpisode ? readPerEpisode(file, format, table, names, options) : readPerStep(file, format, table, names, options);
 }
 

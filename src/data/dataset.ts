@@ -236,9 +236,7 @@ async function loadPrepared(dir: string): Promise<PreparedDataset> {
   let raw;
   try {
     table = await parseArrowFile(stepsPath, "arrow-file");
-    // keepPartial: an unfinished episode in a prepared dataset was kept on purpose (--keep-partial).
     raw = rawFromTable(stepsPath, "arrow-file", table, {
-      keepPartial: true,
       columns: { observations: STEP_COLUMNS.observation, actions: STEP_COLUMNS.action, rewards: STEP_COLUMNS.reward, episode: STEP_COLUMNS.episodeId, step: STEP_COLUMNS.step, terminals: STEP_COLUMNS.terminated, timeouts: STEP_COLUMNS.truncated },
     });
   } catch (err) {

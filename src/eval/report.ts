@@ -95,9 +95,9 @@ export function formatEvalTable(result: EvalResult): string {
 }
 
 /**
- * Write eval.json, the charts and report.md into `outDir`; returns the report's path. Everything is
+ * Write the charts, report.md and eval.json into `outDir`; returns the report's path. Everything is
  * rendered before the first file is written, so a rendering error leaves the previous outputs as
- * they were instead of a new eval.json beside an old report.
+ * they were, and eval.json comes last, so a new one always has its report beside it.
  */
 export async function writeEvalOutputs(result: EvalResult, outDir: string): Promise<string> {
   const charts: { file: string; title: string; svg: string }[] = [];
@@ -140,10 +140,11 @@ export async function writeEvalOutputs(result: EvalResult, outDir: string): Prom
   }
   const report = renderReport(result, charts);
   await makeDirectory(path.join(outDir, "charts"));
-  await writeFileAtomic(path.join(outDir, EVAL_JSON), JSON.stringify(result, null, 2) + "\n");
   for (const chart of charts) await writeFileAtomic(path.join(outDir, "charts", chart.file), chart.svg);
   const file = path.join(outDir, REPORT_MD);
   await writeFileAtomic(file, report);
+  // Last: an eval.json says the evaluation's outputs are complete (npm run results --resume skips it).
+  await writeFileAtomic(path.join(outDir, EVAL_JSON), JSON.stringify(result, null, 2) + "\n");
   return file;
 }
 

@@ -104,7 +104,12 @@ export async function writeDirAtomic<T>(
       // Back to back, synchronously: no interrupt can run between them and leave no target at all.
       renameSync(target, old);
       renameSync(tmp, target);
-      await fs.rm(old, { recursive: true, force: true });
+      pendingTemps.add(old); // the replaced copy goes even if an exit interrupts its removal
+      try {
+        await fs.rm(old, { recursive: true, force: true });
+      } finally {
+        pendingTemps.delete(old);
+      }
     } else {
       await fs.rename(tmp, target);
     }

@@ -1,10 +1,13 @@
 /**
  * One writer per run directory. Two trainings of the same run would interleave their metrics rows
  * and overwrite each other's checkpoints, so `snndt train` holds a lock file for as long as it
- * writes: created exclusively (O_EXCL), holding the owner's pid and host. A lock whose process is
- * gone (killed with SIGKILL, or the machine restarted) is taken over.
+ * writes, holding the owner's pid, host and a random token. It appears complete or not at all (a
+ * written temporary linked into place). A lock whose process is gone (killed with SIGKILL, or the
+ * machine restarted) is taken over: claimed by an atomic rename, so of several processes finding the
+ * same dead lock only one removes it, and a fresh lock is never removed in its place.
  */
-import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, linkSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import * as path from "node:path";
 import { UsageError } from "./errors.js";
@@ -15,14 +18,16 @@ export const RUN_LOCK_FILE = ".snndt-train.lock";
 interface LockOwner {
   pid: number;
   host: string;
+  token: string;
 }
 
 function readOwner(file: string): LockOwner | null {
   try {
     const owner = JSON.parse(readFileSync(file, "utf8")) as Partial<LockOwner>;
-    return typeof owner.pid === "number" && typeof owner.host === "string" ? { pid: owner.pid, host: owner.host } : null;
+    if (typeof owner.pid !== "number" || typeof owner.host !== "string" || typeof owner.token !== "string") return null;
+    return { pid: owner.pid, host: owner.host, token: owner.token };
   } catch {
-    return null; // vanished, or torn by a crash while it was written: nobody holds it
+    return null;
   }
 }
 
@@ -35,6 +40,44 @@ function isRunning(pid: number): boolean {
   }
 }
 
+/** Create `file` holding `owner`, or return false if it exists. */
+function createLock(file: string, owner: LockOwner): boolean {
+  const written = `${file}.${owner.token}`;
+  writeFileSync(written, JSON.stringify(owner));
+  try {
+    linkSync(written, file);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    return false;
+  } finally {
+    rmSync(written, { force: true });
+  }
+}
+
+/** Remove `file` if it still is the lock `stale` (by its token); false if it was not. */
+function removeStale(file: string, stale: LockOwner | null, me: LockOwner): boolean {
+  const claimed = `${file}.stale-${me.token}`;
+  try {
+    renameSync(file, claimed);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return true; // another process removed it
+    throw err;
+  }
+  const found = readOwner(claimed);
+  if (found?.token === stale?.token) {
+    rmSync(claimed, { force: true });
+    return true;
+  }
+  // A new owner's lock replaced the stale one after it was read: put it back.
+  try {
+    linkSync(claimed, file);
+  } finally {
+    rmSync(claimed, { force: true });
+  }
+  return false;
+}
+
 /**
  * Lock `runDir` for this process; returns the release. Exiting releases it too. A directory made
  * for the lock is removed with it if nothing else was written (a run that failed before its first file).
@@ -43,25 +86,25 @@ export async function lockRunDirectory(runDir: string): Promise<() => void> {
   const made = !existsSync(runDir);
   await makeDirectory(runDir);
   const file = path.join(runDir, RUN_LOCK_FILE);
-  const me: LockOwner = { pid: process.pid, host: hostname() };
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(file, JSON.stringify(me), { flag: "wx" });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+  const me: LockOwner = { pid: process.pid, host: hostname(), token: randomBytes(8).toString("hex") };
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if (!createLock(file, me)) {
       const owner = readOwner(file);
-      if (owner && owner.host !== me.host) {
-        throw new UsageError(`${runDir} is locked by snndt train (pid ${owner.pid}) on host ${owner.host}; if that run has stopped, delete ${file}.`);
-      }
+      const unlock = `if no snndt train is running on it, delete ${file}`;
+      if (owner && owner.host !== me.host) throw new UsageError(`${runDir} is locked by snndt train (pid ${owner.pid}) on host ${owner.host}; ${unlock}.`);
       if (owner && isRunning(owner.pid)) {
-        throw new UsageError(`${runDir} is being trained by another snndt process (pid ${owner.pid}); wait for it to finish or stop it (Ctrl-C), then --resume.`);
+        throw new UsageError(`${runDir} is being trained by another snndt process (pid ${owner.pid}); wait for it to finish or stop it (${unlock}).`);
       }
-      rmSync(file, { force: true }); // its process is gone
+      removeStale(file, owner, me); // its process is gone (or the file is not a lock): try again
       continue;
     }
     const release = (): void => {
       rmSync(file, { force: true });
-      if (made && readdirSync(runDir).length === 0) rmdirSync(runDir);
+      try {
+        if (made && readdirSync(runDir).length === 0) rmdirSync(runDir);
+      } catch {
+        // the directory went away meanwhile: nothing to tidy
+      }
     };
     process.once("exit", release);
     return () => {
@@ -69,5 +112,5 @@ export async function lockRunDirectory(runDir: string): Promise<() => void> {
       release();
     };
   }
-  throw new UsageError(`${runDir}: another snndt process took the lock ${file} at the same moment; try again.`);
+  throw new UsageError(`${runDir}: other snndt processes kept taking the lock ${file}; try again.`);
 }

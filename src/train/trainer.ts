@@ -126,13 +126,14 @@ function checkResumeCompatible(state: CheckpointState, config: ResolvedConfig, d
   const current = { ...config, backend: state.config.backend };
   const now = configHash(current);
   if (state.configHash !== now) {
-    // --resume reads the run's saved config, so a difference means that file was edited or damaged.
+    // --resume reads the run's saved config: it was edited or damaged, or resolved by another snndt
+    // version (new keys get defaults).
     const keys = configDifferences(state.config, current);
     const listed = keys.slice(0, 5).map((key) => `${key} ${valueAt(state.config, key)} in the checkpoint, ${valueAt(current, key)} in the file`);
     const what = keys.length ? `: ${listed.join("; ")}${keys.length > 5 ? `; and ${keys.length - 5} more` : ""}` : ` (config hash ${state.configHash.slice(0, 12)}, the file's ${now.slice(0, 12)})`;
     throw new InputError(
       `${dir} was trained with another configuration than ${path.join(runDir, RESOLVED_CONFIG_FILE)} now holds${what}. ` +
-        "--resume continues a run with that file: restore it, or start a new run with --out.",
+        "--resume continues a run with that file: restore it (if it was edited, or resolved by another snndt version), or start a new run with --out.",
     );
   }
   const hash = manifestHash(dataset);
@@ -242,6 +243,9 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
     bestValStep = loaded.state.trainer.bestValStep;
     lossWindow = { ...loaded.state.trainer.lossWindow };
     lastLoss = loaded.state.trainer.lastStepLoss ?? null;
+    if (loaded.state.trainer.lastStepLoss === undefined && step >= config.train.steps) {
+      logger.warn({ checkpoint: dir }, "checkpoint from before the step's loss was kept: the summary's finalTrainLoss will be null");
+    }
     const elapsed = elapsedAt(dir);
     if (elapsed === null) logger.warn({ checkpoint: dir }, `no readable ${ELAPSED_FILE} beside the checkpoint: the summary's wallSeconds will count this segment only`);
     earlierSeconds = elapsed ?? 0;

@@ -101,6 +101,16 @@ test(
     assert.deepEqual(data.episodes.map((ep) => [...ep.returnsToGo]), RTG);
     assert.equal(data.obsDim, 2);
     assert.deepEqual([...data.episodes[0]!.observations], [0.5, 1, 1.5, 2, 2.5, 3]);
+    // One-step episodes in the per-episode layout stay episodes: their observations are two lists deep.
+    const oneStep = path.join(dir, "one-step-episodes.arrow");
+    await writeArrow(oneStep, {
+      observations: vec([[[1, 2], [3, 4]], [[5, 6], [7, 8]], [[9, 9], [0, 0]]], list(fixedList(2))),
+      actions: vec([[0.5], [0.25], [1]], list(f32)),
+      rewards: vec([[1], [2], [3]], list(f64)),
+    });
+    const episodes = await loadDataset(oneStep);
+    assert.equal(episodes.manifest.source.layout, "per-episode");
+    assert.deepEqual(episodes.episodes.map((ep) => [...ep.returnsToGo]), [[1], [2], [3]]);
   }),
 );
 
@@ -119,6 +129,8 @@ test(
     const out = path.join(dir, "prepared");
     await prepareDataset(file, out, { keepPartial: true }, quietContext());
     assert.deepEqual((await loadDataset(out)).episodes.map((ep) => [...ep.returnsToGo]), RTG);
+    // Its steps file given directly is still snndt's own: what was kept stays.
+    assert.deepEqual((await loadDataset(path.join(out, "steps.arrow"))).episodes.map((ep) => [...ep.returnsToGo]), RTG);
   }),
 );
 

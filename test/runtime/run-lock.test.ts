@@ -1,0 +1,65 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
+import * as path from "node:path";
+import { pathToFileURL } from "node:url";
+import { lockRunDirectory, RUN_LOCK_FILE } from "../../src/runtime/run-lock.js";
+import { UsageError } from "../../src/runtime/errors.js";
+
+const LOCK_MODULE = pathToFileURL(path.resolve("dist/src/runtime/run-lock.js")).href;
+
+/** The pid of a process that has exited. */
+function deadPid(): number {
+  const child = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" });
+  return Number(child.stdout);
+}
+
+test("a held lock refuses a second holder until released; a directory made for the lock goes with it", async () => {
+  const run = path.join(mkdtempSync(path.join(tmpdir(), "snndt-lock-")), "run");
+  const release = await lockRunDirectory(run);
+  assert.ok(existsSync(path.join(run, RUN_LOCK_FILE)));
+  await assert.rejects(lockRunDirectory(run), (err: unknown) => {
+    assert.ok(err instanceof UsageError);
+    assert.match(err.message, new RegExp(`is being trained by another snndt process \\(pid ${process.pid}\\)`));
+    return true;
+  });
+  release();
+  assert.equal(existsSync(run), false, "the empty directory made for the lock is removed");
+  const again = await lockRunDirectory(run);
+  writeFileSync(path.join(run, "metrics.jsonl"), "");
+  again();
+  assert.deepEqual(readdirSync(run), ["metrics.jsonl"]);
+});
+
+test("a lock left by a dead process is taken over by exactly one of several processes starting at once", async () => {
+  const run = mkdtempSync(path.join(tmpdir(), "snndt-lock-stale-"));
+  writeFileSync(path.join(run, RUN_LOCK_FILE), JSON.stringify({ pid: deadPid(), host: hostname(), token: "dead" }));
+  // The contenders start, then wait for one common moment, so their attempts overlap; a winner
+  // holds the lock for 3 s, until every other attempt is over.
+  const startAt = Date.now() + 2000;
+  const script = `
+    const { lockRunDirectory } = await import(${JSON.stringify(LOCK_MODULE)});
+    while (Date.now() < ${startAt});
+    try {
+      const release = await lockRunDirectory(${JSON.stringify(run)});
+      process.stdout.write("won");
+      setTimeout(release, 3000);
+    } catch (err) {
+      process.stdout.write(/another snndt process/.test(err.message) ? "refused" : "error: " + err.message);
+    }`;
+  const contenders = Array.from({ length: 6 }, () => spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] }));
+  const outcomes = await Promise.all(
+    contenders.map(async (child) => {
+      let out = "";
+      child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+      await once(child, "exit");
+      return out;
+    }),
+  );
+  assert.deepEqual(outcomes.filter((o) => o !== "won" && o !== "refused"), [], "no other outcome");
+  assert.equal(outcomes.filter((o) => o === "won").length, 1, `outcomes: ${outcomes.join(", ")}`);
+  assert.deepEqual(readdirSync(run), [], "the lock and every temporary are gone");
+});
