@@ -85,6 +85,20 @@ const USAGE = `usage: npm run results -- [--env CartPole-v1,Pendulum-v1] [--seed
                           [--jobs 2] [--out runs/results] [--docs docs] [--set key=value ...] [--report-only]
 Trains and evaluates the SNN-DT ablation and the plain DT, then writes docs/results.md and docs/results.json.`;
 
+/** The command that continues this suite: its own options (those not at their defaults) and --resume. */
+function resumeCommand(options: Options): string {
+  const flags: string[] = [];
+  if (options.envs.join(",") !== Object.keys(ENVS).join(",")) flags.push(`--env ${options.envs.join(",")}`);
+  if (options.seeds.join(",") !== "0,1,2") flags.push(`--seeds ${options.seeds.join(",")}`);
+  if (options.episodes !== 50) flags.push(`--episodes ${options.episodes}`);
+  const out = path.relative(PACKAGE_ROOT, options.out);
+  if (out !== path.join("runs", "results")) flags.push(`--out ${out}`);
+  const docs = path.relative(PACKAGE_ROOT, options.docs);
+  if (docs !== "docs") flags.push(`--docs ${docs}`);
+  for (const set of options.sets) flags.push(`--set ${set}`);
+  return ["npm run results --", ...flags, "--resume"].join(" ");
+}
+
 /** The options, or null when --help asked for the usage. */
 function parseOptions(argv: string[]): Options | null {
   const { values } = parseArgs({
@@ -110,20 +124,31 @@ function parseOptions(argv: string[]): Options | null {
   // The suite evaluates with its own settings (--episodes, the dataset's best return, the sweep).
   const evalSet = values.set!.find((set) => set.split("=")[0]!.trim().startsWith("eval."));
   if (evalSet) throw new Error(`--set ${evalSet}: the suite sets how it evaluates (--episodes, the dataset's best return); --set is for training keys`);
-  const envs = values.env ? values.env.split(",") : Object.keys(ENVS);
+  // Lists name each item once: a repeated seed or environment would run the same directory twice.
+  const list = (text: string, flag: string): string[] => {
+    const items = text.split(",").map((item) => item.trim());
+    if (items.some((item) => item === "")) throw new Error(`${flag} takes a comma-separated list without empty items, got "${text}"`);
+    const repeated = items.find((item, i) => items.indexOf(item) !== i);
+    if (repeated !== undefined) throw new Error(`${flag} lists ${repeated} twice`);
+    return items;
+  };
+  const envs = values.env ? list(values.env, "--env") : Object.keys(ENVS);
   for (const env of envs) if (!ENVS[env]) throw new Error(`unknown --env ${env}; known: ${Object.keys(ENVS).join(", ")}`);
-  const ints = (text: string, flag: string) =>
-    text.split(",").map((s) => {
-      const n = Number(s);
-      if (!Number.isInteger(n) || n < 0) throw new Error(`${flag} takes non-negative integers, got "${s}"`);
-      return n;
-    });
+  const integer = (text: string, flag: string) => {
+    const n = Number(text);
+    if (!Number.isInteger(n) || n < 0) throw new Error(`${flag} takes non-negative integers, got "${text}"`);
+    return n;
+  };
+  const one = (text: string, flag: string) => {
+    if (text.includes(",")) throw new Error(`${flag} takes one number, got "${text}"`);
+    return positive(integer(text.trim(), flag), flag);
+  };
   return {
     envs,
-    seeds: ints(values.seeds!, "--seeds"),
-    episodes: positive(ints(values.episodes!, "--episodes")[0]!, "--episodes"),
+    seeds: list(values.seeds!, "--seeds").map((seed) => integer(seed, "--seeds")),
+    episodes: one(values.episodes!, "--episodes"),
     resume: values.resume!,
-    jobs: Math.max(1, ints(values.jobs!, "--jobs")[0]!),
+    jobs: one(values.jobs!, "--jobs"),
     out: path.resolve(values.out!),
     docs: path.resolve(values.docs!),
     sets: values.set!,
@@ -145,8 +170,14 @@ function run(job: Job, running: Set<ChildProcess>): Promise<void> {
   return new Promise((resolve, reject) => {
     const started = Date.now();
     process.stderr.write(`[results] start ${job.label}\n`);
-    const child = spawn(process.execPath, [SNNDT, "--quiet", ...job.args], { cwd: PACKAGE_ROOT, stdio: ["ignore", "ignore", "inherit"] });
+    // Detached (a process group of its own): a terminal's Ctrl-C reaches only this script, which
+    // passes one SIGINT on. Two would make snndt train stop without its checkpoint.
+    const child = spawn(process.execPath, [SNNDT, "--quiet", ...job.args], { cwd: PACKAGE_ROOT, stdio: ["ignore", "ignore", "inherit"], detached: true });
     running.add(child);
+    child.on("error", (err) => {
+      running.delete(child);
+      reject(new Error(`${job.label} could not start: ${err.message}`));
+    });
     child.on("exit", (code, signal) => {
       running.delete(child);
       const seconds = ((Date.now() - started) / 1000).toFixed(0);
@@ -158,10 +189,14 @@ function run(job: Job, running: Set<ChildProcess>): Promise<void> {
   });
 }
 
+/** The suite was stopped by SIGINT/SIGTERM; its running jobs were interrupted and awaited. */
+class Interrupted extends Error {}
+
 /**
  * Run jobs with at most `parallel` at once; a job's dependencies are expressed by running phases in
- * order. After a failure no new job starts, and the jobs still running are interrupted (SIGINT: a
- * training run checkpoints, so --resume continues it) and awaited, so none is left orphaned.
+ * order. After a failure, or SIGINT/SIGTERM to this script, no new job starts, and the jobs still
+ * running are interrupted (SIGINT: a training run checkpoints, so --resume continues it) and
+ * awaited, so none is left orphaned.
  */
 async function runAll(jobs: Job[], parallel: number, resume: boolean): Promise<void> {
   const queue = jobs.filter((job) => {
@@ -174,6 +209,13 @@ async function runAll(jobs: Job[], parallel: number, resume: boolean): Promise<v
   if (skipped) process.stderr.write(`[results] ${skipped} finished job(s) skipped (--resume)\n`);
   const running = new Set<ChildProcess>();
   let failure: Error | null = null;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (!failure) failure = new Interrupted(`${signal}`);
+    process.stderr.write(`[results] ${signal}: interrupting the ${running.size} job(s) running; continue later with --resume\n`);
+    for (const child of running) child.kill("SIGINT");
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
   const workers = Array.from({ length: parallel }, async () => {
     for (let job = queue.shift(); job && !failure; job = queue.shift()) {
       try {
@@ -186,7 +228,12 @@ async function runAll(jobs: Job[], parallel: number, resume: boolean): Promise<v
       }
     }
   });
-  await Promise.all(workers);
+  try {
+    await Promise.all(workers);
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
   if (failure) throw failure;
 }
 
@@ -517,7 +564,7 @@ function renderMarkdown(
     "",
   ];
   if (options.sets.length) out.push(`**Overrides:** every run used ${options.sets.map((s) => `\`--set ${s}\``).join(" ")} on top of its environment config.`, "");
-  if (missing.length) out.push(`**Incomplete:** no results yet for ${missing.join(", ")} (run \`npm run results -- --resume\`).`, "");
+  if (missing.length) out.push(`**Incomplete:** no results yet for ${missing.join(", ")} (run \`${resumeCommand(options)}\`).`, "");
   if (stale.length) {
     out.push(
       "**Trained with another configuration** than the current configs give, with the keys that differ. Where a difference matters to",
@@ -530,7 +577,7 @@ function renderMarkdown(
   if (mismatched.length) {
     out.push(
       `**Evaluated with other settings** than this report's (${options.episodes} episodes per target at the dataset's best return; sweeps ${sweepEpisodes(options)}), or partial;`,
-      "their rows pool them as they are. `npm run results -- --resume` with the same options evaluates them again:",
+      `their rows pool them as they are. \`${resumeCommand(options)}\` evaluates them again:`,
       "",
       ...mismatched.map((line) => `- ${line}`),
       "",
@@ -587,6 +634,9 @@ async function main(): Promise<void> {
   if (!options.resume && !options.reportOnly && existsSync(options.out)) {
     throw new Error(`${options.out} exists: add --resume to continue it (finished runs are skipped), or pass another --out`);
   }
+  if (options.reportOnly && !existsSync(options.out)) {
+    throw new Error(`--report-only reports the runs in ${options.out}, which does not exist (pass the suite's --out); nothing written`);
+  }
   await mkdir(options.out, { recursive: true });
   for (const env of options.envs) {
     if (options.reportOnly) break;
@@ -631,6 +681,9 @@ async function main(): Promise<void> {
       else missing.push(`${env} ${model.name}`);
     }
   }
+  if (options.reportOnly && rows.length === 0) {
+    throw new Error(`--report-only: ${options.out} holds no finished run of ${options.envs.join(", ")}; nothing written (the report would replace ${options.docs}'s with an empty one)`);
+  }
   const times = Object.fromEntries(options.envs.map((env) => [env, envTimes(options, env)]));
   const support: Record<string, EnvSupport | null> = {};
   for (const env of options.envs) support[env] = envSupport(rows.filter((r) => r.env === env), await datasetReturns(env));
@@ -648,6 +701,10 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: Error) => {
+  if (err instanceof Interrupted) {
+    process.stderr.write(`results: interrupted (${err.message}); the finished runs are kept, --resume continues the suite\n`);
+    process.exit(130);
+  }
   process.stderr.write(`results: ${err.message}\n`);
   process.exit(1);
 });

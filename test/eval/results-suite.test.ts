@@ -1,7 +1,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { REPO_ROOT } from "../helpers/paths.js";
@@ -115,4 +116,49 @@ test("evaluations made with other settings are named and made again on --resume;
   const evalSet = results(["--report-only", "--set", "eval.target_returns=[400]"]);
   assert.equal(evalSet.status, 1);
   assert.match(evalSet.stderr, /--set eval\.target_returns=\[400\]: the suite sets how it evaluates/);
+});
+
+test("bad option lists are refused; --report-only without the suite's runs writes nothing", () => {
+  for (const [option, value, message] of [
+    ["--seeds", "0,", /--seeds takes a comma-separated list without empty items, got "0,"/],
+    ["--seeds", "1,1", /--seeds lists 1 twice/],
+    ["--env", "CartPole-v1,CartPole-v1", /--env lists CartPole-v1 twice/],
+    ["--episodes", "5,9", /--episodes takes one number, got "5,9"/],
+    ["--jobs", "0", /--jobs takes a positive integer, got 0/],
+  ] as const) {
+    const res = spawnSync(process.execPath, [SCRIPT, option, value, "--report-only", "--out", path.join(base, "runs")], { encoding: "utf8" });
+    assert.equal(res.status, 1, `${option} ${value}: ${res.stderr}`);
+    assert.match(res.stderr, message);
+  }
+  const docs = path.join(base, "docs-untouched");
+  const missing = path.join(base, "no-such-runs");
+  const res = spawnSync(process.execPath, [SCRIPT, "--report-only", "--out", missing, "--docs", docs], { encoding: "utf8" });
+  assert.equal(res.status, 1, res.stderr);
+  assert.match(res.stderr, /--report-only reports the runs in .*no-such-runs, which does not exist/);
+  assert.ok(!existsSync(missing) && !existsSync(docs), "nothing made");
+});
+
+test("SIGINT to the suite alone interrupts its running jobs and waits for them: exit 130, no training left running", async () => {
+  const out = path.join(base, "interrupted");
+  const args = ["--env", "CartPole-v1", "--seeds", "0", "--episodes", "1", "--out", out, "--docs", path.join(base, "docs-interrupted"), ...TINY, "--set", "train.steps=400"];
+  // Its own process group, as a job control shell would give it: the signal goes to the script only.
+  const suite = spawn(process.execPath, [SCRIPT, ...args], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  suite.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = once(suite, "exit");
+  // Interrupt once the first training is under way (it has written a checkpoint).
+  const checkpoints = path.join(out, "CartPole-v1", "baseline", "seed0", "checkpoints");
+  let poll: NodeJS.Timeout | undefined;
+  const training = new Promise<void>((resolve) => {
+    poll = setInterval(() => existsSync(checkpoints) && resolve(), 20);
+  });
+  await Promise.race([training, exited]).finally(() => clearInterval(poll));
+  suite.kill("SIGINT");
+  const [status] = (await exited) as [number | null];
+  assert.equal(status, 130, stderr);
+  assert.match(stderr, /SIGINT: interrupting the [12] job\(s\) running/);
+  // Each interrupted training stopped with a checkpoint and released its lock before the suite exited.
+  const locks = MODELS.map((model) => path.join(out, "CartPole-v1", model, "seed0", ".snndt-train.lock")).filter((lock) => existsSync(lock));
+  assert.deepEqual(locks, [], "trainings still running after the suite exited");
+  assert.ok(!existsSync(path.join(out, "CartPole-v1", "baseline", "seed0", "summary.json")), "the training was interrupted, not finished");
 });
