@@ -46,7 +46,10 @@ export interface CollectResult {
   summary: CollectSummary;
 }
 
-export function collectEpisodes(options: CollectOptions): CollectResult {
+/** How often the loop hands control back (ms), so Ctrl-C and progress redraws are served meanwhile. */
+const YIELD_EVERY_MS = 50;
+
+export async function collectEpisodes(options: CollectOptions): Promise<CollectResult> {
   const { envId, quality, episodes: count, seed } = options;
   if (!Number.isInteger(count) || count < 1) throw new UsageError(`--episodes must be a positive integer, got ${count}`);
   if (!Number.isInteger(seed) || seed < 0) throw new UsageError(`--seed must be a non-negative integer, got ${seed}`);
@@ -55,7 +58,12 @@ export function collectEpisodes(options: CollectOptions): CollectResult {
   const episodes: Episode[] = [];
   const qualities: EpisodeQuality[] = [];
   const returns: number[] = [];
+  let lastYield = performance.now();
   for (let i = 0; i < count; i++) {
+    if (performance.now() - lastYield > YIELD_EVERY_MS) {
+      await new Promise((resolve) => setImmediate(resolve));
+      lastYield = performance.now();
+    }
     const played = playEpisode(env, policy, i === 0 ? seed : undefined);
     episodes.push(played.episode);
     qualities.push(played.quality);

@@ -34,7 +34,7 @@ for (const flags of commands) {
   test(`${out} is reproduced bit for bit by its README command`, async () => {
     const shipped = path.join(REPO_ROOT, out);
     assert.ok(statSync(shipped).size <= 1.5 * 1024 * 1024, `${out} is over 1.5 MB`);
-    const result = collectEpisodes({
+    const result = await collectEpisodes({
       envId: flags.get("--env")!,
       quality: flags.get("--policy")! as Quality,
       episodes: Number(flags.get("--episodes")),

@@ -16,16 +16,16 @@ const EXPERT_BAR: Record<string, number> = {
 };
 
 for (const id of ENV_IDS) {
-  test(`${id}: the expert averages better than ${EXPERT_BAR[id]} over 100 episodes on unseen seeds`, () => {
+  test(`${id}: the expert averages better than ${EXPERT_BAR[id]} over 100 episodes on unseen seeds`, async () => {
     // Seed 2026 was never used for tuning (tuning and the reference returns use seed 0).
-    const { summary } = collectEpisodes({ envId: id, quality: "expert", episodes: 100, seed: 2026 });
+    const { summary } = await collectEpisodes({ envId: id, quality: "expert", episodes: 100, seed: 2026 });
     assert.ok(summary.returns.mean >= EXPERT_BAR[id]!, `${id}: mean expert return ${summary.returns.mean}`);
   });
 
-  test(`${id}: the reference returns are what 100 seed-0 episodes give`, () => {
+  test(`${id}: the reference returns are what 100 seed-0 episodes give`, async () => {
     const reference = referenceReturns(id);
-    const random = collectEpisodes({ envId: id, quality: "random", episodes: 100, seed: 0 }).summary.returns.mean;
-    const expert = collectEpisodes({ envId: id, quality: "expert", episodes: 100, seed: 0 }).summary.returns.mean;
+    const random = (await collectEpisodes({ envId: id, quality: "random", episodes: 100, seed: 0 })).summary.returns.mean;
+    const expert = (await collectEpisodes({ envId: id, quality: "expert", episodes: 100, seed: 0 })).summary.returns.mean;
     assert.ok(Math.abs(random - reference.random) < 1e-9, `${id} random: measured ${random}, stored ${reference.random}`);
     assert.ok(Math.abs(expert - reference.expert) < 1e-9, `${id} expert: measured ${expert}, stored ${reference.expert}`);
     assert.ok(expert > random);
@@ -33,9 +33,9 @@ for (const id of ENV_IDS) {
 
   // Half-way, except Pendulum-v1, whose medium keeps the expert on most steps (MEDIUM_EPSILON says why).
   const [low, high] = id === "Pendulum-v1" ? [0.85, 0.95] : [0.35, 0.65];
-  test(`${id}: the medium policy lands at its place between random and expert`, () => {
+  test(`${id}: the medium policy lands at its place between random and expert`, async () => {
     const { random, expert } = referenceReturns(id);
-    const medium = collectEpisodes({ envId: id, quality: "medium", episodes: 100, seed: 0 }).summary.returns.mean;
+    const medium = (await collectEpisodes({ envId: id, quality: "medium", episodes: 100, seed: 0 })).summary.returns.mean;
     const position = (medium - random) / (expert - random);
     assert.ok(position > low && position < high, `${id}: medium sits at ${position.toFixed(3)} of the random-expert gap, expected (${low}, ${high})`);
   });
@@ -60,9 +60,9 @@ test("random actions are valid for every action space and cover it", () => {
   }
 });
 
-test("mixed policies blend the three levels per episode, deterministically from the seed", () => {
-  const a = collectEpisodes({ envId: "Pendulum-v1", quality: "mixed", episodes: 200, seed: 9 });
-  const b = collectEpisodes({ envId: "Pendulum-v1", quality: "mixed", episodes: 200, seed: 9 });
+test("mixed policies blend the three levels per episode, deterministically from the seed", async () => {
+  const a = await collectEpisodes({ envId: "Pendulum-v1", quality: "mixed", episodes: 200, seed: 9 });
+  const b = await collectEpisodes({ envId: "Pendulum-v1", quality: "mixed", episodes: 200, seed: 9 });
   assert.deepEqual(a.qualities, b.qualities);
   assert.deepEqual(a.episodes[17]!.observations, b.episodes[17]!.observations);
   for (const level of ["expert", "medium", "random"] as const) {
@@ -72,7 +72,7 @@ test("mixed policies blend the three levels per episode, deterministically from 
   }
   const { expert, medium, random } = a.summary.byQuality;
   assert.ok(expert!.mean > medium!.mean && medium!.mean > random!.mean);
-  const c = collectEpisodes({ envId: "Pendulum-v1", quality: "mixed", episodes: 200, seed: 10 });
+  const c = await collectEpisodes({ envId: "Pendulum-v1", quality: "mixed", episodes: 200, seed: 10 });
   assert.notDeepEqual(c.qualities, a.qualities);
 });
 

@@ -1,8 +1,10 @@
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
+import * as path from "node:path";
 import type { Command } from "commander";
 import { Option } from "commander";
 import type { RunContext } from "../../runtime/context.js";
 import { UsageError } from "../../runtime/errors.js";
+import { fileOnPath } from "../../runtime/fs-atomic.js";
 import { MAX_SEED } from "../../runtime/rng.js";
 import { collectEpisodes, writeCollection, type CollectSummary, type ReturnStats } from "../../eval/collect.js";
 import { ENV_IDS, makeEnv } from "../../eval/envs/index.js";
@@ -29,13 +31,20 @@ export function registerCollect(program: Command, context: () => RunContext): vo
     .option("--force", "overwrite --out if it exists", false)
     .addHelpText(
       "after",
-      "\nExample:\n  $ snndt collect --env CartPole-v1 --policy mixed --episodes 200 --seed 0 --out datasets/cartpole-mixed.arrow",
+      "\nExample (the command that made datasets/cartpole-mixed.arrow, written elsewhere):\n  $ snndt collect --env CartPole-v1 --policy mixed --episodes 120 --seed 0 --out data/cartpole-mixed.arrow",
     )
     .action(async (flags: CollectFlags) => {
       const ctx = context();
       const episodes = parseCount("--episodes", flags.episodes, 1);
       const seed = parseCount("--seed", flags.seed, 0, MAX_SEED);
       makeEnv(flags.env); // an unknown id fails here, before anything is played
+      // The output is checked before anything is played, too.
+      if (flags.out.trim() === "") throw new UsageError("--out is empty; expected the Arrow file to write");
+      const blocking = fileOnPath(path.dirname(path.resolve(flags.out)));
+      if (blocking) throw new UsageError(`--out ${flags.out}: ${blocking} is a file; the output's directory cannot be made (choose another --out).`);
+      if (existsSync(flags.out) && statSync(flags.out).isDirectory()) {
+        throw new UsageError(`--out ${flags.out} is a directory; expected the Arrow file to write (e.g. ${path.join(flags.out, `${flags.env.toLowerCase()}.arrow`)}).`);
+      }
       if (existsSync(flags.out) && !flags.force) {
         throw new UsageError(`${flags.out} already exists; pass --force to overwrite it`);
       }
@@ -43,7 +52,7 @@ export function registerCollect(program: Command, context: () => RunContext): vo
         format: `collect ${flags.env} [{bar}] {value}/{total} episodes, last return {last}`,
         fields: { last: "-" },
       });
-      const result = collectEpisodes({
+      const result = await collectEpisodes({
         envId: flags.env,
         quality: flags.policy,
         episodes,
