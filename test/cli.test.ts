@@ -1,6 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import * as path from "node:path";
 import { runCli } from "./helpers/cli.js";
+import { FIXTURES } from "./helpers/paths.js";
 
 test("snndt --help lists the subcommands and global options", () => {
   const res = runCli(["--help"]);
@@ -20,4 +24,22 @@ test("train's own flags reach the config as typed, so its errors quote them", ()
   const res = runCli(["train", "--keep-last", "abc"]);
   assert.equal(res.status, 2, res.stderr);
   assert.match(res.stderr, /--keep-last abc: config key "train\.keep_last" has the wrong type: found string "abc"/);
+});
+
+test("--quiet never shows what a stricter --log-level hides; a --log-file below a file is the user's error", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "snndt-cli-"));
+  // This file ends in an unfinished episode, which prepare-dataset drops with a warning.
+  const sample = path.join(FIXTURES, "samples", "pendulum-d4rl.hdf5");
+  const quiet = runCli(["-q", "prepare-dataset", sample, "--out", path.join(dir, "a")]);
+  assert.equal(quiet.status, 0, quiet.stderr);
+  assert.match(quiet.stderr, /WARN: .*dropped the last 100 steps/);
+  const strict = runCli(["-q", "--log-level", "error", "prepare-dataset", sample, "--out", path.join(dir, "b")]);
+  assert.equal(strict.status, 0, strict.stderr);
+  assert.doesNotMatch(strict.stderr, /WARN/);
+
+  const file = path.join(dir, "a-file");
+  writeFileSync(file, "x");
+  const logged = runCli(["--log-file", path.join(file, "log.jsonl"), "doctor"]);
+  assert.equal(logged.status, 1, logged.stderr);
+  assert.match(logged.stderr, /snndt: error: cannot mkdir .*a-file: a part of the path is a file, not a directory/);
 });

@@ -22,6 +22,11 @@ export function fileOnPath(dir: string): string | null {
  * again after the exit removal below has deleted it.
  */
 export async function makeDirectory(dir: string): Promise<void> {
+  makeDirectorySync(dir);
+}
+
+/** makeDirectory for synchronous callers. */
+export function makeDirectorySync(dir: string): void {
   try {
     mkdirSync(dir, { recursive: true });
   } catch (err) {

@@ -4,7 +4,7 @@
  */
 import { pino, multistream, type Logger, type Level, type StreamEntry } from "pino";
 import pretty from "pino-pretty";
-import { mkdirSync } from "node:fs";
+import { makeDirectorySync } from "./fs-atomic.js";
 import * as path from "node:path";
 
 export type { Logger };
@@ -23,7 +23,9 @@ export interface LoggingOptions {
 export function createLogger(options: LoggingOptions): Logger {
   if (options.level === "silent") return pino({ level: "silent" });
   const streams: StreamEntry[] = [];
-  const stderrLevel: Level = options.quiet ? "warn" : (options.level as Level);
+  // Quiet raises the threshold to warnings; it never lowers a stricter --log-level.
+  const level = options.level as Level;
+  const stderrLevel: Level = options.quiet && pino.levels.values[level]! < pino.levels.values["warn"]! ? "warn" : level;
   streams.push({
     level: stderrLevel,
     stream: pretty({
@@ -36,7 +38,7 @@ export function createLogger(options: LoggingOptions): Logger {
     }),
   });
   if (options.logFile) {
-    mkdirSync(path.dirname(path.resolve(options.logFile)), { recursive: true });
+    makeDirectorySync(path.dirname(path.resolve(options.logFile)));
     streams.push({
       level: options.level as Level,
       stream: pino.destination({ dest: options.logFile, sync: true, mkdir: true }),
