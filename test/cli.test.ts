@@ -16,8 +16,12 @@ test("snndt --help lists the subcommands and global options", () => {
 
 test("an unknown subcommand exits non-zero with a hint", () => {
   const res = runCli(["frobnicate"]);
-  assert.notEqual(res.status, 0);
+  assert.equal(res.status, 2, "a usage error");
   assert.match(res.stderr, /unknown command/);
+  // The argument parser's own errors inside a subcommand are usage errors too (exit 2), as snndt's are.
+  const choice = runCli(["collect", "--env", "CartPole-v1", "--policy", "foo", "--out", "x.arrow"]);
+  assert.equal(choice.status, 2, choice.stderr);
+  assert.match(choice.stderr, /argument 'foo' is invalid/);
 });
 
 test("train's own flags reach the config as typed, so its errors quote them", () => {

@@ -6,7 +6,7 @@ import { Command, Option } from "commander";
 import { pino } from "pino";
 import { createLogger, LOG_LEVELS, type LogLevel } from "../runtime/logging.js";
 import { createProgressFactory, progressEnabled } from "../runtime/progress.js";
-import { fileSystemError, INTERRUPTED_EXIT_CODE, SnndtError } from "../runtime/errors.js";
+import { fileSystemError, INTERRUPTED_EXIT_CODE, SnndtError, UsageError } from "../runtime/errors.js";
 import { SNNDT_VERSION } from "../runtime/version.js";
 import type { RunContext } from "../runtime/context.js";
 import { registerPrepareDataset } from "./commands/prepare-dataset.js";
@@ -68,9 +68,12 @@ function exitOnInterrupt(signal: NodeJS.Signals, stopProgress: () => void): void
   process.exit(INTERRUPTED_EXIT_CODE);
 }
 
+const USAGE_EXIT_CODE = new UsageError("").exitCode;
+
 export async function main(argv: string[]): Promise<number> {
   const { program, stopProgress } = buildProgram();
-  program.exitOverride();
+  // Subcommands do not inherit it: without their own, commander exits from inside them.
+  for (const command of [program, ...program.commands]) command.exitOverride();
   for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => exitOnInterrupt(signal, stopProgress));
   try {
     await program.parseAsync(argv);
@@ -81,8 +84,8 @@ export async function main(argv: string[]): Promise<number> {
     stopProgress();
     const e = err as { code?: string; exitCode?: number };
     if (typeof e.code === "string" && e.code.startsWith("commander.")) {
-      // commander already printed help/version/usage errors.
-      return e.exitCode ?? 1;
+      // commander already printed help/version/usage errors; a usage error exits 2, as snndt's own do.
+      return e.exitCode === 0 ? 0 : USAGE_EXIT_CODE;
     }
     const known = err instanceof SnndtError ? err : fileSystemError(err);
     if (known) {
