@@ -45,7 +45,13 @@ export function makeDirectorySync(dir: string): void {
 const pendingTemps = new Set<string>();
 process.on("exit", () => {
   // Retries: a write still in flight on libuv's thread pool may add a file while the directory goes.
-  for (const tmp of pendingTemps) rmSync(tmp, { recursive: true, force: true, maxRetries: 5, retryDelay: 10 });
+  for (const tmp of pendingTemps) {
+    try {
+      rmSync(tmp, { recursive: true, force: true, maxRetries: 5, retryDelay: 10 });
+    } catch {
+      // best effort while exiting: a hidden leftover must not replace the exit code with a crash
+    }
+  }
 });
 
 function hiddenSibling(target: string): string {
