@@ -101,11 +101,18 @@ test("snndt collect --out below a file, on a directory or empty: a usage error n
 test("Ctrl-C while episodes are played exits 130 at once and writes nothing", async () => {
   const out = path.join(dir, "interrupted", "mountaincar.arrow");
   // Far more episodes than the test waits for: only the interrupt can end it in time.
-  const child = spawn(process.execPath, [SNNDT_BIN, "-q", "collect", "--env", "MountainCar-v0", "--policy", "expert", "--episodes", "1000000", "--out", out], {
+  const child = spawn(process.execPath, [SNNDT_BIN, "collect", "--env", "MountainCar-v0", "--policy", "expert", "--episodes", "1000000", "--out", out], {
     stdio: ["ignore", "ignore", "pipe"],
   });
   const exited = once(child, "exit");
-  await new Promise((resolve) => setTimeout(resolve, 1500));
+  // Interrupt once episodes are being played (the start is logged just before).
+  let stderr = "";
+  await new Promise<void>((resolve) =>
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (stderr.includes("collecting")) setTimeout(resolve, 300);
+    }),
+  );
   child.kill("SIGINT");
   // Not a speed check: before, the signal waited for the whole collection (about 20 minutes here).
   let timer: NodeJS.Timeout | undefined;

@@ -48,6 +48,7 @@ export function registerCollect(program: Command, context: () => RunContext): vo
       if (existsSync(flags.out) && !flags.force) {
         throw new UsageError(`${flags.out} already exists; pass --force to overwrite it`);
       }
+      ctx.logger.info({ env: flags.env, policy: flags.policy, episodes, seed, out: flags.out }, "collecting");
       const bar = ctx.progress.start("collect", episodes, {
         format: `collect ${flags.env} [{bar}] {value}/{total} episodes, last return {last}`,
         fields: { last: "-" },
