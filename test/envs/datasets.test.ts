@@ -13,7 +13,7 @@ import { collectEpisodes, writeCollection } from "../../src/eval/collect.js";
 import type { Quality } from "../../src/eval/policies/index.js";
 
 const readme = readFileSync(path.join(REPO_ROOT, "datasets", "README.md"), "utf8");
-const commands = [...readme.matchAll(/^snndt collect (.+)$/gm)].map((m) => {
+const commands = [...readme.matchAll(/^npx snndt collect (.+)$/gm)].map((m) => {
   const flags = new Map<string, string>();
   const words = m[1]!.trim().split(/\s+/);
   for (let i = 0; i < words.length; i += 2) flags.set(words[i]!, words[i + 1]!);

@@ -45,7 +45,7 @@ export function registerTrain(program: Command, context: () => RunContext): void
     .description("train an SNN-DT (or a plain Decision Transformer) on an offline dataset")
     .option("--config <file>", "environment config layered over configs/default.yaml", DEFAULT_CONFIG)
     .option("--data <path>", "prepared dataset directory or raw Arrow/HDF5 file (default: the config's data.path)")
-    .option("--out <dir>", "run directory (default: runs/<config>-<kind>-<variant>-seed<N>-<time>)")
+    .option("--out <dir>", "run directory (default: runs/<config>-<variant, or dt>-seed<N>-<time>)")
     .option("--set <key=value>", "override one config key, e.g. --set model.kind=dt (repeatable)", collect, [])
     .option("--backend <name>", "auto | tensorflow | wasm | cpu (default: the config's backend)")
     .option("--resume <run dir>", "continue a run from its newest checkpoint, with the run's own config")
