@@ -68,6 +68,17 @@ export function temporarySibling(target: string): { tmp: string; release: () => 
   return { tmp, release: () => pendingTemps.delete(tmp) };
 }
 
+/** Write `data` to `file` and fsync it; `flags` "r+" writes a file that must already exist. */
+export async function writeSynced(file: string, data: string | Uint8Array, flags: "w" | "r+" = "w"): Promise<void> {
+  const handle = await fs.open(file, flags);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Write a file atomically (temp file + fsync + rename). */
 export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
   await makeDirectory(path.dirname(target));
@@ -75,13 +86,7 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array)
   try {
     closeSync(openSync(tmp, "w"));
     // "r+" never creates: if an exit removed the file meanwhile, this fails instead of leaving one.
-    const handle = await fs.open(tmp, "r+");
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
+    await writeSynced(tmp, data, "r+");
     await fs.rename(tmp, target);
   } catch (err) {
     await fs.rm(tmp, { force: true });
@@ -104,9 +109,6 @@ export async function writeDirAtomic<T>(
   await makeDirectory(path.dirname(path.resolve(target)));
   const { tmp, release } = temporarySibling(path.resolve(target));
   mkdirSync(tmp);
-  const cleanup = (): void => {
-    rmSync(tmp, { recursive: true, force: true });
-  };
   try {
     const result = await build(tmp);
     if (existsSync(target)) {
@@ -126,7 +128,7 @@ export async function writeDirAtomic<T>(
     }
     return result;
   } catch (err) {
-    cleanup();
+    rmSync(tmp, { recursive: true, force: true });
     throw err;
   } finally {
     release();

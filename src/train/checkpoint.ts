@@ -20,7 +20,7 @@ import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import type { ActionSpace } from "../data/types.js";
 import { InputError, SnndtError } from "../runtime/errors.js";
-import { writeDirAtomic } from "../runtime/fs-atomic.js";
+import { writeDirAtomic, writeSynced } from "../runtime/fs-atomic.js";
 import type { RngState } from "../runtime/rng.js";
 import { configHash, type ResolvedConfig } from "./config.js";
 import type { AdamW, AdamWState } from "./optimizer.js";
@@ -191,16 +191,6 @@ export async function saveCheckpoint(
     // A full disk, a read-only or missing directory: nothing was replaced, earlier checkpoints are intact.
     const why = code === "ENOSPC" ? "no space left on the device" : code === "EDQUOT" ? "disk quota exceeded" : (err as Error).message;
     throw new SnndtError(`cannot write checkpoint ${dir}: ${why}. Nothing was replaced; the earlier checkpoints are intact.`);
-  }
-}
-
-async function writeSynced(file: string, data: Uint8Array | string): Promise<void> {
-  const handle = await fs.open(file, "w");
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 
