@@ -15,7 +15,7 @@ import { InputError } from "../runtime/errors.js";
 import { registerArrowCodecs } from "./codecs.js";
 import { findColumn, requireColumn, type ColumnNames } from "./columns.js";
 import { flattenNumbers, listDepth, type NestedNumbers } from "./arrow-nested.js";
-import { splitAtFlags, type RawDataset, type RawEpisode, type SourceFormat } from "./raw.js";
+import { endsEpisode, splitAtFlags, type RawDataset, type RawEpisode, type SourceFormat } from "./raw.js";
 
 export interface ArrowReadOptions {
   columns?: ColumnNames;
@@ -134,8 +134,7 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
     }
     // As with flags alone: a last episode that no flag ends was cut off by the recording.
     const last = ranges[ranges.length - 1];
-    const ended = (row: number) => (terminals !== null && terminals[row]! !== 0) || (timeouts !== null && timeouts[row]! !== 0);
-    if (last && (terminals || timeouts) && !ended(last[1] - 1) && !options.keepPartial) {
+    if (last && (terminals || timeouts) && !endsEpisode(terminals, timeouts, last[1] - 1) && !options.keepPartial) {
       ranges.pop();
       droppedPartialSteps = last[1] - last[0];
       warnings.push(

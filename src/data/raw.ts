@@ -242,6 +242,11 @@ export interface FlagSplit {
   warnings: string[];
 }
 
+/** True if a terminal or timeout flag is set at `row` (either column may be absent). */
+export function endsEpisode(terminals: ArrayLike<number> | null, timeouts: ArrayLike<number> | null, row: number): boolean {
+  return (terminals !== null && terminals[row]! !== 0) || (timeouts !== null && timeouts[row]! !== 0);
+}
+
 /**
  * Split rows 0..rows-1 into episodes ending at rows whose terminal or timeout flag is set (the D4RL
  * rule `terminals | timeouts`). Rows after the last end form an unfinished episode, dropped with a
@@ -257,7 +262,7 @@ export function splitAtFlags(
   const warnings: string[] = [];
   let start = 0;
   for (let r = 0; r < rows; r++) {
-    if ((terminals !== null && terminals[r]! !== 0) || (timeouts !== null && timeouts[r]! !== 0)) {
+    if (endsEpisode(terminals, timeouts, r)) {
       ranges.push([start, r + 1]);
       start = r + 1;
     }
