@@ -639,10 +639,11 @@ export function configHash(config: ResolvedConfig): string {
 }
 
 /**
- * The keys (dotted paths) whose values differ between two configs, resolved or as parsed from a file:
- * every leaf of either (a list is one leaf), so a key that only one of them has counts as different.
+ * The keys (dotted paths) whose values differ between two configs, resolved or as parsed from a file,
+ * with each side's value as canonical JSON (undefined where that side lacks the key): every leaf of
+ * either (a list is one leaf), so a key that only one of them has counts as different.
  */
-export function configDifferences(a: unknown, b: unknown): string[] {
+export function configValueDifferences(a: unknown, b: unknown): { key: string; a?: string; b?: string }[] {
   const leaves = (value: unknown, prefix: string, out: Map<string, string>): Map<string, string> => {
     if (value !== null && typeof value === "object" && !Array.isArray(value)) {
       for (const [key, child] of Object.entries(value)) leaves(child, prefix ? `${prefix}.${key}` : key, out);
@@ -653,7 +654,14 @@ export function configDifferences(a: unknown, b: unknown): string[] {
   };
   const left = leaves(a, "", new Map());
   const right = leaves(b, "", new Map());
-  return [...new Set([...left.keys(), ...right.keys()])].filter((key) => left.get(key) !== right.get(key));
+  return [...new Set([...left.keys(), ...right.keys()])]
+    .filter((key) => left.get(key) !== right.get(key))
+    .map((key) => ({ key, a: left.get(key), b: right.get(key) }));
+}
+
+/** The keys of configValueDifferences. */
+export function configDifferences(a: unknown, b: unknown): string[] {
+  return configValueDifferences(a, b).map((difference) => difference.key);
 }
 
 function renderScalar(value: unknown): string {

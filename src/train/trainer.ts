@@ -25,7 +25,7 @@ import { loadDataset, type PreparedDataset } from "../data/dataset.js";
 import type { Episode } from "../data/types.js";
 import { allocateBatch, realStepCount, WindowSampler, type WindowBatch, type WindowSpec } from "../data/windows.js";
 import { createModel, inputsFromBatch, disposeInputs, actionLoss, ELIGIBILITY_STATE_NAME, type SequenceModel, type ModelConfig, type ModelInputs } from "../model/index.js";
-import { configDifferences, configHash, resolveDataPath, writeResolvedConfig, type ResolvedConfig } from "./config.js";
+import { configValueDifferences, configHash, resolveDataPath, writeResolvedConfig, type ResolvedConfig } from "./config.js";
 import {
   checkpointDir,
   latestCheckpoint,
@@ -38,7 +38,7 @@ import {
   type NormalisationState,
 } from "./checkpoint.js";
 import { MetricsWriter, SUMMARY_JSON, type MetricsRow } from "./metrics.js";
-import { AdamW, clipByGlobalNorm, GradientAccumulator } from "./optimizer.js";
+import { AdamW, clipByGlobalNorm, GradientAccumulator, type GradientMap } from "./optimizer.js";
 import { learningRate, scheduleFromConfig } from "./schedule.js";
 import { splitEpisodes } from "./split.js";
 import { validate, type ValidationResult } from "./validation.js";
@@ -114,12 +114,6 @@ function manifestHash(dataset: PreparedDataset): string {
   return dataset.manifest.sha256;
 }
 
-/** The value at a dotted key ("train.steps") of a config, as YAML would show it. */
-function valueAt(config: unknown, key: string): string {
-  const value = key.split(".").reduce<unknown>((node, part) => (node !== null && typeof node === "object" ? (node as Record<string, unknown>)[part] : undefined), config);
-  return value === undefined ? "(absent)" : JSON.stringify(value);
-}
-
 /** Refuse a resume whose dataset or config no longer matches the checkpoint. */
 function checkResumeCompatible(state: CheckpointState, config: ResolvedConfig, dataset: PreparedDataset, dir: string, runDir: string): void {
   // The backend may change on resume (results then match only to float rounding); nothing else may.
@@ -128,9 +122,10 @@ function checkResumeCompatible(state: CheckpointState, config: ResolvedConfig, d
   if (state.configHash !== now) {
     // --resume reads the run's saved config: it was edited or damaged, or resolved by another snndt
     // version (new keys get defaults).
-    const keys = configDifferences(state.config, current);
-    const listed = keys.slice(0, 5).map((key) => `${key} ${valueAt(state.config, key)} in the checkpoint, ${valueAt(current, key)} in the file`);
-    const what = keys.length ? `: ${listed.join("; ")}${keys.length > 5 ? `; and ${keys.length - 5} more` : ""}` : ` (config hash ${state.configHash.slice(0, 12)}, the file's ${now.slice(0, 12)})`;
+    const differences = configValueDifferences(state.config, current);
+    const listed = differences.slice(0, 5).map((d) => `${d.key} ${d.a ?? "(absent)"} in the checkpoint, ${d.b ?? "(absent)"} in the file`);
+    const more = differences.length > 5 ? `; and ${differences.length - 5} more` : "";
+    const what = differences.length ? `: ${listed.join("; ")}${more}` : ` (config hash ${state.configHash.slice(0, 12)}, the file's ${now.slice(0, 12)})`;
     throw new InputError(
       `${dir} was trained with another configuration than ${path.join(runDir, RESOLVED_CONFIG_FILE)} now holds${what}. ` +
         "--resume continues a run with that file: restore it (if it was edited, or resolved by another snndt version), or start a new run with --out.",
@@ -295,6 +290,17 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   let timerStart = Date.now();
   let timerSteps = 0;
   let interrupted = false;
+  /**
+   * One optimizer update with `grads` clipped to train.grad_clip; `grads` are freed once clipped.
+   * Returns the norm before clipping.
+   */
+  const applyClipped = (grads: GradientMap, lr: number): tf.Scalar => {
+    const clipped = clipByGlobalNorm(grads, config.train.grad_clip);
+    tf.dispose(grads instanceof Map ? [...grads.values()] : Object.values(grads));
+    optimizer.applyGradients(clipped.grads, lr);
+    tf.dispose([...clipped.grads.values()]);
+    return clipped.norm;
+  };
 
   try {
     while (step < config.train.steps) {
@@ -332,21 +338,12 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
             accumulator.add(grads, microSteps);
             tf.dispose(Object.values(grads));
           } else {
-            const clipped = clipByGlobalNorm(grads, config.train.grad_clip);
-            tf.dispose(Object.values(grads));
-            optimizer.applyGradients(clipped.grads, lr);
-            tf.dispose([...clipped.grads.values()]);
-            gradNorm = clipped.norm;
+            gradNorm = applyClipped(grads, lr);
           }
         }
         if (accumulator) {
-          const mean = accumulator.mean();
-          const clipped = clipByGlobalNorm(mean, config.train.grad_clip);
-          tf.dispose([...mean.values()]);
-          optimizer.applyGradients(clipped.grads, lr);
-          tf.dispose([...clipped.grads.values()]);
+          gradNorm = applyClipped(accumulator.mean(), lr);
           accumulator.reset();
-          gradNorm = clipped.norm;
         }
         model.applyPlasticity(microBatches);
       } finally {
@@ -470,7 +467,6 @@ function restorePlasticity(model: SequenceModel, saved: CheckpointState["trainer
   tf.tidy(() => trace.assign(tf.tensor(entry.data, trace.shape, "float32")));
 }
 
-/** Real (unpadded) steps of a batch: the count its masked-mean loss divides by. */
 function countParameters(model: SequenceModel): number {
   return model.variables.reduce((n, v) => n + v.size, 0);
 }
