@@ -81,20 +81,23 @@ interface Options {
   reportOnly: boolean;
 }
 
-const USAGE = `usage: npm run results -- [--env CartPole-v1,Pendulum-v1] [--seeds 0,1,2] [--episodes 50] [--resume]
-                          [--jobs 2] [--out runs/results] [--docs docs] [--set key=value ...] [--report-only]
+/** The defaults of the options that take a value (as typed on the command line). */
+const DEFAULTS = { seeds: "0,1,2", episodes: "50", jobs: "2", out: path.join("runs", "results"), docs: "docs" };
+
+const USAGE = `usage: npm run results -- [--env CartPole-v1,Pendulum-v1] [--seeds ${DEFAULTS.seeds}] [--episodes ${DEFAULTS.episodes}] [--resume]
+                          [--jobs ${DEFAULTS.jobs}] [--out ${DEFAULTS.out}] [--docs ${DEFAULTS.docs}] [--set key=value ...] [--report-only]
 Trains and evaluates the SNN-DT ablation and the plain DT, then writes docs/results.md and docs/results.json.`;
 
 /** The command that continues this suite: its own options (those not at their defaults) and --resume. */
 function resumeCommand(options: Options): string {
   const flags: string[] = [];
   if (options.envs.join(",") !== Object.keys(ENVS).join(",")) flags.push(`--env ${options.envs.join(",")}`);
-  if (options.seeds.join(",") !== "0,1,2") flags.push(`--seeds ${options.seeds.join(",")}`);
-  if (options.episodes !== 50) flags.push(`--episodes ${options.episodes}`);
+  if (options.seeds.join(",") !== DEFAULTS.seeds) flags.push(`--seeds ${options.seeds.join(",")}`);
+  if (String(options.episodes) !== DEFAULTS.episodes) flags.push(`--episodes ${options.episodes}`);
   const out = path.relative(PACKAGE_ROOT, options.out);
-  if (out !== path.join("runs", "results")) flags.push(`--out ${out}`);
+  if (out !== DEFAULTS.out) flags.push(`--out ${out}`);
   const docs = path.relative(PACKAGE_ROOT, options.docs);
-  if (docs !== "docs") flags.push(`--docs ${docs}`);
+  if (docs !== DEFAULTS.docs) flags.push(`--docs ${docs}`);
   for (const set of options.sets) flags.push(`--set ${set}`);
   return ["npm run results --", ...flags, "--resume"].join(" ");
 }
@@ -105,12 +108,12 @@ function parseOptions(argv: string[]): Options | null {
     args: argv,
     options: {
       env: { type: "string" },
-      seeds: { type: "string", default: "0,1,2" },
-      episodes: { type: "string", default: "50" },
+      seeds: { type: "string", default: DEFAULTS.seeds },
+      episodes: { type: "string", default: DEFAULTS.episodes },
       resume: { type: "boolean", default: false },
-      jobs: { type: "string", default: "2" },
-      out: { type: "string", default: path.join("runs", "results") },
-      docs: { type: "string", default: "docs" },
+      jobs: { type: "string", default: DEFAULTS.jobs },
+      out: { type: "string", default: DEFAULTS.out },
+      docs: { type: "string", default: DEFAULTS.docs },
       set: { type: "string", multiple: true, default: [] },
       "report-only": { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
