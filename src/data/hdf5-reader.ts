@@ -120,19 +120,63 @@ function openColumnUnchecked(file: string, group: H5Group, name: string, full: s
   return { name: full, ds, rows: shape[0]!, width, integerTyped: m.type === H5T_INTEGER };
 }
 
-/** Copy rows [begin, end) of a dataset into `out` at `outOffset` (values, not rows). */
-function readRows(file: string, col: Column, begin: number, end: number, out: Float32Array | Float64Array, outOffset: number): void {
-  const ranges: Array<[number, number]> = col.ds.shape!.length === 2 ? [[begin, end], [0, col.width]] : [[begin, end]];
-  const values = h5call(file, `reading rows ${begin}..${end - 1} of dataset "${col.name}"`, () => col.ds.slice(ranges));
-  if (values === null || typeof values !== "object" || !("length" in values) || values.length !== (end - begin) * col.width) {
-    throw new InputError(`${file}: reading rows ${begin}..${end - 1} of dataset "${col.name}" returned ${values === null ? "nothing" : "an unexpected value"}; the file is corrupt.`);
+/** The typed-array type of HDF5 integer/float values of `size` bytes (enums: their base type). */
+function valueArrayType(ds: H5Dataset): Float32ArrayConstructor | Float64ArrayConstructor | Int8ArrayConstructor | Uint8ArrayConstructor | Int16ArrayConstructor | Uint16ArrayConstructor | Int32ArrayConstructor | Uint32ArrayConstructor | BigInt64ArrayConstructor | BigUint64ArrayConstructor {
+  const m = ds.metadata;
+  const type = m.type === H5T_ENUM ? m.enum_type!.type : m.type;
+  if (type === H5T_FLOAT) return m.size === 8 ? Float64Array : Float32Array;
+  if (m.size === 8) return m.signed ? BigInt64Array : BigUint64Array;
+  if (m.size === 4) return m.signed ? Int32Array : Uint32Array;
+  if (m.size === 2) return m.signed ? Int16Array : Uint16Array;
+  return m.signed ? Int8Array : Uint8Array;
+}
+
+/**
+ * Reads a dataset's row slices straight from HDF5 into one reused buffer on the WebAssembly heap,
+ * then into the caller's array. (h5wasm's `slice` copies each slice into a fresh array first; on a
+ * large file those fresh pages cost as much as the read itself.)
+ */
+class RowReader {
+  private ptr = 0;
+  private capacity = 0;
+
+  constructor(
+    private readonly h5: H5Module,
+    private readonly file: string,
+  ) {}
+
+  /** Copy rows [begin, end) of `col` into `out` at `outOffset` (values, not rows). */
+  read(col: Column, begin: number, end: number, out: Float32Array | Float64Array, outOffset: number): void {
+    const what = `reading rows ${begin}..${end - 1} of dataset "${col.name}"`;
+    const Values = valueArrayType(col.ds);
+    const count = (end - begin) * col.width;
+    const bytes = count * Values.BYTES_PER_ELEMENT;
+    const module = this.h5.Module;
+    if (bytes > this.capacity) {
+      this.release();
+      this.ptr = module._malloc(bytes);
+      if (this.ptr === 0) throw new InputError(`${this.file}: ${what}: out of memory for ${bytes} bytes.`);
+      this.capacity = bytes;
+    }
+    const twoDimensional = col.ds.shape!.length === 2;
+    const counts = twoDimensional ? [BigInt(end - begin), BigInt(col.width)] : [BigInt(end - begin)];
+    const offsets = twoDimensional ? [BigInt(begin), 0n] : [BigInt(begin)];
+    const strides = counts.map(() => 1n);
+    h5call(this.file, what, () => module.get_dataset_data(col.ds.file_id, col.ds.path, counts, offsets, strides, BigInt(this.ptr)));
+    // The heap may have grown during the read: view its current buffer.
+    const values = new Values(module.HEAPU8.buffer as ArrayBuffer, this.ptr, count);
+    if (values instanceof BigInt64Array || values instanceof BigUint64Array) {
+      for (let i = 0; i < count; i++) out[outOffset + i] = Number(values[i]!);
+    } else {
+      out.set(values, outOffset);
+    }
   }
-  if (values instanceof BigInt64Array || values instanceof BigUint64Array) {
-    for (let i = 0; i < values.length; i++) out[outOffset + i] = Number(values[i]!);
-  } else if (ArrayBuffer.isView(values)) {
-    out.set(values as unknown as ArrayLike<number>, outOffset);
-  } else {
-    throw new InputError(`${file}: dataset "${col.name}" did not read as numbers; expected float, integer or bool values.`);
+
+  /** Free the buffer (safe to call twice). */
+  release(): void {
+    if (this.ptr !== 0) this.h5.Module._free(this.ptr);
+    this.ptr = 0;
+    this.capacity = 0;
   }
 }
 
@@ -141,7 +185,7 @@ function sliceRowsFor(col: Column): number {
   return chunkRows > 0 ? Math.ceil(SLICE_ROWS / chunkRows) * chunkRows : SLICE_ROWS;
 }
 
-async function readD4rl(file: string, h5file: H5Group, options: Hdf5ReadOptions): Promise<RawDataset> {
+async function readD4rl(file: string, h5file: H5Group, reader: RowReader, options: Hdf5ReadOptions): Promise<RawDataset> {
   const cols = options.columns ?? {};
   const keys = h5call(file, "listing the root group", () => h5file.keys());
   const obs = openColumn(file, h5file, requireColumn(file, keys, "observations", cols, "datasets"), "", null);
@@ -179,7 +223,7 @@ async function readD4rl(file: string, h5file: H5Group, options: Hdf5ReadOptions)
     const step = sliceRowsFor(col);
     for (let begin = 0; begin < n; begin += step) {
       const end = Math.min(n, begin + step);
-      readRows(file, col, begin, end, out, begin * col.width);
+      reader.read(col, begin, end, out, begin * col.width);
       done += end - begin;
       bar?.update(done);
       // Let the progress bar draw between slices.
@@ -216,11 +260,11 @@ async function readD4rl(file: string, h5file: H5Group, options: Hdf5ReadOptions)
 
 const EPISODE_GROUP = /^episode_(\d+)$/;
 
-function readWhole(file: string, col: Column, out: Float32Array | Float64Array): void {
-  if (col.rows > 0) readRows(file, col, 0, col.rows, out, 0);
-}
 
-async function readMinari(file: string, h5file: H5Group, groupNames: string[], options: Hdf5ReadOptions): Promise<RawDataset> {
+async function readMinari(file: string, h5file: H5Group, groupNames: string[], reader: RowReader, options: Hdf5ReadOptions): Promise<RawDataset> {
+  const readWhole = (col: Column, out: Float32Array | Float64Array): void => {
+    if (col.rows > 0) reader.read(col, 0, col.rows, out, 0);
+  };
   const cols = options.columns ?? {};
   // Numeric order: HDF5 lists episode_10 before episode_2.
   const ordered = [...groupNames].sort((a, b) => Number(EPISODE_GROUP.exec(a)![1]) - Number(EPISODE_GROUP.exec(b)![1]));
@@ -266,15 +310,15 @@ async function readMinari(file: string, h5file: H5Group, groupNames: string[], o
       throw new InputError(`${file}: dataset "${act.name}" has ${act.width} values a step but earlier episodes have ${actWidth} (ragged actions).`);
     }
     const allObs = new Float32Array(obs.rows * obs.width);
-    readWhole(file, obs, allObs);
+    readWhole(obs, allObs);
     const actions = new Float32Array(length * act.width);
-    readWhole(file, act, actions);
+    readWhole(act, actions);
     const rewards = new Float64Array(length);
-    readWhole(file, rew, rewards);
+    readWhole(rew, rewards);
     const lastFlag = (col: Column | null): boolean => {
       if (col === null || length === 0) return false;
       const flags = new Float32Array(length);
-      readWhole(file, col, flags);
+      readWhole(col, flags);
       return flags[length - 1]! !== 0;
     };
     episodes.push({
@@ -309,12 +353,14 @@ async function readMinari(file: string, h5file: H5Group, groupNames: string[], o
 export async function readHdf5(file: string, options: Hdf5ReadOptions = {}): Promise<RawDataset> {
   const h5 = await loadH5wasm();
   const h5file = h5call(file, "opening the file", () => new h5.File(path.resolve(file), "r"));
+  const reader = new RowReader(h5, file);
   try {
     const keys = h5call(file, "listing the root group", () => h5file.keys());
     const episodeGroups = keys.filter((k) => EPISODE_GROUP.test(k) && h5call(file, `opening "${k}"`, () => h5file.get(k)) instanceof h5.Group);
-    if (episodeGroups.length > 0) return await readMinari(file, h5file, episodeGroups, options);
-    return await readD4rl(file, h5file, options);
+    if (episodeGroups.length > 0) return await readMinari(file, h5file, episodeGroups, reader, options);
+    return await readD4rl(file, h5file, reader, options);
   } finally {
+    reader.release();
     try {
       h5file.close();
     } catch {
