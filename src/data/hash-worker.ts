@@ -1,6 +1,6 @@
 /**
- * Worker thread body for src/data/hashing.ts: sha256 of a file given by path (workerData.file), or
- * of the chunks posted to it (null finishes). Replies once with { digest } or { error }.
+ * Worker thread body for src/data/hashing.ts: sha256 of the file given by path (workerData.file).
+ * Replies once with { digest } or { error }.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { createHash } from "node:crypto";
@@ -8,15 +8,8 @@ import { createReadStream } from "node:fs";
 
 const port = parentPort!;
 const hash = createHash("sha256");
-const { file } = workerData as { file?: string };
-if (file !== undefined) {
-  const stream = createReadStream(file, { highWaterMark: 1 << 20 });
-  stream.on("data", (chunk) => hash.update(chunk));
-  stream.on("error", (err) => port.postMessage({ error: err.message }));
-  stream.on("end", () => port.postMessage({ digest: hash.digest("hex") }));
-} else {
-  port.on("message", (chunk: Uint8Array | null) => {
-    if (chunk === null) port.postMessage({ digest: hash.digest("hex") });
-    else hash.update(chunk);
-  });
-}
+const { file } = workerData as { file: string };
+const stream = createReadStream(file, { highWaterMark: 1 << 20 });
+stream.on("data", (chunk) => hash.update(chunk));
+stream.on("error", (err) => port.postMessage({ error: err.message }));
+stream.on("end", () => port.postMessage({ digest: hash.digest("hex") }));

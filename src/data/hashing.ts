@@ -1,7 +1,9 @@
 /**
- * sha256 off the main thread: the prepare computes two hashes (the source file and the steps file),
- * and on a large dataset hashing costs as much as reading. A worker thread hashes while the main
- * thread reads or writes, so on two cores the hashes are nearly free.
+ * sha256 of a file off the main thread: the prepare hashes its source file, and loading a prepared
+ * dataset checks its steps file. A worker thread reads and hashes the file while the main thread
+ * parses it, so on two cores the hash is nearly free. (The steps file being written is hashed on the
+ * main thread as it streams out: that needs no second read, and copying each chunk to a worker
+ * would cost more than hashing it.)
  */
 import { Worker } from "node:worker_threads";
 
@@ -33,29 +35,4 @@ export function sha256FileInBackground(file: string): { digest: Promise<string>;
       void worker.terminate();
     },
   };
-}
-
-/** A sha256 fed chunk by chunk from the main thread and computed in a worker. */
-export class BackgroundSha256 {
-  private readonly worker = new Worker(WORKER_URL, workerOptions({}));
-  private readonly pending = result(this.worker);
-
-  /** Queue a chunk (copied, so the caller may reuse its buffer). */
-  update(chunk: Uint8Array): void {
-    // Copy exactly the chunk and transfer the copy: posting a view would clone its whole ArrayBuffer.
-    const copy = new Uint8Array(chunk); // a copy (Buffer.prototype.slice would be a view)
-    this.worker.postMessage(copy, [copy.buffer]);
-  }
-
-  /** Finish and return the hex digest. */
-  digest(): Promise<string> {
-    this.worker.postMessage(null);
-    return this.pending;
-  }
-
-  /** Stop the worker without a result (on errors). */
-  async abort(): Promise<void> {
-    this.pending.catch(() => undefined);
-    await this.worker.terminate();
-  }
 }
