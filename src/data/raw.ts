@@ -155,25 +155,25 @@ export function returnsToGo(rewards: ArrayLike<number>): Float32Array {
 export function stateStatistics(episodes: Array<{ length: number; observations: Float32Array }>, obsDim: number): StateStats {
   const nonEmpty = episodes.filter((ep) => ep.length > 0);
   const steps = nonEmpty.reduce((n, ep) => n + ep.length, 0);
-  const mean: number[] = [];
-  const std: number[] = [];
-  for (let d = 0; d < obsDim; d++) {
-    const shift = nonEmpty.length > 0 ? nonEmpty[0]!.observations[d]! : 0;
-    let sum = 0;
-    let squares = 0;
-    for (const ep of nonEmpty) {
-      const o = ep.observations;
-      const end = ep.length * obsDim;
-      for (let i = d; i < end; i += obsDim) {
-        const y = o[i]! - shift;
-        sum += y;
-        squares += y * y;
+  const first = nonEmpty[0]?.observations;
+  const shift = Float64Array.from({ length: obsDim }, (_, d) => (first !== undefined ? first[d]! : 0));
+  const sum = new Float64Array(obsDim);
+  const squares = new Float64Array(obsDim);
+  // Row by row, so memory is read in order; each dimension's sums still add in step order.
+  for (const ep of nonEmpty) {
+    const o = ep.observations;
+    const end = ep.length * obsDim;
+    for (let row = 0; row < end; row += obsDim) {
+      for (let d = 0; d < obsDim; d++) {
+        const y = o[row + d]! - shift[d]!;
+        sum[d]! += y;
+        squares[d]! += y * y;
       }
     }
-    const n = Math.max(steps, 1);
-    mean.push(shift + sum / n);
-    std.push(Math.sqrt(Math.max(0, squares / n - (sum / n) * (sum / n))));
   }
+  const n = Math.max(steps, 1);
+  const mean = Array.from(shift, (k, d) => k + sum[d]! / n);
+  const std = Array.from(sum, (s, d) => Math.sqrt(Math.max(0, squares[d]! / n - (s / n) * (s / n))));
   return { mean, std };
 }
 
