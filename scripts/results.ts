@@ -22,6 +22,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
+import * as os from "node:os";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import YAML from "yaml";
@@ -192,12 +193,19 @@ function run(job: Job, running: Set<ChildProcess>): Promise<void> {
   });
 }
 
-/** The suite was stopped by SIGINT/SIGTERM; its running jobs were interrupted and awaited. */
-class Interrupted extends Error {}
+/** The suite was stopped by a signal; its running jobs were interrupted and awaited. */
+class Interrupted extends Error {
+  constructor(readonly signal: NodeJS.Signals) {
+    super(signal);
+  }
+}
+
+/** SIGHUP: the terminal closed. The jobs run detached, so without this they would outlive it. */
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 
 /**
  * Run jobs with at most `parallel` at once; a job's dependencies are expressed by running phases in
- * order. After a failure, or SIGINT/SIGTERM to this script, no new job starts, and the jobs still
+ * order. After a failure, or SIGINT/SIGTERM/SIGHUP to this script, no new job starts, and the jobs still
  * running are interrupted (SIGINT: a training run checkpoints, so --resume continues it) and
  * awaited, so none is left orphaned.
  */
@@ -213,12 +221,13 @@ async function runAll(jobs: Job[], parallel: number, resume: boolean): Promise<v
   const running = new Set<ChildProcess>();
   let failure: Error | null = null;
   const onSignal = (signal: NodeJS.Signals): void => {
-    if (!failure) failure = new Interrupted(`${signal}`);
+    // After a hang-up, writes to the closed terminal fail; they must not crash the script before its jobs stop.
+    if (signal === "SIGHUP") process.stderr.on("error", () => undefined);
+    if (!failure) failure = new Interrupted(signal);
     process.stderr.write(`[results] ${signal}: interrupting the ${running.size} job(s) running; continue later with --resume\n`);
     for (const child of running) child.kill("SIGINT");
   };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  for (const signal of STOP_SIGNALS) process.on(signal, onSignal);
   const workers = Array.from({ length: parallel }, async () => {
     for (let job = queue.shift(); job && !failure; job = queue.shift()) {
       try {
@@ -234,8 +243,7 @@ async function runAll(jobs: Job[], parallel: number, resume: boolean): Promise<v
   try {
     await Promise.all(workers);
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    for (const signal of STOP_SIGNALS) process.off(signal, onSignal);
   }
   if (failure) throw failure;
 }
@@ -705,8 +713,9 @@ async function main(): Promise<void> {
 
 main().catch((err: Error) => {
   if (err instanceof Interrupted) {
-    process.stderr.write(`results: interrupted (${err.message}); the finished runs are kept, --resume continues the suite\n`);
-    process.exit(130);
+    process.stderr.write(`results: interrupted (${err.signal}); the finished runs are kept, --resume continues the suite\n`);
+    // The shell's convention for a process stopped by a signal: 128 + its number.
+    process.exit(128 + os.constants.signals[err.signal]);
   }
   process.stderr.write(`results: ${err.message}\n`);
   process.exit(1);

@@ -138,27 +138,29 @@ test("bad option lists are refused; --report-only without the suite's runs write
   assert.ok(!existsSync(missing) && !existsSync(docs), "nothing made");
 });
 
-test("SIGINT to the suite alone interrupts its running jobs and waits for them: exit 130, no training left running", async () => {
-  const out = path.join(base, "interrupted");
-  const args = ["--env", "CartPole-v1", "--seeds", "0", "--episodes", "1", "--out", out, "--docs", path.join(base, "docs-interrupted"), ...TINY, "--set", "train.steps=400"];
-  // Its own process group, as a job control shell would give it: the signal goes to the script only.
-  const suite = spawn(process.execPath, [SCRIPT, ...args], { stdio: ["ignore", "ignore", "pipe"] });
-  let stderr = "";
-  suite.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = once(suite, "exit");
-  // Interrupt once the first training is under way (it has written a checkpoint).
-  const checkpoints = path.join(out, "CartPole-v1", "baseline", "seed0", "checkpoints");
-  let poll: NodeJS.Timeout | undefined;
-  const training = new Promise<void>((resolve) => {
-    poll = setInterval(() => existsSync(checkpoints) && resolve(), 20);
+for (const [signal, status] of [["SIGINT", 130], ["SIGHUP", 129]] as const) {
+  test(`${signal} to the suite alone interrupts its running jobs and waits for them: exit ${status}, no training left running`, async () => {
+    const out = path.join(base, `interrupted-${signal}`);
+    const args = ["--env", "CartPole-v1", "--seeds", "0", "--episodes", "1", "--out", out, "--docs", path.join(base, `docs-${signal}`), ...TINY, "--set", "train.steps=400"];
+    // Its own process group, as a job control shell would give it: the signal goes to the script only.
+    const suite = spawn(process.execPath, [SCRIPT, ...args], { stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    suite.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = once(suite, "exit");
+    // Interrupt once the first training is under way (it has written a checkpoint).
+    const checkpoints = path.join(out, "CartPole-v1", "baseline", "seed0", "checkpoints");
+    let poll: NodeJS.Timeout | undefined;
+    const training = new Promise<void>((resolve) => {
+      poll = setInterval(() => existsSync(checkpoints) && resolve(), 20);
+    });
+    await Promise.race([training, exited]).finally(() => clearInterval(poll));
+    suite.kill(signal);
+    const [code] = (await exited) as [number | null];
+    assert.equal(code, status, stderr);
+    assert.match(stderr, new RegExp(`${signal}: interrupting the [12] job\\(s\\) running`));
+    // Each interrupted training stopped with a checkpoint and released its lock before the suite exited.
+    const locks = MODELS.map((model) => path.join(out, "CartPole-v1", model, "seed0", ".snndt-train.lock")).filter((lock) => existsSync(lock));
+    assert.deepEqual(locks, [], "trainings still running after the suite exited");
+    assert.ok(!existsSync(path.join(out, "CartPole-v1", "baseline", "seed0", "summary.json")), "the training was interrupted, not finished");
   });
-  await Promise.race([training, exited]).finally(() => clearInterval(poll));
-  suite.kill("SIGINT");
-  const [status] = (await exited) as [number | null];
-  assert.equal(status, 130, stderr);
-  assert.match(stderr, /SIGINT: interrupting the [12] job\(s\) running/);
-  // Each interrupted training stopped with a checkpoint and released its lock before the suite exited.
-  const locks = MODELS.map((model) => path.join(out, "CartPole-v1", model, "seed0", ".snndt-train.lock")).filter((lock) => existsSync(lock));
-  assert.deepEqual(locks, [], "trainings still running after the suite exited");
-  assert.ok(!existsSync(path.join(out, "CartPole-v1", "baseline", "seed0", "summary.json")), "the training was interrupted, not finished");
-});
+}
