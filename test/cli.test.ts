@@ -47,3 +47,17 @@ test("--quiet never shows what a stricter --log-level hides; a --log-file below 
   assert.equal(logged.status, 1, logged.stderr);
   assert.match(logged.stderr, /snndt: error: cannot mkdir .*a-file: a part of the path is a file, not a directory/);
 });
+
+test("integer flags are plain decimal digits in every subcommand; a seed list refuses repeats", () => {
+  for (const [args, message] of [
+    [["train", "--seed", "1e3"], /--seed must be an integer in \[0, 4294967295\], got "1e3"/],
+    [["collect", "--env", "CartPole-v1", "--seed", "0x10", "--out", "x.arrow"], /--seed must be an integer in \[0, 4294967295\], got "0x10"/],
+    [["eval", "no-such-run", "--episodes", "5.0"], /--episodes must be an integer >= 1, got "5\.0"/],
+    [["eval", "no-such-run", "--seeds", "3,3"], /--seeds lists 3 twice, got "3,3"/],
+    [["eval", "no-such-run", "--seeds", "3,"], /--seeds must be comma-separated integers in \[0, 4294967295\], got "3,"/],
+  ] as const) {
+    const res = runCli([...args]);
+    assert.equal(res.status, 2, `${args.join(" ")}: ${res.stderr}`);
+    assert.match(res.stderr, message);
+  }
+});

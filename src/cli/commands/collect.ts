@@ -6,6 +6,7 @@ import type { RunContext } from "../../runtime/context.js";
 import { UsageError } from "../../runtime/errors.js";
 import { fileOnPath } from "../../runtime/fs-atomic.js";
 import { MAX_SEED } from "../../runtime/rng.js";
+import { parseInteger } from "../numbers.js";
 import { collectEpisodes, writeCollection, type CollectSummary, type ReturnStats } from "../../eval/collect.js";
 import { ENV_IDS, makeEnv } from "../../eval/envs/index.js";
 import { QUALITIES, referenceReturns, type Quality } from "../../eval/policies/index.js";
@@ -35,8 +36,8 @@ export function registerCollect(program: Command, context: () => RunContext): vo
     )
     .action(async (flags: CollectFlags) => {
       const ctx = context();
-      const episodes = parseCount("--episodes", flags.episodes, 1);
-      const seed = parseCount("--seed", flags.seed, 0, MAX_SEED);
+      const episodes = parseInteger("--episodes", flags.episodes, 1);
+      const seed = parseInteger("--seed", flags.seed, 0, MAX_SEED);
       makeEnv(flags.env); // an unknown id fails here, before anything is played
       // The output is checked before anything is played, too.
       if (flags.out.trim() === "") throw new UsageError("--out is empty; expected the Arrow file to write");
@@ -69,15 +70,6 @@ export function registerCollect(program: Command, context: () => RunContext): vo
         process.stdout.write(JSON.stringify({ ...result.summary, out: flags.out, normalisedScore }, null, 2) + "\n");
       }
     });
-}
-
-function parseCount(flag: string, text: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const value = Number(text);
-  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in [${min}, ${max}]`;
-    throw new UsageError(`${flag} must be an integer ${range}, got "${text}"`);
-  }
-  return value;
 }
 
 function formatNumber(value: number): string {

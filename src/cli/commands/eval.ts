@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import type { RunContext } from "../../runtime/context.js";
 import { UsageError } from "../../runtime/errors.js";
 import { MAX_SEED } from "../../runtime/rng.js";
+import { parseInteger, parseIntegerList, parseNumber } from "../numbers.js";
 import { BACKEND_CHOICES, selectBackend, type BackendChoice } from "../../runtime/backend.js";
 import { fileOnPath } from "../../runtime/fs-atomic.js";
 import { DEFAULT_ENERGY } from "../../eval/energy.js";
@@ -30,12 +31,6 @@ interface EvalOptions {
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
-}
-
-function number(flag: string, text: string, check: (n: number) => boolean, expected: string): number {
-  const value = Number(text);
-  if (text.trim() === "" || !Number.isFinite(value) || !check(value)) throw new UsageError(`${flag} must be ${expected}, got "${text}"`);
-  return value;
 }
 
 /**
@@ -104,17 +99,17 @@ Examples:
         target: runs[0]!,
         env: options.env,
         envCmd: options.envCmd,
-        envTimeoutMs: number("--env-timeout", options.envTimeout, (n) => n > 0, "a positive number of milliseconds"),
-        episodes: options.episodes === undefined ? undefined : number("--episodes", options.episodes, (n) => Number.isInteger(n) && n >= 1, "a positive integer"),
-        targets: options.targetReturn.length ? options.targetReturn.map((t) => number("--target-return", t, () => true, "a number")) : undefined,
-        seeds: options.seeds?.split(",").map((s) => number("--seeds", s, (n) => Number.isInteger(n) && n >= 0 && n <= MAX_SEED, `comma-separated integers in [0, ${MAX_SEED}]`)),
+        envTimeoutMs: parseNumber("--env-timeout", options.envTimeout, (n) => n > 0, "a positive number of milliseconds"),
+        episodes: options.episodes === undefined ? undefined : parseInteger("--episodes", options.episodes, 1),
+        targets: options.targetReturn.length ? options.targetReturn.map((t) => parseNumber("--target-return", t, () => true, "a number")) : undefined,
+        seeds: options.seeds === undefined ? undefined : parseIntegerList("--seeds", options.seeds, 0, MAX_SEED),
         data: options.data,
         energy: {
-          acPicojoules: number("--e-ac", options.eAc, (n) => n >= 0, "a non-negative number"),
-          macPicojoules: number("--e-mac", options.eMac, (n) => n >= 0, "a non-negative number"),
+          acPicojoules: parseNumber("--e-ac", options.eAc, (n) => n >= 0, "a non-negative number"),
+          macPicojoules: parseNumber("--e-mac", options.eMac, (n) => n >= 0, "a non-negative number"),
         },
-        latencyDecisions: number("--latency-decisions", options.latencyDecisions, (n) => Number.isInteger(n) && n >= 1, "a positive integer"),
-        statsEvery: number("--stats-every", options.statsEvery, (n) => Number.isInteger(n) && n >= 1, "a positive integer"),
+        latencyDecisions: parseInteger("--latency-decisions", options.latencyDecisions, 1),
+        statsEvery: parseInteger("--stats-every", options.statsEvery, 1),
       };
       // Checked before any episode: the outputs are written only after the whole evaluation.
       const outDir = path.resolve(options.out ?? path.join((await resolveCheckpoint(settings.target)).runDir, "eval"));

@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import type { RunContext } from "../../runtime/context.js";
 import { INTERRUPTED_EXIT_CODE, UsageError } from "../../runtime/errors.js";
 import { MAX_SEED } from "../../runtime/rng.js";
+import { parseInteger } from "../numbers.js";
 import { selectBackend } from "../../runtime/backend.js";
 import { fileOnPath } from "../../runtime/fs-atomic.js";
 import { lockRunDirectory, RUN_LOCK_FILE } from "../../runtime/run-lock.js";
@@ -30,13 +31,6 @@ function collect(value: string, previous: string[]): string[] {
 
 function timestamp(): string {
   return new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
-}
-
-function parseSeed(text: string | undefined): number | undefined {
-  if (text === undefined) return undefined;
-  const seed = Number(text);
-  if (!Number.isInteger(seed) || seed < 0 || seed > MAX_SEED) throw new UsageError(`--seed must be an integer in [0, ${MAX_SEED}], got "${text}"`);
-  return seed;
 }
 
 export function registerTrain(program: Command, context: () => RunContext): void {
@@ -66,7 +60,7 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
     )
     .action(async (options: TrainOptions) => {
       const ctx = context();
-      const seed = parseSeed(options.seed);
+      const seed = options.seed === undefined ? undefined : parseInteger("--seed", options.seed, 0, MAX_SEED);
       let runDir: string;
       let resume = false;
       let config;

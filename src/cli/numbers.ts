@@ -1,0 +1,36 @@
+/**
+ * Numeric command-line values, read the same way by every subcommand. Integers are plain decimal
+ * digits: "1e3", "0x10", "5.0" and " 7" are refused, since a typo is likelier than intent there.
+ */
+import { UsageError } from "../runtime/errors.js";
+
+/** An integer in [min, max] written as decimal digits; the error names the flag and the range. */
+export function parseInteger(flag: string, text: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in [${min}, ${max}]`;
+    throw new UsageError(`${flag} must be an integer ${range}, got "${text}"`);
+  }
+  return value;
+}
+
+/** A finite number accepted by `check`; the error names the flag and says what was `expected`. */
+export function parseNumber(flag: string, text: string, check: (n: number) => boolean, expected: string): number {
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isFinite(value) || !check(value)) throw new UsageError(`${flag} must be ${expected}, got "${text}"`);
+  return value;
+}
+
+/** Comma-separated distinct integers in [min, max] ("3,4,5"); an empty item or a repeat is refused. */
+export function parseIntegerList(flag: string, text: string, min: number, max = Number.MAX_SAFE_INTEGER): number[] {
+  const values = text.split(",").map((item) => {
+    const value = Number(item);
+    if (!/^\d+$/.test(item) || !Number.isSafeInteger(value) || value < min || value > max) {
+      throw new UsageError(`${flag} must be comma-separated integers in [${min}, ${max}], got "${text}"`);
+    }
+    return value;
+  });
+  const repeated = values.find((value, i) => values.indexOf(value) !== i);
+  if (repeated !== undefined) throw new UsageError(`${flag} lists ${repeated} twice, got "${text}"`);
+  return values;
+}
