@@ -5,12 +5,13 @@
  */
 import { existsSync, promises as fs, readdirSync, statSync } from "node:fs";
 import * as path from "node:path";
+import { createHash } from "node:crypto";
 import { InputError, UsageError } from "../runtime/errors.js";
 import type { RunContext } from "../runtime/context.js";
 import type { ProgressFactory } from "../runtime/progress.js";
 import { fileOnPath, writeDirAtomic, writeFileAtomic } from "../runtime/fs-atomic.js";
 import { SNNDT_VERSION } from "../runtime/version.js";
-import type { ActionSpace, Episode, StateStats } from "./types.js";
+import { actionWidth, type ActionSpace, type Episode, type StateStats } from "./types.js";
 import { STEP_COLUMNS, writeStepsArrowHashed } from "./arrow-writer.js";
 import { sha256FileInBackground } from "./hashing.js";
 import { parseArrowFile, rawFromTable, readArrow } from "./arrow-reader.js";
@@ -68,6 +69,11 @@ export interface DatasetManifest extends DatasetSummary {
 
 export interface PreparedDataset {
   manifest: DatasetManifest;
+  /**
+   * sha256 of the episodes themselves (episodesSha256): the same for a raw file and its prepared
+   * copy, whose manifest hashes differ (the source file's bytes against the steps file's).
+   */
+  episodesSha256: string;
   episodes: Episode[];
   obsDim: number;
   actionSpace: ActionSpace;
@@ -93,6 +99,23 @@ export interface PrepareOptions extends ReaderOptions {
 async function readRaw(file: string, format: SourceFormat, options: ReaderOptions): Promise<RawDataset> {
   if (format === "hdf5") return readHdf5(file, { columns: options.columns, keepPartial: options.keepPartial, progress: options.progress });
   return readArrow(file, format, { columns: options.columns, keepPartial: options.keepPartial });
+}
+
+/**
+ * sha256 over what training sees of each episode, in order: its length and end flags, then its
+ * observations, actions and rewards as float32 bytes. Returns-to-go follow from the rewards.
+ */
+export function episodesSha256(episodes: readonly Episode[], obsDim: number, actionSpace: ActionSpace): string {
+  const hash = createHash("sha256");
+  const bytes = (values: Float32Array, count: number): Uint8Array => new Uint8Array(values.buffer, values.byteOffset, count * Float32Array.BYTES_PER_ELEMENT);
+  const width = actionWidth(actionSpace);
+  for (const ep of episodes) {
+    hash.update(Int32Array.of(ep.length, ep.terminated ? 1 : 0, ep.truncated ? 1 : 0));
+    hash.update(bytes(ep.observations, ep.length * obsDim));
+    hash.update(bytes(ep.actions, ep.length * width));
+    hash.update(bytes(ep.rewards, ep.length));
+  }
+  return hash.digest("hex");
 }
 
 /** Each episode's undiscounted return: its return-to-go at step 0. */
@@ -260,6 +283,7 @@ async function loadPrepared(dir: string): Promise<PreparedDataset> {
   }
   return {
     manifest,
+    episodesSha256: episodesSha256(finished.episodes, manifest.obs_dim, manifest.action_space),
     episodes: finished.episodes,
     obsDim: manifest.obs_dim,
     actionSpace: manifest.action_space,
@@ -280,6 +304,7 @@ export async function loadDataset(pathOrDir: string, options: ReaderOptions = {}
   const { summary, finished } = await readSource(pathOrDir, options);
   return {
     manifest: { ...summary, steps_file: null, sha256: summary.source.sha256 },
+    episodesSha256: episodesSha256(finished.episodes, finished.obsDim, finished.actionSpace),
     episodes: finished.episodes,
     obsDim: finished.obsDim,
     actionSpace: finished.actionSpace,

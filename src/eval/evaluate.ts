@@ -16,6 +16,7 @@ import { createModel, disposeInputs, inputsFromBatch, SPIKE_KINDS, type SpikeKin
 import { firingRate } from "../model/populations.js";
 import { configHash, resolveDataPath } from "../train/config.js";
 import { splitEpisodes } from "../train/split.js";
+import { trainedOn } from "../train/checkpoint.js";
 import { makeEnv, type Environment } from "./envs/index.js";
 import { spawnExternalEnv, type AsyncEnvironment } from "./external-env.js";
 import { DEFAULT_ENERGY, energyOf, type EnergyConstants } from "./energy.js";
@@ -197,7 +198,7 @@ async function runDataset(
   const dataset = await loadDataset(path, { progress: request.context.progress });
   checkDataCompatible(policy.spec, { obsDim: dataset.obsDim, actionSpace: dataset.actionSpace, longestEpisode: dataset.manifest.lengths.max }, path, policy.checkpoint);
   const returns = episodeReturns(dataset.episodes);
-  if (dataset.manifest.sha256 === policy.state.datasetManifestHash) {
+  if (trainedOn(policy.state, dataset)) {
     const split = splitEpisodes(dataset.episodes.length, config.data.val_fraction, Rng.derive(config.seed, "split"));
     return { returns, path, heldOut: split.val.map((i) => dataset.episodes[i]!), source: `${path}: the run's held-out episodes` };
   }

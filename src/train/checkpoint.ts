@@ -18,6 +18,7 @@ import { createHash } from "node:crypto";
 import { promises as fs, existsSync } from "node:fs";
 import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
+import type { PreparedDataset } from "../data/dataset.js";
 import type { ActionSpace } from "../data/types.js";
 import { InputError, SnndtError } from "../runtime/errors.js";
 import { writeDirAtomic, writeSynced } from "../runtime/fs-atomic.js";
@@ -78,7 +79,13 @@ export interface CheckpointState {
   bestValLoss: number | null;
   config: ResolvedConfig;
   configHash: string;
+  /** The dataset's manifest sha256: the source file's (raw file) or the steps file's (prepared directory). */
   datasetManifestHash: string;
+  /**
+   * sha256 of the training episodes themselves (see episodesSha256), the same for a raw file and its
+   * prepared copy. Absent in checkpoints written before it; readers then compare datasetManifestHash.
+   */
+  datasetEpisodesHash?: string;
   normalisation: NormalisationState;
   model: { kind: string; variant: string };
   snndtVersion: string;
@@ -287,8 +294,16 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   return { dir, weights, optimizer: { step, moments }, state };
 }
 
+/**
+ * Whether `dataset` holds the episodes a checkpoint was trained on: by the episodes' own hash when
+ * the checkpoint has it (a raw file and its prepared copy then match), else by the manifest's.
+ */
+export function trainedOn(state: Pick<CheckpointState, "datasetManifestHash" | "datasetEpisodesHash">, dataset: PreparedDataset): boolean {
+  return state.datasetEpisodesHash !== undefined ? state.datasetEpisodesHash === dataset.episodesSha256 : state.datasetManifestHash === dataset.manifest.sha256;
+}
+
 /** The fields every reader of state.json relies on, with their JSON types. */
-const STATE_FIELD_TYPES: Record<keyof CheckpointState, "number" | "string" | "object" | "number|null"> = {
+const STATE_FIELD_TYPES: Record<keyof CheckpointState, "number" | "string" | "object" | "number|null" | "string|undefined"> = {
   formatVersion: "number",
   step: "number",
   epoch: "number",
@@ -297,6 +312,7 @@ const STATE_FIELD_TYPES: Record<keyof CheckpointState, "number" | "string" | "ob
   config: "object",
   configHash: "string",
   datasetManifestHash: "string",
+  datasetEpisodesHash: "string|undefined",
   normalisation: "object",
   model: "object",
   snndtVersion: "string",
@@ -311,7 +327,7 @@ function checkStateFields(state: unknown, file: string): asserts state is Checkp
     const value = record[field];
     const actual = value === null ? "null" : Array.isArray(value) ? "array" : typeof value;
     if (!type.split("|").includes(actual)) {
-      throw new InputError(`${file}: field "${field}" should be ${type.replace("|", " or ")}, found ${actual === "undefined" ? "nothing" : actual}.`);
+      throw new InputError(`${file}: field "${field}" should be ${type.replace("|undefined", " or absent").replace("|", " or ")}, found ${actual === "undefined" ? "nothing" : actual}.`);
     }
   }
 }

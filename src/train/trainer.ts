@@ -34,6 +34,7 @@ import {
   restoreOptimizer,
   restoreVariables,
   saveCheckpoint,
+  trainedOn,
   type CheckpointState,
   type NormalisationState,
 } from "./checkpoint.js";
@@ -110,10 +111,6 @@ export function modelConfigOf(config: ResolvedConfig, dataset: Pick<PreparedData
 }
 
 /** The dataset's content hash (of its steps file, or of the raw source file): independent of where it lives. */
-function manifestHash(dataset: PreparedDataset): string {
-  return dataset.manifest.sha256;
-}
-
 /** Refuse a resume whose dataset or config no longer matches the checkpoint. */
 function checkResumeCompatible(state: CheckpointState, config: ResolvedConfig, dataset: PreparedDataset, dir: string, runDir: string): void {
   // The backend may change on resume (results then match only to float rounding); nothing else may.
@@ -131,11 +128,10 @@ function checkResumeCompatible(state: CheckpointState, config: ResolvedConfig, d
         "--resume continues a run with that file: restore it (if it was edited, or resolved by another snndt version), or start a new run with --out.",
     );
   }
-  const hash = manifestHash(dataset);
-  if (state.datasetManifestHash !== hash) {
-    throw new InputError(
-      `${dir} was trained on another dataset (manifest hash ${state.datasetManifestHash.slice(0, 12)}, ${config.data.path} has ${hash.slice(0, 12)}).`,
-    );
+  if (!trainedOn(state, dataset)) {
+    const [recorded, found] =
+      state.datasetEpisodesHash !== undefined ? [state.datasetEpisodesHash, dataset.episodesSha256] : [state.datasetManifestHash, dataset.manifest.sha256];
+    throw new InputError(`${dir} was trained on another dataset (hash ${recorded.slice(0, 12)}, ${config.data.path} has ${found.slice(0, 12)}).`);
   }
 }
 
@@ -196,7 +192,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   };
   const valBatches = buildValidationBatches(valEpisodes, spec, config);
   const hash = configHash(config);
-  const datasetHash = manifestHash(dataset);
+  const datasetHash = dataset.manifest.sha256;
 
   let step = 0;
   let bestValLoss: number | null = null;
@@ -258,6 +254,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
     config,
     configHash: hash,
     datasetManifestHash: datasetHash,
+    datasetEpisodesHash: dataset.episodesSha256,
     normalisation,
     model: { kind: config.model.kind, variant: config.model.variant },
     snndtVersion: SNNDT_VERSION,

@@ -109,6 +109,17 @@ test("rollouts on a tiny trained SNN-DT run end to end and write eval.json, repo
   }
 });
 
+test("eval --data with the prepared copy of the run's raw dataset still scores only the held-out episodes", () => {
+  const prepared = path.join(base, "prepared-cartpole");
+  assert.equal(runCli(["-q", "prepare-dataset", path.join(REPO_ROOT, "datasets", "cartpole-mixed.arrow"), "--out", prepared]).status, 0);
+  const own = evalJson([snnRun, "--episodes", "1", "--latency-decisions", "5", "--out", path.join(base, "own-data")]);
+  const copy = evalJson([snnRun, "--episodes", "1", "--latency-decisions", "5", "--data", prepared, "--out", path.join(base, "prepared-data")]);
+  assert.equal(copy.status, 0, copy.stderr);
+  assert.match(copy.result.offline!.source, /the run's held-out episodes/);
+  assert.deepEqual(copy.result.offline, { ...own.result.offline!, source: copy.result.offline!.source });
+  assert.ok(copy.result.offline!.episodes < 120, "not all 120 episodes");
+});
+
 test("a target no dataset episode reaches is counted as 0, shown in the report and warned about", () => {
   const out = path.join(base, "beyond");
   const { status, result, stderr } = evalJson([snnRun, "--episodes", "1", "--seeds", "3", "--target-return", "600", "--latency-decisions", "5", "--out", out]);
