@@ -16,7 +16,7 @@ import { createModel, disposeInputs, inputsFromBatch, SPIKE_KINDS, type SpikeKin
 import { firingRate } from "../model/populations.js";
 import { configHash, resolveDataPath } from "../train/config.js";
 import { splitEpisodes } from "../train/split.js";
-import { trainedOn } from "../train/checkpoint.js";
+import { checkpointDir, trainedOn } from "../train/checkpoint.js";
 import { makeEnv, type Environment } from "./envs/index.js";
 import { spawnExternalEnv, type AsyncEnvironment } from "./external-env.js";
 import { DEFAULT_ENERGY, energyOf, type EnergyConstants } from "./energy.js";
@@ -200,7 +200,9 @@ async function runDataset(
   const returns = episodeReturns(dataset.episodes);
   if (trainedOn(policy.state, dataset)) {
     const split = splitEpisodes(dataset.episodes.length, config.data.val_fraction, Rng.derive(config.seed, "split"));
-    return { returns, path, heldOut: split.val.map((i) => dataset.episodes[i]!), source: `${path}: the run's held-out episodes` };
+    // Validation picked best/, so its score on these episodes leans optimistic: say so.
+    const pickedBy = policy.checkpoint === checkpointDir(policy.runDir, "best") ? ", which also chose this best/ checkpoint" : "";
+    return { returns, path, heldOut: split.val.map((i) => dataset.episodes[i]!), source: `${path}: the run's held-out episodes${pickedBy}` };
   }
   return { returns, path, heldOut: dataset.episodes, source: `${path}: all episodes (not the run's training data)` };
 }

@@ -115,7 +115,7 @@ test("eval --data with the prepared copy of the run's raw dataset still scores o
   const own = evalJson([snnRun, "--episodes", "1", "--latency-decisions", "5", "--out", path.join(base, "own-data")]);
   const copy = evalJson([snnRun, "--episodes", "1", "--latency-decisions", "5", "--data", prepared, "--out", path.join(base, "prepared-data")]);
   assert.equal(copy.status, 0, copy.stderr);
-  assert.match(copy.result.offline!.source, /the run's held-out episodes/);
+  assert.match(copy.result.offline!.source, /the run's held-out episodes, which also chose this best\/ checkpoint/);
   assert.deepEqual(copy.result.offline, { ...own.result.offline!, source: copy.result.offline!.source });
   assert.ok(copy.result.offline!.episodes < 120, "not all 120 episodes");
 });
