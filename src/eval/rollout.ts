@@ -3,9 +3,11 @@
  *
  * At every step the window of the last K steps is built by the same code as in training
  * (EpisodeHistory -> writeWindow); the return-to-go starts at the target and is reduced by each
- * reward received (the window divides it by rtg_scale); actions are greedy. Episode j of a run
- * uses evaluation seed seeds[j % S]: the first episode under a seed resets the environment with
- * that seed, later ones continue its stream, as Gymnasium does after a seeded reset.
+ * reward received (the window divides it by rtg_scale); actions are greedy. Episode j of each target
+ * uses evaluation seed seeds[j % S]: the target's first episode under a seed resets the environment
+ * with that seed, its later ones continue the stream, as Gymnasium does after a seeded reset. So
+ * every target meets the same start states, and a target's result does not depend on which other
+ * targets were listed: the return-vs-target curve is a paired comparison.
  */
 import { performance } from "node:perf_hooks";
 import { EpisodeHistory } from "../data/windows.js";
@@ -27,7 +29,7 @@ export interface RolloutEnvironment {
 export interface EpisodeOutcome {
   target: number;
   seed: number;
-  /** Index of this episode among those run under its seed. */
+  /** Index of this episode among its target's episodes under its seed (the same start state for every target). */
   indexUnderSeed: number;
   return: number;
   length: number;
@@ -81,26 +83,35 @@ export async function rollouts(policy: LoadedPolicy, makeEnv: () => Promise<Roll
   const episodes: EpisodeOutcome[] = [];
   const tally = new SpikeTally();
   const history = new EpisodeHistory(policy.spec);
-  const envsBySeed = new Map<number, { env: RolloutEnvironment; played: number }>();
-  // Episode j of every target runs under seed j mod |seeds|; a seed's environment (one per seed
-  // value, even if the value is listed twice) is released after its last episode of the last target.
+  const envsBySeed = new Map<number, RolloutEnvironment>();
+  // Episode j of every target runs under seed j mod |seeds|. Per target, a seed's first episode
+  // resets with the seed; its environment (one per seed value, even if the value is listed twice)
+  // is released after its last episode of the last target.
+  const firstEpisodeOf = new Map<number, number>();
   const lastEpisodeOf = new Map<number, number>();
-  for (let j = 0; j < options.episodes; j++) lastEpisodeOf.set(options.seeds[j % options.seeds.length]!, j);
+  for (let j = 0; j < options.episodes; j++) {
+    const seed = options.seeds[j % options.seeds.length]!;
+    if (!firstEpisodeOf.has(seed)) firstEpisodeOf.set(seed, j);
+    lastEpisodeOf.set(seed, j);
+  }
   const lastTarget = options.targets.length - 1;
   try {
     for (const [t, target] of options.targets.entries()) {
+      const playedUnderSeed = new Map<number, number>();
       for (let j = 0; j < options.episodes; j++) {
         const seed = options.seeds[j % options.seeds.length]!;
-        let slot = envsBySeed.get(seed);
-        if (!slot) {
-          slot = { env: await makeEnv(), played: 0 };
-          envsBySeed.set(seed, slot);
+        let env = envsBySeed.get(seed);
+        if (!env) {
+          env = await makeEnv();
+          envsBySeed.set(seed, env);
         }
-        const outcome = await playEpisode(policy, slot.env, history, target, slot.played === 0 ? seed : undefined, tally, options.statsEvery);
-        episodes.push({ ...outcome, seed, indexUnderSeed: slot.played });
-        slot.played += 1;
+        const reseed = j === firstEpisodeOf.get(seed) ? seed : undefined;
+        const outcome = await playEpisode(policy, env, history, target, reseed, tally, options.statsEvery);
+        const index = playedUnderSeed.get(seed) ?? 0;
+        episodes.push({ ...outcome, seed, indexUnderSeed: index });
+        playedUnderSeed.set(seed, index + 1);
         options.progress?.increment(1, { ret: outcome.return.toFixed(1) });
-        if (t === lastTarget && j === lastEpisodeOf.get(seed)) await options.release?.(slot.env);
+        if (t === lastTarget && j === lastEpisodeOf.get(seed)) await options.release?.(env);
       }
     }
   } catch (err) {

@@ -136,6 +136,14 @@ test("evaluation is reproducible: the same seeds give the same episodes", () => 
   assert.deepEqual(a.result.episodes, b.result.episodes);
 });
 
+test("targets are paired: a target's episodes do not depend on which other targets are listed", () => {
+  const alone = evalJson([snnRun, "--episodes", "3", "--seeds", "7,8", "--target-return", "500", "--latency-decisions", "5", "--out", path.join(base, "alone")]);
+  const both = evalJson([snnRun, "--episodes", "3", "--seeds", "7,8", "--target-return", "100", "--target-return", "500", "--latency-decisions", "5", "--out", path.join(base, "both")]);
+  assert.equal(both.status, 0, both.stderr);
+  assert.deepEqual(both.result.episodes.filter((e) => e.target === 500), alone.result.episodes);
+  assert.deepEqual(both.result.episodes.map((e) => [e.seed, e.indexUnderSeed]), [[7, 0], [8, 0], [7, 1], [7, 0], [8, 0], [7, 1]]);
+});
+
 test("a plain DT is evaluated with MACs only and an energy ratio of 1", () => {
   const { status, result, stderr } = evalJson([dtRun, "--episodes", "1", "--latency-decisions", "5"]);
   assert.equal(status, 0, stderr);

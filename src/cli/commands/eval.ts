@@ -58,7 +58,7 @@ export function registerEval(program: Command, context: () => RunContext): void 
     .option("--env-timeout <ms>", "per-message timeout for --env-cmd", String(DEFAULT_ENV_TIMEOUT_MS))
     .option("--episodes <n>", "episodes per target return, spread over the seeds (default: the run's eval.episodes)")
     .option("--target-return <R>", "return to condition on (repeatable: a return-vs-target curve); default: the dataset's best return", collect, [])
-    .option("--seeds <list>", "comma-separated evaluation seeds (default: the run's eval.seeds)")
+    .option("--seeds <list>", "comma-separated evaluation seeds; every target return meets the same start states (default: the run's eval.seeds)")
     .option("--data <path>", "dataset for offline action quality, the default target and the targets' data support (default: the run's own; held-out episodes for offline quality)")
     .option("--out <dir>", "where eval.json, report.md and charts/ go (default: <run>/eval)")
     .option("--compare", "compare the eval.json of several runs side by side instead of evaluating")
