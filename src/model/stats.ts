@@ -6,13 +6,12 @@
  * - spikes: LIF spikes over all T steps (rate x T), per layer and kind: q/k/v (attention neurons),
  *   positional (phase-shifted positional spikes of the token embedding, counted with layer 0, whose
  *   input they drive), other (feed-forward neurons).
- * - synapticOps: each spike times its fan-out, the number of downstream synapses it drives:
- *   a query spike at token i meets the i+1 causal keys, a key or value spike at token j the L-j
- *   queries that can see it (causal fan-out; padding keys are masked but still computed), a positional
- *   spike its d_model weights into each of the step's 3 tokens, a feed-forward spike the d_model
- *   weights of its output row.
- * - macs: float multiply-accumulates (dense layers on float inputs, attention products, routing);
- *   for the plain DT every product is counted here.
+ * - synapticOps: each spike times its fan-out, the number of downstream synapses it drives: a
+ *   positional spike its d_model weights into each of the step's 3 tokens, a feed-forward spike the
+ *   d_model weights of its output row. q/k/v spikes have none: the attention products they feed run
+ *   on spike rates and are counted as MACs (charging their fan-out too would count them twice).
+ * - macs: float multiply-accumulates (dense layers on float inputs, attention products on rates,
+ *   routing); for the plain DT every product is counted here.
  */
 import { tf } from "../runtime/backend.js";
 
