@@ -15,7 +15,8 @@
  * different with 180 steps left than with 10 (docs/results-findings.md measured the cost on
  * Pendulum-v1 and MountainCar-v0). The frequency is in radians per max_ep_len so its gradient,
  * which grows with t, stays O(1) and does not dominate gradient clipping. Nothing is clipped or
- * looked up: a timestep past max_ep_len still gets its own phase.
+ * looked up here; the model still refuses a timestep at or past max_ep_len for every variant, as
+ * the DT's table must, so that one config means one valid range of inputs.
  */
 import { tf } from "../runtime/backend.js";
 import { dense } from "./dense.js";
