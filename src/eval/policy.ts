@@ -2,9 +2,10 @@
  * A trained model as a policy: load a checkpoint (weights + the normalisation it was trained with)
  * and choose actions from the same windows training used (src/data/windows.ts).
  */
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import * as path from "node:path";
-import { InputError } from "../runtime/errors.js";
+import { InputError, UsageError } from "../runtime/errors.js";
+import { ENV_IDS, makeEnv } from "./envs/index.js";
 import type { ActionSpace } from "../data/types.js";
 import type { WindowBatch, WindowSpec } from "../data/windows.js";
 import { createDecisionRunner, createModel, type DecisionRunner, type ForwardStats, type ModelConfig, type SequenceModel } from "../model/index.js";
@@ -31,6 +32,9 @@ export interface LoadedPolicy {
 export async function resolveCheckpoint(target: string): Promise<{ checkpoint: string; runDir: string }> {
   const dir = path.resolve(target);
   if (!existsSync(dir)) throw new InputError(`${target}: no such run or checkpoint directory.`);
+  if (!statSync(dir).isDirectory()) {
+    throw new InputError(`${target} is a file; expected a run directory or a checkpoint directory (the one holding ${CHECKSUMS_FILE}, e.g. ${path.dirname(target)}).`);
+  }
   if (existsSync(path.join(dir, CHECKSUMS_FILE))) return { checkpoint: dir, runDir: path.resolve(dir, "..", "..") };
   const best = checkpointDir(dir, "best");
   if (existsSync(path.join(best, CHECKSUMS_FILE))) return { checkpoint: best, runDir: dir };
@@ -99,6 +103,37 @@ export function checkCompatible(
     );
   }
   if (problems.length) throw new InputError(`${checkpoint} cannot act in ${env.id}: ${problems.join("; ")}.`);
+}
+
+/** Why a built-in environment cannot play a model of data with these shapes and this max_ep_len ([] when it can). */
+function environmentMisfits(envId: string, maxEpLen: number, data: { obsDim: number; actionSpace: ActionSpace }): string[] {
+  const env = makeEnv(envId);
+  const problems: string[] = [];
+  if (env.observationSpace.shape[0] !== data.obsDim) problems.push(`observations have ${data.obsDim} dimensions in the data but ${env.observationSpace.shape[0]} in ${envId}`);
+  const actions = actionSpaceMismatch(data.actionSpace, "the data", env.actionSpace, envId);
+  if (actions) problems.push(actions);
+  if (env.maxEpisodeSteps > maxEpLen) problems.push(`${envId} runs episodes of up to ${env.maxEpisodeSteps} steps but model.max_ep_len is ${maxEpLen}`);
+  return problems;
+}
+
+/**
+ * Before training: can `snndt eval` play a model of this data in the config's eval.env? Found
+ * before the training, not after it. A built-in environment that cannot is an error naming the
+ * built-in ones that can; an id that is not built in gets a warning (returned), since an external
+ * environment (--env-cmd) may answer to it.
+ */
+export function checkEvalEnvironment(envId: string, maxEpLen: number, data: { obsDim: number; actionSpace: ActionSpace }, dataPath: string): string | null {
+  if (!ENV_IDS.includes(envId)) {
+    return `eval.env "${envId}" is not a built-in environment (${ENV_IDS.join(", ")}): evaluating this run will need --env-cmd, or --env with a built-in one.`;
+  }
+  const problems = environmentMisfits(envId, maxEpLen, data);
+  if (problems.length === 0) return null;
+  const fitting = ENV_IDS.filter((id) => environmentMisfits(id, Number.POSITIVE_INFINITY, data).length === 0);
+  const hint = fitting.length ? ` (built-in environments with the data's shapes: ${fitting.join(", ")})` : "";
+  throw new UsageError(
+    `${dataPath} does not fit eval.env ${envId}, where snndt eval plays the trained model: ${problems.join("; ")}. ` +
+      `Choose the data's environment with --config configs/<env>.yaml or --set eval.env=<id>${hint}, and a model.max_ep_len of at least its episode limit.`,
+  );
 }
 
 /** A dataset evaluated offline (`eval --data`) must have the checkpoint's shapes and fit its max_ep_len. */

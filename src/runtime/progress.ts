@@ -13,6 +13,8 @@ export interface Progress {
 }
 
 export interface ProgressFactory {
+  /** Bars are drawn; when false, long work reports its progress in log lines instead. */
+  readonly enabled: boolean;
   /** `format` may use cli-progress tokens ({bar} {value} {total} {eta_formatted}) and custom fields. */
   start(label: string, total: number, options?: { format?: string; fields?: Record<string, string | number> }): Progress;
   /**
@@ -27,6 +29,7 @@ const noop: Progress = { update() {}, increment() {}, stop() {} };
 export function createProgressFactory(enabled: boolean): ProgressFactory {
   const running = new Set<cliProgress.SingleBar>();
   return {
+    enabled,
     start(label, total, options = {}) {
       if (!enabled) return noop;
       const bar = new cliProgress.SingleBar(

@@ -585,7 +585,7 @@ export interface LoadConfigOptions {
 export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
   const layers: { layer: Plain; source: LayerSource }[] = [];
   layers.push(readYamlLayer(options.defaultsPath ?? DEFAULT_CONFIG_PATH));
-  if (options.configPath !== undefined) layers.push(readYamlLayer(path.resolve(options.configPath)));
+  if (options.configPath !== undefined) layers.push(readYamlLayer(resolvePackagePath(options.configPath)));
   for (const text of options.overrides ?? []) layers.push({ layer: parseOverride(text), source: { label: `--set ${text}` } });
   if (options.seed !== undefined) layers.push({ layer: { seed: options.seed }, source: { label: "--seed" } });
   if (options.data !== undefined) layers.push({ layer: { data: { path: path.resolve(options.data) } }, source: { label: "--data" } });
@@ -607,10 +607,11 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
 }
 
 /**
- * Where `data.path` points: absolute as is (a leading `~/` is the home directory); relative to the
- * cwd if something is there, else to the snndt checkout (where the shipped `datasets/` live).
+ * Where a path given to snndt (`data.path`, `--config`) points: absolute as is (a leading `~/` is
+ * the home directory); relative to the cwd if something is there, else to the snndt checkout (where
+ * the shipped `datasets/` and `configs/` live), so the help's examples work from any directory.
  */
-export function resolveDataPath(dataPath: string, cwd: string = process.cwd(), exists: (p: string) => boolean = existsSync): string {
+export function resolvePackagePath(dataPath: string, cwd: string = process.cwd(), exists: (p: string) => boolean = existsSync): string {
   if (dataPath === "~" || dataPath.startsWith("~/")) return path.join(homedir(), dataPath.slice(1));
   if (path.isAbsolute(dataPath)) return dataPath;
   const fromCwd = path.resolve(cwd, dataPath);

@@ -25,7 +25,7 @@ import { loadDataset, type PreparedDataset } from "../data/dataset.js";
 import type { Episode } from "../data/types.js";
 import { allocateBatch, realStepCount, WindowSampler, type WindowBatch, type WindowSpec } from "../data/windows.js";
 import { createModel, inputsFromBatch, disposeInputs, actionLoss, ELIGIBILITY_STATE_NAME, type SequenceModel, type ModelConfig, type ModelInputs } from "../model/index.js";
-import { configValueDifferences, configHash, resolveDataPath, writeResolvedConfig, type ResolvedConfig } from "./config.js";
+import { configValueDifferences, configHash, resolvePackagePath, writeResolvedConfig, type ResolvedConfig } from "./config.js";
 import {
   checkpointDir,
   latestCheckpoint,
@@ -57,6 +57,8 @@ export interface TrainRequest {
   context: RunContext;
   backend: BackendInfo;
   stop: StopFlag;
+  /** Called with the loaded dataset before any work (the CLI checks that eval can play a model of it). */
+  checkDataset?: (dataset: PreparedDataset, dataPath: string) => void;
 }
 
 export interface TrainResult {
@@ -154,10 +156,11 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   const { config, runDir, context, stop } = request;
   const { logger } = context;
   const started = Date.now();
-  const dataPath = resolveDataPath(config.data.path);
+  const dataPath = resolvePackagePath(config.data.path);
   logger.info({ data: dataPath }, "loading dataset");
   const dataset = await loadDataset(dataPath, { progress: context.progress });
   checkDatasetFitsConfig(dataset, config, dataPath);
+  request.checkDataset?.(dataset, dataPath);
 
   const split = splitEpisodes(dataset.episodes.length, config.data.val_fraction, Rng.derive(config.seed, "split"));
   const trainEpisodes: Episode[] = split.train.map((i) => dataset.episodes[i]!);
@@ -387,6 +390,8 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
           row.spike_rate = validation.spikeRates;
         }
         metrics.append(row);
+        // No bar (no terminal: CI, nohup, a pipe): each metrics row is a log line, so long training shows progress.
+        if (!context.progress.enabled) logger.info({ step, of: config.train.steps, trainLoss: row.train_loss, stepsPerSecond }, "training");
         bar.update(step, {
           loss: (row.train_loss ?? NaN).toFixed(4),
           val: validation ? validation.loss.toFixed(4) : "-",

@@ -15,7 +15,7 @@ import {
   parseOverride,
   renderConfigReference,
   renderConfigYaml,
-  resolveDataPath,
+  resolvePackagePath,
   schemaDefaults,
   schemaKeyPaths,
   schemaNodeAt,
@@ -202,12 +202,25 @@ test("writeResolvedConfig writes a YAML that loads back to the same config", asy
   assert.deepEqual(loadConfig({ configPath: file }), config);
 });
 
-test("resolveDataPath: absolute as is, else the cwd if it exists there, else the checkout", () => {
-  assert.equal(resolveDataPath("/abs/x.arrow", "/cwd", () => false), "/abs/x.arrow");
-  assert.equal(resolveDataPath("d/x.arrow", "/cwd", (p) => p === "/cwd/d/x.arrow"), "/cwd/d/x.arrow");
-  assert.equal(resolveDataPath("d/x.arrow", "/cwd", (p) => p === path.join(PACKAGE_ROOT, "d/x.arrow")), path.join(PACKAGE_ROOT, "d/x.arrow"));
-  assert.equal(resolveDataPath("d/x.arrow", "/cwd", () => false), "/cwd/d/x.arrow");
-  assert.equal(resolveDataPath("~/d/x.arrow", "/cwd", () => false), path.join(homedir(), "d/x.arrow"));
+test("resolvePackagePath: absolute as is, else the cwd if it exists there, else the checkout", () => {
+  assert.equal(resolvePackagePath("/abs/x.arrow", "/cwd", () => false), "/abs/x.arrow");
+  assert.equal(resolvePackagePath("d/x.arrow", "/cwd", (p) => p === "/cwd/d/x.arrow"), "/cwd/d/x.arrow");
+  assert.equal(resolvePackagePath("d/x.arrow", "/cwd", (p) => p === path.join(PACKAGE_ROOT, "d/x.arrow")), path.join(PACKAGE_ROOT, "d/x.arrow"));
+  assert.equal(resolvePackagePath("d/x.arrow", "/cwd", () => false), "/cwd/d/x.arrow");
+  assert.equal(resolvePackagePath("~/d/x.arrow", "/cwd", () => false), path.join(homedir(), "d/x.arrow"));
+});
+
+test("--config configs/<env>.yaml finds the shipped config from any directory, as the help's examples assume", () => {
+  const elsewhere = mkdtempSync(path.join(tmpdir(), "snndt-cwd-"));
+  const cwd = process.cwd();
+  process.chdir(elsewhere);
+  try {
+    const config = loadConfig({ configPath: "configs/pendulum.yaml" });
+    assert.equal(config.eval.env, "Pendulum-v1");
+    assert.throws(() => loadConfig({ configPath: "configs/nope.yaml" }), /cannot read config file .*configs\/nope\.yaml: no such file/);
+  } finally {
+    process.chdir(cwd);
+  }
 });
 
 test("configDifferences names exactly the keys two configs disagree on, including keys only one has; a saved config matches its source", async () => {

@@ -344,6 +344,21 @@ test("a corrupt checkpoint is refused on resume, and an existing run is not over
   assert.match(res.stderr, /model\.safetensors is corrupt: its sha256/);
 });
 
+test("data that eval.env cannot play is refused before training; an eval.env that is not built in is a warning", () => {
+  const out = path.join(tmp("misfit"), "run");
+  const pendulum = path.join(REPO_ROOT, "datasets", "pendulum-mixed.arrow");
+  const res = runCli(["train", "--data", pendulum, "--out", out, ...TINY]);
+  assert.equal(res.status, 2, res.stderr);
+  assert.match(res.stderr, /pendulum-mixed\.arrow does not fit eval\.env CartPole-v1, where snndt eval plays the trained model: observations have 3 dimensions in the data but 4 in CartPole-v1; the data has continuous actions, CartPole-v1 discrete\..*with the data's shapes: Pendulum-v1/);
+  assert.ok(!existsSync(path.join(out, "checkpoints")), "nothing trained");
+  const external = path.join(tmp("external-eval-env"), "run");
+  const warned = runCli(["train", "--out", external, ...TINY, "--set", "train.steps=2", "--set", "eval.env=MyCartPole-v0"]);
+  assert.equal(warned.status, 0, warned.stderr);
+  assert.match(warned.stderr, /eval\.env "MyCartPole-v0" is not a built-in environment .*: evaluating this run will need --env-cmd, or --env with a built-in one/);
+  // No terminal here, so no progress bar: each metrics row is logged instead.
+  assert.match(warned.stderr, /INFO: training \{"step":2,"of":2,"trainLoss":[\d.]+,"stepsPerSecond":/);
+});
+
 test("--backend tensorflow without tfjs-node is a clear error, not a silent fallback", { skip: existsSync(path.join(REPO_ROOT, "node_modules", "@tensorflow", "tfjs-node")) }, () => {
   const res = runCli(["train", "--out", path.join(tmp("backend"), "x"), "--backend", "tensorflow"]);
   assert.equal(res.status, 1);

@@ -10,6 +10,8 @@ import { fileOnPath } from "../../runtime/fs-atomic.js";
 import { lockRunDirectory, RUN_LOCK_FILE } from "../../runtime/run-lock.js";
 import { CONFIGS_DIR, loadConfig } from "../../train/config.js";
 import { RESOLVED_CONFIG_FILE, runTraining, type StopFlag } from "../../train/trainer.js";
+import { checkEvalEnvironment } from "../../eval/policy.js";
+import type { PreparedDataset } from "../../data/dataset.js";
 
 interface TrainOptions {
   config?: string;
@@ -110,7 +112,14 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
       process.on("SIGINT", onSignal);
       process.on("SIGTERM", onSignal);
       try {
-        const result = await runTraining({ config, runDir, resume, context: ctx, backend, stop });
+        // A new run's data must fit the environment eval will play it in (a resumed run was checked when it began).
+        const checkDataset = resume
+          ? undefined
+          : (dataset: PreparedDataset, dataPath: string): void => {
+              const warning = checkEvalEnvironment(config.eval.env, config.model.max_ep_len, dataset, dataPath);
+              if (warning) ctx.logger.warn(warning);
+            };
+        const result = await runTraining({ config, runDir, resume, context: ctx, backend, stop, checkDataset });
         if (ctx.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
         ctx.logger.info(result, result.interrupted ? "training interrupted" : "training finished");
         if (result.interrupted) process.exitCode = INTERRUPTED_EXIT_CODE;
