@@ -61,3 +61,15 @@ test("integer flags are plain decimal digits in every subcommand; a seed list re
     assert.match(res.stderr, message);
   }
 });
+
+test("eval's usage mistakes name the fix: a second target given without its flag, a checkpoint file for its directory", () => {
+  const targets = runCli(["eval", "no-such-run", "--target-return", "400", "500"]);
+  assert.equal(targets.status, 2, targets.stderr);
+  assert.match(targets.stderr, /eval takes one run \(got 2: no-such-run, 500\); 500 looks like a target return: repeat the flag for each/);
+  const dir = mkdtempSync(path.join(tmpdir(), "snndt-cli-"));
+  const file = path.join(dir, "model.safetensors");
+  writeFileSync(file, "x");
+  const res = runCli(["eval", file]);
+  assert.equal(res.status, 1, res.stderr);
+  assert.match(res.stderr, /model\.safetensors is a file; expected a run directory or a checkpoint directory \(the one holding checksums\.json, e\.g\. .*snndt-cli-/);
+});

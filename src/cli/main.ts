@@ -43,7 +43,7 @@ export function buildProgram(): { program: Command; context: () => RunContext; s
     .version(SNNDT_VERSION)
     .addOption(new Option("--log-level <level>", "log level").choices([...LOG_LEVELS]).default("info"))
     .option("--log-file <path>", "also write structured JSON logs to this file")
-    .option("-q, --quiet", "only warnings and errors on stderr, no progress bars", false)
+    .option("-q, --quiet", "logs: only warnings and errors, no progress bars (results still print on stdout)", false)
     .option("--json", "print the command's result as JSON on stdout", false)
     .showHelpAfterError("(run with --help for usage)")
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });

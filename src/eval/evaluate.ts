@@ -14,7 +14,7 @@ import type { Episode } from "../data/types.js";
 import { EpisodeHistory } from "../data/windows.js";
 import { createModel, disposeInputs, inputsFromBatch, SPIKE_KINDS, type SpikeKind } from "../model/index.js";
 import { firingRate } from "../model/populations.js";
-import { configHash, resolveDataPath } from "../train/config.js";
+import { configHash, resolvePackagePath } from "../train/config.js";
 import { splitEpisodes } from "../train/split.js";
 import { checkpointDir, trainedOn } from "../train/checkpoint.js";
 import { makeEnv, type Environment } from "./envs/index.js";
@@ -95,6 +95,8 @@ export interface EvalResult {
   snndtVersion: string;
   createdAt: string;
   checkpoint: string;
+  /** The optimizer step the checkpoint was taken at, and the steps its run was configured for. */
+  checkpointStep: { step: number; of: number };
   runDir: string;
   configHash: string;
   model: { kind: string; variant: string; parameters: number; dModel: number; nLayers: number; nHeads: number; context: number; T: number };
@@ -189,8 +191,8 @@ async function runDataset(
   request: EvalRequest,
 ): Promise<{ returns: number[] | null; path: string; heldOut: Episode[] | null; source: string }> {
   const config = policy.state.config;
-  const own = resolveDataPath(config.data.path);
-  const path = request.data ? resolveDataPath(request.data) : own;
+  const own = resolvePackagePath(config.data.path);
+  const path = request.data ? resolvePackagePath(request.data) : own;
   if (!existsSync(path)) {
     if (request.data) throw new InputError(`--data ${request.data}: no such file or directory.`);
     return { returns: null, path: own, heldOut: null, source: `${own} (not found)` };
@@ -251,6 +253,14 @@ export async function evaluate(request: EvalRequest): Promise<EvalResult> {
       const episodes = request.episodes ?? config.eval.episodes;
       if (seeds.length === 0) throw new UsageError("--seeds needs at least one seed");
       logger.info({ checkpoint: policy.checkpoint, env: env.describe.id, targets, episodes, seeds }, "evaluating");
+      // Before the episodes, so a mistyped target can be stopped: the data shows no return beyond its own range.
+      if (data.returns) {
+        const { min: worst, max: highest } = extent(data.returns);
+        for (const target of targets) {
+          if (target > highest) logger.warn({ target, best: highest }, "no episode of the dataset reaches this target return: the model extrapolates");
+          else if (target < worst) logger.warn({ target, worst }, "every episode of the dataset exceeds this target return: the model extrapolates below the data");
+        }
+      }
 
       const bar = request.context.progress.start("eval", targets.length * episodes, {
         format: "eval [{bar}] {value}/{total} episodes, last return {ret} eta {eta_formatted}",
@@ -279,9 +289,6 @@ export async function evaluate(request: EvalRequest): Promise<EvalResult> {
           dataSupport: data.returns ? { ...returnSupport(data.returns, target), dataset: data.path } : null,
         };
       });
-      for (const t of perTarget) {
-        if (t.dataSupport?.atOrAbove === 0) logger.warn({ target: t.target, best }, "no episode of the dataset reaches this target return: the model extrapolates");
-      }
 
       const offline = data.heldOut && data.heldOut.length > 0 ? { ...offlineActionQuality(policy.model, data.heldOut, policy.spec), source: data.source } : null;
 
@@ -330,6 +337,7 @@ export async function evaluate(request: EvalRequest): Promise<EvalResult> {
         snndtVersion: SNNDT_VERSION,
         createdAt: new Date().toISOString(),
         checkpoint: policy.checkpoint,
+        checkpointStep: { step: policy.state.step, of: policy.state.config.train.steps },
         runDir: policy.runDir,
         configHash: configHash(config),
         model: {

@@ -2,10 +2,10 @@
  * What `snndt eval` writes: a table for the terminal, eval.json (every number and the settings
  * that produced it), report.md with SVG charts, and the side-by-side comparison of several runs.
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { InputError } from "../runtime/errors.js";
-import { makeDirectory, writeFileAtomic } from "../runtime/fs-atomic.js";
+import { makeDirectory, writeDirAtomic, writeFileAtomic } from "../runtime/fs-atomic.js";
 import { SPIKE_KINDS } from "../model/index.js";
 import { readMetrics } from "../train/metrics.js";
 import { barChart, lineChart, scatterWithDiagonal, type LineSeries } from "./charts.js";
@@ -13,6 +13,9 @@ import type { EvalResult, Summary } from "./evaluate.js";
 
 export const EVAL_JSON = "eval.json";
 export const REPORT_MD = "report.md";
+const CHARTS_DIR = "charts";
+/** What writeEvalOutputs puts in its directory: a directory holding nothing else is replaced whole. */
+const EVAL_OUTPUTS: readonly string[] = [EVAL_JSON, REPORT_MD, CHARTS_DIR];
 
 function fmt(value: number | null | undefined, digits = 2): string {
   if (value === null || value === undefined || !Number.isFinite(value)) return "-";
@@ -65,10 +68,21 @@ function returnRows(result: EvalResult): string[][] {
 const RETURN_HEADER = ["target", "episodes", "return mean ± std", "min .. max", "normalised", "mean length", "dataset episodes >= target"];
 
 /** The terminal summary. */
+/** "step 1000 of 1000", or for best/ "lowest validation loss: step 600 of 1000". */
+function checkpointStep(result: EvalResult): string {
+  const { step, of } = result.checkpointStep;
+  return `${path.basename(result.checkpoint) === "best" ? "lowest validation loss: " : ""}step ${step} of ${of}`;
+}
+
+/** The seeds episodes ran under: the first `episodes` of the list when there are fewer episodes than seeds. */
+function seedsUsed(result: EvalResult): number[] {
+  return result.settings.seeds.slice(0, Math.min(result.settings.seeds.length, result.settings.episodesPerTarget));
+}
+
 export function formatEvalTable(result: EvalResult): string {
   const lines: string[] = [];
-  lines.push(`${result.model.kind === "dt" ? "plain DT" : `SNN-DT (${result.model.variant})`} from ${result.checkpoint}`);
-  lines.push(`env ${result.env.id}${result.env.external ? ` (external: ${result.env.command})` : ""}, backend ${result.backend.name}, seeds ${result.settings.seeds.join(",")}`);
+  lines.push(`${result.model.kind === "dt" ? "plain DT" : `SNN-DT (${result.model.variant})`} from ${result.checkpoint} (${checkpointStep(result)})`);
+  lines.push(`env ${result.env.id}${result.env.external ? ` (external: ${result.env.command})` : ""}, backend ${result.backend.name}, seeds ${seedsUsed(result).join(",")}`);
   if (result.partial) lines.push(`PARTIAL RESULTS: ${result.partial.reason}`);
   lines.push("", textTable(RETURN_HEADER, returnRows(result)));
   if (result.reference) lines.push(`normalised: 0 = random (${fmt(result.reference.random)}), 100 = expert (${fmt(result.reference.expert)})`);
@@ -97,7 +111,8 @@ export function formatEvalTable(result: EvalResult): string {
 /**
  * Write the charts, report.md and eval.json into `outDir`; returns the report's path. Everything is
  * rendered before the first file is written, so a rendering error leaves the previous outputs as
- * they were, and eval.json comes last, so a new one always has its report beside it.
+ * they were. A directory of eval outputs only (or none yet) is replaced whole; into one holding
+ * other files they are written one by one, eval.json last, so a new one has its report beside it.
  */
 export async function writeEvalOutputs(result: EvalResult, outDir: string): Promise<string> {
   const charts: { file: string; title: string; svg: string }[] = [];
@@ -139,13 +154,23 @@ export async function writeEvalOutputs(result: EvalResult, outDir: string): Prom
     charts.push({ file: "training.svg", title: "Training curves", svg: await lineChart({ title: "Training and validation loss", x: "step", y: "loss", series: curves }) });
   }
   const report = renderReport(result, charts);
-  await makeDirectory(path.join(outDir, "charts"));
-  for (const chart of charts) await writeFileAtomic(path.join(outDir, "charts", chart.file), chart.svg);
-  const file = path.join(outDir, REPORT_MD);
-  await writeFileAtomic(file, report);
-  // Last: an eval.json says the evaluation's outputs are complete (npm run results --resume skips it).
-  await writeFileAtomic(path.join(outDir, EVAL_JSON), JSON.stringify(result, null, 2) + "\n");
-  return file;
+  const writeInto = async (dir: string): Promise<void> => {
+    await makeDirectory(path.join(dir, CHARTS_DIR));
+    for (const chart of charts) await writeFileAtomic(path.join(dir, CHARTS_DIR, chart.file), chart.svg);
+    await writeFileAtomic(path.join(dir, REPORT_MD), report);
+    // Last: an eval.json says the evaluation's outputs are complete (npm run results --resume skips it).
+    await writeFileAtomic(path.join(dir, EVAL_JSON), JSON.stringify(result, null, 2) + "\n");
+  };
+  const entries = existsSync(outDir) ? readdirSync(outDir) : [];
+  if (entries.every((entry) => EVAL_OUTPUTS.includes(entry))) {
+    // Built beside it and swapped in: an interrupt leaves the old outputs or the new, never a mix,
+    // and no chart of an earlier evaluation (a spiking model's, say) lingers beside a DT's report.
+    await writeDirAtomic(outDir, writeInto, { replace: true });
+  } else {
+    // A directory holding other files is never replaced: the outputs are written one by one.
+    await writeInto(outDir);
+  }
+  return path.join(outDir, REPORT_MD);
 }
 
 function trainingCurves(runDir: string): LineSeries[] {
@@ -164,10 +189,10 @@ function renderReport(result: EvalResult, charts: { file: string; title: string 
   const out: string[] = [
     `# Evaluation: ${result.model.kind === "dt" ? "plain DT" : `SNN-DT (${result.model.variant})`} on ${result.env.id}`,
     "",
-    `- checkpoint: \`${result.checkpoint}\``,
+    `- checkpoint: \`${result.checkpoint}\` (${checkpointStep(result)})`,
     `- model: ${result.model.parameters} parameters, d_model ${result.model.dModel}, ${result.model.nLayers} layers, ${result.model.nHeads} heads, K ${result.model.context}${result.model.kind === "dt" ? "" : `, T ${result.model.T}`}`,
     `- backend: ${result.backend.name} (${result.backend.reason})`,
-    `- ${result.settings.episodesPerTarget} episodes per target over seeds ${result.settings.seeds.join(", ")}; targets from ${result.settings.targetSource}`,
+    `- ${result.settings.episodesPerTarget} episodes per target over seeds ${seedsUsed(result).join(", ")}; targets from ${result.settings.targetSource}`,
     `- snndt ${result.snndtVersion}, config hash \`${result.configHash.slice(0, 16)}\`, ${result.createdAt}`,
     "",
   ];
@@ -229,13 +254,16 @@ export function readEvalResult(target: string): EvalResult {
 
 /** Rows of the side-by-side comparison (the SNN-DT ablation table). */
 export function comparisonRows(results: { label: string; result: EvalResult }[]): { header: string[]; rows: string[][] } {
-  const header = ["run", "model", "env", "return", "normalised", "spikes/decision", "energy nJ", "vs DT", "latency ms"];
+  const header = ["run", "model", "env", "target", "episodes", "return", "normalised", "spikes/decision", "energy nJ", "vs DT", "latency ms"];
   const rows = results.map(({ label, result }) => {
     const first = result.targets[0];
+    const more = result.targets.length > 1 ? ` (+${result.targets.length - 1} more)` : "";
     return [
       label + (result.partial ? " (partial)" : ""),
       result.model.kind === "dt" ? "dt" : result.model.variant,
       result.env.id,
+      first ? fmt(first.target, 1) + more : "-",
+      first ? String(first.episodes) : "-",
       first ? pm(first.returns) : "-",
       first ? pm(first.normalised) : "-",
       result.spikes ? fmt(result.spikes.perDecision, 1) : "-",
@@ -247,7 +275,18 @@ export function comparisonRows(results: { label: string; result: EvalResult }[])
   return { header, rows };
 }
 
+/** Returns side by side are a paired comparison only under the same targets, episodes and seeds. */
+function sameSettings(results: { result: EvalResult }[]): boolean {
+  const key = ({ result }: { result: EvalResult }): string =>
+    JSON.stringify([result.env.id, result.settings.targets, result.settings.episodesPerTarget, seedsUsed(result)]);
+  return results.every((r) => key(r) === key(results[0]!));
+}
+
 export function formatComparison(results: { label: string; result: EvalResult }[], markdown = false): string {
   const { header, rows } = comparisonRows(results);
-  return markdown ? markdownTable(header, rows) : textTable(header, rows);
+  const table = markdown ? markdownTable(header, rows) : textTable(header, rows);
+  const note = sameSettings(results)
+    ? ""
+    : "\n\nnote: these runs were evaluated with different environments, targets, episodes or seeds, so their returns are not a paired comparison; evaluate them alike (eval <run> with the same options) to compare.";
+  return table + note;
 }

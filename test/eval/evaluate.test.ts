@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { runCli } from "../helpers/cli.js";
@@ -101,6 +101,10 @@ test("rollouts on a tiny trained SNN-DT run end to end and write eval.json, repo
   const out = path.join(snnRun, "eval");
   assert.deepEqual(JSON.parse(readFileSync(path.join(out, "eval.json"), "utf8")).episodes, result.episodes);
   const report = readFileSync(path.join(out, "report.md"), "utf8");
+  // Which checkpoint was measured: best/, at the step of the lowest validation loss (checked every 10 of 20 steps).
+  assert.equal(result.checkpointStep.of, 20);
+  assert.ok([10, 20].includes(result.checkpointStep.step), `step ${result.checkpointStep.step}`);
+  assert.match(report, new RegExp(`- checkpoint: \`.*best\` \\(lowest validation loss: step ${result.checkpointStep.step} of 20\\)`));
   for (const section of ["## Returns", "dataset episodes >= target", "## Spikes per decision", "## Energy per decision", "## Latency", "charts/training.svg", "charts/return-vs-target.svg"]) {
     assert.ok(report.includes(section), section);
   }
@@ -120,12 +124,14 @@ test("eval --data with the prepared copy of the run's raw dataset still scores o
   assert.ok(copy.result.offline!.episodes < 120, "not all 120 episodes");
 });
 
-test("a target no dataset episode reaches is counted as 0, shown in the report and warned about", () => {
+test("a target no dataset episode reaches is counted as 0, shown in the report and warned about; one below every episode is warned about too", () => {
   const out = path.join(base, "beyond");
-  const { status, result, stderr } = evalJson([snnRun, "--episodes", "1", "--seeds", "3", "--target-return", "600", "--latency-decisions", "5", "--out", out]);
+  const { status, result, stderr } = evalJson([snnRun, "--episodes", "1", "--seeds", "3", "--target-return", "600", "--target-return", "-50", "--latency-decisions", "5", "--out", out]);
   assert.equal(status, 0, stderr);
   assert.equal(result.targets[0]!.dataSupport!.atOrAbove, 0);
   assert.match(stderr, /no episode of the dataset reaches this target return/);
+  // Below the data's lowest return is extrapolation too (CartPole's returns are at least 1).
+  assert.match(stderr, /every episode of the dataset exceeds this target return: the model extrapolates below the data.*"target":-50/);
   assert.match(readFileSync(path.join(out, "report.md"), "utf8"), /\| 600\.0 \|.*\| 0 of 120 \|/);
 });
 
@@ -281,6 +287,27 @@ test("eval --out on or below a file is a usage error before any episode, not a f
   assert.doesNotMatch(badSeeds.stderr, /is a file/);
 });
 
+test("eval outputs replace an earlier evaluation's whole, and never a directory holding other files", () => {
+  const out = path.join(base, "replaced");
+  const args = ["--episodes", "1", "--target-return", "100", "--latency-decisions", "2", "--out", out];
+  const first = runCli(["-q", "eval", snnRun, ...args]);
+  assert.equal(first.status, 0, first.stderr);
+  // The result is printed on stdout, --quiet or not (it silences logs); the "wrote" line is a log.
+  assert.match(first.stdout, /^SNN-DT \(full\) from .*best \(lowest validation loss: step \d+ of 20\)\nenv CartPole-v1, backend wasm, seeds 1001\n/);
+  assert.doesNotMatch(first.stdout, /wrote/);
+  assert.ok(existsSync(path.join(out, "charts", "spikes.svg")));
+  assert.equal(runCli(["-q", "eval", dtRun, ...args]).status, 0);
+  // The spiking model's charts went with its report: the DT's directory has only its own.
+  assert.ok(!existsSync(path.join(out, "charts", "spikes.svg")), "a chart of the earlier evaluation lingers");
+  assert.equal(JSON.parse(readFileSync(path.join(out, "eval.json"), "utf8")).model.kind, "dt");
+  assert.deepEqual(readdirSync(base).filter((entry) => entry.startsWith(".replaced")), [], "no temporary left beside the output");
+  // Another file in the directory: nothing is replaced, the outputs are written beside it.
+  writeFileSync(path.join(out, "notes.txt"), "mine");
+  assert.equal(runCli(["-q", "eval", snnRun, ...args]).status, 0);
+  assert.equal(readFileSync(path.join(out, "notes.txt"), "utf8"), "mine");
+  assert.ok(existsSync(path.join(out, "charts", "spikes.svg")));
+});
+
 test("eval --data with episodes longer than the checkpoint's max_ep_len is refused", async () => {
   // CartPole-shaped, one episode of 600 steps (the run's max_ep_len is 500).
   const file = path.join(base, "long-episode.arrow");
@@ -318,9 +345,11 @@ test("--compare puts several runs' eval.json side by side", () => {
   const res = runCli(["eval", "--compare", snnRun, dtRun]);
   assert.equal(res.status, 0, res.stderr);
   const lines = res.stdout.trim().split("\n");
-  assert.match(lines[0]!, /run\s+model\s+env\s+return\s+normalised\s+spikes\/decision\s+energy nJ\s+vs DT\s+latency ms/);
-  assert.match(lines[2]!, /^snn\s+full\s+CartPole-v1/);
-  assert.match(lines[3]!, /^dt\s+dt\s+CartPole-v1/);
+  assert.match(lines[0]!, /run\s+model\s+env\s+target\s+episodes\s+return\s+normalised\s+spikes\/decision\s+energy nJ\s+vs DT\s+latency ms/);
+  assert.match(lines[2]!, /^snn\s+full\s+CartPole-v1\s+500\.0 \(\+1 more\)\s+3\s/);
+  assert.match(lines[3]!, /^dt\s+dt\s+CartPole-v1\s+500\.0\s+1\s/);
+  // Evaluated with other targets and episodes: said under the table.
+  assert.match(res.stdout, /note: these runs were evaluated with different environments, targets, episodes or seeds/);
   // Paths that end alike are labelled by as much of their tail as tells them apart.
   const byEvalDir = runCli(["eval", "--compare", path.join(snnRun, "eval"), path.join(dtRun, "eval")]);
   assert.equal(byEvalDir.status, 0, byEvalDir.stderr);

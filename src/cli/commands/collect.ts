@@ -3,6 +3,7 @@ import * as path from "node:path";
 import type { Command } from "commander";
 import { Option } from "commander";
 import type { RunContext } from "../../runtime/context.js";
+import { printResult } from "../output.js";
 import { UsageError } from "../../runtime/errors.js";
 import { fileOnPath } from "../../runtime/fs-atomic.js";
 import { MAX_SEED } from "../../runtime/rng.js";
@@ -65,7 +66,7 @@ export function registerCollect(program: Command, context: () => RunContext): vo
       await writeCollection(flags.out, result);
       const { random, expert } = referenceReturns(flags.env);
       const normalisedScore = (100 * (result.summary.returns.mean - random)) / (expert - random);
-      if (!ctx.quiet) process.stderr.write(formatSummary(result.summary, flags.out, normalisedScore) + "\n");
+      printResult(ctx, formatSummary(result.summary, flags.out, normalisedScore));
       if (ctx.json) {
         process.stdout.write(JSON.stringify({ ...result.summary, out: flags.out, normalisedScore }, null, 2) + "\n");
       }

@@ -1,6 +1,7 @@
 import * as path from "node:path";
 import type { Command } from "commander";
 import type { RunContext } from "../../runtime/context.js";
+import { printResult } from "../output.js";
 import { UsageError } from "../../runtime/errors.js";
 import { MAX_SEED } from "../../runtime/rng.js";
 import { parseInteger, parseIntegerList, parseNumber } from "../numbers.js";
@@ -90,7 +91,12 @@ Examples:
         else process.stdout.write(formatComparison(results) + "\n");
         return;
       }
-      if (runs.length !== 1) throw new UsageError(`eval takes one run (got ${runs.length}); to compare runs use --compare`);
+      if (runs.length !== 1) {
+        // "--target-return 400 500" leaves 500 as a second run: say how to give several targets.
+        const numbers = runs.slice(1).filter((r) => r.trim() !== "" && Number.isFinite(Number(r)));
+        const hint = numbers.length ? `; ${numbers.join(", ")} looks like a target return: repeat the flag for each (--target-return 400 --target-return 500)` : "";
+        throw new UsageError(`eval takes one run (got ${runs.length}: ${runs.join(", ")})${hint}; to compare runs use --compare`);
+      }
       if (options.env && options.envCmd) throw new UsageError("--env and --env-cmd exclude each other");
       if (!(BACKEND_CHOICES as readonly string[]).includes(options.backend)) {
         throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(", ")}, got "${options.backend}"`);
@@ -123,7 +129,7 @@ Examples:
       const result = await evaluate({ ...settings, backend, context: ctx });
       const report = await writeEvalOutputs(result, outDir);
       if (ctx.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
-      else if (!ctx.quiet) process.stderr.write(formatEvalTable(result) + `\n\nwrote ${path.join(outDir, "eval.json")} and ${report}\n`);
+      else printResult(ctx, formatEvalTable(result) + (ctx.quiet ? "" : `\n\nwrote ${path.join(outDir, "eval.json")} and ${report}`));
       // The outputs are written; the exit code still says the environment failed.
       if (result.partial || result.latencyMs.failure) process.exitCode = 1;
     });

@@ -1,6 +1,7 @@
 import * as path from "node:path";
 import { Option, type Command } from "commander";
 import type { RunContext } from "../../runtime/context.js";
+import { printResult } from "../output.js";
 import { UsageError } from "../../runtime/errors.js";
 import { stat } from "node:fs/promises";
 import { episodeReturns, formatSummary, loadDataset, prepareDataset, readSource, type DatasetSummary, type PrepareOptions } from "../../data/dataset.js";
@@ -72,10 +73,6 @@ export function registerPrepareDataset(program: Command, context: () => RunConte
         progress: ctx.progress,
       };
       // Human text goes to stderr when stdout carries the JSON result.
-      const human = (text: string): void => {
-        (ctx.json ? process.stderr : process.stdout).write(text + "\n");
-      };
-
       if (flags.inspect) {
         if (flags.out !== undefined) throw new UsageError("--inspect writes nothing; drop --out (or drop --inspect to prepare the dataset).");
         // A prepared directory is inspected through its manifest; a raw file is read and checked.
@@ -85,7 +82,7 @@ export function registerPrepareDataset(program: Command, context: () => RunConte
           : await readSource(input, options).then((r) => ({ summary: r.summary, episodes: r.finished.episodes }));
         if (!isDir) for (const warning of summary.warnings) ctx.logger.warn(`${input}: ${warning}`);
         if (ctx.json) process.stdout.write(JSON.stringify(summary, null, 2) + "\n");
-        else human(formatSummary(summary, episodeReturns(episodes)));
+        else printResult(ctx, formatSummary(summary, episodeReturns(episodes)));
         return;
       }
       if (flags.out === undefined) {
@@ -100,7 +97,7 @@ export function registerPrepareDataset(program: Command, context: () => RunConte
       );
       if (ctx.json) process.stdout.write(JSON.stringify(manifest, null, 2) + "\n");
       else if (!ctx.quiet) {
-        human(`wrote ${path.join(flags.out, manifest.steps_file!)} and ${path.join(flags.out, "manifest.json")} (steps sha256 ${manifest.sha256.slice(0, 16)}...)`);
+        printResult(ctx, `wrote ${path.join(flags.out, manifest.steps_file!)} and ${path.join(flags.out, "manifest.json")} (steps sha256 ${manifest.sha256.slice(0, 16)}...)`);
       }
     });
 }
