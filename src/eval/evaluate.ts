@@ -12,7 +12,7 @@ import { SNNDT_VERSION } from "../runtime/version.js";
 import { episodeReturns, loadDataset, returnSupport, type ReturnSupport } from "../data/dataset.js";
 import type { Episode } from "../data/types.js";
 import { EpisodeHistory } from "../data/windows.js";
-import { createModel, disposeInputs, inputsFromBatch, SPIKE_KINDS, type SpikeKind } from "../model/index.js";
+import { createModel, disposeInputs, inputsFromBatch, modelLabel, SPIKE_KINDS, type SpikeKind } from "../model/index.js";
 import { firingRate } from "../model/populations.js";
 import { configHash, resolvePackagePath } from "../train/config.js";
 import { splitEpisodes } from "../train/split.js";
@@ -342,7 +342,7 @@ export async function evaluate(request: EvalRequest): Promise<EvalResult> {
         configHash: configHash(config),
         model: {
           kind: config.model.kind,
-          variant: config.model.kind === "dt" ? "dt" : config.model.variant,
+          variant: modelLabel(config.model),
           parameters: policy.model.variables.reduce((n, v) => n + v.size, 0),
           dModel: config.model.d_model,
           nLayers: config.model.n_layers,

@@ -45,6 +45,11 @@ export interface VariantParts {
   routing: boolean;
 }
 
+/** The model's name in run names, summaries and reports: its variant, or "dt" for the plain DT (whose variant key means nothing). */
+export function modelLabel(model: Pick<ModelConfig, "kind" | "variant">): string {
+  return model.kind === "dt" ? "dt" : model.variant;
+}
+
 export function variantParts(config: ModelConfig): VariantParts {
   if (config.kind === "dt") return { positionalSpikes: false, routing: false };
   switch (config.variant) {

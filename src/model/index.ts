@@ -7,7 +7,7 @@ import { createDecisionTransformer } from "./dt.js";
 import type { SequenceModel } from "./sequence-model.js";
 import { createSnnDecisionTransformer } from "./snn-dt.js";
 
-export { DEFAULT_CURRENT_SCALE, DEFAULT_MODEL_CONFIG, currentScale, variantParts, type ModelConfig } from "./config.js";
+export { DEFAULT_CURRENT_SCALE, DEFAULT_MODEL_CONFIG, currentScale, modelLabel, variantParts, type ModelConfig } from "./config.js";
 export type { ForwardOptions, ModelInputs, ModelOutput, SequenceModel } from "./sequence-model.js";
 export type { ForwardStats, LayerStats, SpikeCounts, SpikeKind } from "./stats.js";
 export { SPIKE_KINDS } from "./stats.js";

@@ -24,7 +24,7 @@ import { SNNDT_VERSION } from "../runtime/version.js";
 import { loadDataset, type PreparedDataset } from "../data/dataset.js";
 import type { Episode } from "../data/types.js";
 import { allocateBatch, realStepCount, WindowSampler, type WindowBatch, type WindowSpec } from "../data/windows.js";
-import { createModel, inputsFromBatch, disposeInputs, actionLoss, ELIGIBILITY_STATE_NAME, type SequenceModel, type ModelConfig, type ModelInputs } from "../model/index.js";
+import { createModel, inputsFromBatch, disposeInputs, actionLoss, modelLabel, ELIGIBILITY_STATE_NAME, type SequenceModel, type ModelConfig, type ModelInputs } from "../model/index.js";
 import { configValueDifferences, configHash, resolvePackagePath, writeResolvedConfig, type ResolvedConfig } from "./config.js";
 import {
   checkpointDir,
@@ -259,7 +259,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
     datasetManifestHash: datasetHash,
     datasetEpisodesHash: dataset.episodesSha256,
     normalisation,
-    model: { kind: config.model.kind, variant: config.model.variant },
+    model: { kind: config.model.kind, variant: modelLabel(config.model) },
     snndtVersion: SNNDT_VERSION,
     backend: request.backend.name,
     trainer: { lossWindow: { ...lossWindow }, bestValStep, plasticity: await plasticitySnapshot(model), lastStepLoss: lastLoss },
@@ -435,7 +435,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
       configHash: hash,
       datasetManifestHash: datasetHash,
       backend: request.backend,
-      model: { kind: config.model.kind, variant: config.model.variant, parameters: countParameters(model) },
+      model: { kind: config.model.kind, variant: modelLabel(config.model), parameters: countParameters(model) },
       dataset: { path: dataPath, episodes: dataset.episodes.length, trainEpisodes: trainEpisodes.length, valEpisodes: valEpisodes.length },
       snndtVersion: SNNDT_VERSION,
     });

@@ -157,6 +157,9 @@ test("a plain DT is evaluated with MACs only and an energy ratio of 1", () => {
   assert.equal(result.model.kind, "dt");
   assert.equal(result.energy.ratioToDt, 1);
   assert.equal(result.energy.model.synapticOps, 0);
+  // The DT has no variant: its summary and checkpoint say "dt", as eval does, not the config's unused "full".
+  assert.equal(result.model.variant, "dt");
+  assert.equal(JSON.parse(readFileSync(path.join(dtRun, "summary.json"), "utf8")).model.variant, "dt");
 });
 
 test("an external environment over JSON lines gives exactly the built-in environment's episodes", () => {

@@ -11,6 +11,7 @@ import { lockRunDirectory, RUN_LOCK_FILE } from "../../runtime/run-lock.js";
 import { CONFIGS_DIR, loadConfig } from "../../train/config.js";
 import { RESOLVED_CONFIG_FILE, runTraining, type StopFlag } from "../../train/trainer.js";
 import { checkEvalEnvironment } from "../../eval/policy.js";
+import { modelLabel } from "../../model/index.js";
 import type { PreparedDataset } from "../../data/dataset.js";
 
 interface TrainOptions {
@@ -88,7 +89,7 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
         config = loadConfig({ configPath: options.config, overrides: options.set, seed, data: options.data, backend: options.backend, flags });
         const configName = path.basename(options.config ?? DEFAULT_CONFIG).replace(/\.ya?ml$/, "");
         runDir = path.resolve(
-          options.out ?? path.join("runs", `${configName}-${config.model.kind === "dt" ? "dt" : config.model.variant}-seed${config.seed}-${timestamp()}`),
+          options.out ?? path.join("runs", `${configName}-${modelLabel(config.model)}-seed${config.seed}-${timestamp()}`),
         );
         const file = fileOnPath(runDir);
         if (file) throw new UsageError(`--out ${runDir}: ${file} is a file; a run needs a directory (choose another --out).`);
