@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import * as path from "node:path";
 import { spawn } from "node:child_process";
@@ -357,6 +357,17 @@ test("data that eval.env cannot play is refused before training; an eval.env tha
   assert.match(warned.stderr, /eval\.env "MyCartPole-v0" is not a built-in environment .*: evaluating this run will need --env-cmd, or --env with a built-in one/);
   // No terminal here, so no progress bar: each metrics row is logged instead.
   assert.match(warned.stderr, /INFO: training \{"step":2,"of":2,"trainLoss":[\d.]+,"stepsPerSecond":/);
+});
+
+test("without --out a run is named after its --data (else its config), its model and seed", () => {
+  const cwd = tmp("default-name");
+  const data = path.join(REPO_ROOT, "datasets", "cartpole-mixed.arrow");
+  const res = runCli(["-q", "train", "--data", data, "--seed", "3", ...TINY, "--set", "train.steps=2", "--set", "model.kind=dt"], { cwd });
+  assert.equal(res.status, 0, res.stderr);
+  assert.deepEqual(
+    readdirSync(path.join(cwd, "runs")).map((name) => name.replace(/-\d{8}-\d{6}$/, "-<time>")),
+    ["cartpole-mixed-dt-seed3-<time>"],
+  );
 });
 
 test("--backend tensorflow without tfjs-node is a clear error, not a silent fallback", { skip: existsSync(path.join(REPO_ROOT, "node_modules", "@tensorflow", "tfjs-node")) }, () => {

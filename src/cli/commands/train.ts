@@ -42,7 +42,7 @@ export function registerTrain(program: Command, context: () => RunContext): void
     .description("train an SNN-DT (or a plain Decision Transformer) on an offline dataset")
     .option("--config <file>", "environment config layered over configs/default.yaml", DEFAULT_CONFIG)
     .option("--data <path>", "prepared dataset directory or raw Arrow/HDF5 file (default: the config's data.path)")
-    .option("--out <dir>", "run directory (default: runs/<config>-<variant, or dt>-seed<N>-<time>)")
+    .option("--out <dir>", "run directory (default: runs/<data, or config>-<variant, or dt>-seed<N>-<time>)")
     .option("--set <key=value>", "override one config key, e.g. --set model.kind=dt (repeatable)", collect, [])
     .option("--backend <name>", "auto | tensorflow | wasm | cpu (default: the config's backend)")
     .option("--resume <run dir>", "continue a run from its newest checkpoint, with the run's own config")
@@ -87,9 +87,11 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
         if (options.valFraction !== undefined) flags.push({ flag: "--val-fraction", key: "data.val_fraction", value: options.valFraction });
         if (options.keepLast !== undefined) flags.push({ flag: "--keep-last", key: "train.keep_last", value: options.keepLast });
         config = loadConfig({ configPath: options.config, overrides: options.set, seed, data: options.data, backend: options.backend, flags });
-        const configName = path.basename(options.config ?? DEFAULT_CONFIG).replace(/\.ya?ml$/, "");
+        // Named after what was trained on: --data's file or directory, else the config (whose data it is).
+        const dataName = options.data === undefined ? undefined : path.basename(path.resolve(options.data)).replace(/\.(arrow|arrows|feather|ipc|hdf5|h5)$/i, "");
+        const name = dataName ?? path.basename(options.config ?? DEFAULT_CONFIG).replace(/\.ya?ml$/, "");
         runDir = path.resolve(
-          options.out ?? path.join("runs", `${configName}-${modelLabel(config.model)}-seed${config.seed}-${timestamp()}`),
+          options.out ?? path.join("runs", `${name}-${modelLabel(config.model)}-seed${config.seed}-${timestamp()}`),
         );
         const file = fileOnPath(runDir);
         if (file) throw new UsageError(`--out ${runDir}: ${file} is a file; a run needs a directory (choose another --out).`);
