@@ -157,6 +157,20 @@ test("causality: changing a later step never changes an earlier prediction", () 
   }
 });
 
+test("a window's predictions do not depend on the other windows of its batch", () => {
+  for (const [name, config] of CONFIGS) {
+    const model = createModel({ ...config, n_layers: 2, action_space: CONTINUOUS }, 4);
+    const raw = randomRaw(model.config, 4, 9, [0, 3, 1, 2]);
+    const together = predictions(model, raw);
+    for (let b = 0; b < raw.batch; b++) {
+      const alone = predictions(model, rawRows(raw, b, b + 1))[0]!;
+      // Batched matrix products may sum in another order than a batch of one: equal to float32 rounding.
+      alone.flat().forEach((v, i) => assert.ok(Math.abs(v - together[b]!.flat()[i]!) < 1e-5, `${name}: window ${b} moved by ${Math.abs(v - together[b]!.flat()[i]!)} with its batch`));
+    }
+    model.dispose();
+  }
+});
+
 test("padding never changes the predictions of real steps", () => {
   for (const [name, config] of CONFIGS) {
     const model = createModel({ ...config, action_space: DISCRETE }, 10);
