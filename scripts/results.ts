@@ -713,6 +713,11 @@ async function main(): Promise<void> {
 
 main().catch((err: Error) => {
   if (err instanceof Interrupted) {
+    if (err.signal === "SIGHUP") {
+      // The terminal is gone: Node's exit path can crash writing to it. End as the signal would have.
+      process.kill(process.pid, "SIGHUP");
+      return;
+    }
     process.stderr.write(`results: interrupted (${err.signal}); the finished runs are kept, --resume continues the suite\n`);
     // The shell's convention for a process stopped by a signal: 128 + its number.
     process.exit(128 + os.constants.signals[err.signal]);
