@@ -120,7 +120,7 @@ function openColumnUnchecked(file: string, group: H5Group, name: string, full: s
   return { name: full, ds, rows: shape[0]!, width, integerTyped: m.type === H5T_INTEGER };
 }
 
-/** The typed-array type of HDF5 integer/float values of `size` bytes (enums: their base type). */
+/** The typed array matching a dataset's stored values: float or integer of its size and sign (enums: their base type). */
 function valueArrayType(ds: H5Dataset): Float32ArrayConstructor | Float64ArrayConstructor | Int8ArrayConstructor | Uint8ArrayConstructor | Int16ArrayConstructor | Uint16ArrayConstructor | Int32ArrayConstructor | Uint32ArrayConstructor | BigInt64ArrayConstructor | BigUint64ArrayConstructor {
   const m = ds.metadata;
   const type = m.type === H5T_ENUM ? m.enum_type!.type : m.type;

@@ -67,7 +67,6 @@ function returnRows(result: EvalResult): string[][] {
 }
 const RETURN_HEADER = ["target", "episodes", "return mean ± std", "min .. max", "normalised", "mean length", "dataset episodes >= target"];
 
-/** The terminal summary. */
 /** "step 1000 of 1000", or for best/ "lowest validation loss: step 600 of 1000". */
 function checkpointStep(result: EvalResult): string {
   const { step, of } = result.checkpointStep;
@@ -79,6 +78,7 @@ function seedsUsed(result: EvalResult): number[] {
   return result.settings.seeds.slice(0, Math.min(result.settings.seeds.length, result.settings.episodesPerTarget));
 }
 
+/** The terminal summary. */
 export function formatEvalTable(result: EvalResult): string {
   const lines: string[] = [];
   lines.push(`${result.model.kind === "dt" ? "plain DT" : `SNN-DT (${result.model.variant})`} from ${result.checkpoint} (${checkpointStep(result)})`);

@@ -112,7 +112,6 @@ export function modelConfigOf(config: ResolvedConfig, dataset: Pick<PreparedData
   return { ...config.model, obs_dim: dataset.obsDim, action_space: dataset.actionSpace };
 }
 
-/** The dataset's content hash (of its steps file, or of the raw source file): independent of where it lives. */
 /** Refuse a resume whose dataset or config no longer matches the checkpoint. */
 function checkResumeCompatible(state: CheckpointState, config: ResolvedConfig, dataset: PreparedDataset, dir: string, runDir: string): void {
   // The backend may change on resume (results then match only to float rounding); nothing else may.
