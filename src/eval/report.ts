@@ -2,7 +2,7 @@
  * What `snndt eval` writes: a table for the terminal, eval.json (every number and the settings
  * that produced it), report.md with SVG charts, and the side-by-side comparison of several runs.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, promises as fs, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { InputError } from "../runtime/errors.js";
 import { makeDirectory, writeDirAtomic, writeFileAtomic } from "../runtime/fs-atomic.js";
@@ -14,8 +14,14 @@ import type { EvalResult, Summary } from "./evaluate.js";
 export const EVAL_JSON = "eval.json";
 export const REPORT_MD = "report.md";
 const CHARTS_DIR = "charts";
-/** What writeEvalOutputs puts in its directory: a directory holding nothing else is replaced whole. */
-const EVAL_OUTPUTS: readonly string[] = [EVAL_JSON, REPORT_MD, CHARTS_DIR];
+/** Every chart an evaluation may write; only these are removed when a later evaluation lacks one. */
+const CHART_FILES = {
+  returns: "returns.svg",
+  returnVsTarget: "return-vs-target.svg",
+  spikes: "spikes.svg",
+  firingRate: "firing-rate.svg",
+  training: "training.svg",
+} as const;
 
 function fmt(value: number | null | undefined, digits = 2): string {
   if (value === null || value === undefined || !Number.isFinite(value)) return "-";
@@ -111,8 +117,7 @@ export function formatEvalTable(result: EvalResult): string {
 /**
  * Write the charts, report.md and eval.json into `outDir`; returns the report's path. Everything is
  * rendered before the first file is written, so a rendering error leaves the previous outputs as
- * they were. A directory of eval outputs only (or none yet) is replaced whole; into one holding
- * other files they are written one by one, eval.json last, so a new one has its report beside it.
+ * they were; eval.json comes last, so one is only ever beside its own report and charts.
  */
 export async function writeEvalOutputs(result: EvalResult, outDir: string): Promise<string> {
   const charts: { file: string; title: string; svg: string }[] = [];
@@ -121,9 +126,9 @@ export async function writeEvalOutputs(result: EvalResult, outDir: string): Prom
     name: `target ${t.target}`,
     points: result.episodes.filter((e) => e.target === t.target).map((e, i) => [i + 1, e.return] as [number, number]),
   }));
-  charts.push({ file: "returns.svg", title: "Return per episode", svg: await lineChart({ title: "Return per episode", x: "episode", y: "return", series: bySeries }) });
+  charts.push({ file: CHART_FILES.returns, title: "Return per episode", svg: await lineChart({ title: "Return per episode", x: "episode", y: "return", series: bySeries }) });
   charts.push({
-    file: "return-vs-target.svg",
+    file: CHART_FILES.returnVsTarget,
     title: "Return vs target",
     svg: await scatterWithDiagonal({
       title: "Return vs target return",
@@ -134,7 +139,7 @@ export async function writeEvalOutputs(result: EvalResult, outDir: string): Prom
   });
   if (result.spikes) {
     charts.push({
-      file: "spikes.svg",
+      file: CHART_FILES.spikes,
       title: "Spikes per decision by layer and kind",
       svg: await barChart({
         title: "Spikes per decision",
@@ -144,14 +149,14 @@ export async function writeEvalOutputs(result: EvalResult, outDir: string): Prom
       }),
     });
     charts.push({
-      file: "firing-rate.svg",
+      file: CHART_FILES.firingRate,
       title: "Firing rate per layer",
       svg: await barChart({ title: "Firing rate (spikes per neuron per step)", x: "layer", y: "rate", bars: result.spikes.byLayer.map((l) => ({ label: `block${l.layer}`, value: l.firingRate })) }),
     });
   }
   const curves = trainingCurves(result.runDir);
   if (curves.length) {
-    charts.push({ file: "training.svg", title: "Training curves", svg: await lineChart({ title: "Training and validation loss", x: "step", y: "loss", series: curves }) });
+    charts.push({ file: CHART_FILES.training, title: "Training curves", svg: await lineChart({ title: "Training and validation loss", x: "step", y: "loss", series: curves }) });
   }
   const report = renderReport(result, charts);
   const writeInto = async (dir: string): Promise<void> => {
@@ -161,14 +166,17 @@ export async function writeEvalOutputs(result: EvalResult, outDir: string): Prom
     // Last: an eval.json says the evaluation's outputs are complete (npm run results --resume skips it).
     await writeFileAtomic(path.join(dir, EVAL_JSON), JSON.stringify(result, null, 2) + "\n");
   };
-  const entries = existsSync(outDir) ? readdirSync(outDir) : [];
-  if (entries.every((entry) => EVAL_OUTPUTS.includes(entry))) {
-    // Built beside it and swapped in: an interrupt leaves the old outputs or the new, never a mix,
-    // and no chart of an earlier evaluation (a spiking model's, say) lingers beside a DT's report.
-    await writeDirAtomic(outDir, writeInto, { replace: true });
+  if (!existsSync(outDir)) {
+    // A new directory appears complete or not at all (an interrupt leaves nothing).
+    await writeDirAtomic(outDir, writeInto);
   } else {
-    // A directory holding other files is never replaced: the outputs are written one by one.
+    // An existing one (a mount point, a symlink, the cwd, one holding other files) is written into,
+    // never renamed. Its old eval.json goes first, so it never vouches for a mix of old and new files;
+    // charts of the earlier evaluation that this one has not (a spiking model's, say) go last.
+    await fs.rm(path.join(outDir, EVAL_JSON), { force: true });
     await writeInto(outDir);
+    const current = new Set<string>(charts.map((chart) => chart.file));
+    for (const stale of Object.values(CHART_FILES).filter((file) => !current.has(file))) await fs.rm(path.join(outDir, CHARTS_DIR, stale), { force: true });
   }
   return path.join(outDir, REPORT_MD);
 }

@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { runCli } from "../helpers/cli.js";
@@ -290,25 +290,31 @@ test("eval --out on or below a file is a usage error before any episode, not a f
   assert.doesNotMatch(badSeeds.stderr, /is a file/);
 });
 
-test("eval outputs replace an earlier evaluation's whole, and never a directory holding other files", () => {
+test("eval outputs: a new directory appears whole; an existing one is written into, never renamed, and loses only the earlier evaluation's stale files", () => {
   const out = path.join(base, "replaced");
-  const args = ["--episodes", "1", "--target-return", "100", "--latency-decisions", "2", "--out", out];
-  const first = runCli(["-q", "eval", snnRun, ...args]);
+  const args = ["--episodes", "1", "--target-return", "100", "--latency-decisions", "2"];
+  const first = runCli(["-q", "eval", snnRun, ...args, "--out", out]);
   assert.equal(first.status, 0, first.stderr);
   // The result is printed on stdout, --quiet or not (it silences logs); the "wrote" line is a log.
   assert.match(first.stdout, /^SNN-DT \(full\) from .*best \(lowest validation loss: step \d+ of 20\)\nenv CartPole-v1, backend wasm, seeds 1001\n/);
   assert.doesNotMatch(first.stdout, /wrote/);
   assert.ok(existsSync(path.join(out, "charts", "spikes.svg")));
-  assert.equal(runCli(["-q", "eval", dtRun, ...args]).status, 0);
-  // The spiking model's charts went with its report: the DT's directory has only its own.
-  assert.ok(!existsSync(path.join(out, "charts", "spikes.svg")), "a chart of the earlier evaluation lingers");
-  assert.equal(JSON.parse(readFileSync(path.join(out, "eval.json"), "utf8")).model.kind, "dt");
-  assert.deepEqual(readdirSync(base).filter((entry) => entry.startsWith(".replaced")), [], "no temporary left beside the output");
-  // Another file in the directory: nothing is replaced, the outputs are written beside it.
+  // The user's own files, beside the outputs and among the charts, stay.
   writeFileSync(path.join(out, "notes.txt"), "mine");
-  assert.equal(runCli(["-q", "eval", snnRun, ...args]).status, 0);
+  writeFileSync(path.join(out, "charts", "annotated.svg"), "<svg/>");
+  assert.equal(runCli(["-q", "eval", dtRun, ...args, "--out", out]).status, 0);
+  assert.ok(!existsSync(path.join(out, "charts", "spikes.svg")), "a chart of the earlier evaluation lingers beside the DT's report");
+  assert.equal(JSON.parse(readFileSync(path.join(out, "eval.json"), "utf8")).model.kind, "dt");
   assert.equal(readFileSync(path.join(out, "notes.txt"), "utf8"), "mine");
-  assert.ok(existsSync(path.join(out, "charts", "spikes.svg")));
+  assert.equal(readFileSync(path.join(out, "charts", "annotated.svg"), "utf8"), "<svg/>");
+  assert.deepEqual([...readdirSync(base), ...readdirSync(out)].filter((entry) => entry.includes(".tmp-")), [], "no temporary left");
+  // A symlinked --out stays a symlink: the outputs land where it points.
+  const target = path.join(base, "linked-target");
+  mkdirSync(target);
+  symlinkSync(target, path.join(base, "link"));
+  assert.equal(runCli(["-q", "eval", dtRun, ...args, "--out", path.join(base, "link")]).status, 0);
+  assert.ok(lstatSync(path.join(base, "link")).isSymbolicLink());
+  assert.ok(existsSync(path.join(target, "eval.json")));
 });
 
 test("eval --data with episodes longer than the checkpoint's max_ep_len is refused", async () => {
