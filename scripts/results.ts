@@ -28,6 +28,7 @@ import { parseArgs } from "node:util";
 import YAML from "yaml";
 import { PACKAGE_ROOT, SNNDT_VERSION } from "../src/runtime/version.js";
 import type { EvalResult } from "../src/eval/evaluate.js";
+import { EVAL_METHOD_VERSION, evalMethodOf } from "../src/eval/method.js";
 import { episodeReturns, loadDataset, returnSupport, type ReturnSupport } from "../src/data/dataset.js";
 import { writeFileAtomic } from "../src/runtime/fs-atomic.js";
 import { configDifferences, loadConfig } from "../src/train/config.js";
@@ -270,14 +271,15 @@ function plannedEvals(options: Options, model: ModelSpec, dir: string, returns: 
 }
 
 /**
- * Why a planned evaluation's eval.json does not answer this suite: partial, or other episodes per
- * target or targets (empty: it does); null when there is none yet.
+ * Why a planned evaluation's eval.json does not answer this suite: made by an older eval method,
+ * partial, or other episodes per target or targets (empty: it does); null when there is none yet.
  */
 function plannedEvalProblems(planned: PlannedEval): string[] | null {
   const file = path.join(planned.out, "eval.json");
   if (!existsSync(file)) return null;
   const result = readJson<EvalResult>(file);
   const problems: string[] = [];
+  if (evalMethodOf(result) !== EVAL_METHOD_VERSION) problems.push(`made by eval method ${evalMethodOf(result)}, not ${EVAL_METHOD_VERSION} (energy accounting and target pairing changed since)`);
   if (result.partial) problems.push("partial (its environment failed part-way)");
   if (result.latencyMs.failure) problems.push("no latency (its environment failed while decisions were timed)");
   if (result.settings.episodesPerTarget !== planned.episodes) problems.push(`${result.settings.episodesPerTarget} episodes per target instead of ${planned.episodes}`);

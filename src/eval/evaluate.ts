@@ -17,6 +17,7 @@ import { firingRate } from "../model/populations.js";
 import { configHash, resolvePackagePath } from "../train/config.js";
 import { splitEpisodes } from "../train/split.js";
 import { checkpointDir, trainedOn } from "../train/checkpoint.js";
+import { EVAL_METHOD_VERSION } from "./method.js";
 import { makeEnv, type Environment } from "./envs/index.js";
 import { spawnExternalEnv, type AsyncEnvironment } from "./external-env.js";
 import { DEFAULT_ENERGY, energyOf, type EnergyConstants } from "./energy.js";
@@ -93,6 +94,8 @@ export interface LayerSpikes {
 
 export interface EvalResult {
   snndtVersion: string;
+  /** EVAL_METHOD_VERSION of the snndt that made it; absent in eval.json made before the field (method 1). */
+  methodVersion?: number;
   createdAt: string;
   checkpoint: string;
   /** The optimizer step the checkpoint was taken at, and the steps its run was configured for. */
@@ -336,6 +339,7 @@ export async function evaluate(request: EvalRequest): Promise<EvalResult> {
       return {
         snndtVersion: SNNDT_VERSION,
         createdAt: new Date().toISOString(),
+        methodVersion: EVAL_METHOD_VERSION,
         checkpoint: policy.checkpoint,
         checkpointStep: { step: policy.state.step, of: policy.state.config.train.steps },
         runDir: policy.runDir,

@@ -10,6 +10,7 @@ import { SPIKE_KINDS } from "../model/index.js";
 import { readMetrics } from "../train/metrics.js";
 import { barChart, lineChart, scatterWithDiagonal, type LineSeries } from "./charts.js";
 import type { EvalResult, Summary } from "./evaluate.js";
+import { evalMethodOf } from "./method.js";
 
 export const EVAL_JSON = "eval.json";
 export const REPORT_MD = "report.md";
@@ -290,11 +291,21 @@ function sameSettings(results: { result: EvalResult }[]): boolean {
   return results.every((r) => key(r) === key(results[0]!));
 }
 
+/** Notes under the comparison when its rows were not measured alike. */
+function comparisonNotes(results: { result: EvalResult }[]): string[] {
+  const notes: string[] = [];
+  if (!sameSettings(results)) {
+    notes.push("these runs were evaluated with different environments, targets, episodes or seeds, so their returns are not a paired comparison; evaluate them alike (eval <run> with the same options) to compare.");
+  }
+  const methods = [...new Set(results.map(({ result }) => evalMethodOf(result)))].sort();
+  if (methods.length > 1) {
+    notes.push(`these evaluations were made by different eval methods (${methods.join(" and ")}; method 2 charges no synaptic operations to q/k/v spikes and pairs targets), so energy and sweeps differ; evaluate the older ones again with this snndt.`);
+  }
+  return notes;
+}
+
 export function formatComparison(results: { label: string; result: EvalResult }[], markdown = false): string {
   const { header, rows } = comparisonRows(results);
   const table = markdown ? markdownTable(header, rows) : textTable(header, rows);
-  const note = sameSettings(results)
-    ? ""
-    : "\n\nnote: these runs were evaluated with different environments, targets, episodes or seeds, so their returns are not a paired comparison; evaluate them alike (eval <run> with the same options) to compare.";
-  return table + note;
+  return [table, ...comparisonNotes(results).map((note) => `note: ${note}`)].join("\n\n");
 }

@@ -359,6 +359,16 @@ test("--compare puts several runs' eval.json side by side", () => {
   assert.match(lines[3]!, /^dt\s+dt\s+CartPole-v1\s+500\.0\s+1\s/);
   // Evaluated with other targets and episodes: said under the table.
   assert.match(res.stdout, /note: these runs were evaluated with different environments, targets, episodes or seeds/);
+  // An eval.json made before the method field (method 1: q/k/v charged as synaptic operations, unpaired targets) is told apart.
+  const fresh = JSON.parse(readFileSync(path.join(snnRun, "eval", "eval.json"), "utf8")) as EvalResult;
+  assert.equal(fresh.methodVersion, 2);
+  const older = path.join(base, "older-eval");
+  mkdirSync(older);
+  writeFileSync(path.join(older, "eval.json"), JSON.stringify({ ...fresh, methodVersion: undefined }));
+  const mixed = runCli(["eval", "--compare", snnRun, older]);
+  assert.equal(mixed.status, 0, mixed.stderr);
+  assert.match(mixed.stdout, /note: these evaluations were made by different eval methods \(1 and 2;/);
+  assert.doesNotMatch(mixed.stdout, /different environments, targets/);
   // Paths that end alike are labelled by as much of their tail as tells them apart.
   const byEvalDir = runCli(["eval", "--compare", path.join(snnRun, "eval"), path.join(dtRun, "eval")]);
   assert.equal(byEvalDir.status, 0, byEvalDir.stderr);
