@@ -13,7 +13,7 @@ import { promises as fs } from "node:fs";
 import { Type, tableFromIPC, type Table, type Vector } from "apache-arrow";
 import { InputError } from "../runtime/errors.js";
 import { registerArrowCodecs } from "./codecs.js";
-import { findColumn, requireColumn, type ColumnNames } from "./columns.js";
+import { ambiguousEndsWarning, findColumn, requireColumn, type ColumnNames } from "./columns.js";
 import { flattenNumbers, listDepth, type NestedNumbers } from "./arrow-nested.js";
 import { endsEpisode, splitAtFlags, type RawDataset, type RawEpisode, type SourceFormat } from "./raw.js";
 
@@ -113,7 +113,7 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
   // Episode ranges [start, end) in rows.
   const ranges: Array<[number, number]> = [];
   let droppedPartialSteps = 0;
-  const warnings: string[] = [];
+  const warnings = ambiguousEndsWarning(termName, timeoutName);
   if (episodeName !== undefined) {
     const ids = flattenNumbers(file, episodeName, column(table, episodeName), "f64").values;
     const seen = new Map<number, number>();
@@ -293,7 +293,7 @@ function readPerEpisode(file: string, format: SourceFormat, table: Table, names:
     actionsIntegerTyped: act.integerTyped,
     episodes,
     droppedPartialSteps: 0,
-    warnings: [],
+    warnings: ambiguousEndsWarning(termName, timeoutName),
   };
 }
 

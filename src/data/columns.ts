@@ -75,3 +75,18 @@ export function requireColumn(
 export function listNames(names: readonly string[]): string {
   return names.length === 0 ? "none" : names.map((n) => `"${n}"`).join(", ");
 }
+
+/** Gym's older `done`: it marks every episode end, terminations and time limits alike. */
+const AMBIGUOUS_END_NAMES: readonly string[] = ["done", "dones"];
+
+/**
+ * A warning when episode ends come from a `done(s)` column with no time-limit column beside it: its
+ * ends are counted as terminations, which may be time limits (only the summary's counts use them).
+ */
+export function ambiguousEndsWarning(terminals: string | undefined, timeouts: string | undefined): string[] {
+  if (terminals === undefined || timeouts !== undefined || !AMBIGUOUS_END_NAMES.includes(terminals.toLowerCase())) return [];
+  return [
+    `column "${terminals}" is read as terminations, but a "done" flag also marks time limits in Gym's older API, so the ` +
+      `terminated/truncated counts may be off (training does not use them; name a time-limit column with --timeout-column if there is one)`,
+  ];
+}

@@ -12,7 +12,7 @@ import * as path from "node:path";
 import type { Dataset as H5Dataset, Group as H5Group } from "h5wasm";
 import { InputError, UsageError } from "../runtime/errors.js";
 import type { ProgressFactory } from "../runtime/progress.js";
-import { COLUMN_FLAGS, findColumn, requireColumn, type ColumnNames } from "./columns.js";
+import { ambiguousEndsWarning, COLUMN_FLAGS, findColumn, requireColumn, type ColumnNames } from "./columns.js";
 import { splitAtFlags, type RawDataset, type RawEpisode } from "./raw.js";
 
 type H5Module = typeof import("h5wasm/node");
@@ -254,7 +254,7 @@ async function readD4rl(file: string, h5file: H5Group, reader: RowReader, option
     actionsIntegerTyped: act.integerTyped,
     episodes,
     droppedPartialSteps: split.droppedPartialSteps,
-    warnings: split.warnings,
+    warnings: [...ambiguousEndsWarning(termName, timeoutName), ...split.warnings],
   };
 }
 

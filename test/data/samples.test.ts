@@ -86,4 +86,9 @@ test("cartpole-episodes.arrows (polars stream, per-episode LargeList<LargeList>,
   const steps = await loadDataset(path.join(SAMPLES, "cartpole-steps-lz4.feather"));
   assert.deepEqual(data.stateStats, steps.stateStats);
   assert.deepEqual(data.episodes[5]!.observations, steps.episodes[5]!.observations);
+  // Its "dones" marks every end, time limits too: the 8 truncated episodes count as terminated, and a warning says so.
+  assert.equal(data.manifest.terminated_episodes, 12);
+  assert.equal(steps.manifest.truncated_episodes, 8);
+  assert.match(data.manifest.warnings.join("\n"), /column "dones" is read as terminations, but a "done" flag also marks time limits/);
+  assert.deepEqual(steps.manifest.warnings, []);
 });
