@@ -71,9 +71,10 @@ export interface PreparedDataset {
   manifest: DatasetManifest;
   /**
    * sha256 of the episodes themselves (episodesSha256): the same for a raw file and its prepared
-   * copy, whose manifest hashes differ (the source file's bytes against the steps file's).
+   * copy, whose manifest hashes differ (the source file's bytes against the steps file's). Computed
+   * on first read: training and eval's held-out check need it, most loads do not.
    */
-  episodesSha256: string;
+  readonly episodesSha256: string;
   episodes: Episode[];
   obsDim: number;
   actionSpace: ActionSpace;
@@ -116,6 +117,17 @@ export function episodesSha256(episodes: readonly Episode[], obsDim: number, act
     hash.update(bytes(ep.rewards, ep.length));
   }
   return hash.digest("hex");
+}
+
+/** `dataset` with episodesSha256 hashed on first read and kept (a pass over every value: not on every load). */
+function withEpisodesSha256(dataset: Omit<PreparedDataset, "episodesSha256">): PreparedDataset {
+  let hash: string | undefined;
+  return {
+    ...dataset,
+    get episodesSha256() {
+      return (hash ??= episodesSha256(dataset.episodes, dataset.obsDim, dataset.actionSpace));
+    },
+  };
 }
 
 /** Each episode's undiscounted return: its return-to-go at step 0. */
@@ -281,14 +293,13 @@ async function loadPrepared(dir: string): Promise<PreparedDataset> {
   if (finished.episodes.length !== manifest.episodes || row !== manifest.steps) {
     throw new InputError(`${stepsPath}: holds ${finished.episodes.length} episodes and ${row} steps but the manifest records ${manifest.episodes} and ${manifest.steps}.`);
   }
-  return {
+  return withEpisodesSha256({
     manifest,
-    episodesSha256: episodesSha256(finished.episodes, manifest.obs_dim, manifest.action_space),
     episodes: finished.episodes,
     obsDim: manifest.obs_dim,
     actionSpace: manifest.action_space,
     stateStats: { mean: manifest.state_mean, std: manifest.state_std },
-  };
+  });
 }
 
 /** A prepared directory (manifest.json + steps.arrow) or a raw Arrow/HDF5 file (prepared in memory by the same code). */
@@ -302,14 +313,13 @@ export async function loadDataset(pathOrDir: string, options: ReaderOptions = {}
     return loadPrepared(pathOrDir);
   }
   const { summary, finished } = await readSource(pathOrDir, options);
-  return {
+  return withEpisodesSha256({
     manifest: { ...summary, steps_file: null, sha256: summary.source.sha256 },
-    episodesSha256: episodesSha256(finished.episodes, finished.obsDim, finished.actionSpace),
     episodes: finished.episodes,
     obsDim: finished.obsDim,
     actionSpace: finished.actionSpace,
     stateStats: finished.stateStats,
-  };
+  });
 }
 
 /** The summary as text for a person, with a histogram of the episode `returns`. */
