@@ -4,10 +4,16 @@
  */
 import { UsageError } from "../runtime/errors.js";
 
+/** `text` as an integer in [min, max] if it is one written as decimal digits, else null. */
+function decimalInteger(text: string, min: number, max: number): number | null {
+  const value = Number(text);
+  return /^\d+$/.test(text) && Number.isSafeInteger(value) && value >= min && value <= max ? value : null;
+}
+
 /** An integer in [min, max] written as decimal digits; the error names the flag and the range. */
 export function parseInteger(flag: string, text: string, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  const value = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < min || value > max) {
+  const value = decimalInteger(text, min, max);
+  if (value === null) {
     const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in [${min}, ${max}]`;
     throw new UsageError(`${flag} must be an integer ${range}, got "${text}"`);
   }
@@ -24,10 +30,8 @@ export function parseNumber(flag: string, text: string, check: (n: number) => bo
 /** Comma-separated distinct integers in [min, max] ("3,4,5"); an empty item or a repeat is refused. */
 export function parseIntegerList(flag: string, text: string, min: number, max = Number.MAX_SAFE_INTEGER): number[] {
   const values = text.split(",").map((item) => {
-    const value = Number(item);
-    if (!/^\d+$/.test(item) || !Number.isSafeInteger(value) || value < min || value > max) {
-      throw new UsageError(`${flag} must be comma-separated integers in [${min}, ${max}], got "${text}"`);
-    }
+    const value = decimalInteger(item, min, max);
+    if (value === null) throw new UsageError(`${flag} must be comma-separated integers in [${min}, ${max}], got "${text}"`);
     return value;
   });
   const repeated = values.find((value, i) => values.indexOf(value) !== i);

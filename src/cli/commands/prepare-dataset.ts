@@ -72,7 +72,6 @@ export function registerPrepareDataset(program: Command, context: () => RunConte
         force: flags.force,
         progress: ctx.progress,
       };
-      // Human text goes to stderr when stdout carries the JSON result.
       if (flags.inspect) {
         if (flags.out !== undefined) throw new UsageError("--inspect writes nothing; drop --out (or drop --inspect to prepare the dataset).");
         // A prepared directory is inspected through its manifest; a raw file is read and checked.
