@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { InputError } from "../runtime/errors.js";
 import { makeDirectory, writeDirAtomic, writeFileAtomic } from "../runtime/fs-atomic.js";
 import { SPIKE_KINDS } from "../model/index.js";
+import { checkpointDir } from "../train/checkpoint.js";
 import { readMetrics } from "../train/metrics.js";
 import { barChart, lineChart, scatterWithDiagonal, type LineSeries } from "./charts.js";
 import type { EvalResult, Summary } from "./evaluate.js";
@@ -77,7 +78,7 @@ const RETURN_HEADER = ["target", "episodes", "return mean ± std", "min .. max",
 /** "step 1000 of 1000", or for best/ "lowest validation loss: step 600 of 1000". */
 function checkpointStep(result: EvalResult): string {
   const { step, of } = result.checkpointStep;
-  return `${path.basename(result.checkpoint) === "best" ? "lowest validation loss: " : ""}step ${step} of ${of}`;
+  return `${result.checkpoint === checkpointDir(result.runDir, "best") ? "lowest validation loss: " : ""}step ${step} of ${of}`;
 }
 
 /** The seeds episodes ran under: the first `episodes` of the list when there are fewer episodes than seeds. */
