@@ -72,12 +72,22 @@ function argMax(values: Float32Array): number {
   return best;
 }
 
-/** What differs between two action spaces, if anything ("" when they agree). */
-function actionSpaceMismatch(a: ActionSpace, aName: string, b: ActionSpace, bName: string): string {
-  if (a.kind !== b.kind) return `${aName} has ${a.kind} actions, ${bName} ${b.kind}`;
-  if (a.kind === "discrete" && b.kind === "discrete" && a.n !== b.n) return `${aName} has ${a.n} actions, ${bName} ${b.n}`;
-  if (a.kind === "continuous" && b.kind === "continuous" && a.dim !== b.dim) return `${aName} actions have ${a.dim} dimensions, ${bName}'s ${b.dim}`;
-  return "";
+/** One side of a shape check: a checkpoint, a dataset or an environment, named as messages name it. */
+interface Shapes {
+  name: string;
+  obsDim: number;
+  actionSpace: ActionSpace;
+}
+
+/** What differs between two sides' observation widths and action spaces ([] when they agree). */
+function shapeMismatches(a: Shapes, b: Shapes): string[] {
+  const problems: string[] = [];
+  if (a.obsDim !== b.obsDim) problems.push(`observations have ${a.obsDim} dimensions in ${a.name} but ${b.obsDim} in ${b.name}`);
+  const [x, y] = [a.actionSpace, b.actionSpace];
+  if (x.kind !== y.kind) problems.push(`${a.name} has ${x.kind} actions, ${b.name} ${y.kind}`);
+  else if (x.kind === "discrete" && y.kind === "discrete" && x.n !== y.n) problems.push(`${a.name} has ${x.n} actions, ${b.name} ${y.n}`);
+  else if (x.kind === "continuous" && y.kind === "continuous" && x.dim !== y.dim) problems.push(`${a.name} actions have ${x.dim} dimensions, ${b.name}'s ${y.dim}`);
+  return problems;
 }
 
 /**
@@ -90,12 +100,10 @@ export function checkCompatible(
   env: { id: string; observationSpace: { shape: [number] }; actionSpace: ActionSpace; maxEpisodeSteps: number },
   checkpoint: string,
 ): void {
-  const problems: string[] = [];
-  if (env.observationSpace.shape[0] !== spec.obsDim) {
-    problems.push(`observations have ${env.observationSpace.shape[0]} dimensions in ${env.id} but ${spec.obsDim} in the checkpoint`);
-  }
-  const actions = actionSpaceMismatch(env.actionSpace, env.id, spec.actionSpace, "the checkpoint");
-  if (actions) problems.push(actions);
+  const problems = shapeMismatches(
+    { name: env.id, obsDim: env.observationSpace.shape[0], actionSpace: env.actionSpace },
+    { ...spec, name: "the checkpoint" },
+  );
   if (env.maxEpisodeSteps > spec.maxEpLen) {
     problems.push(
       `${env.id} runs episodes of up to ${env.maxEpisodeSteps} steps but the checkpoint's model.max_ep_len is ${spec.maxEpLen} ` +
@@ -108,10 +116,10 @@ export function checkCompatible(
 /** Why a built-in environment cannot play a model of data with these shapes and this max_ep_len ([] when it can). */
 function environmentMisfits(envId: string, maxEpLen: number, data: { obsDim: number; actionSpace: ActionSpace }): string[] {
   const env = makeEnv(envId);
-  const problems: string[] = [];
-  if (env.observationSpace.shape[0] !== data.obsDim) problems.push(`observations have ${data.obsDim} dimensions in the data but ${env.observationSpace.shape[0]} in ${envId}`);
-  const actions = actionSpaceMismatch(data.actionSpace, "the data", env.actionSpace, envId);
-  if (actions) problems.push(actions);
+  const problems = shapeMismatches(
+    { ...data, name: "the data" },
+    { name: envId, obsDim: env.observationSpace.shape[0], actionSpace: env.actionSpace },
+  );
   if (env.maxEpisodeSteps > maxEpLen) problems.push(`${envId} runs episodes of up to ${env.maxEpisodeSteps} steps but model.max_ep_len is ${maxEpLen}`);
   return problems;
 }
@@ -138,10 +146,7 @@ export function checkEvalEnvironment(envId: string, maxEpLen: number, data: { ob
 
 /** A dataset evaluated offline (`eval --data`) must have the checkpoint's shapes and fit its max_ep_len. */
 export function checkDataCompatible(spec: WindowSpec, data: { obsDim: number; actionSpace: ActionSpace; longestEpisode: number }, file: string, checkpoint: string): void {
-  const problems: string[] = [];
-  if (data.obsDim !== spec.obsDim) problems.push(`observations have ${data.obsDim} dimensions in the dataset but ${spec.obsDim} in the checkpoint`);
-  const actions = actionSpaceMismatch(data.actionSpace, "the dataset", spec.actionSpace, "the checkpoint");
-  if (actions) problems.push(actions);
+  const problems = shapeMismatches({ ...data, name: "the dataset" }, { ...spec, name: "the checkpoint" });
   if (data.longestEpisode > spec.maxEpLen) {
     problems.push(`the dataset has an episode of ${data.longestEpisode} steps but the checkpoint's model.max_ep_len is ${spec.maxEpLen}`);
   }
