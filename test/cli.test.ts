@@ -1,10 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { existsSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { runCli } from "./helpers/cli.js";
-import { FIXTURES } from "./helpers/paths.js";
+import { FIXTURES, SNNDT_BIN } from "./helpers/paths.js";
 
 test("snndt --help lists the subcommands and global options", () => {
   const res = runCli(["--help"]);
@@ -46,6 +48,32 @@ test("--quiet never shows what a stricter --log-level hides; a --log-file below 
   const logged = runCli(["--log-file", path.join(file, "log.jsonl"), "doctor"]);
   assert.equal(logged.status, 1, logged.stderr);
   assert.match(logged.stderr, /snndt: error: cannot mkdir .*a-file: a part of the path is a file, not a directory/);
+
+  // A log file that cannot be opened (here a link to nowhere) is named before any work starts.
+  const dangling = path.join(dir, "dangling.jsonl");
+  symlinkSync(path.join(dir, "no-such-dir", "log.jsonl"), dangling);
+  const out = path.join(dir, "c");
+  const unopened = runCli(["--log-file", dangling, "prepare-dataset", sample, "--out", out]);
+  assert.equal(unopened.status, 1, unopened.stderr);
+  assert.match(unopened.stderr, /snndt: error: cannot open the log file .*dangling\.jsonl \(--log-file\): ENOENT/);
+  assert.doesNotMatch(unopened.stderr, /internal error/);
+  assert.equal(existsSync(out), false, "nothing is prepared when the log file cannot be opened");
+
+  // One that opens but refuses writes (/dev/full: no space) costs the log, not the work.
+  const full = runCli(["--log-file", "/dev/full", "prepare-dataset", sample, "--out", out]);
+  assert.equal(full.status, 0, full.stderr);
+  assert.equal((full.stderr.match(/warning: cannot write the log file \/dev\/full \(--log-file\): ENOSPC/g) ?? []).length, 1, full.stderr);
+  assert.equal(existsSync(path.join(out, "manifest.json")), true);
+});
+
+test("a reader that closes stdout early (snndt --help | head -1) ends the output, not with a crash", async () => {
+  const child = spawn(process.execPath, [SNNDT_BIN, "--help"], { stdio: ["ignore", "pipe", "pipe"] });
+  child.stdout.destroy();
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const [status] = (await once(child, "close")) as [number | null];
+  assert.equal(status, 0, stderr);
+  assert.doesNotMatch(stderr, /EPIPE/);
 });
 
 test("integer flags are plain decimal digits in every subcommand; a seed list refuses repeats", () => {

@@ -75,6 +75,10 @@ export async function main(argv: string[]): Promise<number> {
   // Subcommands do not inherit it: without their own, commander exits from inside them.
   for (const command of [program, ...program.commands]) command.exitOverride();
   for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => exitOnInterrupt(signal, stopProgress));
+  // A reader that leaves early (`snndt --help | head -1`) ends what stdout shows, not the command.
+  process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code !== "EPIPE") throw err;
+  });
   try {
     await program.parseAsync(argv);
     stopProgress();

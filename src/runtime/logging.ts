@@ -4,6 +4,7 @@
  */
 import { pino, multistream, type Logger, type Level, type StreamEntry } from "pino";
 import pretty from "pino-pretty";
+import { fileSystemError, SnndtError } from "./errors.js";
 import { makeDirectorySync } from "./fs-atomic.js";
 import * as path from "node:path";
 
@@ -37,15 +38,36 @@ export function createLogger(options: LoggingOptions): Logger {
       singleLine: true,
     }),
   });
-  if (options.logFile) {
-    makeDirectorySync(path.dirname(path.resolve(options.logFile)));
-    streams.push({
-      level: options.level as Level,
-      stream: pino.destination({ dest: options.logFile, sync: true, mkdir: true }),
-    });
-  }
+  if (options.logFile) streams.push({ level: options.level as Level, stream: logFileStream(options.logFile) });
   const minLevel = options.logFile ? (options.level as Level) : stderrLevel;
   return pino({ level: minLevel, base: { pid: process.pid } }, multistream(streams));
+}
+
+/**
+ * The --log-file destination, opened now so that a path that cannot be opened is an error before
+ * any work. A write that fails later (a full disk, a file that refuses writes) costs the log, not the
+ * work: one warning on stderr, and the file gets no more records.
+ */
+function logFileStream(file: string): { write(line: string): void } {
+  makeDirectorySync(path.dirname(path.resolve(file)));
+  let destination: ReturnType<typeof pino.destination>;
+  try {
+    destination = pino.destination({ dest: file, sync: true });
+  } catch (err) {
+    throw fileSystemError(err) ?? new SnndtError(`cannot open the log file ${file} (--log-file): ${(err as Error).message}.`);
+  }
+  let failed = false;
+  return {
+    write(line: string) {
+      if (failed) return;
+      try {
+        destination.write(line);
+      } catch (err) {
+        failed = true;
+        process.stderr.write(`snndt: warning: cannot write the log file ${file} (--log-file): ${(err as Error).message}; it gets no more records.\n`);
+      }
+    },
+  };
 }
 
 /** A logger that drops everything (tests and library use). */
