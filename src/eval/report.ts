@@ -255,11 +255,18 @@ export function readEvalResult(target: string): EvalResult {
   const candidates = [target, path.join(target, EVAL_JSON), path.join(target, "eval", EVAL_JSON)];
   const file = candidates.find((c) => existsSync(c) && statSync(c).isFile());
   if (!file) throw new InputError(`${target}: no ${EVAL_JSON} found (looked at ${candidates.join(", ")}); run \`snndt eval ${target}\` first.`);
+  let parsed: unknown;
   try {
-    return JSON.parse(readFileSync(file, "utf8")) as EvalResult;
+    parsed = JSON.parse(readFileSync(file, "utf8"));
   } catch (err) {
     throw new InputError(`${file} is not valid JSON: ${(err as Error).message}`);
   }
+  // The fields the report reads; a summary.json or another tool's JSON has none of them.
+  const missing = ["targets", "model.kind", "env.id", "settings.targets", "energy.model.nanojoules", "energy.ratioToDt", "latencyMs.median"].find(
+    (field) => field.split(".").reduce<unknown>((value, key) => (value !== null && typeof value === "object" ? (value as Record<string, unknown>)[key] : undefined), parsed) === undefined,
+  );
+  if (missing) throw new InputError(`${file} is not an ${EVAL_JSON} written by snndt eval: it has no "${missing}" field. Give a run directory, its eval/ directory or its ${EVAL_JSON}.`);
+  return parsed as EvalResult;
 }
 
 /** Rows of the side-by-side comparison (the SNN-DT ablation table). */
@@ -297,6 +304,10 @@ function comparisonNotes(results: { result: EvalResult }[]): string[] {
   const notes: string[] = [];
   if (!sameSettings(results)) {
     notes.push("these runs were evaluated with different environments, targets, episodes or seeds, so their returns are not a paired comparison; evaluate them alike (eval <run> with the same options) to compare.");
+  }
+  const constants = new Set(results.map(({ result }) => `E_AC ${result.energy.constants.acPicojoules} pJ, E_MAC ${result.energy.constants.macPicojoules} pJ`));
+  if (constants.size > 1) {
+    notes.push(`these runs' energy was estimated with different constants (${[...constants].join("; ")}), so their energy in nJ is not comparable; each "vs DT" ratio uses its own run's constants.`);
   }
   const methods = [...new Set(results.map(({ result }) => evalMethodOf(result)))].sort();
   if (methods.length > 1) {

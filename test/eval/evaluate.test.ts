@@ -369,6 +369,20 @@ test("--compare puts several runs' eval.json side by side", () => {
   assert.equal(mixed.status, 0, mixed.stderr);
   assert.match(mixed.stdout, /note: these evaluations were made by different eval methods \(1 and 2;/);
   assert.doesNotMatch(mixed.stdout, /different environments, targets/);
+  assert.doesNotMatch(mixed.stdout, /different constants/);
+  // Energy estimated with other constants (--e-ac/--e-mac) is not comparable in nJ: said too.
+  const otherConstants = path.join(base, "other-constants");
+  mkdirSync(otherConstants);
+  writeFileSync(path.join(otherConstants, "eval.json"), JSON.stringify({ ...fresh, energy: { ...fresh.energy, constants: { acPicojoules: 0.03, macPicojoules: 0.2 } } }));
+  const constants = runCli(["eval", "--compare", snnRun, otherConstants]);
+  assert.equal(constants.status, 0, constants.stderr);
+  assert.match(constants.stdout, /note: these runs' energy was estimated with different constants \(E_AC 0\.9 pJ, E_MAC 4\.6 pJ; E_AC 0\.03 pJ, E_MAC 0\.2 pJ\)/);
+  // A JSON file that is not an eval.json (a run's summary.json, say) is named, not a crash.
+  const notEval = path.join(base, "not-eval.json");
+  writeFileSync(notEval, JSON.stringify({ variant: "full", steps: 10 }));
+  const wrongFile = runCli(["eval", "--compare", snnRun, notEval]);
+  assert.equal(wrongFile.status, 1, wrongFile.stderr);
+  assert.match(wrongFile.stderr, /not-eval\.json is not an eval\.json written by snndt eval: it has no "targets" field/);
   // Paths that end alike are labelled by as much of their tail as tells them apart.
   const byEvalDir = runCli(["eval", "--compare", path.join(snnRun, "eval"), path.join(dtRun, "eval")]);
   assert.equal(byEvalDir.status, 0, byEvalDir.stderr);
