@@ -76,13 +76,15 @@ test("a reader that closes stdout early (snndt --help | head -1) ends the output
   assert.doesNotMatch(stderr, /EPIPE/);
 });
 
-test("integer flags are plain decimal digits in every subcommand; a seed list refuses repeats", () => {
+test("integer flags are plain decimal digits in every subcommand; a seed list refuses repeats; --env-timeout fits Node's timers", () => {
   for (const [args, message] of [
     [["train", "--seed", "1e3"], /--seed must be an integer in \[0, 4294967295\], got "1e3"/],
     [["collect", "--env", "CartPole-v1", "--seed", "0x10", "--out", "x.arrow"], /--seed must be an integer in \[0, 4294967295\], got "0x10"/],
     [["eval", "no-such-run", "--episodes", "5.0"], /--episodes must be an integer >= 1, got "5\.0"/],
     [["eval", "no-such-run", "--seeds", "3,3"], /--seeds lists 3 twice, got "3,3"/],
     [["eval", "no-such-run", "--seeds", "3,"], /--seeds must be comma-separated integers in \[0, 4294967295\], got "3,"/],
+    // Node fires a longer timer at once, so every request would "time out" immediately.
+    [["eval", "no-such-run", "--env-timeout", "3000000000"], /--env-timeout must be a positive number of milliseconds up to 2147483647/],
   ] as const) {
     const res = runCli([...args]);
     assert.equal(res.status, 2, `${args.join(" ")}: ${res.stderr}`);

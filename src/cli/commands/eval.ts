@@ -13,6 +13,9 @@ import { resolveCheckpoint } from "../../eval/policy.js";
 import { DEFAULT_ENV_TIMEOUT_MS } from "../../eval/external-env.js";
 import { formatComparison, formatEvalTable, readEvalResult, writeEvalOutputs } from "../../eval/report.js";
 
+/** setTimeout's longest delay (2^31 - 1 ms); Node fires a longer one at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+
 interface EvalOptions {
   env?: string;
   envCmd?: string;
@@ -105,7 +108,7 @@ Examples:
         target: runs[0]!,
         env: options.env,
         envCmd: options.envCmd,
-        envTimeoutMs: parseNumber("--env-timeout", options.envTimeout, (n) => n > 0, "a positive number of milliseconds"),
+        envTimeoutMs: parseNumber("--env-timeout", options.envTimeout, (n) => n > 0 && n <= MAX_TIMER_MS, `a positive number of milliseconds up to ${MAX_TIMER_MS} (Node's longest timer, about 24.8 days)`),
         episodes: options.episodes === undefined ? undefined : parseInteger("--episodes", options.episodes, 1),
         targets: options.targetReturn.length ? options.targetReturn.map((t) => parseNumber("--target-return", t, () => true, "a number")) : undefined,
         seeds: options.seeds === undefined ? undefined : parseIntegerList("--seeds", options.seeds, 0, MAX_SEED),
