@@ -28,7 +28,7 @@ import { parseArgs } from "node:util";
 import YAML from "yaml";
 import { PACKAGE_ROOT, SNNDT_VERSION } from "../src/runtime/version.js";
 import type { EvalResult } from "../src/eval/evaluate.js";
-import { EVAL_METHOD_VERSION, evalMethodOf } from "../src/eval/method.js";
+import { EVAL_METHOD_VERSION, evalMethodOf, methodChangesSince } from "../src/eval/method.js";
 import { episodeReturns, loadDataset, returnSupport, type ReturnSupport } from "../src/data/dataset.js";
 import { writeFileAtomic } from "../src/runtime/fs-atomic.js";
 import { configDifferences, loadConfig } from "../src/train/config.js";
@@ -279,7 +279,7 @@ function plannedEvalProblems(planned: PlannedEval): string[] | null {
   if (!existsSync(file)) return null;
   const result = readJson<EvalResult>(file);
   const problems: string[] = [];
-  if (evalMethodOf(result) !== EVAL_METHOD_VERSION) problems.push(`made by eval method ${evalMethodOf(result)}, not ${EVAL_METHOD_VERSION} (energy accounting and target pairing changed since)`);
+  if (evalMethodOf(result) !== EVAL_METHOD_VERSION) problems.push(`made by eval method ${evalMethodOf(result)}, not ${EVAL_METHOD_VERSION} (${methodChangesSince(evalMethodOf(result))})`);
   if (result.partial) problems.push("partial (its environment failed part-way)");
   if (result.latencyMs.failure) problems.push("no latency (its environment failed while decisions were timed)");
   if (result.settings.episodesPerTarget !== planned.episodes) problems.push(`${result.settings.episodesPerTarget} episodes per target instead of ${planned.episodes}`);

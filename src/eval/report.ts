@@ -11,7 +11,7 @@ import { checkpointDir } from "../train/checkpoint.js";
 import { readMetrics } from "../train/metrics.js";
 import { barChart, lineChart, scatterWithDiagonal, type LineSeries } from "./charts.js";
 import type { EvalResult, Summary } from "./evaluate.js";
-import { evalMethodOf } from "./method.js";
+import { evalMethodOf, methodChangesSince } from "./method.js";
 
 export const EVAL_JSON = "eval.json";
 export const REPORT_MD = "report.md";
@@ -311,7 +311,7 @@ function comparisonNotes(results: { result: EvalResult }[]): string[] {
   }
   const methods = [...new Set(results.map(({ result }) => evalMethodOf(result)))].sort();
   if (methods.length > 1) {
-    notes.push(`these evaluations were made by different eval methods (${methods.join(" and ")}; method 2 charges no synaptic operations to q/k/v spikes and pairs targets), so energy and sweeps differ; evaluate the older ones again with this snndt.`);
+    notes.push(`these evaluations were made by different eval methods (${methods.join(" and ")}; ${methodChangesSince(methods[0]!)}), so their numbers may differ for that reason alone; evaluate the older ones again with this snndt.`);
   }
   return notes;
 }

@@ -14,8 +14,10 @@
  * - the last step's action token is dropped and the final block runs for the last state token only;
  * - no gradient tape, no dropout, checks done on the JS arrays.
  *
- * With `collectStats` the decision runs the full `forward` instead (the spike and operation counts are
- * defined over the whole window, padding included) and returns its stats, so they equal forward's.
+ * With `collectStats` the full `forward` runs as well, for its stats only (the spike and operation
+ * counts are defined over the whole window, padding included): the action always comes from this
+ * path, so counting spikes never changes what the policy does (the two differ by float rounding,
+ * enough to move a continuous trajectory).
  */
 import type { WindowBatch } from "../data/windows.js";
 import { tf } from "../runtime/backend.js";
@@ -28,7 +30,7 @@ import type { ForwardStats } from "./stats.js";
 export interface Decision {
   /** Discrete: the logits of the last real step; continuous: its action (in the action box). */
   action: Float32Array;
-  /** Real steps of the window whose token rows came from earlier decisions (0 with collectStats). */
+  /** Real steps of the window whose token rows came from earlier decisions. */
   reusedSteps: number;
   stats?: ForwardStats;
 }
@@ -147,6 +149,18 @@ export function createDecisionRunner(sequenceModel: SequenceModel): DecisionRunn
     return { rows, reused: rows.length - missing.length };
   }
 
+  /** The full forward's spike and operation counts over the whole window (its action is not used). */
+  function windowStats(batch: WindowBatch): ForwardStats {
+    const inputs = inputsFromBatch(batch);
+    try {
+      const output = model.forward(inputs, { training: false, collectStats: true });
+      output.actions.dispose();
+      return output.stats!;
+    } finally {
+      disposeInputs(inputs);
+    }
+  }
+
   return {
     decide(batch: WindowBatch, options = {}): Decision {
       if (batch.size !== 1) throw new InputError(`decision window batch has ${batch.size} windows; decide takes exactly 1`);
@@ -158,18 +172,7 @@ export function createDecisionRunner(sequenceModel: SequenceModel): DecisionRunn
           `decision window has obsDim ${batch.obsDim} and actionWidth ${batch.actionWidth}; the model expects ${config.obs_dim} and ${width}`,
         );
       }
-      if (options.collectStats) {
-        const inputs = inputsFromBatch(batch);
-        try {
-          const output = model.forward(inputs, { training: false, collectStats: true });
-          const [, context, actionWidth] = output.actions.shape;
-          const action = valuesOf(tf.slice(output.actions, [0, context - 1, 0], [1, 1, actionWidth]));
-          output.actions.dispose();
-          return { action, reusedSteps: 0, stats: output.stats! };
-        } finally {
-          disposeInputs(inputs);
-        }
-      }
+      const stats = options.collectStats ? windowStats(batch) : undefined;
       // The same length checks as inputsFromBatch, and the timestep range on the JS array (no readback).
       const expect = (name: string, length: number, perStep: number) => {
         if (length !== batch.context * perStep) {
@@ -205,7 +208,8 @@ export function createDecisionRunner(sequenceModel: SequenceModel): DecisionRunn
       const tokenTensor = tf.tensor3d(tokens, [1, length, d]);
       const projectedTensor = tf.tensor3d(projected, [1, length, 3 * d]);
       try {
-        return { action: valuesOf(model.lastStateAction(tokenTensor, projectedTensor)), reusedSteps: reused };
+        const action = valuesOf(model.lastStateAction(tokenTensor, projectedTensor));
+        return stats ? { action, reusedSteps: reused, stats } : { action, reusedSteps: reused };
       } finally {
         tf.dispose([tokenTensor, projectedTensor]);
       }

@@ -361,13 +361,13 @@ test("--compare puts several runs' eval.json side by side", () => {
   assert.match(res.stdout, /note: these runs were evaluated with different environments, targets, episodes or seeds/);
   // An eval.json made before the method field (method 1: q/k/v charged as synaptic operations, unpaired targets) is told apart.
   const fresh = JSON.parse(readFileSync(path.join(snnRun, "eval", "eval.json"), "utf8")) as EvalResult;
-  assert.equal(fresh.methodVersion, 2);
+  assert.equal(fresh.methodVersion, 3);
   const older = path.join(base, "older-eval");
   mkdirSync(older);
   writeFileSync(path.join(older, "eval.json"), JSON.stringify({ ...fresh, methodVersion: undefined }));
   const mixed = runCli(["eval", "--compare", snnRun, older]);
   assert.equal(mixed.status, 0, mixed.stderr);
-  assert.match(mixed.stdout, /note: these evaluations were made by different eval methods \(1 and 2;/);
+  assert.match(mixed.stdout, /note: these evaluations were made by different eval methods \(1 and 3; method 2: .*; method 3: the action never comes from the spike-counting pass/);
   assert.doesNotMatch(mixed.stdout, /different environments, targets/);
   assert.doesNotMatch(mixed.stdout, /different constants/);
   // Energy estimated with other constants (--e-ac/--e-mac) is not comparable in nJ: said too.

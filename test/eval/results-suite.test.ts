@@ -107,9 +107,12 @@ test("evaluations made with other settings are named and made again on --resume;
 
   // An evaluation made by an older eval method (no methodVersion) is named too, and --resume would make it again.
   const dtEval = path.join(base, "runs", "CartPole-v1", "dt", "seed0", "eval", "eval.json");
-  writeFileSync(dtEval, readFileSync(dtEval, "utf8").replace(/\n {2}"methodVersion": 2,/, ""));
+  writeFileSync(dtEval, readFileSync(dtEval, "utf8").replace(/\n {2}"methodVersion": 3,/, ""));
   assert.equal(results(["--report-only", "--episodes", "2"]).status, 0);
-  assert.deepEqual(evaluated(), ["dt on CartPole-v1, seed 0 (evaluation): made by eval method 1, not 2 (energy accounting and target pairing changed since)"]);
+  assert.deepEqual(evaluated(), [
+    "dt on CartPole-v1, seed 0 (evaluation): made by eval method 1, not 3 (method 2: q/k/v spikes carry no synaptic operations (539c954) and target returns are paired (9e0ed7b); " +
+      "method 3: the action never comes from the spike-counting pass, so --stats-every no longer changes returns)",
+  ]);
 
   // A run whose summary records another dataset hash was trained on another version of the data.
   const summary = path.join(base, "runs", "CartPole-v1", "route-only", "seed0", "summary.json");

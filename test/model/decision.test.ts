@@ -98,7 +98,7 @@ for (const { name, config } of CASES) {
   });
 }
 
-test("decide with collectStats returns forward's stats and action", () => {
+test("decide with collectStats returns forward's stats and the same action as without them", () => {
   const config = tinyConfig({ n_layers: 2, context: 5 });
   const model = createModel(config, 4);
   const batch = windowBatch(randomRaw(config, 1, 9, [2]));
@@ -111,10 +111,13 @@ test("decide with collectStats returns forward's stats and action", () => {
   const before = tf.memory().numTensors;
   const decision = runner.decide(batch, { collectStats: true });
   assert.equal(tf.memory().numTensors, before, "tensors leaked");
-  assert.equal(decision.reusedSteps, 0);
+  assert.equal(decision.reusedSteps, config.context - 2, "the real steps were seen by the first decision");
   assert.deepEqual(decision.stats, output.stats);
   assert.ok(decision.stats!.totalSpikes > 0);
-  assert.deepEqual(Array.from(decision.action), Array.from(forwardLast(config, model, batch)));
+  // Counting spikes must not change the policy: the action is bit-identical to a decision without stats.
+  assert.deepEqual(Array.from(decision.action), Array.from(createDecisionRunner(model).decide(batch).action));
+  const expected = forwardLast(config, model, batch);
+  decision.action.forEach((a, i) => assert.ok(Math.abs(a - expected[i]!) < 1e-4, `action[${i}] ${a} vs forward ${expected[i]}`));
   model.dispose();
 });
 
