@@ -23,7 +23,7 @@ import { spawnExternalEnv, type AsyncEnvironment } from "./external-env.js";
 import { DEFAULT_ENERGY, energyOf, type EnergyConstants } from "./energy.js";
 import { offlineActionQuality, type OfflineQuality } from "./offline.js";
 import { referenceReturns } from "./policies/index.js";
-import { checkCompatible, checkDataCompatible, loadPolicy, type LoadedPolicy } from "./policy.js";
+import { actionRangeWarning, checkCompatible, checkDataCompatible, loadPolicy, type LoadedPolicy } from "./policy.js";
 import { decisionLatency, rollouts, type EpisodeOutcome, type RolloutEnvironment } from "./rollout.js";
 import { extent } from "../data/summary.js";
 
@@ -238,6 +238,8 @@ export async function evaluate(request: EvalRequest): Promise<EvalResult> {
     const env = await openEnv(request, envId);
     try {
       checkCompatible(policy.spec, env.describe, policy.checkpoint);
+      const outsideBox = actionRangeWarning(policy.spec, env.describe, policy.checkpoint);
+      if (outsideBox) logger.warn(outsideBox);
       const data = await runDataset(policy, request);
       const best = data.returns ? extent(data.returns).max : null;
       let targets = request.targets ?? (config.eval.target_returns.length ? config.eval.target_returns : null);

@@ -113,6 +113,26 @@ export function checkCompatible(
   if (problems.length) throw new InputError(`${checkpoint} cannot act in ${env.id}: ${problems.join("; ")}.`);
 }
 
+/**
+ * A continuous model acts within its data's action range (the head's tanh is scaled to it). Where that
+ * range reaches outside the environment's action box, some of its actions are ones the environment
+ * clips or refuses: a warning (null when the range fits, to float32 rounding).
+ */
+export function actionRangeWarning(spec: WindowSpec, env: { id: string; actionSpace: ActionSpace }, checkpoint: string): string | null {
+  const [model, box] = [spec.actionSpace, env.actionSpace];
+  if (model.kind !== "continuous" || box.kind !== "continuous" || model.dim !== box.dim) return null;
+  const slack = (bound: number) => 1e-6 * Math.max(1, Math.abs(bound));
+  const outside = model.low.flatMap((low, i) => {
+    const [high, boxLow, boxHigh] = [model.high[i]!, box.low[i]!, box.high[i]!];
+    return low < boxLow - slack(boxLow) || high > boxHigh + slack(boxHigh) ? [`dimension ${i}: [${low}, ${high}] against [${boxLow}, ${boxHigh}]`] : [];
+  });
+  if (outside.length === 0) return null;
+  return (
+    `${checkpoint} acts within its training data's action range, which reaches outside ${env.id}'s action box (${outside.join("; ")}); ` +
+    `actions beyond the box are the environment's to clip or refuse. Check that the data came from this environment.`
+  );
+}
+
 /** Why a built-in environment cannot play a model of data with these shapes and this max_ep_len ([] when it can). */
 function environmentMisfits(envId: string, maxEpLen: number, data: { obsDim: number; actionSpace: ActionSpace }): string[] {
   const env = makeEnv(envId);

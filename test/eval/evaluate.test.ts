@@ -11,7 +11,7 @@ import { arrowEpisodeReturns } from "../helpers/returns.js";
 import { f32, fixedList, int32, vec, writeArrow } from "../data/make-files.js";
 import { energyOf, DEFAULT_ENERGY } from "../../src/eval/energy.js";
 import { rollouts, SpikeTally, type RolloutEnvironment } from "../../src/eval/rollout.js";
-import { loadPolicy } from "../../src/eval/policy.js";
+import { actionRangeWarning, loadPolicy } from "../../src/eval/policy.js";
 import { makeEnv } from "../../src/eval/envs/index.js";
 import { selectBackend } from "../../src/runtime/backend.js";
 import type { EvalResult } from "../../src/eval/evaluate.js";
@@ -442,4 +442,26 @@ test("Ctrl-C during eval --env-cmd exits 130, writes nothing, and leaves none of
   const deadline = Date.now() + 2000;
   while (!gone() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
   assert.ok(gone(), `the environment's helper process ${helper} is still running`);
+});
+
+test("a continuous checkpoint whose data's action range reaches outside the environment's box is warned about; one inside it is not", () => {
+  const pendulum = makeEnv("Pendulum-v1");
+  const spec = (low: number, high: number) => ({
+    context: 20,
+    obsDim: 3,
+    actionSpace: { kind: "continuous" as const, dim: 1, low: [low], high: [high] },
+    rtgScale: 1000,
+    stateStats: { mean: [0, 0, 0], std: [1, 1, 1] },
+    maxEpLen: 200,
+  });
+  // Pendulum data clipped to the box (float32 bounds), or narrower than it: nothing to say.
+  assert.equal(actionRangeWarning(spec(-2, 2), pendulum, "ckpt"), null);
+  assert.equal(actionRangeWarning(spec(Math.fround(-2.0000001), 1.5), pendulum, "ckpt"), null);
+  // Data from another environment (torques up to 3): the model will ask for what Pendulum-v1 clips.
+  assert.equal(
+    actionRangeWarning(spec(-3, 2), pendulum, "ckpt"),
+    "ckpt acts within its training data's action range, which reaches outside Pendulum-v1's action box (dimension 0: [-3, 2] against [-2, 2]); " +
+      "actions beyond the box are the environment's to clip or refuse. Check that the data came from this environment.",
+  );
+  assert.equal(actionRangeWarning(spec(-3, 3), makeEnv("CartPole-v1"), "ckpt"), null, "discrete environments have no box");
 });
