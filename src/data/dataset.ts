@@ -3,7 +3,7 @@
  * `steps.arrow` (the per-step steps file) and `manifest.json`; `loadDataset` gives training and
  * evaluation the episodes of such a directory, or of a raw file prepared in memory by the same code.
  */
-import { existsSync, promises as fs, readdirSync, statSync } from "node:fs";
+import { existsSync, promises as fs, readdirSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { createHash } from "node:crypto";
 import { InputError, UsageError } from "../runtime/errors.js";
@@ -217,6 +217,24 @@ function checkOutput(input: string, outDir: string, force: boolean): void {
       `output ${outDir} holds ${foreign.slice(0, 3).join(", ")}${foreign.length > 3 ? ", ..." : ""}, which prepare-dataset did not write; ` +
         `--force replaces only a prepared dataset (${MANIFEST_FILE} and ${STEPS_FILE}) or an empty directory (choose another --out).`,
     );
+  }
+  // The two names alone do not make a prepared dataset: a user's own steps.arrow or manifest.json stays.
+  const entries = readdirSync(out);
+  if (entries.length > 0 && !writtenByPrepare(path.join(out, MANIFEST_FILE))) {
+    throw new UsageError(
+      `output ${outDir} holds ${entries.join(" and ")} but no ${MANIFEST_FILE} written by prepare-dataset; ` +
+        `--force replaces only a prepared dataset or an empty directory (choose another --out).`,
+    );
+  }
+}
+
+/** Whether `manifestPath` is a manifest prepare-dataset wrote (any format version). */
+function writtenByPrepare(manifestPath: string): boolean {
+  try {
+    const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as Record<string, unknown>;
+    return typeof manifest["snndt_version"] === "string" && typeof manifest["format_version"] === "number" && manifest["steps_file"] === STEPS_FILE;
+  } catch {
+    return false;
   }
 }
 

@@ -250,6 +250,20 @@ test(
       return true;
     });
     assert.deepEqual(readdirSync(out), ["keep.txt"]);
+    // nor the user's own files that merely bear its names,
+    const own = path.join(dir, "own");
+    mkdirSync(own);
+    writeFileSync(path.join(own, "steps.arrow"), "my steps");
+    for (const manifest of [null, '{"steps": 3}']) {
+      if (manifest !== null) writeFileSync(path.join(own, "manifest.json"), manifest);
+      await assert.rejects(prepareDataset(path.join(SAMPLES, "pendulum-minari.hdf5"), own, { force: true }, quietContext()), (err: unknown) => {
+        assert.ok(err instanceof UsageError);
+        assert.match(err.message, /own holds .*steps\.arrow.* but no manifest\.json written by prepare-dataset; --force replaces only a prepared dataset/);
+        return true;
+      });
+      assert.equal(readFileSync(path.join(own, "steps.arrow"), "utf8"), "my steps");
+    }
+    rmSync(own, { recursive: true });
     // not the input itself, and not a directory holding the input.
     const input = path.join(out, "copy.hdf5");
     copyFileSync(path.join(SAMPLES, "pendulum-minari.hdf5"), input);
