@@ -65,6 +65,21 @@ function column(table: Table, name: string): Vector {
   return table.getChild(name)!;
 }
 
+/**
+ * Episode ids as exact keys: 64-bit integers as bigints (as float64, ids above 2^53 would merge
+ * episodes), strings (plain or dictionary-encoded) as themselves, other numbers as numbers.
+ */
+function episodeIds(file: string, name: string, vector: Vector): ArrayLike<number | bigint | string> {
+  const type = vector.type;
+  const values = type.typeId === Type.Dictionary ? type.dictionary : type;
+  const exact = (type.typeId === Type.Int && type.bitWidth === 64) || values.typeId === Type.Utf8 || values.typeId === Type.LargeUtf8;
+  if (!exact) return flattenNumbers(file, name, vector, "f64").values;
+  if (vector.nullCount > 0) {
+    throw new InputError(`${file}: column "${name}" has ${vector.nullCount} null value(s); expected an episode id on every row.`);
+  }
+  return vector.toArray() as ArrayLike<bigint | string>;
+}
+
 /** Per-row vectors of a constant width (a scalar column is width 1); ragged rows are an error. */
 function perStepVectors(file: string, name: string, nested: NestedNumbers): number {
   if (nested.offsets.length === 0) return 1;
@@ -115,8 +130,8 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
   let droppedPartialSteps = 0;
   const warnings = ambiguousEndsWarning(termName, timeoutName);
   if (episodeName !== undefined) {
-    const ids = flattenNumbers(file, episodeName, column(table, episodeName), "f64").values;
-    const seen = new Map<number, number>();
+    const ids = episodeIds(file, episodeName, column(table, episodeName));
+    const seen = new Map<number | bigint | string, number>();
     let start = 0;
     for (let r = 1; r <= rows; r++) {
       if (r < rows && ids[r] === ids[start]) continue;

@@ -7,7 +7,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as path from "node:path";
-import { Utf8, type DataType } from "apache-arrow";
+import { Dictionary, Int32, Utf8, type DataType, type Vector } from "apache-arrow";
 import { loadDataset, prepareDataset } from "../../src/data/dataset.js";
 import { writeStepsArrow } from "../../src/data/arrow-writer.js";
 import { quietContext } from "../helpers/context.js";
@@ -111,6 +111,28 @@ test(
     const episodes = await loadDataset(oneStep);
     assert.equal(episodes.manifest.source.layout, "per-episode");
     assert.deepEqual(episodes.episodes.map((ep) => [...ep.returnsToGo]), [[1], [2], [3]]);
+  }),
+);
+
+test(
+  "episode ids are compared exactly: int64 ids beyond 2^53 that float64 would merge, string and dictionary-encoded ids",
+  withTmp(async (dir) => {
+    const base = 2n ** 53n;
+    // As doubles, base and base + 1 are the same number, so episodes 1 and 2 would merge.
+    const exactIds: Array<[string, Vector]> = [
+      ["int64 beyond 2^53", vec([base, base, base, base + 1n, base + 1n], int64)],
+      ["strings", vec(["run-a", "run-a", "run-a", "run-b", "run-b"], new Utf8())],
+      ["dictionary-encoded strings", vec(["a", "a", "a", "b", "b"], new Dictionary(new Utf8(), new Int32()))],
+    ];
+    for (const [name, ids] of exactIds) {
+      const file = path.join(dir, `${name}.arrow`);
+      await writeArrow(file, { ...perStepColumns(fixedList(2)), episode_id: ids }, { batchRows: 2 });
+      const data = await loadDataset(file);
+      assert.deepEqual(data.episodes.map((ep) => [...ep.returnsToGo]), RTG, name);
+    }
+    const withNull = path.join(dir, "null-id.arrow");
+    await writeArrow(withNull, { ...perStepColumns(fixedList(2)), episode_id: vec(["a", "a", null, "b", "b"], new Utf8()) });
+    await assert.rejects(loadDataset(withNull), /null-id\.arrow: column "episode_id" has 1 null value\(s\); expected an episode id on every row/);
   }),
 );
 
