@@ -1,9 +1,9 @@
 /**
  * One writer per run directory. Two trainings of the same run would interleave their metrics rows
  * and overwrite each other's checkpoints, so `snndt train` holds a lock file for as long as it
- * writes, holding the owner's pid, host and a random token. It appears complete or not at all (a
- * written temporary linked into place). A lock whose process is gone (killed with SIGKILL, or the
- * machine restarted) is taken over: claimed by an atomic rename, so of several processes finding the
+ * writes, holding the owner's pid, start time, host and a random token. It appears complete or not
+ * at all (a written temporary linked into place). A lock whose process is gone (killed with SIGKILL,
+ * or the machine or container restarted, its pid perhaps given to another process) is taken over: claimed by an atomic rename, so of several processes finding the
  * same dead lock only one removes it, and a fresh lock is never removed in its place.
  */
 import { randomBytes } from "node:crypto";
@@ -19,25 +19,44 @@ interface LockOwner {
   pid: number;
   host: string;
   token: string;
+  /** The owner's start time (Linux: clock ticks since boot), telling it apart from a later process given the same pid. */
+  started?: string;
 }
 
 function readOwner(file: string): LockOwner | null {
   try {
     const owner = JSON.parse(readFileSync(file, "utf8")) as Partial<LockOwner>;
     if (typeof owner.pid !== "number" || typeof owner.host !== "string" || typeof owner.token !== "string") return null;
-    return { pid: owner.pid, host: owner.host, token: owner.token };
+    const started = typeof owner.started === "string" ? { started: owner.started } : {};
+    return { pid: owner.pid, host: owner.host, token: owner.token, ...started };
   } catch {
     return null;
   }
 }
 
-function isRunning(pid: number): boolean {
+/** When process `pid` started (field 22 of /proc/<pid>/stat), or null where /proc does not tell. */
+function processStartTime(pid: number): string | null {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM"; // alive, owned by another user
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // The command name in parentheses may hold spaces; the fields after it start at field 3.
+    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[22 - 3] ?? null;
+  } catch {
+    return null;
   }
+}
+
+/**
+ * Whether the lock's owner still runs: its pid is alive and, where both start times are known, is
+ * the same process. A reused pid is common in containers, where every first process is pid 1.
+ */
+function isRunning(owner: LockOwner): boolean {
+  try {
+    process.kill(owner.pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EPERM") return false; // EPERM: alive, owned by another user
+  }
+  const started = processStartTime(owner.pid);
+  return owner.started === undefined || started === null || started === owner.started;
 }
 
 /** Create `file` holding `owner`, or return false if it exists. */
@@ -86,13 +105,14 @@ export async function lockRunDirectory(runDir: string): Promise<() => void> {
   const made = !existsSync(runDir);
   await makeDirectory(runDir);
   const file = path.join(runDir, RUN_LOCK_FILE);
-  const me: LockOwner = { pid: process.pid, host: hostname(), token: randomBytes(8).toString("hex") };
+  const started = processStartTime(process.pid);
+  const me: LockOwner = { pid: process.pid, host: hostname(), token: randomBytes(8).toString("hex"), ...(started === null ? {} : { started }) };
   for (let attempt = 0; attempt < 3; attempt++) {
     if (!createLock(file, me)) {
       const owner = readOwner(file);
       const unlock = `if no snndt train is running on it, delete ${file}`;
       if (owner && owner.host !== me.host) throw new UsageError(`${runDir} is locked by snndt train (pid ${owner.pid}) on host ${owner.host}; ${unlock}.`);
-      if (owner && isRunning(owner.pid)) {
+      if (owner && isRunning(owner)) {
         throw new UsageError(`${runDir} is being trained by another snndt process (pid ${owner.pid}); wait for it to finish or stop it (${unlock}).`);
       }
       removeStale(file, owner, me); // its process is gone (or the file is not a lock): try again

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import * as path from "node:path";
 import { pathToFileURL } from "node:url";
@@ -62,4 +62,29 @@ test("a lock left by a dead process is taken over by exactly one of several proc
   assert.deepEqual(outcomes.filter((o) => o !== "won" && o !== "refused"), [], "no other outcome");
   assert.equal(outcomes.filter((o) => o === "won").length, 1, `outcomes: ${outcomes.join(", ")}`);
   assert.deepEqual(readdirSync(run), [], "the lock and every temporary are gone");
+});
+
+test("a dead owner's pid given to another process (pid 1 in a new container, here this very process) does not keep its lock", async () => {
+  const run = mkdtempSync(path.join(tmpdir(), "snndt-lock-reused-"));
+  const lock = path.join(run, RUN_LOCK_FILE);
+  // Same pid and host as this process, another start time: the process that wrote it is gone.
+  writeFileSync(lock, JSON.stringify({ pid: process.pid, host: hostname(), token: "dead", started: "1" }));
+  const release = await lockRunDirectory(run);
+  const owner = JSON.parse(readFileSync(lock, "utf8")) as { token: string; started: string };
+  assert.notEqual(owner.token, "dead");
+  assert.match(owner.started, /^\d+$/, "the new lock records its own start time");
+  release();
+  // A pid reused by another live process: the lock names a start time that process does not have.
+  const sleeper = spawn(process.execPath, ["-e", "setTimeout(() => {}, 30000)"], { stdio: "ignore" });
+  try {
+    writeFileSync(lock, JSON.stringify({ pid: sleeper.pid, host: hostname(), token: "dead", started: "1" }));
+    (await lockRunDirectory(run))();
+    // The same live process, its start time matching (or an older lock without one): still refused.
+    for (const started of [readFileSync(`/proc/${sleeper.pid}/stat`, "utf8").split(") ")[1]!.split(" ")[19], undefined]) {
+      writeFileSync(lock, JSON.stringify({ pid: sleeper.pid, host: hostname(), token: "live", started }));
+      await assert.rejects(lockRunDirectory(run), /is being trained by another snndt process/);
+    }
+  } finally {
+    sleeper.kill();
+  }
 });
