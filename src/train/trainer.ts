@@ -38,7 +38,7 @@ import {
   type CheckpointState,
   type NormalisationState,
 } from "./checkpoint.js";
-import { MetricsWriter, SUMMARY_JSON, type MetricsRow } from "./metrics.js";
+import { METRICS_CSV, METRICS_JSONL, MetricsWriter, SUMMARY_JSON, type MetricsRow } from "./metrics.js";
 import { AdamW, clipByGlobalNorm, GradientAccumulator, type GradientMap } from "./optimizer.js";
 import { learningRate, scheduleFromConfig } from "./schedule.js";
 import { splitEpisodes } from "./split.js";
@@ -94,6 +94,9 @@ function elapsedAt(dir: string): number | null {
 
 /** Written by writeResolvedConfig at the start of a run; `--resume` reads the run's config from it. */
 export const RESOLVED_CONFIG_FILE = "config.resolved.yaml";
+
+/** What a run writes in its directory: a new run refuses a directory holding any of them, and only them. */
+export const RUN_ENTRIES = [RESOLVED_CONFIG_FILE, METRICS_JSONL, METRICS_CSV, SUMMARY_JSON, "checkpoints", "eval"];
 
 /** The run's window spec: everything eval needs to build the same windows. */
 export function windowSpecOf(norm: NormalisationState): WindowSpec {

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import * as path from "node:path";
 import { spawn } from "node:child_process";
@@ -327,6 +327,22 @@ test("a corrupt checkpoint is refused on resume, and an existing run is not over
   const again = runCli(["-q", "train", "--out", out, ...TINY]);
   assert.equal(again.status, 2);
   assert.match(again.stderr, /already holds a run; continue it with --resume/);
+  // A directory holding the user's own files (notes, the --log-file itself) takes a new run beside them,
+  const beside = path.join(tmp("beside"), "run");
+  mkdirSync(beside, { recursive: true });
+  writeFileSync(path.join(beside, "notes.txt"), "mine");
+  const logged = runCli(["-q", "--log-file", path.join(beside, "train.log"), "train", "--out", beside, ...TINY, "--set", "train.steps=2", "--set", "train.checkpoint_every=2"]);
+  assert.equal(logged.status, 0, logged.stderr);
+  assert.equal(readFileSync(path.join(beside, "notes.txt"), "utf8"), "mine");
+  assert.ok(existsSync(path.join(beside, "checkpoints", "step-2")));
+  // but not one holding a name a run writes, with no run to --resume.
+  const clash = path.join(tmp("clash"), "run");
+  mkdirSync(clash, { recursive: true });
+  writeFileSync(path.join(clash, "metrics.csv"), "my numbers");
+  const clashed = runCli(["-q", "train", "--out", clash, ...TINY]);
+  assert.equal(clashed.status, 2, clashed.stderr);
+  assert.match(clashed.stderr, /run holds metrics\.csv, which a run writes, but no config\.resolved\.yaml, so it is no run --resume could continue/);
+  assert.equal(readFileSync(path.join(clash, "metrics.csv"), "utf8"), "my numbers");
   const file = path.join(tmp("file"), "not-a-dir");
   writeFileSync(file, "x");
   const onFile = runCli(["-q", "train", "--out", file, ...TINY]);

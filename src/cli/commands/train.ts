@@ -7,9 +7,9 @@ import { MAX_SEED } from "../../runtime/rng.js";
 import { parseInteger } from "../numbers.js";
 import { selectBackend } from "../../runtime/backend.js";
 import { fileOnPath } from "../../runtime/fs-atomic.js";
-import { lockRunDirectory, RUN_LOCK_FILE } from "../../runtime/run-lock.js";
+import { lockRunDirectory } from "../../runtime/run-lock.js";
 import { CONFIGS_DIR, loadConfig } from "../../train/config.js";
-import { RESOLVED_CONFIG_FILE, runTraining, type StopFlag } from "../../train/trainer.js";
+import { RESOLVED_CONFIG_FILE, RUN_ENTRIES, runTraining, type StopFlag } from "../../train/trainer.js";
 import { checkEvalEnvironment } from "../../eval/policy.js";
 import { modelLabel } from "../../model/index.js";
 import type { PreparedDataset } from "../../data/dataset.js";
@@ -95,8 +95,14 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
         );
         const file = fileOnPath(runDir);
         if (file) throw new UsageError(`--out ${runDir}: ${file} is a file; a run needs a directory (choose another --out).`);
-        if (existsSync(runDir) && readdirSync(runDir).some((entry) => entry !== RUN_LOCK_FILE)) {
+        const entries = existsSync(runDir) ? readdirSync(runDir) : [];
+        if (entries.includes(RESOLVED_CONFIG_FILE)) {
           throw new UsageError(`${runDir} already holds a run; continue it with --resume ${options.out ?? runDir}, or choose another --out.`);
+        }
+        // Other files (notes, the --log-file, a shell's redirect) may stay; a run's own names would be overwritten.
+        const clashes = entries.filter((entry) => RUN_ENTRIES.includes(entry));
+        if (clashes.length) {
+          throw new UsageError(`${runDir} holds ${clashes.join(", ")}, which a run writes, but no ${RESOLVED_CONFIG_FILE}, so it is no run --resume could continue; choose another --out.`);
         }
       }
 
