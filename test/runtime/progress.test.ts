@@ -3,7 +3,8 @@
  * (util-linux `script`): a command that fails while a bar is drawn must report and exit, not hang
  * on the bar's redraw timer.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import test from "node:test";
@@ -35,5 +36,33 @@ test(
     assert.equal(res.status, 1, res.stdout);
     assert.match(res.stdout, /reading bad-minari\.hdf5/, "the bar was drawn");
     assert.match(res.stdout, /snndt: error: .*episode_1/);
+  }),
+);
+
+test(
+  "a second Ctrl-C during training exits at once and gives the terminal back its cursor and line wrapping",
+  { skip: hasScript ? false : "util-linux `script` (a pseudo-terminal) is not installed" },
+  withTmp(async (dir) => {
+    const train = [process.execPath, SNNDT_BIN, "train", "--set", "model.d_model=16", "--set", "model.n_layers=1", "--set", "model.context=5", "--set", "train.steps=100000", "--out", path.join(dir, "run")];
+    // The shell prints its pid, then becomes the training process, so the test can signal it alone.
+    const command = `echo PID:$$; exec ${train.map((a) => `'${a}'`).join(" ")}`;
+    const env = { ...process.env };
+    delete env["CI"]; // bars are off under CI=true
+    const child = spawn("script", ["-qefc", command, "/dev/null"], { env, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+    const deadline = Date.now() + 90_000;
+    while (!/train \[/.test(out) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.match(out, /train \[/, "the training bar was drawn");
+    const pid = Number(/PID:(\d+)/.exec(out)![1]);
+    process.kill(pid, "SIGINT");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    process.kill(pid, "SIGINT");
+    const [status] = (await once(child, "close")) as [number | null];
+    assert.equal(status, 130, out);
+    assert.match(out, /second SIGINT: exiting without a checkpoint/);
+    // The bar hid the cursor (ESC[?25l) and turned off wrapping (ESC[?7l); both come back after.
+    assert.ok(out.lastIndexOf("\x1b[?25h") > out.lastIndexOf("\x1b[?25l"), "the cursor is shown again");
+    assert.ok(out.lastIndexOf("\x1b[?7h") > out.lastIndexOf("\x1b[?7l"), "line wrapping is on again");
   }),
 );

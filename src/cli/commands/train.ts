@@ -111,6 +111,7 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
       const stop: StopFlag = { requested: false };
       const onSignal = (signal: NodeJS.Signals): void => {
         if (stop.requested) {
+          ctx.progress.stopAll(); // a running bar hides the cursor and line wrapping until it stops
           process.stderr.write(`\nsnndt: second ${signal}: exiting without a checkpoint\n`);
           process.exit(INTERRUPTED_EXIT_CODE);
         }
