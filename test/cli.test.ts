@@ -66,6 +66,15 @@ test("--quiet never shows what a stricter --log-level hides; a --log-file below 
   assert.equal(existsSync(path.join(out, "manifest.json")), true);
 });
 
+test("a directory the file system will not make (procfs answers mkdir with ENOENT) is an error, not an endless loop", () => {
+  const sample = path.join(FIXTURES, "samples", "pendulum-d4rl.hdf5");
+  for (const args of [["--log-file", "/proc/snndt-none/log.jsonl", "doctor"], ["prepare-dataset", sample, "--out", "/proc/snndt-none/out"]]) {
+    const res = runCli(args, { timeoutMs: 30_000 });
+    assert.equal(res.status, 1, `${args.join(" ")}: exit ${res.status}, ${res.stderr}`);
+    assert.match(res.stderr, /cannot make the directory \/proc\/snndt-none: its file system does not allow it \(ENOENT\)/);
+  }
+});
+
 test("a reader that closes stdout early (snndt --help | head -1) ends the output, not with a crash", async () => {
   const child = spawn(process.execPath, [SNNDT_BIN, "--help"], { stdio: ["ignore", "pipe", "pipe"] });
   child.stdout.destroy();

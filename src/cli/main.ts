@@ -107,7 +107,8 @@ export async function main(argv: string[]): Promise<number> {
 function logFailureToFile(logFile: string | undefined, err: unknown): void {
   if (!logFile) return;
   try {
-    pino(pino.destination({ dest: logFile, sync: true, mkdir: true })).error({ err }, "command failed");
+    // No mkdir here: the logger made the directory, and where it could not, Node's recursive mkdir may never return.
+    pino(pino.destination({ dest: logFile, sync: true })).error({ err }, "command failed");
   } catch {
     // the log file itself is unusable; the message on stderr is what the user gets.
   }

@@ -250,6 +250,8 @@ export async function writeStepsArrowHashed(
       },
       out,
     );
+    // A write that fails (a full disk) rejects `written` while the loop below waits: handled there, not left unhandled.
+    written.catch(() => {});
     writer.reset(undefined, schema);
     let first = 0;
     while (first < episodes.length) {
@@ -262,8 +264,7 @@ export async function writeStepsArrowHashed(
       writer.write(buildBatch(schema, episodes, first, last, obsDim, actionSpace));
       first = last;
       // Let the file stream catch up so the serialised batches do not pile up in memory.
-      if (out.writableNeedDrain) await once(out, "drain");
-      else await new Promise((resolve) => setImmediate(resolve));
+      await Promise.race([written, out.writableNeedDrain ? once(out, "drain") : new Promise((resolve) => setImmediate(resolve))]);
     }
     writer.close();
     await written;

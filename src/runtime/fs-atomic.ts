@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { promises as fs, closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, statSync } from "node:fs";
 import * as path from "node:path";
+import { SnndtError } from "./errors.js";
 
 /** The nearest existing path at or above `dir` when it is not a directory (so `dir` cannot be made), else null. */
 export function fileOnPath(dir: string): string | null {
@@ -15,23 +16,34 @@ export function fileOnPath(dir: string): string | null {
 }
 
 /**
- * `mkdir -p` whose refusal by a file on the path is always ENOTDIR. Node's recursive mkdir answers
- * EEXIST when the directory to make is itself an existing file (ENOTDIR when the file is further
- * up), and EEXIST would reach the CLI as an snndt bug instead of as the user's path. Synchronous
- * (it is cheap): an mkdir still in flight on libuv's thread pool could make a temporary directory
- * again after the exit removal below has deleted it.
+ * `mkdir -p` whose refusal by a file on the path is always ENOTDIR (an EEXIST would reach the CLI as
+ * an snndt bug instead of as the user's path). Synchronous (it is cheap): an mkdir still in flight on
+ * libuv's thread pool could make a temporary directory again after the exit removal below has
+ * deleted it.
  */
 export async function makeDirectory(dir: string): Promise<void> {
   makeDirectorySync(dir);
 }
 
-/** makeDirectory for synchronous callers. */
+/**
+ * makeDirectory for synchronous callers. One mkdir per missing directory, from the top: Node 20's
+ * recursive mkdir loops forever where a file system answers mkdir with ENOENT (procfs).
+ */
 export function makeDirectorySync(dir: string): void {
-  try {
-    mkdirSync(dir, { recursive: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "EEXIST" || !fileOnPath(dir)) throw err;
-    throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${dir}'`), { code: "ENOTDIR", syscall: "mkdir", path: dir });
+  const notDirectory = () => Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${dir}'`), { code: "ENOTDIR", syscall: "mkdir", path: dir });
+  if (fileOnPath(path.resolve(dir))) throw notDirectory();
+  const missing: string[] = [];
+  for (let at = path.resolve(dir); !existsSync(at) && path.dirname(at) !== at; at = path.dirname(at)) missing.unshift(at);
+  for (const made of missing) {
+    try {
+      mkdirSync(made);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EEXIST" && !fileOnPath(made)) continue; // made meanwhile by another process
+      if (code === "EEXIST") throw notDirectory();
+      if (code === "ENOENT") throw new SnndtError(`cannot make the directory ${made}: its file system does not allow it (ENOENT); choose another path.`);
+      throw err;
+    }
   }
 }
 
@@ -112,7 +124,7 @@ export async function writeDirAtomic<T>(
   try {
     const result = await build(tmp);
     if (existsSync(target)) {
-      if (!options.replace) throw new Error(`refusing to replace existing ${target}`);
+      if (!options.replace) throw new SnndtError(`${target} appeared while it was being written (another snndt writing the same output?); it was left as it is and nothing was written there.`);
       const old = hiddenSibling(path.resolve(target));
       // Back to back, synchronously: no interrupt can run between them and leave no target at all.
       renameSync(target, old);

@@ -13,6 +13,7 @@ export function runCli(args: string[], options: { cwd?: string; timeoutMs?: numb
     cwd: options.cwd,
     encoding: "utf8",
     timeout: options.timeoutMs ?? 120_000,
+    killSignal: "SIGKILL", // a process spinning in a system call may never act on SIGTERM
     env: { ...process.env, CI: "true" },
   });
   return { status: res.status ?? -1, stdout: res.stdout, stderr: res.stderr };
