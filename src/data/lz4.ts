@@ -7,7 +7,8 @@
  * BD (block max size index 4..7 = 64 KiB..4 MiB), [content size u64], [dict id u32], HC byte; then
  * blocks of u32 size (high bit: stored uncompressed), data, [u32 block checksum]; a 0 end mark;
  * [u32 content checksum]. Several frames may follow each other, and skippable frames
- * (magic 0x184D2A5?) are skipped.
+ * (magic 0x184D2A5?) are skipped. Every checksum a frame carries (header, block, content: XXH32) is
+ * verified, so a damaged file is an error, never quietly different numbers.
  *
  * Block: sequences of a token (high nibble: literal length, low nibble: match length - 4, 15 meaning
  * "more length bytes follow, each added until one is < 255"), literals, a u16 little-endian match
@@ -18,6 +19,47 @@ const FRAME_MAGIC = 0x184d2204;
 const SKIPPABLE_MASK = 0xfffffff0;
 const SKIPPABLE_MAGIC = 0x184d2a50;
 const BLOCK_MAX_SIZES: Record<number, number> = { 4: 1 << 16, 5: 1 << 18, 6: 1 << 20, 7: 1 << 22 };
+
+/**
+ * XXH32 with seed 0, the checksum of LZ4 frames: four 32-bit lanes over 16-byte stripes (or
+ * PRIME5 for inputs under 16 bytes), then the length, the remaining 4-byte words and bytes, and an
+ * avalanche of shifts and multiplies; all arithmetic mod 2^32.
+ */
+const PRIME1 = 0x9e3779b1;
+const PRIME2 = 0x85ebca77;
+const PRIME3 = 0xc2b2ae3d;
+const PRIME4 = 0x27d4eb2f;
+const PRIME5 = 0x165667b1;
+
+const rotl = (x: number, r: number): number => (x << r) | (x >>> (32 - r));
+const lane = (src: Uint8Array, at: number): number => src[at]! | (src[at + 1]! << 8) | (src[at + 2]! << 16) | (src[at + 3]! << 24);
+const round = (acc: number, input: number): number => Math.imul(rotl((acc + Math.imul(input, PRIME2)) | 0, 13), PRIME1);
+
+export function xxh32(src: Uint8Array, begin = 0, end = src.length): number {
+  let p = begin;
+  let h: number;
+  if (end - begin >= 16) {
+    let v1 = (PRIME1 + PRIME2) | 0;
+    let v2 = PRIME2;
+    let v3 = 0;
+    let v4 = -PRIME1 | 0;
+    for (; p + 16 <= end; p += 16) {
+      v1 = round(v1, lane(src, p));
+      v2 = round(v2, lane(src, p + 4));
+      v3 = round(v3, lane(src, p + 8));
+      v4 = round(v4, lane(src, p + 12));
+    }
+    h = (rotl(v1, 1) + rotl(v2, 7) + rotl(v3, 12) + rotl(v4, 18)) | 0;
+  } else {
+    h = PRIME5;
+  }
+  h = (h + (end - begin)) | 0;
+  for (; p + 4 <= end; p += 4) h = Math.imul(rotl((h + Math.imul(lane(src, p), PRIME3)) | 0, 17), PRIME4);
+  for (; p < end; p++) h = Math.imul(rotl((h + Math.imul(src[p]!, PRIME5)) | 0, 11), PRIME1);
+  h = Math.imul(h ^ (h >>> 15), PRIME2);
+  h = Math.imul(h ^ (h >>> 13), PRIME3);
+  return (h ^ (h >>> 16)) >>> 0;
+}
 
 class Lz4Error extends Error {
   constructor(message: string) {
@@ -53,7 +95,10 @@ function readHeader(src: Uint8Array, at: number): FrameHeader {
     p += 8;
   }
   if (flg & 0x01) p += 4; // dictionary id: dictionaries are not used by Arrow
-  p += 1; // header checksum
+  const checksum = src[p];
+  if (checksum === undefined) throw new Lz4Error(`truncated frame header at byte ${at}`);
+  if (checksum !== (xxh32(src, at + 4, p) >>> 8) % 256) throw new Lz4Error(`frame header checksum mismatch at byte ${p}: the file is corrupt`);
+  p += 1;
   return { blocksAt: p, blockChecksum: (flg & 0x10) !== 0, contentChecksum: (flg & 0x04) !== 0, blockMax, contentSize };
 }
 
@@ -158,10 +203,16 @@ export function decodeLz4Frame(src: Uint8Array): Uint8Array {
       } else {
         out = decodeBlock(src, p, p + length, dst, out);
       }
+      if (h.blockChecksum && xxh32(src, p, p + length) !== u32(src, p + length)) {
+        throw new Lz4Error(`block checksum mismatch in the block at byte ${p - 4}: the file is corrupt`);
+      }
       p += length + (h.blockChecksum ? 4 : 0);
     }
     if (h.contentSize !== null && out - frameStart !== h.contentSize) {
       throw new Lz4Error(`decoded ${out - frameStart} bytes but the frame header declares ${h.contentSize}`);
+    }
+    if (h.contentChecksum && xxh32(dst, frameStart, out) !== u32(src, p)) {
+      throw new Lz4Error(`content checksum mismatch for the frame at byte ${at}: the file is corrupt`);
     }
     at = p + (h.contentChecksum ? 4 : 0);
   }

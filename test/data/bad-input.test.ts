@@ -81,6 +81,16 @@ test(
     const bad = path.join(dir, "damaged.feather");
     writeFileSync(bad, damaged);
     await expectError(bad, [/LZ4 frame: bad magic/, /truncated or corrupt/]);
+
+    // polars writes block and content checksums (FLG 0x54: no content size, so the first block's
+    // size follows at byte 7 of the frame): a damaged block checksum is caught, not read past.
+    const flipped = Buffer.from(whole);
+    assert.equal(flipped[at + 4], 0x54);
+    const blockLength = flipped.readUInt32LE(at + 7) & 0x7fffffff;
+    flipped[at + 11 + blockLength]! ^= 0x01;
+    const unchecked = path.join(dir, "bad-checksum.feather");
+    writeFileSync(unchecked, flipped);
+    await expectError(unchecked, [/LZ4 frame: block checksum mismatch in the block at byte \d+: the file is corrupt/, /truncated or corrupt/]);
   }),
 );
 
