@@ -117,8 +117,9 @@ export function modelConfigOf(config: ResolvedConfig, dataset: Pick<PreparedData
 
 /** Refuse a resume whose dataset or config no longer matches the checkpoint. */
 function checkResumeCompatible(state: CheckpointState, config: ResolvedConfig, dataset: PreparedDataset, dir: string, runDir: string): void {
-  // The backend may change on resume (results then match only to float rounding); nothing else may.
-  const current = { ...config, backend: state.config.backend };
+  // The backend may change on resume (results then match only to float rounding), and the data may
+  // have moved (its episodes' hash, checked below, says whether it is the same data); nothing else may.
+  const current = { ...config, backend: state.config.backend, data: { ...config.data, path: state.config.data.path } };
   const now = configHash(current);
   if (state.configHash !== now) {
     // --resume reads the run's saved config: it was edited or damaged, or resolved by another snndt

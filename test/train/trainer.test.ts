@@ -1,11 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import * as path from "node:path";
 import { spawn } from "node:child_process";
 import { runCli } from "../helpers/cli.js";
-import { REPO_ROOT, SNNDT_BIN } from "../helpers/paths.js";
+import { FIXTURES, REPO_ROOT, SNNDT_BIN } from "../helpers/paths.js";
 import { readMetrics } from "../../src/train/metrics.js";
 import { stepCheckpoints } from "../../src/train/checkpoint.js";
 import { RUN_LOCK_FILE } from "../../src/runtime/run-lock.js";
@@ -156,6 +156,32 @@ test("resuming from a checkpoint reproduces the uninterrupted run's remaining lo
   const refused = runCli(["-q", "train", "--resume", edited]);
   assert.equal(refused.status, 1, refused.stderr);
   assert.match(refused.stderr, /step-10 was trained with another configuration than .*-edited\/config\.resolved\.yaml now holds: train\.steps 30 in the checkpoint, 40 in the file\./);
+});
+
+test("a run whose data moved resumes with --data naming where it is now, and only with the same episodes", async () => {
+  const base = tmp("moved");
+  const original = path.join(base, "before", "cartpole.arrow");
+  mkdirSync(path.dirname(original));
+  cpSync(path.join(REPO_ROOT, "datasets", "cartpole-mixed.arrow"), original);
+  const full = path.join(base, "full");
+  const args = [...TINY, "--data", original, "--set", "train.steps=20", "--set", "train.log_every=4", "--set", "train.eval_every=10", "--set", "train.checkpoint_every=10"];
+  assert.equal(runCli(["-q", "train", "--out", full, ...args]).status, 0);
+  const partial = `${full}-partial`;
+  cpSync(full, partial, { recursive: true });
+  for (const { step, dir } of await stepCheckpoints(partial)) if (step > 10) rmSync(dir, { recursive: true });
+  rmSync(path.join(partial, "summary.json"));
+  const moved = path.join(base, "after", "cartpole.arrow");
+  mkdirSync(path.dirname(moved));
+  renameSync(original, moved);
+  // Other CartPole data is refused by its episodes, whatever its path.
+  const wrong = runCli(["-q", "train", "--resume", partial, "--data", path.join(FIXTURES, "samples", "cartpole-steps-lz4.feather")]);
+  assert.equal(wrong.status, 1, wrong.stderr);
+  assert.match(wrong.stderr, /step-10 was trained on another dataset \(hash [0-9a-f]{12}, .*cartpole-steps-lz4\.feather has [0-9a-f]{12}\)/);
+  const res = runCli(["-q", "train", "--resume", partial, "--data", moved]);
+  assert.equal(res.status, 0, res.stderr);
+  assert.deepEqual(lossCurve(partial), lossCurve(full));
+  const weights = (dir: string) => readFileSync(path.join(dir, "checkpoints", "step-20", "model.safetensors"));
+  assert.ok(weights(partial).equals(weights(full)), "final weights differ after the move");
 });
 
 test("a run stopped before its first checkpoint starts over on --resume and makes the same run", async () => {

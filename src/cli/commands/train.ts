@@ -41,7 +41,7 @@ export function registerTrain(program: Command, context: () => RunContext): void
     .command("train")
     .description("train an SNN-DT (or a plain Decision Transformer) on an offline dataset")
     .option("--config <file>", "environment config layered over configs/default.yaml", DEFAULT_CONFIG)
-    .option("--data <path>", "prepared dataset directory or raw Arrow/HDF5 file (default: the config's data.path)")
+    .option("--data <path>", "prepared dataset directory or raw Arrow/HDF5 file (default: the config's data.path); with --resume, where the run's data has moved")
     .option("--out <dir>", "run directory (default: runs/<data, or config>-<variant, or dt>-seed<N>-<time>)")
     .option("--set <key=value>", "override one config key, e.g. --set model.kind=dt (repeatable)", collect, [])
     .option("--backend <name>", "auto | tensorflow | wasm | cpu (default: the config's backend)")
@@ -69,7 +69,7 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
       let config;
       if (options.resume !== undefined) {
         runDir = path.resolve(options.resume);
-        const explicit = ["data", "out", "seed", "valFraction", "keepLast"].filter((k) => options[k as keyof TrainOptions] !== undefined);
+        const explicit = ["out", "seed", "valFraction", "keepLast"].filter((k) => options[k as keyof TrainOptions] !== undefined);
         if (options.set.length) explicit.push("set");
         if (options.config !== DEFAULT_CONFIG) explicit.push("config");
         if (explicit.length) {
@@ -79,7 +79,8 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
         }
         const saved = path.join(runDir, RESOLVED_CONFIG_FILE);
         if (!existsSync(saved)) throw new UsageError(`${runDir} is not a snndt run directory: ${RESOLVED_CONFIG_FILE} is missing.`);
-        config = loadConfig({ configPath: saved, backend: options.backend });
+        // --data: where the run's data is now, if it moved (its episodes must be the ones trained on).
+        config = loadConfig({ configPath: saved, backend: options.backend, data: options.data });
         resume = true;
       } else {
         const flags: { flag: string; key: string; value: unknown }[] = [];
