@@ -6,7 +6,7 @@ import { Command, Option } from "commander";
 import { pino } from "pino";
 import { createLogger, LOG_LEVELS, type LogLevel } from "../runtime/logging.js";
 import { createProgressFactory, progressEnabled } from "../runtime/progress.js";
-import { fileSystemError, INTERRUPTED_EXIT_CODE, SnndtError, UsageError } from "../runtime/errors.js";
+import { backendMemoryError, fileSystemError, INTERRUPTED_EXIT_CODE, SnndtError, UsageError } from "../runtime/errors.js";
 import { SNNDT_VERSION } from "../runtime/version.js";
 import type { RunContext } from "../runtime/context.js";
 import { registerPrepareDataset } from "./commands/prepare-dataset.js";
@@ -91,7 +91,7 @@ export async function main(argv: string[]): Promise<number> {
       // commander already printed help/version/usage errors; a usage error exits 2, as snndt's own do.
       return e.exitCode === 0 ? 0 : USAGE_EXIT_CODE;
     }
-    const known = err instanceof SnndtError ? err : fileSystemError(err);
+    const known = err instanceof SnndtError ? err : (fileSystemError(err) ?? backendMemoryError(err));
     if (known) {
       process.stderr.write(`snndt: error: ${known.message}\n`);
       logFailureToFile(program.opts<GlobalOptions>().logFile, err);
