@@ -9,7 +9,7 @@ import { ENV_IDS, makeEnv } from "./envs/index.js";
 import type { ActionSpace } from "../data/types.js";
 import type { WindowBatch, WindowSpec } from "../data/windows.js";
 import { createDecisionRunner, createModel, type DecisionRunner, type ForwardStats, type ModelConfig, type SequenceModel } from "../model/index.js";
-import { CHECKSUMS_FILE, checkpointDir, latestCheckpoint, loadCheckpoint, restoreVariables, type CheckpointState } from "../train/checkpoint.js";
+import { CHECKSUMS_FILE, checkpointDir, latestCheckpoint, loadCheckpointWeights, restoreVariables, type CheckpointState } from "../train/checkpoint.js";
 import { modelConfigOf, windowSpecOf } from "../train/trainer.js";
 
 export interface LoadedPolicy {
@@ -45,7 +45,7 @@ export async function resolveCheckpoint(target: string): Promise<{ checkpoint: s
 
 export async function loadPolicy(target: string): Promise<LoadedPolicy> {
   const { checkpoint, runDir } = await resolveCheckpoint(target);
-  const loaded = await loadCheckpoint(checkpoint);
+  const loaded = await loadCheckpointWeights(checkpoint);
   const norm = loaded.state.normalisation;
   const modelConfig = modelConfigOf(loaded.state.config, { obsDim: norm.obsDim, actionSpace: norm.actionSpace });
   const model = createModel(modelConfig, loaded.state.config.seed);

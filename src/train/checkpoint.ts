@@ -201,8 +201,51 @@ export async function saveCheckpoint(
   }
 }
 
-/** Load and verify a checkpoint directory; anything missing, altered or half-written is an InputError. */
+/** A checkpoint's weights and state, for evaluation: its optimizer file is neither needed nor read. */
+export async function loadCheckpointWeights(dir: string): Promise<Omit<LoadedCheckpoint, "optimizer">> {
+  const { weights, state } = await readCheckpoint(dir, [MODEL_FILE, STATE_FILE]);
+  return { dir, weights, state };
+}
+
+/** A whole checkpoint, weights, optimizer and state, for resuming a run. */
 export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
+  const { weights, state, contents } = await readCheckpoint(dir, [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE]);
+  const optimizerFile = path.join(dir, OPTIMIZER_FILE);
+  const optimizerContent = decodeSafetensors(contents.get(OPTIMIZER_FILE)!, optimizerFile);
+  const step = Number(optimizerContent.metadata.step);
+  if (!Number.isInteger(step) || step < 0) {
+    throw new InputError(`${optimizerFile}: metadata "step" is ${JSON.stringify(optimizerContent.metadata.step)}, expected an integer >= 0.`);
+  }
+  const moments: AdamWState["moments"] = new Map();
+  for (const [name, weight] of weights) {
+    const m = optimizerContent.tensors.get(FIRST_MOMENT + name);
+    const v = optimizerContent.tensors.get(SECOND_MOMENT + name);
+    if (!m || !v) throw new InputError(`${optimizerFile} has no moments for variable "${name}".`);
+    for (const [label, t] of [[FIRST_MOMENT, m], [SECOND_MOMENT, v]] as const) {
+      if (t.dtype !== "F32" || t.shape.join(",") !== weight.shape.join(",")) {
+        throw new InputError(`${optimizerFile}: "${label}${name}" is ${t.dtype} [${t.shape}], the weight is F32 [${weight.shape}].`);
+      }
+    }
+    moments.set(name, { shape: weight.shape, m: m.data as Float32Array, v: v.data as Float32Array });
+  }
+  if (optimizerContent.tensors.size !== 2 * weights.size) {
+    const extra = [...optimizerContent.tensors.keys()].filter((k) => !weights.has(k.replace(/^exp_avg(_sq)?\//, "")));
+    throw new InputError(`${optimizerFile} holds moments for variables not in ${MODEL_FILE}: ${extra.join(", ")}.`);
+  }
+  if (state.step !== step) {
+    throw new InputError(`${dir} is inconsistent: ${STATE_FILE} says step ${state.step}, ${OPTIMIZER_FILE} says ${step}.`);
+  }
+  return { dir, weights, optimizer: { step, moments }, state };
+}
+
+/**
+ * Verify `files` against the checkpoint's checksums, then decode its weights and state; anything
+ * missing, altered or half-written is an InputError.
+ */
+async function readCheckpoint(
+  dir: string,
+  files: (typeof CHECKSUMMED_FILES)[number][],
+): Promise<{ weights: LoadedCheckpoint["weights"]; state: CheckpointState; contents: Map<string, Buffer> }> {
   const base = path.basename(path.resolve(dir));
   if (base.startsWith(".") && base.includes(".tmp-")) {
     throw new InputError(`${dir} is a half-written checkpoint (a temporary directory left by an interrupted save); use a complete step-<N> or best directory.`);
@@ -231,7 +274,7 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   }
   const checksums = parsed as Record<string, unknown>;
   const contents = new Map<string, Buffer>();
-  for (const name of CHECKSUMMED_FILES) {
+  for (const name of files) {
     const file = path.join(dir, name);
     if (!entries.includes(name)) throw new InputError(`${dir} is not a complete checkpoint: ${name} is missing.`);
     const expected = checksums[name];
@@ -251,29 +294,6 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
     weights.set(name, { shape: t.shape, data: t.data as Float32Array });
   }
 
-  const optimizerFile = path.join(dir, OPTIMIZER_FILE);
-  const optimizerContent = decodeSafetensors(contents.get(OPTIMIZER_FILE)!, optimizerFile);
-  const step = Number(optimizerContent.metadata.step);
-  if (!Number.isInteger(step) || step < 0) {
-    throw new InputError(`${optimizerFile}: metadata "step" is ${JSON.stringify(optimizerContent.metadata.step)}, expected an integer >= 0.`);
-  }
-  const moments: AdamWState["moments"] = new Map();
-  for (const [name, weight] of weights) {
-    const m = optimizerContent.tensors.get(FIRST_MOMENT + name);
-    const v = optimizerContent.tensors.get(SECOND_MOMENT + name);
-    if (!m || !v) throw new InputError(`${optimizerFile} has no moments for variable "${name}".`);
-    for (const [label, t] of [[FIRST_MOMENT, m], [SECOND_MOMENT, v]] as const) {
-      if (t.dtype !== "F32" || t.shape.join(",") !== weight.shape.join(",")) {
-        throw new InputError(`${optimizerFile}: "${label}${name}" is ${t.dtype} [${t.shape}], the weight is F32 [${weight.shape}].`);
-      }
-    }
-    moments.set(name, { shape: weight.shape, m: m.data as Float32Array, v: v.data as Float32Array });
-  }
-  if (optimizerContent.tensors.size !== 2 * weights.size) {
-    const extra = [...optimizerContent.tensors.keys()].filter((k) => !weights.has(k.replace(/^exp_avg(_sq)?\//, "")));
-    throw new InputError(`${optimizerFile} holds moments for variables not in ${MODEL_FILE}: ${extra.join(", ")}.`);
-  }
-
   const stateFile = path.join(dir, STATE_FILE);
   let state: CheckpointState;
   try {
@@ -285,13 +305,10 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   if (state.formatVersion !== CHECKPOINT_FORMAT_VERSION) {
     throw new InputError(`${stateFile}: checkpoint format version ${state.formatVersion}, this snndt reads version ${CHECKPOINT_FORMAT_VERSION}.`);
   }
-  if (state.step !== step) {
-    throw new InputError(`${dir} is inconsistent: ${STATE_FILE} says step ${state.step}, ${OPTIMIZER_FILE} says ${step}.`);
-  }
   if (configHash(state.config) !== state.configHash) {
     throw new InputError(`${stateFile}: the stored config does not match its configHash ${state.configHash}; the file was edited.`);
   }
-  return { dir, weights, optimizer: { step, moments }, state };
+  return { weights, state, contents };
 }
 
 /**

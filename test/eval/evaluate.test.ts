@@ -142,6 +142,16 @@ test("evaluation is reproducible: the same seeds give the same episodes", () => 
   assert.deepEqual(a.result.episodes, b.result.episodes);
 });
 
+test("a checkpoint without its optimizer file (weights, state and checksums only) evaluates to the same episodes", () => {
+  const whole = evalJson([snnRun, "--episodes", "2", "--seeds", "3", "--latency-decisions", "2", "--out", path.join(base, "with-optimizer")]);
+  const weightsOnly = path.join(base, "weights-only");
+  cpSync(path.join(snnRun, "checkpoints", "best"), weightsOnly, { recursive: true });
+  rmSync(path.join(weightsOnly, "optimizer.safetensors"));
+  const shared = evalJson([weightsOnly, "--data", path.join(REPO_ROOT, "datasets", "cartpole-mixed.arrow"), "--episodes", "2", "--seeds", "3", "--latency-decisions", "2", "--out", path.join(base, "without-optimizer")]);
+  assert.equal(shared.status, 0, shared.stderr);
+  assert.deepEqual(shared.result.episodes, whole.result.episodes);
+});
+
 test("targets are paired: a target's episodes do not depend on which other targets are listed", () => {
   const alone = evalJson([snnRun, "--episodes", "3", "--seeds", "7,8", "--target-return", "500", "--latency-decisions", "5", "--out", path.join(base, "alone")]);
   const both = evalJson([snnRun, "--episodes", "3", "--seeds", "7,8", "--target-return", "100", "--target-return", "500", "--latency-decisions", "5", "--out", path.join(base, "both")]);
