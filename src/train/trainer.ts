@@ -27,6 +27,7 @@ import { allocateBatch, realStepCount, WindowSampler, type WindowBatch, type Win
 import { createModel, inputsFromBatch, disposeInputs, actionLoss, modelLabel, ELIGIBILITY_STATE_NAME, type SequenceModel, type ModelConfig, type ModelInputs } from "../model/index.js";
 import { configValueDifferences, configHash, resolvePackagePath, writeResolvedConfig, type ResolvedConfig } from "./config.js";
 import {
+  CHECKSUMS_FILE,
   checkpointDir,
   latestCheckpoint,
   loadCheckpoint,
@@ -34,6 +35,7 @@ import {
   restoreOptimizer,
   restoreVariables,
   saveCheckpoint,
+  stepCheckpoints,
   trainedOn,
   type CheckpointState,
   type NormalisationState,
@@ -220,7 +222,12 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
     await metrics.truncateAfter(0);
   } else if (resumeFrom) {
     const dir = resumeFrom;
-    const loaded = await loadCheckpoint(dir);
+    const loaded = await loadCheckpoint(dir).catch(async (err: unknown) => {
+      // Damaged: resuming from the newest intact checkpoint before it is the user's choice, so say how.
+      const older = (await stepCheckpoints(runDir)).find(({ dir: other }) => other !== dir && existsSync(path.join(other, CHECKSUMS_FILE)));
+      if (!(err instanceof InputError) || !older) throw err;
+      throw new InputError(`${err.message} To resume from ${older.dir} (step ${older.step}), the newest checkpoint before it, move ${dir} out of ${path.dirname(dir)} and run --resume again.`);
+    });
     if (loaded.state.step >= config.train.steps && existsSync(path.join(runDir, SUMMARY_JSON))) {
       throw new InputError(
         `${runDir} finished: its last checkpoint is at step ${loaded.state.step} of ${config.train.steps} (train.steps) and it has ${SUMMARY_JSON}; nothing to resume. To train it again, start a new run.`,

@@ -384,6 +384,18 @@ test("a corrupt checkpoint is refused on resume, and an existing run is not over
   const res = runCli(["-q", "train", "--resume", out]);
   assert.equal(res.status, 1);
   assert.match(res.stderr, /model\.safetensors is corrupt: its sha256/);
+  assert.doesNotMatch(res.stderr, /To resume from/, "no older checkpoint to offer");
+  // With an intact older checkpoint, the error says how to resume from it.
+  const longer = path.join(tmp("corrupt-newest"), "run");
+  assert.equal(runCli(["-q", "train", "--out", longer, ...TINY, "--set", "train.steps=10", "--set", "train.checkpoint_every=5"]).status, 0);
+  rmSync(path.join(longer, "summary.json"));
+  const newest = path.join(longer, "checkpoints", "step-10", "model.safetensors");
+  const damaged = readFileSync(newest);
+  damaged[damaged.length - 3] ^= 0xff;
+  writeFileSync(newest, damaged);
+  const advised = runCli(["-q", "train", "--resume", longer]);
+  assert.equal(advised.status, 1, advised.stderr);
+  assert.match(advised.stderr, /step-10\/model\.safetensors is corrupt: its sha256 .* To resume from .*step-5 \(step 5\), the newest checkpoint before it, move .*step-10 out of .*checkpoints and run --resume again\./);
 });
 
 test("data that eval.env cannot play is refused before training; an eval.env that is not built in is a warning", () => {
