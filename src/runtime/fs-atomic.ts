@@ -3,7 +3,7 @@
  * place only when complete, so an error or a crash never leaves a half-written file or directory.
  */
 import { randomBytes } from "node:crypto";
-import { promises as fs, closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, statSync } from "node:fs";
+import { promises as fs, closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { SnndtError } from "./errors.js";
 
@@ -70,6 +70,37 @@ function hiddenSibling(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
 }
 
+const HIDDEN_TEMPORARY = /^\.(.+)\.tmp-(\d+)-[0-9a-f]{8}$/;
+
+/** Whether a process with this pid exists (EPERM: it does, owned by another user). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Remove the hidden temporaries in `dir` (of `name` only, if given) whose writing process is gone:
+ * a SIGKILL skips the exit removal and would leave them, up to a dataset's or checkpoint's size,
+ * for good. A temporary of a live process (another writer) is left alone.
+ */
+export function removeOrphanedTemporaries(dir: string, name?: string): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return; // no directory, no temporaries
+  }
+  for (const entry of entries) {
+    const match = HIDDEN_TEMPORARY.exec(entry);
+    if (!match || (name !== undefined && match[1] !== name) || processAlive(Number(match[2]))) continue;
+    rmSync(path.join(dir, entry), { recursive: true, force: true });
+  }
+}
+
 /**
  * A hidden temporary name beside `target`, registered for removal at exit until `release` is
  * called. Create it synchronously (the exit removal must not run while its creation is in flight).
@@ -119,6 +150,7 @@ export async function writeDirAtomic<T>(
   options: { replace?: boolean } = {},
 ): Promise<T> {
   await makeDirectory(path.dirname(path.resolve(target)));
+  removeOrphanedTemporaries(path.dirname(path.resolve(target)), path.basename(path.resolve(target)));
   const { tmp, release } = temporarySibling(path.resolve(target));
   mkdirSync(tmp);
   try {

@@ -11,7 +11,7 @@ import { existsSync, linkSync, readdirSync, readFileSync, renameSync, rmdirSync,
 import { hostname } from "node:os";
 import * as path from "node:path";
 import { UsageError } from "./errors.js";
-import { makeDirectory } from "./fs-atomic.js";
+import { makeDirectory, processAlive } from "./fs-atomic.js";
 
 export const RUN_LOCK_FILE = ".snndt-train.lock";
 
@@ -50,11 +50,7 @@ function processStartTime(pid: number): string | null {
  * the same process. A reused pid is common in containers, where every first process is pid 1.
  */
 function isRunning(owner: LockOwner): boolean {
-  try {
-    process.kill(owner.pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "EPERM") return false; // EPERM: alive, owned by another user
-  }
+  if (!processAlive(owner.pid)) return false;
   const started = processStartTime(owner.pid);
   return owner.started === undefined || started === null || started === owner.started;
 }

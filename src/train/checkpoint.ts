@@ -21,7 +21,7 @@ import * as tf from "@tensorflow/tfjs";
 import type { PreparedDataset } from "../data/dataset.js";
 import type { ActionSpace } from "../data/types.js";
 import { InputError, SnndtError } from "../runtime/errors.js";
-import { writeDirAtomic, writeSynced } from "../runtime/fs-atomic.js";
+import { removeOrphanedTemporaries, writeDirAtomic, writeSynced } from "../runtime/fs-atomic.js";
 import type { RngState } from "../runtime/rng.js";
 import { configHash, type ResolvedConfig } from "./config.js";
 import type { AdamW, AdamWState } from "./optimizer.js";
@@ -410,9 +410,13 @@ export async function stepCheckpoints(runDir: string): Promise<{ step: number; d
     .sort((a, b) => b.step - a.step);
 }
 
-/** Delete all but the newest `keepLast` step-<N> checkpoints; `best/` is never touched. Returns the removed dirs. */
+/**
+ * Delete all but the newest `keepLast` step-<N> checkpoints, and the half-written saves a killed
+ * process left; `best/` is never touched. Returns the removed step-<N> dirs.
+ */
 export async function pruneCheckpoints(runDir: string, keepLast: number): Promise<string[]> {
   if (!Number.isInteger(keepLast) || keepLast < 1) throw new Error(`keepLast must be an integer >= 1, got ${keepLast}`);
+  removeOrphanedTemporaries(path.join(runDir, "checkpoints"));
   const removed: string[] = [];
   for (const { dir } of (await stepCheckpoints(runDir)).slice(keepLast)) {
     await fs.rm(dir, { recursive: true, force: true });

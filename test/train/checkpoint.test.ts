@@ -1,5 +1,6 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync, rmSync, mkdirSync, cpSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -345,15 +346,18 @@ test("latestCheckpoint ignores temp and incomplete dirs; prune keeps the newest 
   await saveCheckpoint(checkpointDir(run, "best"), { parameters: named(variables), optimizer, state: stateFor(0, sampler, 2.0) });
   await saveCheckpoint(checkpointDir(run, "best"), { parameters: named(variables), optimizer, state: stateFor(0, sampler, 1.0) });
   assert.equal((await loadCheckpoint(checkpointDir(run, "best"))).state.bestValLoss, 1.0);
-  // An interrupted save leaves a temp dir; a hand-made step dir lacks checksums.
-  mkdirSync(path.join(run, "checkpoints", ".step-500.tmp-1-ffff"));
+  // An interrupted save leaves a temp dir (here: of a killed process, and of a live writer); a hand-made step dir lacks checksums.
+  const deadPid = Number(spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" }).stdout);
+  mkdirSync(path.join(run, "checkpoints", `.step-500.tmp-${deadPid}-0000ffff`));
+  mkdirSync(path.join(run, "checkpoints", `.step-600.tmp-${process.pid}-0000eeee`));
   mkdirSync(path.join(run, "checkpoints", "step-400"));
   assert.equal(await latestCheckpoint(run), checkpointDir(run, 100));
   rmSync(path.join(run, "checkpoints", "step-400"), { recursive: true });
 
   const removed = await pruneCheckpoints(run, 2);
   assert.deepEqual(removed.sort(), [checkpointDir(run, 10), checkpointDir(run, 2)].sort());
-  assert.deepEqual(readdirSync(path.join(run, "checkpoints")).sort(), [".step-500.tmp-1-ffff", "best", "step-100", "step-30"]);
+  // The killed process's half-written save goes; the live writer's stays.
+  assert.deepEqual(readdirSync(path.join(run, "checkpoints")).sort(), [`.step-600.tmp-${process.pid}-0000eeee`, "best", "step-100", "step-30"]);
   assert.ok(existsSync(path.join(checkpointDir(run, "best"), "checksums.json")));
   await assert.rejects(pruneCheckpoints(run, 0), /keepLast must be an integer >= 1/);
   disposeAll(variables, optimizer);
