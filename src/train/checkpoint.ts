@@ -411,14 +411,19 @@ export async function stepCheckpoints(runDir: string): Promise<{ step: number; d
 }
 
 /**
- * Delete all but the newest `keepLast` step-<N> checkpoints, and the half-written saves a killed
- * process left; `best/` is never touched. Returns the removed step-<N> dirs.
+ * Keep the newest `keepLast` step-<N> checkpoints taken on schedule; one taken off it (at an
+ * interrupt) only while it is the newest, so a resumed run keeps the checkpoints an uninterrupted
+ * one keeps. The half-written saves a killed process left go too; `best/` is never touched.
+ * Returns the removed step-<N> dirs.
  */
-export async function pruneCheckpoints(runDir: string, keepLast: number): Promise<string[]> {
+export async function pruneCheckpoints(runDir: string, keepLast: number, onSchedule: (step: number) => boolean = () => true): Promise<string[]> {
   if (!Number.isInteger(keepLast) || keepLast < 1) throw new Error(`keepLast must be an integer >= 1, got ${keepLast}`);
   removeOrphanedTemporaries(path.join(runDir, "checkpoints"));
+  const steps = await stepCheckpoints(runDir);
+  const scheduled = steps.filter(({ step }) => onSchedule(step));
+  const stale = [...scheduled.slice(keepLast), ...steps.slice(1).filter(({ step }) => !onSchedule(step))];
   const removed: string[] = [];
-  for (const { dir } of (await stepCheckpoints(runDir)).slice(keepLast)) {
+  for (const { dir } of stale) {
     await fs.rm(dir, { recursive: true, force: true });
     removed.push(dir);
   }

@@ -233,7 +233,7 @@ export const CONFIG_SCHEMA: SectionSchema<ResolvedConfig> = {
         eval_every: leaf("integer", 100, "steps between validations", { min: 1 }),
         val_batches: leaf("integer", 8, "batches per validation", { min: 1, max: 100000 }),
         checkpoint_every: leaf("integer", 200, "steps between checkpoints", { min: 1 }),
-        keep_last: leaf("integer", 3, "step checkpoints kept (best/ is always kept)", { min: 1, max: 100000 }),
+        keep_last: leaf("integer", 3, "step checkpoints kept, the newest on schedule (best/ is always kept; one written at an interrupt until the next)", { min: 1, max: 100000 }),
         log_every: leaf("integer", 10, "steps between metrics rows", { min: 1 }),
       },
     },

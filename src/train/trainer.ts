@@ -279,11 +279,12 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
     return (s * samplesPerStep) / sampler.totalSteps;
   }
   let lastCheckpoint = "";
+  const onSchedule = (s: number): boolean => s % config.train.checkpoint_every === 0 || s === config.train.steps;
   const saveStep = async (): Promise<void> => {
     const dir = checkpointDir(runDir, step);
     await saveCheckpoint(dir, { parameters: model, optimizer, state: await checkpointState() });
     await writeFileAtomic(path.join(dir, ELAPSED_FILE), JSON.stringify({ seconds: earlierSeconds + (Date.now() - started) / 1000 }) + "\n");
-    const removed = await pruneCheckpoints(runDir, config.train.keep_last);
+    const removed = await pruneCheckpoints(runDir, config.train.keep_last, onSchedule);
     lastCheckpoint = dir;
     logger.info({ checkpoint: dir, step, pruned: removed.length }, "checkpoint saved");
   };
@@ -414,7 +415,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
         bar.update(step);
       }
       gradNorm!.dispose();
-      if (step % config.train.checkpoint_every === 0 || step === config.train.steps) await saveStep();
+      if (onSchedule(step)) await saveStep();
       // A step awaits only promises the WASM backend settles at once, so a SIGINT/SIGTERM handler
       // would otherwise run only at the next file write; one macrotask turn lets it set the flag.
       await new Promise((resolve) => setImmediate(resolve));

@@ -362,3 +362,20 @@ test("latestCheckpoint ignores temp and incomplete dirs; prune keeps the newest 
   await assert.rejects(pruneCheckpoints(run, 0), /keepLast must be an integer >= 1/);
   disposeAll(variables, optimizer);
 });
+
+test("a checkpoint written at an interrupt is kept while it is the newest, and does not push one on schedule out", async () => {
+  const run = mkdtempSync(path.join(tmpdir(), "snndt-prune-"));
+  const onSchedule = (step: number) => step % 20 === 0;
+  const steps = () => readdirSync(path.join(run, "checkpoints")).sort();
+  // Interrupted at step 26 with keep_last 3: step-26 is what a resume starts from.
+  for (const step of [20, 26]) mkdirSync(checkpointDir(run, step), { recursive: true });
+  assert.deepEqual(await pruneCheckpoints(run, 3, onSchedule), []);
+  // Resumed: from step-40 on, step-26 has done its job; the kept set is an uninterrupted run's.
+  for (const step of [40, 60]) {
+    mkdirSync(checkpointDir(run, step));
+    await pruneCheckpoints(run, 3, onSchedule);
+  }
+  assert.deepEqual(steps(), ["step-20", "step-40", "step-60"]);
+  mkdirSync(checkpointDir(run, 80));
+  assert.deepEqual(await pruneCheckpoints(run, 3, onSchedule), [checkpointDir(run, 20)]);
+});
