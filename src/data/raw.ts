@@ -119,7 +119,7 @@ export function detectActionSpace(raw: RawDataset, episodes: RawEpisode[], overr
   if (!wantDiscrete) return { kind: "continuous", dim: raw.actWidth, low, high };
   if (raw.actWidth !== 1) {
     throw new UsageError(
-      `${raw.file}: --action-space discrete needs one action index a step, but column "${actionColumn}" has ${raw.actWidth} values a step.`,
+      `${raw.file}: --action-space discrete needs one action index a step or one-hot rows, but column "${actionColumn}" has ${raw.actWidth} values a step that are not all one-hot.`,
     );
   }
   for (const ep of episodes) {
@@ -133,6 +133,26 @@ export function detectActionSpace(raw: RawDataset, episodes: RawEpisode[], overr
     }
   }
   return { kind: "discrete", n: maxValue + 1 };
+}
+
+/** Each episode's action indices if every action row is one-hot (a single 1, the rest 0), else null. */
+function oneHotIndices(episodes: RawEpisode[], width: number): Float32Array[] | null {
+  const indices: Float32Array[] = [];
+  for (const ep of episodes) {
+    const picked = new Float32Array(ep.length);
+    for (let t = 0; t < ep.length; t++) {
+      let hot = -1;
+      for (let k = 0; k < width; k++) {
+        const v = ep.actions[t * width + k]!;
+        if (v === 1 && hot < 0) hot = k;
+        else if (v !== 0) return null;
+      }
+      if (hot < 0) return null;
+      picked[t] = hot;
+    }
+    indices.push(picked);
+  }
+  return indices;
 }
 
 /** G_t = sum_{k>=t} r_k, accumulated backwards in float64. */
@@ -215,11 +235,17 @@ export function finishDataset(raw: RawDataset, options: FinishOptions = {}): Fin
           : "every episode has zero steps";
     throw new InputError(`${raw.file}: the dataset is empty: expected at least one episode with at least one step, but ${why}.`);
   }
-  const actionSpace = detectActionSpace(raw, kept, options.actionSpace);
-  const episodes: Episode[] = kept.map((ep) => ({
+  // One-hot rows are discrete actions in another spelling: read as indices unless told continuous.
+  const indices = raw.actWidth > 1 && options.actionSpace !== "continuous" ? oneHotIndices(kept, raw.actWidth) : null;
+  if (indices) {
+    const actionColumn = raw.columns["actions"] ?? "actions";
+    warnings.push(`column "${actionColumn}" is one-hot (${raw.actWidth} wide, one 1 a row): read as discrete action indices 0..${raw.actWidth - 1} (--action-space continuous keeps the vectors)`);
+  }
+  const actionSpace: ActionSpace = indices ? { kind: "discrete", n: raw.actWidth } : detectActionSpace(raw, kept, options.actionSpace);
+  const episodes: Episode[] = kept.map((ep, i) => ({
     length: ep.length,
     observations: ep.observations,
-    actions: ep.actions,
+    actions: indices ? indices[i]! : ep.actions,
     rewards: Float32Array.from(ep.rewards),
     returnsToGo: returnsToGo(ep.rewards),
     terminated: ep.terminated,

@@ -115,6 +115,26 @@ test(
 );
 
 test(
+  "one-hot actions are read as discrete indices (with a warning), kept as vectors under --action-space continuous",
+  withTmp(async (dir) => {
+    const oneHot = (index: number) => [0, 1, 2].map((k) => (k === index ? 1 : 0));
+    const file = path.join(dir, "one-hot.arrow");
+    await writeArrow(file, { ...perStepColumns(fixedList(2)), actions: vec([1, 0, 2, 1, 1].map(oneHot), fixedList(3)) });
+    await checkHandEpisodes(file);
+    const data = await loadDataset(file);
+    assert.deepEqual([...data.episodes[0]!.actions], [1, 0, 2]);
+    assert.match(data.manifest.warnings.join("\n"), /column "actions" is one-hot \(3 wide, one 1 a row\): read as discrete action indices 0\.\.2/);
+    const vectors = await loadDataset(file, { actionSpace: "continuous" });
+    assert.deepEqual(vectors.actionSpace, { kind: "continuous", dim: 3, low: [0, 0, 0], high: [1, 1, 1] });
+    // Rows that are not all one-hot stay a continuous box.
+    const mixed = path.join(dir, "not-one-hot.arrow");
+    await writeArrow(mixed, { ...perStepColumns(fixedList(2)), actions: vec([oneHot(1), oneHot(0), [1, 1, 0], oneHot(1), oneHot(1)], fixedList(3)) });
+    assert.equal((await loadDataset(mixed)).actionSpace.kind, "continuous");
+    await assert.rejects(loadDataset(mixed, { actionSpace: "discrete" }), /--action-space discrete needs one action index a step or one-hot rows, but column "actions" has 3 values a step that are not all one-hot/);
+  }),
+);
+
+test(
   "episode ids are compared exactly: int64 ids beyond 2^53 that float64 would merge, string and dictionary-encoded ids",
   withTmp(async (dir) => {
     const base = 2n ** 53n;
