@@ -140,7 +140,7 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
       if (earlier !== undefined) {
         throw new InputError(
           `${file}: column "${episodeName}": the rows of episode ${id} are not contiguous (rows from ${earlier} and again from row ${start}); ` +
-            `expected each episode's steps in one run of rows.`,
+            `expected each episode's steps in one run of rows (if the column holds no episode ids, pass --episode-column none).`,
         );
       }
       seen.set(id, start);
@@ -175,7 +175,7 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
       for (let r = start + 1; r < end; r++) {
         if (steps[r] !== steps[r - 1]! + 1) {
           throw new InputError(
-            `${file}: column "${stepName}" at row ${r} holds ${steps[r]} after ${steps[r - 1]} at row ${r - 1} in the same episode; expected consecutive steps in order.`,
+            `${file}: column "${stepName}" at row ${r} holds ${steps[r]} after ${steps[r - 1]} at row ${r - 1} in the same episode; expected consecutive steps in order (if it holds no step index, pass --step-column none).`,
           );
         }
       }

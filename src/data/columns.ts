@@ -30,9 +30,14 @@ export const COLUMN_FLAGS: Record<ColumnRole, string> = {
   step: "--step-column",
 };
 
+/** Given for an optional role (flags, episode ids, steps): the file has no such column, whatever its names say. */
+export const NO_COLUMN = "none";
+const OPTIONAL_ROLES: readonly ColumnRole[] = ["terminals", "timeouts", "episode", "step"];
+
 /**
- * The name in `available` for `role`, or undefined when absent. A name given by the user must
- * exist: a typo is an error listing what the file holds, never a silent fallback to an alias.
+ * The name in `available` for `role`, or undefined when absent (or declared absent with
+ * NO_COLUMN). A name given by the user must exist: a typo is an error listing what the file holds,
+ * never a silent fallback to an alias.
  */
 export function findColumn(
   file: string,
@@ -42,6 +47,7 @@ export function findColumn(
   what = "columns",
 ): string | undefined {
   const given = names[role];
+  if (given === NO_COLUMN && OPTIONAL_ROLES.includes(role)) return undefined;
   if (given !== undefined) {
     if (available.includes(given)) return given;
     throw new InputError(

@@ -8,7 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { Dictionary, Int32, Utf8, type DataType, type Vector } from "apache-arrow";
-import { loadDataset, prepareDataset } from "../../src/data/dataset.js";
+import { loadDataset, prepareDataset, type ReaderOptions } from "../../src/data/dataset.js";
 import { writeStepsArrow } from "../../src/data/arrow-writer.js";
 import { quietContext } from "../helpers/context.js";
 import { bool, f32, f64, fixedList, int32, int64, largeList, list, vec, withTmp, writeArrow, type ArrowWriteOptions } from "./make-files.js";
@@ -47,7 +47,11 @@ function perStepColumns(obsType: DataType) {
 }
 
 async function checkHandEpisodes(file: string): Promise<void> {
-  const data = await loadDataset(file);
+  await checkHandEpisodesWith(file, {});
+}
+
+async function checkHandEpisodesWith(file: string, options: ReaderOptions): Promise<void> {
+  const data = await loadDataset(file, options);
   assert.equal(data.episodes.length, 2);
   assert.deepEqual(data.episodes.map((ep) => [...ep.returnsToGo]), RTG);
   assert.deepEqual([...data.episodes[0]!.observations], [0.5, 1, 1.5, 2, 2.5, 3]);
@@ -131,6 +135,22 @@ test(
     await writeArrow(mixed, { ...perStepColumns(fixedList(2)), actions: vec([oneHot(1), oneHot(0), [1, 1, 0], oneHot(1), oneHot(1)], fixedList(3)) });
     assert.equal((await loadDataset(mixed)).actionSpace.kind, "continuous");
     await assert.rejects(loadDataset(mixed, { actionSpace: "discrete" }), /--action-space discrete needs one action index a step or one-hot rows, but column "actions" has 3 values a step that are not all one-hot/);
+  }),
+);
+
+test(
+  "a column named like a step index or episode id that holds neither is refused with the way out, and ignored with --step-column / --episode-column none",
+  withTmp(async (dir) => {
+    // A time column "t" in seconds, and an "episode" column holding a task label that repeats.
+    const file = path.join(dir, "time.arrow");
+    const { episode_id: _ids, step: _steps, ...rest } = perStepColumns(fixedList(2));
+    await writeArrow(file, { ...rest, t: vec([0, 0.05, 0.1, 0, 0.05], f64) });
+    await assert.rejects(loadDataset(file), /column "t" at row 1 holds 0\.05 after 0 at row 0 in the same episode; expected consecutive steps in order \(if it holds no step index, pass --step-column none\)/);
+    await checkHandEpisodesWith(file, { columns: { step: "none" } });
+    const labels = path.join(dir, "labels.arrow");
+    await writeArrow(labels, { ...rest, episode: vec([1n, 2n, 1n, 1n, 2n], int64) });
+    await assert.rejects(loadDataset(labels), /the rows of episode 1 are not contiguous .*\(if the column holds no episode ids, pass --episode-column none\)/);
+    await checkHandEpisodesWith(labels, { columns: { episode: "none" } });
   }),
 );
 

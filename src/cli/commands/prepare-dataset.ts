@@ -49,10 +49,10 @@ export function registerPrepareDataset(program: Command, context: () => RunConte
     .option("--obs-column <name>", "column/dataset holding observations")
     .option("--action-column <name>", "column/dataset holding actions")
     .option("--reward-column <name>", "column/dataset holding rewards")
-    .option("--episode-column <name>", "column holding episode ids (per-step Arrow)")
-    .option("--step-column <name>", "column holding the step index within the episode (per-step Arrow)")
-    .option("--terminal-column <name>", "column/dataset of terminal (episode ended) flags")
-    .option("--timeout-column <name>", "column/dataset of timeout (time limit) flags")
+    .option("--episode-column <name>", "column holding episode ids (per-step Arrow; none: there is none)")
+    .option("--step-column <name>", "column holding the step index within the episode (per-step Arrow; none: there is none)")
+    .option("--terminal-column <name>", "column/dataset of terminal (episode ended) flags (none: there is none)")
+    .option("--timeout-column <name>", "column/dataset of timeout (time limit) flags (none: there is none)")
     .addHelpText("after", EXAMPLES)
     .action(async (input: string, flags: PrepareFlags) => {
       const ctx = context();
