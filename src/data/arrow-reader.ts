@@ -340,7 +340,11 @@ export function rawFromTable(file: string, format: SourceFormat, table: Table, g
   const vectorSteps = obsName !== undefined && listDepth(column(table, obsName).type).depth <= 1;
   const perEpisode =
     listDepth(rewType).depth >= 1 && rewType.typeId !== Type.FixedSizeList && !(vectorSteps && everyRowHoldsOne(file, rewName, table));
-  return perEpisode ? readPerEpisode(file, format, table, names, options) : readPerStep(file, format, table, names, options);
+  const raw = perEpisode ? readPerEpisode(file, format, table, names, options) : readPerStep(file, format, table, names, options);
+  const metadata = table.schema.metadata;
+  const seed = Number(metadata.get("snndt.seed"));
+  const env = metadata.get("snndt.env");
+  return env !== undefined && Number.isSafeInteger(seed) ? { ...raw, collectedBy: { env, policy: metadata.get("snndt.policy") ?? "", seed } } : raw;
 }
 
 /** Read an Arrow IPC file or stream in either layout. */

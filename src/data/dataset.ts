@@ -19,7 +19,7 @@ import { flattenNumbers } from "./arrow-nested.js";
 import { readHdf5 } from "./hdf5-reader.js";
 import { detectFormat } from "./detect.js";
 import type { ColumnNames } from "./columns.js";
-import { finishDataset, type ActionSpaceOverride, type FinishedDataset, type RawDataset, type SourceFormat, type SourceLayout } from "./raw.js";
+import { finishDataset, type ActionSpaceOverride, type CollectedBy, type FinishedDataset, type RawDataset, type SourceFormat, type SourceLayout } from "./raw.js";
 import { describeActionSpace, describeDistribution, distribution, fmt, renderHistogram, type DistributionStats } from "./summary.js";
 
 export const MANIFEST_FILE = "manifest.json";
@@ -39,6 +39,8 @@ export interface DatasetSummary {
     layout: SourceLayout;
     /** The source's column (or HDF5 dataset) names, keyed by role. */
     columns: Record<string, string>;
+    /** How `snndt collect` made the source (its environment, policy and seed); absent for other files. */
+    collected_by?: CollectedBy;
   };
   obs_dim: number;
   action_space: ActionSpace;
@@ -151,7 +153,7 @@ function summarize(raw: RawDataset, finished: FinishedDataset, source: { path: s
   return {
     format_version: MANIFEST_FORMAT_VERSION,
     snndt_version: SNNDT_VERSION,
-    source: { ...source, format: raw.format, layout: raw.layout, columns: raw.columns },
+    source: { ...source, format: raw.format, layout: raw.layout, columns: raw.columns, ...(raw.collectedBy ? { collected_by: raw.collectedBy } : {}) },
     obs_dim: finished.obsDim,
     action_space: finished.actionSpace,
     episodes: finished.episodes.length,

@@ -38,6 +38,15 @@ export interface RawDataset {
   /** Steps after the last episode end that were dropped (0 when kept or when there were none). */
   droppedPartialSteps: number;
   warnings: string[];
+  /** How `snndt collect` made the file, from its metadata (absent for other files). */
+  collectedBy?: CollectedBy;
+}
+
+/** The environment, scripted policy and seed `snndt collect` played to make a dataset. */
+export interface CollectedBy {
+  env: string;
+  policy: string;
+  seed: number;
 }
 
 export type ActionSpaceOverride = "discrete" | "continuous";

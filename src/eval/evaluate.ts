@@ -11,6 +11,7 @@ import { Rng } from "../runtime/rng.js";
 import { SNNDT_VERSION } from "../runtime/version.js";
 import { episodeReturns, loadDataset, returnSupport, type ReturnSupport } from "../data/dataset.js";
 import type { Episode } from "../data/types.js";
+import type { CollectedBy } from "../data/raw.js";
 import { EpisodeHistory } from "../data/windows.js";
 import { createModel, disposeInputs, inputsFromBatch, modelLabel, SPIKE_KINDS, type SpikeKind } from "../model/index.js";
 import { firingRate } from "../model/populations.js";
@@ -192,7 +193,7 @@ async function openEnv(request: EvalRequest, envId: string): Promise<OpenedEnvir
 async function runDataset(
   policy: LoadedPolicy,
   request: EvalRequest,
-): Promise<{ returns: number[] | null; path: string; heldOut: Episode[] | null; source: string }> {
+): Promise<{ returns: number[] | null; path: string; heldOut: Episode[] | null; source: string; collectedBy?: CollectedBy }> {
   const config = policy.state.config;
   const own = resolvePackagePath(config.data.path);
   const path = request.data ? resolvePackagePath(request.data) : own;
@@ -203,13 +204,15 @@ async function runDataset(
   const dataset = await loadDataset(path, { progress: request.context.progress });
   checkDataCompatible(policy.spec, { obsDim: dataset.obsDim, actionSpace: dataset.actionSpace, longestEpisode: dataset.manifest.lengths.max }, path, policy.checkpoint);
   const returns = episodeReturns(dataset.episodes);
+  const collectedBy = dataset.manifest.source.collected_by;
+  const provenance = collectedBy ? { collectedBy } : {};
   if (trainedOn(policy.state, dataset)) {
     const split = splitEpisodes(dataset.episodes.length, config.data.val_fraction, Rng.derive(config.seed, "split"));
     // Validation picked best/, so its score on these episodes leans optimistic: say so.
     const pickedBy = policy.checkpoint === checkpointDir(policy.runDir, "best") ? ", which also chose this best/ checkpoint" : "";
-    return { returns, path, heldOut: split.val.map((i) => dataset.episodes[i]!), source: `${path}: the run's held-out episodes${pickedBy}` };
+    return { returns, path, heldOut: split.val.map((i) => dataset.episodes[i]!), source: `${path}: the run's held-out episodes${pickedBy}`, ...provenance };
   }
-  return { returns, path, heldOut: dataset.episodes, source: `${path}: all episodes (not the run's training data)` };
+  return { returns, path, heldOut: dataset.episodes, source: `${path}: all episodes (not the run's training data)`, ...provenance };
 }
 
 /** MACs of one batch-1 decision of a plain DT with the SNN-DT's sizes (weights do not matter for counts). */
@@ -258,6 +261,14 @@ export async function evaluate(request: EvalRequest): Promise<EvalResult> {
       const episodes = request.episodes ?? config.eval.episodes;
       if (seeds.length === 0) throw new UsageError("--seeds needs at least one seed");
       logger.info({ checkpoint: policy.checkpoint, env: env.describe.id, targets, episodes, seeds }, "evaluating");
+      // A built-in environment under the data's own collection seed starts where the data's episodes started.
+      const collected = data.collectedBy;
+      if (collected && request.envCmd === undefined && collected.env === env.describe.id && seeds.includes(collected.seed)) {
+        logger.warn(
+          `eval seed ${collected.seed} is the seed ${data.path} was collected with (snndt collect --seed ${collected.seed}): its episodes start ` +
+            `where the data's episodes started, so they replay the data's start states; evaluate with other seeds (--seeds).`,
+        );
+      }
       // Before the episodes, so a mistyped target can be stopped: the data shows no return beyond its own range.
       if (data.returns) {
         const { min: worst, max: highest } = extent(data.returns);

@@ -152,6 +152,22 @@ test("a checkpoint without its optimizer file (weights, state and checksums only
   assert.deepEqual(shared.result.episodes, whole.result.episodes);
 });
 
+test("an eval seed that collected the run's data is warned about: its episodes start where the data's did", () => {
+  // The shipped CartPole data was collected with seed 0 (its Arrow metadata says so); eval's default seeds are others.
+  const replay = runCli(["eval", snnRun, "--episodes", "1", "--seeds", "0", "--latency-decisions", "2", "--out", path.join(base, "seed0")]);
+  assert.equal(replay.status, 0, replay.stderr);
+  assert.match(replay.stderr, /eval seed 0 is the seed .*cartpole-mixed\.arrow was collected with \(snndt collect --seed 0\): its episodes start where the data's episodes started/);
+  const fresh = runCli(["eval", snnRun, "--episodes", "1", "--seeds", "5", "--latency-decisions", "2", "--out", path.join(base, "seed5")]);
+  assert.equal(fresh.status, 0, fresh.stderr);
+  assert.doesNotMatch(fresh.stderr, /was collected with/);
+  // The same holds for the dataset's prepared copy, whose manifest keeps where the data came from.
+  const prepared = path.join(base, "prepared-cartpole");
+  assert.equal(runCli(["-q", "prepare-dataset", path.join(REPO_ROOT, "datasets", "cartpole-mixed.arrow"), "--out", prepared]).status, 0);
+  const viaCopy = runCli(["eval", snnRun, "--data", prepared, "--episodes", "1", "--seeds", "0", "--latency-decisions", "2", "--out", path.join(base, "seed0-prepared")]);
+  assert.equal(viaCopy.status, 0, viaCopy.stderr);
+  assert.match(viaCopy.stderr, /eval seed 0 is the seed .*prepared-cartpole was collected with/);
+});
+
 test("targets are paired: a target's episodes do not depend on which other targets are listed", () => {
   const alone = evalJson([snnRun, "--episodes", "3", "--seeds", "7,8", "--target-return", "500", "--latency-decisions", "5", "--out", path.join(base, "alone")]);
   const both = evalJson([snnRun, "--episodes", "3", "--seeds", "7,8", "--target-return", "100", "--target-return", "500", "--latency-decisions", "5", "--out", path.join(base, "both")]);
