@@ -3,8 +3,9 @@
  * and overwrite each other's checkpoints, so `snndt train` holds a lock file for as long as it
  * writes, holding the owner's pid, start time, host and a random token. It appears complete or not
  * at all (a written temporary linked into place). A lock whose process is gone (killed with SIGKILL,
- * or the machine or container restarted, its pid perhaps given to another process) is taken over: claimed by an atomic rename, so of several processes finding the
- * same dead lock only one removes it, and a fresh lock is never removed in its place.
+ * or the machine or container restarted, its pid perhaps given to another process) is taken over:
+ * claimed by an atomic rename, so of several processes finding the same dead lock only one removes
+ * it, and a fresh lock is never removed in its place.
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, linkSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
