@@ -161,11 +161,11 @@ test("an eval seed that collected the run's data is warned about: its episodes s
   assert.equal(fresh.status, 0, fresh.stderr);
   assert.doesNotMatch(fresh.stderr, /was collected with/);
   // The same holds for the dataset's prepared copy, whose manifest keeps where the data came from.
-  const prepared = path.join(base, "prepared-cartpole");
+  const prepared = path.join(base, "prepared-for-seeds");
   assert.equal(runCli(["-q", "prepare-dataset", path.join(REPO_ROOT, "datasets", "cartpole-mixed.arrow"), "--out", prepared]).status, 0);
   const viaCopy = runCli(["eval", snnRun, "--data", prepared, "--episodes", "1", "--seeds", "0", "--latency-decisions", "2", "--out", path.join(base, "seed0-prepared")]);
   assert.equal(viaCopy.status, 0, viaCopy.stderr);
-  assert.match(viaCopy.stderr, /eval seed 0 is the seed .*prepared-cartpole was collected with/);
+  assert.match(viaCopy.stderr, /eval seed 0 is the seed .*prepared-for-seeds was collected with/);
 });
 
 test("targets are paired: a target's episodes do not depend on which other targets are listed", () => {
@@ -482,7 +482,9 @@ test("a continuous checkpoint whose data's action range reaches outside the envi
   });
   // Pendulum data clipped to the box (float32 bounds), or narrower than it: nothing to say.
   assert.equal(actionRangeWarning(spec(-2, 2), pendulum, "ckpt"), null);
-  assert.equal(actionRangeWarning(spec(Math.fround(-2.0000001), 1.5), pendulum, "ckpt"), null);
+  const justAbove = Math.fround(2.0000002); // the float32 after 2
+  assert.ok(justAbove > 2);
+  assert.equal(actionRangeWarning(spec(-1.5, justAbove), pendulum, "ckpt"), null);
   // Data from another environment (torques up to 3): the model will ask for what Pendulum-v1 clips.
   assert.equal(
     actionRangeWarning(spec(-3, 2), pendulum, "ckpt"),
