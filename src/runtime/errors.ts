@@ -62,13 +62,14 @@ export function fileSystemError(err: unknown): SnndtError | null {
 export const INTERRUPTED_EXIT_CODE = 130;
 
 /**
- * The WebAssembly backend's abort when its heap cannot grow (it stops at 4 GB): "Aborted()" in a
- * release build, "Aborted(... OOM ...)" in others. Said as what it almost always is, with what to
- * change; null for anything else (other aborts are bugs and keep their stack).
+ * The WebAssembly backend's abort when its heap cannot grow (it stops at 4 GB): "Aborted(). Build
+ * with -sASSERTIONS for more info." from the release build tfjs ships, "Aborted(... OOM ...)" from
+ * others. Said as what it almost always is, with what to change; null for anything else (other
+ * aborts are bugs and keep their stack).
  */
 export function backendMemoryError(err: unknown): SnndtError | null {
   // WebAssembly.RuntimeError, told by its name (the compiler's lib has no WebAssembly value).
-  if (!(err instanceof Error) || err.name !== "RuntimeError" || !/^Aborted\((.*OOM.*)?\)$/.test(err.message)) return null;
+  if (!(err instanceof Error) || err.name !== "RuntimeError" || !/^Aborted\((.*OOM.*)?\)(\. Build with .*)?$/.test(err.message)) return null;
   return new SnndtError(
     `the TensorFlow.js WebAssembly backend ran out of memory (${err.message}; its heap stops at 4 GB). ` +
       "A training step's memory grows with train.batch_size x model.context x model.d_model x model.lif.T: " +
