@@ -234,6 +234,11 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
       );
     }
     checkResumeCompatible(loaded.state, config, dataset, dir, runDir);
+    if (config.data.path !== loaded.state.config.data.path) {
+      // The same episodes at a new place (--data): the run's config names it from now on.
+      await writeResolvedConfig(runDir, config);
+      logger.info({ from: loaded.state.config.data.path, to: config.data.path }, `the run's data moved: ${RESOLVED_CONFIG_FILE} now names its new place`);
+    }
     restoreVariables(model, loaded.weights, dir);
     restoreOptimizer(model, optimizer, loaded.optimizer);
     for (const name of RNG_STREAMS) {

@@ -182,6 +182,16 @@ test("a run whose data moved resumes with --data naming where it is now, and onl
   assert.deepEqual(lossCurve(partial), lossCurve(full));
   const weights = (dir: string) => readFileSync(path.join(dir, "checkpoints", "step-20", "model.safetensors"));
   assert.ok(weights(partial).equals(weights(full)), "final weights differ after the move");
+  // The run's config names the new place, so a later --resume needs no --data.
+  assert.match(readFileSync(path.join(partial, "config.resolved.yaml"), "utf8"), new RegExp(`path: ${moved.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}`));
+  // A run with no checkpoint records no data to check a new place against: --data is refused.
+  const unstarted = `${full}-unstarted`;
+  cpSync(full, unstarted, { recursive: true });
+  rmSync(path.join(unstarted, "checkpoints"), { recursive: true });
+  rmSync(path.join(unstarted, "summary.json"));
+  const refused = runCli(["-q", "train", "--resume", unstarted, "--data", moved]);
+  assert.equal(refused.status, 2, refused.stderr);
+  assert.match(refused.stderr, /has no checkpoint yet, so nothing records which data it was trained on and --data cannot move it/);
 });
 
 test("a run stopped before its first checkpoint starts over on --resume and makes the same run", async () => {

@@ -8,6 +8,7 @@ import { parseInteger } from "../numbers.js";
 import { selectBackend } from "../../runtime/backend.js";
 import { fileOnPath } from "../../runtime/fs-atomic.js";
 import { lockRunDirectory } from "../../runtime/run-lock.js";
+import { latestCheckpoint } from "../../train/checkpoint.js";
 import { CONFIGS_DIR, loadConfig } from "../../train/config.js";
 import { RESOLVED_CONFIG_FILE, RUN_ENTRIES, runTraining, type StopFlag } from "../../train/trainer.js";
 import { checkEvalEnvironment } from "../../eval/policy.js";
@@ -79,7 +80,12 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
         }
         const saved = path.join(runDir, RESOLVED_CONFIG_FILE);
         if (!existsSync(saved)) throw new UsageError(`${runDir} is not a snndt run directory: ${RESOLVED_CONFIG_FILE} is missing.`);
-        // --data: where the run's data is now, if it moved (its episodes must be the ones trained on).
+        // --data: where the run's data is now, if it moved (a checkpoint's episodes hash must confirm it).
+        if (options.data !== undefined && !(await latestCheckpoint(runDir))) {
+          throw new UsageError(
+            `${runDir} has no checkpoint yet, so nothing records which data it was trained on and --data cannot move it; start it again as a new run (--out) with --data.`,
+          );
+        }
         config = loadConfig({ configPath: saved, backend: options.backend, data: options.data });
         resume = true;
       } else {
