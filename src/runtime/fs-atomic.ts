@@ -39,6 +39,7 @@ export function makeDirectorySync(dir: string): void {
       mkdirSync(made);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EEXIST" && !existsSync(made)) throw new SnndtError(`cannot make the directory ${made}: it is a symbolic link to a path that does not exist; remove the link or choose another path.`);
       if (code === "EEXIST" && !fileOnPath(made)) continue; // made meanwhile by another process
       if (code === "EEXIST") throw notDirectory();
       if (code === "ENOENT") throw new SnndtError(`cannot make the directory ${made}: its file system does not allow it (ENOENT); choose another path.`);

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, existsSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, existsSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { writeDirAtomic, writeFileAtomic } from "../../src/runtime/fs-atomic.js";
@@ -55,4 +55,14 @@ test("writeDirAtomic removes the hidden temporaries a killed writer of the same 
   writeFileSync(path.join(dir, orphan, "steps.arrow"), "half");
   await writeDirAtomic(path.join(dir, "out"), async (tmp) => writeFileSync(path.join(tmp, "v"), "1"));
   assert.deepEqual(readdirSync(dir).sort(), [live, other, "out"].sort());
+});
+
+test("a directory path through a broken symbolic link is named as such", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "snndt-atomic-"));
+  symlinkSync(path.join(dir, "gone"), path.join(dir, "link"));
+  await assert.rejects(writeFileAtomic(path.join(dir, "link", "sub", "x.txt"), "x"), (err: unknown) => {
+    assert.ok(err instanceof SnndtError);
+    assert.match(err.message, /cannot make the directory .*link: it is a symbolic link to a path that does not exist/);
+    return true;
+  });
 });
