@@ -30,7 +30,7 @@ import { extent } from "../data/summary.js";
 
 /** Batch-1 decisions timed for latency. */
 export const DEFAULT_LATENCY_DECISIONS = 200;
-/** Spike statistics on one decision in this many: a counted decision runs the full window (~3x a decision). */
+/** Spike statistics on one decision in this many: a counted decision also runs the full window (~4.5x a decision). */
 export const DEFAULT_STATS_EVERY = 10;
 
 export interface EvalRequest {

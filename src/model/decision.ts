@@ -14,10 +14,10 @@
  * - the last step's action token is dropped and the final block runs for the last state token only;
  * - no gradient tape, no dropout, checks done on the JS arrays.
  *
- * With `collectStats` the full `forward` runs as well, for its stats only (the spike and operation
- * counts are defined over the whole window, padding included): the action always comes from this
- * path, so counting spikes never changes what the policy does (the two differ by float rounding,
- * enough to move a continuous trajectory).
+ * With `collectStats` the full `forward` runs as well, for its spike and operation counts only
+ * (they are defined over the whole window, padding included). The action still comes from the
+ * decision path above, so counting spikes never changes what the policy does: the two passes differ
+ * by float rounding, enough to move a continuous trajectory.
  */
 import type { WindowBatch } from "../data/windows.js";
 import { tf } from "../runtime/backend.js";

@@ -69,7 +69,7 @@ export function registerEval(program: Command, context: () => RunContext): void 
     .option("--e-ac <pJ>", "energy of one accumulate (synaptic operation), picojoules", String(DEFAULT_ENERGY.acPicojoules))
     .option("--e-mac <pJ>", "energy of one multiply-accumulate, picojoules", String(DEFAULT_ENERGY.macPicojoules))
     .option("--latency-decisions <n>", "batch-1 decisions timed for latency", String(DEFAULT_LATENCY_DECISIONS))
-    .option("--stats-every <n>", "count spikes and operations on every n-th decision of each episode (1 = all; counting runs the full window, ~3x a decision)", String(DEFAULT_STATS_EVERY))
+    .option("--stats-every <n>", "count spikes and operations on every n-th decision of each episode (1 = all; a counted decision also runs the full window, ~4.5x a decision)", String(DEFAULT_STATS_EVERY))
     .option("--backend <name>", `${BACKEND_CHOICES.join(" | ")}`, "auto")
     .addHelpText(
       "after",
