@@ -1,11 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, existsSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { writeDirAtomic, writeFileAtomic } from "../../src/runtime/fs-atomic.js";
 import { SnndtError } from "../../src/runtime/errors.js";
+import { deadPid } from "../helpers/processes.js";
 
 test("writeFileAtomic leaves only the finished file", async () => {
   const dir = mkdtempSync(path.join(tmpdir(), "snndt-atomic-"));
@@ -47,10 +47,10 @@ test("writeDirAtomic replaces an existing directory only when asked", async () =
 
 test("writeDirAtomic removes the hidden temporaries a killed writer of the same output left, not a live writer's or another output's", async () => {
   const dir = mkdtempSync(path.join(tmpdir(), "snndt-atomic-"));
-  const deadPid = Number(spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" }).stdout);
-  const orphan = `.out.tmp-${deadPid}-0badf00d`;
+  const dead = deadPid();
+  const orphan = `.out.tmp-${dead}-0badf00d`;
   const live = `.out.tmp-${process.pid}-0000beef`;
-  const other = `.other.tmp-${deadPid}-0000cafe`;
+  const other = `.other.tmp-${dead}-0000cafe`;
   for (const name of [orphan, live, other]) mkdirSync(path.join(dir, name));
   writeFileSync(path.join(dir, orphan, "steps.arrow"), "half");
   await writeDirAtomic(path.join(dir, "out"), async (tmp) => writeFileSync(path.join(tmp, "v"), "1"));

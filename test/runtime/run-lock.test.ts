@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
@@ -8,14 +8,10 @@ import * as path from "node:path";
 import { pathToFileURL } from "node:url";
 import { lockRunDirectory, RUN_LOCK_FILE } from "../../src/runtime/run-lock.js";
 import { UsageError } from "../../src/runtime/errors.js";
+import { deadPid } from "../helpers/processes.js";
 
 const LOCK_MODULE = pathToFileURL(path.resolve("dist/src/runtime/run-lock.js")).href;
 
-/** The pid of a process that has exited. */
-function deadPid(): number {
-  const child = spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" });
-  return Number(child.stdout);
-}
 
 test("a held lock refuses a second holder until released; a directory made for the lock goes with it", async () => {
   const run = path.join(mkdtempSync(path.join(tmpdir(), "snndt-lock-")), "run");

@@ -1,6 +1,5 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync, rmSync, mkdirSync, cpSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -26,6 +25,7 @@ import { configHash, schemaDefaults } from "../../src/train/config.js";
 import { AdamW, GradientAccumulator, clipByGlobalNorm } from "../../src/train/optimizer.js";
 import { decodeSafetensors } from "../../src/train/safetensors.js";
 import { learningRate, type LrSchedule } from "../../src/train/schedule.js";
+import { deadPid } from "../helpers/processes.js";
 
 before(async () => {
   await selectBackend("wasm");
@@ -347,8 +347,8 @@ test("latestCheckpoint ignores temp and incomplete dirs; prune keeps the newest 
   await saveCheckpoint(checkpointDir(run, "best"), { parameters: named(variables), optimizer, state: stateFor(0, sampler, 1.0) });
   assert.equal((await loadCheckpoint(checkpointDir(run, "best"))).state.bestValLoss, 1.0);
   // An interrupted save leaves a temp dir (here: of a killed process, and of a live writer); a hand-made step dir lacks checksums.
-  const deadPid = Number(spawnSync(process.execPath, ["-e", "process.stdout.write(String(process.pid))"], { encoding: "utf8" }).stdout);
-  mkdirSync(path.join(run, "checkpoints", `.step-500.tmp-${deadPid}-0000ffff`));
+  const dead = deadPid();
+  mkdirSync(path.join(run, "checkpoints", `.step-500.tmp-${dead}-0000ffff`));
   mkdirSync(path.join(run, "checkpoints", `.step-600.tmp-${process.pid}-0000eeee`));
   mkdirSync(path.join(run, "checkpoints", "step-400"));
   assert.equal(await latestCheckpoint(run), checkpointDir(run, 100));
