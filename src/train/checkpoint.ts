@@ -32,6 +32,8 @@ export const MODEL_FILE = "model.safetensors";
 export const OPTIMIZER_FILE = "optimizer.safetensors";
 export const STATE_FILE = "state.json";
 export const CHECKSUMS_FILE = "checksums.json";
+/** A run's checkpoints live in this directory of it. */
+export const CHECKPOINTS_DIR = "checkpoints";
 const CHECKSUMMED_FILES = [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE] as const;
 
 const STEP_DIR = /^step-(\d+)$/;
@@ -128,7 +130,7 @@ export interface LoadedCheckpoint {
 
 /** `<runDir>/checkpoints/step-<N>` or `<runDir>/checkpoints/best`. */
 export function checkpointDir(runDir: string, which: number | "best"): string {
-  return path.join(runDir, "checkpoints", which === "best" ? "best" : `step-${which}`);
+  return path.join(runDir, CHECKPOINTS_DIR, which === "best" ? "best" : `step-${which}`);
 }
 
 function sha256(bytes: Uint8Array | string): string {
@@ -388,14 +390,17 @@ export function restoreOptimizer(parameters: NamedParameters, optimizer: AdamW, 
 
 /** The newest complete step-<N> checkpoint of a run (one with its checksums file), or undefined. */
 export async function latestCheckpoint(runDir: string): Promise<string | undefined> {
-  const steps = await stepCheckpoints(runDir);
-  for (const { dir } of steps) if (existsSync(path.join(dir, CHECKSUMS_FILE))) return dir;
-  return undefined;
+  return (await intactCheckpoints(runDir))[0]?.dir;
+}
+
+/** step-<N> directories whose save completed (their checksums, written last, are there), newest first. */
+export async function intactCheckpoints(runDir: string): Promise<{ step: number; dir: string }[]> {
+  return (await stepCheckpoints(runDir)).filter(({ dir }) => existsSync(path.join(dir, CHECKSUMS_FILE)));
 }
 
 /** step-<N> directories of a run, newest first (temporary directories are never listed). */
 export async function stepCheckpoints(runDir: string): Promise<{ step: number; dir: string }[]> {
-  const root = path.join(runDir, "checkpoints");
+  const root = path.join(runDir, CHECKPOINTS_DIR);
   let names: string[];
   try {
     names = await fs.readdir(root);
@@ -418,7 +423,7 @@ export async function stepCheckpoints(runDir: string): Promise<{ step: number; d
  */
 export async function pruneCheckpoints(runDir: string, keepLast: number, onSchedule: (step: number) => boolean = () => true): Promise<string[]> {
   if (!Number.isInteger(keepLast) || keepLast < 1) throw new Error(`keepLast must be an integer >= 1, got ${keepLast}`);
-  removeOrphanedTemporaries(path.join(runDir, "checkpoints"));
+  removeOrphanedTemporaries(path.join(runDir, CHECKPOINTS_DIR));
   const steps = await stepCheckpoints(runDir);
   const scheduled = steps.filter(({ step }) => onSchedule(step));
   const stale = [...scheduled.slice(keepLast), ...steps.slice(1).filter(({ step }) => !onSchedule(step))];

@@ -27,15 +27,15 @@ import { allocateBatch, realStepCount, WindowSampler, type WindowBatch, type Win
 import { createModel, inputsFromBatch, disposeInputs, actionLoss, modelLabel, ELIGIBILITY_STATE_NAME, type SequenceModel, type ModelConfig, type ModelInputs } from "../model/index.js";
 import { configValueDifferences, configHash, resolvePackagePath, writeResolvedConfig, type ResolvedConfig } from "./config.js";
 import {
-  CHECKSUMS_FILE,
+  CHECKPOINTS_DIR,
   checkpointDir,
+  intactCheckpoints,
   latestCheckpoint,
   loadCheckpoint,
   pruneCheckpoints,
   restoreOptimizer,
   restoreVariables,
   saveCheckpoint,
-  stepCheckpoints,
   trainedOn,
   type CheckpointState,
   type NormalisationState,
@@ -98,7 +98,7 @@ function elapsedAt(dir: string): number | null {
 export const RESOLVED_CONFIG_FILE = "config.resolved.yaml";
 
 /** What a run writes in its directory: a new run refuses a directory holding any of them, and only them. */
-export const RUN_ENTRIES = [RESOLVED_CONFIG_FILE, METRICS_JSONL, METRICS_CSV, SUMMARY_JSON, "checkpoints", "eval"];
+export const RUN_ENTRIES = [RESOLVED_CONFIG_FILE, METRICS_JSONL, METRICS_CSV, SUMMARY_JSON, CHECKPOINTS_DIR, "eval"];
 
 /** The run's window spec: everything eval needs to build the same windows. */
 export function windowSpecOf(norm: NormalisationState): WindowSpec {
@@ -224,7 +224,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
     const dir = resumeFrom;
     const loaded = await loadCheckpoint(dir).catch(async (err: unknown) => {
       // Damaged: resuming from the newest intact checkpoint before it is the user's choice, so say how.
-      const older = (await stepCheckpoints(runDir)).find(({ dir: other }) => other !== dir && existsSync(path.join(other, CHECKSUMS_FILE)));
+      const older = (await intactCheckpoints(runDir)).find(({ dir: other }) => other !== dir);
       if (!(err instanceof InputError) || !older) throw err;
       throw new InputError(`${err.message} To resume from ${older.dir} (step ${older.step}), the newest checkpoint before it, move ${dir} out of ${path.dirname(dir)} and run --resume again.`);
     });
