@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdtempSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { runCli } from "./helpers/cli.js";
@@ -73,6 +73,18 @@ test("a directory the file system will not make (procfs answers mkdir with ENOEN
     assert.equal(res.status, 1, `${args.join(" ")}: exit ${res.status}, ${res.stderr}`);
     assert.match(res.stderr, /cannot make the directory \/proc\/snndt-none: its file system does not allow it \(ENOENT\)/);
   }
+});
+
+test("an --out that cannot be made is reported before the input is read", () => {
+  // The input is garbage: had it been read first, its error would have come instead.
+  const dir = mkdtempSync(path.join(tmpdir(), "snndt-out-first-"));
+  const garbage = path.join(dir, "garbage.arrow");
+  writeFileSync(garbage, "not a trajectory file\n");
+  const res = runCli(["prepare-dataset", garbage, "--out", "/proc/snndt-none/out"], { timeoutMs: 30_000 });
+  assert.equal(res.status, 1, res.stderr);
+  assert.match(res.stderr, /cannot make the directory \/proc\/snndt-none/);
+  assert.doesNotMatch(res.stderr, /garbage\.arrow/);
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test("a reader that closes stdout early (snndt --help | head -1) ends the output, not with a crash", async () => {

@@ -246,11 +246,13 @@ function writtenByPrepare(manifestPath: string): boolean {
  */
 export async function prepareDataset(input: string, outDir: string, options: PrepareOptions, ctx: RunContext): Promise<DatasetManifest> {
   checkOutput(input, outDir, options.force ?? false);
-  const { summary, finished } = await readSource(input, { ...options, progress: options.progress ?? ctx.progress });
-  for (const warning of summary.warnings) ctx.logger.warn(`${input}: ${warning}`);
+  // The temporary directory is made before the input is read: an --out that cannot be written
+  // fails at once, not after minutes of reading.
   return writeDirAtomic(
     outDir,
     async (tmpDir) => {
+      const { summary, finished } = await readSource(input, { ...options, progress: options.progress ?? ctx.progress });
+      for (const warning of summary.warnings) ctx.logger.warn(`${input}: ${warning}`);
       const stepsPath = path.join(tmpDir, STEPS_FILE);
       const stepsSha256 = await writeStepsArrowHashed(stepsPath, finished.episodes, finished.actionSpace, {
         "snndt.version": SNNDT_VERSION,
