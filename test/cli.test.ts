@@ -84,6 +84,11 @@ test("an --out that cannot be made is reported before the input is read", () => 
   assert.equal(res.status, 1, res.stderr);
   assert.match(res.stderr, /cannot make the directory \/proc\/snndt-none/);
   assert.doesNotMatch(res.stderr, /garbage\.arrow/);
+  // With an --out that can be made, the input's error comes, and the directories made for it go.
+  const nested = runCli(["prepare-dataset", garbage, "--out", path.join(dir, "made", "for", "out")]);
+  assert.equal(nested.status, 1, nested.stderr);
+  assert.match(nested.stderr, /garbage\.arrow/);
+  assert.equal(existsSync(path.join(dir, "made")), false, "the parents made for the output are removed");
   rmSync(dir, { recursive: true, force: true });
 });
 

@@ -3,7 +3,7 @@
  * place only when complete, so an error or a crash never leaves a half-written file or directory.
  */
 import { randomBytes } from "node:crypto";
-import { promises as fs, closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
+import { promises as fs, closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { SnndtError } from "./errors.js";
 
@@ -21,15 +21,16 @@ export function fileOnPath(dir: string): string | null {
  * libuv's thread pool could make a temporary directory again after the exit removal below has
  * deleted it.
  */
-export async function makeDirectory(dir: string): Promise<void> {
-  makeDirectorySync(dir);
+export async function makeDirectory(dir: string): Promise<string[]> {
+  return makeDirectorySync(dir);
 }
 
 /**
  * makeDirectory for synchronous callers. One mkdir per missing directory, from the top: Node 20's
- * recursive mkdir loops forever where a file system answers mkdir with ENOENT (procfs).
+ * recursive mkdir loops forever where a file system answers mkdir with ENOENT (procfs). Returns the
+ * directories it made, outermost first.
  */
-export function makeDirectorySync(dir: string): void {
+export function makeDirectorySync(dir: string): string[] {
   const notDirectory = () => Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${dir}'`), { code: "ENOTDIR", syscall: "mkdir", path: dir });
   if (fileOnPath(path.resolve(dir))) throw notDirectory();
   const missing: string[] = [];
@@ -46,6 +47,7 @@ export function makeDirectorySync(dir: string): void {
       throw err;
     }
   }
+  return missing;
 }
 
 /**
@@ -150,7 +152,7 @@ export async function writeDirAtomic<T>(
   build: (tmpDir: string) => Promise<T>,
   options: { replace?: boolean } = {},
 ): Promise<T> {
-  await makeDirectory(path.dirname(path.resolve(target)));
+  const madeParents = await makeDirectory(path.dirname(path.resolve(target)));
   removeOrphanedTemporaries(path.dirname(path.resolve(target)), path.basename(path.resolve(target)));
   const { tmp, release } = temporarySibling(path.resolve(target));
   mkdirSync(tmp);
@@ -174,6 +176,14 @@ export async function writeDirAtomic<T>(
     return result;
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });
+    // A failed write leaves no trace: not even the parent directories it made (if still empty).
+    for (const made of madeParents.reverse()) {
+      try {
+        rmdirSync(made);
+      } catch {
+        break;
+      }
+    }
     throw err;
   } finally {
     release();
