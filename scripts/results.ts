@@ -32,6 +32,7 @@ import { EVAL_METHOD_VERSION, evalMethodOf, methodChangesSince } from "../src/ev
 import { episodeReturns, loadDataset, returnSupport, type ReturnSupport } from "../src/data/dataset.js";
 import { writeFileAtomic } from "../src/runtime/fs-atomic.js";
 import { configDifferences, loadConfig } from "../src/train/config.js";
+import { EVAL_DIR, RESOLVED_CONFIG_FILE, SUMMARY_JSON } from "../src/train/run-layout.js";
 import { extent } from "../src/data/summary.js";
 
 interface ModelSpec {
@@ -263,7 +264,7 @@ function sweepEpisodes(options: Options): number {
 }
 
 function plannedEvals(options: Options, model: ModelSpec, dir: string, returns: number[]): PlannedEval[] {
-  const planned: PlannedEval[] = [{ kind: "eval", out: path.join(dir, "eval"), episodes: options.episodes, targets: [extent(returns).max] }];
+  const planned: PlannedEval[] = [{ kind: "eval", out: path.join(dir, EVAL_DIR), episodes: options.episodes, targets: [extent(returns).max] }];
   if (model.name === "full" || model.name === "dt") {
     planned.push({ kind: "sweep", out: path.join(dir, "eval-sweep"), episodes: sweepEpisodes(options), targets: sweepTargets(returns) });
   }
@@ -395,7 +396,7 @@ function readJson<T>(file: string): T {
 
 /** Training wall time a run recorded in its summary.json. */
 function trainSeconds(dir: string): number {
-  return readJson<{ wallSeconds: number }>(path.join(dir, "summary.json")).wallSeconds;
+  return readJson<{ wallSeconds: number }>(path.join(dir, SUMMARY_JSON)).wallSeconds;
 }
 
 function meanStd(values: number[]): { mean: number; std: number } {
@@ -410,7 +411,7 @@ function aggregate(options: Options, env: string, model: ModelSpec): Row | null 
   const commands: string[] = [];
   for (const seed of options.seeds) {
     const dir = runDir(options, env, model.name, seed);
-    const file = path.join(dir, "eval", "eval.json");
+    const file = path.join(dir, EVAL_DIR, "eval.json");
     if (!existsSync(file)) return null;
     evals.push(readJson<EvalResult>(file));
     const sweep = path.join(dir, "eval-sweep", "eval.json");
@@ -487,7 +488,7 @@ function staleRuns(options: Options, datasetHashes: Record<string, string>): Sta
     for (const model of MODELS) {
       for (const seed of options.seeds) {
         const dir = runDir(options, env, model.name, seed);
-        const saved = path.join(dir, "config.resolved.yaml");
+        const saved = path.join(dir, RESOLVED_CONFIG_FILE);
         if (!existsSync(saved)) continue;
         const { config, sets } = runConfig(options, env, model);
         const current = loadConfig({ configPath: path.join(PACKAGE_ROOT, config), overrides: sets, seed });
@@ -497,7 +498,7 @@ function staleRuns(options: Options, datasetHashes: Record<string, string>): Sta
         } catch (err) {
           found = { keys: [], error: `config.resolved.yaml does not parse: ${(err as Error).message.split("\n")[0]}` };
         }
-        const summary = path.join(dir, "summary.json");
+        const summary = path.join(dir, SUMMARY_JSON);
         if (existsSync(summary) && readJson<{ datasetManifestHash?: string }>(summary).datasetManifestHash !== datasetHashes[env]) {
           found.keys.push(`another version of ${ENVS[env]!.dataset}`);
         }
@@ -533,10 +534,10 @@ function envTimes(options: Options, env: string): EnvTimes | null {
   for (const model of MODELS) {
     for (const seed of options.seeds) {
       const dir = runDir(options, env, model.name, seed);
-      if (!existsSync(path.join(dir, "summary.json"))) continue;
+      if (!existsSync(path.join(dir, SUMMARY_JSON))) continue;
       found = true;
       times.trainSeconds += trainSeconds(dir);
-      for (const file of [path.join(dir, "eval", "eval.json"), path.join(dir, "eval-sweep", "eval.json")]) {
+      for (const file of [path.join(dir, EVAL_DIR, "eval.json"), path.join(dir, "eval-sweep", "eval.json")]) {
         if (!existsSync(file)) continue;
         const seconds = readJson<Partial<EvalResult>>(file).wallSeconds;
         if (seconds === undefined) times.evalsWithoutTime++;
@@ -660,11 +661,11 @@ async function main(): Promise<void> {
         const dir = runDir(options, env, model.name, seed);
         const args = trainArgs(options, env, model, seed);
         // A run interrupted part-way (no summary.json) continues from its checkpoint.
-        const resumeRun = options.resume && !existsSync(path.join(dir, "summary.json")) && existsSync(path.join(dir, "config.resolved.yaml"));
+        const resumeRun = options.resume && !existsSync(path.join(dir, SUMMARY_JSON)) && existsSync(path.join(dir, RESOLVED_CONFIG_FILE));
         trainJobs.push({
           label: `train ${env} ${model.name} seed ${seed}`,
           args: resumeRun ? ["train", "--resume", path.relative(PACKAGE_ROOT, dir)] : args,
-          pending: () => (existsSync(path.join(dir, "summary.json")) ? null : ""),
+          pending: () => (existsSync(path.join(dir, SUMMARY_JSON)) ? null : ""),
         });
         for (const planned of plannedEvals(options, model, dir, await datasetReturns(env))) {
           evalJobs.push({

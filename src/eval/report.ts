@@ -8,6 +8,7 @@ import { InputError } from "../runtime/errors.js";
 import { makeDirectory, writeDirAtomic, writeFileAtomic } from "../runtime/fs-atomic.js";
 import { SPIKE_KINDS } from "../model/index.js";
 import { checkpointDir } from "../train/checkpoint.js";
+import { EVAL_DIR } from "../train/run-layout.js";
 import { readMetrics } from "../train/metrics.js";
 import { barChart, lineChart, scatterWithDiagonal, type LineSeries } from "./charts.js";
 import type { EvalResult, Summary } from "./evaluate.js";
@@ -252,7 +253,7 @@ function renderReport(result: EvalResult, charts: { file: string; title: string 
 
 /** Read an eval.json from a run directory, an eval output directory, or the file itself. */
 export function readEvalResult(target: string): EvalResult {
-  const candidates = [target, path.join(target, EVAL_JSON), path.join(target, "eval", EVAL_JSON)];
+  const candidates = [target, path.join(target, EVAL_JSON), path.join(target, EVAL_DIR, EVAL_JSON)];
   const file = candidates.find((c) => existsSync(c) && statSync(c).isFile());
   if (!file) throw new InputError(`${target}: no ${EVAL_JSON} found (looked at ${candidates.join(", ")}); run \`snndt eval ${target}\` first.`);
   let parsed: unknown;

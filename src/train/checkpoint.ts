@@ -24,6 +24,7 @@ import { InputError, SnndtError } from "../runtime/errors.js";
 import { removeOrphanedTemporaries, writeDirAtomic, writeSynced } from "../runtime/fs-atomic.js";
 import type { RngState } from "../runtime/rng.js";
 import { configHash, type ResolvedConfig } from "./config.js";
+import { CHECKPOINTS_DIR } from "./run-layout.js";
 import type { AdamW, AdamWState } from "./optimizer.js";
 import { encodeSafetensors, decodeSafetensors } from "./safetensors.js";
 
@@ -32,8 +33,6 @@ export const MODEL_FILE = "model.safetensors";
 export const OPTIMIZER_FILE = "optimizer.safetensors";
 export const STATE_FILE = "state.json";
 export const CHECKSUMS_FILE = "checksums.json";
-/** A run's checkpoints live in this directory of it. */
-export const CHECKPOINTS_DIR = "checkpoints";
 const CHECKSUMMED_FILES = [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE] as const;
 
 const STEP_DIR = /^step-(\d+)$/;

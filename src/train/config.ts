@@ -20,6 +20,7 @@ import { UsageError } from "../runtime/errors.js";
 import { writeFileAtomic } from "../runtime/fs-atomic.js";
 import { MAX_SEED } from "../runtime/rng.js";
 import { PACKAGE_ROOT } from "../runtime/version.js";
+import { RESOLVED_CONFIG_FILE } from "./run-layout.js";
 
 // ---------------------------------------------------------------------------------------------
 // The typed config
@@ -741,7 +742,7 @@ export function renderConfigReference(): string {
 
 /** Write `<runDir>/config.resolved.yaml` atomically; returns its path. */
 export async function writeResolvedConfig(runDir: string, config: ResolvedConfig): Promise<string> {
-  const file = path.join(runDir, "config.resolved.yaml");
+  const file = path.join(runDir, RESOLVED_CONFIG_FILE);
   const text = renderConfigYaml(config, [
     "The fully resolved configuration of this run (defaults <- config file <- --set <- flags).",
     `config hash (sha256 of its canonical JSON): ${configHash(config)}`,

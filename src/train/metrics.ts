@@ -12,10 +12,8 @@ import { appendFileSync, existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { InputError } from "../runtime/errors.js";
 import { makeDirectory, writeFileAtomic } from "../runtime/fs-atomic.js";
+import { METRICS_CSV, METRICS_JSONL, SUMMARY_JSON } from "./run-layout.js";
 
-export const METRICS_JSONL = "metrics.jsonl";
-export const METRICS_CSV = "metrics.csv";
-export const SUMMARY_JSON = "summary.json";
 
 export const BASE_METRIC_COLUMNS = [
   "step",

@@ -27,7 +27,6 @@ import { allocateBatch, realStepCount, WindowSampler, type WindowBatch, type Win
 import { createModel, inputsFromBatch, disposeInputs, actionLoss, modelLabel, ELIGIBILITY_STATE_NAME, type SequenceModel, type ModelConfig, type ModelInputs } from "../model/index.js";
 import { configValueDifferences, configHash, resolvePackagePath, writeResolvedConfig, type ResolvedConfig } from "./config.js";
 import {
-  CHECKPOINTS_DIR,
   checkpointDir,
   intactCheckpoints,
   latestCheckpoint,
@@ -40,7 +39,8 @@ import {
   type CheckpointState,
   type NormalisationState,
 } from "./checkpoint.js";
-import { METRICS_CSV, METRICS_JSONL, MetricsWriter, SUMMARY_JSON, type MetricsRow } from "./metrics.js";
+import { MetricsWriter, type MetricsRow } from "./metrics.js";
+import { RESOLVED_CONFIG_FILE, SUMMARY_JSON } from "./run-layout.js";
 import { AdamW, clipByGlobalNorm, GradientAccumulator, type GradientMap } from "./optimizer.js";
 import { learningRate, scheduleFromConfig } from "./schedule.js";
 import { splitEpisodes } from "./split.js";
@@ -94,11 +94,6 @@ function elapsedAt(dir: string): number | null {
   }
 }
 
-/** Written by writeResolvedConfig at the start of a run; `--resume` reads the run's config from it. */
-export const RESOLVED_CONFIG_FILE = "config.resolved.yaml";
-
-/** What a run writes in its directory: a new run refuses a directory holding any of them, and only them. */
-export const RUN_ENTRIES = [RESOLVED_CONFIG_FILE, METRICS_JSONL, METRICS_CSV, SUMMARY_JSON, CHECKPOINTS_DIR, "eval"];
 
 /** The run's window spec: everything eval needs to build the same windows. */
 export function windowSpecOf(norm: NormalisationState): WindowSpec {

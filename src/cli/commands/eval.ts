@@ -10,6 +10,7 @@ import { fileOnPath } from "../../runtime/fs-atomic.js";
 import { DEFAULT_ENERGY } from "../../eval/energy.js";
 import { DEFAULT_LATENCY_DECISIONS, DEFAULT_STATS_EVERY, evaluate, type EvalRequest } from "../../eval/evaluate.js";
 import { resolveCheckpoint } from "../../eval/policy.js";
+import { EVAL_DIR } from "../../train/run-layout.js";
 import { DEFAULT_ENV_TIMEOUT_MS } from "../../eval/external-env.js";
 import { formatComparison, formatEvalTable, readEvalResult, writeEvalOutputs } from "../../eval/report.js";
 
@@ -121,7 +122,7 @@ Examples:
         statsEvery: parseInteger("--stats-every", options.statsEvery, 1),
       };
       // Checked before any episode: the outputs are written only after the whole evaluation.
-      const outDir = path.resolve(options.out ?? path.join((await resolveCheckpoint(settings.target)).runDir, "eval"));
+      const outDir = path.resolve(options.out ?? path.join((await resolveCheckpoint(settings.target)).runDir, EVAL_DIR));
       const blocking = fileOnPath(outDir);
       if (blocking && options.out === undefined) {
         throw new UsageError(`${outDir} is a file; eval writes its outputs to the directory <run>/eval by default (choose another --out).`);
