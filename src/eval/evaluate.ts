@@ -19,13 +19,13 @@ import { configHash, resolvePackagePath } from "../train/config.js";
 import { splitEpisodes } from "../train/split.js";
 import { checkpointDir, trainedOn } from "../train/checkpoint.js";
 import { EVAL_METHOD_VERSION } from "./method.js";
-import { makeEnv, type Environment } from "./envs/index.js";
+import { ENV_IDS, makeEnv, type Environment } from "./envs/index.js";
 import { spawnExternalEnv, type AsyncEnvironment } from "./external-env.js";
 import { DEFAULT_ENERGY, energyOf, type EnergyConstants } from "./energy.js";
-import { offlineActionQuality, type OfflineQuality } from "./offline.js";
+import { offlineActionQuality, replayDecisions, type OfflineQuality } from "./offline.js";
 import { referenceReturns } from "./policies/index.js";
 import { actionRangeWarning, checkCompatible, checkDataCompatible, loadPolicy, type LoadedPolicy } from "./policy.js";
-import { decisionLatency, rollouts, type EpisodeOutcome, type RolloutEnvironment } from "./rollout.js";
+import { decisionLatency, rollouts, type EpisodeOutcome, type RolloutEnvironment, type SpikeTally } from "./rollout.js";
 import { extent } from "../data/summary.js";
 
 /** Batch-1 decisions timed for latency. */
@@ -57,6 +57,11 @@ export interface EvalRequest {
   latencyDecisions?: number;
   /** Spikes and operations are counted on decisions 0, n, 2n, ... of each episode; default DEFAULT_STATS_EVERY. */
   statsEvery?: number;
+  /**
+   * No environment: measure on held-out data only (action quality, and spikes, energy and latency of
+   * decisions replayed from the data). For runs of a task snndt cannot simulate.
+   */
+  offline?: boolean;
   backend: BackendInfo;
   context: RunContext;
 }
@@ -105,7 +110,8 @@ export interface EvalResult {
   configHash: string;
   model: { kind: string; variant: string; parameters: number; dModel: number; nLayers: number; nHeads: number; context: number; T: number };
   backend: { name: string; reason: string };
-  env: { id: string; external: boolean; command?: string };
+  /** Null for an offline evaluation (no environment; no returns, targets or episodes). */
+  env: { id: string; external: boolean; command?: string } | null;
   settings: { episodesPerTarget: number; seeds: number[]; targets: number[]; targetSource: string; latencyDecisions: number; statsEvery: number; energy: EnergyConstants };
   partial: { reason: string } | null;
   reference: { random: number; expert: number; source: string } | null;
@@ -123,7 +129,7 @@ export interface EvalResult {
   };
   /** `failure`: why no decision was timed when the environment failed during the timing (the episodes are complete). */
   latencyMs: { median: number; p95: number; mean: number; decisions: number; failure: string | null };
-  /** Wall-clock seconds the whole evaluation took (rollouts, offline quality, latency). */
+  /** Wall-clock seconds the whole evaluation took (rollouts or the offline replay, offline quality, latency). */
   wallSeconds: number;
 }
 
@@ -232,164 +238,228 @@ function dtMacsOfSameSize(policy: LoadedPolicy): number {
 }
 
 export async function evaluate(request: EvalRequest): Promise<EvalResult> {
-  const { logger } = request.context;
   const started = performance.now();
   const policy = await loadPolicy(request.target);
   try {
-    const config = policy.state.config;
-    const envId = request.env ?? config.eval.env;
-    const env = await openEnv(request, envId);
-    try {
-      checkCompatible(policy.spec, env.describe, policy.checkpoint);
-      const outsideBox = actionRangeWarning(policy.spec, env.describe, policy.checkpoint);
-      if (outsideBox) logger.warn(outsideBox);
-      const data = await runDataset(policy, request);
-      const best = data.returns ? extent(data.returns).max : null;
-      let targets = request.targets ?? (config.eval.target_returns.length ? config.eval.target_returns : null);
-      let targetSource = request.targets ? "--target-return" : "eval.target_returns of the run's config";
-      if (!targets) {
-        if (best === null) throw new UsageError(`the run's dataset (${data.source}) is not available to find its best return; pass --target-return.`);
-        targets = [best];
-        targetSource = "the best episode return in the dataset";
-      }
-      const repeated = targets.find((t, i) => targets!.indexOf(t) !== i);
-      if (repeated !== undefined) {
-        // Episodes are grouped by their target: a target listed twice would pool both lists' episodes in each.
-        throw new UsageError(`target return ${repeated} is listed twice in ${targetSource}; list each target once (raise --episodes for more episodes).`);
-      }
-      const seeds = request.seeds ?? config.eval.seeds;
-      const episodes = request.episodes ?? config.eval.episodes;
-      if (seeds.length === 0) throw new UsageError("--seeds needs at least one seed");
-      logger.info({ checkpoint: policy.checkpoint, env: env.describe.id, targets, episodes, seeds }, "evaluating");
-      // A built-in environment under the data's own collection seed starts where the data's episodes started.
-      const collected = data.collectedBy;
-      if (collected && request.envCmd === undefined && collected.env === env.describe.id && seeds.includes(collected.seed)) {
-        logger.warn(
-          `eval seed ${collected.seed} is the seed ${data.path} was collected with (snndt collect --seed ${collected.seed}): its episodes start ` +
-            `where the data's episodes started, so they replay the data's start states; evaluate with other seeds (--seeds).`,
-        );
-      }
-      // Before the episodes, so a mistyped target can be stopped: the data shows no return beyond its own range.
-      if (data.returns) {
-        const { min: worst, max: highest } = extent(data.returns);
-        for (const target of targets) {
-          if (target > highest) logger.warn({ target, best: highest }, "no episode of the dataset reaches this target return: the model extrapolates");
-          else if (target < worst) logger.warn({ target, worst }, "every episode of the dataset exceeds this target return: the model extrapolates below the data");
-        }
-      }
-
-      const bar = request.context.progress.start("eval", targets.length * episodes, {
-        format: "eval [{bar}] {value}/{total} episodes, last return {ret} eta {eta_formatted}",
-        fields: { ret: "-" },
-      });
-      const statsEvery = request.statsEvery ?? DEFAULT_STATS_EVERY;
-      const online = await rollouts(policy, env.make, { targets, seeds, episodes, statsEvery, progress: bar, release: env.release });
-      bar.stop();
-      if (online.partial) logger.error({ reason: online.partial.reason, finished: online.episodes.length }, "environment failed: results are partial");
-
-      let reference: EvalResult["reference"] = null;
-      try {
-        reference = { ...referenceReturns(env.describe.id), source: "random and expert behaviour policies of src/eval/policies (100 episodes, seed 0)" };
-      } catch {
-        reference = null; // an external environment without reference policies: no normalised score
-      }
-      const normalise = (r: number) => (reference ? (100 * (r - reference.random)) / (reference.expert - reference.random) : NaN);
-      const perTarget: TargetResult[] = targets.map((target) => {
-        const mine = online.episodes.filter((e) => e.target === target);
-        return {
-          target,
-          episodes: mine.length,
-          returns: summarise(mine.map((e) => e.return)),
-          normalised: reference ? summarise(mine.map((e) => normalise(e.return))) : null,
-          lengths: summarise(mine.map((e) => e.length)),
-          dataSupport: data.returns ? { ...returnSupport(data.returns, target), dataset: data.path } : null,
-        };
-      });
-
-      const offline = data.heldOut && data.heldOut.length > 0 ? { ...offlineActionQuality(policy.model, data.heldOut, policy.spec), source: data.source } : null;
-
-      const tally = online.tally;
-      const tokens = 3 * policy.spec.context;
-      let spikes: EvalResult["spikes"] = null;
-      if (tally.decisions > 0) {
-        const byLayer: LayerSpikes[] = tally.spikes.map((sums, layer) => {
-          const mean = Object.fromEntries(SPIKE_KINDS.map((k) => [k, sums[k] / tally.decisions])) as Record<SpikeKind, number>;
-          const total = SPIKE_KINDS.reduce((a, k) => a + mean[k], 0);
-          const rate = firingRate(policy.modelConfig, { layer, spikes: mean, synapticOps: mean, macs: 0 }, tokens);
-          return { layer, spikes: mean, total, firingRate: rate };
-        });
-        const perDecision = byLayer.reduce((a, l) => a + l.total, 0);
-        spikes = {
-          decisions: tally.decisions,
-          perDecision,
-          byLayer,
-          firingRate: byLayer.length ? byLayer.reduce((a, l) => a + l.firingRate, 0) / byLayer.length : 0,
-        };
-      }
-      const constants = request.energy ?? DEFAULT_ENERGY;
-      const dtMacs = dtMacsOfSameSize(policy);
-      const dtEnergy = energyOf({ totalSynapticOps: 0, totalMacs: dtMacs }, constants);
-      const modelEnergy =
-        policy.modelConfig.kind === "dt"
-          ? dtEnergy
-          : energyOf({ totalSynapticOps: tally.synapticOps / Math.max(1, tally.decisions), totalMacs: tally.macs / Math.max(1, tally.decisions) }, constants);
-
-      const latencyDecisions = request.latencyDecisions ?? DEFAULT_LATENCY_DECISIONS;
-      let times: number[] = [];
-      let latencyFailure: string | null = null;
-      if (!online.partial) {
-        try {
-          times = await decisionLatency(policy, await env.make(), targets[0]!, seeds[0]!, latencyDecisions);
-        } catch (err) {
-          // Every episode finished: an environment that fails while decisions are timed costs the latency only.
-          if (!(err instanceof SnndtError)) throw err;
-          latencyFailure = err.message;
-          logger.error({ reason: latencyFailure }, "environment failed while decisions were timed: latency not measured");
-        }
-      }
-      const sorted = [...times].sort((a, b) => a - b);
-
-      return {
-        snndtVersion: SNNDT_VERSION,
-        createdAt: new Date().toISOString(),
-        methodVersion: EVAL_METHOD_VERSION,
-        checkpoint: policy.checkpoint,
-        checkpointStep: { step: policy.state.step, of: policy.state.config.train.steps },
-        runDir: policy.runDir,
-        configHash: configHash(config),
-        model: {
-          kind: config.model.kind,
-          variant: modelLabel(config.model),
-          parameters: policy.model.variables.reduce((n, v) => n + v.size, 0),
-          dModel: config.model.d_model,
-          nLayers: config.model.n_layers,
-          nHeads: config.model.n_heads,
-          context: config.model.context,
-          T: config.model.lif.T,
-        },
-        backend: { name: request.backend.name, reason: request.backend.reason },
-        env: request.envCmd ? { id: env.describe.id, external: true, command: request.envCmd } : { id: env.describe.id, external: false },
-        settings: { episodesPerTarget: episodes, seeds, targets, targetSource, latencyDecisions, statsEvery, energy: constants },
-        partial: online.partial,
-        reference,
-        targets: perTarget,
-        episodes: online.episodes,
-        offline,
-        spikes,
-        energy: {
-          constants,
-          model: { synapticOps: modelEnergy.synapticOps, macs: modelEnergy.macs, nanojoules: modelEnergy.nanojoules },
-          dtSameSize: { macs: dtEnergy.macs, nanojoules: dtEnergy.nanojoules },
-          ratioToDt: modelEnergy.nanojoules / dtEnergy.nanojoules,
-          assumptions: ENERGY_ASSUMPTIONS,
-        },
-        latencyMs: { median: quantile(sorted, 0.5), p95: quantile(sorted, 0.95), mean: summarise(times).mean, decisions: times.length, failure: latencyFailure },
-        wallSeconds: (performance.now() - started) / 1000,
-      };
-    } finally {
-      await env.closeAll();
-    }
+    return request.offline ? await evaluateOffline(policy, request, started) : await evaluateInEnvironment(policy, request, started);
   } finally {
     policy.model.dispose();
+  }
+}
+
+/** What every eval.json begins with: the snndt, the checkpoint, the model and the backend. */
+function resultHeader(policy: LoadedPolicy, request: EvalRequest): Pick<EvalResult, "snndtVersion" | "createdAt" | "methodVersion" | "checkpoint" | "checkpointStep" | "runDir" | "configHash" | "model" | "backend"> {
+  const config = policy.state.config;
+  return {
+    snndtVersion: SNNDT_VERSION,
+    createdAt: new Date().toISOString(),
+    methodVersion: EVAL_METHOD_VERSION,
+    checkpoint: policy.checkpoint,
+    checkpointStep: { step: policy.state.step, of: config.train.steps },
+    runDir: policy.runDir,
+    configHash: configHash(config),
+    model: {
+      kind: config.model.kind,
+      variant: modelLabel(config.model),
+      parameters: policy.model.variables.reduce((n, v) => n + v.size, 0),
+      dModel: config.model.d_model,
+      nLayers: config.model.n_layers,
+      nHeads: config.model.n_heads,
+      context: config.model.context,
+      T: config.model.lif.T,
+    },
+    backend: { name: request.backend.name, reason: request.backend.reason },
+  };
+}
+
+/** Mean spikes per decision by layer and kind, from the counted decisions (null for a plain DT). */
+function spikesOf(policy: LoadedPolicy, tally: SpikeTally): EvalResult["spikes"] {
+  if (tally.decisions === 0) return null;
+  const tokens = 3 * policy.spec.context;
+  const byLayer: LayerSpikes[] = tally.spikes.map((sums, layer) => {
+    const mean = Object.fromEntries(SPIKE_KINDS.map((k) => [k, sums[k] / tally.decisions])) as Record<SpikeKind, number>;
+    const total = SPIKE_KINDS.reduce((a, k) => a + mean[k], 0);
+    const rate = firingRate(policy.modelConfig, { layer, spikes: mean, synapticOps: mean, macs: 0 }, tokens);
+    return { layer, spikes: mean, total, firingRate: rate };
+  });
+  return {
+    decisions: tally.decisions,
+    perDecision: byLayer.reduce((a, l) => a + l.total, 0),
+    byLayer,
+    firingRate: byLayer.length ? byLayer.reduce((a, l) => a + l.firingRate, 0) / byLayer.length : 0,
+  };
+}
+
+/** Energy per decision of the model (from the counted decisions) beside a plain DT of its size. */
+function energyReport(policy: LoadedPolicy, tally: SpikeTally, constants: EnergyConstants): EvalResult["energy"] {
+  const dtEnergy = energyOf({ totalSynapticOps: 0, totalMacs: dtMacsOfSameSize(policy) }, constants);
+  const modelEnergy =
+    policy.modelConfig.kind === "dt"
+      ? dtEnergy
+      : energyOf({ totalSynapticOps: tally.synapticOps / Math.max(1, tally.decisions), totalMacs: tally.macs / Math.max(1, tally.decisions) }, constants);
+  return {
+    constants,
+    model: { synapticOps: modelEnergy.synapticOps, macs: modelEnergy.macs, nanojoules: modelEnergy.nanojoules },
+    dtSameSize: { macs: dtEnergy.macs, nanojoules: dtEnergy.nanojoules },
+    ratioToDt: modelEnergy.nanojoules / dtEnergy.nanojoules,
+    assumptions: ENERGY_ASSUMPTIONS,
+  };
+}
+
+function latencySummary(times: number[], failure: string | null): EvalResult["latencyMs"] {
+  const sorted = [...times].sort((a, b) => a - b);
+  return { median: quantile(sorted, 0.5), p95: quantile(sorted, 0.95), mean: summarise(times).mean, decisions: times.length, failure };
+}
+
+/** `eval --offline`: the held-out episodes stand in for the environment. */
+async function evaluateOffline(policy: LoadedPolicy, request: EvalRequest, started: number): Promise<EvalResult> {
+  const data = await runDataset(policy, request);
+  if (!data.heldOut) throw new UsageError(`--offline measures the model on held-out data, but the run's dataset is missing (${data.source}); pass --data <dataset>.`);
+  if (data.heldOut.length === 0) {
+    throw new UsageError(`--offline: no episode to measure on (${data.source}; the run's data.val_fraction holds none out); pass --data <dataset> with other episodes.`);
+  }
+  const steps = data.heldOut.reduce((n, ep) => n + ep.length, 0);
+  request.context.logger.info({ checkpoint: policy.checkpoint, episodes: data.heldOut.length, steps, source: data.source }, "evaluating offline (no environment)");
+  const offline = { ...offlineActionQuality(policy.model, data.heldOut, policy.spec), source: data.source };
+  const latencyDecisions = request.latencyDecisions ?? DEFAULT_LATENCY_DECISIONS;
+  const bar = request.context.progress.start("replay", data.heldOut.length, { format: "replay [{bar}] {value}/{total} held-out episodes eta {eta_formatted}" });
+  const replay = replayDecisions(policy, data.heldOut, { statsEvery: request.statsEvery ?? DEFAULT_STATS_EVERY, latencyDecisions, progress: bar });
+  bar.stop();
+  const constants = request.energy ?? DEFAULT_ENERGY;
+  return {
+    ...resultHeader(policy, request),
+    env: null,
+    settings: {
+      episodesPerTarget: 0,
+      seeds: [],
+      targets: [],
+      targetSource: "none (offline: each held-out episode's own returns-to-go)",
+      latencyDecisions,
+      statsEvery: replay.statsEvery,
+      energy: constants,
+    },
+    partial: null,
+    reference: null,
+    targets: [],
+    episodes: [],
+    offline,
+    spikes: spikesOf(policy, replay.tally),
+    energy: energyReport(policy, replay.tally, constants),
+    latencyMs: latencySummary(replay.latencyMs, null),
+    wallSeconds: (performance.now() - started) / 1000,
+  };
+}
+
+async function evaluateInEnvironment(policy: LoadedPolicy, request: EvalRequest, started: number): Promise<EvalResult> {
+  const { logger } = request.context;
+  const config = policy.state.config;
+  const envId = request.env ?? config.eval.env;
+  if (request.envCmd === undefined && !ENV_IDS.includes(envId)) {
+    throw new UsageError(
+      `snndt has no built-in environment "${envId}" (${request.env ? "--env" : "the run's eval.env"}); built in: ${ENV_IDS.join(", ")}. ` +
+        `For another task, play it through --env-cmd (docs/env-protocol.md) or measure on held-out data with --offline.`,
+    );
+  }
+  const env = await openEnv(request, envId);
+  try {
+    checkCompatible(policy.spec, env.describe, policy.checkpoint);
+    const outsideBox = actionRangeWarning(policy.spec, env.describe, policy.checkpoint);
+    if (outsideBox) logger.warn(outsideBox);
+    const data = await runDataset(policy, request);
+    const best = data.returns ? extent(data.returns).max : null;
+    let targets = request.targets ?? (config.eval.target_returns.length ? config.eval.target_returns : null);
+    let targetSource = request.targets ? "--target-return" : "eval.target_returns of the run's config";
+    if (!targets) {
+      if (best === null) throw new UsageError(`the run's dataset (${data.source}) is not available to find its best return; pass --target-return.`);
+      targets = [best];
+      targetSource = "the best episode return in the dataset";
+    }
+    const repeated = targets.find((t, i) => targets!.indexOf(t) !== i);
+    if (repeated !== undefined) {
+      // Episodes are grouped by their target: a target listed twice would pool both lists' episodes in each.
+      throw new UsageError(`target return ${repeated} is listed twice in ${targetSource}; list each target once (raise --episodes for more episodes).`);
+    }
+    const seeds = request.seeds ?? config.eval.seeds;
+    const episodes = request.episodes ?? config.eval.episodes;
+    if (seeds.length === 0) throw new UsageError("--seeds needs at least one seed");
+    logger.info({ checkpoint: policy.checkpoint, env: env.describe.id, targets, episodes, seeds }, "evaluating");
+    // A built-in environment under the data's own collection seed starts where the data's episodes started.
+    const collected = data.collectedBy;
+    if (collected && request.envCmd === undefined && collected.env === env.describe.id && seeds.includes(collected.seed)) {
+      logger.warn(
+        `eval seed ${collected.seed} is the seed ${data.path} was collected with (snndt collect --seed ${collected.seed}): its episodes start ` +
+          `where the data's episodes started, so they replay the data's start states; evaluate with other seeds (--seeds).`,
+      );
+    }
+    // Before the episodes, so a mistyped target can be stopped: the data shows no return beyond its own range.
+    if (data.returns) {
+      const { min: worst, max: highest } = extent(data.returns);
+      for (const target of targets) {
+        if (target > highest) logger.warn({ target, best: highest }, "no episode of the dataset reaches this target return: the model extrapolates");
+        else if (target < worst) logger.warn({ target, worst }, "every episode of the dataset exceeds this target return: the model extrapolates below the data");
+      }
+    }
+
+    const bar = request.context.progress.start("eval", targets.length * episodes, {
+      format: "eval [{bar}] {value}/{total} episodes, last return {ret} eta {eta_formatted}",
+      fields: { ret: "-" },
+    });
+    const statsEvery = request.statsEvery ?? DEFAULT_STATS_EVERY;
+    const online = await rollouts(policy, env.make, { targets, seeds, episodes, statsEvery, progress: bar, release: env.release });
+    bar.stop();
+    if (online.partial) logger.error({ reason: online.partial.reason, finished: online.episodes.length }, "environment failed: results are partial");
+
+    let reference: EvalResult["reference"] = null;
+    try {
+      reference = { ...referenceReturns(env.describe.id), source: "random and expert behaviour policies of src/eval/policies (100 episodes, seed 0)" };
+    } catch {
+      reference = null; // an external environment without reference policies: no normalised score
+    }
+    const normalise = (r: number) => (reference ? (100 * (r - reference.random)) / (reference.expert - reference.random) : NaN);
+    const perTarget: TargetResult[] = targets.map((target) => {
+      const mine = online.episodes.filter((e) => e.target === target);
+      return {
+        target,
+        episodes: mine.length,
+        returns: summarise(mine.map((e) => e.return)),
+        normalised: reference ? summarise(mine.map((e) => normalise(e.return))) : null,
+        lengths: summarise(mine.map((e) => e.length)),
+        dataSupport: data.returns ? { ...returnSupport(data.returns, target), dataset: data.path } : null,
+      };
+    });
+
+    const offline = data.heldOut && data.heldOut.length > 0 ? { ...offlineActionQuality(policy.model, data.heldOut, policy.spec), source: data.source } : null;
+
+    const constants = request.energy ?? DEFAULT_ENERGY;
+    const latencyDecisions = request.latencyDecisions ?? DEFAULT_LATENCY_DECISIONS;
+    let times: number[] = [];
+    let latencyFailure: string | null = null;
+    if (!online.partial) {
+      try {
+        times = await decisionLatency(policy, await env.make(), targets[0]!, seeds[0]!, latencyDecisions);
+      } catch (err) {
+        // Every episode finished: an environment that fails while decisions are timed costs the latency only.
+        if (!(err instanceof SnndtError)) throw err;
+        latencyFailure = err.message;
+        logger.error({ reason: latencyFailure }, "environment failed while decisions were timed: latency not measured");
+      }
+    }
+
+    return {
+      ...resultHeader(policy, request),
+      env: request.envCmd ? { id: env.describe.id, external: true, command: request.envCmd } : { id: env.describe.id, external: false },
+      settings: { episodesPerTarget: episodes, seeds, targets, targetSource, latencyDecisions, statsEvery, energy: constants },
+      partial: online.partial,
+      reference,
+      targets: perTarget,
+      episodes: online.episodes,
+      offline,
+      spikes: spikesOf(policy, online.tally),
+      energy: energyReport(policy, online.tally, constants),
+      latencyMs: latencySummary(times, latencyFailure),
+      wallSeconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    await env.closeAll();
   }
 }

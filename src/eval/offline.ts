@@ -1,13 +1,19 @@
 /**
- * Offline action quality: how well the model reproduces the dataset's actions on held-out
- * episodes, from the same windows training and rollouts use. Each window ends at one step; the
- * prediction for that step (from its state token) is compared with the recorded action:
- * accuracy of the argmax for discrete actions, mean squared error for continuous ones.
+ * Measures on held-out data, no environment needed. Offline action quality: how well the model
+ * reproduces the dataset's actions on held-out episodes, from the same windows training and
+ * rollouts use. Each window ends at one step; the prediction for that step (from its state token)
+ * is compared with the recorded action: accuracy of the argmax for discrete actions, mean squared
+ * error for continuous ones. And the replay of those episodes through the decision path, for
+ * spikes, operations and latency per decision (`eval --offline`, for runs without a simulator).
  */
+import { performance } from "node:perf_hooks";
 import { tf } from "../runtime/backend.js";
-import type { Episode } from "../data/types.js";
-import { allocateBatch, writeWindow, type WindowSpec } from "../data/windows.js";
+import type { Progress } from "../runtime/progress.js";
+import { actionWidth, type Episode } from "../data/types.js";
+import { allocateBatch, EpisodeHistory, writeWindow, type WindowSpec } from "../data/windows.js";
 import { disposeInputs, inputsFromBatch, type SequenceModel } from "../model/index.js";
+import { decide, type LoadedPolicy } from "./policy.js";
+import { SpikeTally, warmUp } from "./rollout.js";
 
 export interface OfflineQuality {
   episodes: number;
@@ -58,4 +64,48 @@ export function offlineActionQuality(model: SequenceModel, episodes: Episode[], 
     accuracy: discrete && n > 0 ? hits / n : null,
     mse: !discrete && n > 0 ? squaredError / (n * width) : null,
   };
+}
+
+/** Spike counts on at most this many replayed decisions: beyond it the sample is thinned evenly. */
+export const MAX_COUNTED_DECISIONS = 2048;
+
+export interface ReplayMeasures {
+  tally: SpikeTally;
+  /** The stats sampling actually used: `statsEvery`, widened so that at most MAX_COUNTED_DECISIONS are counted. */
+  statsEvery: number;
+  /** Milliseconds of batch-1 decisions without spike accounting. */
+  latencyMs: number[];
+}
+
+/**
+ * Decisions without an environment: the episodes are replayed through the decision path as a rollout
+ * plays an episode (EpisodeHistory, the same windows), with the data's states, returns-to-go and
+ * actions in place of an environment's. Spikes and operations are counted on decisions 0, n, 2n, ...
+ * of each episode, as rollouts count them; the first `latencyDecisions` decisions are timed.
+ */
+export function replayDecisions(policy: LoadedPolicy, episodes: Episode[], options: { statsEvery: number; latencyDecisions: number; progress?: Progress }): ReplayMeasures {
+  const spiking = policy.modelConfig.kind !== "dt";
+  const candidates = episodes.reduce((n, ep) => n + Math.ceil(ep.length / options.statsEvery), 0);
+  const statsEvery = options.statsEvery * Math.max(1, Math.ceil(candidates / MAX_COUNTED_DECISIONS));
+  const tally = new SpikeTally();
+  const latencyMs: number[] = [];
+  const history = new EpisodeHistory(policy.spec);
+  const width = actionWidth(policy.spec.actionSpace);
+  warmUp(policy);
+  for (const episode of episodes) {
+    history.reset();
+    for (let t = 0; t < episode.length; t++) {
+      history.observe(episode.observations.subarray(t * policy.spec.obsDim, (t + 1) * policy.spec.obsDim), episode.returnsToGo[t]!);
+      // Timed first: a decision after the counted one would find all of its token rows computed.
+      if (latencyMs.length < options.latencyDecisions) {
+        const started = performance.now();
+        decide(policy.runner, history.window(), policy.spec.actionSpace, false);
+        latencyMs.push(performance.now() - started);
+      }
+      if (spiking && t % statsEvery === 0) tally.add(decide(policy.runner, history.window(), policy.spec.actionSpace, true).stats!);
+      history.act(episode.actions.subarray(t * width, (t + 1) * width));
+    }
+    options.progress?.increment(1);
+  }
+  return { tally, statsEvery, latencyMs };
 }

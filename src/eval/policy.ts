@@ -152,7 +152,7 @@ function environmentMisfits(envId: string, maxEpLen: number, data: { obsDim: num
  */
 export function checkEvalEnvironment(envId: string, maxEpLen: number, data: { obsDim: number; actionSpace: ActionSpace }, dataPath: string): string | null {
   if (!ENV_IDS.includes(envId)) {
-    return `eval.env "${envId}" is not a built-in environment (${ENV_IDS.join(", ")}): evaluating this run will need --env-cmd, or --env with a built-in one.`;
+    return `eval.env "${envId}" is not a built-in environment (${ENV_IDS.join(", ")}): its returns will need eval --env-cmd (or --env with a built-in one); eval --offline measures it on held-out data.`;
   }
   const problems = environmentMisfits(envId, maxEpLen, data);
   if (problems.length === 0) return null;

@@ -49,7 +49,7 @@ function latency(result: EvalResult): string {
   // `failure` is absent from eval.json files written before it existed.
   if (l.failure) return `not measured: the environment failed while decisions were timed (${l.failure})`;
   if (l.decisions === 0) return "not measured: the environment failed during the episodes";
-  return `median ${fmt(l.median, 2)} ms, p95 ${fmt(l.p95, 2)} ms over ${l.decisions} decisions`;
+  return `median ${fmt(l.median, 2)} ms, p95 ${fmt(l.p95, 2)} ms over ${l.decisions} decisions${result.env ? "" : " replayed from held-out data"}`;
 }
 
 /** A plain text table with aligned columns (first column left-aligned, the rest right-aligned). */
@@ -87,16 +87,29 @@ function seedsUsed(result: EvalResult): number[] {
   return result.settings.seeds.slice(0, Math.min(result.settings.seeds.length, result.settings.episodesPerTarget));
 }
 
+/** Where the evaluation ran: the environment, or none. */
+function envLabel(result: EvalResult): string {
+  if (!result.env) return "offline (no environment)";
+  return `${result.env.id}${result.env.external ? ` (external: ${result.env.command})` : ""}`;
+}
+
+/** The offline measure as a number with its unit: accuracy for discrete actions, MSE for continuous ones. */
+function offlineMeasure(offline: EvalResult["offline"], long = false): string {
+  if (!offline) return "-";
+  if (offline.accuracy !== null) return `${long ? "accuracy " : ""}${fmt(100 * offline.accuracy, 1)}%`;
+  return `${long ? "mean squared error " : "MSE "}${fmt(offline.mse, 4)}`;
+}
+
 /** The terminal summary. */
 export function formatEvalTable(result: EvalResult): string {
   const lines: string[] = [];
   lines.push(`${result.model.kind === "dt" ? "plain DT" : `SNN-DT (${result.model.variant})`} from ${result.checkpoint} (${checkpointStep(result)})`);
-  lines.push(`env ${result.env.id}${result.env.external ? ` (external: ${result.env.command})` : ""}, backend ${result.backend.name}, seeds ${seedsUsed(result).join(",")}`);
+  lines.push(`env ${envLabel(result)}, backend ${result.backend.name}${result.env ? `, seeds ${seedsUsed(result).join(",")}` : ""}`);
   if (result.partial) lines.push(`PARTIAL RESULTS: ${result.partial.reason}`);
-  lines.push("", textTable(RETURN_HEADER, returnRows(result)));
+  if (result.env) lines.push("", textTable(RETURN_HEADER, returnRows(result)));
   if (result.reference) lines.push(`normalised: 0 = random (${fmt(result.reference.random)}), 100 = expert (${fmt(result.reference.expert)})`);
   if (result.offline) {
-    lines.push("", `offline action quality on ${result.offline.windows} windows (${result.offline.source}): ${result.offline.accuracy !== null ? `accuracy ${fmt(100 * result.offline.accuracy, 1)}%` : `MSE ${fmt(result.offline.mse, 4)}`}`);
+    lines.push("", `offline action quality on ${result.offline.windows} windows (${result.offline.source}): ${offlineMeasure(result.offline, true)}`);
   }
   if (result.spikes) {
     lines.push("", `spikes per decision: ${fmt(result.spikes.perDecision, 1)} (mean over ${result.spikes.decisions} decisions${sampled(result)}), firing rate ${fmt(result.spikes.firingRate, 4)}`);
@@ -117,6 +130,28 @@ export function formatEvalTable(result: EvalResult): string {
   return lines.join("\n");
 }
 
+/** Return per episode, by target, and return against target (evaluations in an environment). */
+async function returnCharts(result: EvalResult): Promise<{ file: string; title: string; svg: string }[]> {
+  const bySeries: LineSeries[] = result.targets.map((t) => ({
+    // Full precision: distinct targets that round alike (500 and 500.01) need distinct series names.
+    name: `target ${t.target}`,
+    points: result.episodes.filter((e) => e.target === t.target).map((e, i) => [i + 1, e.return] as [number, number]),
+  }));
+  return [
+    { file: CHART_FILES.returns, title: "Return per episode", svg: await lineChart({ title: "Return per episode", x: "episode", y: "return", series: bySeries }) },
+    {
+      file: CHART_FILES.returnVsTarget,
+      title: "Return vs target",
+      svg: await scatterWithDiagonal({
+        title: "Return vs target return",
+        x: "target return",
+        y: "achieved return",
+        points: result.episodes.map((e) => ({ x: e.target, y: e.return })),
+      }),
+    },
+  ];
+}
+
 /**
  * Write the charts, report.md and eval.json into `outDir`; returns the report's path. Everything is
  * rendered before the first file is written, so a rendering error leaves the previous outputs as
@@ -124,22 +159,7 @@ export function formatEvalTable(result: EvalResult): string {
  */
 export async function writeEvalOutputs(result: EvalResult, outDir: string): Promise<string> {
   const charts: { file: string; title: string; svg: string }[] = [];
-  const bySeries: LineSeries[] = result.targets.map((t) => ({
-    // Full precision: distinct targets that round alike (500 and 500.01) need distinct series names.
-    name: `target ${t.target}`,
-    points: result.episodes.filter((e) => e.target === t.target).map((e, i) => [i + 1, e.return] as [number, number]),
-  }));
-  charts.push({ file: CHART_FILES.returns, title: "Return per episode", svg: await lineChart({ title: "Return per episode", x: "episode", y: "return", series: bySeries }) });
-  charts.push({
-    file: CHART_FILES.returnVsTarget,
-    title: "Return vs target",
-    svg: await scatterWithDiagonal({
-      title: "Return vs target return",
-      x: "target return",
-      y: "achieved return",
-      points: result.episodes.map((e) => ({ x: e.target, y: e.return })),
-    }),
-  });
+  if (result.episodes.length > 0) charts.push(...(await returnCharts(result)));
   if (result.spikes) {
     charts.push({
       file: CHART_FILES.spikes,
@@ -198,24 +218,26 @@ function trainingCurves(runDir: string): LineSeries[] {
 function renderReport(result: EvalResult, charts: { file: string; title: string }[]): string {
   const e = result.energy;
   const out: string[] = [
-    `# Evaluation: ${result.model.kind === "dt" ? "plain DT" : `SNN-DT (${result.model.variant})`} on ${result.env.id}`,
+    `# Evaluation: ${result.model.kind === "dt" ? "plain DT" : `SNN-DT (${result.model.variant})`} ${result.env ? `on ${result.env.id}` : "offline (no environment)"}`,
     "",
     `- checkpoint: \`${result.checkpoint}\` (${checkpointStep(result)})`,
     `- model: ${result.model.parameters} parameters, d_model ${result.model.dModel}, ${result.model.nLayers} layers, ${result.model.nHeads} heads, K ${result.model.context}${result.model.kind === "dt" ? "" : `, T ${result.model.T}`}`,
     `- backend: ${result.backend.name} (${result.backend.reason})`,
-    `- ${result.settings.episodesPerTarget} episodes per target over seeds ${seedsUsed(result).join(", ")}; targets from ${result.settings.targetSource}`,
+    result.env
+      ? `- ${result.settings.episodesPerTarget} episodes per target over seeds ${seedsUsed(result).join(", ")}; targets from ${result.settings.targetSource}`
+      : "- no environment: held-out episodes replayed through the decision path, each with its own returns-to-go and actions",
     `- snndt ${result.snndtVersion}, config hash \`${result.configHash.slice(0, 16)}\`, ${result.createdAt}`,
     "",
   ];
   if (result.partial) out.push(`> **Partial results.** The environment failed: ${result.partial.reason}`, "");
-  out.push("## Returns", "", markdownTable(RETURN_HEADER, returnRows(result)), "");
+  if (result.env) out.push("## Returns", "", markdownTable(RETURN_HEADER, returnRows(result)), "");
   if (result.reference) out.push(`Normalised score: 100 · (R − ${fmt(result.reference.random)}) / (${fmt(result.reference.expert)} − ${fmt(result.reference.random)}), reference returns of the ${result.reference.source}.`, "");
   const counted = result.targets.find((t) => t.dataSupport)?.dataSupport;
   if (counted) {
     out.push(`Dataset episodes >= target: how many episodes of \`${counted.dataset}\` reached the target return; few or none means the model is asked to extrapolate.`, "");
   }
   if (result.offline) {
-    out.push("## Offline action quality", "", `${result.offline.windows} windows from ${result.offline.episodes} episodes (${result.offline.source}): ${result.offline.accuracy !== null ? `accuracy ${fmt(100 * result.offline.accuracy, 1)}%` : `mean squared error ${fmt(result.offline.mse, 4)}`}.`, "");
+    out.push("## Offline action quality", "", `${result.offline.windows} windows from ${result.offline.episodes} episodes (${result.offline.source}): ${offlineMeasure(result.offline, true)}.`, "");
   }
   if (result.spikes) {
     out.push(
@@ -263,7 +285,7 @@ export function readEvalResult(target: string): EvalResult {
     throw new InputError(`${file} is not valid JSON: ${(err as Error).message}`);
   }
   // The fields the report reads; a summary.json or another tool's JSON has none of them.
-  const missing = ["targets", "model.kind", "env.id", "settings.targets", "energy.model.nanojoules", "energy.ratioToDt", "latencyMs.median"].find(
+  const missing = ["targets", "model.kind", "env", "settings.targets", "energy.model.nanojoules", "energy.ratioToDt", "latencyMs.median"].find(
     (field) => field.split(".").reduce<unknown>((value, key) => (value !== null && typeof value === "object" ? (value as Record<string, unknown>)[key] : undefined), parsed) === undefined,
   );
   if (missing) throw new InputError(`${file} is not an ${EVAL_JSON} written by snndt eval: it has no "${missing}" field. Give a run directory, its eval/ directory or its ${EVAL_JSON}.`);
@@ -272,18 +294,19 @@ export function readEvalResult(target: string): EvalResult {
 
 /** Rows of the side-by-side comparison (the SNN-DT ablation table). */
 export function comparisonRows(results: { label: string; result: EvalResult }[]): { header: string[]; rows: string[][] } {
-  const header = ["run", "model", "env", "target", "episodes", "return", "normalised", "spikes/decision", "energy nJ", "vs DT", "latency ms"];
+  const header = ["run", "model", "env", "target", "episodes", "return", "normalised", "offline", "spikes/decision", "energy nJ", "vs DT", "latency ms"];
   const rows = results.map(({ label, result }) => {
     const first = result.targets[0];
     const more = result.targets.length > 1 ? ` (+${result.targets.length - 1} more)` : "";
     return [
       label + (result.partial ? " (partial)" : ""),
       result.model.kind === "dt" ? "dt" : result.model.variant,
-      result.env.id,
+      result.env?.id ?? "offline",
       first ? fmt(first.target, 1) + more : "-",
       first ? String(first.episodes) : "-",
       first ? pm(first.returns) : "-",
       first ? pm(first.normalised) : "-",
+      offlineMeasure(result.offline),
       result.spikes ? fmt(result.spikes.perDecision, 1) : "-",
       fmt(result.energy.model.nanojoules, 1),
       fmt(result.energy.ratioToDt, 3),
@@ -296,7 +319,7 @@ export function comparisonRows(results: { label: string; result: EvalResult }[])
 /** Returns side by side are a paired comparison only under the same targets, episodes and seeds. */
 function sameSettings(results: { result: EvalResult }[]): boolean {
   const key = ({ result }: { result: EvalResult }): string =>
-    JSON.stringify([result.env.id, result.settings.targets, result.settings.episodesPerTarget, seedsUsed(result)]);
+    JSON.stringify([result.env?.id ?? null, result.settings.targets, result.settings.episodesPerTarget, seedsUsed(result)]);
   return results.every((r) => key(r) === key(results[0]!));
 }
 

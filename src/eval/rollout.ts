@@ -179,7 +179,7 @@ export async function decisionLatency(policy: LoadedPolicy, env: RolloutEnvironm
 }
 
 /** One untimed decision so that kernel set-up and first-call allocations are not measured. */
-function warmUp(policy: LoadedPolicy): void {
+export function warmUp(policy: LoadedPolicy): void {
   const history = new EpisodeHistory(policy.spec);
   history.observe(new Float32Array(policy.spec.obsDim), 0);
   decide(policy.runner, history.window(), policy.spec.actionSpace, false);

@@ -12,6 +12,10 @@ import { f32, fixedList, int32, vec, writeArrow } from "../data/make-files.js";
 import { energyOf, DEFAULT_ENERGY } from "../../src/eval/energy.js";
 import { rollouts, SpikeTally, type RolloutEnvironment } from "../../src/eval/rollout.js";
 import { actionRangeWarning, loadPolicy } from "../../src/eval/policy.js";
+import { replayDecisions } from "../../src/eval/offline.js";
+import { loadDataset } from "../../src/data/dataset.js";
+import { splitEpisodes } from "../../src/train/split.js";
+import { Rng } from "../../src/runtime/rng.js";
 import { makeEnv } from "../../src/eval/envs/index.js";
 import { selectBackend } from "../../src/runtime/backend.js";
 import type { EvalResult } from "../../src/eval/evaluate.js";
@@ -195,7 +199,7 @@ test("an external environment over JSON lines gives exactly the built-in environ
   const external = evalJson([...args, "--out", path.join(base, "external"), "--env-cmd", `"${process.execPath}" "${adapter}" CartPole-v1`]);
   assert.equal(external.status, 0, external.stderr);
   assert.deepEqual(external.result.episodes, builtin.result.episodes);
-  assert.equal(external.result.env.external, true);
+  assert.equal(external.result.env?.external, true);
 });
 
 test("each seed's environment is released right after its last episode, and releasing changes no episode", async () => {
@@ -373,6 +377,91 @@ test("bad input: unknown env id lists the known ones; a checkpoint for another s
   const missing = runCli(["eval", path.join(base, "nope")]);
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /no such run or checkpoint directory/);
+});
+
+test("eval --offline measures a run on its held-out episodes without an environment: action quality, spikes, energy, latency", async () => {
+  const out = path.join(base, "offline");
+  const { status, result, stderr } = evalJson([snnRun, "--offline", "--stats-every", "7", "--latency-decisions", "15", "--out", out]);
+  assert.equal(status, 0, stderr);
+  assert.equal(result.env, null);
+  assert.deepEqual([result.targets, result.episodes, result.reference, result.partial], [[], [], null, null]);
+  // The run's held-out episodes, found here from the split's own definition.
+  const dataset = await loadDataset(path.join(REPO_ROOT, "datasets", "cartpole-mixed.arrow"));
+  await selectBackend("wasm");
+  const policy = await loadPolicy(snnRun);
+  const config = policy.state.config;
+  policy.model.dispose();
+  const heldOut = splitEpisodes(dataset.episodes.length, config.data.val_fraction, Rng.derive(config.seed, "split")).val.map((i) => dataset.episodes[i]!);
+  assert.equal(result.offline!.episodes, heldOut.length);
+  assert.match(result.offline!.source, /held-out/);
+  // The same action quality as an evaluation in the environment reports.
+  const online = evalJson([snnRun, "--episodes", "1", "--latency-decisions", "1", "--out", path.join(base, "offline-vs-online")]);
+  assert.equal(online.status, 0, online.stderr);
+  assert.deepEqual(result.offline, online.result.offline);
+  // Decisions 0, 7, 14, ... of every held-out episode are counted; the first 15 are timed.
+  assert.equal(result.settings.statsEvery, 7);
+  assert.equal(result.spikes!.decisions, heldOut.reduce((n, ep) => n + Math.ceil(ep.length / 7), 0));
+  assert.ok(result.spikes!.perDecision > 0);
+  assert.equal(result.latencyMs.decisions, 15);
+  assert.ok(result.energy.model.synapticOps > 0 && result.energy.ratioToDt > 0);
+  const report = readFileSync(path.join(out, "report.md"), "utf8");
+  assert.match(report, /^# Evaluation: SNN-DT \(full\) offline \(no environment\)/);
+  assert.doesNotMatch(report, /## Returns/);
+  for (const section of ["## Offline action quality", "## Spikes per decision", "## Energy per decision", "replayed from held-out data"]) assert.ok(report.includes(section), section);
+  assert.deepEqual(readdirSync(path.join(out, "charts")).sort(), ["firing-rate.svg", "spikes.svg", "training.svg"]);
+  // --compare shows where it ran and the offline measure beside the rest.
+  const compared = runCli(["eval", "--compare", out, path.join(base, "offline-vs-online")]);
+  assert.equal(compared.status, 0, compared.stderr);
+  const offlineRow = compared.stdout.split("\n").find((line) => line.startsWith("offline "))!;
+  assert.match(offlineRow, new RegExp(`full\\s+offline\\s+-\\s+-\\s+-\\s+-\\s+${(100 * result.offline!.accuracy!).toFixed(1)}%`));
+  // Options of episodes in an environment are refused with --offline; a task without a built-in
+  // environment names --offline and --env-cmd.
+  const mixed = runCli(["eval", snnRun, "--offline", "--episodes", "3", "--target-return", "200"]);
+  assert.equal(mixed.status, 2);
+  assert.match(mixed.stderr, /--offline evaluates without an environment; drop --episodes, --target-return/);
+  const unknown = runCli(["eval", snnRun, "--env", "Hopper-v4"]);
+  assert.equal(unknown.status, 2);
+  assert.match(unknown.stderr, /no built-in environment "Hopper-v4" \(--env\).*--env-cmd.*--offline/);
+});
+
+test("replaying a rollout's own episode counts the same spikes and operations as the rollout did", async () => {
+  await selectBackend("wasm");
+  const policy = await loadPolicy(snnRun);
+  try {
+    const observations: number[] = [];
+    const actions: number[] = [];
+    const rewards: number[] = [];
+    const make = async (): Promise<RolloutEnvironment> => {
+      const env = makeEnv("CartPole-v1");
+      return {
+        id: env.id,
+        reset: (seed) => {
+          const first = env.reset(seed);
+          observations.push(...first);
+          return first;
+        },
+        step: (action) => {
+          const result = env.step(action);
+          actions.push(action as number);
+          rewards.push(result.reward);
+          if (!result.terminated && !result.truncated) observations.push(...result.observation);
+          return result;
+        },
+      };
+    };
+    const target = 300;
+    const online = await rollouts(policy, make, { targets: [target], seeds: [7], episodes: 1, statsEvery: 3 });
+    const length = online.episodes[0]!.length;
+    assert.ok(length > 3, `episode of ${length} steps`);
+    // The return-to-go the rollout conditioned each step on: the target less the rewards so far.
+    const returnsToGo = Float32Array.from(rewards, (_, t) => target - rewards.slice(0, t).reduce((a, b) => a + b, 0));
+    const episode = { length, observations: Float32Array.from(observations), actions: Float32Array.from(actions), rewards: Float32Array.from(rewards), returnsToGo, terminated: true, truncated: false };
+    const replay = replayDecisions(policy, [episode], { statsEvery: 3, latencyDecisions: 0 });
+    assert.equal(replay.tally.decisions, Math.ceil(length / 3));
+    assert.deepEqual(replay.tally, online.tally);
+  } finally {
+    policy.model.dispose();
+  }
 });
 
 test("--compare puts several runs' eval.json side by side", () => {

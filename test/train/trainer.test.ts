@@ -418,7 +418,7 @@ test("data that eval.env cannot play is refused before training; an eval.env tha
   const external = path.join(tmp("external-eval-env"), "run");
   const warned = runCli(["train", "--out", external, ...TINY, "--set", "train.steps=2", "--set", "eval.env=MyCartPole-v0"]);
   assert.equal(warned.status, 0, warned.stderr);
-  assert.match(warned.stderr, /eval\.env "MyCartPole-v0" is not a built-in environment .*: evaluating this run will need --env-cmd, or --env with a built-in one/);
+  assert.match(warned.stderr, /eval\.env "MyCartPole-v0" is not a built-in environment .*: its returns will need eval --env-cmd \(or --env with a built-in one\); eval --offline measures it on held-out data/);
   // No terminal here, so no progress bar: each metrics row is logged instead.
   assert.match(warned.stderr, /INFO: training \{"step":2,"of":2,"trainLoss":[\d.]+,"stepsPerSecond":/);
 });

@@ -32,6 +32,7 @@ interface EvalOptions {
   latencyDecisions: string;
   statsEvery: string;
   backend: string;
+  offline: boolean;
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -59,6 +60,7 @@ export function registerEval(program: Command, context: () => RunContext): void 
     .description("evaluate a trained run: returns in an environment, offline action quality, spikes and energy per decision, latency")
     .argument("<runs...>", "run directory or checkpoint directory (several with --compare)")
     .option("--env <id>", "built-in environment (default: the run's eval.env)")
+    .option("--offline", "no environment: measure on held-out data only (action quality; spikes, energy and latency of decisions replayed from the data), for tasks snndt cannot simulate", false)
     .option("--env-cmd <command>", "run against an external environment speaking the JSON-lines protocol of docs/env-protocol.md")
     .option("--env-timeout <ms>", "per-message timeout for --env-cmd", String(DEFAULT_ENV_TIMEOUT_MS))
     .option("--episodes <n>", "episodes per target return, spread over the seeds (default: the run's eval.episodes)")
@@ -79,6 +81,7 @@ Examples:
   $ snndt eval runs/cartpole-full-seed0-20261129-101500
   $ snndt eval runs/pendulum-full --episodes 20 --target-return -150 --target-return -400 --target-return -800
   $ snndt eval runs/cartpole-full --env-cmd "python3 docs/adapters/gymnasium_adapter.py CartPole-v1"
+  $ snndt eval runs/hopper-full --offline --data datasets/hopper-expert-test
   $ snndt eval --compare runs/cartpole-baseline runs/cartpole-full runs/cartpole-dt`,
     )
     .action(async (runs: string[], options: EvalOptions, command: Command) => {
@@ -102,6 +105,14 @@ Examples:
         throw new UsageError(`eval takes one run (got ${runs.length}: ${runs.join(", ")})${hint}; to compare runs use --compare`);
       }
       if (options.env && options.envCmd) throw new UsageError("--env and --env-cmd exclude each other");
+      if (options.offline) {
+        // Options of rollouts in an environment: an offline evaluation has none to give them to.
+        const online = ["env", "envCmd", "envTimeout", "episodes", "targetReturn", "seeds"].filter((key) => command.getOptionValueSource(key) === "cli");
+        if (online.length) {
+          const flags = online.map((key) => `--${key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())}`);
+          throw new UsageError(`--offline evaluates without an environment; drop ${flags.join(", ")} (they set up episodes in an environment).`);
+        }
+      }
       if (!(BACKEND_CHOICES as readonly string[]).includes(options.backend)) {
         throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(", ")}, got "${options.backend}"`);
       }
@@ -120,6 +131,7 @@ Examples:
         },
         latencyDecisions: parseInteger("--latency-decisions", options.latencyDecisions, 1),
         statsEvery: parseInteger("--stats-every", options.statsEvery, 1),
+        offline: options.offline,
       };
       // Checked before any episode: the outputs are written only after the whole evaluation.
       const outDir = path.resolve(options.out ?? path.join((await resolveCheckpoint(settings.target)).runDir, EVAL_DIR));
