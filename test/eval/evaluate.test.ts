@@ -469,7 +469,7 @@ test("--compare puts several runs' eval.json side by side", () => {
   const res = runCli(["eval", "--compare", snnRun, dtRun]);
   assert.equal(res.status, 0, res.stderr);
   const lines = res.stdout.trim().split("\n");
-  assert.match(lines[0]!, /run\s+model\s+env\s+target\s+episodes\s+return\s+normalised\s+spikes\/decision\s+energy nJ\s+vs DT\s+latency ms/);
+  assert.match(lines[0]!, /run\s+model\s+env\s+target\s+episodes\s+return\s+normalised\s+offline\s+spikes\/decision\s+energy nJ\s+vs DT\s+latency ms/);
   assert.match(lines[2]!, /^snn\s+full\s+CartPole-v1\s+500\.0 \(\+1 more\)\s+3\s/);
   assert.match(lines[3]!, /^dt\s+dt\s+CartPole-v1\s+500\.0\s+1\s/);
   // Evaluated with other targets and episodes: said under the table.
