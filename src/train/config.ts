@@ -570,7 +570,7 @@ export interface LoadConfigOptions {
   /** `a.b=value` strings from --set, applied in order. */
   overrides?: string[];
   seed?: number;
-  /** --data: relative to the cwd, stored absolute. */
+  /** --data: resolved as data.path is (resolvePackagePath), stored absolute. */
   data?: string;
   backend?: string;
   /**
@@ -589,7 +589,8 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
   if (options.configPath !== undefined) layers.push(readYamlLayer(resolvePackagePath(options.configPath)));
   for (const text of options.overrides ?? []) layers.push({ layer: parseOverride(text), source: { label: `--set ${text}` } });
   if (options.seed !== undefined) layers.push({ layer: { seed: options.seed }, source: { label: "--seed" } });
-  if (options.data !== undefined) layers.push({ layer: { data: { path: path.resolve(options.data) } }, source: { label: "--data" } });
+  // Resolved as data.path is (cwd, else the checkout), and stored absolute.
+  if (options.data !== undefined) layers.push({ layer: { data: { path: resolvePackagePath(options.data) } }, source: { label: "--data" } });
   if (options.backend !== undefined) layers.push({ layer: { backend: options.backend }, source: { label: "--backend" } });
   for (const { flag, key, value } of options.flags ?? []) {
     const parsed = typeof value === "string" ? parseOverride(`${key}=${value}`) : parseOverride(`${key}=null`);
@@ -714,7 +715,8 @@ export const CONFIG_REFERENCE_INTRO = [
   "",
   "An unknown or misspelt key, a wrong type or an out-of-range value stops the run with an error naming the key,",
   "where it came from (file and line, or the flag) and the valid keys or range. The fully resolved configuration",
-  "is saved in each run directory as `config.resolved.yaml`, and its sha256 in every checkpoint.",
+  "is saved in each run directory as `config.resolved.yaml`, and in every checkpoint its hash (`configHash` in",
+  "state.json: the sha256 of the configuration's canonical JSON, so formatting and key order do not change it).",
   "",
   "Ranges: `[a, b]` includes both ends, `(a, b]` excludes a.",
 ];

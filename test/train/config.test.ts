@@ -116,6 +116,16 @@ test("layers resolve in order: defaults <- file <- --set (in order) <- flags", (
   assert.equal(config.model.lif.current_scale, 2);
   assert.equal(config.data.path, path.resolve("some/dir"));
   assert.equal(config.backend, "cpu");
+  // --data resolves as data.path does: a shipped dataset is found from any directory.
+  const elsewhere = mkdtempSync(path.join(tmpdir(), "snndt-cwd-"));
+  const cwd = process.cwd();
+  try {
+    process.chdir(elsewhere);
+    assert.equal(loadConfig({ data: "datasets/acrobot-mixed.arrow" }).data.path, path.join(PACKAGE_ROOT, "datasets", "acrobot-mixed.arrow"));
+    assert.equal(loadConfig({ data: "mine/data" }).data.path, path.join(process.cwd(), "mine", "data"));
+  } finally {
+    process.chdir(cwd);
+  }
   assert.equal(loadConfig({ overrides: ["model.lif.current_scale=null"] }).model.lif.current_scale, null);
   const flagged = loadConfig({
     overrides: ["train.keep_last=9", "data.val_fraction=0.3"],
