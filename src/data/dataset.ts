@@ -324,8 +324,12 @@ async function loadPrepared(dir: string): Promise<PreparedDataset> {
   });
 }
 
-/** A prepared directory (manifest.json + steps.arrow) or a raw Arrow/HDF5 file (prepared in memory by the same code). */
-export async function loadDataset(pathOrDir: string, options: ReaderOptions = {}): Promise<PreparedDataset> {
+/**
+ * A prepared directory (manifest.json + steps.arrow) or a raw Arrow/HDF5 file (prepared in memory by
+ * the same code). A raw file's reading warnings (a dropped unfinished episode, say) go to `warn`, as
+ * prepare-dataset logs them; a prepared directory's were shown when it was prepared.
+ */
+export async function loadDataset(pathOrDir: string, options: ReaderOptions & { warn?: (message: string) => void } = {}): Promise<PreparedDataset> {
   const stat = await fs.stat(pathOrDir).catch(() => null);
   if (stat === null) throw new InputError(`${pathOrDir}: no such file or directory; expected a prepared dataset directory or an Arrow/HDF5 file.`);
   if (stat.isDirectory()) {
@@ -335,6 +339,7 @@ export async function loadDataset(pathOrDir: string, options: ReaderOptions = {}
     return loadPrepared(pathOrDir);
   }
   const { summary, finished } = await readSource(pathOrDir, options);
+  for (const warning of summary.warnings) options.warn?.(`${pathOrDir}: ${warning}`);
   return withEpisodesSha256({
     manifest: { ...summary, steps_file: null, sha256: summary.source.sha256 },
     episodes: finished.episodes,

@@ -207,7 +207,7 @@ async function runDataset(
     if (request.data) throw new InputError(`--data ${request.data}: no such file or directory.`);
     return { returns: null, path: own, heldOut: null, source: `${own} (not found)` };
   }
-  const dataset = await loadDataset(path, { progress: request.context.progress });
+  const dataset = await loadDataset(path, { progress: request.context.progress, warn: (message) => request.context.logger.warn(message) });
   checkDataCompatible(policy.spec, { obsDim: dataset.obsDim, actionSpace: dataset.actionSpace, longestEpisode: dataset.manifest.lengths.max }, path, policy.checkpoint);
   const returns = episodeReturns(dataset.episodes);
   const collectedBy = dataset.manifest.source.collected_by;

@@ -158,7 +158,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   const started = Date.now();
   const dataPath = resolvePackagePath(config.data.path);
   logger.info({ data: dataPath }, "loading dataset");
-  const dataset = await loadDataset(dataPath, { progress: context.progress });
+  const dataset = await loadDataset(dataPath, { progress: context.progress, warn: (message) => logger.warn(message) });
   checkDatasetFitsConfig(dataset, config, dataPath);
   request.checkDataset?.(dataset, dataPath);
 

@@ -423,6 +423,14 @@ test("data that eval.env cannot play is refused before training; an eval.env tha
   assert.match(warned.stderr, /INFO: training \{"step":2,"of":2,"trainLoss":[\d.]+,"stepsPerSecond":/);
 });
 
+test("training on a raw file logs what reading it dropped, as prepare-dataset does", () => {
+  // The D4RL sample's last 100 steps carry no terminal or timeout flag: an unfinished episode.
+  const out = path.join(tmp("raw-warnings"), "run");
+  const res = runCli(["train", "--config", "configs/pendulum.yaml", "--data", path.join(FIXTURES, "samples", "pendulum-d4rl.hdf5"), "--out", out, ...TINY, "--set", "train.steps=1"]);
+  assert.equal(res.status, 0, res.stderr);
+  assert.match(res.stderr, /WARN: .*pendulum-d4rl\.hdf5: .*dropped the last 100 steps/);
+});
+
 test("without --out a run is named after its --data (else its config), its model and seed", () => {
   const cwd = tmp("default-name");
   const data = path.join(REPO_ROOT, "datasets", "cartpole-mixed.arrow");
