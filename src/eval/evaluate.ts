@@ -117,7 +117,11 @@ export interface EvalResult {
   reference: { random: number; expert: number; source: string } | null;
   targets: TargetResult[];
   episodes: EpisodeOutcome[];
-  offline: (OfflineQuality & { source: string }) | null;
+  /**
+   * `episodeIndices`: which episodes of the dataset were measured (0-based indices into the dataset,
+   * in the order measured); absent from eval.json files written before snndt recorded it.
+   */
+  offline: (OfflineQuality & { source: string; episodeIndices?: number[] }) | null;
   spikes: { decisions: number; perDecision: number; byLayer: LayerSpikes[]; firingRate: number } | null;
   energy: {
     constants: EnergyConstants;
@@ -199,13 +203,13 @@ async function openEnv(request: EvalRequest, envId: string): Promise<OpenedEnvir
 async function runDataset(
   policy: LoadedPolicy,
   request: EvalRequest,
-): Promise<{ returns: number[] | null; path: string; heldOut: Episode[] | null; source: string; collectedBy?: CollectedBy }> {
+): Promise<{ returns: number[] | null; path: string; heldOut: Episode[] | null; heldOutIndices: number[] | null; source: string; collectedBy?: CollectedBy }> {
   const config = policy.state.config;
   const own = resolvePackagePath(config.data.path);
   const path = request.data ? resolvePackagePath(request.data) : own;
   if (!existsSync(path)) {
     if (request.data) throw new InputError(`--data ${request.data}: no such file or directory.`);
-    return { returns: null, path: own, heldOut: null, source: `${own} (not found)` };
+    return { returns: null, path: own, heldOut: null, heldOutIndices: null, source: `${own} (not found)` };
   }
   const dataset = await loadDataset(path, { progress: request.context.progress, warn: (message) => request.context.logger.warn(message) });
   checkDataCompatible(policy.spec, { obsDim: dataset.obsDim, actionSpace: dataset.actionSpace, longestEpisode: dataset.manifest.lengths.max }, path, policy.checkpoint);
@@ -216,9 +220,11 @@ async function runDataset(
     const split = splitEpisodes(dataset.episodes.length, config.data.val_fraction, Rng.derive(config.seed, "split"));
     // Validation picked best/, so its score on these episodes leans optimistic: say so.
     const pickedBy = policy.checkpoint === checkpointDir(policy.runDir, "best") ? ", which also chose this best/ checkpoint" : "";
-    return { returns, path, heldOut: split.val.map((i) => dataset.episodes[i]!), source: `${path}: the run's held-out episodes${pickedBy}`, ...provenance };
+    const heldOutIndices = [...split.val];
+    return { returns, path, heldOut: heldOutIndices.map((i) => dataset.episodes[i]!), heldOutIndices, source: `${path}: the run's held-out episodes${pickedBy}`, ...provenance };
   }
-  return { returns, path, heldOut: dataset.episodes, source: `${path}: all episodes (not the run's training data)`, ...provenance };
+  const every = dataset.episodes.map((_, i) => i);
+  return { returns, path, heldOut: dataset.episodes, heldOutIndices: every, source: `${path}: all episodes (not the run's training data)`, ...provenance };
 }
 
 /** MACs of one batch-1 decision of a plain DT with the SNN-DT's sizes (weights do not matter for counts). */
@@ -320,7 +326,7 @@ async function evaluateOffline(policy: LoadedPolicy, request: EvalRequest, start
   }
   const steps = data.heldOut.reduce((n, ep) => n + ep.length, 0);
   request.context.logger.info({ checkpoint: policy.checkpoint, episodes: data.heldOut.length, steps, source: data.source }, "evaluating offline (no environment)");
-  const offline = { ...offlineActionQuality(policy.model, data.heldOut, policy.spec), source: data.source };
+  const offline = { ...offlineActionQuality(policy.model, data.heldOut, policy.spec), source: data.source, episodeIndices: data.heldOutIndices! };
   const latencyDecisions = request.latencyDecisions ?? DEFAULT_LATENCY_DECISIONS;
   const bar = request.context.progress.start("replay", data.heldOut.length, { format: "replay [{bar}] {value}/{total} held-out episodes eta {eta_formatted}" });
   const replay = replayDecisions(policy, data.heldOut, { statsEvery: request.statsEvery ?? DEFAULT_STATS_EVERY, latencyDecisions, progress: bar });
@@ -428,7 +434,8 @@ async function evaluateInEnvironment(policy: LoadedPolicy, request: EvalRequest,
       };
     });
 
-    const offline = data.heldOut && data.heldOut.length > 0 ? { ...offlineActionQuality(policy.model, data.heldOut, policy.spec), source: data.source } : null;
+    const offline =
+      data.heldOut && data.heldOut.length > 0 ? { ...offlineActionQuality(policy.model, data.heldOut, policy.spec), source: data.source, episodeIndices: data.heldOutIndices! } : null;
 
     const constants = request.energy ?? DEFAULT_ENERGY;
     const latencyDecisions = request.latencyDecisions ?? DEFAULT_LATENCY_DECISIONS;

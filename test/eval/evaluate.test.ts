@@ -391,8 +391,10 @@ test("eval --offline measures a run on its held-out episodes without an environm
   const policy = await loadPolicy(snnRun);
   const config = policy.state.config;
   policy.model.dispose();
-  const heldOut = splitEpisodes(dataset.episodes.length, config.data.val_fraction, Rng.derive(config.seed, "split")).val.map((i) => dataset.episodes[i]!);
+  const heldOutIndices = splitEpisodes(dataset.episodes.length, config.data.val_fraction, Rng.derive(config.seed, "split")).val;
+  const heldOut = heldOutIndices.map((i) => dataset.episodes[i]!);
   assert.equal(result.offline!.episodes, heldOut.length);
+  assert.deepEqual(result.offline!.episodeIndices, heldOutIndices);
   assert.match(result.offline!.source, /held-out/);
   // The same action quality as an evaluation in the environment reports.
   const online = evalJson([snnRun, "--episodes", "1", "--latency-decisions", "1", "--out", path.join(base, "offline-vs-online")]);
