@@ -292,26 +292,30 @@ export function readEvalResult(target: string): EvalResult {
   return parsed as EvalResult;
 }
 
-/** Rows of the side-by-side comparison (the SNN-DT ablation table). */
+/**
+ * Rows of the side-by-side comparison (the SNN-DT ablation table). A run evaluated at several
+ * targets gets a row per target; its later rows leave the per-run columns empty.
+ */
 export function comparisonRows(results: { label: string; result: EvalResult }[]): { header: string[]; rows: string[][] } {
   const header = ["run", "model", "env", "target", "episodes", "return", "normalised", "offline", "spikes/decision", "energy nJ", "vs DT", "latency ms"];
-  const rows = results.map(({ label, result }) => {
-    const first = result.targets[0];
-    const more = result.targets.length > 1 ? ` (+${result.targets.length - 1} more)` : "";
-    return [
+  const rows = results.flatMap(({ label, result }) => {
+    const perRun = [
       label + (result.partial ? " (partial)" : ""),
       result.model.kind === "dt" ? "dt" : result.model.variant,
       result.env?.id ?? "offline",
-      first ? fmt(first.target, 1) + more : "-",
-      first ? String(first.episodes) : "-",
-      first ? pm(first.returns) : "-",
-      first ? pm(first.normalised) : "-",
+    ];
+    const measures = [
       offlineMeasure(result.offline),
       result.spikes ? fmt(result.spikes.perDecision, 1) : "-",
       fmt(result.energy.model.nanojoules, 1),
       fmt(result.energy.ratioToDt, 3),
       fmt(result.latencyMs.median, 2),
     ];
+    if (result.targets.length === 0) return [[...perRun, "-", "-", "-", "-", ...measures]];
+    return result.targets.map((t, i) => {
+      const returns = [fmt(t.target, 1), String(t.episodes), pm(t.returns), pm(t.normalised)];
+      return i === 0 ? [...perRun, ...returns, ...measures] : [...perRun.map(() => ""), ...returns, ...measures.map(() => "")];
+    });
   });
   return { header, rows };
 }

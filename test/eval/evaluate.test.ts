@@ -472,8 +472,11 @@ test("--compare puts several runs' eval.json side by side", () => {
   assert.equal(res.status, 0, res.stderr);
   const lines = res.stdout.trim().split("\n");
   assert.match(lines[0]!, /run\s+model\s+env\s+target\s+episodes\s+return\s+normalised\s+offline\s+spikes\/decision\s+energy nJ\s+vs DT\s+latency ms/);
-  assert.match(lines[2]!, /^snn\s+full\s+CartPole-v1\s+500\.0 \(\+1 more\)\s+3\s/);
-  assert.match(lines[3]!, /^dt\s+dt\s+CartPole-v1\s+500\.0\s+1\s/);
+  // A row per target: the second target's returns show too, under the first's run.
+  const snnReturns = JSON.parse(readFileSync(path.join(snnRun, "eval", "eval.json"), "utf8")) as EvalResult;
+  assert.match(lines[2]!, new RegExp(`^snn\\s+full\\s+CartPole-v1\\s+500\\.0\\s+3\\s+${snnReturns.targets[0]!.returns.mean.toFixed(2)} ± `));
+  assert.match(lines[3]!, new RegExp(`^\\s+100\\.0\\s+3\\s+${snnReturns.targets[1]!.returns.mean.toFixed(2)} ± [\\d.]+\\s+-?[\\d.]+ ± [\\d.]+\\s*$`));
+  assert.match(lines[4]!, /^dt\s+dt\s+CartPole-v1\s+500\.0\s+1\s/);
   // Evaluated with other targets and episodes: said under the table.
   assert.match(res.stdout, /note: these runs were evaluated with different environments, targets, episodes or seeds/);
   // An eval.json made before the method field (method 1: q/k/v charged as synaptic operations, unpaired targets) is told apart.
