@@ -33,6 +33,7 @@ import {
 import type { ActionSpace, Episode } from "./types.js";
 import { actionWidth } from "./types.js";
 import { InputError } from "../runtime/errors.js";
+import { yieldToEventLoop } from "../runtime/event-loop.js";
 
 /** Rows per record batch: large enough for fast IO, small enough to keep the copy buffers small. */
 const BATCH_ROWS = 65_536;
@@ -264,7 +265,7 @@ export async function writeStepsArrowHashed(
       writer.write(buildBatch(schema, episodes, first, last, obsDim, actionSpace));
       first = last;
       // Let the file stream catch up so the serialised batches do not pile up in memory.
-      await Promise.race([written, out.writableNeedDrain ? once(out, "drain") : new Promise((resolve) => setImmediate(resolve))]);
+      await Promise.race([written, out.writableNeedDrain ? once(out, "drain") : yieldToEventLoop()]);
     }
     writer.close();
     await written;

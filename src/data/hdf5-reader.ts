@@ -14,6 +14,7 @@ import { InputError, UsageError } from "../runtime/errors.js";
 import type { ProgressFactory } from "../runtime/progress.js";
 import { ambiguousEndsWarning, COLUMN_FLAGS, findColumn, requireColumn, type ColumnNames } from "./columns.js";
 import { splitAtFlags, type RawDataset, type RawEpisode } from "./raw.js";
+import { yieldToEventLoop } from "../runtime/event-loop.js";
 
 type H5Module = typeof import("h5wasm/node");
 
@@ -227,7 +228,7 @@ async function readD4rl(file: string, h5file: H5Group, reader: RowReader, option
       done += end - begin;
       bar?.update(done);
       // Let the progress bar draw between slices.
-      await new Promise((resolve) => setImmediate(resolve));
+      await yieldToEventLoop();
     }
   }
   bar?.stop();
@@ -332,7 +333,7 @@ async function readMinari(file: string, h5file: H5Group, groupNames: string[], r
       locate: (t) => `${groupName} row ${t}`,
     });
     bar?.update(index + 1);
-    await new Promise((resolve) => setImmediate(resolve));
+    await yieldToEventLoop();
   }
   bar?.stop();
   return {

@@ -12,6 +12,7 @@ import { makeEnv } from "./envs/index.js";
 import { makePolicy, type EpisodeQuality, type Quality } from "./policies/index.js";
 import { playEpisode } from "./policies/rollout.js";
 import { extent } from "../data/summary.js";
+import { yieldToEventLoop } from "../runtime/event-loop.js";
 
 export interface CollectOptions {
   envId: string;
@@ -61,7 +62,7 @@ export async function collectEpisodes(options: CollectOptions): Promise<CollectR
   let lastYield = performance.now();
   for (let i = 0; i < count; i++) {
     if (performance.now() - lastYield > YIELD_EVERY_MS) {
-      await new Promise((resolve) => setImmediate(resolve));
+      await yieldToEventLoop();
       lastYield = performance.now();
     }
     const played = playEpisode(env, policy, i === 0 ? seed : undefined);

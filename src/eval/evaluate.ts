@@ -326,10 +326,10 @@ async function evaluateOffline(policy: LoadedPolicy, request: EvalRequest, start
   }
   const steps = data.heldOut.reduce((n, ep) => n + ep.length, 0);
   request.context.logger.info({ checkpoint: policy.checkpoint, episodes: data.heldOut.length, steps, source: data.source }, "evaluating offline (no environment)");
-  const offline = { ...offlineActionQuality(policy.model, data.heldOut, policy.spec), source: data.source, episodeIndices: data.heldOutIndices! };
+  const offline = { ...(await offlineActionQuality(policy.model, data.heldOut, policy.spec)), source: data.source, episodeIndices: data.heldOutIndices! };
   const latencyDecisions = request.latencyDecisions ?? DEFAULT_LATENCY_DECISIONS;
   const bar = request.context.progress.start("replay", data.heldOut.length, { format: "replay [{bar}] {value}/{total} held-out episodes eta {eta_formatted}" });
-  const replay = replayDecisions(policy, data.heldOut, { statsEvery: request.statsEvery ?? DEFAULT_STATS_EVERY, latencyDecisions, progress: bar });
+  const replay = await replayDecisions(policy, data.heldOut, { statsEvery: request.statsEvery ?? DEFAULT_STATS_EVERY, latencyDecisions, progress: bar });
   bar.stop();
   const constants = request.energy ?? DEFAULT_ENERGY;
   return {
@@ -435,7 +435,7 @@ async function evaluateInEnvironment(policy: LoadedPolicy, request: EvalRequest,
     });
 
     const offline =
-      data.heldOut && data.heldOut.length > 0 ? { ...offlineActionQuality(policy.model, data.heldOut, policy.spec), source: data.source, episodeIndices: data.heldOutIndices! } : null;
+      data.heldOut && data.heldOut.length > 0 ? { ...(await offlineActionQuality(policy.model, data.heldOut, policy.spec)), source: data.source, episodeIndices: data.heldOutIndices! } : null;
 
     const constants = request.energy ?? DEFAULT_ENERGY;
     const latencyDecisions = request.latencyDecisions ?? DEFAULT_LATENCY_DECISIONS;

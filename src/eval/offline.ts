@@ -9,6 +9,7 @@
 import { performance } from "node:perf_hooks";
 import { tf } from "../runtime/backend.js";
 import type { Progress } from "../runtime/progress.js";
+import { yieldToEventLoop } from "../runtime/event-loop.js";
 import { actionWidth, type Episode } from "../data/types.js";
 import { allocateBatch, EpisodeHistory, writeWindow, type WindowSpec } from "../data/windows.js";
 import { disposeInputs, inputsFromBatch, type SequenceModel } from "../model/index.js";
@@ -23,7 +24,7 @@ export interface OfflineQuality {
   mse: number | null;
 }
 
-export function offlineActionQuality(model: SequenceModel, episodes: Episode[], spec: WindowSpec, maxWindows = 2048, batchSize = 64): OfflineQuality {
+export async function offlineActionQuality(model: SequenceModel, episodes: Episode[], spec: WindowSpec, maxWindows = 2048, batchSize = 64): Promise<OfflineQuality> {
   const ends: [number, number][] = [];
   episodes.forEach((ep, e) => {
     for (let t = 0; t < ep.length; t++) ends.push([e, t]);
@@ -56,6 +57,7 @@ export function offlineActionQuality(model: SequenceModel, episodes: Episode[], 
         for (let d = 0; d < width; d++) squaredError += (values[row * outWidth + d]! - recorded[d]!) ** 2;
       }
     });
+    await yieldToEventLoop();
   }
   const n = chosen.length;
   return {
@@ -83,7 +85,11 @@ export interface ReplayMeasures {
  * actions in place of an environment's. Spikes and operations are counted on decisions 0, n, 2n, ...
  * of each episode, as rollouts count them; the first `latencyDecisions` decisions are timed.
  */
-export function replayDecisions(policy: LoadedPolicy, episodes: Episode[], options: { statsEvery: number; latencyDecisions: number; progress?: Progress }): ReplayMeasures {
+export async function replayDecisions(
+  policy: LoadedPolicy,
+  episodes: Episode[],
+  options: { statsEvery: number; latencyDecisions: number; progress?: Progress },
+): Promise<ReplayMeasures> {
   const spiking = policy.modelConfig.kind !== "dt";
   const candidates = episodes.reduce((n, ep) => n + Math.ceil(ep.length / options.statsEvery), 0);
   const statsEvery = options.statsEvery * Math.max(1, Math.ceil(candidates / MAX_COUNTED_DECISIONS));
@@ -106,6 +112,7 @@ export function replayDecisions(policy: LoadedPolicy, episodes: Episode[], optio
       history.act(episode.actions.subarray(t * width, (t + 1) * width));
     }
     options.progress?.increment(1);
+    await yieldToEventLoop();
   }
   return { tally, statsEvery, latencyMs };
 }

@@ -12,6 +12,7 @@
 import { performance } from "node:perf_hooks";
 import { EpisodeHistory } from "../data/windows.js";
 import { SnndtError } from "../runtime/errors.js";
+import { yieldToEventLoop } from "../runtime/event-loop.js";
 import type { Progress } from "../runtime/progress.js";
 import type { ForwardStats } from "../model/index.js";
 import { SPIKE_KINDS, type SpikeKind } from "../model/index.js";
@@ -111,6 +112,8 @@ export async function rollouts(policy: LoadedPolicy, makeEnv: () => Promise<Roll
         episodes.push({ ...outcome, seed, indexUnderSeed: index });
         playedUnderSeed.set(seed, index + 1);
         options.progress?.increment(1, { ret: outcome.return.toFixed(1) });
+        // A built-in environment never awaits I/O: without this, Ctrl-C would wait for the last episode.
+        await yieldToEventLoop();
         if (t === lastTarget && j === lastEpisodeOf.get(seed)) await options.release?.(env);
       }
     }
@@ -173,6 +176,7 @@ export async function decisionLatency(policy: LoadedPolicy, env: RolloutEnvironm
       history.reset();
       observation = await env.reset();
       returnToGo = target;
+      await yieldToEventLoop();
     }
   }
   return times;

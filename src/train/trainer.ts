@@ -45,6 +45,7 @@ import { AdamW, clipByGlobalNorm, GradientAccumulator, type GradientMap } from "
 import { learningRate, scheduleFromConfig } from "./schedule.js";
 import { splitEpisodes } from "./split.js";
 import { validate, type ValidationResult } from "./validation.js";
+import { yieldToEventLoop } from "../runtime/event-loop.js";
 
 /** Set `requested` (e.g. from a SIGINT handler) to stop after the current step with a checkpoint. */
 export interface StopFlag {
@@ -418,7 +419,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
       if (onSchedule(step)) await saveStep();
       // A step awaits only promises the WASM backend settles at once, so a SIGINT/SIGTERM handler
       // would otherwise run only at the next file write; one macrotask turn lets it set the flag.
-      await new Promise((resolve) => setImmediate(resolve));
+      await yieldToEventLoop();
       if (stop.requested && step < config.train.steps) {
         interrupted = true;
         if (lastCheckpoint !== checkpointDir(runDir, step)) await saveStep();

@@ -458,7 +458,7 @@ test("replaying a rollout's own episode counts the same spikes and operations as
     // The return-to-go the rollout conditioned each step on: the target less the rewards so far.
     const returnsToGo = Float32Array.from(rewards, (_, t) => target - rewards.slice(0, t).reduce((a, b) => a + b, 0));
     const episode = { length, observations: Float32Array.from(observations), actions: Float32Array.from(actions), rewards: Float32Array.from(rewards), returnsToGo, terminated: true, truncated: false };
-    const replay = replayDecisions(policy, [episode], { statsEvery: 3, latencyDecisions: 0 });
+    const replay = await replayDecisions(policy, [episode], { statsEvery: 3, latencyDecisions: 0 });
     assert.equal(replay.tally.decisions, Math.ceil(length / 3));
     assert.deepEqual(replay.tally, online.tally);
   } finally {
@@ -562,6 +562,29 @@ test("Ctrl-C during eval --env-cmd exits 130, writes nothing, and leaves none of
   const deadline = Date.now() + 2000;
   while (!gone() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
   assert.ok(gone(), `the environment's helper process ${helper} is still running`);
+});
+
+test("Ctrl-C during episodes in a built-in environment exits 130 at the next episode, writing nothing", async () => {
+  const out = path.join(mkdtempSync(path.join(tmpdir(), "snndt-eval-sigint-builtin-")), "out");
+  // Far more episodes than the test waits for: only the interrupt can end it in time.
+  const child = spawn(process.execPath, [SNNDT_BIN, "eval", snnRun, "--episodes", "100000", "--target-return", "500", "--out", out], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  const evaluating = new Promise<void>((resolve) =>
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (stderr.includes('"evaluating"') || stderr.includes("INFO: evaluating")) resolve();
+    }),
+  );
+  const exited = once(child, "exit");
+  await evaluating;
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  child.kill("SIGINT");
+  const killer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+  const [status, signal] = (await exited) as [number | null, string | null];
+  clearTimeout(killer);
+  assert.equal(signal, null, "Ctrl-C was not handled: the evaluation had to be killed");
+  assert.equal(status, 130, stderr);
+  assert.ok(!existsSync(out), "nothing written");
 });
 
 test("a continuous checkpoint whose data's action range reaches outside the environment's box is warned about; one inside it is not", () => {
