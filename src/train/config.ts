@@ -112,6 +112,10 @@ export interface LeafSchema<T> {
   choices?: readonly string[];
   /** null is accepted (and means what the description says). */
   nullable?: boolean;
+  /** Lists: the fewest items allowed. */
+  minItems?: number;
+  /** Lists: no item twice. */
+  distinct?: boolean;
 }
 
 export interface SectionSchema<T> {
@@ -244,8 +248,8 @@ export const CONFIG_SCHEMA: SectionSchema<ResolvedConfig> = {
       fields: {
         env: leaf("string", "CartPole-v1", "environment id"),
         episodes: leaf("integer", 10, "episodes per target return, spread round-robin over eval.seeds", { min: 1, max: 100000 }),
-        target_returns: leaf<number[]>("number[]", [], "returns to condition on; empty = the best return in the dataset"),
-        seeds: leaf<number[]>("integer[]", [1001, 1002, 1003], "environment seeds", { min: 0, max: MAX_SEED }),
+        target_returns: leaf<number[]>("number[]", [], "returns to condition on; empty = the best return in the dataset", { distinct: true }),
+        seeds: leaf<number[]>("integer[]", [1001, 1002, 1003], "environment seeds", { min: 0, max: MAX_SEED, minItems: 1, distinct: true }),
       },
     },
   },
@@ -351,6 +355,8 @@ export function describeLeaf(node: LeafSchema<unknown>): string {
   if (lo !== undefined && hi !== undefined) text += ` in ${lo}, ${hi}`;
   else if (lo !== undefined) text += node.minExclusive ? ` > ${node.min}` : ` >= ${node.min}`;
   else if (hi !== undefined) text += node.maxExclusive ? ` < ${node.max}` : ` <= ${node.max}`;
+  if (node.minItems) text += `, at least ${node.minItems}`;
+  if (node.distinct) text += ", each once";
   if (node.nullable) text += " or null";
   return text;
 }
@@ -421,6 +427,11 @@ function validateLeaf(node: LeafSchema<unknown>, value: unknown, keyPath: string
         if (node.type === "integer[]" && !Number.isInteger(item)) fail(`has a non-integer at index ${i}: ${formatValue(item)}`);
         if (!checkNumberRange(node, item as number)) fail(`has an out-of-range item at index ${i}: ${formatValue(item)}`);
       });
+      if (node.minItems !== undefined && (value as unknown[]).length < node.minItems) fail(`has ${(value as unknown[]).length} items; give at least ${node.minItems}`);
+      if (node.distinct) {
+        const repeated = (value as unknown[]).find((item, i) => (value as unknown[]).indexOf(item) !== i);
+        if (repeated !== undefined) fail(`lists ${formatValue(repeated)} twice; list each once`);
+      }
       return;
     }
   }
@@ -509,7 +520,13 @@ function readYamlLayer(file: string): { layer: Plain; source: LayerSource } {
     const pos = first instanceof YAMLParseError && first.linePos ? `:${first.linePos[0].line}:${first.linePos[0].col}` : "";
     throw new UsageError(`invalid YAML in config file ${label}${pos}: ${first.message.split("\n")[0]}`);
   }
-  const value: unknown = doc.toJS();
+  let value: unknown;
+  try {
+    value = doc.toJS();
+  } catch (err) {
+    // The parse succeeded but building the values did not (the yaml package caps alias expansion).
+    throw new UsageError(`invalid YAML in config file ${label}: ${(err as Error).message}`);
+  }
   const source: LayerSource = { label, lineOf: (keyPath) => lineOfKey(doc, lineCounter, keyPath) };
   if (value === null || value === undefined) return { layer: {}, source };
   if (!isPlainObject(value)) {
@@ -668,6 +685,8 @@ export function configDifferences(a: unknown, b: unknown): string[] {
 }
 
 function renderScalar(value: unknown): string {
+  // A line break would make a block scalar, indented for the top level, not for its key: quote it.
+  if (typeof value === "string" && /[\n\r]/.test(value)) return JSON.stringify(value);
   return YAML.stringify(value, { collectionStyle: "flow", lineWidth: 0 }).trimEnd();
 }
 

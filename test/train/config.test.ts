@@ -166,6 +166,10 @@ test("wrong types and out-of-range values name the key, the source line and the 
   assertUsage(() => loadConfig({ overrides: ["model.variant=half"] }), /"model\.variant" has an invalid value "half"; expected one of baseline, pos-only, route-only, full/);
   assertUsage(() => loadConfig({ overrides: ["train.steps="] }), /"train\.steps" is empty \(null\)/);
   assertUsage(() => loadConfig({ overrides: ["eval.seeds=[1, -2]"] }), /"eval\.seeds" has an out-of-range item at index 1: -2/);
+  // Lists eval would refuse are refused before training.
+  assertUsage(() => loadConfig({ overrides: ["eval.seeds=[]"] }), /"eval\.seeds" has 0 items; give at least 1/);
+  assertUsage(() => loadConfig({ overrides: ["eval.seeds=[7, 7]"] }), /"eval\.seeds" lists 7 twice; list each once/);
+  assertUsage(() => loadConfig({ overrides: ["eval.target_returns=[400, 400]"] }), /"eval\.target_returns" lists 400 twice/);
   assertUsage(() => loadConfig({ overrides: ["model.lif=3"] }), /"model\.lif" is a section and needs a mapping of its keys \(T, dt, tau_m/);
   assertUsage(() => loadConfig({ backend: "gpu" }), /--backend: config key "backend" has an invalid value "gpu"; expected one of auto, tensorflow, wasm, cpu/);
   assertUsage(() => loadConfig({ seed: -1 }), /--seed: config key "seed" is out of range/);
@@ -186,6 +190,9 @@ test("bad --set syntax and unreadable or invalid YAML files are usage errors nam
   assertUsage(() => loadConfig({ configPath: dup }), /invalid YAML in config file .*dup\.yaml:3:\d+: .*[Uu]nique/);
   const list = tempFile("list.yaml", "- 1\n- 2\n");
   assertUsage(() => loadConfig({ configPath: list }), /list\.yaml must hold a mapping of keys/);
+  // Aliases that expand beyond the yaml package's cap are an invalid file, not an internal error.
+  const aliases = tempFile("aliases.yaml", "a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n");
+  assertUsage(() => loadConfig({ configPath: aliases }), /invalid YAML in config file .*aliases\.yaml: Excessive alias count/);
   const empty = tempFile("empty.yaml", "# nothing\n");
   assert.deepEqual(loadConfig({ configPath: empty }), loadConfig());
 });
@@ -210,6 +217,10 @@ test("writeResolvedConfig writes a YAML that loads back to the same config", asy
   assert.ok(text.includes(configHash(config)));
   assert.deepEqual(YAML.parse(text), config);
   assert.deepEqual(loadConfig({ configPath: file }), config);
+  // A string with a line break (set through --set) loads back too.
+  const multiline = loadConfig({ overrides: ['eval.env="My\\nEnv"'] });
+  assert.equal(multiline.eval.env, "My\nEnv");
+  assert.deepEqual(loadConfig({ configPath: await writeResolvedConfig(mkdtempSync(path.join(tmpdir(), "snndt-run-")), multiline) }), multiline);
 });
 
 test("resolvePackagePath: absolute as is, else the cwd if it exists there, else the checkout", () => {
