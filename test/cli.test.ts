@@ -26,10 +26,26 @@ test("an unknown subcommand exits non-zero with a hint", () => {
   assert.match(choice.stderr, /argument 'foo' is invalid/);
 });
 
-test("train's own flags reach the config as typed, so its errors quote them", () => {
-  const res = runCli(["train", "--keep-last", "abc"]);
-  assert.equal(res.status, 2, res.stderr);
-  assert.match(res.stderr, /--keep-last abc: config key "train\.keep_last" has the wrong type: found string "abc"/);
+test("train's numeric flags are read as every numeric flag is; the config then checks their range and names them", () => {
+  for (const [flag, value, expected] of [
+    ["--keep-last", "abc", /--keep-last must be an integer >= 0, got "abc"/],
+    ["--keep-last", "0x3", /--keep-last must be an integer >= 0, got "0x3"/],
+    ["--keep-last", "0", /--keep-last 0: config key "train\.keep_last" is out of range: found 0/],
+    ["--val-fraction", "1e0", /--val-fraction 1: config key "data\.val_fraction" is out of range/],
+    ["--val-fraction", "half", /--val-fraction must be a number, got "half"/],
+  ] as const) {
+    const res = runCli(["train", flag, value, "--out", path.join(tmpdir(), "snndt-never-made")]);
+    assert.equal(res.status, 2, `${flag} ${value}: ${res.stderr}`);
+    assert.match(res.stderr, expected);
+  }
+});
+
+test("an option given an empty value is refused, not read as the current directory", () => {
+  for (const args of [["train", "--out", ""], ["eval", "runs/none", "--out", " "], ["--log-file", "", "doctor"], ["prepare-dataset", "x.arrow", "--out", ""]]) {
+    const res = runCli(args);
+    assert.equal(res.status, 2, `${args.join(" ")}: ${res.stderr}`);
+    assert.match(res.stderr, /--(out|log-file) is empty; give it a value/);
+  }
 });
 
 test("--quiet never shows what a stricter --log-level hides; a --log-file below a file is the user's error", () => {

@@ -46,7 +46,8 @@ export function buildProgram(): { program: Command; context: () => RunContext; s
     .option("-q, --quiet", "logs: only warnings and errors, no progress bars (results still print on stdout)", false)
     .option("--json", "print the command's result as JSON on stdout", false)
     .showHelpAfterError("(run with --help for usage)")
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .hook("preAction", (_program, command) => refuseEmptyValues(command));
 
   registerPrepareDataset(program, context);
   registerTrain(program, context);
@@ -54,6 +55,21 @@ export function buildProgram(): { program: Command; context: () => RunContext; s
   registerCollect(program, context);
   registerDoctor(program, context);
   return { program, context, stopProgress: () => cached?.progress.stopAll() };
+}
+
+/**
+ * An option given "" (`--out ""`, an unset shell variable) would otherwise mean the current
+ * directory or a parse error elsewhere; no option of snndt takes an empty value.
+ */
+function refuseEmptyValues(command: Command): void {
+  for (const [source, opts] of [[command, command.opts()], [command.parent, command.parent?.opts() ?? {}]] as const) {
+    for (const [key, value] of Object.entries(opts)) {
+      const values = Array.isArray(value) ? value : [value];
+      if (!values.some((v) => typeof v === "string" && v.trim() === "")) continue;
+      const option = (source?.options ?? []).find((o) => o.attributeName() === key);
+      throw new UsageError(`${option?.long ?? key} is empty; give it a value (or leave the option out).`);
+    }
+  }
 }
 
 /**

@@ -374,6 +374,9 @@ test("bad input: unknown env id lists the known ones; a checkpoint for another s
   const bigSeed = runCli(["eval", snnRun, "--seeds", "3,4294967296"]);
   assert.equal(bigSeed.status, 2);
   assert.match(bigSeed.stderr, /--seeds must be comma-separated integers in \[0, 4294967295\], got "3,4294967296"/);
+  const endless = runCli(["eval", snnRun, "--episodes", "100001"]);
+  assert.equal(endless.status, 2);
+  assert.match(endless.stderr, /--episodes must be an integer in \[1, 100000\], got "100001"/);
   const missing = runCli(["eval", path.join(base, "nope")]);
   assert.equal(missing.status, 1);
   assert.match(missing.stderr, /no such run or checkpoint directory/);

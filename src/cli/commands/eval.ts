@@ -11,6 +11,7 @@ import { DEFAULT_ENERGY } from "../../eval/energy.js";
 import { DEFAULT_LATENCY_DECISIONS, DEFAULT_STATS_EVERY, evaluate, type EvalRequest } from "../../eval/evaluate.js";
 import { resolveCheckpoint } from "../../eval/policy.js";
 import { EVAL_DIR } from "../../train/run-layout.js";
+import { CONFIG_SCHEMA } from "../../train/config.js";
 import { DEFAULT_ENV_TIMEOUT_MS } from "../../eval/external-env.js";
 import { formatComparison, formatEvalTable, readEvalResult, writeEvalOutputs } from "../../eval/report.js";
 
@@ -34,6 +35,9 @@ interface EvalOptions {
   backend: string;
   offline: boolean;
 }
+
+/** eval.episodes' bound in the config, for --episodes and --latency-decisions too. */
+const MAX_EPISODES = CONFIG_SCHEMA.fields.eval.fields.episodes.max!;
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -121,7 +125,7 @@ Examples:
         env: options.env,
         envCmd: options.envCmd,
         envTimeoutMs: parseNumber("--env-timeout", options.envTimeout, (n) => n > 0 && n <= MAX_TIMER_MS, `a positive number of milliseconds up to ${MAX_TIMER_MS} (Node's longest timer, about 24.8 days)`),
-        episodes: options.episodes === undefined ? undefined : parseInteger("--episodes", options.episodes, 1),
+        episodes: options.episodes === undefined ? undefined : parseInteger("--episodes", options.episodes, 1, MAX_EPISODES),
         targets: options.targetReturn.length ? options.targetReturn.map((t) => parseNumber("--target-return", t, () => true, "a number")) : undefined,
         seeds: options.seeds === undefined ? undefined : parseIntegerList("--seeds", options.seeds, 0, MAX_SEED),
         data: options.data,
@@ -129,7 +133,7 @@ Examples:
           acPicojoules: parseNumber("--e-ac", options.eAc, (n) => n >= 0, "a non-negative number"),
           macPicojoules: parseNumber("--e-mac", options.eMac, (n) => n >= 0, "a non-negative number"),
         },
-        latencyDecisions: parseInteger("--latency-decisions", options.latencyDecisions, 1),
+        latencyDecisions: parseInteger("--latency-decisions", options.latencyDecisions, 1, MAX_EPISODES),
         statsEvery: parseInteger("--stats-every", options.statsEvery, 1),
         offline: options.offline,
       };

@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import type { RunContext } from "../../runtime/context.js";
 import { INTERRUPTED_EXIT_CODE, UsageError } from "../../runtime/errors.js";
 import { MAX_SEED } from "../../runtime/rng.js";
-import { parseInteger } from "../numbers.js";
+import { parseInteger, parseNumber } from "../numbers.js";
 import { selectBackend } from "../../runtime/backend.js";
 import { fileOnPath } from "../../runtime/fs-atomic.js";
 import { lockRunDirectory } from "../../runtime/run-lock.js";
@@ -91,9 +91,9 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
         resume = true;
       } else {
         const flags: { flag: string; key: string; value: unknown }[] = [];
-        // As typed: the config parses them like --set values, and its errors then quote what was given.
-        if (options.valFraction !== undefined) flags.push({ flag: "--val-fraction", key: "data.val_fraction", value: options.valFraction });
-        if (options.keepLast !== undefined) flags.push({ flag: "--keep-last", key: "train.keep_last", value: options.keepLast });
+        // Read as every numeric flag is (numbers.ts); the config then checks their ranges.
+        if (options.valFraction !== undefined) flags.push({ flag: "--val-fraction", key: "data.val_fraction", value: parseNumber("--val-fraction", options.valFraction, () => true, "a number") });
+        if (options.keepLast !== undefined) flags.push({ flag: "--keep-last", key: "train.keep_last", value: parseInteger("--keep-last", options.keepLast, 0) });
         config = loadConfig({ configPath: options.config, overrides: options.set, seed, data: options.data, backend: options.backend, flags });
         // Named after what was trained on: --data's file or directory, else the config (whose data it is).
         const dataName = options.data === undefined ? undefined : path.basename(path.resolve(options.data)).replace(/\.(arrow|arrows|feather|ipc|hdf5|h5)$/i, "");
