@@ -62,17 +62,25 @@ export function fileSystemError(err: unknown): SnndtError | null {
 export const INTERRUPTED_EXIT_CODE = 130;
 
 /**
- * The WebAssembly backend's abort when its heap cannot grow (it stops at 4 GB): "Aborted(). Build
- * with -sASSERTIONS for more info." from the release build tfjs ships, "Aborted(... OOM ...)" from
- * others. Said as what it almost always is, with what to change; null for anything else (other
- * aborts are bugs and keep their stack).
+ * The WebAssembly backend's failures when its heap is full (it stops at 4 GB): the abort when it
+ * cannot grow ("Aborted(). Build with -sASSERTIONS for more info." from the release build tfjs ships,
+ * "Aborted(... OOM ...)" from others), and "memory access out of bounds" inside tfjs-backend-wasm's
+ * own memory management (a failed allocation: BackendWasm.makeOutput, disposeData). Said as what it
+ * almost always is, with what to change; null for anything else (other aborts, and out-of-bounds
+ * accesses in any other code, are bugs and keep their stack).
  */
 export function backendMemoryError(err: unknown): SnndtError | null {
   // WebAssembly.RuntimeError, told by its name (the compiler's lib has no WebAssembly value).
-  if (!(err instanceof Error) || err.name !== "RuntimeError" || !/^Aborted\((.*OOM.*)?\)(\. Build with .*)?$/.test(err.message)) return null;
+  if (!(err instanceof Error) || err.name !== "RuntimeError") return null;
+  const abort = /^Aborted\((.*OOM.*)?\)(\. Build with .*)?$/.test(err.message);
+  // The first frame outside WebAssembly names the JavaScript that called into it.
+  const caller = (err.stack ?? "").split("\n").find((line) => /^\s+at /.test(line) && !line.includes("wasm://"));
+  const allocation = err.message === "memory access out of bounds" && caller !== undefined && /tf-backend-wasm/.test(caller);
+  if (!abort && !allocation) return null;
   return new SnndtError(
     `the TensorFlow.js WebAssembly backend ran out of memory (${err.message}; its heap stops at 4 GB). ` +
-      "A training step's memory grows with train.batch_size x model.context x model.d_model x model.lif.T: " +
+      "A training step's memory grows with train.batch_size x model.context x model.d_model x model.lif.T, and its weights' with " +
+      "model.n_layers x model.d_model^2 and a timestep table's model.max_ep_len x model.d_model: " +
       "start a new run (--out) with smaller values. A run stopped before its first checkpoint can simply be deleted.",
   );
 }

@@ -488,6 +488,12 @@ function validateCrossFields(config: ResolvedConfig, sources: string): void {
         `above the resting potential (resolved from ${sources}).`,
     );
   }
+  if (m.context > m.max_ep_len) {
+    throw new UsageError(
+      `config keys "model.context" (${m.context}) and "model.max_ep_len" (${m.max_ep_len}) disagree: a window never holds more ` +
+        `steps than an episode, so the context beyond max_ep_len would be padding only (resolved from ${sources}).`,
+    );
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

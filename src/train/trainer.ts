@@ -18,13 +18,13 @@ import * as path from "node:path";
 import { tf, type BackendInfo } from "../runtime/backend.js";
 import { writeFileAtomic } from "../runtime/fs-atomic.js";
 import type { RunContext } from "../runtime/context.js";
-import { InputError, SnndtError } from "../runtime/errors.js";
+import { InputError, SnndtError, UsageError } from "../runtime/errors.js";
 import { Rng, type RngState } from "../runtime/rng.js";
 import { SNNDT_VERSION } from "../runtime/version.js";
 import { loadDataset, type PreparedDataset } from "../data/dataset.js";
 import type { Episode } from "../data/types.js";
 import { allocateBatch, realStepCount, WindowSampler, type WindowBatch, type WindowSpec } from "../data/windows.js";
-import { createModel, inputsFromBatch, disposeInputs, actionLoss, modelLabel, ELIGIBILITY_STATE_NAME, type SequenceModel, type ModelConfig, type ModelInputs } from "../model/index.js";
+import { createModel, inputsFromBatch, disposeInputs, actionLoss, modelLabel, variantParts, ELIGIBILITY_STATE_NAME, type SequenceModel, type ModelConfig, type ModelInputs } from "../model/index.js";
 import { configValueDifferences, configHash, resolvePackagePath, writeResolvedConfig, type ResolvedConfig } from "./config.js";
 import {
   checkpointDir,
@@ -95,6 +95,36 @@ function elapsedAt(dir: string): number | null {
   }
 }
 
+
+/** The WASM backend's heap stops at 4 GiB. */
+const WASM_HEAP_BYTES = 4 * 1024 ** 3;
+/** Training keeps four float32 numbers per weight: the weight, its gradient and Adam's two moments. */
+const TRAINING_BYTES_PER_WEIGHT = 16;
+/**
+ * Adam's update of one variable holds about five more float32 copies of it at once. Measured: a
+ * plain DT with a 128M-weight timestep table (max_ep_len 1e6) fails on WASM, one with 64M trains.
+ */
+const UPDATE_BYTES_PER_WEIGHT = 20;
+
+/**
+ * Refuse a model whose weights and optimizer state cannot fit the WASM heap, before allocating them
+ * (it would fail minutes later, as "memory access out of bounds"). Counted: the blocks' attention
+ * (4 d^2) and MLP (8 d^2) matrices and a timestep table (max_ep_len x d); the rest is small.
+ * Activations come on top, so a model that passes may still run out (then: a smaller batch).
+ */
+function checkFitsWasmHeap(model: ModelConfig): void {
+  const table = variantParts(model).positionalSpikes ? 0 : model.max_ep_len * model.d_model;
+  const weights = model.n_layers * 12 * model.d_model ** 2 + table;
+  const largest = Math.max(table, 4 * model.d_model ** 2);
+  const bytes = weights * TRAINING_BYTES_PER_WEIGHT + largest * UPDATE_BYTES_PER_WEIGHT;
+  if (bytes <= WASM_HEAP_BYTES) return;
+  const gb = (n: number) => (n / 1024 ** 3).toFixed(1);
+  throw new UsageError(
+    `the model has ${(weights / 1e6).toFixed(0)}M weights or more (model.n_layers ${model.n_layers}, model.d_model ${model.d_model}` +
+      `${table ? `, model.max_ep_len ${model.max_ep_len}` : ""}); training them needs about ${gb(bytes)} GB, beyond the ` +
+      `${gb(WASM_HEAP_BYTES)} GB heap of the WASM backend. Make the model smaller, or train with tfjs-node (snndt doctor).`,
+  );
+}
 
 /** The run's window spec: everything eval needs to build the same windows. */
 export function windowSpecOf(norm: NormalisationState): WindowSpec {
@@ -183,6 +213,13 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   );
 
   const modelConfig = modelConfigOf(config, dataset);
+  if (request.backend.name === "wasm") checkFitsWasmHeap(modelConfig);
+  if (config.train.warmup_steps >= config.train.steps) {
+    logger.warn(
+      `train.warmup_steps (${config.train.warmup_steps}) is not below train.steps (${config.train.steps}): the learning rate ` +
+        `never reaches train.lr and never decays; lower train.warmup_steps for a run this short.`,
+    );
+  }
   const model = createModel(modelConfig, config.seed);
   const optimizer = new AdamW(model.variables, {
     beta1: config.train.beta1,

@@ -175,6 +175,7 @@ test("wrong types and out-of-range values name the key, the source line and the 
   assertUsage(() => loadConfig({ seed: -1 }), /--seed: config key "seed" is out of range/);
   assertUsage(() => loadConfig({ overrides: ["model.d_model=100", "model.n_heads=3"] }), /"model\.d_model" \(100\) and "model\.n_heads" \(3\) disagree/);
   assertUsage(() => loadConfig({ overrides: ["model.lif.v_th=-1"] }), /"model\.lif\.v_th" \(-1\) and "model\.lif\.v_rest" \(0\) disagree/);
+  assertUsage(() => loadConfig({ overrides: ["model.context=600", "model.max_ep_len=500"] }), /"model\.context" \(600\) and "model\.max_ep_len" \(500\) disagree: a window never holds more steps than an episode/);
 });
 
 test("bad --set syntax and unreadable or invalid YAML files are usage errors naming the file and line", () => {

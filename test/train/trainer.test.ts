@@ -419,6 +419,8 @@ test("data that eval.env cannot play is refused before training; an eval.env tha
   const warned = runCli(["train", "--out", external, ...TINY, "--set", "train.steps=2", "--set", "eval.env=MyCartPole-v0"]);
   assert.equal(warned.status, 0, warned.stderr);
   assert.match(warned.stderr, /eval\.env "MyCartPole-v0" is not a built-in environment .*: its returns will need eval --env-cmd \(or --env with a built-in one\); eval --offline measures it on held-out data/);
+  // A run shorter than its warm-up never reaches its learning rate: said.
+  assert.match(warned.stderr, /WARN: train\.warmup_steps \(5\) is not below train\.steps \(2\): the learning rate never reaches train\.lr/);
   // No terminal here, so no progress bar: each metrics row is logged instead.
   assert.match(warned.stderr, /INFO: training \{"step":2,"of":2,"trainLoss":[\d.]+,"stepsPerSecond":/);
 });
@@ -429,6 +431,14 @@ test("training on a raw file logs what reading it dropped, as prepare-dataset do
   const res = runCli(["train", "--config", "configs/pendulum.yaml", "--data", path.join(FIXTURES, "samples", "pendulum-d4rl.hdf5"), "--out", out, ...TINY, "--set", "train.steps=1"]);
   assert.equal(res.status, 0, res.stderr);
   assert.match(res.stderr, /WARN: .*pendulum-d4rl\.hdf5: .*dropped the last 100 steps/);
+});
+
+test("a model whose weights and optimizer state cannot fit the WASM heap is refused before anything is allocated or written", () => {
+  const out = path.join(tmp("too-big"), "run");
+  const res = runCli(["train", "--out", out, "--backend", "wasm", "--set", "model.d_model=2048", "--set", "model.n_layers=8", "--set", "model.n_heads=8"]);
+  assert.equal(res.status, 2, res.stderr);
+  assert.match(res.stderr, /the model has 403M weights or more \(model\.n_layers 8, model\.d_model 2048\); training them needs about 6\.\d GB, beyond the 4\.0 GB heap of the WASM backend/);
+  assert.equal(existsSync(out), false);
 });
 
 test("without --out a run is named after its --data (else its config), its model and seed", () => {
