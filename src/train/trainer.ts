@@ -96,6 +96,10 @@ function elapsedAt(dir: string): number | null {
 }
 
 
+/** Validation spike rates outside [SILENT_RATE, SATURATED_RATE] are warned about, once per block. */
+const SILENT_RATE = 1e-3;
+const SATURATED_RATE = 0.999;
+
 /** The WASM backend's heap stops at 4 GiB. */
 const WASM_HEAP_BYTES = 4 * 1024 ** 3;
 /** Training keeps four float32 numbers per weight: the weight, its gradient and Adam's two moments. */
@@ -237,6 +241,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
 
   let step = 0;
   let bestValLoss: number | null = null;
+  const warnedRates = new Set<string>();
   let bestValStep: number | null = null;
   let lossWindow = { sum: 0, count: 0 };
   /** The train loss of the last step taken (the summary's finalTrainLoss). */
@@ -420,6 +425,16 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
           { step, valLoss: validation.loss, valAccuracy: validation.accuracy, spikeRate: validation.spikeRates },
           "validation",
         );
+        for (const [block, rate] of Object.entries(validation.spikeRates)) {
+          const state = rate < SILENT_RATE ? "almost silent" : rate > SATURATED_RATE ? "firing almost always" : null;
+          if (state === null || warnedRates.has(block)) continue;
+          warnedRates.add(block);
+          logger.warn(
+            { step, block, spikeRate: rate },
+            `${block}'s neurons are ${state} (${rate.toPrecision(2)} spikes per neuron per step), so its spikes carry little; ` +
+              "check model.lif (v_th, v_rest, c_m, current_scale, tau_m).",
+          );
+        }
       }
       if (logNow || evalNow) {
         const seconds = (Date.now() - timerStart) / 1000;

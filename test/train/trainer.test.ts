@@ -433,6 +433,15 @@ test("training on a raw file logs what reading it dropped, as prepare-dataset do
   assert.match(res.stderr, /WARN: .*pendulum-d4rl\.hdf5: .*dropped the last 100 steps/);
 });
 
+test("silent spiking blocks are warned about once each; a working model is not", () => {
+  const silent = runCli(["train", "--out", path.join(tmp("silent"), "run"), ...TINY, "--set", "train.steps=4", "--set", "train.eval_every=2", "--set", "model.lif.v_th=1e6"]);
+  assert.equal(silent.status, 0, silent.stderr);
+  assert.equal((silent.stderr.match(/WARN: block0's neurons are almost silent \(/g) ?? []).length, 1, silent.stderr);
+  const working = runCli(["train", "--out", path.join(tmp("firing"), "run"), ...TINY, "--set", "train.steps=2"]);
+  assert.equal(working.status, 0, working.stderr);
+  assert.doesNotMatch(working.stderr, /neurons are/);
+});
+
 test("a model whose weights and optimizer state cannot fit the WASM heap is refused before anything is allocated or written", () => {
   const out = path.join(tmp("too-big"), "run");
   const res = runCli(["train", "--out", out, "--backend", "wasm", "--set", "model.d_model=2048", "--set", "model.n_layers=8", "--set", "model.n_heads=8"]);
