@@ -122,7 +122,7 @@ test("integer flags are plain decimal digits in every subcommand; a seed list re
   for (const [args, message] of [
     [["train", "--seed", "1e3"], /--seed must be an integer in \[0, 4294967295\], got "1e3"/],
     [["collect", "--env", "CartPole-v1", "--seed", "0x10", "--out", "x.arrow"], /--seed must be an integer in \[0, 4294967295\], got "0x10"/],
-    [["eval", "no-such-run", "--episodes", "5.0"], /--episodes must be an integer >= 1, got "5\.0"/],
+    [["eval", "no-such-run", "--episodes", "5.0"], /--episodes must be an integer in \[1, 100000\], got "5\.0"/],
     [["eval", "no-such-run", "--seeds", "3,3"], /--seeds lists 3 twice, got "3,3"/],
     [["eval", "no-such-run", "--seeds", "3,"], /--seeds must be comma-separated integers in \[0, 4294967295\], got "3,"/],
     // Node fires a longer timer at once, so every request would "time out" immediately.
