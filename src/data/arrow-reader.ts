@@ -97,6 +97,40 @@ function perStepVectors(file: string, name: string, nested: NestedNumbers): numb
   return width;
 }
 
+/**
+ * Null when every episode's rows are together (the common case: rows stay where they are); else
+ * the row indices grouped by episode, episodes in order of first appearance, rows in file order.
+ */
+function interleavedOrder(ids: ArrayLike<number | bigint | string>): { order: Int32Array; firstSplit: { id: number | bigint | string; from: number; again: number } } | null {
+  // One pass over the runs of equal ids: an id that starts a second run is interleaved.
+  const started = new Map<number | bigint | string, number>();
+  let firstSplit: { id: number | bigint | string; from: number; again: number } | null = null;
+  for (let r = 0; r < ids.length && firstSplit === null; r++) {
+    if (r > 0 && ids[r] === ids[r - 1]) continue;
+    const from = started.get(ids[r]!);
+    if (from !== undefined) firstSplit = { id: ids[r]!, from, again: r };
+    started.set(ids[r]!, r);
+  }
+  if (firstSplit === null) return null;
+  const rowsOf = new Map<number | bigint | string, number[]>();
+  for (let r = 0; r < ids.length; r++) {
+    const rowsOfId = rowsOf.get(ids[r]!);
+    if (rowsOfId === undefined) rowsOf.set(ids[r]!, [r]);
+    else rowsOfId.push(r);
+  }
+  const order = new Int32Array(ids.length);
+  let at = 0;
+  for (const rowsOfId of rowsOf.values()) for (const r of rowsOfId) order[at++] = r;
+  return { order, firstSplit };
+}
+
+/** `values` (rows of `width` numbers) with its rows taken in `order`. */
+function gatherRows<T extends Float32Array | Float64Array>(values: T, width: number, order: Int32Array): T {
+  const out = new (values.constructor as new (n: number) => T)(order.length * width);
+  for (let i = 0; i < order.length; i++) out.set(values.subarray(order[i]! * width, (order[i]! + 1) * width), i * width);
+  return out;
+}
+
 function readPerStep(file: string, format: SourceFormat, table: Table, names: string[], options: ArrowReadOptions): RawDataset {
   const cols = options.columns ?? {};
   const obsName = requireColumn(file, names, "observations", cols);
@@ -121,41 +155,57 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
     if (perStepVectors(file, name, nested) !== 1) throw new InputError(`${file}: column "${name}" holds several values a row; expected one flag a step.`);
     return nested.values as Float32Array;
   };
-  const terminals = flagValues(termName);
-  const timeouts = flagValues(timeoutName);
   const rows = table.numRows;
+  // Rows grouped by episode: the identity for files that keep each episode's rows together, else
+  // the rows of each episode in file order, episodes in the order they first appear (a vectorised
+  // logger interleaves its environments' steps).
+  const ids = episodeName === undefined ? undefined : episodeIds(file, episodeName, column(table, episodeName));
+  const interleaved = ids === undefined ? null : interleavedOrder(ids);
+  if (interleaved && stepName === undefined) {
+    // Without step indices to confirm it, a repeating column may be a label, not interleaved episodes.
+    const { id, from, again } = interleaved.firstSplit;
+    throw new InputError(
+      `${file}: column "${episodeName}": the rows of episode ${id} are not contiguous (rows from ${from} and again from row ${again}); ` +
+        `interleaved episodes (as a vectorised logger writes them) are read when a step column confirms each episode's order ` +
+        `(--step-column), else expected each episode's steps in one run of rows (if the column holds no episode ids, pass --episode-column none).`,
+    );
+  }
+  const order = interleaved?.order ?? null;
+  const grouped = <T extends Float32Array | Float64Array>(values: T, width: number): T => (order ? gatherRows(values, width, order) : values);
+  const terminalsInFile = flagValues(termName);
+  const timeoutsInFile = flagValues(timeoutName);
+  const terminals = terminalsInFile && grouped(terminalsInFile, 1);
+  const timeouts = timeoutsInFile && grouped(timeoutsInFile, 1);
+  const rowInFile = (row: number): number => (order ? order[row]! : row);
 
-  // Episode ranges [start, end) in rows.
+  // Episode ranges [start, end) in (grouped) rows.
   const ranges: Array<[number, number]> = [];
   let droppedPartialSteps = 0;
   const warnings = ambiguousEndsWarning(termName, timeoutName);
-  if (episodeName !== undefined) {
-    const ids = episodeIds(file, episodeName, column(table, episodeName));
-    const seen = new Map<number | bigint | string, number>();
+  if (ids !== undefined) {
+    const idOf = (row: number) => ids[rowInFile(row)]!;
     let start = 0;
     for (let r = 1; r <= rows; r++) {
-      if (r < rows && ids[r] === ids[start]) continue;
-      const id = ids[start]!;
-      const earlier = seen.get(id);
-      if (earlier !== undefined) {
-        throw new InputError(
-          `${file}: column "${episodeName}": the rows of episode ${id} are not contiguous (rows from ${earlier} and again from row ${start}); ` +
-            `expected each episode's steps in one run of rows (if the column holds no episode ids, pass --episode-column none).`,
-        );
-      }
-      seen.set(id, start);
+      if (r < rows && idOf(r) === idOf(start)) continue;
       ranges.push([start, r]);
       start = r;
     }
-    // As with flags alone: a last episode that no flag ends was cut off by the recording.
-    const last = ranges[ranges.length - 1];
-    if (last && (terminals || timeouts) && !endsEpisode(terminals, timeouts, last[1] - 1) && !options.keepPartial) {
-      ranges.pop();
-      droppedPartialSteps = last[1] - last[0];
-      warnings.push(
-        `dropped the last episode (${episodeName} ${ids[last[0]]}, rows ${last[0]}..${last[1] - 1}, ${droppedPartialSteps} steps): ` +
-          `no terminal or timeout flag ends it, so it is unfinished (keep it with --keep-partial)`,
-      );
+    // As with flags alone: an episode that no flag ends was cut off by the recording. In a file
+    // that keeps episodes together only the last can be; interleaved, each environment's last.
+    if ((terminals || timeouts) && !options.keepPartial) {
+      const unfinished = ranges.filter(([s, end], i) => (order || i === ranges.length - 1) && !endsEpisode(terminals, timeouts, end - 1) && s < end);
+      for (const [s, end] of unfinished) {
+        droppedPartialSteps += end - s;
+        const where = order ? `its last row ${rowInFile(end - 1)}` : `rows ${s}..${end - 1}`;
+        warnings.push(
+          `dropped the ${order ? "unfinished" : "last"} episode (${episodeName} ${idOf(s)}, ${where}, ${end - s} steps): ` +
+            `no terminal or timeout flag ends it, so it is unfinished (keep it with --keep-partial)`,
+        );
+      }
+      const dropped = new Set(unfinished);
+      const kept = ranges.filter((range) => !dropped.has(range));
+      ranges.length = 0;
+      for (const range of kept) ranges.push(range);
     }
   } else if (terminals || timeouts) {
     const split = splitAtFlags(rows, terminals, timeouts, options.keepPartial ?? false);
@@ -168,23 +218,24 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
         `or terminal/timeout flag columns (terminals, terminated, dones, timeouts, truncated, ...), but found columns: ${names.map((n) => `"${n}"`).join(", ")}.`,
     );
   }
+  if (order) warnings.push(`the rows of its episodes are interleaved (as a vectorised logger writes them): each episode's rows were taken in file order`);
 
   if (stepName !== undefined) {
-    const steps = flattenNumbers(file, stepName, column(table, stepName), "f64").values;
+    const steps = grouped(flattenNumbers(file, stepName, column(table, stepName), "f64").values as Float64Array, 1);
     for (const [start, end] of ranges) {
       for (let r = start + 1; r < end; r++) {
         if (steps[r] !== steps[r - 1]! + 1) {
           throw new InputError(
-            `${file}: column "${stepName}" at row ${r} holds ${steps[r]} after ${steps[r - 1]} at row ${r - 1} in the same episode; expected consecutive steps in order (if it holds no step index, pass --step-column none).`,
+            `${file}: column "${stepName}" at row ${rowInFile(r)} holds ${steps[r]} after ${steps[r - 1]} at row ${rowInFile(r - 1)} in the same episode; expected consecutive steps in order (if it holds no step index, pass --step-column none).`,
           );
         }
       }
     }
   }
 
-  const obsValues = obs.values as Float32Array;
-  const actValues = act.values as Float32Array;
-  const rewValues = rew.values as Float64Array;
+  const obsValues = grouped(obs.values as Float32Array, obsDim);
+  const actValues = grouped(act.values as Float32Array, actWidth);
+  const rewValues = grouped(rew.values as Float64Array, 1);
   const episodes: RawEpisode[] = ranges.map(([start, end]) => ({
     length: end - start,
     observations: obsValues.subarray(start * obsDim, end * obsDim),
@@ -192,7 +243,7 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
     rewards: rewValues.subarray(start, end),
     terminated: terminals !== null && terminals[end - 1]! !== 0,
     truncated: timeouts !== null && timeouts[end - 1]! !== 0,
-    locate: (t) => `row ${start + t}`,
+    locate: (t) => `row ${rowInFile(start + t)}`,
   }));
   const used: Record<string, string> = { observations: obsName, actions: actName, rewards: rewName };
   if (termName) used["terminals"] = termName;

@@ -155,6 +155,43 @@ test(
 );
 
 test(
+  "interleaved episodes (a vectorised logger's rows) are regrouped when a step column confirms their order; each environment's unfinished last episode is dropped",
+  withTmp(async (dir) => {
+    // Environments A (episode 7), B (episode 9) and C (episode 11, cut off: no flag) step in turn.
+    const rows = [0, 3, 5, 1, 4, 6, 2];
+    const pick = <T,>(values: T[], extra: [T, T]): T[] => rows.map((r) => (r < 5 ? values[r]! : extra[r - 5]!));
+    const columns = {
+      episode_id: vec(pick(EPISODE_IDS, [11n, 11n]), int64),
+      step: vec(pick(STEPS, [0, 1]), int32),
+      observations: vec(pick(OBS, [[9, 9], [9, 9]]), fixedList(2)),
+      actions: vec(pick([1n, 0n, 2n, 1n, 1n], [0n, 0n]), int64),
+      rewards: vec(pick(REWARDS, [100, 100]), f32),
+      terminals: vec(pick(TERMINATED, [false, false]), bool),
+      timeouts: vec(pick(TRUNCATED, [false, false]), bool),
+    };
+    const file = path.join(dir, "interleaved.arrow");
+    await writeArrow(file, columns);
+    await checkHandEpisodes(file);
+    const data = await loadDataset(file);
+    assert.equal(data.manifest.dropped.partial_steps, 2);
+    const warnings = data.manifest.warnings.join("\n");
+    assert.match(warnings, /dropped the unfinished episode \(episode_id 11, its last row 5, 2 steps\): no terminal or timeout flag ends it/);
+    assert.match(warnings, /the rows of its episodes are interleaved/);
+    const kept = await loadDataset(file, { keepPartial: true });
+    assert.deepEqual(kept.episodes.map((ep) => [...ep.returnsToGo]), [...RTG, [200, 100]]);
+    // A step out of order inside an episode names the rows in the file.
+    const shuffled = path.join(dir, "shuffled.arrow");
+    await writeArrow(shuffled, { ...columns, step: vec([0, 0, 0, 2, 1, 1, 1], int32) });
+    await assert.rejects(loadDataset(shuffled), /column "step" at row 3 holds 2 after 0 at row 0 in the same episode/);
+    // Without a step column nothing confirms that the repeating ids are episodes: refused, with the ways out.
+    const { step: _step, ...noSteps } = columns;
+    const unconfirmed = path.join(dir, "unconfirmed.arrow");
+    await writeArrow(unconfirmed, noSteps);
+    await assert.rejects(loadDataset(unconfirmed), /the rows of episode 7 are not contiguous \(rows from 0 and again from row 3\); interleaved episodes .* are read when a step column confirms/);
+  }),
+);
+
+test(
   "episode ids are compared exactly: int64 ids beyond 2^53 that float64 would merge, string and dictionary-encoded ids",
   withTmp(async (dir) => {
     const base = 2n ** 53n;
