@@ -13,7 +13,7 @@ import { promises as fs } from "node:fs";
 import { Type, tableFromIPC, type Table, type Vector } from "apache-arrow";
 import { InputError } from "../runtime/errors.js";
 import { registerArrowCodecs } from "./codecs.js";
-import { ambiguousEndsWarning, findColumn, requireColumn, type ColumnNames } from "./columns.js";
+import { ambiguousEndsWarning, findColumn, requireColumn, requireVectorColumns, type ColumnNames } from "./columns.js";
 import { flattenNumbers, listDepth, type NestedNumbers } from "./arrow-nested.js";
 import { endsEpisode, splitAtFlags, type RawDataset, type RawEpisode, type SourceFormat } from "./raw.js";
 
@@ -131,18 +131,48 @@ function gatherRows<T extends Float32Array | Float64Array>(values: T, width: num
   return out;
 }
 
+/** How messages and the summary name a vector spread over columns: "obs_0..obs_3". */
+function spanName(names: string[]): string {
+  return names.length === 1 ? names[0]! : `${names[0]}..${names[names.length - 1]}`;
+}
+
+/** One vector a row, from one column or from scalar columns side by side (obs_0, obs_1, ...). */
+function vectorRows(file: string, table: Table, names: string[]): NestedNumbers {
+  if (names.length === 1) return flattenNumbers(file, names[0]!, column(table, names[0]!), "f32");
+  const parts = names.map((name) => {
+    const part = flattenNumbers(file, name, column(table, name), "f32");
+    if (part.offsets.length > 0) throw new InputError(`${file}: column "${name}" holds a list a row; columns that together hold a vector must hold one number a row each.`);
+    return part;
+  });
+  const rows = table.numRows;
+  const width = names.length;
+  const values = new Float32Array(rows * width);
+  parts.forEach((part, j) => {
+    for (let r = 0; r < rows; r++) values[r * width + j] = part.values[r]!;
+  });
+  return {
+    rows,
+    offsets: [Int32Array.from({ length: rows + 1 }, (_, r) => r * width)],
+    values,
+    integerTyped: parts.every((part) => part.integerTyped),
+    booleanTyped: parts.every((part) => part.booleanTyped),
+  };
+}
+
 function readPerStep(file: string, format: SourceFormat, table: Table, names: string[], options: ArrowReadOptions): RawDataset {
   const cols = options.columns ?? {};
-  const obsName = requireColumn(file, names, "observations", cols);
-  const actName = requireColumn(file, names, "actions", cols);
+  const obsNames = requireVectorColumns(file, names, "observations", cols);
+  const actNames = requireVectorColumns(file, names, "actions", cols);
+  const obsName = spanName(obsNames);
+  const actName = spanName(actNames);
   const rewName = requireColumn(file, names, "rewards", cols);
   const termName = findColumn(file, names, "terminals", cols);
   const timeoutName = findColumn(file, names, "timeouts", cols);
   const episodeName = findColumn(file, names, "episode", cols);
   const stepName = findColumn(file, names, "step", cols);
 
-  const obs = flattenNumbers(file, obsName, column(table, obsName), "f32");
-  const act = flattenNumbers(file, actName, column(table, actName), "f32");
+  const obs = vectorRows(file, table, obsNames);
+  const act = vectorRows(file, table, actNames);
   const rew = flattenNumbers(file, rewName, column(table, rewName), "f64");
   const obsDim = perStepVectors(file, obsName, obs);
   const actWidth = perStepVectors(file, actName, act);
@@ -387,7 +417,8 @@ export function rawFromTable(file: string, format: SourceFormat, table: Table, g
   // A FixedSizeList[1] reward is one number a step: per step. So is a List reward of one value in
   // every row beside observations one list deep: pyarrow writes 2-D numpy columns (D4RL's rewards of
   // shape (N, 1)) as lists. Per-episode observations are lists of steps of vectors, two lists deep.
-  const obsName = findColumn(file, names, "observations", options.columns ?? {});
+  // Several columns given for the observations (a comma-separated list) are per-step scalars.
+  const obsName = options.columns?.observations?.includes(",") ? undefined : findColumn(file, names, "observations", options.columns ?? {});
   const vectorSteps = obsName !== undefined && listDepth(column(table, obsName).type).depth <= 1;
   const perEpisode =
     listDepth(rewType).depth >= 1 && rewType.typeId !== Type.FixedSizeList && !(vectorSteps && everyRowHoldsOne(file, rewName, table));

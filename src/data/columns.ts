@@ -72,10 +72,42 @@ export function requireColumn(
 ): string {
   const found = findColumn(file, available, role, names, what);
   if (found !== undefined) return found;
+  const vector = VECTOR_ROLES.includes(role)
+    ? `, numbered scalar columns such as "${COLUMN_ALIASES[role][0]}_0", "${COLUMN_ALIASES[role][0]}_1", ... in a per-step table,`
+    : "";
   throw new InputError(
-    `${file}: no ${role} column: expected one named ${COLUMN_ALIASES[role].map((a) => `"${a}"`).join(", ")} ` +
-      `(or name it with ${COLUMN_FLAGS[role]}), but found ${what}: ${listNames(available)}.`,
+    `${file}: no ${role} column: expected one named ${COLUMN_ALIASES[role].map((a) => `"${a}"`).join(", ")}${vector} ` +
+      `(or name it with ${COLUMN_FLAGS[role]}${vector ? ", a comma-separated list for several columns" : ""}), but found ${what}: ${listNames(available)}.`,
   );
+}
+
+/** Roles whose value a step is a vector, which per-step tables may spread over numbered scalar columns. */
+const VECTOR_ROLES: readonly ColumnRole[] = ["observations", "actions"];
+
+/**
+ * The columns holding a vector role (observations, actions) of a per-step table: a comma-separated
+ * list given with the role's flag, else the role's one column, else numbered scalar columns of one of
+ * its names (obs_0, obs_1, ...: a vector as pandas spreads it). None of these is an error.
+ */
+export function requireVectorColumns(file: string, available: readonly string[], role: ColumnRole, names: ColumnNames): string[] {
+  const given = names[role];
+  if (given !== undefined && given.includes(",")) {
+    const parts = given.split(",").map((part) => part.trim());
+    const missing = parts.filter((part) => !available.includes(part));
+    if (missing.length > 0) {
+      throw new InputError(`${file}: ${COLUMN_FLAGS[role]} names ${listNames(missing)}, but there is no such column; found columns: ${listNames(available)}.`);
+    }
+    return parts;
+  }
+  const single = findColumn(file, available, role, names);
+  if (single !== undefined) return [single];
+  const lower = new Map(available.map((name) => [name.toLowerCase(), name] as const));
+  for (const alias of COLUMN_ALIASES[role]) {
+    const numbered: string[] = [];
+    for (let i = 0; lower.has(`${alias}_${i}`); i++) numbered.push(lower.get(`${alias}_${i}`)!);
+    if (numbered.length > 0) return numbered;
+  }
+  return [requireColumn(file, available, role, names)];
 }
 
 export function listNames(names: readonly string[]): string {

@@ -192,6 +192,23 @@ test(
 );
 
 test(
+  "a vector spread over scalar columns (obs_0, obs_1, ... as pandas writes it, or a list given with --obs-column) is read as one",
+  withTmp(async (dir) => {
+    const { observations: _obs, ...rest } = perStepColumns(fixedList(2));
+    const numbered = path.join(dir, "numbered.arrow");
+    await writeArrow(numbered, { ...rest, obs_1: vec(OBS.map((o) => o[1]), f64), obs_0: vec(OBS.map((o) => o[0]), f64) });
+    await checkHandEpisodes(numbered);
+    assert.equal((await loadDataset(numbered)).manifest.source.columns["observations"], "obs_0..obs_1");
+    const named = path.join(dir, "named.arrow");
+    await writeArrow(named, { ...rest, x: vec(OBS.map((o) => o[0]), f32), v: vec(OBS.map((o) => o[1]), f32) });
+    await checkHandEpisodesWith(named, { columns: { observations: "x,v" } });
+    await assert.rejects(loadDataset(named, { columns: { observations: "x,w" } }), /--obs-column names "w", but there is no such column; found columns: .*"x", "v"/);
+    // With neither, the error names every way to give them.
+    await assert.rejects(loadDataset(named), /no observations column: expected one named "observations", .*numbered scalar columns such as "observations_0", "observations_1", \.\.\. .*a comma-separated list for several columns/);
+  }),
+);
+
+test(
   "episode ids are compared exactly: int64 ids beyond 2^53 that float64 would merge, string and dictionary-encoded ids",
   withTmp(async (dir) => {
     const base = 2n ** 53n;
