@@ -220,10 +220,12 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
       ranges.push([start, r]);
       start = r;
     }
-    // As with flags alone: an episode that no flag ends was cut off by the recording. In a file
-    // that keeps episodes together only the last can be; interleaved, each environment's last.
+    // As with flags alone: an episode that no flag ends and that was still running when the file's
+    // last episode began was cut off by the recording. In a file that keeps episodes together that
+    // is its last episode; interleaved, each environment's last (earlier unflagged ones are kept).
     if ((terminals || timeouts) && !options.keepPartial) {
-      const unfinished = ranges.filter(([s, end], i) => (order || i === ranges.length - 1) && !endsEpisode(terminals, timeouts, end - 1) && s < end);
+      const lastStart = ranges.reduce((latest, [s]) => Math.max(latest, rowInFile(s)), 0);
+      const unfinished = ranges.filter(([, end]) => rowInFile(end - 1) >= lastStart && !endsEpisode(terminals, timeouts, end - 1));
       for (const [s, end] of unfinished) {
         droppedPartialSteps += end - s;
         const where = order ? `its last row ${rowInFile(end - 1)}` : `rows ${s}..${end - 1}`;

@@ -179,6 +179,20 @@ test(
     assert.match(warnings, /the rows of its episodes are interleaved/);
     const kept = await loadDataset(file, { keepPartial: true });
     assert.deepEqual(kept.episodes.map((ep) => [...ep.returnsToGo]), [...RTG, [200, 100]]);
+    // Time limits without a flag (a terminals column only): episodes that ended before the last
+    // one began are kept; those still running then, each environment's last, are the cut ones.
+    const limits = path.join(dir, "time-limits.arrow");
+    await writeArrow(limits, {
+      episode_id: vec([1n, 2n, 1n, 2n, 3n, 4n, 3n, 4n], int64),
+      step: vec([0, 0, 1, 1, 0, 0, 1, 1], int32),
+      observations: vec([[0, 0], [1, 1], [0, 0], [1, 1], [2, 2], [3, 3], [2, 2], [3, 3]], fixedList(2)),
+      actions: vec([0n, 1n, 0n, 1n, 0n, 1n, 0n, 1n], int64),
+      rewards: vec([1, 2, 1, 2, 3, 4, 3, 4], f32),
+      terminals: vec(Array(8).fill(false), bool),
+    });
+    const limited = await loadDataset(limits);
+    assert.deepEqual(limited.episodes.map((ep) => [...ep.rewards]), [[1, 1], [2, 2]]);
+    assert.equal(limited.manifest.dropped.partial_steps, 4);
     // A step out of order inside an episode names the rows in the file.
     const shuffled = path.join(dir, "shuffled.arrow");
     await writeArrow(shuffled, { ...columns, step: vec([0, 0, 0, 2, 1, 1, 1], int32) });
