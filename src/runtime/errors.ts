@@ -69,13 +69,16 @@ export const INTERRUPTED_EXIT_CODE = 130;
  * almost always is, with what to change; null for anything else (other aborts, and out-of-bounds
  * accesses in any other code, are bugs and keep their stack).
  */
+/** tfjs-backend-wasm's memory management, where a full heap shows as an out-of-bounds access (seen: move, _dispose_data). */
+const WASM_MEMORY_CALLERS = /\bat (BackendWasm\.(move|write|makeOutput|disposeData)|Module\._(malloc|free|dispose_data)\b)/;
+
 export function backendMemoryError(err: unknown): SnndtError | null {
   // WebAssembly.RuntimeError, told by its name (the compiler's lib has no WebAssembly value).
   if (!(err instanceof Error) || err.name !== "RuntimeError") return null;
   const abort = /^Aborted\((.*OOM.*)?\)(\. Build with .*)?$/.test(err.message);
   // The first frame outside WebAssembly names the JavaScript that called into it.
   const caller = (err.stack ?? "").split("\n").find((line) => /^\s+at /.test(line) && !line.includes("wasm://"));
-  const allocation = err.message === "memory access out of bounds" && caller !== undefined && /tf-backend-wasm/.test(caller);
+  const allocation = err.message === "memory access out of bounds" && caller !== undefined && WASM_MEMORY_CALLERS.test(caller);
   if (!abort && !allocation) return null;
   return new SnndtError(
     `the TensorFlow.js WebAssembly backend ran out of memory (${err.message}; its heap stops at 4 GB). ` +
