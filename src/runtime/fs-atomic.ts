@@ -58,6 +58,8 @@ export function makeDirectorySync(dir: string): string[] {
  * leftovers are hidden (dot) names that no reader takes for finished output.
  */
 const pendingTemps = new Set<string>();
+/** Directories made for a write still in progress (outermost first): removed after it if left empty. */
+const pendingParents = new Set<string[]>();
 process.on("exit", () => {
   // Retries: a write still in flight on libuv's thread pool may add a file while the directory goes.
   for (const tmp of pendingTemps) {
@@ -67,7 +69,19 @@ process.on("exit", () => {
       // best effort while exiting: a hidden leftover must not replace the exit code with a crash
     }
   }
+  for (const made of pendingParents) removeEmptyDirectories(made);
 });
+
+/** Remove `made` (outermost first) from the innermost out, stopping at the first that is not empty. */
+function removeEmptyDirectories(made: readonly string[]): void {
+  for (const dir of [...made].reverse()) {
+    try {
+      rmdirSync(dir);
+    } catch {
+      return;
+    }
+  }
+}
 
 function hiddenSibling(target: string): string {
   return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
@@ -153,6 +167,7 @@ export async function writeDirAtomic<T>(
   options: { replace?: boolean } = {},
 ): Promise<T> {
   const madeParents = await makeDirectory(path.dirname(path.resolve(target)));
+  pendingParents.add(madeParents); // an interrupt before the rename leaves no empty parents either
   removeOrphanedTemporaries(path.dirname(path.resolve(target)), path.basename(path.resolve(target)));
   const { tmp, release } = temporarySibling(path.resolve(target));
   mkdirSync(tmp);
@@ -177,15 +192,10 @@ export async function writeDirAtomic<T>(
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });
     // A failed write leaves no trace: not even the parent directories it made (if still empty).
-    for (const made of madeParents.reverse()) {
-      try {
-        rmdirSync(made);
-      } catch {
-        break;
-      }
-    }
+    removeEmptyDirectories(madeParents);
     throw err;
   } finally {
+    pendingParents.delete(madeParents);
     release();
   }
 }

@@ -331,7 +331,7 @@ test(
 );
 
 test(
-  "through the CLI: Ctrl-C while the output is being written exits 130 and leaves nothing, not even a temporary directory",
+  "through the CLI: Ctrl-C while the output is being made exits 130 and leaves nothing, not even a temporary directory or the parents made for it",
   withTmp(async (dir) => {
     // 200k steps: writing the steps file takes long enough (~0.5 s here) to be interrupted in the middle.
     const rows = 200_000;
@@ -342,11 +342,12 @@ test(
       rewards: vec(new Array<number>(rows).fill(1), f32),
       terminals: vec(Array.from({ length: rows }, (_, i) => i % 500 === 499), bool),
     });
-    const out = path.join(dir, "prepared");
+    const parent = path.join(dir, "made", "for");
+    const out = path.join(parent, "prepared");
     const child = spawn(process.execPath, [SNNDT_BIN, "--quiet", "prepare-dataset", input, "--out", out], { stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const writing = () => readdirSync(dir).some((entry) => entry.startsWith(".prepared.tmp-"));
+    const writing = () => existsSync(parent) && readdirSync(parent).some((entry) => entry.startsWith(".prepared.tmp-"));
     const poll = setInterval(() => {
       if (writing()) {
         clearInterval(poll);
