@@ -218,9 +218,9 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
 
   const modelConfig = modelConfigOf(config, dataset);
   if (request.backend.name === "wasm") checkFitsWasmHeap(modelConfig);
-  if (config.train.warmup_steps >= config.train.steps) {
+  if (config.train.warmup_steps > config.train.steps) {
     logger.warn(
-      `train.warmup_steps (${config.train.warmup_steps}) is not below train.steps (${config.train.steps}): the learning rate ` +
+      `train.warmup_steps (${config.train.warmup_steps}) exceeds train.steps (${config.train.steps}): the learning rate ` +
         `never reaches train.lr and never decays; lower train.warmup_steps for a run this short.`,
     );
   }

@@ -420,7 +420,7 @@ test("data that eval.env cannot play is refused before training; an eval.env tha
   assert.equal(warned.status, 0, warned.stderr);
   assert.match(warned.stderr, /eval\.env "MyCartPole-v0" is not a built-in environment .*: its returns will need eval --env-cmd \(or --env with a built-in one\); eval --offline measures it on held-out data/);
   // A run shorter than its warm-up never reaches its learning rate: said.
-  assert.match(warned.stderr, /WARN: train\.warmup_steps \(5\) is not below train\.steps \(2\): the learning rate never reaches train\.lr/);
+  assert.match(warned.stderr, /WARN: train\.warmup_steps \(5\) exceeds train\.steps \(2\): the learning rate never reaches train\.lr/);
   // No terminal here, so no progress bar: each metrics row is logged instead.
   assert.match(warned.stderr, /INFO: training \{"step":2,"of":2,"trainLoss":[\d.]+,"stepsPerSecond":/);
 });
