@@ -118,11 +118,13 @@ export interface EvalResult {
   targets: TargetResult[];
   episodes: EpisodeOutcome[];
   /**
-   * `episodeIndices`: which episodes of the dataset were measured (0-based indices into the dataset,
-   * in the order measured); absent from eval.json files written before snndt recorded it.
+   * `episodeIndices`: the dataset episodes (0-based indices) that had a window measured; with more
+   * steps than windows, evenly spaced windows skip some episodes. Absent from eval.json files written
+   * before snndt recorded it.
    */
   offline: (OfflineQuality & { source: string; episodeIndices?: number[] }) | null;
-  spikes: { decisions: number; perDecision: number; byLayer: LayerSpikes[]; firingRate: number } | null;
+  /** `thinnedFrom` (offline only, when set): the counted decisions were thinned evenly from this many. */
+  spikes: { decisions: number; perDecision: number; byLayer: LayerSpikes[]; firingRate: number; thinnedFrom?: number } | null;
   energy: {
     constants: EnergyConstants;
     model: { synapticOps: number; macs: number; nanojoules: number };
@@ -227,6 +229,12 @@ async function runDataset(
   return { returns, path, heldOut: dataset.episodes, heldOutIndices: every, source: `${path}: all episodes (not the run's training data)`, ...provenance };
 }
 
+/** Offline action quality on the held-out episodes, with where they came from and which were measured. */
+async function offlineRecord(policy: LoadedPolicy, data: { heldOut: Episode[] | null; heldOutIndices: number[] | null; source: string }): Promise<NonNullable<EvalResult["offline"]>> {
+  const { quality, measured } = await offlineActionQuality(policy.model, data.heldOut!, policy.spec);
+  return { ...quality, source: data.source, episodeIndices: measured.map((i) => data.heldOutIndices![i]!) };
+}
+
 /** MACs of one batch-1 decision of a plain DT with the SNN-DT's sizes (weights do not matter for counts). */
 function dtMacsOfSameSize(policy: LoadedPolicy): number {
   const dt = createModel({ ...policy.modelConfig, kind: "dt", plasticity: { ...policy.modelConfig.plasticity, enabled: false } }, 0);
@@ -279,7 +287,7 @@ function resultHeader(policy: LoadedPolicy, request: EvalRequest): Pick<EvalResu
 }
 
 /** Mean spikes per decision by layer and kind, from the counted decisions (null for a plain DT). */
-function spikesOf(policy: LoadedPolicy, tally: SpikeTally): EvalResult["spikes"] {
+function spikesOf(policy: LoadedPolicy, tally: SpikeTally, candidates = tally.decisions): EvalResult["spikes"] {
   if (tally.decisions === 0) return null;
   const tokens = 3 * policy.spec.context;
   const byLayer: LayerSpikes[] = tally.spikes.map((sums, layer) => {
@@ -293,6 +301,7 @@ function spikesOf(policy: LoadedPolicy, tally: SpikeTally): EvalResult["spikes"]
     perDecision: byLayer.reduce((a, l) => a + l.total, 0),
     byLayer,
     firingRate: byLayer.length ? byLayer.reduce((a, l) => a + l.firingRate, 0) / byLayer.length : 0,
+    ...(candidates > tally.decisions ? { thinnedFrom: candidates } : {}),
   };
 }
 
@@ -326,10 +335,11 @@ async function evaluateOffline(policy: LoadedPolicy, request: EvalRequest, start
   }
   const steps = data.heldOut.reduce((n, ep) => n + ep.length, 0);
   request.context.logger.info({ checkpoint: policy.checkpoint, episodes: data.heldOut.length, steps, source: data.source }, "evaluating offline (no environment)");
-  const offline = { ...(await offlineActionQuality(policy.model, data.heldOut, policy.spec)), source: data.source, episodeIndices: data.heldOutIndices! };
+  const offline = await offlineRecord(policy, data);
   const latencyDecisions = request.latencyDecisions ?? DEFAULT_LATENCY_DECISIONS;
   const bar = request.context.progress.start("replay", data.heldOut.length, { format: "replay [{bar}] {value}/{total} held-out episodes eta {eta_formatted}" });
-  const replay = await replayDecisions(policy, data.heldOut, { statsEvery: request.statsEvery ?? DEFAULT_STATS_EVERY, latencyDecisions, progress: bar });
+  const statsEvery = request.statsEvery ?? DEFAULT_STATS_EVERY;
+  const replay = await replayDecisions(policy, data.heldOut, { statsEvery, latencyDecisions, progress: bar });
   bar.stop();
   const constants = request.energy ?? DEFAULT_ENERGY;
   return {
@@ -341,7 +351,7 @@ async function evaluateOffline(policy: LoadedPolicy, request: EvalRequest, start
       targets: [],
       targetSource: "none (offline: each held-out episode's own returns-to-go)",
       latencyDecisions,
-      statsEvery: replay.statsEvery,
+      statsEvery,
       energy: constants,
     },
     partial: null,
@@ -349,7 +359,7 @@ async function evaluateOffline(policy: LoadedPolicy, request: EvalRequest, start
     targets: [],
     episodes: [],
     offline,
-    spikes: spikesOf(policy, replay.tally),
+    spikes: spikesOf(policy, replay.tally, replay.candidates),
     energy: energyReport(policy, replay.tally, constants),
     latencyMs: latencySummary(replay.latencyMs, null),
     wallSeconds: (performance.now() - started) / 1000,
@@ -434,8 +444,7 @@ async function evaluateInEnvironment(policy: LoadedPolicy, request: EvalRequest,
       };
     });
 
-    const offline =
-      data.heldOut && data.heldOut.length > 0 ? { ...(await offlineActionQuality(policy.model, data.heldOut, policy.spec)), source: data.source, episodeIndices: data.heldOutIndices! } : null;
+    const offline = data.heldOut && data.heldOut.length > 0 ? await offlineRecord(policy, data) : null;
 
     const constants = request.energy ?? DEFAULT_ENERGY;
     const latencyDecisions = request.latencyDecisions ?? DEFAULT_LATENCY_DECISIONS;

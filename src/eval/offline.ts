@@ -24,7 +24,14 @@ export interface OfflineQuality {
   mse: number | null;
 }
 
-export async function offlineActionQuality(model: SequenceModel, episodes: Episode[], spec: WindowSpec, maxWindows = 2048, batchSize = 64): Promise<OfflineQuality> {
+/** The quality, and which of `episodes` (positions in the list) had at least one window measured. */
+export async function offlineActionQuality(
+  model: SequenceModel,
+  episodes: Episode[],
+  spec: WindowSpec,
+  maxWindows = 2048,
+  batchSize = 64,
+): Promise<{ quality: OfflineQuality; measured: number[] }> {
   const ends: [number, number][] = [];
   episodes.forEach((ep, e) => {
     for (let t = 0; t < ep.length; t++) ends.push([e, t]);
@@ -60,12 +67,13 @@ export async function offlineActionQuality(model: SequenceModel, episodes: Episo
     await yieldToEventLoop();
   }
   const n = chosen.length;
-  return {
+  const quality = {
     episodes: episodes.length,
     windows: n,
     accuracy: discrete && n > 0 ? hits / n : null,
     mse: !discrete && n > 0 ? squaredError / (n * width) : null,
   };
+  return { quality, measured: [...new Set(chosen.map(([e]) => e))] };
 }
 
 /** Spike counts on at most this many replayed decisions: beyond it the sample is thinned evenly. */
@@ -73,8 +81,8 @@ export const MAX_COUNTED_DECISIONS = 2048;
 
 export interface ReplayMeasures {
   tally: SpikeTally;
-  /** The stats sampling actually used: `statsEvery`, widened so that at most MAX_COUNTED_DECISIONS are counted. */
-  statsEvery: number;
+  /** Decisions at 0, n, 2n, ... of each episode, before thinning to at most MAX_COUNTED_DECISIONS. */
+  candidates: number;
   /** Milliseconds of batch-1 decisions without spike accounting. */
   latencyMs: number[];
 }
@@ -83,36 +91,61 @@ export interface ReplayMeasures {
  * Decisions without an environment: the episodes are replayed through the decision path as a rollout
  * plays an episode (EpisodeHistory, the same windows), with the data's states, returns-to-go and
  * actions in place of an environment's. Spikes and operations are counted on decisions 0, n, 2n, ...
- * of each episode, as rollouts count them; the first `latencyDecisions` decisions are timed.
+ * of each episode, as rollouts count them; a list of those longer than MAX_COUNTED_DECISIONS is
+ * thinned evenly, which keeps its mix of positions. Then, as online evaluation times decisions after
+ * its episodes, the first `latencyDecisions` consecutive decisions are timed.
  */
 export async function replayDecisions(
   policy: LoadedPolicy,
   episodes: Episode[],
   options: { statsEvery: number; latencyDecisions: number; progress?: Progress },
 ): Promise<ReplayMeasures> {
-  const spiking = policy.modelConfig.kind !== "dt";
-  const candidates = episodes.reduce((n, ep) => n + Math.ceil(ep.length / options.statsEvery), 0);
-  const statsEvery = options.statsEvery * Math.max(1, Math.ceil(candidates / MAX_COUNTED_DECISIONS));
-  const tally = new SpikeTally();
-  const latencyMs: number[] = [];
+  const { obsDim, actionSpace } = policy.spec;
+  const width = actionWidth(actionSpace);
   const history = new EpisodeHistory(policy.spec);
-  const width = actionWidth(policy.spec.actionSpace);
-  warmUp(policy);
-  for (const episode of episodes) {
+  const replay = (episode: Episode, t: number, act: () => void): void => {
+    history.observe(episode.observations.subarray(t * obsDim, (t + 1) * obsDim), episode.returnsToGo[t]!);
+    act();
+    history.act(episode.actions.subarray(t * width, (t + 1) * width));
+  };
+
+  const candidates: [number, number][] = [];
+  if (policy.modelConfig.kind !== "dt") {
+    episodes.forEach((ep, e) => {
+      for (let t = 0; t < ep.length; t += options.statsEvery) candidates.push([e, t]);
+    });
+  }
+  const count = Math.min(candidates.length, MAX_COUNTED_DECISIONS);
+  // Increasing indices into a list ordered by (episode, step): the counted decisions in replay order.
+  const counted = Array.from({ length: count }, (_, i) => candidates[Math.floor((i * candidates.length) / count)]!);
+  const tally = new SpikeTally();
+  let next = 0;
+  for (const [e, episode] of episodes.entries()) {
     history.reset();
-    for (let t = 0; t < episode.length; t++) {
-      history.observe(episode.observations.subarray(t * policy.spec.obsDim, (t + 1) * policy.spec.obsDim), episode.returnsToGo[t]!);
-      // Timed first: a decision after the counted one would find all of its token rows computed.
-      if (latencyMs.length < options.latencyDecisions) {
-        const started = performance.now();
-        decide(policy.runner, history.window(), policy.spec.actionSpace, false);
-        latencyMs.push(performance.now() - started);
-      }
-      if (spiking && t % statsEvery === 0) tally.add(decide(policy.runner, history.window(), policy.spec.actionSpace, true).stats!);
-      history.act(episode.actions.subarray(t * width, (t + 1) * width));
+    for (let t = 0; next < count && counted[next]![0] === e; t++) {
+      replay(episode, t, () => {
+        if (counted[next]![1] !== t) return;
+        tally.add(decide(policy.runner, history.window(), actionSpace, true).stats!);
+        next += 1;
+      });
     }
     options.progress?.increment(1);
     await yieldToEventLoop();
   }
-  return { tally, statsEvery, latencyMs };
+
+  warmUp(policy);
+  const latencyMs: number[] = [];
+  for (const episode of episodes) {
+    if (latencyMs.length >= options.latencyDecisions) break;
+    history.reset();
+    for (let t = 0; t < episode.length && latencyMs.length < options.latencyDecisions; t++) {
+      replay(episode, t, () => {
+        const started = performance.now();
+        decide(policy.runner, history.window(), actionSpace, false);
+        latencyMs.push(performance.now() - started);
+      });
+    }
+    await yieldToEventLoop();
+  }
+  return { tally, candidates: candidates.length, latencyMs };
 }

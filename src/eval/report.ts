@@ -8,7 +8,7 @@ import { InputError } from "../runtime/errors.js";
 import { makeDirectory, writeDirAtomic, writeFileAtomic } from "../runtime/fs-atomic.js";
 import { SPIKE_KINDS } from "../model/index.js";
 import { checkpointDir } from "../train/checkpoint.js";
-import { EVAL_DIR } from "../train/run-layout.js";
+import { EVAL_DIR, METRICS_JSONL } from "../train/run-layout.js";
 import { readMetrics } from "../train/metrics.js";
 import { barChart, lineChart, scatterWithDiagonal, type LineSeries } from "./charts.js";
 import type { EvalResult, Summary } from "./evaluate.js";
@@ -40,7 +40,8 @@ function pm(s: Summary | null): string {
 /** How the spike statistics were sampled, when not on every decision (eval --stats-every). */
 function sampled(result: EvalResult): string {
   const every = result.settings.statsEvery ?? 1;
-  return every > 1 ? `: one in ${every}, from each episode's first` : "";
+  const thinned = result.spikes?.thinnedFrom ? `${every > 1 ? "," : ":"} thinned evenly from ${result.spikes.thinnedFrom}` : "";
+  return (every > 1 ? `: one in ${every}, from each episode's first` : "") + thinned;
 }
 
 /** The latency sentence, or why no decision was timed. */
@@ -205,7 +206,7 @@ export async function writeEvalOutputs(result: EvalResult, outDir: string): Prom
 }
 
 function trainingCurves(runDir: string): LineSeries[] {
-  if (!existsSync(path.join(runDir, "metrics.jsonl"))) return [];
+  if (!existsSync(path.join(runDir, METRICS_JSONL))) return [];
   const rows = readMetrics(runDir);
   const series: LineSeries[] = [];
   const train = rows.filter((r) => r["train_loss"] !== null).map((r) => [r["step"]!, r["train_loss"]!] as [number, number]);
@@ -332,6 +333,11 @@ function comparisonNotes(results: { result: EvalResult }[]): string[] {
   const notes: string[] = [];
   if (!sameSettings(results)) {
     notes.push("these runs were evaluated with different environments, targets, episodes or seeds, so their returns are not a paired comparison; evaluate them alike (eval <run> with the same options) to compare.");
+  }
+  // Runs of other seeds hold out other episodes: their offline measures are not paired either.
+  const offlineKeys = new Set(results.filter(({ result }) => result.offline).map(({ result }) => JSON.stringify([result.offline!.source.split(": ")[0], result.offline!.episodeIndices ?? null])));
+  if (offlineKeys.size > 1) {
+    notes.push("these runs' offline action quality was measured on different episodes (another dataset, or another seed's held-out split), so it is not a paired comparison; to pair them, evaluate each with the same --data of episodes none of them trained on.");
   }
   const constants = new Set(results.map(({ result }) => `E_AC ${result.energy.constants.acPicojoules} pJ, E_MAC ${result.energy.constants.macPicojoules} pJ`));
   if (constants.size > 1) {

@@ -12,7 +12,7 @@ import { f32, fixedList, int32, vec, writeArrow } from "../data/make-files.js";
 import { energyOf, DEFAULT_ENERGY } from "../../src/eval/energy.js";
 import { rollouts, SpikeTally, type RolloutEnvironment } from "../../src/eval/rollout.js";
 import { actionRangeWarning, loadPolicy } from "../../src/eval/policy.js";
-import { replayDecisions } from "../../src/eval/offline.js";
+import { MAX_COUNTED_DECISIONS, replayDecisions } from "../../src/eval/offline.js";
 import { loadDataset } from "../../src/data/dataset.js";
 import { splitEpisodes } from "../../src/train/split.js";
 import { Rng } from "../../src/runtime/rng.js";
@@ -419,6 +419,12 @@ test("eval --offline measures a run on its held-out episodes without an environm
   assert.equal(compared.status, 0, compared.stderr);
   const offlineRow = compared.stdout.split("\n").find((line) => line.startsWith("offline "))!;
   assert.match(offlineRow, new RegExp(`full\\s+offline\\s+-\\s+-\\s+-\\s+-\\s+${(100 * result.offline!.accuracy!).toFixed(1)}%`));
+  assert.doesNotMatch(compared.stdout, /offline action quality was measured on different episodes/);
+  // On other data the offline measures are not paired: said under the table.
+  const otherData = path.join(base, "offline-other-data");
+  assert.equal(runCli(["-q", "eval", snnRun, "--offline", "--data", path.join(FIXTURES, "samples", "cartpole-steps-lz4.feather"), "--latency-decisions", "1", "--out", otherData]).status, 0);
+  const unpaired = runCli(["eval", "--compare", out, otherData]);
+  assert.match(unpaired.stdout, /note: these runs' offline action quality was measured on different episodes/);
   // Options of episodes in an environment are refused with --offline; a task without a built-in
   // environment names --offline and --env-cmd.
   const mixed = runCli(["eval", snnRun, "--offline", "--episodes", "3", "--target-return", "200"]);
@@ -464,6 +470,12 @@ test("replaying a rollout's own episode counts the same spikes and operations as
     const replay = await replayDecisions(policy, [episode], { statsEvery: 3, latencyDecisions: 0 });
     assert.equal(replay.tally.decisions, Math.ceil(length / 3));
     assert.deepEqual(replay.tally, online.tally);
+    // More decisions to count than MAX_COUNTED_DECISIONS: thinned evenly to that many; timing comes after.
+    const many = Array.from({ length: Math.ceil((1.5 * MAX_COUNTED_DECISIONS) / length) }, () => episode);
+    const thinned = await replayDecisions(policy, many, { statsEvery: 1, latencyDecisions: 5 });
+    assert.equal(thinned.candidates, many.length * length);
+    assert.equal(thinned.tally.decisions, MAX_COUNTED_DECISIONS);
+    assert.equal(thinned.latencyMs.length, 5);
   } finally {
     policy.model.dispose();
   }

@@ -39,6 +39,11 @@ interface EvalOptions {
 /** eval.episodes' bound in the config, for --episodes and --latency-decisions too. */
 const MAX_EPISODES = CONFIG_SCHEMA.fields.eval.fields.episodes.max!;
 
+/** Which of the options `keys` were given on the command line, as flags (envCmd: --env-cmd). */
+function givenFlags(command: Command, keys: string[]): string[] {
+  return keys.filter((key) => command.getOptionValueSource(key) === "cli").map((key) => `--${key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())}`);
+}
+
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
@@ -91,11 +96,8 @@ Examples:
     .action(async (runs: string[], options: EvalOptions, command: Command) => {
       const ctx = context();
       if (options.compare) {
-        const given = Object.keys(options).filter((key) => key !== "compare" && command.getOptionValueSource(key) === "cli");
-        if (given.length) {
-          const flags = given.map((key) => `--${key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())}`);
-          throw new UsageError(`--compare reads the eval.json each run already has and evaluates nothing; drop ${flags.join(", ")} (or evaluate each run first).`);
-        }
+        const given = givenFlags(command, Object.keys(options).filter((key) => key !== "compare"));
+        if (given.length) throw new UsageError(`--compare reads the eval.json each run already has and evaluates nothing; drop ${given.join(", ")} (or evaluate each run first).`);
         const labels = distinctLabels(runs.map((run) => path.resolve(run)));
         const results = runs.map((run, i) => ({ label: labels[i]!, result: readEvalResult(run) }));
         if (ctx.json) process.stdout.write(JSON.stringify(results.map(({ label, result }) => ({ label, ...result })), null, 2) + "\n");
@@ -111,11 +113,8 @@ Examples:
       if (options.env && options.envCmd) throw new UsageError("--env and --env-cmd exclude each other");
       if (options.offline) {
         // Options of rollouts in an environment: an offline evaluation has none to give them to.
-        const online = ["env", "envCmd", "envTimeout", "episodes", "targetReturn", "seeds"].filter((key) => command.getOptionValueSource(key) === "cli");
-        if (online.length) {
-          const flags = online.map((key) => `--${key.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())}`);
-          throw new UsageError(`--offline evaluates without an environment; drop ${flags.join(", ")} (they set up episodes in an environment).`);
-        }
+        const online = givenFlags(command, ["env", "envCmd", "envTimeout", "episodes", "targetReturn", "seeds"]);
+        if (online.length) throw new UsageError(`--offline evaluates without an environment; drop ${online.join(", ")} (they set up episodes in an environment).`);
       }
       if (!(BACKEND_CHOICES as readonly string[]).includes(options.backend)) {
         throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(", ")}, got "${options.backend}"`);
