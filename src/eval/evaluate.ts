@@ -330,9 +330,8 @@ function latencySummary(times: number[], failure: string | null): EvalResult["la
 async function evaluateOffline(policy: LoadedPolicy, request: EvalRequest, started: number): Promise<EvalResult> {
   const data = await runDataset(policy, request);
   if (!data.heldOut) throw new UsageError(`--offline measures the model on held-out data, but the run's dataset is missing (${data.source}); pass --data <dataset>.`);
-  if (data.heldOut.length === 0) {
-    throw new UsageError(`--offline: no episode to measure on (${data.source}; the run's data.val_fraction holds none out); pass --data <dataset> with other episodes.`);
-  }
+  // A run trained on a single episode holds none out.
+  if (data.heldOut.length === 0) throw new UsageError(`--offline: no episode to measure on (${data.source}); pass --data <dataset> with episodes the run did not train on.`);
   const steps = data.heldOut.reduce((n, ep) => n + ep.length, 0);
   request.context.logger.info({ checkpoint: policy.checkpoint, episodes: data.heldOut.length, steps, source: data.source }, "evaluating offline (no environment)");
   const offline = await offlineRecord(policy, data);
