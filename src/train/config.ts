@@ -569,8 +569,15 @@ export function parseOverride(text: string): Plain {
     throw new UsageError(`${label}: "${key}" is not a dotted key path (letters, digits, _ and -, joined by dots), e.g. train.lr.`);
   }
   let value: unknown;
+  const doc = YAML.parseDocument(raw, { uniqueKeys: true });
+  const problem = doc.errors[0] ?? doc.warnings[0];
+  if (problem) throw new UsageError(`${label}: the value ${JSON.stringify(raw)} is not valid YAML: ${problem.message.split("\n")[0]}`);
+  // " #" starts a YAML comment: "my #1.arrow" would silently become "my".
+  if (doc.comment || (doc.contents as { comment?: string } | null)?.comment) {
+    throw new UsageError(`${label}: the value holds " #", which YAML reads as the start of a comment; drop the comment, or quote the value if the # belongs to it (--set '${key}="${raw.trim()}"').`);
+  }
   try {
-    value = YAML.parse(raw, { uniqueKeys: true });
+    value = doc.toJS();
   } catch (err) {
     throw new UsageError(`${label}: the value ${JSON.stringify(raw)} is not valid YAML: ${(err as Error).message.split("\n")[0]}`);
   }
