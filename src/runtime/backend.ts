@@ -115,7 +115,7 @@ export async function selectBackend(choice: BackendChoice): Promise<BackendInfo>
   if (!(await activate(choice))) {
     throw new SnndtError(`backend "${choice}" was requested but could not be initialised; run \`snndt doctor\` for details`);
   }
-  return { name: choice, reason: `requested with --backend ${choice}`, tfjsVersion: version };
+  return { name: choice, reason: `requested (backend: ${choice})`, tfjsVersion: version };
 }
 
 export { tf };
