@@ -572,9 +572,14 @@ export function parseOverride(text: string): Plain {
   const doc = YAML.parseDocument(raw, { uniqueKeys: true });
   const problem = doc.errors[0] ?? doc.warnings[0];
   if (problem) throw new UsageError(`${label}: the value ${JSON.stringify(raw)} is not valid YAML: ${problem.message.split("\n")[0]}`);
-  // " #" starts a YAML comment: "my #1.arrow" would silently become "my".
-  if (doc.comment || (doc.contents as { comment?: string } | null)?.comment) {
-    throw new UsageError(`${label}: the value holds " #", which YAML reads as the start of a comment; drop the comment, or quote the value if the # belongs to it (--set '${key}="${raw.trim()}"').`);
+  // "#" at the start or after a space starts a YAML comment: "my #1.arrow" would silently become "my".
+  let commented = Boolean(doc.comment || doc.commentBefore);
+  YAML.visit(doc, { Node: (_key, node) => void (commented ||= Boolean(node.comment || node.commentBefore)) });
+  if (commented) {
+    throw new UsageError(
+      `${label}: the value holds a "#" that YAML reads as the start of a comment; drop the comment, or quote the value if the # belongs to it ` +
+        `(--set '${key}=${JSON.stringify(raw.trim())}').`,
+    );
   }
   try {
     value = doc.toJS();

@@ -185,9 +185,21 @@ test("bad --set syntax and unreadable or invalid YAML files are usage errors nam
   assertUsage(() => parseOverride("train.lr=[1, 2"), /the value "\[1, 2" is not valid YAML/);
   assert.deepEqual(parseOverride("model.lif.T=8"), { model: { lif: { T: 8 } } });
   // " #" would cut the value short as a comment: refused, with the quoted form; quoted, it is kept.
-  assertUsage(() => parseOverride("data.path=my #1.arrow"), /the value holds " #", which YAML reads as the start of a comment; .*--set 'data\.path="my #1\.arrow"'/);
+  assertUsage(() => parseOverride("data.path=my #1.arrow"), /the value holds a "#" that YAML reads as the start of a comment; .*--set 'data\.path="my #1\.arrow"'/);
   assert.deepEqual(parseOverride('data.path="my #1.arrow"'), { data: { path: "my #1.arrow" } });
   assert.deepEqual(parseOverride("eval.env=a#b"), { eval: { env: "a#b" } });
+  assertUsage(() => parseOverride("model.lif.current_scale=#0.5"), /holds a "#" that YAML reads as the start of a comment/);
+  assertUsage(() => parseOverride("data.path=x: 1 #c"), /holds a "#" that YAML reads as the start of a comment/);
+  // The suggested quoted form keeps the value as typed (JSON escapes are YAML's double-quoted ones).
+  const suggestion = (() => {
+    try {
+      parseOverride("data.path=C:\\new #1.arrow");
+    } catch (err) {
+      return /--set '(data\.path=.*)'\)/.exec((err as Error).message)![1]!;
+    }
+    throw new Error("not refused");
+  })();
+  assert.deepEqual(parseOverride(suggestion), { data: { path: "C:\\new #1.arrow" } });
   assertUsage(() => loadConfig({ configPath: "/nonexistent/x.yaml" }), /cannot read config file \/nonexistent\/x\.yaml: no such file/);
   const broken = tempFile("broken.yaml", "train:\n  lr: 0.1\n   steps: [1, 2\n");
   assertUsage(() => loadConfig({ configPath: broken }), /invalid YAML in config file .*broken\.yaml:\d+:\d+/);
