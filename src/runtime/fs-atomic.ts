@@ -35,9 +35,11 @@ export function makeDirectorySync(dir: string): string[] {
   if (fileOnPath(path.resolve(dir))) throw notDirectory();
   const missing: string[] = [];
   for (let at = path.resolve(dir); !existsSync(at) && path.dirname(at) !== at; at = path.dirname(at)) missing.unshift(at);
+  const madeHere: string[] = [];
   for (const made of missing) {
     try {
       mkdirSync(made);
+      madeHere.push(made);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === "EEXIST" && !existsSync(made)) throw new SnndtError(`cannot make the directory ${made}: it is a symbolic link to a path that does not exist; remove the link or choose another path.`);
@@ -47,7 +49,7 @@ export function makeDirectorySync(dir: string): string[] {
       throw err;
     }
   }
-  return missing;
+  return madeHere; // not one another process made meanwhile: a cleanup must not remove it
 }
 
 /**
