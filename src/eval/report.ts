@@ -335,7 +335,10 @@ function comparisonNotes(results: { result: EvalResult }[]): string[] {
     notes.push("these runs were evaluated with different environments, targets, episodes or seeds, so their returns are not a paired comparison; evaluate them alike (eval <run> with the same options) to compare.");
   }
   // Runs of other seeds hold out other episodes: their offline measures are not paired either.
-  const offlineKeys = new Set(results.filter(({ result }) => result.offline).map(({ result }) => JSON.stringify([result.offline!.source.split(": ")[0], result.offline!.episodeIndices ?? null])));
+  // Episode lists are compared only when every eval.json has one (older ones do not).
+  const offline = results.filter(({ result }) => result.offline).map(({ result }) => result.offline!);
+  const withIndices = offline.every((o) => o.episodeIndices !== undefined);
+  const offlineKeys = new Set(offline.map((o) => JSON.stringify([o.source.split(": ")[0], withIndices ? o.episodeIndices : null])));
   if (offlineKeys.size > 1) {
     notes.push("these runs' offline action quality was measured on different episodes (another dataset, or another seed's held-out split), so it is not a paired comparison; to pair them, evaluate each with the same --data of episodes none of them trained on.");
   }

@@ -425,6 +425,12 @@ test("eval --offline measures a run on its held-out episodes without an environm
   assert.equal(runCli(["-q", "eval", snnRun, "--offline", "--data", path.join(FIXTURES, "samples", "cartpole-steps-lz4.feather"), "--latency-decisions", "1", "--out", otherData]).status, 0);
   const unpaired = runCli(["eval", "--compare", out, otherData]);
   assert.match(unpaired.stdout, /note: these runs' offline action quality was measured on different episodes/);
+  // An eval.json from before episodeIndices existed is not taken for other episodes.
+  const older = path.join(base, "offline-older");
+  mkdirSync(older);
+  const { episodeIndices: _indices, ...olderOffline } = result.offline!;
+  writeFileSync(path.join(older, "eval.json"), JSON.stringify({ ...result, offline: olderOffline }));
+  assert.doesNotMatch(runCli(["eval", "--compare", out, older]).stdout, /measured on different episodes/);
   // Options of episodes in an environment are refused with --offline; a task without a built-in
   // environment names --offline and --env-cmd.
   const mixed = runCli(["eval", snnRun, "--offline", "--episodes", "3", "--target-return", "200"]);
