@@ -7,7 +7,7 @@ test("wasm and cpu backends initialise when named", async () => {
   assert.equal((await selectBackend("cpu")).name, "cpu");
   const wasm = await selectBackend("wasm");
   assert.equal(wasm.name, "wasm");
-  assert.match(wasm.reason, /--backend wasm/);
+  assert.match(wasm.reason, /requested \(backend: wasm\)/);
 });
 
 test("auto picks a backend and says why", async () => {
