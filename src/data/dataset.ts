@@ -92,6 +92,8 @@ export interface ReaderOptions {
   /** Force discrete or continuous instead of detecting it. */
   actionSpace?: ActionSpaceOverride;
   progress?: ProgressFactory;
+  /** Told each reading warning (a dropped unfinished episode, say), prefixed with the file. */
+  warn?: (message: string) => void;
 }
 
 export interface PrepareOptions extends ReaderOptions {
@@ -192,6 +194,7 @@ export async function readSource(input: string, options: ReaderOptions = {}): Pr
   }
   const { size } = await fs.stat(input);
   const summary = summarize(raw, finished, { path: path.resolve(input), sha256: await sourceHash.digest, bytes: size });
+  for (const warning of summary.warnings) options.warn?.(`${input}: ${warning}`);
   return { summary, finished };
 }
 
@@ -251,8 +254,11 @@ export async function prepareDataset(input: string, outDir: string, options: Pre
   return writeDirAtomic(
     outDir,
     async (tmpDir) => {
-      const { summary, finished } = await readSource(input, { ...options, progress: options.progress ?? ctx.progress });
-      for (const warning of summary.warnings) ctx.logger.warn(`${input}: ${warning}`);
+      const { summary, finished } = await readSource(input, {
+        ...options,
+        progress: options.progress ?? ctx.progress,
+        warn: options.warn ?? ((message) => ctx.logger.warn(message)),
+      });
       const stepsPath = path.join(tmpDir, STEPS_FILE);
       const stepsSha256 = await writeStepsArrowHashed(stepsPath, finished.episodes, finished.actionSpace, {
         "snndt.version": SNNDT_VERSION,
@@ -326,10 +332,10 @@ async function loadPrepared(dir: string): Promise<PreparedDataset> {
 
 /**
  * A prepared directory (manifest.json + steps.arrow) or a raw Arrow/HDF5 file (prepared in memory by
- * the same code). A raw file's reading warnings (a dropped unfinished episode, say) go to `warn`, as
- * prepare-dataset logs them; a prepared directory's were shown when it was prepared.
+ * the same code). A raw file's reading warnings go to `options.warn`, as prepare-dataset logs them; a
+ * prepared directory's were shown when it was prepared.
  */
-export async function loadDataset(pathOrDir: string, options: ReaderOptions & { warn?: (message: string) => void } = {}): Promise<PreparedDataset> {
+export async function loadDataset(pathOrDir: string, options: ReaderOptions = {}): Promise<PreparedDataset> {
   const stat = await fs.stat(pathOrDir).catch(() => null);
   if (stat === null) throw new InputError(`${pathOrDir}: no such file or directory; expected a prepared dataset directory or an Arrow/HDF5 file.`);
   if (stat.isDirectory()) {
@@ -339,7 +345,6 @@ export async function loadDataset(pathOrDir: string, options: ReaderOptions & { 
     return loadPrepared(pathOrDir);
   }
   const { summary, finished } = await readSource(pathOrDir, options);
-  for (const warning of summary.warnings) options.warn?.(`${pathOrDir}: ${warning}`);
   return withEpisodesSha256({
     manifest: { ...summary, steps_file: null, sha256: summary.source.sha256 },
     episodes: finished.episodes,

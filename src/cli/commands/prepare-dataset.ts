@@ -71,6 +71,7 @@ export function registerPrepareDataset(program: Command, context: () => RunConte
         actionSpace: flags.actionSpace,
         force: flags.force,
         progress: ctx.progress,
+        warn: (message) => ctx.logger.warn(message),
       };
       if (flags.inspect) {
         if (flags.out !== undefined) throw new UsageError("--inspect writes nothing; drop --out (or drop --inspect to prepare the dataset).");
@@ -79,7 +80,6 @@ export function registerPrepareDataset(program: Command, context: () => RunConte
         const { summary, episodes } = isDir
           ? await loadDataset(input).then((d) => ({ summary: d.manifest as DatasetSummary, episodes: d.episodes }))
           : await readSource(input, options).then((r) => ({ summary: r.summary, episodes: r.finished.episodes }));
-        if (!isDir) for (const warning of summary.warnings) ctx.logger.warn(`${input}: ${warning}`);
         if (ctx.json) process.stdout.write(JSON.stringify(summary, null, 2) + "\n");
         else printResult(ctx, formatSummary(summary, episodeReturns(episodes)));
         return;
