@@ -32,7 +32,7 @@ import { EVAL_METHOD_VERSION, evalMethodOf, methodChangesSince } from "../src/ev
 import { episodeReturns, loadDataset, returnSupport, type ReturnSupport } from "../src/data/dataset.js";
 import { writeFileAtomic } from "../src/runtime/fs-atomic.js";
 import { configDifferences, loadConfig } from "../src/train/config.js";
-import { EVAL_DIR, RESOLVED_CONFIG_FILE, SUMMARY_JSON } from "../src/train/run-layout.js";
+import { EVAL_DIR, EVAL_JSON, RESOLVED_CONFIG_FILE, SUMMARY_JSON } from "../src/train/run-layout.js";
 import { extent } from "../src/data/summary.js";
 
 interface ModelSpec {
@@ -276,7 +276,7 @@ function plannedEvals(options: Options, model: ModelSpec, dir: string, returns: 
  * partial, or other episodes per target or targets (empty: it does); null when there is none yet.
  */
 function plannedEvalProblems(planned: PlannedEval): string[] | null {
-  const file = path.join(planned.out, "eval.json");
+  const file = path.join(planned.out, EVAL_JSON);
   if (!existsSync(file)) return null;
   const result = readJson<EvalResult>(file);
   const problems: string[] = [];
@@ -411,10 +411,10 @@ function aggregate(options: Options, env: string, model: ModelSpec): Row | null 
   const commands: string[] = [];
   for (const seed of options.seeds) {
     const dir = runDir(options, env, model.name, seed);
-    const file = path.join(dir, EVAL_DIR, "eval.json");
+    const file = path.join(dir, EVAL_DIR, EVAL_JSON);
     if (!existsSync(file)) return null;
     evals.push(readJson<EvalResult>(file));
-    const sweep = path.join(dir, "eval-sweep", "eval.json");
+    const sweep = path.join(dir, "eval-sweep", EVAL_JSON);
     if (existsSync(sweep)) sweeps.push(readJson<EvalResult>(sweep));
     wall += trainSeconds(dir);
     commands.push(`snndt ${trainArgs(options, env, model, seed).join(" ")}`);
@@ -537,7 +537,7 @@ function envTimes(options: Options, env: string): EnvTimes | null {
       if (!existsSync(path.join(dir, SUMMARY_JSON))) continue;
       found = true;
       times.trainSeconds += trainSeconds(dir);
-      for (const file of [path.join(dir, EVAL_DIR, "eval.json"), path.join(dir, "eval-sweep", "eval.json")]) {
+      for (const file of [path.join(dir, EVAL_DIR, EVAL_JSON), path.join(dir, "eval-sweep", EVAL_JSON)]) {
         if (!existsSync(file)) continue;
         const seconds = readJson<Partial<EvalResult>>(file).wallSeconds;
         if (seconds === undefined) times.evalsWithoutTime++;

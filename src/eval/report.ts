@@ -8,13 +8,12 @@ import { InputError } from "../runtime/errors.js";
 import { makeDirectory, writeDirAtomic, writeFileAtomic } from "../runtime/fs-atomic.js";
 import { SPIKE_KINDS } from "../model/index.js";
 import { checkpointDir } from "../train/checkpoint.js";
-import { EVAL_DIR, METRICS_JSONL } from "../train/run-layout.js";
+import { EVAL_DIR, EVAL_JSON, METRICS_JSONL } from "../train/run-layout.js";
 import { readMetrics } from "../train/metrics.js";
 import { barChart, lineChart, scatterWithDiagonal, type LineSeries } from "./charts.js";
 import type { EvalResult, Summary } from "./evaluate.js";
 import { evalMethodOf, methodChangesSince } from "./method.js";
 
-export const EVAL_JSON = "eval.json";
 export const REPORT_MD = "report.md";
 const CHARTS_DIR = "charts";
 /** Every chart an evaluation may write; only these are removed when a later evaluation lacks one. */

@@ -15,6 +15,8 @@ export const SUMMARY_JSON = "summary.json";
 export const CHECKPOINTS_DIR = "checkpoints";
 /** `snndt eval` writes a run's evaluation here unless told otherwise. */
 export const EVAL_DIR = "eval";
+/** An evaluation's results, in its output directory (EVAL_DIR or --out); written last, so it marks a complete one. */
+export const EVAL_JSON = "eval.json";
 
 /** What a run writes in its directory: a new run refuses a directory holding any of them, and only them. */
 export const RUN_ENTRIES: readonly string[] = [RESOLVED_CONFIG_FILE, METRICS_JSONL, METRICS_CSV, SUMMARY_JSON, CHECKPOINTS_DIR, EVAL_DIR];

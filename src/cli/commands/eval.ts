@@ -10,7 +10,7 @@ import { fileOnPath } from "../../runtime/fs-atomic.js";
 import { DEFAULT_ENERGY } from "../../eval/energy.js";
 import { DEFAULT_LATENCY_DECISIONS, DEFAULT_STATS_EVERY, evaluate, type EvalRequest } from "../../eval/evaluate.js";
 import { resolveCheckpoint } from "../../eval/policy.js";
-import { EVAL_DIR } from "../../train/run-layout.js";
+import { EVAL_DIR, EVAL_JSON } from "../../train/run-layout.js";
 import { CONFIG_SCHEMA } from "../../train/config.js";
 import { DEFAULT_ENV_TIMEOUT_MS } from "../../eval/external-env.js";
 import { formatComparison, formatEvalTable, readEvalResult, writeEvalOutputs } from "../../eval/report.js";
@@ -148,7 +148,7 @@ Examples:
       const result = await evaluate({ ...settings, backend, context: ctx });
       const report = await writeEvalOutputs(result, outDir);
       if (ctx.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
-      else printResult(ctx, formatEvalTable(result) + (ctx.quiet ? "" : `\n\nwrote ${path.join(outDir, "eval.json")} and ${report}`));
+      else printResult(ctx, formatEvalTable(result) + (ctx.quiet ? "" : `\n\nwrote ${path.join(outDir, EVAL_JSON)} and ${report}`));
       // The outputs are written; the exit code still says the environment failed.
       if (result.partial || result.latencyMs.failure) process.exitCode = 1;
     });
