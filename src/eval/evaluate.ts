@@ -201,17 +201,23 @@ async function openEnv(request: EvalRequest, envId: string): Promise<OpenedEnvir
   };
 }
 
+/** Episodes measured offline, with their indices in the dataset they came from. */
+interface HeldOut {
+  indices: number[];
+  episodes: Episode[];
+}
+
 /** Best episode return in the run's dataset, and the dataset's held-out episodes. */
 async function runDataset(
   policy: LoadedPolicy,
   request: EvalRequest,
-): Promise<{ returns: number[] | null; path: string; heldOut: Episode[] | null; heldOutIndices: number[] | null; source: string; collectedBy?: CollectedBy }> {
+): Promise<{ returns: number[] | null; path: string; heldOut: HeldOut | null; source: string; collectedBy?: CollectedBy }> {
   const config = policy.state.config;
   const own = resolvePackagePath(config.data.path);
   const path = request.data ? resolvePackagePath(request.data) : own;
   if (!existsSync(path)) {
     if (request.data) throw new InputError(`--data ${request.data}: no such file or directory.`);
-    return { returns: null, path: own, heldOut: null, heldOutIndices: null, source: `${own} (not found)` };
+    return { returns: null, path: own, heldOut: null, source: `${own} (not found)` };
   }
   const dataset = await loadDataset(path, { progress: request.context.progress, warn: (message) => request.context.logger.warn(message) });
   checkDataCompatible(policy.spec, { obsDim: dataset.obsDim, actionSpace: dataset.actionSpace, longestEpisode: dataset.manifest.lengths.max }, path, policy.checkpoint);
@@ -222,17 +228,17 @@ async function runDataset(
     const split = splitEpisodes(dataset.episodes.length, config.data.val_fraction, Rng.derive(config.seed, "split"));
     // Validation picked best/, so its score on these episodes leans optimistic: say so.
     const pickedBy = policy.checkpoint === checkpointDir(policy.runDir, "best") ? ", which also chose this best/ checkpoint" : "";
-    const heldOutIndices = [...split.val];
-    return { returns, path, heldOut: heldOutIndices.map((i) => dataset.episodes[i]!), heldOutIndices, source: `${path}: the run's held-out episodes${pickedBy}`, ...provenance };
+    const heldOut = { indices: split.val, episodes: split.val.map((i) => dataset.episodes[i]!) };
+    return { returns, path, heldOut, source: `${path}: the run's held-out episodes${pickedBy}`, ...provenance };
   }
-  const every = dataset.episodes.map((_, i) => i);
-  return { returns, path, heldOut: dataset.episodes, heldOutIndices: every, source: `${path}: all episodes (not the run's training data)`, ...provenance };
+  const heldOut = { indices: dataset.episodes.map((_, i) => i), episodes: dataset.episodes };
+  return { returns, path, heldOut, source: `${path}: all episodes (not the run's training data)`, ...provenance };
 }
 
 /** Offline action quality on the held-out episodes, with where they came from and which were measured. */
-async function offlineRecord(policy: LoadedPolicy, data: { heldOut: Episode[] | null; heldOutIndices: number[] | null; source: string }): Promise<NonNullable<EvalResult["offline"]>> {
-  const { quality, measured } = await offlineActionQuality(policy.model, data.heldOut!, policy.spec);
-  return { ...quality, source: data.source, episodeIndices: measured.map((i) => data.heldOutIndices![i]!) };
+async function offlineRecord(policy: LoadedPolicy, heldOut: HeldOut, source: string): Promise<NonNullable<EvalResult["offline"]>> {
+  const { quality, measured } = await offlineActionQuality(policy.model, heldOut.episodes, policy.spec);
+  return { ...quality, source, episodeIndices: measured.map((i) => heldOut.indices[i]!) };
 }
 
 /** MACs of one batch-1 decision of a plain DT with the SNN-DT's sizes (weights do not matter for counts). */
@@ -331,14 +337,15 @@ async function evaluateOffline(policy: LoadedPolicy, request: EvalRequest, start
   const data = await runDataset(policy, request);
   if (!data.heldOut) throw new UsageError(`--offline measures the model on held-out data, but the run's dataset is missing (${data.source}); pass --data <dataset>.`);
   // A run trained on a single episode holds none out.
-  if (data.heldOut.length === 0) throw new UsageError(`--offline: no episode to measure on (${data.source}); pass --data <dataset> with episodes the run did not train on.`);
-  const steps = data.heldOut.reduce((n, ep) => n + ep.length, 0);
-  request.context.logger.info({ checkpoint: policy.checkpoint, episodes: data.heldOut.length, steps, source: data.source }, "evaluating offline (no environment)");
-  const offline = await offlineRecord(policy, data);
+  const episodes = data.heldOut.episodes;
+  if (episodes.length === 0) throw new UsageError(`--offline: no episode to measure on (${data.source}); pass --data <dataset> with episodes the run did not train on.`);
+  const steps = episodes.reduce((n, ep) => n + ep.length, 0);
+  request.context.logger.info({ checkpoint: policy.checkpoint, episodes: episodes.length, steps, source: data.source }, "evaluating offline (no environment)");
+  const offline = await offlineRecord(policy, data.heldOut, data.source);
   const latencyDecisions = request.latencyDecisions ?? DEFAULT_LATENCY_DECISIONS;
-  const bar = request.context.progress.start("replay", data.heldOut.length, { format: "replay [{bar}] {value}/{total} held-out episodes eta {eta_formatted}" });
+  const bar = request.context.progress.start("replay", episodes.length, { format: "replay [{bar}] {value}/{total} held-out episodes eta {eta_formatted}" });
   const statsEvery = request.statsEvery ?? DEFAULT_STATS_EVERY;
-  const replay = await replayDecisions(policy, data.heldOut, { statsEvery, latencyDecisions, progress: bar });
+  const replay = await replayDecisions(policy, episodes, { statsEvery, latencyDecisions, progress: bar });
   bar.stop();
   const constants = request.energy ?? DEFAULT_ENERGY;
   return {
@@ -443,7 +450,7 @@ async function evaluateInEnvironment(policy: LoadedPolicy, request: EvalRequest,
       };
     });
 
-    const offline = data.heldOut && data.heldOut.length > 0 ? await offlineRecord(policy, data) : null;
+    const offline = data.heldOut && data.heldOut.episodes.length > 0 ? await offlineRecord(policy, data.heldOut, data.source) : null;
 
     const constants = request.energy ?? DEFAULT_ENERGY;
     const latencyDecisions = request.latencyDecisions ?? DEFAULT_LATENCY_DECISIONS;
