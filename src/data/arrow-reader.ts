@@ -209,7 +209,7 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
   const rowInFile = (row: number): number => (order ? order[row]! : row);
 
   // Episode ranges [start, end) in (grouped) rows.
-  const ranges: Array<[number, number]> = [];
+  let ranges: Array<[number, number]> = [];
   let droppedPartialSteps = 0;
   const warnings = ambiguousEndsWarning(termName, timeoutName);
   if (ids !== undefined) {
@@ -235,9 +235,7 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
         );
       }
       const dropped = new Set(unfinished);
-      const kept = ranges.filter((range) => !dropped.has(range));
-      ranges.length = 0;
-      for (const range of kept) ranges.push(range);
+      ranges = ranges.filter((range) => !dropped.has(range));
     }
   } else if (terminals || timeouts) {
     const split = splitAtFlags(rows, terminals, timeouts, options.keepPartial ?? false);
