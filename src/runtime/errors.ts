@@ -61,6 +61,9 @@ export function fileSystemError(err: unknown): SnndtError | null {
 /** Exit code for a run stopped by SIGINT/SIGTERM (128 + SIGINT), the shell convention. */
 export const INTERRUPTED_EXIT_CODE = 130;
 
+/** tfjs-backend-wasm's memory management, where a full heap shows as an out-of-bounds access (seen: move, _dispose_data). */
+const WASM_MEMORY_CALLERS = /\bat (BackendWasm\.(move|write|makeOutput|disposeData)|Module\._(malloc|free|dispose_data)\b)/;
+
 /**
  * The WebAssembly backend's failures when its heap is full (it stops at 4 GB): the abort when it
  * cannot grow ("Aborted(). Build with -sASSERTIONS for more info." from the release build tfjs ships,
@@ -69,9 +72,6 @@ export const INTERRUPTED_EXIT_CODE = 130;
  * almost always is, with what to change; null for anything else (other aborts, and out-of-bounds
  * accesses in any other code, are bugs and keep their stack).
  */
-/** tfjs-backend-wasm's memory management, where a full heap shows as an out-of-bounds access (seen: move, _dispose_data). */
-const WASM_MEMORY_CALLERS = /\bat (BackendWasm\.(move|write|makeOutput|disposeData)|Module\._(malloc|free|dispose_data)\b)/;
-
 export function backendMemoryError(err: unknown): SnndtError | null {
   // WebAssembly.RuntimeError, told by its name (the compiler's lib has no WebAssembly value).
   if (!(err instanceof Error) || err.name !== "RuntimeError") return null;

@@ -14,7 +14,6 @@ import { InputError } from "../runtime/errors.js";
 import { makeDirectory, writeFileAtomic } from "../runtime/fs-atomic.js";
 import { METRICS_CSV, METRICS_JSONL, SUMMARY_JSON } from "./run-layout.js";
 
-
 export const BASE_METRIC_COLUMNS = [
   "step",
   "epoch",

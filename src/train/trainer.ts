@@ -95,7 +95,6 @@ function elapsedAt(dir: string): number | null {
   }
 }
 
-
 /** Validation spike rates outside [SILENT_RATE, SATURATED_RATE] are warned about, once per block. */
 const SILENT_RATE = 1e-3;
 const SATURATED_RATE = 0.999;
@@ -241,8 +240,9 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
 
   let step = 0;
   let bestValLoss: number | null = null;
-  const warnedRates = new Set<string>();
   let bestValStep: number | null = null;
+  /** Blocks whose spike rate was warned about (once each). */
+  const warnedRates = new Set<string>();
   let lossWindow = { sum: 0, count: 0 };
   /** The train loss of the last step taken (the summary's finalTrainLoss). */
   let lastLoss: number | null = null;
