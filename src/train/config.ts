@@ -189,7 +189,7 @@ export const CONFIG_SCHEMA: SectionSchema<ResolvedConfig> = {
           description: "leaky integrate-and-fire neurons, forward Euler V += (dt/tau_m)(v_rest - V) + dt*c_m*I",
           fields: {
             T: leaf("integer", 10, "simulation steps per token", { min: 1, max: 1000 }),
-            dt: leaf("number", 1.0, "Euler step", { min: 0, minExclusive: true }),
+            dt: leaf("number", 1.0, "Euler step, at most tau_m", { min: 0, minExclusive: true }),
             tau_m: leaf("number", 20.0, "membrane time constant (same unit as dt)", { min: 0, minExclusive: true }),
             v_rest: leaf("number", 0.0, "resting and reset potential"),
             v_th: leaf("number", 1.0, "firing threshold (above v_rest)"),
@@ -486,6 +486,12 @@ function validateCrossFields(config: ResolvedConfig, sources: string): void {
     throw new UsageError(
       `config keys "model.lif.v_th" (${m.lif.v_th}) and "model.lif.v_rest" (${m.lif.v_rest}) disagree: the threshold must be ` +
         `above the resting potential (resolved from ${sources}).`,
+    );
+  }
+  if (m.lif.dt > m.lif.tau_m) {
+    throw new UsageError(
+      `config keys "model.lif.dt" (${m.lif.dt}) and "model.lif.tau_m" (${m.lif.tau_m}) disagree: with dt above tau_m the Euler ` +
+        `leak factor 1 - dt/tau_m is negative, so the membrane overshoots v_rest and flips sign every step (resolved from ${sources}).`,
     );
   }
   if (m.context > m.max_ep_len) {

@@ -175,6 +175,8 @@ test("wrong types and out-of-range values name the key, the source line and the 
   assertUsage(() => loadConfig({ seed: -1 }), /--seed: config key "seed" is out of range/);
   assertUsage(() => loadConfig({ overrides: ["model.d_model=100", "model.n_heads=3"] }), /"model\.d_model" \(100\) and "model\.n_heads" \(3\) disagree/);
   assertUsage(() => loadConfig({ overrides: ["model.lif.v_th=-1"] }), /"model\.lif\.v_th" \(-1\) and "model\.lif\.v_rest" \(0\) disagree/);
+  assertUsage(() => loadConfig({ overrides: ["model.lif.dt=50"] }), /"model\.lif\.dt" \(50\) and "model\.lif\.tau_m" \(20\) disagree: with dt above tau_m the Euler leak factor 1 - dt\/tau_m is negative/);
+  assert.equal(loadConfig({ overrides: ["model.lif.dt=20"] }).model.lif.dt, 20, "dt = tau_m (no memory) is allowed");
   assertUsage(() => loadConfig({ overrides: ["model.context=600", "model.max_ep_len=500"] }), /"model\.context" \(600\) and "model\.max_ep_len" \(500\) disagree: a window never holds more steps than an episode/);
 });
 
