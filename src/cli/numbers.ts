@@ -38,3 +38,12 @@ export function parseIntegerList(flag: string, text: string, min: number, max = 
   if (repeated !== undefined) throw new UsageError(`${flag} lists ${repeated} twice, got "${text}"`);
   return values;
 }
+
+/** Comma-separated finite numbers ("-2" or "-1,-1,-0.5"); an empty item is refused. */
+export function parseNumberList(flag: string, text: string): number[] {
+  return text.split(",").map((item) => {
+    const value = Number(item);
+    if (item.trim() === "" || !Number.isFinite(value)) throw new UsageError(`${flag} must be a number or comma-separated numbers, got "${text}"`);
+    return value;
+  });
+}

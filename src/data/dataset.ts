@@ -19,7 +19,7 @@ import { flattenNumbers } from "./arrow-nested.js";
 import { readHdf5 } from "./hdf5-reader.js";
 import { detectFormat } from "./detect.js";
 import type { ColumnNames } from "./columns.js";
-import { finishDataset, type ActionSpaceOverride, type CollectedBy, type FinishedDataset, type RawDataset, type SourceFormat, type SourceLayout } from "./raw.js";
+import { finishDataset, type ActionSpaceDeclaration, type CollectedBy, type FinishedDataset, type RawDataset, type SourceFormat, type SourceLayout } from "./raw.js";
 import { describeActionSpace, describeDistribution, distribution, fmt, renderHistogram, type DistributionStats } from "./summary.js";
 
 export const MANIFEST_FILE = "manifest.json";
@@ -44,6 +44,8 @@ export interface DatasetSummary {
   };
   obs_dim: number;
   action_space: ActionSpace;
+  /** Who declared the action space's n or bounds (a flag, the source's metadata); null, or absent in older manifests, when they were read off the data. */
+  action_space_declared_by?: string | null;
   episodes: number;
   steps: number;
   terminated_episodes: number;
@@ -89,8 +91,8 @@ export interface ReaderOptions {
   keepPartial?: boolean;
   /** Drop episodes holding NaN/Inf instead of failing. */
   dropNonfinite?: boolean;
-  /** Force discrete or continuous instead of detecting it. */
-  actionSpace?: ActionSpaceOverride;
+  /** The action space's kind, and perhaps its n or bounds, instead of detecting them from the data. */
+  actionSpace?: ActionSpaceDeclaration;
   progress?: ProgressFactory;
   /** Told each reading warning (a dropped unfinished episode, say), prefixed with the file. */
   warn?: (message: string) => void;
@@ -158,6 +160,7 @@ function summarize(raw: RawDataset, finished: FinishedDataset, source: { path: s
     source: { ...source, format: raw.format, layout: raw.layout, columns: raw.columns, ...(raw.collectedBy ? { collected_by: raw.collectedBy } : {}) },
     obs_dim: finished.obsDim,
     action_space: finished.actionSpace,
+    action_space_declared_by: finished.actionSpaceDeclaredBy,
     episodes: finished.episodes.length,
     steps: lengths.reduce((a, b) => a + b, 0),
     terminated_episodes: finished.episodes.filter((ep) => ep.terminated).length,
@@ -310,7 +313,8 @@ async function loadPrepared(dir: string): Promise<PreparedDataset> {
   }
   const found = await hashing.digest;
   if (found !== manifest.sha256) throw hashMismatch(found);
-  const finished = finishDataset(raw, { actionSpace: manifest.action_space.kind });
+  // The manifest's space (perhaps declared) is the dataset's; reading only needs its kind.
+  const finished = finishDataset(raw, { actionSpace: { kind: manifest.action_space.kind } });
   // Use the stored returns-to-go: they were accumulated from the source's float64 rewards.
   const rtg = flattenNumbers(stepsPath, STEP_COLUMNS.returnToGo, table.getChild(STEP_COLUMNS.returnToGo)!, "f32").values as Float32Array;
   let row = 0;
@@ -369,7 +373,7 @@ export function formatSummary(summary: DatasetSummary, returns: readonly number[
   if (dropped.length > 0) lines.push(`dropped     ${dropped.join("; ")}`);
   lines.push(
     `obs_dim     ${s.obs_dim}`,
-    `actions     ${describeActionSpace(s.action_space)}`,
+    `actions     ${describeActionSpace(s.action_space, s.action_space_declared_by ?? null)}`,
     `returns     ${describeDistribution(s.returns)}`,
     `lengths     ${describeDistribution(s.lengths)}`,
     `state mean  [${s.state_mean.map(fmt).join(", ")}]`,

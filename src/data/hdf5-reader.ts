@@ -14,6 +14,7 @@ import { InputError, UsageError } from "../runtime/errors.js";
 import type { ProgressFactory } from "../runtime/progress.js";
 import { ambiguousEndsWarning, COLUMN_FLAGS, findColumn, requireColumn, type ColumnNames } from "./columns.js";
 import { splitAtFlags, type RawDataset, type RawEpisode } from "./raw.js";
+import { minariActionSpace } from "./minari-metadata.js";
 import { yieldToEventLoop } from "../runtime/event-loop.js";
 
 type H5Module = typeof import("h5wasm/node");
@@ -336,6 +337,8 @@ async function readMinari(file: string, h5file: H5Group, groupNames: string[], r
     await yieldToEventLoop();
   }
   bar?.stop();
+  const rootAttributes = h5call(file, "reading the root group's attributes", () => h5file.attrs);
+  const declared = minariActionSpace(file, rootAttributes["action_space"]?.value ?? null);
   return {
     file,
     format: "hdf5",
@@ -346,7 +349,8 @@ async function readMinari(file: string, h5file: H5Group, groupNames: string[], r
     actionsIntegerTyped: integerTyped,
     episodes,
     droppedPartialSteps: 0,
-    warnings: [],
+    warnings: declared.warning === null ? [] : [declared.warning],
+    ...(declared.declaration ? { declaredActionSpace: declared.declaration } : {}),
   };
 }
 

@@ -40,6 +40,8 @@ export interface RawDataset {
   warnings: string[];
   /** How `snndt collect` made the file, from its metadata (absent for other files). */
   collectedBy?: CollectedBy;
+  /** The action space the file's own metadata declares (Minari's), used unless the user declares one. */
+  declaredActionSpace?: ActionSpaceDeclaration;
 }
 
 /** The environment, scripted policy and seed `snndt collect` played to make a dataset. */
@@ -49,18 +51,35 @@ export interface CollectedBy {
   seed: number;
 }
 
-export type ActionSpaceOverride = "discrete" | "continuous";
+/**
+ * A declared action space: by the user (prepare-dataset's --action-space, --action-n,
+ * --action-low/--action-high) or by the file's own metadata (Minari's). Whatever is left out is
+ * detected from the data. Continuous bounds hold one number for every dimension or one per
+ * dimension. `by` names who declared it, for messages and the manifest.
+ */
+export type ActionSpaceDeclaration =
+  | { kind: "discrete"; n?: number; by?: string }
+  | { kind: "continuous"; bounds?: { low: number[]; high: number[] }; by?: string };
+
+/** Who declared the space itself (its n, or its bounds) rather than only its kind; null when it was read off the data. */
+function declaredBy(declared: ActionSpaceDeclaration | undefined): string | null {
+  if (declared?.kind === "discrete" && declared.n !== undefined) return declared.by ?? "--action-n";
+  if (declared?.kind === "continuous" && declared.bounds !== undefined) return declared.by ?? "--action-low/--action-high";
+  return null;
+}
 
 export interface FinishOptions {
   /** Drop episodes holding NaN/Inf instead of failing. */
   dropNonfinite?: boolean;
-  actionSpace?: ActionSpaceOverride;
+  actionSpace?: ActionSpaceDeclaration;
 }
 
 export interface FinishedDataset {
   episodes: Episode[];
   obsDim: number;
   actionSpace: ActionSpace;
+  /** Who declared the space's n or bounds (a flag, a metadata file); null when they were read off the data. */
+  actionSpaceDeclaredBy: string | null;
   stateStats: StateStats;
   droppedNonfiniteEpisodes: number;
   warnings: string[];
@@ -94,11 +113,12 @@ function describeNonfinite(raw: RawDataset, ep: RawEpisode): string | null {
 }
 
 /**
- * Discrete when the override says so, or when actions are one number a step and either typed as
- * integers or all integer-valued and non-negative; n = max + 1. Otherwise a continuous box whose
- * bounds are the observed per-dimension min/max.
+ * Discrete when declared so, or when undeclared and actions are one number a step and either typed
+ * as integers or all integer-valued and non-negative; n is the declared n, else max + 1. Otherwise a
+ * continuous box: the declared bounds, else the observed per-dimension min/max. Declared spaces are
+ * checked against every action.
  */
-export function detectActionSpace(raw: RawDataset, episodes: RawEpisode[], override?: ActionSpaceOverride): ActionSpace {
+export function detectActionSpace(raw: RawDataset, episodes: RawEpisode[], declared?: ActionSpaceDeclaration): ActionSpace {
   const actionColumn = raw.columns["actions"] ?? "actions";
   let integerValued = true;
   let nonNegative = true;
@@ -124,13 +144,18 @@ export function detectActionSpace(raw: RawDataset, episodes: RawEpisode[], overr
     if (!integerValued) break;
   }
   const wantDiscrete =
-    override === "discrete" || (override === undefined && raw.actWidth === 1 && (raw.actionsIntegerTyped || integerValued) && nonNegative);
-  if (!wantDiscrete) return { kind: "continuous", dim: raw.actWidth, low, high };
+    declared !== undefined ? declared.kind === "discrete" : raw.actWidth === 1 && (raw.actionsIntegerTyped || integerValued) && nonNegative;
+  if (!wantDiscrete) {
+    const bounds = declared?.kind === "continuous" ? declared.bounds : undefined;
+    return bounds ? declaredBox(raw, episodes, bounds, declaredBy(declared)!) : { kind: "continuous", dim: width, low, high };
+  }
   if (raw.actWidth !== 1) {
     throw new UsageError(
       `${raw.file}: --action-space discrete needs one action index a step or one-hot rows, but column "${actionColumn}" has ${raw.actWidth} values a step that are not all one-hot.`,
     );
   }
+  const declaredN = declared?.kind === "discrete" ? declared.n : undefined;
+  const by = declaredBy(declared);
   for (const ep of episodes) {
     for (let t = 0; t < ep.length; t++) {
       const v = ep.actions[t]!;
@@ -139,9 +164,52 @@ export function detectActionSpace(raw: RawDataset, episodes: RawEpisode[], overr
           `${raw.file}: column "${actionColumn}" at ${ep.locate(t)} holds ${v}; a discrete action must be a non-negative integer index.`,
         );
       }
+      if (declaredN !== undefined && v >= declaredN) {
+        throw new InputError(
+          `${raw.file}: column "${actionColumn}" at ${ep.locate(t)} holds action ${v}, but ${by} declares ${declaredN} actions, 0..${declaredN - 1}.`,
+        );
+      }
     }
   }
-  return { kind: "discrete", n: maxValue + 1 };
+  return { kind: "discrete", n: declaredN ?? maxValue + 1 };
+}
+
+/** One bound a dimension from a declaration of one number (for every dimension) or one per dimension. */
+function boundsPerDimension(raw: RawDataset, which: "low" | "high", values: number[], by: string): number[] {
+  if (values.length === raw.actWidth) return values;
+  if (values.length === 1) return new Array<number>(raw.actWidth).fill(values[0]!);
+  throw new UsageError(
+    `${raw.file}: the ${which} bounds declared by ${by} are ${values.length} numbers, but column "${raw.columns["actions"] ?? "actions"}" has ${raw.actWidth} a step; ` +
+      `expected one number for every dimension or ${raw.actWidth}.`,
+  );
+}
+
+/** The declared box, once every action is found inside it (compared in float32, as the actions are stored). */
+function declaredBox(raw: RawDataset, episodes: RawEpisode[], bounds: { low: number[]; high: number[] }, by: string): ActionSpace {
+  const low = boundsPerDimension(raw, "low", bounds.low, by);
+  const high = boundsPerDimension(raw, "high", bounds.high, by);
+  low.forEach((lowValue, d) => {
+    if (!(high[d]! > lowValue)) {
+      throw new UsageError(`${raw.file}: ${by} declares the action bounds [${lowValue}, ${high[d]}] for dimension ${d}; expected low < high.`);
+    }
+  });
+  const width = raw.actWidth;
+  const [lowF32, highF32] = [low.map(Math.fround), high.map(Math.fround)];
+  for (const ep of episodes) {
+    for (let t = 0; t < ep.length; t++) {
+      for (let d = 0; d < width; d++) {
+        const v = ep.actions[t * width + d]!;
+        if (v < lowF32[d]! || v > highF32[d]!) {
+          const element = width > 1 ? `, element ${d},` : "";
+          throw new InputError(
+            `${raw.file}: column "${raw.columns["actions"] ?? "actions"}" at ${ep.locate(t)}${element} holds ${v}, ` +
+              `outside the action bounds [${low[d]}, ${high[d]}] declared by ${by}.`,
+          );
+        }
+      }
+    }
+  }
+  return { kind: "continuous", dim: width, low, high };
 }
 
 /** Each episode's action indices if every action row is one-hot (a single 1, the rest 0), else null. */
@@ -245,12 +313,17 @@ export function finishDataset(raw: RawDataset, options: FinishOptions = {}): Fin
     throw new InputError(`${raw.file}: the dataset is empty: expected at least one episode with at least one step, but ${why}.`);
   }
   // One-hot rows are discrete actions in another spelling: read as indices unless told continuous.
-  const indices = raw.actWidth > 1 && options.actionSpace !== "continuous" ? oneHotIndices(kept, raw.actWidth) : null;
+  const declared = options.actionSpace ?? raw.declaredActionSpace;
+  const indices = raw.actWidth > 1 && declared?.kind !== "continuous" ? oneHotIndices(kept, raw.actWidth) : null;
+  if (indices && declared?.kind === "discrete" && declared.n !== undefined && declared.n !== raw.actWidth) {
+    const actionColumn = raw.columns["actions"] ?? "actions";
+    throw new UsageError(`${raw.file}: column "${actionColumn}" is one-hot over ${raw.actWidth} actions, but ${declaredBy(declared)} declares ${declared.n}.`);
+  }
   if (indices) {
     const actionColumn = raw.columns["actions"] ?? "actions";
     warnings.push(`column "${actionColumn}" is one-hot (${raw.actWidth} wide, one 1 a row): read as discrete action indices 0..${raw.actWidth - 1} (--action-space continuous keeps the vectors)`);
   }
-  const actionSpace: ActionSpace = indices ? { kind: "discrete", n: raw.actWidth } : detectActionSpace(raw, kept, options.actionSpace);
+  const actionSpace: ActionSpace = indices ? { kind: "discrete", n: raw.actWidth } : detectActionSpace(raw, kept, declared);
   const episodes: Episode[] = kept.map((ep, i) => ({
     length: ep.length,
     observations: ep.observations,
@@ -264,6 +337,7 @@ export function finishDataset(raw: RawDataset, options: FinishOptions = {}): Fin
     episodes,
     obsDim: raw.obsDim,
     actionSpace,
+    actionSpaceDeclaredBy: declaredBy(declared),
     stateStats: stateStatistics(episodes, raw.obsDim),
     droppedNonfiniteEpisodes: droppedNonfinite,
     warnings,

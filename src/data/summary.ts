@@ -94,9 +94,12 @@ export function renderHistogram(values: readonly number[], bins = 10, barWidth =
   });
 }
 
-export function describeActionSpace(space: ActionSpace): string {
-  if (space.kind === "discrete") return `discrete, n = ${space.n}`;
-  return `continuous, dim = ${space.dim}, observed low [${space.low.map(fmt).join(", ")}], high [${space.high.map(fmt).join(", ")}]`;
+/** The action space; `declaredBy` names who declared its n or bounds (null: they were read off the data). */
+export function describeActionSpace(space: ActionSpace, declaredBy: string | null): string {
+  const by = declaredBy === null ? "" : ` (declared by ${declaredBy})`;
+  if (space.kind === "discrete") return `discrete, n = ${space.n}${by}`;
+  const from = declaredBy === null ? "observed" : "declared";
+  return `continuous, dim = ${space.dim}, ${from} low [${space.low.map(fmt).join(", ")}], high [${space.high.map(fmt).join(", ")}]${by}`;
 }
 
 export function describeDistribution(d: DistributionStats): string {

@@ -114,9 +114,9 @@ export function checkCompatible(
 }
 
 /**
- * A continuous model acts within its data's action range (the head's tanh is scaled to it). Where that
- * range reaches outside the environment's action box, some of its actions are ones the environment
- * clips or refuses: a warning (null when the range fits, to float32 rounding).
+ * A continuous model acts within its dataset's action box (observed or declared; the head's tanh is
+ * scaled to it). Where that box reaches outside the environment's, some of its actions are ones the
+ * environment clips or refuses: a warning (null when it fits, to float32 rounding).
  */
 export function actionRangeWarning(spec: WindowSpec, env: { id: string; actionSpace: ActionSpace }, checkpoint: string): string | null {
   const [model, box] = [spec.actionSpace, env.actionSpace];
@@ -128,7 +128,7 @@ export function actionRangeWarning(spec: WindowSpec, env: { id: string; actionSp
   });
   if (outside.length === 0) return null;
   return (
-    `${checkpoint} acts within its training data's action range, which reaches outside ${env.id}'s action box (${outside.join("; ")}); ` +
+    `${checkpoint} acts within its dataset's action box, which reaches outside ${env.id}'s action box (${outside.join("; ")}); ` +
     `actions beyond the box are the environment's to clip or refuse. Check that the data came from this environment.`
   );
 }

@@ -128,13 +128,13 @@ test(
     const data = await loadDataset(file);
     assert.deepEqual([...data.episodes[0]!.actions], [1, 0, 2]);
     assert.match(data.manifest.warnings.join("\n"), /column "actions" is one-hot \(3 wide, one 1 a row\): read as discrete action indices 0\.\.2/);
-    const vectors = await loadDataset(file, { actionSpace: "continuous" });
+    const vectors = await loadDataset(file, { actionSpace: { kind: "continuous" } });
     assert.deepEqual(vectors.actionSpace, { kind: "continuous", dim: 3, low: [0, 0, 0], high: [1, 1, 1] });
     // Rows that are not all one-hot stay a continuous box.
     const mixed = path.join(dir, "not-one-hot.arrow");
     await writeArrow(mixed, { ...perStepColumns(fixedList(2)), actions: vec([oneHot(1), oneHot(0), [1, 1, 0], oneHot(1), oneHot(1)], fixedList(3)) });
     assert.equal((await loadDataset(mixed)).actionSpace.kind, "continuous");
-    await assert.rejects(loadDataset(mixed, { actionSpace: "discrete" }), /--action-space discrete needs one action index a step or one-hot rows, but column "actions" has 3 values a step that are not all one-hot/);
+    await assert.rejects(loadDataset(mixed, { actionSpace: { kind: "discrete" } }), /--action-space discrete needs one action index a step or one-hot rows, but column "actions" has 3 values a step that are not all one-hot/);
   }),
 );
 
@@ -304,7 +304,7 @@ test(
     const data = await loadDataset(file, { columns });
     assert.deepEqual(data.actionSpace, { kind: "discrete", n: 4 });
     assert.deepEqual(data.episodes.map((ep) => [...ep.returnsToGo]), [[0.75, 0.25], [1]]);
-    const continuous = await loadDataset(file, { columns, actionSpace: "continuous" });
+    const continuous = await loadDataset(file, { columns, actionSpace: { kind: "continuous" } });
     assert.deepEqual(continuous.actionSpace, { kind: "continuous", dim: 1, low: [0], high: [3] });
   }),
 );

@@ -4,11 +4,13 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { loadDataset } from "../../src/data/dataset.js";
 import { InputError } from "../../src/runtime/errors.js";
 import { FIXTURES } from "../helpers/paths.js";
-import { d4rlArrays, withTmp, writeHdf5 } from "./make-files.js";
+import { parsePythonJson } from "../../src/data/minari-metadata.js";
+import { d4rlArrays, h5wasm, withTmp, writeHdf5 } from "./make-files.js";
 
 test(
   "D4RL gzip: episodes end at terminals|timeouts, slices cross chunk and slice boundaries, partial tail dropped",
@@ -102,5 +104,67 @@ test("a float16 dataset (h5py writes them; h5wasm cannot read them) is named wit
     assert.match(err.message, /observations-float16\.hdf5: dataset "observations" has type float16; expected float32 or float64/);
     assert.doesNotMatch(err.message, /corrupt/);
     return true;
+  });
+});
+
+test(
+  "Minari: the action space declared by metadata.json (0.5) or the root attribute (0.4) is the dataset's, unless a flag declares another",
+  withTmp(async (dir) => {
+    // Two episodes of one-dimensional actions in [-0.5, 0.5].
+    const datasets: Parameters<typeof writeHdf5>[1] = {};
+    for (const e of [0, 1]) {
+      datasets[`episode_${e}/observations`] = { data: Float32Array.from({ length: 4 * 2 }, (_, i) => i + e), shape: [4, 2] };
+      datasets[`episode_${e}/actions`] = { data: Float32Array.of(-0.5, 0.25, 0.5), shape: [3, 1] };
+      datasets[`episode_${e}/rewards`] = { data: Float64Array.of(1, 2, 3), shape: [3] };
+      datasets[`episode_${e}/terminations`] = { data: Int8Array.of(0, 0, 1), shape: [3] };
+      datasets[`episode_${e}/truncations`] = { data: Int8Array.of(0, 0, 0), shape: [3] };
+    }
+    const v05 = path.join(dir, "v05", "data");
+    mkdirSync(v05, { recursive: true });
+    const file = path.join(v05, "main_data.hdf5");
+    await writeHdf5(file, datasets);
+    // As Python's json.dump writes it: each space a JSON string, unbounded observations as bare Infinity.
+    const box = (low: number[], high: number[]) => JSON.stringify({ type: "Box", dtype: "float32", shape: [low.length], low, high });
+    const metadata = (actionSpace: string) =>
+      `{"total_episodes": 2, "total_steps": 6, "data_format": "hdf5", ` +
+      `"observation_space": ${JSON.stringify(box([0, 0], [1, 1]).replace(/\[0, ?0\]/, "[-Infinity, -Infinity]"))}, ` +
+      `"action_space": ${JSON.stringify(actionSpace)}, "minari_version": "0.5.2"}`;
+    const metadataFile = path.join(v05, "metadata.json");
+    writeFileSync(metadataFile, metadata(box([-2], [2])));
+    assert.match(readFileSync(metadataFile, "utf8"), /\[-Infinity, -Infinity\]/);
+    const declared = await loadDataset(file);
+    assert.deepEqual(declared.actionSpace, { kind: "continuous", dim: 1, low: [-2], high: [2] });
+    assert.equal(declared.manifest.action_space_declared_by, `${metadataFile}: "action_space"`);
+    const flagged = await loadDataset(file, { actionSpace: { kind: "continuous", bounds: { low: [-1], high: [1] } } });
+    assert.deepEqual([flagged.actionSpace, flagged.manifest.action_space_declared_by], [{ kind: "continuous", dim: 1, low: [-1], high: [1] }, "--action-low/--action-high"]);
+
+    // A declared space the data breaks is an error naming the metadata; one snndt cannot use is a warning.
+    writeFileSync(metadataFile, metadata(box([-0.25], [1])));
+    await assert.rejects(loadDataset(file), (err: unknown) => err instanceof InputError && err.message.includes(`holds -0.5, outside the action bounds [-0.25, 1] declared by ${metadataFile}: "action_space"`));
+    writeFileSync(metadataFile, metadata(JSON.stringify({ type: "Discrete", dtype: "int64", start: 1, n: 3 })));
+    const shifted = await loadDataset(file);
+    assert.deepEqual([shifted.actionSpace, shifted.manifest.action_space_declared_by], [{ kind: "continuous", dim: 1, low: [-0.5], high: [0.5] }, null]);
+    assert.match(shifted.manifest.warnings.join("\n"), /"action_space" declares Discrete\(3, start=1\); snndt's discrete actions are indices from 0; the action space is read off the data instead/);
+    writeFileSync(metadataFile, "{not json");
+    assert.match((await loadDataset(file)).manifest.warnings.join("\n"), /metadata\.json is not valid JSON .*; the action space is read off the data instead/);
+
+    // Minari 0.4: the same string as an attribute of the HDF5 file's root, no metadata.json.
+    const v04 = path.join(dir, "v04.hdf5");
+    await writeHdf5(v04, datasets);
+    const h5 = await h5wasm();
+    const f = new h5.File(v04, "a");
+    f.create_attribute("action_space", box([-1], [1]));
+    f.close();
+    const fromAttribute = await loadDataset(v04);
+    assert.deepEqual(fromAttribute.actionSpace, { kind: "continuous", dim: 1, low: [-1], high: [1] });
+    assert.equal(fromAttribute.manifest.action_space_declared_by, `${v04}: root attribute "action_space"`);
+  }),
+);
+
+test("parsePythonJson reads the bare Infinity and NaN Python writes, and leaves strings alone", () => {
+  assert.deepEqual(parsePythonJson('{"low": [-Infinity, 0], "high": [Infinity, NaN], "name": "Infinity \\" NaN"}'), {
+    low: [-Infinity, 0],
+    high: [Infinity, null],
+    name: 'Infinity " NaN',
   });
 });

@@ -14,7 +14,7 @@ import { SNNDT_VERSION } from "../../src/runtime/version.js";
 import { runCli } from "../helpers/cli.js";
 import { quietContext } from "../helpers/context.js";
 import { FIXTURES } from "../helpers/paths.js";
-import { withTmp } from "./make-files.js";
+import { d4rlArrays, withTmp, writeHdf5 } from "./make-files.js";
 
 const SAMPLES = path.join(FIXTURES, "samples");
 const ctx = quietContext();
@@ -111,5 +111,62 @@ test(
     const noOut = runCli(["prepare-dataset", path.join(SAMPLES, "cartpole-episodes.arrows")]);
     assert.equal(noOut.status, 2);
     assert.match(noOut.stderr, /needs --out <dir>/);
+  }),
+);
+
+test(
+  "a declared action space replaces the one read off the data, and every action is checked against it",
+  withTmp(async (dir) => {
+    // Two action dimensions in [-0.5, 0.5], from a policy that never reached its box's edges.
+    const h5 = path.join(dir, "narrow.hdf5");
+    const a = d4rlArrays([6, 5], 3, 2);
+    await writeHdf5(h5, {
+      observations: { data: a.observations, shape: [a.n, 3] },
+      actions: { data: a.actions, shape: [a.n, 2] },
+      rewards: { data: a.rewards, shape: [a.n] },
+      terminals: { data: a.terminals, shape: [a.n] },
+      timeouts: { data: a.timeouts, shape: [a.n] },
+    });
+    const observed = await loadDataset(h5);
+    assert.ok(observed.actionSpace.kind === "continuous" && observed.actionSpace.high[0]! < 0.51);
+    assert.equal(observed.manifest.action_space_declared_by, null);
+
+    const out = path.join(dir, "declared");
+    const box = runCli(["--json", "prepare-dataset", h5, "--out", out, "--action-low", "-1", "--action-high", "1,2"]);
+    assert.equal(box.status, 0, box.stderr);
+    const manifest = JSON.parse(box.stdout) as DatasetManifest;
+    assert.deepEqual(manifest.action_space, { kind: "continuous", dim: 2, low: [-1, -1], high: [1, 2] });
+    assert.equal(manifest.action_space_declared_by, "--action-low/--action-high");
+    assert.deepEqual((await loadDataset(out)).actionSpace, manifest.action_space, "training reads the declared box");
+    const inspected = runCli(["prepare-dataset", "--inspect", out]);
+    assert.match(inspected.stdout, /actions {5}continuous, dim = 2, declared low \[-1, -1\], high \[1, 2\] \(declared by --action-low\/--action-high\)/);
+
+    // An action outside the declared box, a bound count that fits neither form, low >= high: refused, nothing written.
+    const refused = path.join(dir, "refused");
+    const cases: Array<[string[], number, RegExp]> = [
+      [["--action-low=-0.25", "--action-high", "1"], 1, /narrow\.hdf5: column "actions" at row \d+, element [01], holds -0\.\d+, outside the action bounds \[-0\.25, 1\] declared by --action-low\/--action-high/],
+      [["--action-low", "-1,-1,-1", "--action-high", "1"], 2, /the low bounds declared by --action-low\/--action-high are 3 numbers, but column "actions" has 2 a step/],
+      [["--action-low", "1", "--action-high", "1"], 2, /--action-low\/--action-high declares the action bounds \[1, 1\] for dimension 0; expected low < high/],
+      [["--action-low", "-1"], 2, /--action-low and --action-high go together/],
+      [["--action-low", "-1", "--action-high", "x"], 2, /--action-high must be a number or comma-separated numbers, got "x"/],
+      [["--action-low", "-1", "--action-high", "1", "--action-space", "discrete"], 2, /declare a continuous space, but --action-space says discrete/],
+      [["--action-n", "3", "--action-low", "-1", "--action-high", "1"], 2, /give one or the other/],
+    ];
+    for (const [flags, status, message] of cases) {
+      const res = runCli(["prepare-dataset", h5, "--out", refused, ...flags]);
+      assert.equal(res.status, status, `${flags.join(" ")}: ${res.stderr}`);
+      assert.match(res.stderr, message);
+      assert.equal(existsSync(refused), false);
+    }
+
+    // Discrete: a declared n larger than the data's actions use; an action at or beyond n is refused.
+    const feather = path.join(SAMPLES, "cartpole-steps-lz4.feather");
+    const three = await prepareDataset(feather, path.join(dir, "three"), { actionSpace: { kind: "discrete", n: 3 } }, ctx);
+    assert.deepEqual([three.action_space, three.action_space_declared_by], [{ kind: "discrete", n: 3 }, "--action-n"]);
+    const one = runCli(["prepare-dataset", feather, "--out", refused, "--action-n", "1"]);
+    assert.equal(one.status, 1, one.stderr);
+    assert.match(one.stderr, /cartpole-steps-lz4\.feather: column "action" at row \d+ holds action 1, but --action-n declares 1 actions, 0\.\.0/);
+    const zero = runCli(["prepare-dataset", feather, "--out", refused, "--action-n", "0"]);
+    assert.match(zero.stderr, /--action-n must be an integer >= 1, got "0"/);
   }),
 );

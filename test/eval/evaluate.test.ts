@@ -626,7 +626,7 @@ test("a continuous checkpoint whose data's action range reaches outside the envi
   // Data from another environment (torques up to 3): the model will ask for what Pendulum-v1 clips.
   assert.equal(
     actionRangeWarning(spec(-3, 2), pendulum, "ckpt"),
-    "ckpt acts within its training data's action range, which reaches outside Pendulum-v1's action box (dimension 0: [-3, 2] against [-2, 2]); " +
+    "ckpt acts within its dataset's action box, which reaches outside Pendulum-v1's action box (dimension 0: [-3, 2] against [-2, 2]); " +
       "actions beyond the box are the environment's to clip or refuse. Check that the data came from this environment.",
   );
   assert.equal(actionRangeWarning(spec(-3, 3), makeEnv("CartPole-v1"), "ckpt"), null, "discrete environments have no box");

@@ -6,7 +6,8 @@ import { UsageError } from "../../runtime/errors.js";
 import { stat } from "node:fs/promises";
 import { episodeReturns, formatSummary, loadDataset, prepareDataset, readSource, type DatasetSummary, type PrepareOptions } from "../../data/dataset.js";
 import type { ColumnNames } from "../../data/columns.js";
-import type { ActionSpaceOverride } from "../../data/raw.js";
+import type { ActionSpaceDeclaration } from "../../data/raw.js";
+import { parseInteger, parseNumberList } from "../numbers.js";
 
 interface PrepareFlags {
   out?: string;
@@ -14,7 +15,10 @@ interface PrepareFlags {
   keepPartial: boolean;
   dropNonfinite: boolean;
   inspect: boolean;
-  actionSpace?: ActionSpaceOverride;
+  actionSpace?: ActionSpaceDeclaration["kind"];
+  actionN?: string;
+  actionLow?: string;
+  actionHigh?: string;
   obsColumn?: string;
   actionColumn?: string;
   rewardColumn?: string;
@@ -30,7 +34,7 @@ Arrow IPC stream, D4RL HDF5 (flat datasets) and Minari HDF5 (episode_N groups); 
 per-episode (one row an episode, list columns) Arrow layouts.
 
 Examples:
-  $ snndt prepare-dataset hopper-medium-v2.hdf5 --out datasets/hopper-medium
+  $ snndt prepare-dataset hopper-medium-v2.hdf5 --out datasets/hopper-medium --action-low=-1 --action-high 1
   $ snndt prepare-dataset --inspect cartpole-steps.feather
   $ snndt prepare-dataset replay.arrows --out datasets/replay --obs-column state --action-column act --force
   $ snndt --json prepare-dataset pendulum.hdf5 --out datasets/pendulum --keep-partial > manifest.json`;
@@ -46,6 +50,9 @@ export function registerPrepareDataset(program: Command, context: () => RunConte
     .option("--drop-nonfinite", "drop episodes holding NaN or Inf instead of failing", false)
     .option("--inspect", "print the summary of a trajectory file or prepared directory with a return histogram; write nothing", false)
     .addOption(new Option("--action-space <kind>", "force the action space instead of detecting it").choices(["discrete", "continuous"]))
+    .option("--action-n <n>", "number of discrete actions (the environment's; default: the largest action in the data + 1)")
+    .option("--action-low <values>", "continuous action lower bounds, one number or one per dimension (the environment's box; default: the data's minimum)")
+    .option("--action-high <values>", "continuous action upper bounds, one number or one per dimension (default: the data's maximum)")
     .option("--obs-column <name>", "column/dataset holding observations (per-step Arrow: several scalar columns as a comma-separated list; obs_0, obs_1, ... are found unasked)")
     .option("--action-column <name>", "column/dataset holding actions (per-step Arrow: several scalar columns as a comma-separated list; action_0, ... are found unasked)")
     .option("--reward-column <name>", "column/dataset holding rewards")
@@ -68,7 +75,7 @@ export function registerPrepareDataset(program: Command, context: () => RunConte
         columns,
         keepPartial: flags.keepPartial,
         dropNonfinite: flags.dropNonfinite,
-        actionSpace: flags.actionSpace,
+        actionSpace: actionSpaceDeclaration(flags),
         force: flags.force,
         progress: ctx.progress,
         warn: (message) => ctx.logger.warn(message),
@@ -99,4 +106,20 @@ export function registerPrepareDataset(program: Command, context: () => RunConte
         printResult(ctx, `wrote ${path.join(flags.out, manifest.steps_file!)} and ${path.join(flags.out, "manifest.json")} (steps sha256 ${manifest.sha256.slice(0, 16)}...)`);
       }
     });
+}
+
+/** The action space declared by --action-space, --action-n and --action-low/--action-high, if any. */
+function actionSpaceDeclaration(flags: PrepareFlags): ActionSpaceDeclaration | undefined {
+  const bounded = flags.actionLow !== undefined || flags.actionHigh !== undefined;
+  if (flags.actionN !== undefined && bounded) throw new UsageError("--action-n declares a discrete space and --action-low/--action-high a continuous one; give one or the other.");
+  if (flags.actionN !== undefined) {
+    if (flags.actionSpace === "continuous") throw new UsageError("--action-n declares a discrete space, but --action-space says continuous.");
+    return { kind: "discrete", n: parseInteger("--action-n", flags.actionN, 1) };
+  }
+  if (bounded) {
+    if (flags.actionSpace === "discrete") throw new UsageError("--action-low/--action-high declare a continuous space, but --action-space says discrete.");
+    if (flags.actionLow === undefined || flags.actionHigh === undefined) throw new UsageError("--action-low and --action-high go together: give both.");
+    return { kind: "continuous", bounds: { low: parseNumberList("--action-low", flags.actionLow), high: parseNumberList("--action-high", flags.actionHigh) } };
+  }
+  return flags.actionSpace === undefined ? undefined : { kind: flags.actionSpace };
 }

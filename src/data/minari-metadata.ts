@@ -1,0 +1,105 @@
+/**
+ * The action space a Minari dataset declares. Minari 0.5 writes `metadata.json` beside
+ * `main_data.hdf5`; 0.4 wrote the same keys as attributes of the HDF5 file's root. Either way
+ * `action_space` is a JSON string (JSON inside JSON) of the Gymnasium space: Box as
+ * {"type": "Box", "shape", "low", "high"} with nested lists of the full shape, Discrete as
+ * {"type": "Discrete", "start", "n"}. Python writes infinite bounds as bare `Infinity`, which
+ * strict JSON refuses.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import * as path from "node:path";
+import type { ActionSpaceDeclaration } from "./raw.js";
+
+const MINARI_METADATA_FILE = "metadata.json";
+
+/** What the dataset's metadata says about its action space: a usable declaration, or why not (a warning), or nothing. */
+export interface MinariActionSpace {
+  declaration: ActionSpaceDeclaration | null;
+  warning: string | null;
+}
+
+/** Python's json.dumps output: bare Infinity / -Infinity / NaN outside strings become 1e999 / -1e999 / null. */
+export function parsePythonJson(text: string): unknown {
+  let out = "";
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (inString) {
+      out += c;
+      if (c === "\\") out += text[++i] ?? "";
+      else if (c === '"') inString = false;
+    } else if (c === '"') {
+      inString = true;
+      out += c;
+    } else if (text.startsWith("Infinity", i)) {
+      out += "1e999";
+      i += "Infinity".length - 1;
+    } else if (text.startsWith("NaN", i)) {
+      out += "null";
+      i += "NaN".length - 1;
+    } else {
+      out += c;
+    }
+  }
+  return JSON.parse(out);
+}
+
+function flatNumbers(value: unknown): number[] | null {
+  if (typeof value === "number") return [value];
+  if (!Array.isArray(value)) return null;
+  const flat: number[] = [];
+  for (const item of value) {
+    const inner = flatNumbers(item);
+    if (inner === null) return null;
+    flat.push(...inner);
+  }
+  return flat;
+}
+
+/** A serialized Gymnasium space as a declaration, or why it cannot be one. */
+function interpretSpace(space: unknown, where: string): MinariActionSpace {
+  const ignored = (why: string): MinariActionSpace => ({ declaration: null, warning: `${where} ${why}; the action space is read off the data instead` });
+  if (typeof space !== "object" || space === null) return ignored("is not a serialized space");
+  const { type, n, start, low, high } = space as Record<string, unknown>;
+  if (type === "Discrete") {
+    if (typeof n !== "number" || !Number.isInteger(n) || n < 1) return ignored(`declares Discrete with n = ${JSON.stringify(n)}`);
+    if (start !== undefined && start !== 0) return ignored(`declares Discrete(${n}, start=${JSON.stringify(start)}); snndt's discrete actions are indices from 0`);
+    return { declaration: { kind: "discrete", n, by: where }, warning: null };
+  }
+  if (type === "Box") {
+    const [lows, highs] = [flatNumbers(low), flatNumbers(high)];
+    if (lows === null || highs === null || lows.length !== highs.length || lows.length === 0) return ignored("declares a Box whose low and high are not matching lists of numbers");
+    if (![...lows, ...highs].every(Number.isFinite)) return ignored("declares a Box with infinite bounds");
+    return { declaration: { kind: "continuous", bounds: { low: lows, high: highs }, by: where }, warning: null };
+  }
+  return ignored(`declares a space of type ${JSON.stringify(type)}, which snndt does not read`);
+}
+
+/**
+ * The action space declared for the Minari file `hdf5File`: by `metadata.json` in its directory when
+ * that file exists, else by the HDF5 root attribute `action_space` (`rootAttribute`, null when absent).
+ */
+export function minariActionSpace(hdf5File: string, rootAttribute: unknown): MinariActionSpace {
+  // Absolute, since the manifest keeps who declared the space.
+  const metadataFile = path.resolve(path.dirname(hdf5File), MINARI_METADATA_FILE);
+  let serialized: unknown;
+  let where: string;
+  if (existsSync(metadataFile)) {
+    where = `${metadataFile}: "action_space"`;
+    try {
+      serialized = (parsePythonJson(readFileSync(metadataFile, "utf8")) as Record<string, unknown> | null)?.["action_space"];
+    } catch (err) {
+      return { declaration: null, warning: `${metadataFile} is not valid JSON (${(err as Error).message}); the action space is read off the data instead` };
+    }
+  } else {
+    where = `${path.resolve(hdf5File)}: root attribute "action_space"`;
+    serialized = rootAttribute;
+  }
+  if (serialized === undefined || serialized === null) return { declaration: null, warning: null };
+  if (typeof serialized !== "string") return interpretSpace(null, where);
+  try {
+    return interpretSpace(parsePythonJson(serialized), where);
+  } catch (err) {
+    return { declaration: null, warning: `${where} is not valid JSON (${(err as Error).message}); the action space is read off the data instead` };
+  }
+}
