@@ -2,10 +2,10 @@
  * What `snndt eval` writes: a table for the terminal, eval.json (every number and the settings
  * that produced it), report.md with SVG charts, and the side-by-side comparison of several runs.
  */
-import { existsSync, promises as fs, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { InputError } from "../runtime/errors.js";
-import { makeDirectory, writeDirAtomic, writeFileAtomic } from "../runtime/fs-atomic.js";
+import { replaceFilesTogether, writeDirAtomic } from "../runtime/fs-atomic.js";
 import { SPIKE_KINDS } from "../model/index.js";
 import { checkpointDir } from "../train/checkpoint.js";
 import { EVAL_DIR, EVAL_JSON, METRICS_JSONL } from "../train/run-layout.js";
@@ -182,24 +182,26 @@ export async function writeEvalOutputs(result: EvalResult, outDir: string): Prom
     charts.push({ file: CHART_FILES.training, title: "Training curves", svg: await lineChart({ title: "Training and validation loss", x: "step", y: "loss", series: curves }) });
   }
   const report = renderReport(result, charts);
-  const writeInto = async (dir: string): Promise<void> => {
-    await makeDirectory(path.join(dir, CHARTS_DIR));
-    for (const chart of charts) await writeFileAtomic(path.join(dir, CHARTS_DIR, chart.file), chart.svg);
-    await writeFileAtomic(path.join(dir, REPORT_MD), report);
-    // Last: an eval.json says the evaluation's outputs are complete (npm run results --resume skips it).
-    await writeFileAtomic(path.join(dir, EVAL_JSON), JSON.stringify(result, null, 2) + "\n");
-  };
+  // Last: an eval.json says the evaluation's outputs are complete (npm run results --resume skips it).
+  const files = (dir: string) => [
+    ...charts.map((chart) => ({ target: path.join(dir, CHARTS_DIR, chart.file), data: chart.svg })),
+    { target: path.join(dir, REPORT_MD), data: report },
+    { target: path.join(dir, EVAL_JSON), data: JSON.stringify(result, null, 2) + "\n" },
+  ];
   if (!existsSync(outDir)) {
     // A new directory appears complete or not at all (an interrupt leaves nothing).
-    await writeDirAtomic(outDir, writeInto);
+    await writeDirAtomic(outDir, (dir) => replaceFilesTogether(files(dir)));
   } else {
     // An existing one (a mount point, a symlink, the cwd, one holding other files) is written into,
-    // never renamed. Its old eval.json goes first, so it never vouches for a mix of old and new files;
-    // charts of the earlier evaluation that this one has not (a spiking model's, say) go last.
-    await fs.rm(path.join(outDir, EVAL_JSON), { force: true });
-    await writeInto(outDir);
+    // never renamed: the earlier evaluation stays whole until every new file is written, then its
+    // files are replaced together. Its eval.json goes first, so it never vouches for a mix of old and
+    // new files; its charts that this evaluation has not (a spiking model's, say) go last.
     const current = new Set<string>(charts.map((chart) => chart.file));
-    for (const stale of Object.values(CHART_FILES).filter((file) => !current.has(file))) await fs.rm(path.join(outDir, CHARTS_DIR, stale), { force: true });
+    const stale = Object.values(CHART_FILES).filter((file) => !current.has(file));
+    await replaceFilesTogether(files(outDir), {
+      removeFirst: [path.join(outDir, EVAL_JSON)],
+      removeAfter: stale.map((file) => path.join(outDir, CHARTS_DIR, file)),
+    });
   }
   return path.join(outDir, REPORT_MD);
 }

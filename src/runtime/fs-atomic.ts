@@ -159,6 +159,37 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array)
 }
 
 /**
+ * Replace several files as one. Each is written to a hidden temporary beside it and fsynced; only
+ * when all are written are `removeFirst` removed, the temporaries renamed into place in the order
+ * given, and `removeAfter` removed, all synchronously: a signal is handled between event-loop turns,
+ * so no interrupt falls among them and leaves a mix of old and new files. An interrupt or error
+ * before that leaves the old files as they were.
+ */
+export async function replaceFilesTogether(
+  files: ReadonlyArray<{ target: string; data: string | Uint8Array }>,
+  options: { removeFirst?: readonly string[]; removeAfter?: readonly string[] } = {},
+): Promise<void> {
+  const staged: Array<{ tmp: string; target: string; release: () => void }> = [];
+  try {
+    for (const { target, data } of files) {
+      await makeDirectory(path.dirname(target));
+      const temporary = temporarySibling(target);
+      staged.push({ ...temporary, target });
+      closeSync(openSync(temporary.tmp, "w"));
+      await writeSynced(temporary.tmp, data, "r+");
+    }
+    for (const file of options.removeFirst ?? []) rmSync(file, { force: true });
+    for (const { tmp, target } of staged) renameSync(tmp, target);
+    for (const file of options.removeAfter ?? []) rmSync(file, { force: true });
+  } catch (err) {
+    for (const { tmp } of staged) rmSync(tmp, { force: true });
+    throw err;
+  } finally {
+    for (const { release } of staged) release();
+  }
+}
+
+/**
  * Build a directory atomically: `build` fills a temporary sibling directory, which is renamed to
  * `target` only if `build` succeeds. With `replace`, an existing target is swapped out (the old one
  * is removed only after the new one is in place).

@@ -3,7 +3,9 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, existsSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { writeDirAtomic, writeFileAtomic } from "../../src/runtime/fs-atomic.js";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { replaceFilesTogether, writeDirAtomic, writeFileAtomic } from "../../src/runtime/fs-atomic.js";
 import { SnndtError } from "../../src/runtime/errors.js";
 import { deadPid } from "../helpers/processes.js";
 
@@ -55,6 +57,47 @@ test("writeDirAtomic removes the hidden temporaries a killed writer of the same 
   writeFileSync(path.join(dir, orphan, "steps.arrow"), "half");
   await writeDirAtomic(path.join(dir, "out"), async (tmp) => writeFileSync(path.join(tmp, "v"), "1"));
   assert.deepEqual(readdirSync(dir).sort(), [live, other, "out"].sort());
+});
+
+test("replaceFilesTogether replaces every file or, when a write fails, none", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "snndt-atomic-"));
+  const [a, b, gone, stale] = ["a.txt", "sub/b.txt", "gone.json", "stale.svg"].map((name) => path.join(dir, name));
+  mkdirSync(path.dirname(b!));
+  for (const file of [a!, b!, gone!, stale!]) writeFileSync(file, "old");
+  // The last file cannot be written (its directory is a file): the others stay old, no temporary is left.
+  writeFileSync(path.join(dir, "blocked"), "a file");
+  const blocked = { target: path.join(dir, "blocked", "c.txt"), data: "new" };
+  await assert.rejects(replaceFilesTogether([{ target: a!, data: "new" }, { target: b!, data: "new" }, blocked], { removeFirst: [gone!] }));
+  assert.deepEqual([a!, b!, gone!].map((file) => readFileSync(file, "utf8")), ["old", "old", "old"]);
+  assert.deepEqual(readdirSync(dir).sort(), ["a.txt", "blocked", "gone.json", "stale.svg", "sub"]);
+  assert.deepEqual(readdirSync(path.dirname(b!)), ["b.txt"]);
+  await replaceFilesTogether([{ target: a!, data: "new" }, { target: b!, data: "new" }], { removeFirst: [gone!], removeAfter: [stale!] });
+  assert.deepEqual([a!, b!].map((file) => readFileSync(file, "utf8")), ["new", "new"]);
+  assert.deepEqual(readdirSync(dir).sort(), ["a.txt", "blocked", "sub"]);
+});
+
+test("replaceFilesTogether interrupted while it writes leaves the old files whole", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "snndt-atomic-"));
+  const targets = ["one.bin", "two.bin", "three.bin"].map((name) => path.join(dir, name));
+  for (const file of targets) writeFileSync(file, "old");
+  // As the CLI does: an interrupt becomes process.exit, whose listener removes the temporaries.
+  const script = `
+    const { replaceFilesTogether } = await import(${JSON.stringify(new URL("../../src/runtime/fs-atomic.js", import.meta.url).href)});
+    process.on("SIGINT", () => process.exit(130));
+    const data = new Uint8Array(64 << 20).fill(7);
+    await replaceFilesTogether(${JSON.stringify(targets)}.map((target) => ({ target, data })));
+    process.stdout.write("finished");`;
+  const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+  let output = "";
+  child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+  // Interrupt once the first temporary exists, while the writes are in flight.
+  while (!readdirSync(dir).some((name) => name.startsWith(".one.bin.tmp-")) && child.exitCode === null) await new Promise((r) => setTimeout(r, 2));
+  child.kill("SIGINT");
+  const [code] = await once(child, "exit");
+  assert.equal(output, "", "interrupted before it finished");
+  assert.equal(code, 130);
+  assert.deepEqual(targets.map((file) => readFileSync(file, "utf8")), ["old", "old", "old"]);
+  assert.deepEqual(readdirSync(dir).sort(), ["one.bin", "three.bin", "two.bin"]);
 });
 
 test("a directory path through a broken symbolic link is named as such", async () => {
