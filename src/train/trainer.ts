@@ -248,6 +248,8 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   let lastLoss: number | null = null;
   /** Wall seconds of the run's earlier segments (resume). */
   let earlierSeconds = 0;
+  // A new run's config comes first: a directory with metrics but no config could be neither resumed nor reused.
+  if (!request.resume) await writeResolvedConfig(runDir, config);
   const metrics = await MetricsWriter.open(runDir, { spikeLayers: spikingLayerNames(modelConfig) });
   const resumeFrom = request.resume ? await latestCheckpoint(runDir) : undefined;
   if (request.resume && !resumeFrom) {
@@ -298,8 +300,6 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
     earlierSeconds = elapsed ?? 0;
     await metrics.truncateAfter(step);
     logger.info({ checkpoint: dir, step }, "resumed");
-  } else {
-    await writeResolvedConfig(runDir, config);
   }
 
   const checkpointState = async (): Promise<Omit<CheckpointState, "formatVersion">> => ({
