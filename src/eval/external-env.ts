@@ -22,6 +22,8 @@ export const DEFAULT_ENV_TIMEOUT_MS = 30_000;
 const STDERR_TAIL_LINES = 20;
 /** Longest stdout line accepted before the child is declared broken (guards memory against a runaway writer). */
 const MAX_LINE_CHARS = 64 * 1024 * 1024;
+/** How much of an unfinished stderr line is kept: enough for any message, bounded for a line that never ends. */
+const MAX_STDERR_LINE_CHARS = 64 * 1024;
 /** How long a child that answered `close` may take to exit on its own before it is killed. */
 const CLOSE_GRACE_MS = 1000;
 
@@ -113,7 +115,9 @@ function describe(value: unknown): string {
 class JsonLinesChild {
   private readonly child: ChildProcess;
   private readonly closedEvent: Promise<void>;
-  private stdoutBuffer = "";
+  /** The unfinished stdout line, in the chunks it arrived in. */
+  private stdoutPieces: string[] = [];
+  private stdoutPieceChars = 0;
   private stderrBuffer = "";
   private readonly stderrTail: string[] = [];
   private pending: PendingRequest | null = null;
@@ -252,18 +256,28 @@ class JsonLinesChild {
     const how = signal ? `was killed by signal ${signal}` : `exited with code ${code}`;
     const when = this.pending ? `while snndt was waiting for the answer to ${this.pending.label}` : "between requests";
     const hint = code === 127 ? " (exit code 127: the shell did not find the program)" : "";
-    return new ExternalEnvError(`${this.who()} ${how} ${when}${hint}.${this.stderrSuffix()}`);
+    // A reply without its newline is never read: say so, or the child seems to have said nothing.
+    const unfinished =
+      this.stdoutPieceChars > 0 ? ` Its stdout ended in ${JSON.stringify(truncate(this.stdoutPieces.join("")))} without a newline; every reply must end with one.` : "";
+    return new ExternalEnvError(`${this.who()} ${how} ${when}${hint}.${unfinished}${this.stderrSuffix()}`);
   }
 
   private onStdout(chunk: string): void {
-    this.stdoutBuffer += chunk;
+    // Only the new chunk is searched for a newline: rescanning a long unfinished line on every chunk
+    // would cost its length squared, and a runaway line would look like a slow environment.
+    let start = 0;
     let newline: number;
-    while ((newline = this.stdoutBuffer.indexOf("\n")) >= 0 && !this.failure) {
-      const line = this.stdoutBuffer.slice(0, newline).replace(/\r$/, "");
-      this.stdoutBuffer = this.stdoutBuffer.slice(newline + 1);
+    while ((newline = chunk.indexOf("\n", start)) >= 0 && !this.failure) {
+      const line = (this.stdoutPieces.join("") + chunk.slice(start, newline)).replace(/\r$/, "");
+      this.stdoutPieces = [];
+      this.stdoutPieceChars = 0;
+      start = newline + 1;
       this.onLine(line);
     }
-    if (this.stdoutBuffer.length > MAX_LINE_CHARS && !this.failure) {
+    if (this.failure || start === chunk.length) return;
+    this.stdoutPieces.push(chunk.slice(start));
+    this.stdoutPieceChars += chunk.length - start;
+    if (this.stdoutPieceChars > MAX_LINE_CHARS) {
       this.fail(
         new ExternalEnvError(
           `${this.who()} wrote more than ${MAX_LINE_CHARS} characters on stdout without a newline; ` +
@@ -333,16 +347,15 @@ class JsonLinesChild {
   }
 
   private onStderrData(chunk: string): void {
-    this.stderrBuffer += chunk;
-    let newline: number;
-    while ((newline = this.stderrBuffer.indexOf("\n")) >= 0) {
-      this.addStderrLine(this.stderrBuffer.slice(0, newline).replace(/\r$/, ""));
-      this.stderrBuffer = this.stderrBuffer.slice(newline + 1);
-    }
+    const lines = (this.stderrBuffer + chunk).split("\n");
+    // A progress bar redraws its line after a carriage return: only its last drawing is kept, and
+    // a line that never ends is cut to its tail, so the buffer (and each split) stays small.
+    this.stderrBuffer = lastDrawingSoFar(lines.pop()!).slice(-MAX_STDERR_LINE_CHARS);
+    for (const line of lines) this.addStderrLine(lastDrawing(line));
   }
 
   private flushStderr(): void {
-    if (this.stderrBuffer !== "") this.addStderrLine(this.stderrBuffer);
+    if (this.stderrBuffer !== "") this.addStderrLine(lastDrawing(this.stderrBuffer));
     this.stderrBuffer = "";
   }
 
@@ -352,6 +365,17 @@ class JsonLinesChild {
     this.stderrTail.push(truncate(line, 500));
     if (this.stderrTail.length > STDERR_TAIL_LINES) this.stderrTail.shift();
   }
+}
+
+/** What a terminal shows of a finished line: the text after its last carriage return (a trailing one, of "\r\n", aside). */
+function lastDrawing(line: string): string {
+  const text = line.endsWith("\r") ? line.slice(0, -1) : line;
+  return text.slice(text.lastIndexOf("\r") + 1);
+}
+
+/** The same for an unfinished line, keeping a trailing carriage return (its "\n" may be in the next chunk). */
+function lastDrawingSoFar(line: string): string {
+  return line.length < 2 ? line : line.slice(line.lastIndexOf("\r", line.length - 2) + 1);
 }
 
 /** Reads `field` of a reply as a list of finite numbers of the given length (or any length if undefined). */

@@ -285,3 +285,34 @@ test("close kills a child that ignores the close request, and its children", asy
   await assertNoProcessLeft(pidFile, 2);
   await assert.rejects(env.reset(1), /has been closed/);
 });
+
+test("a runaway stdout line is refused as one, not mistaken for a slow environment", async () => {
+  const { command, pidFile } = pointEnv("--mode=runaway-on-step");
+  // A timeout far beyond the time reading 70 MB takes: the line's length must be what stops it.
+  const env = await spawnExternalEnv(command, { timeoutMs: 120_000 });
+  await env.reset(1);
+  await assert.rejects(env.step(1), /wrote more than 67108864 characters on stdout without a newline; expected one JSON reply per line/);
+  await env.close();
+  await assertNoProcessLeft(pidFile, 1);
+});
+
+test("a reply left without its newline when the command exits is quoted in the error", async () => {
+  const { command, pidFile } = pointEnv("--mode=no-newline-then-exit");
+  const env = await spawnExternalEnv(command, { timeoutMs: 5000 });
+  await env.reset(1);
+  await assert.rejects(env.step(1), /exited with code 0 while snndt was waiting for the answer to the "step" request \(id 2\)\. Its stdout ended in "\{\\"id\\":2,\\"observation\\".*" without a newline; every reply must end with one\. It wrote nothing to stderr\./);
+  await env.close();
+  await assertNoProcessLeft(pidFile, 1);
+});
+
+test("a progress line redrawn with carriage returns on stderr is one line: its last drawing", async () => {
+  const { command, pidFile } = pointEnv("--mode=progress-on-stderr");
+  const stderrLines: string[] = [];
+  const env = await spawnExternalEnv(command, { timeoutMs: 5000, onStderr: (line) => stderrLines.push(line) });
+  await env.reset(1);
+  for (let i = 0; i < 3; i++) await env.step(1);
+  await assert.rejects(env.step(1), /exited with code 5 while snndt was waiting for the answer to the "step" request \(id 5\)\. Its last stderr lines:\n {2}stepping ###$/);
+  assert.deepEqual(stderrLines, ["stepping ###"]);
+  await env.close();
+  await assertNoProcessLeft(pidFile, 1);
+});
