@@ -77,7 +77,6 @@ test("the golden file covers every environment with terminations and truncations
 });
 
 for (const [index, trace] of golden.traces.entries()) {
-  if (trace.env === "Acrobot-v1") continue;
   test(`${trace.env} trace ${index}: whole episode (${trace.actions.length} steps) matches Gymnasium`, () => {
     replay(trace, trace.actions.length);
   });
@@ -86,10 +85,6 @@ for (const [index, trace] of golden.traces.entries()) {
 const acrobotTraces = golden.traces.filter((t) => t.env === "Acrobot-v1");
 
 for (const [index, trace] of acrobotTraces.entries()) {
-  test(`Acrobot-v1 trace ${index}: first 100 steps match Gymnasium`, () => {
-    replay(trace, Math.min(100, trace.actions.length));
-  });
-
   test(`Acrobot-v1 trace ${index}: one step from every recorded observation matches Gymnasium`, () => {
     // The observation holds cos/sin of the angles as float32: atan2 recovers each angle to about
     // 1e-7 rad, and one 0.2 s RK4 step amplifies that far less than the 1e-4 tolerance.

@@ -43,7 +43,8 @@ export class MountainCarContinuousEnv extends ClassicControlEnv {
   protected transition(action: Float64Array): { reward: number; terminated: boolean } {
     const a = action[0]!;
     const force = Math.min(Math.max(a, MIN_ACTION), MAX_ACTION);
-    let velocity = this.velocity + force * POWER - 0.0025 * Math.cos(3 * this.position);
+    // Summed as Gymnasium's `velocity += force * power - 0.0025 * cos(3 p)`: the increment first.
+    let velocity = this.velocity + (force * POWER - 0.0025 * Math.cos(3 * this.position));
     velocity = Math.min(Math.max(velocity, -MAX_SPEED), MAX_SPEED);
     let position = this.position + velocity;
     position = Math.min(Math.max(position, MIN_POSITION), MAX_POSITION);

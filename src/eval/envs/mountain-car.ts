@@ -39,7 +39,8 @@ export class MountainCarEnv extends ClassicControlEnv {
   }
 
   protected transition(action: number): { reward: number; terminated: boolean } {
-    let velocity = this.velocity + (action - 1) * FORCE + Math.cos(3 * this.position) * -GRAVITY;
+    // Summed as Gymnasium's `velocity += (action - 1) * force + cos(3 p) * (-gravity)`: the increment first.
+    let velocity = this.velocity + ((action - 1) * FORCE + Math.cos(3 * this.position) * -GRAVITY);
     velocity = Math.min(Math.max(velocity, -MAX_SPEED), MAX_SPEED);
     let position = this.position + velocity;
     position = Math.min(Math.max(position, MIN_POSITION), MAX_POSITION);
