@@ -170,3 +170,37 @@ test("setState checks its input", () => {
   env.setState([0.1, -0.2, 0.3, -0.4]);
   assert.deepEqual(env.getState(), [0.1, -0.2, 0.3, -0.4]);
 });
+
+test("branches the golden traces do not reach: CartPole's cart limit and time limit, Acrobot's velocity bounds", () => {
+  // Gymnasium's CartPole ends when |x| > 2.4 after the Euler step x += 0.02 * x_dot.
+  const cartPole = makeEnv("CartPole-v1");
+  cartPole.reset(0);
+  cartPole.setState([2.3, 1, 0, 0]);
+  assert.equal(cartPole.step(1).terminated, false, "x = 2.32 is inside");
+  cartPole.reset(0);
+  cartPole.setState([-2.39, -1, 0, 0]);
+  assert.equal(cartPole.step(0).terminated, true, "x = -2.41 is outside");
+  // Balanced, it is cut at exactly 500 steps: truncated, not terminated.
+  cartPole.reset(3);
+  let steps = 0;
+  let last;
+  do {
+    const [x, xDot, theta, thetaDot] = cartPole.getState() as [number, number, number, number];
+    last = cartPole.step(10 * theta + thetaDot + 0.1 * x + 0.5 * xDot > 0 ? 1 : 0);
+    steps++;
+  } while (!last.terminated && !last.truncated);
+  assert.deepEqual([steps, last.truncated, last.terminated], [500, true, false]);
+
+  // Acrobot clips the joint velocities to ±4π and ±9π after each RK4 step.
+  const acrobot = makeEnv("Acrobot-v1");
+  acrobot.reset(0);
+  acrobot.setState([0, 0, 6 * Math.PI, -12 * Math.PI]);
+  const clipped = acrobot.step(1).observation;
+  assert.deepEqual([clipped[4], clipped[5]], [Math.fround(4 * Math.PI), Math.fround(-9 * Math.PI)]);
+  acrobot.reset(0);
+  acrobot.setState([Math.PI, 0, 3.5 * Math.PI, 0]); // upright: gravity speeds it up
+  const inside = acrobot.getState();
+  acrobot.step(1);
+  const [v1, v2] = acrobot.getState().slice(2) as [number, number];
+  assert.ok(Math.abs(v1) > 3 * Math.PI && Math.abs(v1) < 4 * Math.PI && Math.abs(v2) < 9 * Math.PI, `velocities ${v1}, ${v2} from ${inside}`);
+});
