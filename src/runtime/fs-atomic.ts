@@ -75,7 +75,7 @@ process.on("exit", () => {
 });
 
 /** Remove `made` (outermost first) from the innermost out, stopping at the first that is not empty. */
-function removeEmptyDirectories(made: readonly string[]): void {
+export function removeEmptyDirectories(made: readonly string[]): void {
   for (const dir of [...made].reverse()) {
     try {
       rmdirSync(dir);

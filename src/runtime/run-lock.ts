@@ -8,11 +8,11 @@
  * it, and a fresh lock is never removed in its place.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync, linkSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
 import * as path from "node:path";
 import { UsageError } from "./errors.js";
-import { makeDirectory, processAlive } from "./fs-atomic.js";
+import { makeDirectory, processAlive, removeEmptyDirectories } from "./fs-atomic.js";
 
 export const RUN_LOCK_FILE = ".snndt-train.lock";
 
@@ -95,12 +95,12 @@ function removeStale(file: string, stale: LockOwner | null, me: LockOwner): bool
 }
 
 /**
- * Lock `runDir` for this process; returns the release. Exiting releases it too. A directory made
- * for the lock is removed with it if nothing else was written (a run that failed before its first file).
+ * Lock `runDir` for this process; returns the release. Exiting releases it too. The directories made
+ * for the lock (the run's, and parents that did not exist) are removed with it if nothing else was
+ * written (a run that failed before its first file).
  */
 export async function lockRunDirectory(runDir: string): Promise<() => void> {
-  const made = !existsSync(runDir);
-  await makeDirectory(runDir);
+  const made = await makeDirectory(runDir);
   const file = path.join(runDir, RUN_LOCK_FILE);
   const started = processStartTime(process.pid);
   const me: LockOwner = { pid: process.pid, host: hostname(), token: randomBytes(8).toString("hex"), ...(started === null ? {} : { started }) };
@@ -117,11 +117,7 @@ export async function lockRunDirectory(runDir: string): Promise<() => void> {
     }
     const release = (): void => {
       rmSync(file, { force: true });
-      try {
-        if (made && readdirSync(runDir).length === 0) rmdirSync(runDir);
-      } catch {
-        // the directory went away meanwhile: nothing to tidy
-      }
+      removeEmptyDirectories(made);
     };
     process.once("exit", release);
     return () => {

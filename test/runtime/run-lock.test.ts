@@ -13,8 +13,9 @@ import { deadPid } from "../helpers/processes.js";
 const LOCK_MODULE = pathToFileURL(path.resolve("dist/src/runtime/run-lock.js")).href;
 
 
-test("a held lock refuses a second holder until released; a directory made for the lock goes with it", async () => {
-  const run = path.join(mkdtempSync(path.join(tmpdir(), "snndt-lock-")), "run");
+test("a held lock refuses a second holder until released; the directories made for the lock go with it", async () => {
+  const root = mkdtempSync(path.join(tmpdir(), "snndt-lock-"));
+  const run = path.join(root, "runs", "cartpole", "run");
   const release = await lockRunDirectory(run);
   assert.ok(existsSync(path.join(run, RUN_LOCK_FILE)));
   await assert.rejects(lockRunDirectory(run), (err: unknown) => {
@@ -23,11 +24,15 @@ test("a held lock refuses a second holder until released; a directory made for t
     return true;
   });
   release();
-  assert.equal(existsSync(run), false, "the empty directory made for the lock is removed");
+  assert.deepEqual(readdirSync(root), [], "the empty directories made for the lock are removed, its parents too");
   const again = await lockRunDirectory(run);
   writeFileSync(path.join(run, "metrics.jsonl"), "");
   again();
   assert.deepEqual(readdirSync(run), ["metrics.jsonl"]);
+  // A directory that was there before is never removed.
+  const existing = mkdtempSync(path.join(tmpdir(), "snndt-lock-"));
+  (await lockRunDirectory(existing))();
+  assert.ok(existsSync(existing));
 });
 
 test("a lock left by a dead process is taken over by exactly one of several processes starting at once", async () => {
