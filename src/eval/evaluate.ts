@@ -24,7 +24,7 @@ import { spawnExternalEnv, type AsyncEnvironment } from "./external-env.js";
 import { DEFAULT_ENERGY, energyOf, type EnergyConstants } from "./energy.js";
 import { offlineActionQuality, replayDecisions, type OfflineQuality } from "./offline.js";
 import { referenceReturns } from "./policies/index.js";
-import { actionRangeWarning, checkCompatible, checkDataCompatible, loadPolicy, type LoadedPolicy } from "./policy.js";
+import { actionBoxWarnings, checkCompatible, checkDataCompatible, loadPolicy, type LoadedPolicy } from "./policy.js";
 import { decisionLatency, rollouts, type EpisodeOutcome, type RolloutEnvironment, type SpikeTally } from "./rollout.js";
 import { extent } from "../data/summary.js";
 
@@ -385,8 +385,7 @@ async function evaluateInEnvironment(policy: LoadedPolicy, request: EvalRequest,
   const env = await openEnv(request, envId);
   try {
     checkCompatible(policy.spec, env.describe, policy.checkpoint);
-    const outsideBox = actionRangeWarning(policy.spec, env.describe, policy.checkpoint);
-    if (outsideBox) logger.warn(outsideBox);
+    for (const warning of actionBoxWarnings(policy.spec, env.describe, policy.checkpoint)) logger.warn(warning);
     const data = await runDataset(policy, request);
     const best = data.returns ? extent(data.returns).max : null;
     let targets = request.targets ?? (config.eval.target_returns.length ? config.eval.target_returns : null);

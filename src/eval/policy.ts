@@ -113,24 +113,41 @@ export function checkCompatible(
   if (problems.length) throw new InputError(`${checkpoint} cannot act in ${env.id}: ${problems.join("; ")}.`);
 }
 
+/** Below this share of the environment's box a model's action box is worth a warning (data from a tanh policy reaches 0.999...). */
+const NARROW_BOX_SHARE = 0.99;
+
 /**
  * A continuous model acts within its dataset's action box (observed or declared; the head's tanh is
  * scaled to it). Where that box reaches outside the environment's, some of its actions are ones the
- * environment clips or refuses: a warning (null when it fits, to float32 rounding).
+ * environment clips or refuses; where it covers clearly less, the model can never choose the rest.
+ * One warning for each (none when the boxes agree, to float32 rounding).
  */
-export function actionRangeWarning(spec: WindowSpec, env: { id: string; actionSpace: ActionSpace }, checkpoint: string): string | null {
+export function actionBoxWarnings(spec: WindowSpec, env: { id: string; actionSpace: ActionSpace }, checkpoint: string): string[] {
   const [model, box] = [spec.actionSpace, env.actionSpace];
-  if (model.kind !== "continuous" || box.kind !== "continuous" || model.dim !== box.dim) return null;
+  if (model.kind !== "continuous" || box.kind !== "continuous" || model.dim !== box.dim) return [];
   const slack = (bound: number) => 1e-6 * Math.max(1, Math.abs(bound));
-  const outside = model.low.flatMap((low, i) => {
+  const outside: string[] = [];
+  const narrow: string[] = [];
+  model.low.forEach((low, i) => {
     const [high, boxLow, boxHigh] = [model.high[i]!, box.low[i]!, box.high[i]!];
-    return low < boxLow - slack(boxLow) || high > boxHigh + slack(boxHigh) ? [`dimension ${i}: [${low}, ${high}] against [${boxLow}, ${boxHigh}]`] : [];
+    const against = `dimension ${i}: [${low}, ${high}] against [${boxLow}, ${boxHigh}]`;
+    if (low < boxLow - slack(boxLow) || high > boxHigh + slack(boxHigh)) outside.push(against);
+    else if (Number.isFinite(boxHigh - boxLow) && high - low < NARROW_BOX_SHARE * (boxHigh - boxLow)) narrow.push(against);
   });
-  if (outside.length === 0) return null;
-  return (
-    `${checkpoint} acts within its dataset's action box, which reaches outside ${env.id}'s action box (${outside.join("; ")}); ` +
-    `actions beyond the box are the environment's to clip or refuse. Check that the data came from this environment.`
-  );
+  const warnings: string[] = [];
+  if (outside.length) {
+    warnings.push(
+      `${checkpoint} acts within its dataset's action box, which reaches outside ${env.id}'s action box (${outside.join("; ")}); ` +
+        `actions beyond the box are the environment's to clip or refuse. Check that the data came from this environment.`,
+    );
+  }
+  if (narrow.length) {
+    warnings.push(
+      `${checkpoint} acts within its dataset's action box, which covers only part of ${env.id}'s (${narrow.join("; ")}): it can never choose ` +
+        `the actions beyond. If they matter, declare the environment's box when preparing the data (prepare-dataset --action-low/--action-high) and train again.`,
+    );
+  }
+  return warnings;
 }
 
 /** Why a built-in environment cannot play a model of data with these shapes and this max_ep_len ([] when it can). */

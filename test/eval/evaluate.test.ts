@@ -11,7 +11,7 @@ import { arrowEpisodeReturns } from "../helpers/returns.js";
 import { f32, fixedList, int32, vec, writeArrow } from "../data/make-files.js";
 import { energyOf, DEFAULT_ENERGY } from "../../src/eval/energy.js";
 import { rollouts, SpikeTally, type RolloutEnvironment } from "../../src/eval/rollout.js";
-import { actionRangeWarning, loadPolicy } from "../../src/eval/policy.js";
+import { actionBoxWarnings, loadPolicy } from "../../src/eval/policy.js";
 import { MAX_COUNTED_DECISIONS, replayDecisions } from "../../src/eval/offline.js";
 import { loadDataset } from "../../src/data/dataset.js";
 import { splitEpisodes } from "../../src/train/split.js";
@@ -608,7 +608,7 @@ test("Ctrl-C during episodes in a built-in environment exits 130 at the next epi
   assert.ok(!existsSync(out), "nothing written");
 });
 
-test("a continuous checkpoint whose data's action range reaches outside the environment's box is warned about; one inside it is not", () => {
+test("a continuous checkpoint whose action box reaches outside the environment's, or covers clearly less of it, is warned about", () => {
   const pendulum = makeEnv("Pendulum-v1");
   const spec = (low: number, high: number) => ({
     context: 20,
@@ -618,16 +618,20 @@ test("a continuous checkpoint whose data's action range reaches outside the envi
     stateStats: { mean: [0, 0, 0], std: [1, 1, 1] },
     maxEpLen: 200,
   });
-  // Pendulum data clipped to the box (float32 bounds), or narrower than it: nothing to say.
-  assert.equal(actionRangeWarning(spec(-2, 2), pendulum, "ckpt"), null);
+  // Pendulum data clipped to the box (float32 bounds), or from a tanh policy that almost reaches it: nothing to say.
+  assert.deepEqual(actionBoxWarnings(spec(-2, 2), pendulum, "ckpt"), []);
   const justAbove = Math.fround(2.0000002); // the float32 after 2
   assert.ok(justAbove > 2);
-  assert.equal(actionRangeWarning(spec(-1.5, justAbove), pendulum, "ckpt"), null);
+  assert.deepEqual(actionBoxWarnings(spec(-1.99, justAbove), pendulum, "ckpt"), []);
   // Data from another environment (torques up to 3): the model will ask for what Pendulum-v1 clips.
-  assert.equal(
-    actionRangeWarning(spec(-3, 2), pendulum, "ckpt"),
+  assert.deepEqual(actionBoxWarnings(spec(-3, 2), pendulum, "ckpt"), [
     "ckpt acts within its dataset's action box, which reaches outside Pendulum-v1's action box (dimension 0: [-3, 2] against [-2, 2]); " +
       "actions beyond the box are the environment's to clip or refuse. Check that the data came from this environment.",
-  );
-  assert.equal(actionRangeWarning(spec(-3, 3), makeEnv("CartPole-v1"), "ckpt"), null, "discrete environments have no box");
+  ]);
+  // Data from a gentle policy: the model can never push harder than it did.
+  assert.deepEqual(actionBoxWarnings(spec(-1.5, 1.5), pendulum, "ckpt"), [
+    "ckpt acts within its dataset's action box, which covers only part of Pendulum-v1's (dimension 0: [-1.5, 1.5] against [-2, 2]): it can never choose " +
+      "the actions beyond. If they matter, declare the environment's box when preparing the data (prepare-dataset --action-low/--action-high) and train again.",
+  ]);
+  assert.deepEqual(actionBoxWarnings(spec(-3, 3), makeEnv("CartPole-v1"), "ckpt"), [], "discrete environments have no box");
 });
