@@ -39,11 +39,7 @@ export function parseIntegerList(flag: string, text: string, min: number, max = 
   return values;
 }
 
-/** Comma-separated finite numbers ("-2" or "-1,-1,-0.5"); an empty item is refused. */
+/** Comma-separated finite numbers ("-2" or "-1,-1,-0.5"), each read as parseNumber reads one. */
 export function parseNumberList(flag: string, text: string): number[] {
-  return text.split(",").map((item) => {
-    const value = Number(item);
-    if (item.trim() === "" || !Number.isFinite(value)) throw new UsageError(`${flag} must be a number or comma-separated numbers, got "${text}"`);
-    return value;
-  });
+  return text.split(",").map((item) => parseNumber(flag, item, () => true, "a number or comma-separated numbers"));
 }

@@ -11,6 +11,8 @@ import * as path from "node:path";
 import type { ActionSpaceDeclaration } from "./raw.js";
 
 const MINARI_METADATA_FILE = "metadata.json";
+/** The HDF5 file a Minari 0.5 dataset's metadata.json describes (other HDF5 files beside it have their own). */
+const MINARI_DATA_FILE = "main_data.hdf5";
 
 /** What the dataset's metadata says about its action space: a usable declaration, or why not (a warning), or nothing. */
 export interface MinariActionSpace {
@@ -20,28 +22,31 @@ export interface MinariActionSpace {
 
 /** Python's json.dumps output: bare Infinity / -Infinity / NaN outside strings become 1e999 / -1e999 / null. */
 export function parsePythonJson(text: string): unknown {
-  let out = "";
+  try {
+    return JSON.parse(text);
+  } catch {
+    // not strict JSON: rewrite Python's bare tokens below, then parse again
+  }
+  const pieces: string[] = [];
+  let copiedTo = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
+    const c = text.charCodeAt(i);
     if (inString) {
-      out += c;
-      if (c === "\\") out += text[++i] ?? "";
-      else if (c === '"') inString = false;
-    } else if (c === '"') {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
       inString = true;
-      out += c;
-    } else if (text.startsWith("Infinity", i)) {
-      out += "1e999";
-      i += "Infinity".length - 1;
-    } else if (text.startsWith("NaN", i)) {
-      out += "null";
-      i += "NaN".length - 1;
-    } else {
-      out += c;
+    } else if (c === 0x49 /* I */ || c === 0x4e /* N */) {
+      const token = text.startsWith("Infinity", i) ? "Infinity" : text.startsWith("NaN", i) ? "NaN" : null;
+      if (token === null) continue;
+      pieces.push(text.slice(copiedTo, i), token === "Infinity" ? "1e999" : "null");
+      i += token.length - 1;
+      copiedTo = i + 1;
     }
   }
-  return JSON.parse(out);
+  pieces.push(text.slice(copiedTo));
+  return JSON.parse(pieces.join(""));
 }
 
 function flatNumbers(value: unknown): number[] | null {
@@ -77,26 +82,36 @@ function interpretSpace(space: unknown, where: string): MinariActionSpace {
 
 /**
  * The action space declared for the Minari file `hdf5File`: by `metadata.json` in its directory when
- * that file exists, else by the HDF5 root attribute `action_space` (`rootAttribute`, null when absent).
+ * the file is Minari's `main_data.hdf5` and that metadata names an action space, else by the HDF5 root
+ * attribute `action_space` (`rootAttribute`, null when absent).
  */
 export function minariActionSpace(hdf5File: string, rootAttribute: unknown): MinariActionSpace {
   // Absolute, since the manifest keeps who declared the space.
   const metadataFile = path.resolve(path.dirname(hdf5File), MINARI_METADATA_FILE);
-  let serialized: unknown;
-  let where: string;
-  if (existsSync(metadataFile)) {
-    where = `${metadataFile}: "action_space"`;
+  if (path.basename(hdf5File) === MINARI_DATA_FILE && existsSync(metadataFile)) {
+    const where = `${metadataFile}: "action_space"`;
+    let text: string;
     try {
-      serialized = (parsePythonJson(readFileSync(metadataFile, "utf8")) as Record<string, unknown> | null)?.["action_space"];
+      text = readFileSync(metadataFile, "utf8");
+    } catch (err) {
+      return { declaration: null, warning: `${metadataFile} could not be read (${(err as Error).message}); the action space is read off the data instead` };
+    }
+    let metadata: unknown;
+    try {
+      metadata = parsePythonJson(text);
     } catch (err) {
       return { declaration: null, warning: `${metadataFile} is not valid JSON (${(err as Error).message}); the action space is read off the data instead` };
     }
-  } else {
-    where = `${path.resolve(hdf5File)}: root attribute "action_space"`;
-    serialized = rootAttribute;
+    const serialized = typeof metadata === "object" && metadata !== null ? (metadata as Record<string, unknown>)["action_space"] : undefined;
+    if (serialized !== undefined && serialized !== null) return serializedSpace(serialized, where);
   }
-  if (serialized === undefined || serialized === null) return { declaration: null, warning: null };
-  if (typeof serialized !== "string") return interpretSpace(null, where);
+  if (rootAttribute === undefined || rootAttribute === null) return { declaration: null, warning: null };
+  return serializedSpace(rootAttribute, `${path.resolve(hdf5File)}: root attribute "action_space"`);
+}
+
+/** A space as Minari stores it (a JSON string; an object is taken as it is). */
+function serializedSpace(serialized: unknown, where: string): MinariActionSpace {
+  if (typeof serialized !== "string") return interpretSpace(serialized, where);
   try {
     return interpretSpace(parsePythonJson(serialized), where);
   } catch (err) {

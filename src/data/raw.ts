@@ -61,6 +61,26 @@ export type ActionSpaceDeclaration =
   | { kind: "discrete"; n?: number; by?: string }
   | { kind: "continuous"; bounds?: { low: number[]; high: number[] }; by?: string };
 
+function actionColumnOf(raw: RawDataset): string {
+  return raw.columns["actions"] ?? "actions";
+}
+
+/** For an error a file's own declaration caused: how to set it aside ("" when a flag declared it). */
+function setAsideHint(declared: ActionSpaceDeclaration | undefined): string {
+  return declared?.by === undefined ? "" : " Declare the space with --action-n or --action-low/--action-high to set the file's declaration aside.";
+}
+
+/**
+ * The user's declaration or the file's own: a flag that names only the file's kind keeps its n or
+ * bounds; any other flag sets the file's declaration aside, with a warning.
+ */
+function declarationToUse(user: ActionSpaceDeclaration | undefined, file: ActionSpaceDeclaration | undefined, warnings: string[]): ActionSpaceDeclaration | undefined {
+  if (user === undefined || file === undefined) return user ?? file;
+  if (declaredBy(user) === null && user.kind === file.kind) return file;
+  warnings.push(`the ${file.kind} action space declared by ${declaredBy(file)} is set aside for the one the command line declares`);
+  return user;
+}
+
 /** Who declared the space itself (its n, or its bounds) rather than only its kind; null when it was read off the data. */
 function declaredBy(declared: ActionSpaceDeclaration | undefined): string | null {
   if (declared?.kind === "discrete" && declared.n !== undefined) return declared.by ?? "--action-n";
@@ -98,7 +118,7 @@ function firstNonfinite(values: Float32Array | Float64Array): number {
 function describeNonfinite(raw: RawDataset, ep: RawEpisode): string | null {
   const checks: Array<[string, Float32Array | Float64Array, number]> = [
     [raw.columns["observations"] ?? "observations", ep.observations, raw.obsDim],
-    [raw.columns["actions"] ?? "actions", ep.actions, raw.actWidth],
+    [actionColumnOf(raw), ep.actions, raw.actWidth],
     [raw.columns["rewards"] ?? "rewards", ep.rewards, 1],
   ];
   for (const [column, values, width] of checks) {
@@ -119,7 +139,7 @@ function describeNonfinite(raw: RawDataset, ep: RawEpisode): string | null {
  * checked against every action.
  */
 export function detectActionSpace(raw: RawDataset, episodes: RawEpisode[], declared?: ActionSpaceDeclaration): ActionSpace {
-  const actionColumn = raw.columns["actions"] ?? "actions";
+  const actionColumn = actionColumnOf(raw);
   let integerValued = true;
   let nonNegative = true;
   let maxValue = -Infinity;
@@ -147,11 +167,12 @@ export function detectActionSpace(raw: RawDataset, episodes: RawEpisode[], decla
     declared !== undefined ? declared.kind === "discrete" : raw.actWidth === 1 && (raw.actionsIntegerTyped || integerValued) && nonNegative;
   if (!wantDiscrete) {
     const bounds = declared?.kind === "continuous" ? declared.bounds : undefined;
-    return bounds ? declaredBox(raw, episodes, bounds, declaredBy(declared)!) : { kind: "continuous", dim: width, low, high };
+    return bounds ? declaredBox(raw, episodes, bounds, declared!) : { kind: "continuous", dim: width, low, high };
   }
   if (raw.actWidth !== 1) {
     throw new UsageError(
-      `${raw.file}: --action-space discrete needs one action index a step or one-hot rows, but column "${actionColumn}" has ${raw.actWidth} values a step that are not all one-hot.`,
+      `${raw.file}: ${declaredBy(declared) ?? "--action-space discrete"} declares a discrete space, which needs one action index a step or one-hot rows, ` +
+        `but column "${actionColumn}" has ${raw.actWidth} values a step that are not all one-hot.${setAsideHint(declared)}`,
     );
   }
   const declaredN = declared?.kind === "discrete" ? declared.n : undefined;
@@ -166,7 +187,7 @@ export function detectActionSpace(raw: RawDataset, episodes: RawEpisode[], decla
       }
       if (declaredN !== undefined && v >= declaredN) {
         throw new InputError(
-          `${raw.file}: column "${actionColumn}" at ${ep.locate(t)} holds action ${v}, but ${by} declares ${declaredN} actions, 0..${declaredN - 1}.`,
+          `${raw.file}: column "${actionColumn}" at ${ep.locate(t)} holds action ${v}, but ${by} declares ${declaredN} actions, 0..${declaredN - 1}.${setAsideHint(declared)}`,
         );
       }
     }
@@ -175,22 +196,23 @@ export function detectActionSpace(raw: RawDataset, episodes: RawEpisode[], decla
 }
 
 /** One bound a dimension from a declaration of one number (for every dimension) or one per dimension. */
-function boundsPerDimension(raw: RawDataset, which: "low" | "high", values: number[], by: string): number[] {
+function boundsPerDimension(raw: RawDataset, which: "low" | "high", values: number[], declared: ActionSpaceDeclaration): number[] {
   if (values.length === raw.actWidth) return values;
   if (values.length === 1) return new Array<number>(raw.actWidth).fill(values[0]!);
   throw new UsageError(
-    `${raw.file}: the ${which} bounds declared by ${by} are ${values.length} numbers, but column "${raw.columns["actions"] ?? "actions"}" has ${raw.actWidth} a step; ` +
-      `expected one number for every dimension or ${raw.actWidth}.`,
+    `${raw.file}: the ${which} bounds declared by ${declaredBy(declared)} are ${values.length} numbers, but column "${actionColumnOf(raw)}" has ${raw.actWidth} a step; ` +
+      `expected one number for every dimension or ${raw.actWidth}.${setAsideHint(declared)}`,
   );
 }
 
 /** The declared box, once every action is found inside it (compared in float32, as the actions are stored). */
-function declaredBox(raw: RawDataset, episodes: RawEpisode[], bounds: { low: number[]; high: number[] }, by: string): ActionSpace {
-  const low = boundsPerDimension(raw, "low", bounds.low, by);
-  const high = boundsPerDimension(raw, "high", bounds.high, by);
+function declaredBox(raw: RawDataset, episodes: RawEpisode[], bounds: { low: number[]; high: number[] }, declared: ActionSpaceDeclaration): ActionSpace {
+  const by = declaredBy(declared);
+  const low = boundsPerDimension(raw, "low", bounds.low, declared);
+  const high = boundsPerDimension(raw, "high", bounds.high, declared);
   low.forEach((lowValue, d) => {
     if (!(high[d]! > lowValue)) {
-      throw new UsageError(`${raw.file}: ${by} declares the action bounds [${lowValue}, ${high[d]}] for dimension ${d}; expected low < high.`);
+      throw new UsageError(`${raw.file}: ${by} declares the action bounds [${lowValue}, ${high[d]}] for dimension ${d}; expected low < high.${setAsideHint(declared)}`);
     }
   });
   const width = raw.actWidth;
@@ -202,8 +224,8 @@ function declaredBox(raw: RawDataset, episodes: RawEpisode[], bounds: { low: num
         if (v < lowF32[d]! || v > highF32[d]!) {
           const element = width > 1 ? `, element ${d},` : "";
           throw new InputError(
-            `${raw.file}: column "${raw.columns["actions"] ?? "actions"}" at ${ep.locate(t)}${element} holds ${v}, ` +
-              `outside the action bounds [${low[d]}, ${high[d]}] declared by ${by}.`,
+            `${raw.file}: column "${actionColumnOf(raw)}" at ${ep.locate(t)}${element} holds ${v}, ` +
+              `outside the action bounds [${low[d]}, ${high[d]}] declared by ${by}.${setAsideHint(declared)}`,
           );
         }
       }
@@ -313,14 +335,14 @@ export function finishDataset(raw: RawDataset, options: FinishOptions = {}): Fin
     throw new InputError(`${raw.file}: the dataset is empty: expected at least one episode with at least one step, but ${why}.`);
   }
   // One-hot rows are discrete actions in another spelling: read as indices unless told continuous.
-  const declared = options.actionSpace ?? raw.declaredActionSpace;
+  const declared = declarationToUse(options.actionSpace, raw.declaredActionSpace, warnings);
   const indices = raw.actWidth > 1 && declared?.kind !== "continuous" ? oneHotIndices(kept, raw.actWidth) : null;
   if (indices && declared?.kind === "discrete" && declared.n !== undefined && declared.n !== raw.actWidth) {
-    const actionColumn = raw.columns["actions"] ?? "actions";
-    throw new UsageError(`${raw.file}: column "${actionColumn}" is one-hot over ${raw.actWidth} actions, but ${declaredBy(declared)} declares ${declared.n}.`);
+    const actionColumn = actionColumnOf(raw);
+    throw new UsageError(`${raw.file}: column "${actionColumn}" is one-hot over ${raw.actWidth} actions, but ${declaredBy(declared)} declares ${declared.n}.${setAsideHint(declared)}`);
   }
   if (indices) {
-    const actionColumn = raw.columns["actions"] ?? "actions";
+    const actionColumn = actionColumnOf(raw);
     warnings.push(`column "${actionColumn}" is one-hot (${raw.actWidth} wide, one 1 a row): read as discrete action indices 0..${raw.actWidth - 1} (--action-space continuous keeps the vectors)`);
   }
   const actionSpace: ActionSpace = indices ? { kind: "discrete", n: raw.actWidth } : detectActionSpace(raw, kept, declared);

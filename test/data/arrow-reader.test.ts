@@ -134,7 +134,7 @@ test(
     const mixed = path.join(dir, "not-one-hot.arrow");
     await writeArrow(mixed, { ...perStepColumns(fixedList(2)), actions: vec([oneHot(1), oneHot(0), [1, 1, 0], oneHot(1), oneHot(1)], fixedList(3)) });
     assert.equal((await loadDataset(mixed)).actionSpace.kind, "continuous");
-    await assert.rejects(loadDataset(mixed, { actionSpace: { kind: "discrete" } }), /--action-space discrete needs one action index a step or one-hot rows, but column "actions" has 3 values a step that are not all one-hot/);
+    await assert.rejects(loadDataset(mixed, { actionSpace: { kind: "discrete" } }), /--action-space discrete declares a discrete space, which needs one action index a step or one-hot rows, but column "actions" has 3 values a step that are not all one-hot/);
   }),
 );
 

@@ -4,7 +4,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { loadDataset } from "../../src/data/dataset.js";
 import { InputError } from "../../src/runtime/errors.js";
@@ -137,10 +137,18 @@ test(
     assert.equal(declared.manifest.action_space_declared_by, `${metadataFile}: "action_space"`);
     const flagged = await loadDataset(file, { actionSpace: { kind: "continuous", bounds: { low: [-1], high: [1] } } });
     assert.deepEqual([flagged.actionSpace, flagged.manifest.action_space_declared_by], [{ kind: "continuous", dim: 1, low: [-1], high: [1] }, "--action-low/--action-high"]);
+    assert.match(flagged.manifest.warnings.join("\n"), /the continuous action space declared by .*metadata\.json: "action_space" is set aside for the one the command line declares/);
+    // A flag naming only the kind the file declares keeps the file's bounds.
+    assert.deepEqual((await loadDataset(file, { actionSpace: { kind: "continuous" } })).actionSpace, declared.actionSpace);
 
     // A declared space the data breaks is an error naming the metadata; one snndt cannot use is a warning.
     writeFileSync(metadataFile, metadata(box([-0.25], [1])));
-    await assert.rejects(loadDataset(file), (err: unknown) => err instanceof InputError && err.message.includes(`holds -0.5, outside the action bounds [-0.25, 1] declared by ${metadataFile}: "action_space"`));
+    await assert.rejects(
+      loadDataset(file),
+      (err: unknown) =>
+        err instanceof InputError &&
+        err.message.includes(`holds -0.5, outside the action bounds [-0.25, 1] declared by ${metadataFile}: "action_space". Declare the space with --action-n or --action-low/--action-high to set the file's declaration aside.`),
+    );
     writeFileSync(metadataFile, metadata(JSON.stringify({ type: "Discrete", dtype: "int64", start: 1, n: 3 })));
     const shifted = await loadDataset(file);
     assert.deepEqual([shifted.actionSpace, shifted.manifest.action_space_declared_by], [{ kind: "continuous", dim: 1, low: [-0.5], high: [0.5] }, null]);
@@ -158,6 +166,14 @@ test(
     const fromAttribute = await loadDataset(v04);
     assert.deepEqual(fromAttribute.actionSpace, { kind: "continuous", dim: 1, low: [-1], high: [1] });
     assert.equal(fromAttribute.manifest.action_space_declared_by, `${v04}: root attribute "action_space"`);
+    // metadata.json speaks for main_data.hdf5 only, and only when it names an action space.
+    const beside = path.join(v05, "other.hdf5");
+    copyFileSync(v04, beside);
+    writeFileSync(metadataFile, metadata(box([-2], [2])));
+    assert.equal((await loadDataset(beside)).manifest.action_space_declared_by, `${beside}: root attribute "action_space"`);
+    copyFileSync(v04, file);
+    writeFileSync(metadataFile, `{"total_episodes": 2, "data_format": "hdf5"}`);
+    assert.deepEqual((await loadDataset(file)).actionSpace, fromAttribute.actionSpace);
   }),
 );
 

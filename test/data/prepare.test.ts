@@ -151,6 +151,7 @@ test(
       [["--action-low", "-1", "--action-high", "x"], 2, /--action-high must be a number or comma-separated numbers, got "x"/],
       [["--action-low", "-1", "--action-high", "1", "--action-space", "discrete"], 2, /declare a continuous space, but --action-space says discrete/],
       [["--action-n", "3", "--action-low", "-1", "--action-high", "1"], 2, /give one or the other/],
+      [["--action-n", "3"], 2, /--action-n declares a discrete space, which needs one action index a step or one-hot rows, but column "actions" has 2 values a step/],
     ];
     for (const [flags, status, message] of cases) {
       const res = runCli(["prepare-dataset", h5, "--out", refused, ...flags]);
