@@ -22,7 +22,7 @@ import { InputError, SnndtError, UsageError } from "../runtime/errors.js";
 import { Rng, type RngState } from "../runtime/rng.js";
 import { SNNDT_VERSION } from "../runtime/version.js";
 import { loadDataset, type PreparedDataset } from "../data/dataset.js";
-import type { Episode } from "../data/types.js";
+import type { ActionSpace, Episode } from "../data/types.js";
 import { allocateBatch, realStepCount, WindowSampler, type WindowBatch, type WindowSpec } from "../data/windows.js";
 import { createModel, inputsFromBatch, disposeInputs, actionLoss, modelLabel, variantParts, ELIGIBILITY_STATE_NAME, type SequenceModel, type ModelConfig, type ModelInputs } from "../model/index.js";
 import { configValueDifferences, configHash, resolvePackagePath, writeResolvedConfig, type ResolvedConfig } from "./config.js";
@@ -168,6 +168,15 @@ function checkResumeCompatible(state: CheckpointState, config: ResolvedConfig, d
     const [recorded, found] =
       state.datasetEpisodesHash !== undefined ? [state.datasetEpisodesHash, dataset.episodesSha256] : [state.datasetManifestHash, dataset.manifest.sha256];
     throw new InputError(`${dir} was trained on another dataset (hash ${recorded.slice(0, 12)}, ${config.data.path} has ${found.slice(0, 12)}).`);
+  }
+  // The same episodes prepared with another declared action space: the head would be rescaled under trained weights.
+  const [trainedSpace, dataSpace] = [state.normalisation.actionSpace, dataset.actionSpace];
+  if (JSON.stringify(trainedSpace) !== JSON.stringify(dataSpace)) {
+    const text = (space: ActionSpace) => (space.kind === "discrete" ? `discrete, n = ${space.n}` : `continuous, low [${space.low.join(", ")}], high [${space.high.join(", ")}]`);
+    throw new InputError(
+      `${dir} was trained with the action space ${text(trainedSpace)}, but ${config.data.path} has ${text(dataSpace)} (prepared with another declaration?); ` +
+        "resume with the data as it was trained on, or start a new run.",
+    );
   }
 }
 

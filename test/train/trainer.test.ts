@@ -177,6 +177,12 @@ test("a run whose data moved resumes with --data naming where it is now, and onl
   const wrong = runCli(["-q", "train", "--resume", partial, "--data", path.join(FIXTURES, "samples", "cartpole-steps-lz4.feather")]);
   assert.equal(wrong.status, 1, wrong.stderr);
   assert.match(wrong.stderr, /step-10 was trained on another dataset \(hash [0-9a-f]{12}, .*cartpole-steps-lz4\.feather has [0-9a-f]{12}\)/);
+  // The same episodes prepared with another declared action space would rescale the trained head: refused.
+  const declared = path.join(base, "declared");
+  assert.equal(runCli(["-q", "prepare-dataset", moved, "--out", declared, "--action-n", "3"]).status, 0);
+  const rescaled = runCli(["-q", "train", "--resume", partial, "--data", declared]);
+  assert.equal(rescaled.status, 1, rescaled.stderr);
+  assert.match(rescaled.stderr, /step-10 was trained with the action space discrete, n = 2, but .*declared has discrete, n = 3 \(prepared with another declaration\?\)/);
   const res = runCli(["-q", "train", "--resume", partial, "--data", moved]);
   assert.equal(res.status, 0, res.stderr);
   assert.deepEqual(lossCurve(partial), lossCurve(full));
