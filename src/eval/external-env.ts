@@ -183,7 +183,7 @@ class JsonLinesChild {
         this.fail(
           new ExternalEnvError(
             `${this.who()} did not answer ${label} within ${timeoutMs} ms; the process was killed ` +
-              `(raise the timeout if the environment is just slow).${this.stderrSuffix()}`,
+              `(raise the timeout if the environment is just slow).${this.unfinishedReply()}${this.stderrSuffix()}`,
           ),
         );
       }, timeoutMs);
@@ -252,14 +252,17 @@ class JsonLinesChild {
     return ` Its last stderr lines:\n  ${this.stderrTail.join("\n  ")}`;
   }
 
+  /** A reply without its newline is never read: say so, or the child seems to have said nothing. */
+  private unfinishedReply(): string {
+    if (this.stdoutPieceChars === 0) return "";
+    return ` Its stdout ends in ${JSON.stringify(truncate(this.stdoutPieces.join("")))} without a newline; every reply must end with one.`;
+  }
+
   private describeDeath(code: number | null, signal: NodeJS.Signals | null): ExternalEnvError {
     const how = signal ? `was killed by signal ${signal}` : `exited with code ${code}`;
     const when = this.pending ? `while snndt was waiting for the answer to ${this.pending.label}` : "between requests";
     const hint = code === 127 ? " (exit code 127: the shell did not find the program)" : "";
-    // A reply without its newline is never read: say so, or the child seems to have said nothing.
-    const unfinished =
-      this.stdoutPieceChars > 0 ? ` Its stdout ended in ${JSON.stringify(truncate(this.stdoutPieces.join("")))} without a newline; every reply must end with one.` : "";
-    return new ExternalEnvError(`${this.who()} ${how} ${when}${hint}.${unfinished}${this.stderrSuffix()}`);
+    return new ExternalEnvError(`${this.who()} ${how} ${when}${hint}.${this.unfinishedReply()}${this.stderrSuffix()}`);
   }
 
   private onStdout(chunk: string): void {
@@ -349,8 +352,8 @@ class JsonLinesChild {
   private onStderrData(chunk: string): void {
     const lines = (this.stderrBuffer + chunk).split("\n");
     // A progress bar redraws its line after a carriage return: only its last drawing is kept, and
-    // a line that never ends is cut to its tail, so the buffer (and each split) stays small.
-    this.stderrBuffer = lastDrawingSoFar(lines.pop()!).slice(-MAX_STDERR_LINE_CHARS);
+    // a line that never ends is cut to its start, so the buffer (and each split) stays small.
+    this.stderrBuffer = lastDrawingSoFar(lines.pop()!).slice(0, MAX_STDERR_LINE_CHARS);
     for (const line of lines) this.addStderrLine(lastDrawing(line));
   }
 
@@ -367,15 +370,16 @@ class JsonLinesChild {
   }
 }
 
-/** What a terminal shows of a finished line: the text after its last carriage return (a trailing one, of "\r\n", aside). */
+/** What a terminal shows of a finished line: the text after its last carriage return (trailing ones, of "\r\n", aside). */
 function lastDrawing(line: string): string {
-  const text = line.endsWith("\r") ? line.slice(0, -1) : line;
+  const text = line.replace(/\r+$/, "");
   return text.slice(text.lastIndexOf("\r") + 1);
 }
 
-/** The same for an unfinished line, keeping a trailing carriage return (its "\n" may be in the next chunk). */
+/** The same for an unfinished line, keeping its trailing carriage returns (its "\n" may be in the next chunk). */
 function lastDrawingSoFar(line: string): string {
-  return line.length < 2 ? line : line.slice(line.lastIndexOf("\r", line.length - 2) + 1);
+  const text = line.replace(/\r+$/, "");
+  return line.slice(text.lastIndexOf("\r") + 1);
 }
 
 /** Reads `field` of a reply as a list of finite numbers of the given length (or any length if undefined). */

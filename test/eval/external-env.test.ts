@@ -288,8 +288,8 @@ test("close kills a child that ignores the close request, and its children", asy
 
 test("a runaway stdout line is refused as one, not mistaken for a slow environment", async () => {
   const { command, pidFile } = pointEnv("--mode=runaway-on-step");
-  // A timeout far beyond the time reading 70 MB takes: the line's length must be what stops it.
-  const env = await spawnExternalEnv(command, { timeoutMs: 120_000 });
+  // Reading 70 MB takes a second or two; read quadratically, it took minutes and ended in this timeout.
+  const env = await spawnExternalEnv(command, { timeoutMs: 20_000 });
   await env.reset(1);
   await assert.rejects(env.step(1), /wrote more than 67108864 characters on stdout without a newline; expected one JSON reply per line/);
   await env.close();
@@ -300,7 +300,16 @@ test("a reply left without its newline when the command exits is quoted in the e
   const { command, pidFile } = pointEnv("--mode=no-newline-then-exit");
   const env = await spawnExternalEnv(command, { timeoutMs: 5000 });
   await env.reset(1);
-  await assert.rejects(env.step(1), /exited with code 0 while snndt was waiting for the answer to the "step" request \(id 2\)\. Its stdout ended in "\{\\"id\\":2,\\"observation\\".*" without a newline; every reply must end with one\. It wrote nothing to stderr\./);
+  await assert.rejects(env.step(1), /exited with code 0 while snndt was waiting for the answer to the "step" request \(id 2\)\. Its stdout ends in "\{\\"id\\":2,\\"observation\\".*" without a newline; every reply must end with one\. It wrote nothing to stderr\./);
+  await env.close();
+  await assertNoProcessLeft(pidFile, 1);
+});
+
+test("a reply left without its newline by a command that stays alive is quoted in the timeout", async () => {
+  const { command, pidFile } = pointEnv("--mode=no-newline-then-wait");
+  const env = await spawnExternalEnv(command, { timeoutMs: STARTED_TIMEOUT_MS });
+  await env.reset(1);
+  await assert.rejects(env.step(1), /did not answer the "step" request \(id 2\) within 1500 ms; .* Its stdout ends in "\{\\"id\\":2,.*" without a newline; every reply must end with one\./);
   await env.close();
   await assertNoProcessLeft(pidFile, 1);
 });
