@@ -138,7 +138,7 @@ export function actionBoxWarnings(spec: WindowSpec, env: { id: string; actionSpa
   if (outside.length) {
     warnings.push(
       `${checkpoint} acts within its dataset's action box, which reaches outside ${env.id}'s action box (${outside.join("; ")}); ` +
-        `actions beyond the box are the environment's to clip or refuse. Check that the data came from this environment.`,
+        `actions beyond the box are the environment's to clip or refuse. Check that the data came from this environment (and the box declared when preparing it, if one was).`,
     );
   }
   if (narrow.length) {

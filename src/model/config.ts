@@ -78,7 +78,6 @@ export function checkModelConfig(config: ModelConfig): void {
   }
   if (!Number.isInteger(config.lif.T) || config.lif.T < 1) fail(`"lif.T" must be a positive integer, found ${config.lif.T}`);
   if (!(config.lif.v_th > config.lif.v_rest)) fail(`"lif.v_th" (${config.lif.v_th}) must be above "lif.v_rest" (${config.lif.v_rest})`);
-  if (!(config.lif.dt <= config.lif.tau_m)) fail(`"lif.dt" (${config.lif.dt}) must not exceed "lif.tau_m" (${config.lif.tau_m}): the Euler leak factor 1 - dt/tau_m would be negative`);
   if (!(config.dropout >= 0 && config.dropout < 1)) fail(`"dropout" must be in [0, 1), found ${config.dropout}`);
   const space = config.action_space;
   if (space.kind === "discrete" && !(Number.isInteger(space.n) && space.n >= 1)) fail(`discrete action space needs n >= 1, found ${space.n}`);

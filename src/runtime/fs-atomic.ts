@@ -163,16 +163,18 @@ export async function writeFileAtomic(target: string, data: string | Uint8Array)
  * when all are written are `removeFirst` removed, the temporaries renamed into place in the order
  * given, and `removeAfter` removed, all synchronously: a signal is handled between event-loop turns,
  * so no interrupt falls among them and leaves a mix of old and new files. An interrupt or error
- * before that leaves the old files as they were.
+ * before that leaves the old files as they were (and no directory it made).
  */
 export async function replaceFilesTogether(
   files: ReadonlyArray<{ target: string; data: string | Uint8Array }>,
   options: { removeFirst?: readonly string[]; removeAfter?: readonly string[] } = {},
 ): Promise<void> {
   const staged: Array<{ tmp: string; target: string; release: () => void }> = [];
+  const madeDirectories: string[][] = [];
   try {
     for (const { target, data } of files) {
-      await makeDirectory(path.dirname(target));
+      madeDirectories.push(await makeDirectory(path.dirname(target)));
+      removeOrphanedTemporaries(path.dirname(target), path.basename(target)); // a killed writer's
       const temporary = temporarySibling(target);
       staged.push({ ...temporary, target });
       closeSync(openSync(temporary.tmp, "w"));
@@ -183,6 +185,7 @@ export async function replaceFilesTogether(
     for (const file of options.removeAfter ?? []) rmSync(file, { force: true });
   } catch (err) {
     for (const { tmp } of staged) rmSync(tmp, { force: true });
+    for (const made of madeDirectories.reverse()) removeEmptyDirectories(made);
     throw err;
   } finally {
     for (const { release } of staged) release();

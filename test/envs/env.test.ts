@@ -204,3 +204,13 @@ test("branches the golden traces do not reach: CartPole's cart limit and time li
   const [v1, v2] = acrobot.getState().slice(2) as [number, number];
   assert.ok(Math.abs(v1) > 3 * Math.PI && Math.abs(v1) < 4 * Math.PI && Math.abs(v2) < 9 * Math.PI, `velocities ${v1}, ${v2} from ${inside}`);
 });
+
+test("MountainCar sums its velocity as Gymnasium does, to the last bit", () => {
+  // Gymnasium: velocity += (action - 1) * force + cos(3 * position) * (-gravity); Python gives
+  // 0.01 + (0.001 + cos(-1.5) * -0.0025) = 0.010823156995830743 (summed left to right: ...741).
+  const env = makeEnv("MountainCar-v0");
+  env.reset(0);
+  env.setState([-0.5, 0.01]);
+  env.step(2);
+  assert.deepEqual(env.getState(), [-0.5 + 0.010823156995830743, 0.010823156995830743]);
+});

@@ -626,7 +626,7 @@ test("a continuous checkpoint whose action box reaches outside the environment's
   // Data from another environment (torques up to 3): the model will ask for what Pendulum-v1 clips.
   assert.deepEqual(actionBoxWarnings(spec(-3, 2), pendulum, "ckpt"), [
     "ckpt acts within its dataset's action box, which reaches outside Pendulum-v1's action box (dimension 0: [-3, 2] against [-2, 2]); " +
-      "actions beyond the box are the environment's to clip or refuse. Check that the data came from this environment.",
+      "actions beyond the box are the environment's to clip or refuse. Check that the data came from this environment (and the box declared when preparing it, if one was).",
   ]);
   // Data from a gentle policy: the model can never push harder than it did.
   assert.deepEqual(actionBoxWarnings(spec(-1.5, 1.5), pendulum, "ckpt"), [

@@ -67,7 +67,8 @@ test("replaceFilesTogether replaces every file or, when a write fails, none", as
   // The last file cannot be written (its directory is a file): the others stay old, no temporary is left.
   writeFileSync(path.join(dir, "blocked"), "a file");
   const blocked = { target: path.join(dir, "blocked", "c.txt"), data: "new" };
-  await assert.rejects(replaceFilesTogether([{ target: a!, data: "new" }, { target: b!, data: "new" }, blocked], { removeFirst: [gone!] }));
+  const inNewDirectory = { target: path.join(dir, "made", "for", "d.txt"), data: "new" };
+  await assert.rejects(replaceFilesTogether([{ target: a!, data: "new" }, inNewDirectory, { target: b!, data: "new" }, blocked], { removeFirst: [gone!] }));
   assert.deepEqual([a!, b!, gone!].map((file) => readFileSync(file, "utf8")), ["old", "old", "old"]);
   assert.deepEqual(readdirSync(dir).sort(), ["a.txt", "blocked", "gone.json", "stale.svg", "sub"]);
   assert.deepEqual(readdirSync(path.dirname(b!)), ["b.txt"]);
@@ -78,26 +79,27 @@ test("replaceFilesTogether replaces every file or, when a write fails, none", as
 
 test("replaceFilesTogether interrupted while it writes leaves the old files whole", async () => {
   const dir = mkdtempSync(path.join(tmpdir(), "snndt-atomic-"));
-  const targets = ["one.bin", "two.bin", "three.bin"].map((name) => path.join(dir, name));
+  const targets = ["one.txt", "two.txt", "three.bin"].map((name) => path.join(dir, name));
   for (const file of targets) writeFileSync(file, "old");
-  // As the CLI does: an interrupt becomes process.exit, whose listener removes the temporaries.
+  // Two small files, then a large one: interrupted while the last is written, the first two must
+  // still be old (written one after another, they would already be new). As the CLI does, an
+  // interrupt becomes process.exit, whose listener removes the temporaries.
   const script = `
     const { replaceFilesTogether } = await import(${JSON.stringify(new URL("../../src/runtime/fs-atomic.js", import.meta.url).href)});
     process.on("SIGINT", () => process.exit(130));
-    const data = new Uint8Array(64 << 20).fill(7);
-    await replaceFilesTogether(${JSON.stringify(targets)}.map((target) => ({ target, data })));
+    const [one, two, three] = ${JSON.stringify(targets)};
+    await replaceFilesTogether([{ target: one, data: "new" }, { target: two, data: "new" }, { target: three, data: new Uint8Array(256 << 20).fill(7) }]);
     process.stdout.write("finished");`;
   const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
   let output = "";
   child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
-  // Interrupt once the first temporary exists, while the writes are in flight.
-  while (!readdirSync(dir).some((name) => name.startsWith(".one.bin.tmp-")) && child.exitCode === null) await new Promise((r) => setTimeout(r, 2));
+  while (!readdirSync(dir).some((name) => name.startsWith(".three.bin.tmp-")) && child.exitCode === null) await new Promise((r) => setTimeout(r, 2));
   child.kill("SIGINT");
   const [code] = await once(child, "exit");
   assert.equal(output, "", "interrupted before it finished");
   assert.equal(code, 130);
   assert.deepEqual(targets.map((file) => readFileSync(file, "utf8")), ["old", "old", "old"]);
-  assert.deepEqual(readdirSync(dir).sort(), ["one.bin", "three.bin", "two.bin"]);
+  assert.deepEqual(readdirSync(dir).sort(), ["one.txt", "three.bin", "two.txt"]);
 });
 
 test("a directory path through a broken symbolic link is named as such", async () => {
