@@ -138,6 +138,9 @@ test(
     assert.deepEqual(manifest.action_space, { kind: "continuous", dim: 2, low: [-1, -1], high: [1, 2] });
     assert.equal(manifest.action_space_declared_by, "--action-low/--action-high");
     assert.deepEqual((await loadDataset(out)).actionSpace, manifest.action_space, "training reads the declared box");
+    const redeclared = runCli(["prepare-dataset", "--inspect", out, "--action-n", "4", "--keep-partial"]);
+    assert.equal(redeclared.status, 2);
+    assert.match(redeclared.stderr, /declared is a prepared dataset, read when it was prepared: --action-n, --keep-partial apply to raw files only/);
     const inspected = runCli(["prepare-dataset", "--inspect", out]);
     assert.match(inspected.stdout, /actions {5}continuous, dim = 2, declared low \[-1, -1\], high \[1, 2\] \(declared by --action-low\/--action-high\)/);
 
