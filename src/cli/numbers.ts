@@ -41,5 +41,9 @@ export function parseIntegerList(flag: string, text: string, min: number, max = 
 
 /** Comma-separated finite numbers ("-2" or "-1,-1,-0.5"), each read as parseNumber reads one. */
 export function parseNumberList(flag: string, text: string): number[] {
-  return text.split(",").map((item) => parseNumber(flag, item, () => true, "a number or comma-separated numbers"));
+  try {
+    return text.split(",").map((item) => parseNumber(flag, item, () => true, "a number"));
+  } catch {
+    throw new UsageError(`${flag} must be a number or comma-separated numbers, got "${text}"`);
+  }
 }

@@ -90,23 +90,33 @@ export function minariActionSpace(hdf5File: string, rootAttribute: unknown): Min
   const metadataFile = path.resolve(path.dirname(hdf5File), MINARI_METADATA_FILE);
   if (path.basename(hdf5File) === MINARI_DATA_FILE && existsSync(metadataFile)) {
     const where = `${metadataFile}: "action_space"`;
-    let text: string;
+    let metadata: unknown = null;
+    let unusable: string | null = null;
     try {
-      text = readFileSync(metadataFile, "utf8");
+      const text = readFileSync(metadataFile, "utf8");
+      try {
+        metadata = parsePythonJson(text);
+      } catch (err) {
+        unusable = `${metadataFile} is not valid JSON (${(err as Error).message})`;
+      }
     } catch (err) {
-      return { declaration: null, warning: `${metadataFile} could not be read (${(err as Error).message}); the action space is read off the data instead` };
-    }
-    let metadata: unknown;
-    try {
-      metadata = parsePythonJson(text);
-    } catch (err) {
-      return { declaration: null, warning: `${metadataFile} is not valid JSON (${(err as Error).message}); the action space is read off the data instead` };
+      unusable = `${metadataFile} could not be read (${(err as Error).message})`;
     }
     const serialized = typeof metadata === "object" && metadata !== null ? (metadata as Record<string, unknown>)["action_space"] : undefined;
     if (serialized !== undefined && serialized !== null) return serializedSpace(serialized, where);
+    if (unusable !== null) {
+      const fallback = fromRootAttribute(rootAttribute);
+      const instead = fallback.declaration ? "the file's root attribute declares the action space instead" : "the action space is read off the data instead";
+      return { declaration: fallback.declaration, warning: [`${unusable}; ${instead}`, fallback.warning].filter((w) => w !== null).join("; ") };
+    }
   }
+  return fromRootAttribute(rootAttribute);
+}
+
+/** Minari 0.4's declaration: the HDF5 file's root attribute (the file itself is named by the caller's messages). */
+function fromRootAttribute(rootAttribute: unknown): MinariActionSpace {
   if (rootAttribute === undefined || rootAttribute === null) return { declaration: null, warning: null };
-  return serializedSpace(rootAttribute, `${path.resolve(hdf5File)}: root attribute "action_space"`);
+  return serializedSpace(rootAttribute, `the file's root attribute "action_space"`);
 }
 
 /** A space as Minari stores it (a JSON string; an object is taken as it is). */

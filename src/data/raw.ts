@@ -65,6 +65,11 @@ function actionColumnOf(raw: RawDataset): string {
   return raw.columns["actions"] ?? "actions";
 }
 
+/** A declaration that does not fit the data: the user's flags are a usage error, a file's own metadata an input error. */
+function misfit(declared: ActionSpaceDeclaration | undefined, message: string): Error {
+  return declared?.by === undefined ? new UsageError(message) : new InputError(message);
+}
+
 /** For an error a file's own declaration caused: how to set it aside ("" when a flag declared it). */
 function setAsideHint(declared: ActionSpaceDeclaration | undefined): string {
   return declared?.by === undefined ? "" : " Declare the space with --action-n or --action-low/--action-high to set the file's declaration aside.";
@@ -77,7 +82,9 @@ function setAsideHint(declared: ActionSpaceDeclaration | undefined): string {
 function declarationToUse(user: ActionSpaceDeclaration | undefined, file: ActionSpaceDeclaration | undefined, warnings: string[]): ActionSpaceDeclaration | undefined {
   if (user === undefined || file === undefined) return user ?? file;
   if (declaredBy(user) === null && user.kind === file.kind) return file;
-  warnings.push(`the ${file.kind} action space declared by ${declaredBy(file)} is set aside for the one the command line declares`);
+  const text = (d: ActionSpaceDeclaration): string =>
+    d.kind === "discrete" ? `discrete${d.n === undefined ? "" : `, n = ${d.n}`}` : `continuous${d.bounds ? `, low [${d.bounds.low.join(", ")}], high [${d.bounds.high.join(", ")}]` : ""}`;
+  if (text(user) !== text(file)) warnings.push(`the action space ${text(file)} declared by ${declaredBy(file)} is set aside for ${text(user)}, as the command line declares`);
   return user;
 }
 
@@ -170,7 +177,8 @@ export function detectActionSpace(raw: RawDataset, episodes: RawEpisode[], decla
     return bounds ? declaredBox(raw, episodes, bounds, declared!) : { kind: "continuous", dim: width, low, high };
   }
   if (raw.actWidth !== 1) {
-    throw new UsageError(
+    throw misfit(
+      declared,
       `${raw.file}: ${declaredBy(declared) ?? "--action-space discrete"} declares a discrete space, which needs one action index a step or one-hot rows, ` +
         `but column "${actionColumn}" has ${raw.actWidth} values a step that are not all one-hot.${setAsideHint(declared)}`,
     );
@@ -182,7 +190,8 @@ export function detectActionSpace(raw: RawDataset, episodes: RawEpisode[], decla
       const v = ep.actions[t]!;
       if (!Number.isInteger(v) || v < 0) {
         throw new InputError(
-          `${raw.file}: column "${actionColumn}" at ${ep.locate(t)} holds ${v}; a discrete action must be a non-negative integer index.`,
+          `${raw.file}: column "${actionColumn}" at ${ep.locate(t)} holds ${v}, but ${declaredBy(declared) ?? "--action-space discrete"} declares a discrete space, ` +
+            `whose actions are non-negative integer indices.${setAsideHint(declared)}`,
         );
       }
       if (declaredN !== undefined && v >= declaredN) {
@@ -199,7 +208,8 @@ export function detectActionSpace(raw: RawDataset, episodes: RawEpisode[], decla
 function boundsPerDimension(raw: RawDataset, which: "low" | "high", values: number[], declared: ActionSpaceDeclaration): number[] {
   if (values.length === raw.actWidth) return values;
   if (values.length === 1) return new Array<number>(raw.actWidth).fill(values[0]!);
-  throw new UsageError(
+  throw misfit(
+    declared,
     `${raw.file}: the ${which} bounds declared by ${declaredBy(declared)} are ${values.length} numbers, but column "${actionColumnOf(raw)}" has ${raw.actWidth} a step; ` +
       `expected one number for every dimension or ${raw.actWidth}.${setAsideHint(declared)}`,
   );
@@ -212,7 +222,7 @@ function declaredBox(raw: RawDataset, episodes: RawEpisode[], bounds: { low: num
   const high = boundsPerDimension(raw, "high", bounds.high, declared);
   low.forEach((lowValue, d) => {
     if (!(high[d]! > lowValue)) {
-      throw new UsageError(`${raw.file}: ${by} declares the action bounds [${lowValue}, ${high[d]}] for dimension ${d}; expected low < high.${setAsideHint(declared)}`);
+      throw misfit(declared, `${raw.file}: ${by} declares the action bounds [${lowValue}, ${high[d]}] for dimension ${d}; expected low < high.${setAsideHint(declared)}`);
     }
   });
   const width = raw.actWidth;
@@ -339,7 +349,7 @@ export function finishDataset(raw: RawDataset, options: FinishOptions = {}): Fin
   const indices = raw.actWidth > 1 && declared?.kind !== "continuous" ? oneHotIndices(kept, raw.actWidth) : null;
   if (indices && declared?.kind === "discrete" && declared.n !== undefined && declared.n !== raw.actWidth) {
     const actionColumn = actionColumnOf(raw);
-    throw new UsageError(`${raw.file}: column "${actionColumn}" is one-hot over ${raw.actWidth} actions, but ${declaredBy(declared)} declares ${declared.n}.${setAsideHint(declared)}`);
+    throw misfit(declared, `${raw.file}: column "${actionColumn}" is one-hot over ${raw.actWidth} actions, but ${declaredBy(declared)} declares ${declared.n}.${setAsideHint(declared)}`);
   }
   if (indices) {
     const actionColumn = actionColumnOf(raw);

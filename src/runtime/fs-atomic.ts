@@ -173,7 +173,9 @@ export async function replaceFilesTogether(
   const madeDirectories: string[][] = [];
   try {
     for (const { target, data } of files) {
-      madeDirectories.push(await makeDirectory(path.dirname(target)));
+      const made = await makeDirectory(path.dirname(target));
+      madeDirectories.push(made);
+      pendingParents.add(made); // an interrupt before the renames leaves no empty directory either
       removeOrphanedTemporaries(path.dirname(target), path.basename(target)); // a killed writer's
       const temporary = temporarySibling(target);
       staged.push({ ...temporary, target });
@@ -189,6 +191,7 @@ export async function replaceFilesTogether(
     throw err;
   } finally {
     for (const { release } of staged) release();
+    for (const made of madeDirectories) pendingParents.delete(made);
   }
 }
 

@@ -137,7 +137,7 @@ test(
     assert.equal(declared.manifest.action_space_declared_by, `${metadataFile}: "action_space"`);
     const flagged = await loadDataset(file, { actionSpace: { kind: "continuous", bounds: { low: [-1], high: [1] } } });
     assert.deepEqual([flagged.actionSpace, flagged.manifest.action_space_declared_by], [{ kind: "continuous", dim: 1, low: [-1], high: [1] }, "--action-low/--action-high"]);
-    assert.match(flagged.manifest.warnings.join("\n"), /the continuous action space declared by .*metadata\.json: "action_space" is set aside for the one the command line declares/);
+    assert.match(flagged.manifest.warnings.join("\n"), /the action space continuous, low \[-2\], high \[2\] declared by .*metadata\.json: "action_space" is set aside for continuous, low \[-1\], high \[1\], as the command line declares/);
     // A flag naming only the kind the file declares keeps the file's bounds.
     assert.deepEqual((await loadDataset(file, { actionSpace: { kind: "continuous" } })).actionSpace, declared.actionSpace);
 
@@ -165,15 +165,25 @@ test(
     f.close();
     const fromAttribute = await loadDataset(v04);
     assert.deepEqual(fromAttribute.actionSpace, { kind: "continuous", dim: 1, low: [-1], high: [1] });
-    assert.equal(fromAttribute.manifest.action_space_declared_by, `${v04}: root attribute "action_space"`);
+    assert.equal(fromAttribute.manifest.action_space_declared_by, `the file's root attribute "action_space"`);
     // metadata.json speaks for main_data.hdf5 only, and only when it names an action space.
     const beside = path.join(v05, "other.hdf5");
     copyFileSync(v04, beside);
     writeFileSync(metadataFile, metadata(box([-2], [2])));
-    assert.equal((await loadDataset(beside)).manifest.action_space_declared_by, `${beside}: root attribute "action_space"`);
+    assert.equal((await loadDataset(beside)).manifest.action_space_declared_by, `the file's root attribute "action_space"`);
     copyFileSync(v04, file);
     writeFileSync(metadataFile, `{"total_episodes": 2, "data_format": "hdf5"}`);
     assert.deepEqual((await loadDataset(file)).actionSpace, fromAttribute.actionSpace);
+    writeFileSync(metadataFile, "{not json");
+    const broken = await loadDataset(file);
+    assert.deepEqual(broken.actionSpace, fromAttribute.actionSpace);
+    assert.match(broken.manifest.warnings.join("\n"), /metadata\.json is not valid JSON .*; the file's root attribute declares the action space instead/);
+    // A discrete declaration over actions that are not indices names who declared it.
+    writeFileSync(metadataFile, metadata(JSON.stringify({ type: "Discrete", dtype: "int64", start: 0, n: 3 })));
+    await assert.rejects(
+      loadDataset(file),
+      (err: unknown) => err instanceof InputError && /holds -0\.5, but .*metadata\.json: "action_space" declares a discrete space, whose actions are non-negative integer indices\. Declare the space/.test(err.message),
+    );
   }),
 );
 

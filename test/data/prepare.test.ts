@@ -152,6 +152,7 @@ test(
       [["--action-low", "1", "--action-high", "1"], 2, /--action-low\/--action-high declares the action bounds \[1, 1\] for dimension 0; expected low < high/],
       [["--action-low", "-1"], 2, /--action-low and --action-high go together/],
       [["--action-low", "-1", "--action-high", "x"], 2, /--action-high must be a number or comma-separated numbers, got "x"/],
+      [["--action-low", "-1,,1", "--action-high", "1"], 2, /--action-low must be a number or comma-separated numbers, got "-1,,1"/],
       [["--action-low", "-1", "--action-high", "1", "--action-space", "discrete"], 2, /declare a continuous space, but --action-space says discrete/],
       [["--action-n", "3", "--action-low", "-1", "--action-high", "1"], 2, /give one or the other/],
       [["--action-n", "3"], 2, /--action-n declares a discrete space, which needs one action index a step or one-hot rows, but column "actions" has 2 values a step/],

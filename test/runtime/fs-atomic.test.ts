@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, existsSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, existsSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { spawn } from "node:child_process";
@@ -72,7 +72,11 @@ test("replaceFilesTogether replaces every file or, when a write fails, none", as
   assert.deepEqual([a!, b!, gone!].map((file) => readFileSync(file, "utf8")), ["old", "old", "old"]);
   assert.deepEqual(readdirSync(dir).sort(), ["a.txt", "blocked", "gone.json", "stale.svg", "sub"]);
   assert.deepEqual(readdirSync(path.dirname(b!)), ["b.txt"]);
+  // A killed writer's temporary of a target is swept; a live writer's is not.
+  const [orphan, live] = [`.a.txt.tmp-${deadPid()}-0badf00d`, `.a.txt.tmp-${process.pid}-0000beef`];
+  for (const name of [orphan, live]) writeFileSync(path.join(dir, name), "half");
   await replaceFilesTogether([{ target: a!, data: "new" }, { target: b!, data: "new" }], { removeFirst: [gone!], removeAfter: [stale!] });
+  rmSync(path.join(dir, live));
   assert.deepEqual([a!, b!].map((file) => readFileSync(file, "utf8")), ["new", "new"]);
   assert.deepEqual(readdirSync(dir).sort(), ["a.txt", "blocked", "sub"]);
 });
@@ -81,6 +85,7 @@ test("replaceFilesTogether interrupted while it writes leaves the old files whol
   const dir = mkdtempSync(path.join(tmpdir(), "snndt-atomic-"));
   const targets = ["one.txt", "two.txt", "three.bin"].map((name) => path.join(dir, name));
   for (const file of targets) writeFileSync(file, "old");
+  const inNewDirectory = path.join(dir, "made", "for", "four.txt");
   // Two small files, then a large one: interrupted while the last is written, the first two must
   // still be old (written one after another, they would already be new). As the CLI does, an
   // interrupt becomes process.exit, whose listener removes the temporaries.
@@ -88,7 +93,8 @@ test("replaceFilesTogether interrupted while it writes leaves the old files whol
     const { replaceFilesTogether } = await import(${JSON.stringify(new URL("../../src/runtime/fs-atomic.js", import.meta.url).href)});
     process.on("SIGINT", () => process.exit(130));
     const [one, two, three] = ${JSON.stringify(targets)};
-    await replaceFilesTogether([{ target: one, data: "new" }, { target: two, data: "new" }, { target: three, data: new Uint8Array(256 << 20).fill(7) }]);
+    const four = ${JSON.stringify(inNewDirectory)};
+    await replaceFilesTogether([{ target: one, data: "new" }, { target: four, data: "new" }, { target: two, data: "new" }, { target: three, data: new Uint8Array(256 << 20).fill(7) }]);
     process.stdout.write("finished");`;
   const child = spawn(process.execPath, ["--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
   let output = "";
@@ -99,7 +105,7 @@ test("replaceFilesTogether interrupted while it writes leaves the old files whol
   assert.equal(output, "", "interrupted before it finished");
   assert.equal(code, 130);
   assert.deepEqual(targets.map((file) => readFileSync(file, "utf8")), ["old", "old", "old"]);
-  assert.deepEqual(readdirSync(dir).sort(), ["one.txt", "three.bin", "two.txt"]);
+  assert.deepEqual(readdirSync(dir).sort(), ["one.txt", "three.bin", "two.txt"], "no temporary, and no directory it made");
 });
 
 test("a directory path through a broken symbolic link is named as such", async () => {

@@ -185,6 +185,18 @@ test("a run whose data moved resumes with --data naming where it is now, and onl
   assert.match(rescaled.stderr, /step-10 was trained with the action space discrete, n = 2, but .*declared has discrete, n = 3 \(prepared with another declaration\?\)/);
   const res = runCli(["-q", "train", "--resume", partial, "--data", moved]);
   assert.equal(res.status, 0, res.stderr);
+  // A continuous box declared wider for the same episodes: the old code resumed and rescaled the head in silence.
+  const pendulum = path.join(FIXTURES, "samples", "pendulum-d4rl.hdf5");
+  const [observedBox, widerBox, pendulumRun] = ["observed-box", "wider-box", "pendulum-run"].map((name) => path.join(base, name));
+  assert.equal(runCli(["-q", "prepare-dataset", pendulum, "--out", observedBox]).status, 0);
+  assert.equal(runCli(["-q", "prepare-dataset", pendulum, "--out", widerBox, "--action-low=-2.5", "--action-high", "2.5"]).status, 0);
+  const pendulumArgs = [...TINY, "--config", path.join(REPO_ROOT, "configs", "pendulum.yaml"), "--set", "model.kind=dt", "--set", "train.steps=4", "--set", "train.checkpoint_every=2"];
+  assert.equal(runCli(["-q", "train", "--out", pendulumRun, "--data", observedBox, ...pendulumArgs]).status, 0);
+  for (const { step, dir } of await stepCheckpoints(pendulumRun)) if (step > 2) rmSync(dir, { recursive: true });
+  rmSync(path.join(pendulumRun, "summary.json"));
+  const wider = runCli(["-q", "train", "--resume", pendulumRun, "--data", widerBox]);
+  assert.equal(wider.status, 1, wider.stderr);
+  assert.match(wider.stderr, /step-2 was trained with the action space continuous, low \[-2\], high \[2\], but .*wider-box has continuous, low \[-2\.5\], high \[2\.5\]/);
   assert.deepEqual(lossCurve(partial), lossCurve(full));
   const weights = (dir: string) => readFileSync(path.join(dir, "checkpoints", "step-20", "model.safetensors"));
   assert.ok(weights(partial).equals(weights(full)), "final weights differ after the move");
