@@ -194,11 +194,26 @@ function checkDatasetFitsConfig(dataset: PreparedDataset, config: ResolvedConfig
   }
 }
 
+/** A finished run has nothing to resume; said before its dataset is loaded, which may take a while. */
+async function refuseFinishedRun(runDir: string, config: ResolvedConfig): Promise<void> {
+  if (!existsSync(path.join(runDir, SUMMARY_JSON))) return;
+  const newest = (await intactCheckpoints(runDir))[0];
+  if (newest === undefined) {
+    throw new InputError(`${runDir} finished (it has ${SUMMARY_JSON}) and keeps no step checkpoint to resume from; to train it again, start a new run.`);
+  }
+  if (newest.step >= config.train.steps) {
+    throw new InputError(
+      `${runDir} finished: its last checkpoint is at step ${newest.step} of ${config.train.steps} (train.steps) and it has ${SUMMARY_JSON}; nothing to resume. To train it again, start a new run.`,
+    );
+  }
+}
+
 /** Run (or resume) training; returns when done or when `stop.requested` was honoured. */
 export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   const { config, runDir, context, stop } = request;
   const { logger } = context;
   const started = Date.now();
+  if (request.resume) await refuseFinishedRun(runDir, config);
   const dataPath = resolvePackagePath(config.data.path);
   logger.info({ data: dataPath }, "loading dataset");
   const dataset = await loadDataset(dataPath, { progress: context.progress, warn: (message) => logger.warn(message) });
@@ -262,9 +277,6 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   const metrics = await MetricsWriter.open(runDir, { spikeLayers: spikingLayerNames(modelConfig) });
   const resumeFrom = request.resume ? await latestCheckpoint(runDir) : undefined;
   if (request.resume && !resumeFrom) {
-    if (existsSync(path.join(runDir, SUMMARY_JSON))) {
-      throw new InputError(`${runDir} finished (it has ${SUMMARY_JSON}) and keeps no step checkpoint to resume from; to train it again, start a new run.`);
-    }
     // Stopped before its first checkpoint: nothing to restore, and every random choice comes from
     // the seed, so starting over from step 0 makes the same run.
     logger.warn({ runDir }, "no checkpoint yet: starting the run over from step 0 with its saved config");
@@ -277,11 +289,6 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
       if (!(err instanceof InputError) || !older) throw err;
       throw new InputError(`${err.message} To resume from ${older.dir} (step ${older.step}), the newest checkpoint before it, move ${dir} out of ${path.dirname(dir)} and run --resume again.`);
     });
-    if (loaded.state.step >= config.train.steps && existsSync(path.join(runDir, SUMMARY_JSON))) {
-      throw new InputError(
-        `${runDir} finished: its last checkpoint is at step ${loaded.state.step} of ${config.train.steps} (train.steps) and it has ${SUMMARY_JSON}; nothing to resume. To train it again, start a new run.`,
-      );
-    }
     checkResumeCompatible(loaded.state, config, dataset, dir, runDir);
     if (config.data.path !== loaded.state.config.data.path) {
       // The same episodes at a new place (--data): the run's config names it from now on.

@@ -210,6 +210,11 @@ test("a run whose data moved resumes with --data naming where it is now, and onl
   const refused = runCli(["-q", "train", "--resume", unstarted, "--data", moved]);
   assert.equal(refused.status, 2, refused.stderr);
   assert.match(refused.stderr, /has no checkpoint yet, so nothing records which data it was trained on and --data cannot move it/);
+  // A finished run is said to be finished before its data is looked for (here it has gone).
+  rmSync(moved);
+  const done = runCli(["-q", "train", "--resume", partial]);
+  assert.equal(done.status, 1, done.stderr);
+  assert.match(done.stderr, /finished: its last checkpoint is at step 20 of 20 \(train\.steps\) and it has summary\.json; nothing to resume/);
 });
 
 test("a run stopped before its first checkpoint starts over on --resume and makes the same run", async () => {
@@ -405,6 +410,8 @@ test("a corrupt checkpoint is refused on resume, and an existing run is not over
   const below = runCli(["-q", "train", "--out", path.join(file, "run"), ...TINY]);
   assert.equal(below.status, 2, below.stderr);
   assert.match(below.stderr, /--out .*not-a-dir\/run: .*not-a-dir is a file; a run needs a directory/);
+  // As if it had died while writing its summary (a finished run is refused as finished first).
+  rmSync(path.join(out, "summary.json"));
   const weights = path.join(out, "checkpoints", "step-5", "model.safetensors");
   const bytes = readFileSync(weights);
   bytes[bytes.length - 3] ^= 0xff;
