@@ -176,27 +176,28 @@ export function detectActionSpace(raw: RawDataset, episodes: RawEpisode[], decla
     const bounds = declared?.kind === "continuous" ? declared.bounds : undefined;
     return bounds ? declaredBox(raw, episodes, bounds, declared!) : { kind: "continuous", dim: width, low, high };
   }
+  // The errors below arise only from a declaration: undeclared data is taken as discrete only when it fits.
+  const who = declaredBy(declared) ?? "--action-space discrete";
   if (raw.actWidth !== 1) {
     throw misfit(
       declared,
-      `${raw.file}: ${declaredBy(declared) ?? "--action-space discrete"} declares a discrete space, which needs one action index a step or one-hot rows, ` +
+      `${raw.file}: ${who} declares a discrete space, which needs one action index a step or one-hot rows, ` +
         `but column "${actionColumn}" has ${raw.actWidth} values a step that are not all one-hot.${setAsideHint(declared)}`,
     );
   }
   const declaredN = declared?.kind === "discrete" ? declared.n : undefined;
-  const by = declaredBy(declared);
   for (const ep of episodes) {
     for (let t = 0; t < ep.length; t++) {
       const v = ep.actions[t]!;
       if (!Number.isInteger(v) || v < 0) {
         throw new InputError(
-          `${raw.file}: column "${actionColumn}" at ${ep.locate(t)} holds ${v}, but ${declaredBy(declared) ?? "--action-space discrete"} declares a discrete space, ` +
+          `${raw.file}: column "${actionColumn}" at ${ep.locate(t)} holds ${v}, but ${who} declares a discrete space, ` +
             `whose actions are non-negative integer indices.${setAsideHint(declared)}`,
         );
       }
       if (declaredN !== undefined && v >= declaredN) {
         throw new InputError(
-          `${raw.file}: column "${actionColumn}" at ${ep.locate(t)} holds action ${v}, but ${by} declares ${declaredN} actions, 0..${declaredN - 1}.${setAsideHint(declared)}`,
+          `${raw.file}: column "${actionColumn}" at ${ep.locate(t)} holds action ${v}, but ${who} declares ${declaredN} actions, 0..${declaredN - 1}.${setAsideHint(declared)}`,
         );
       }
     }
