@@ -195,9 +195,8 @@ function checkDatasetFitsConfig(dataset: PreparedDataset, config: ResolvedConfig
 }
 
 /** A finished run has nothing to resume; said before its dataset is loaded, which may take a while. */
-async function refuseFinishedRun(runDir: string, config: ResolvedConfig): Promise<void> {
+function refuseFinishedRun(runDir: string, config: ResolvedConfig, newest: { step: number } | undefined): void {
   if (!existsSync(path.join(runDir, SUMMARY_JSON))) return;
-  const newest = (await intactCheckpoints(runDir))[0];
   if (newest === undefined) {
     throw new InputError(`${runDir} finished (it has ${SUMMARY_JSON}) and keeps no step checkpoint to resume from; to train it again, start a new run.`);
   }
@@ -213,7 +212,9 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   const { config, runDir, context, stop } = request;
   const { logger } = context;
   const started = Date.now();
-  if (request.resume) await refuseFinishedRun(runDir, config);
+  // The newest intact checkpoint, where a resumed run goes on from.
+  const resumeFrom = request.resume ? (await intactCheckpoints(runDir))[0] : undefined;
+  if (request.resume) refuseFinishedRun(runDir, config, resumeFrom);
   const dataPath = resolvePackagePath(config.data.path);
   logger.info({ data: dataPath }, "loading dataset");
   const dataset = await loadDataset(dataPath, { progress: context.progress, warn: (message) => logger.warn(message) });
@@ -275,14 +276,13 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   // A new run's config comes first: a directory with metrics but no config could be neither resumed nor reused.
   if (!request.resume) await writeResolvedConfig(runDir, config);
   const metrics = await MetricsWriter.open(runDir, { spikeLayers: spikingLayerNames(modelConfig) });
-  const resumeFrom = request.resume ? await latestCheckpoint(runDir) : undefined;
   if (request.resume && !resumeFrom) {
     // Stopped before its first checkpoint: nothing to restore, and every random choice comes from
     // the seed, so starting over from step 0 makes the same run.
     logger.warn({ runDir }, "no checkpoint yet: starting the run over from step 0 with its saved config");
     await metrics.truncateAfter(0);
   } else if (resumeFrom) {
-    const dir = resumeFrom;
+    const { dir } = resumeFrom;
     const loaded = await loadCheckpoint(dir).catch(async (err: unknown) => {
       // Damaged: resuming from the newest intact checkpoint before it is the user's choice, so say how.
       const older = (await intactCheckpoints(runDir)).find(({ dir: other }) => other !== dir);
