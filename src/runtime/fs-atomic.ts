@@ -141,14 +141,29 @@ export async function writeSynced(file: string, data: string | Uint8Array, flags
   }
 }
 
+/**
+ * Write `data` to a hidden temporary beside `target` and fsync it; the temporary stays registered for
+ * removal at exit until `release`. A failed write removes it before the error goes on.
+ */
+async function writeTemporary(target: string, data: string | Uint8Array): Promise<{ tmp: string; release: () => void }> {
+  const temporary = temporarySibling(target);
+  try {
+    closeSync(openSync(temporary.tmp, "w"));
+    // "r+" never creates: if an exit removed the file meanwhile, this fails instead of leaving one.
+    await writeSynced(temporary.tmp, data, "r+");
+    return temporary;
+  } catch (err) {
+    rmSync(temporary.tmp, { force: true });
+    temporary.release();
+    throw err;
+  }
+}
+
 /** Write a file atomically (temp file + fsync + rename). */
 export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
   await makeDirectory(path.dirname(target));
-  const { tmp, release } = temporarySibling(target);
+  const { tmp, release } = await writeTemporary(target, data);
   try {
-    closeSync(openSync(tmp, "w"));
-    // "r+" never creates: if an exit removed the file meanwhile, this fails instead of leaving one.
-    await writeSynced(tmp, data, "r+");
     await fs.rename(tmp, target);
   } catch (err) {
     await fs.rm(tmp, { force: true });
@@ -177,10 +192,7 @@ export async function replaceFilesTogether(
       madeDirectories.push(made);
       pendingParents.add(made); // an interrupt before the renames leaves no empty directory either
       removeOrphanedTemporaries(path.dirname(target), path.basename(target)); // a killed writer's
-      const temporary = temporarySibling(target);
-      staged.push({ ...temporary, target });
-      closeSync(openSync(temporary.tmp, "w"));
-      await writeSynced(temporary.tmp, data, "r+");
+      staged.push({ ...(await writeTemporary(target, data)), target });
     }
     for (const file of options.removeFirst ?? []) rmSync(file, { force: true });
     for (const { tmp, target } of staged) renameSync(tmp, target);
