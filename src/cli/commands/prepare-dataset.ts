@@ -5,7 +5,7 @@ import { printResult } from "../output.js";
 import { UsageError } from "../../runtime/errors.js";
 import { stat } from "node:fs/promises";
 import { episodeReturns, formatSummary, loadDataset, prepareDataset, readSource, type DatasetSummary, type PrepareOptions } from "../../data/dataset.js";
-import type { ColumnNames } from "../../data/columns.js";
+import { COLUMN_FLAGS, type ColumnNames, type ColumnRole } from "../../data/columns.js";
 import type { ActionSpaceDeclaration } from "../../data/raw.js";
 import { parseInteger, parseNumberList } from "../numbers.js";
 
@@ -84,7 +84,7 @@ export function registerPrepareDataset(program: Command, context: () => RunConte
         if (flags.out !== undefined) throw new UsageError("--inspect writes nothing; drop --out (or drop --inspect to prepare the dataset).");
         // A prepared directory is inspected through its manifest; a raw file is read and checked.
         const isDir = (await stat(input).catch(() => null))?.isDirectory() === true;
-        if (isDir) refuseReadingFlags(input, flags);
+        if (isDir) refuseReadingFlags(input, flags, columns);
         const { summary, episodes } = isDir
           ? await loadDataset(input).then((d) => ({ summary: d.manifest as DatasetSummary, episodes: d.episodes }))
           : await readSource(input, options).then((r) => ({ summary: r.summary, episodes: r.finished.episodes }));
@@ -126,22 +126,19 @@ function actionSpaceDeclaration(flags: PrepareFlags): ActionSpaceDeclaration | u
 }
 
 /** Flags that say how to read a raw file mean nothing for a prepared directory (it was read when prepared): refused, not ignored. */
-function refuseReadingFlags(dir: string, flags: PrepareFlags): void {
-  const given = Object.entries({
+function refuseReadingFlags(dir: string, flags: PrepareFlags, columns: ColumnNames): void {
+  const actionFlags = Object.entries({
     "--action-space": flags.actionSpace,
     "--action-n": flags.actionN,
     "--action-low": flags.actionLow,
     "--action-high": flags.actionHigh,
-    "--obs-column": flags.obsColumn,
-    "--action-column": flags.actionColumn,
-    "--reward-column": flags.rewardColumn,
-    "--episode-column": flags.episodeColumn,
-    "--step-column": flags.stepColumn,
-    "--terminal-column": flags.terminalColumn,
-    "--timeout-column": flags.timeoutColumn,
-    "--keep-partial": flags.keepPartial || undefined,
-    "--drop-nonfinite": flags.dropNonfinite || undefined,
   }).flatMap(([flag, value]) => (value === undefined ? [] : [flag]));
+  const given = [
+    ...actionFlags,
+    ...(Object.keys(columns) as ColumnRole[]).map((role) => COLUMN_FLAGS[role]),
+    ...(flags.keepPartial ? ["--keep-partial"] : []),
+    ...(flags.dropNonfinite ? ["--drop-nonfinite"] : []),
+  ];
   if (given.length) {
     throw new UsageError(`${dir} is a prepared dataset, read when it was prepared: ${given.join(", ")} ${given.length > 1 ? "apply" : "applies"} to raw files only.`);
   }
