@@ -4,7 +4,8 @@ import type { RunContext } from "../../runtime/context.js";
 import { printResult } from "../output.js";
 import { UsageError } from "../../runtime/errors.js";
 import { stat } from "node:fs/promises";
-import { episodeReturns, formatSummary, loadDataset, prepareDataset, readSource, type DatasetSummary, type PrepareOptions } from "../../data/dataset.js";
+import { existsSync } from "node:fs";
+import { episodeReturns, formatSummary, loadDataset, MANIFEST_FILE, prepareDataset, readSource, type DatasetSummary, type PrepareOptions } from "../../data/dataset.js";
 import { COLUMN_FLAGS, type ColumnNames, type ColumnRole } from "../../data/columns.js";
 import type { ActionSpaceDeclaration } from "../../data/raw.js";
 import { parseInteger, parseNumberList } from "../numbers.js";
@@ -84,7 +85,8 @@ export function registerPrepareDataset(program: Command, context: () => RunConte
         if (flags.out !== undefined) throw new UsageError("--inspect writes nothing; drop --out (or drop --inspect to prepare the dataset).");
         // A prepared directory is inspected through its manifest; a raw file is read and checked.
         const isDir = (await stat(input).catch(() => null))?.isDirectory() === true;
-        if (isDir) refuseReadingFlags(input, flags, columns);
+        // Only a prepared directory was read already; any other directory gets loadDataset's own error.
+        if (isDir && existsSync(path.join(input, MANIFEST_FILE))) refuseReadingFlags(input, flags, columns);
         const { summary, episodes } = isDir
           ? await loadDataset(input).then((d) => ({ summary: d.manifest as DatasetSummary, episodes: d.episodes }))
           : await readSource(input, options).then((r) => ({ summary: r.summary, episodes: r.finished.episodes }));
