@@ -13,6 +13,8 @@ import type { ActionSpaceDeclaration } from "./raw.js";
 const MINARI_METADATA_FILE = "metadata.json";
 /** The HDF5 file a Minari 0.5 dataset's metadata.json describes (other HDF5 files beside it have their own). */
 const MINARI_DATA_FILE = "main_data.hdf5";
+/** How every declaration snndt cannot use ends: the data's own range takes its place. */
+const READ_OFF_THE_DATA = "the action space is read off the data instead";
 
 /** What the dataset's metadata says about its action space: a usable declaration, or why not (a warning), or nothing. */
 export interface MinariActionSpace {
@@ -63,7 +65,7 @@ function flatNumbers(value: unknown): number[] | null {
 
 /** A serialized Gymnasium space as a declaration, or why it cannot be one. */
 function interpretSpace(space: unknown, where: string): MinariActionSpace {
-  const ignored = (why: string): MinariActionSpace => ({ declaration: null, warning: `${where} ${why}; the action space is read off the data instead` });
+  const ignored = (why: string): MinariActionSpace => ({ declaration: null, warning: `${where} ${why}; ${READ_OFF_THE_DATA}` });
   if (typeof space !== "object" || space === null) return ignored("is not a serialized space");
   const { type, n, start, low, high } = space as Record<string, unknown>;
   if (type === "Discrete") {
@@ -106,7 +108,7 @@ export function minariActionSpace(hdf5File: string, rootAttribute: unknown): Min
     if (serialized !== undefined && serialized !== null) return serializedSpace(serialized, where);
     if (unusable !== null) {
       const fallback = fromRootAttribute(rootAttribute);
-      const instead = fallback.declaration ? "the file's root attribute declares the action space instead" : "the action space is read off the data instead";
+      const instead = fallback.declaration ? "the file's root attribute declares the action space instead" : READ_OFF_THE_DATA;
       return { declaration: fallback.declaration, warning: [`${unusable}; ${instead}`, fallback.warning].filter((w) => w !== null).join("; ") };
     }
   }
@@ -125,6 +127,6 @@ function serializedSpace(serialized: unknown, where: string): MinariActionSpace 
   try {
     return interpretSpace(parsePythonJson(serialized), where);
   } catch (err) {
-    return { declaration: null, warning: `${where} is not valid JSON (${(err as Error).message}); the action space is read off the data instead` };
+    return { declaration: null, warning: `${where} is not valid JSON (${(err as Error).message}); ${READ_OFF_THE_DATA}` };
   }
 }
