@@ -81,7 +81,7 @@ function episodeIds(file: string, name: string, vector: Vector): ArrayLike<numbe
 }
 
 /** Per-row vectors of a constant width (a scalar column is width 1); ragged rows are an error. */
-function perStepVectors(file: string, name: string, nested: NestedNumbers): number {
+export function perStepWidth(file: string, name: string, nested: NestedNumbers): number {
   if (nested.offsets.length === 0) return 1;
   if (nested.offsets.length > 1) {
     throw new InputError(`${file}: column "${name}" is nested ${nested.offsets.length} lists deep; a per-step column holds a number or a list of numbers a row.`);
@@ -174,15 +174,15 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
   const obs = vectorRows(file, table, obsNames);
   const act = vectorRows(file, table, actNames);
   const rew = flattenNumbers(file, rewName, column(table, rewName), "f64");
-  const obsDim = perStepVectors(file, obsName, obs);
-  const actWidth = perStepVectors(file, actName, act);
-  if (perStepVectors(file, rewName, rew) !== 1) {
+  const obsDim = perStepWidth(file, obsName, obs);
+  const actWidth = perStepWidth(file, actName, act);
+  if (perStepWidth(file, rewName, rew) !== 1) {
     throw new InputError(`${file}: column "${rewName}" holds several values a row; expected one reward a step.`);
   }
   const flagValues = (name: string | undefined): Float32Array | null => {
     if (name === undefined) return null;
     const nested = flattenNumbers(file, name, column(table, name), "f32");
-    if (perStepVectors(file, name, nested) !== 1) throw new InputError(`${file}: column "${name}" holds several values a row; expected one flag a step.`);
+    if (perStepWidth(file, name, nested) !== 1) throw new InputError(`${file}: column "${name}" holds several values a row; expected one flag a step.`);
     return nested.values as Float32Array;
   };
   const rows = table.numRows;

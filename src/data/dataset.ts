@@ -13,7 +13,9 @@ import { fileOnPath, writeDirAtomic, writeFileAtomic } from "../runtime/fs-atomi
 import { SNNDT_VERSION } from "../runtime/version.js";
 import { actionWidth, type ActionSpace, type Episode, type StateStats } from "./types.js";
 import { STEP_COLUMNS, writeStepsArrowHashed } from "./arrow-writer.js";
-import { sha256FileInBackground } from "./hashing.js";
+import { sha256FileInBackground, sha256ListingInBackground, type BackgroundHash } from "./hashing.js";
+import { listMinariArrowEpisodes, locateMinariDataset, minariArrowFiles, readMinariArrow, totalBytes } from "./minari-directory.js";
+import { MINARI_DATA_FILE, MINARI_METADATA_FILE } from "./minari-metadata.js";
 import { parseArrowFile, rawFromTable, readArrow } from "./arrow-reader.js";
 import { flattenNumbers } from "./arrow-nested.js";
 import { readHdf5 } from "./hdf5-reader.js";
@@ -174,30 +176,56 @@ function summarize(raw: RawDataset, finished: FinishedDataset, source: { path: s
   };
 }
 
-/** Read and check a raw Arrow/HDF5 file; returns its summary and episodes (nothing is written). */
+/**
+ * Read and check a raw Arrow/HDF5 file or a Minari dataset directory; returns its summary and
+ * episodes (nothing is written).
+ */
 export async function readSource(input: string, options: ReaderOptions = {}): Promise<{ summary: DatasetSummary; finished: FinishedDataset }> {
   if (statSync(input, { throwIfNoEntry: false })?.isDirectory()) {
-    const prepared = existsSync(path.join(input, MANIFEST_FILE));
-    throw new InputError(
-      `${input} is a directory; expected an Arrow or HDF5 file` +
-        (prepared ? `. It holds ${MANIFEST_FILE}, so it is already a prepared dataset: give it to train or eval (--data) as it is.` : "."),
+    if (existsSync(path.join(input, MANIFEST_FILE))) {
+      throw new InputError(`${input} is a directory holding ${MANIFEST_FILE}, so it is already a prepared dataset: give it to train or eval (--data) as it is.`);
+    }
+    const minari = locateMinariDataset(input);
+    if (minari === null) {
+      throw new InputError(
+        `${input} is a directory, but neither a prepared dataset (no ${MANIFEST_FILE}) nor a Minari dataset (no data/${MINARI_METADATA_FILE} or data/${MINARI_DATA_FILE}); ` +
+          `expected one of those, or an Arrow or HDF5 file.`,
+      );
+    }
+    if (minari.storage === "hdf5") return readSource(minari.file, options);
+    const episodes = listMinariArrowEpisodes(minari);
+    const files = minariArrowFiles(minari, episodes);
+    return readHashed(
+      { path: path.resolve(minari.dataDir), hash: sha256ListingInBackground(minari.dataDir, files), bytes: () => totalBytes(files) },
+      () => readMinariArrow(minari, episodes, { columns: options.columns, progress: options.progress }),
+      options,
     );
   }
   const format = await detectFormat(input);
-  // Hash the source in a worker while this thread reads it.
-  const sourceHash = sha256FileInBackground(input);
+  return readHashed(
+    { path: path.resolve(input), hash: sha256FileInBackground(input), bytes: () => statSync(input).size },
+    () => readRaw(input, format, options),
+    options,
+  );
+}
+
+/** Read a source while a worker hashes its bytes; the reading warnings go to `options.warn`, prefixed with the source. */
+async function readHashed(
+  source: { path: string; hash: BackgroundHash; bytes: () => number },
+  read: () => Promise<RawDataset>,
+  options: ReaderOptions,
+): Promise<{ summary: DatasetSummary; finished: FinishedDataset }> {
   let raw: RawDataset;
   let finished: FinishedDataset;
   try {
-    raw = await readRaw(input, format, options);
+    raw = await read();
     finished = finishDataset(raw, { dropNonfinite: options.dropNonfinite, actionSpace: options.actionSpace });
   } catch (err) {
-    sourceHash.cancel();
+    source.hash.cancel();
     throw err;
   }
-  const { size } = await fs.stat(input);
-  const summary = summarize(raw, finished, { path: path.resolve(input), sha256: await sourceHash.digest, bytes: size });
-  for (const warning of summary.warnings) options.warn?.(`${input}: ${warning}`);
+  const summary = summarize(raw, finished, { path: source.path, sha256: await source.hash.digest, bytes: source.bytes() });
+  for (const warning of summary.warnings) options.warn?.(`${raw.file}: ${warning}`);
   return { summary, finished };
 }
 
@@ -335,19 +363,15 @@ async function loadPrepared(dir: string): Promise<PreparedDataset> {
 }
 
 /**
- * A prepared directory (manifest.json + steps.arrow) or a raw Arrow/HDF5 file (prepared in memory by
- * the same code). A raw file's reading warnings go to `options.warn`, as prepare-dataset logs them; a
- * prepared directory's were shown when it was prepared.
+ * A prepared directory (manifest.json + steps.arrow), or a raw Arrow/HDF5 file or Minari dataset
+ * directory (prepared in memory by the same code). A raw source's reading warnings go to
+ * `options.warn`, as prepare-dataset logs them; a prepared directory's were shown when it was prepared.
  */
 export async function loadDataset(pathOrDir: string, options: ReaderOptions = {}): Promise<PreparedDataset> {
   const stat = await fs.stat(pathOrDir).catch(() => null);
-  if (stat === null) throw new InputError(`${pathOrDir}: no such file or directory; expected a prepared dataset directory or an Arrow/HDF5 file.`);
-  if (stat.isDirectory()) {
-    if (!existsSync(path.join(pathOrDir, MANIFEST_FILE))) {
-      throw new InputError(`${pathOrDir} is a directory without ${MANIFEST_FILE}; expected a directory written by snndt prepare-dataset, or an Arrow/HDF5 file.`);
-    }
-    return loadPrepared(pathOrDir);
-  }
+  if (stat === null) throw new InputError(`${pathOrDir}: no such file or directory; expected a prepared dataset directory, a Minari dataset directory or an Arrow/HDF5 file.`);
+  if (stat.isDirectory() && existsSync(path.join(pathOrDir, MANIFEST_FILE))) return loadPrepared(pathOrDir);
+  // Any other directory is a Minari dataset, or readSource says what was expected.
   const { summary, finished } = await readSource(pathOrDir, options);
   return withEpisodesSha256({
     manifest: { ...summary, steps_file: null, sha256: summary.source.sha256 },

@@ -10,9 +10,9 @@ import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import type { ActionSpaceDeclaration } from "./raw.js";
 
-const MINARI_METADATA_FILE = "metadata.json";
+export const MINARI_METADATA_FILE = "metadata.json";
 /** The HDF5 file a Minari 0.5 dataset's metadata.json describes (other HDF5 files beside it have their own). */
-const MINARI_DATA_FILE = "main_data.hdf5";
+export const MINARI_DATA_FILE = "main_data.hdf5";
 /** How every declaration snndt cannot use ends: the data's own range takes its place. */
 const READ_OFF_THE_DATA = "the action space is read off the data instead";
 
@@ -121,8 +121,8 @@ function fromRootAttribute(rootAttribute: unknown): MinariActionSpace {
   return serializedSpace(rootAttribute, `the file's root attribute "action_space"`);
 }
 
-/** A space as Minari stores it (a JSON string; an object is taken as it is). */
-function serializedSpace(serialized: unknown, where: string): MinariActionSpace {
+/** A space as Minari stores it (a JSON string; an object is taken as it is); `where` names its place for messages and the manifest. */
+export function serializedSpace(serialized: unknown, where: string): MinariActionSpace {
   if (typeof serialized !== "string") return interpretSpace(serialized, where);
   try {
     return interpretSpace(parsePythonJson(serialized), where);

@@ -47,12 +47,12 @@ test(
     mkdirSync(folder);
     const plain = runCli(["prepare-dataset", folder, "--out", path.join(dir, "out")]);
     assert.equal(plain.status, 1, plain.stderr);
-    assert.match(plain.stderr, /folder is a directory; expected an Arrow or HDF5 file\./);
+    assert.match(plain.stderr, /folder is a directory, but neither a prepared dataset \(no manifest\.json\) nor a Minari dataset .*; expected one of those, or an Arrow or HDF5 file\./);
     const prepared = path.join(dir, "prepared");
     assert.equal(runCli(["prepare-dataset", path.join(SAMPLES, "cartpole-episodes.arrows"), "--out", prepared]).status, 0);
     const again = runCli(["prepare-dataset", prepared, "--out", path.join(dir, "out")]);
     assert.equal(again.status, 1, again.stderr);
-    assert.match(again.stderr, /prepared is a directory; .* already a prepared dataset: give it to train or eval \(--data\)/);
+    assert.match(again.stderr, /prepared is a directory holding manifest\.json, so it is already a prepared dataset: give it to train or eval \(--data\)/);
     assert.ok(!existsSync(path.join(dir, "out")), "nothing written");
   }),
 );

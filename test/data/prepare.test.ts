@@ -142,7 +142,7 @@ test(
     assert.equal(redeclared.status, 2);
     assert.match(redeclared.stderr, /declared is a prepared dataset, read when it was prepared: --action-n, --keep-partial apply to raw files only/);
     const notPrepared = runCli(["prepare-dataset", "--inspect", dir, "--action-n", "4"]);
-    assert.match(notPrepared.stderr, /is a directory without manifest\.json; expected a directory written by snndt prepare-dataset/);
+    assert.match(notPrepared.stderr, /is a directory, but neither a prepared dataset \(no manifest\.json\) nor a Minari dataset/);
     const inspected = runCli(["prepare-dataset", "--inspect", out]);
     assert.match(inspected.stdout, /actions {5}continuous, dim = 2, declared low \[-1, -1\], high \[1, 2\] \(declared by --action-low\/--action-high\)/);
 

@@ -32,19 +32,22 @@ interface PrepareFlags {
 const EXAMPLES = `
 Inputs are recognised from their content: Arrow IPC file / Feather v2 (LZ4 or ZSTD compressed),
 Arrow IPC stream, D4RL HDF5 (flat datasets) and Minari HDF5 (episode_N groups); per-step or
-per-episode (one row an episode, list columns) Arrow layouts.
+per-episode (one row an episode, list columns) Arrow layouts. A Minari dataset directory (e.g.
+~/.minari/datasets/D4RL/door/human-v2) is read in its hdf5 or arrow storage, with its declared
+action space.
 
 Examples:
   $ snndt prepare-dataset hopper-medium-v2.hdf5 --out datasets/hopper-medium --action-low=-1 --action-high 1
   $ snndt prepare-dataset --inspect cartpole-steps.feather
+  $ snndt prepare-dataset ~/.minari/datasets/mujoco/hopper/expert-v0 --out datasets/hopper-expert
   $ snndt prepare-dataset replay.arrows --out datasets/replay --obs-column state --action-column act --force
   $ snndt --json prepare-dataset pendulum.hdf5 --out datasets/pendulum --keep-partial > manifest.json`;
 
 export function registerPrepareDataset(program: Command, context: () => RunContext): void {
   program
     .command("prepare-dataset")
-    .description("read an Arrow or HDF5 trajectory file and write a prepared dataset (steps.arrow + manifest.json)")
-    .argument("<input>", "Arrow (.arrow/.feather/.arrows) or HDF5 (D4RL/Minari) trajectory file")
+    .description("read an Arrow or HDF5 trajectory file or a Minari dataset and write a prepared dataset (steps.arrow + manifest.json)")
+    .argument("<input>", "Arrow (.arrow/.feather/.arrows) or HDF5 (D4RL/Minari) trajectory file, or a Minari dataset directory")
     .option("-o, --out <dir>", "output directory (required unless --inspect)")
     .option("--force", "replace an existing output directory that holds a prepared dataset (nothing else is ever deleted)", false)
     .option("--keep-partial", "keep the unfinished episode after the last terminal/timeout instead of dropping it", false)
@@ -83,11 +86,10 @@ export function registerPrepareDataset(program: Command, context: () => RunConte
       };
       if (flags.inspect) {
         if (flags.out !== undefined) throw new UsageError("--inspect writes nothing; drop --out (or drop --inspect to prepare the dataset).");
-        // A prepared directory is inspected through its manifest; a raw file is read and checked.
-        const isDir = (await stat(input).catch(() => null))?.isDirectory() === true;
-        // Only a prepared directory was read already; any other directory gets loadDataset's own error.
-        if (isDir && existsSync(path.join(input, MANIFEST_FILE))) refuseReadingFlags(input, flags, columns);
-        const { summary, episodes } = isDir
+        // A prepared directory is inspected through its manifest; a raw file or Minari directory is read and checked.
+        const prepared = (await stat(input).catch(() => null))?.isDirectory() === true && existsSync(path.join(input, MANIFEST_FILE));
+        if (prepared) refuseReadingFlags(input, flags, columns);
+        const { summary, episodes } = prepared
           ? await loadDataset(input).then((d) => ({ summary: d.manifest as DatasetSummary, episodes: d.episodes }))
           : await readSource(input, options).then((r) => ({ summary: r.summary, episodes: r.finished.episodes }));
         if (ctx.json) process.stdout.write(JSON.stringify(summary, null, 2) + "\n");

@@ -1,0 +1,249 @@
+/**
+ * Minari dataset directories. A Minari dataset keeps its episodes in `data/`, where `metadata.json`
+ * names the storage (`data_format`) and declares the spaces. The storages:
+ *
+ * - "hdf5": `data/main_data.hdf5` with episode_N groups (read by hdf5-reader). Minari 0.4 datasets
+ *   have this file alone, their metadata in its root attributes.
+ * - "arrow": one directory an episode, `data/<episode id>/part-0.arrow`, an Arrow IPC file whose
+ *   columns (observations, actions, rewards, terminations, truncations, infos) all hold T+1 rows:
+ *   observations end with the one after the last step, the others with a padding row to drop. The
+ *   episode id is the directory's name (pyarrow's partitioning keeps it out of the file), and
+ *   `data/<episode id>/metadata.json` records the episode's `total_steps`.
+ * - "parquet": as "arrow", in Parquet files, which snndt does not read.
+ *
+ * Box spaces are FixedSizeList columns (of the flattened shape), Discrete spaces int32 columns,
+ * Dict and Tuple spaces struct columns.
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import * as path from "node:path";
+import { Type, type Table } from "apache-arrow";
+import { InputError, UsageError } from "../runtime/errors.js";
+import type { ProgressFactory } from "../runtime/progress.js";
+import { yieldToEventLoop } from "../runtime/event-loop.js";
+import { COLUMN_FLAGS, findColumn, requireColumn, type ColumnNames } from "./columns.js";
+import { flattenNumbers, type NestedNumbers } from "./arrow-nested.js";
+import { parseArrowFile, perStepWidth } from "./arrow-reader.js";
+import { MINARI_DATA_FILE, MINARI_METADATA_FILE, parsePythonJson, serializedSpace } from "./minari-metadata.js";
+import type { RawDataset, RawEpisode } from "./raw.js";
+
+const DATA_DIR = "data";
+/** pyarrow's write_dataset names an episode's file part-{i}.arrow; Minari writes one an episode. */
+const PART_FILE = /^part-(\d+)\.arrow$/;
+const EPISODE_DIR = /^\d+$/;
+
+/** Where a Minari dataset's episodes are, by storage. */
+export type MinariStorage =
+  | { storage: "hdf5"; file: string }
+  | { storage: "arrow"; dataDir: string; metadataFile: string; metadata: Record<string, unknown> };
+
+/** One episode of the Arrow storage: its id, its file and the steps its metadata records (if any). */
+export interface MinariArrowEpisode {
+  id: number;
+  file: string;
+  totalSteps: number | null;
+}
+
+export interface MinariArrowReadOptions {
+  columns?: ColumnNames;
+  progress?: ProgressFactory;
+}
+
+function readJsonObject(file: string, what: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = parsePythonJson(readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new InputError(`${file}: cannot read it as JSON (${(err as Error).message}); expected ${what}.`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw new InputError(`${file}: holds ${JSON.stringify(parsed)?.slice(0, 40)}; expected ${what} (a JSON object).`);
+  return parsed as Record<string, unknown>;
+}
+
+/**
+ * The storage of the Minari dataset at `dir` (the dataset's directory or its `data/`), or null when
+ * `dir` is no Minari dataset. A Minari dataset in a storage snndt cannot read is an InputError.
+ */
+export function locateMinariDataset(dir: string): MinariStorage | null {
+  for (const dataDir of [dir, path.join(dir, DATA_DIR)]) {
+    const metadataFile = path.join(dataDir, MINARI_METADATA_FILE);
+    const hdf5File = path.join(dataDir, MINARI_DATA_FILE);
+    if (!existsSync(metadataFile)) {
+      if (existsSync(hdf5File)) return { storage: "hdf5", file: hdf5File };
+      continue;
+    }
+    let metadata: Record<string, unknown>;
+    try {
+      metadata = readJsonObject(metadataFile, "Minari's dataset metadata");
+    } catch (err) {
+      // The HDF5 reader warns about the unreadable metadata itself and reads the file's own.
+      if (existsSync(hdf5File)) return { storage: "hdf5", file: hdf5File };
+      throw err;
+    }
+    const format = metadata["data_format"];
+    if (format === "arrow") return { storage: "arrow", dataDir, metadataFile, metadata };
+    if (format === "hdf5" || (format === undefined && existsSync(hdf5File))) {
+      if (!existsSync(hdf5File)) throw new InputError(`${metadataFile}: "data_format" is "hdf5", but ${hdf5File} is missing; the dataset is incomplete (download it again).`);
+      return { storage: "hdf5", file: hdf5File };
+    }
+    if (format === "parquet") {
+      throw new InputError(
+        `${metadataFile}: "data_format" is "parquet"; snndt reads Minari's "hdf5" and "arrow" storages, not Parquet files. ` +
+          `Write the episodes to one Arrow/Feather file (e.g. with pyarrow), or recreate the dataset with data_format "arrow" or "hdf5".`,
+      );
+    }
+    if (format !== undefined) throw new InputError(`${metadataFile}: "data_format" is ${JSON.stringify(format)}; expected "hdf5" or "arrow" (Minari's storages that snndt reads).`);
+  }
+  return null;
+}
+
+/** A count the dataset metadata records (total_episodes, total_steps), or null when absent. */
+function recordedCount(metadata: Record<string, unknown>, key: string): number | null {
+  const value = metadata[key];
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0 ? value : null;
+}
+
+/** The episodes of an Arrow storage in id order (directory names sort as text: 10 before 2), checked against the metadata's count. */
+export function listMinariArrowEpisodes(found: Extract<MinariStorage, { storage: "arrow" }>): MinariArrowEpisode[] {
+  const ids = readdirSync(found.dataDir, { withFileTypes: true })
+    .filter((entry) => entry.isDirectory() && EPISODE_DIR.test(entry.name))
+    .map((entry) => Number(entry.name))
+    .sort((a, b) => a - b);
+  const recorded = recordedCount(found.metadata, "total_episodes");
+  if (ids.length === 0) {
+    throw new InputError(`${found.dataDir}: no episode directories (0/, 1/, ...) beside ${MINARI_METADATA_FILE}${recorded ? `, which records ${recorded} episodes` : ""}; the dataset is incomplete.`);
+  }
+  if (recorded !== null && recorded !== ids.length) {
+    const present = new Set(ids);
+    const missing = Array.from({ length: recorded }, (_, id) => id).filter((id) => !present.has(id));
+    const detail = missing.length > 0 ? `; missing: ${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", ..." : ""}` : "";
+    throw new InputError(`${found.metadataFile}: "total_episodes" is ${recorded}, but ${found.dataDir} holds ${ids.length} episode directories${detail}; the dataset is incomplete or was changed.`);
+  }
+  return ids.map((id) => {
+    const dir = path.join(found.dataDir, String(id));
+    const files = readdirSync(dir).filter((name) => !name.startsWith(".") && !name.startsWith("_") && name !== MINARI_METADATA_FILE);
+    const parts = files.filter((name) => PART_FILE.test(name));
+    const other = files.filter((name) => !PART_FILE.test(name));
+    if (other.length > 0 || parts.length !== 1) {
+      const found = files.length === 0 ? "none" : files.join(", ");
+      throw new InputError(`${dir}: expected one episode file part-0.arrow (and ${MINARI_METADATA_FILE}), as Minari writes them, but found: ${found}.`);
+    }
+    const episodeMetadata = path.join(dir, MINARI_METADATA_FILE);
+    const totalSteps = existsSync(episodeMetadata) ? recordedCount(readJsonObject(episodeMetadata, "Minari's episode metadata"), "total_steps") : null;
+    return { id, file: path.join(dir, parts[0]!), totalSteps };
+  });
+}
+
+/** The files whose bytes make up the dataset: the dataset metadata (it declares the spaces), then each episode's file. */
+export function minariArrowFiles(found: Extract<MinariStorage, { storage: "arrow" }>, episodes: readonly MinariArrowEpisode[]): string[] {
+  return [found.metadataFile, ...episodes.map((ep) => ep.file)];
+}
+
+export function totalBytes(files: readonly string[]): number {
+  return files.reduce((sum, file) => sum + statSync(file).size, 0);
+}
+
+/** A column of one episode's table, refused with a clear reason when it holds a Dict or Tuple space (a struct). */
+function numbersOf(file: string, table: Table, name: string, valueType: "f32" | "f64"): NestedNumbers {
+  const vector = table.getChild(name)!;
+  if (vector.type.typeId === Type.Struct) {
+    const fields = (vector.type as unknown as { children: Array<{ name: string }> }).children.map((f) => `"${f.name}"`).join(", ");
+    throw new InputError(`${file}: column "${name}" is a struct of ${fields}, as Minari stores a Dict or Tuple space; snndt reads Box and Discrete spaces (one vector or index a step).`);
+  }
+  return flattenNumbers(file, name, vector, valueType);
+}
+
+/** Read the episodes of a Minari Arrow storage, in id order. */
+export async function readMinariArrow(
+  found: Extract<MinariStorage, { storage: "arrow" }>,
+  episodeFiles: readonly MinariArrowEpisode[],
+  options: MinariArrowReadOptions = {},
+): Promise<RawDataset> {
+  const cols = options.columns ?? {};
+  const idColumns = (["episode", "step"] as const).filter((role) => cols[role] !== undefined);
+  if (idColumns.length) {
+    throw new UsageError(
+      `${found.dataDir}: ${idColumns.map((role) => COLUMN_FLAGS[role]).join(" and ")} ${idColumns.length > 1 ? "apply" : "applies"} to Arrow files only; ` +
+        `a Minari dataset's episodes are its episode directories.`,
+    );
+  }
+  const datasetName = path.basename(found.dataDir) === DATA_DIR ? path.basename(path.dirname(found.dataDir)) : path.basename(found.dataDir);
+  const bar = options.progress?.start(`reading ${datasetName}`, episodeFiles.length);
+  const episodes: RawEpisode[] = [];
+  const used: Record<string, string> = {};
+  let obsDim = -1;
+  let actWidth = -1;
+  let integerTyped = false;
+  for (const [index, { file, totalSteps }] of episodeFiles.entries()) {
+    const table = await parseArrowFile(file, "arrow-file");
+    const names = table.schema.fields.map((f) => f.name);
+    const obsName = requireColumn(file, names, "observations", cols);
+    const actName = requireColumn(file, names, "actions", cols);
+    const rewName = requireColumn(file, names, "rewards", cols);
+    const termName = findColumn(file, names, "terminals", cols);
+    const timeoutName = findColumn(file, names, "timeouts", cols);
+    const obs = numbersOf(file, table, obsName, "f32");
+    const act = numbersOf(file, table, actName, "f32");
+    const rew = numbersOf(file, table, rewName, "f64");
+    const flags = [termName, timeoutName].map((name) => (name === undefined ? null : numbersOf(file, table, name, "f32")));
+    const width = { obs: perStepWidth(file, obsName, obs), act: perStepWidth(file, actName, act) };
+    for (const [name, nested] of [[rewName, rew], [termName, flags[0]], [timeoutName, flags[1]]] as const) {
+      if (nested && perStepWidth(file, name!, nested) !== 1) throw new InputError(`${file}: column "${name}" holds several values a row; expected one a step.`);
+    }
+    const rows = table.numRows;
+    if (rows === 0) throw new InputError(`${file}: holds no rows; expected one row more than the episode's steps (Minari's layout).`);
+    const length = rows - 1;
+    if (totalSteps !== null && totalSteps !== length) {
+      throw new InputError(
+        `${file}: holds ${rows} rows, but ${path.join(path.dirname(file), MINARI_METADATA_FILE)} records total_steps ${totalSteps}; expected ${totalSteps + 1} rows ` +
+          `(one more than the steps: the observation after the last step, the other columns padded).`,
+      );
+    }
+    if (obsDim === -1) {
+      obsDim = width.obs;
+      actWidth = width.act;
+      integerTyped = act.integerTyped;
+      Object.assign(used, { observations: obsName, actions: actName, rewards: rewName });
+      if (termName) used["terminals"] = termName;
+      if (timeoutName) used["timeouts"] = timeoutName;
+    } else if (width.obs !== obsDim || width.act !== actWidth) {
+      const [name, found, earlier] = width.obs !== obsDim ? [obsName, width.obs, obsDim] : [actName, width.act, actWidth];
+      throw new InputError(`${file}: column "${name}" has ${found} values a step but earlier episodes have ${earlier} (ragged ${name}).`);
+    }
+    const lastFlag = (nested: NestedNumbers | null): boolean => nested !== null && length > 0 && nested.values[length - 1]! !== 0;
+    const relative = path.relative(found.dataDir, file);
+    episodes.push({
+      length,
+      // Row T is the observation after the last step, and padding in the other columns.
+      observations: (obs.values as Float32Array).subarray(0, length * width.obs),
+      actions: (act.values as Float32Array).subarray(0, length * width.act),
+      rewards: (rew.values as Float64Array).subarray(0, length),
+      terminated: lastFlag(flags[0]!),
+      truncated: lastFlag(flags[1]!),
+      locate: (t) => `${relative} row ${t}`,
+    });
+    bar?.update(index + 1);
+    await yieldToEventLoop();
+  }
+  bar?.stop();
+  const steps = episodes.reduce((sum, ep) => sum + ep.length, 0);
+  const recordedSteps = recordedCount(found.metadata, "total_steps");
+  if (recordedSteps !== null && recordedSteps !== steps) {
+    throw new InputError(`${found.metadataFile}: "total_steps" is ${recordedSteps}, but the episode files hold ${steps} steps; the dataset is incomplete or was changed.`);
+  }
+  const serialized = found.metadata["action_space"];
+  const declared = serialized === undefined || serialized === null ? null : serializedSpace(serialized, `${path.resolve(found.metadataFile)}: "action_space"`);
+  return {
+    file: found.dataDir,
+    format: "arrow-file",
+    layout: "minari",
+    columns: used,
+    obsDim: Math.max(obsDim, 0),
+    actWidth: Math.max(actWidth, 0),
+    actionsIntegerTyped: integerTyped,
+    episodes,
+    droppedPartialSteps: 0,
+    warnings: declared?.warning ? [declared.warning] : [],
+    ...(declared?.declaration ? { declaredActionSpace: declared.declaration } : {}),
+  };
+}
+

@@ -1,0 +1,246 @@
+/**
+ * Minari dataset directories: the arrow storage (one part-0.arrow an episode, every column one row
+ * longer than the steps) read to the same episodes as the hdf5 storage, its declared action space,
+ * and the ways such a directory can be incomplete. The Arrow files are written here by apache-arrow
+ * in the layout Minari's ArrowStorage writes through pyarrow (pyarrow is not installable here); the
+ * episodes are those of the h5py-written Minari sample.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import * as path from "node:path";
+import { Field, Struct, Utf8, type Vector } from "apache-arrow";
+import { loadDataset } from "../../src/data/dataset.js";
+import { InputError, UsageError } from "../../src/runtime/errors.js";
+import { bool, f64, fixedList, h5wasm, int32, vec, withTmp, writeArrow } from "./make-files.js";
+import { FIXTURES } from "../helpers/paths.js";
+import { runCli } from "../helpers/cli.js";
+
+const SAMPLE = path.join(FIXTURES, "samples", "pendulum-minari.hdf5");
+const truth = JSON.parse(readFileSync(path.join(FIXTURES, "samples", "truth.json"), "utf8")) as Record<string, { episodes: Array<{ length: number; return: number }> }>;
+
+/** One episode as Minari holds it: T+1 observations, T of the rest. */
+interface SourceEpisode {
+  observations: number[][];
+  actions: number[][] | number[];
+  rewards: number[];
+  terminations: boolean[];
+  truncations: boolean[];
+}
+
+/** The episodes of the h5py-written Minari sample, final observations included. */
+async function sampleEpisodes(): Promise<SourceEpisode[]> {
+  const mod = await h5wasm();
+  const f = new mod.File(SAMPLE, "r");
+  try {
+    const names = f.keys().sort((a, b) => Number(a.split("_")[1]) - Number(b.split("_")[1]));
+    return names.map((name) => {
+      const read = (what: string): { values: number[]; width: number } => {
+        const ds = f.get(`${name}/${what}`) as import("h5wasm").Dataset;
+        const shape = ds.shape!;
+        return { values: Array.from(ds.value as ArrayLike<number>, Number), width: shape.length > 1 ? shape[1]! : 1 };
+      };
+      const rows = ({ values, width }: { values: number[]; width: number }) => Array.from({ length: values.length / width }, (_, r) => values.slice(r * width, (r + 1) * width));
+      return {
+        observations: rows(read("observations")),
+        actions: rows(read("actions")),
+        rewards: read("rewards").values,
+        terminations: read("terminations").values.map(Boolean),
+        truncations: read("truncations").values.map(Boolean),
+      };
+    });
+  } finally {
+    f.close();
+  }
+}
+
+const box = (low: number[], high: number[]): string => JSON.stringify({ type: "Box", dtype: "float32", shape: [low.length], low, high });
+
+interface WriteOptions {
+  actionSpace: string;
+  observationSpace?: string;
+  /** Replace an episode's observation column (a Dict space's struct, say). */
+  observationColumn?: (episode: SourceEpisode) => Vector;
+  /** Leave out the padding row Minari appends (a storage written some other way). */
+  unpadded?: boolean;
+}
+
+/**
+ * Write `episodes` as Minari's ArrowStorage does: data/metadata.json (json.dump of the dataset's
+ * metadata, each space a JSON string), and for episode i data/i/part-0.arrow (the partition column
+ * episode_id left out of the file) with data/i/metadata.json.
+ */
+async function writeMinariArrow(root: string, episodes: SourceEpisode[], options: WriteOptions): Promise<string> {
+  const data = path.join(root, "data");
+  mkdirSync(data, { recursive: true });
+  for (const [id, ep] of episodes.entries()) {
+    const dir = path.join(data, String(id));
+    mkdirSync(dir);
+    const steps = ep.rewards.length;
+    const pad = options.unpadded ? 0 : 1;
+    const rows = steps + pad;
+    const discrete = typeof ep.actions[0] === "number";
+    const actions = discrete
+      ? vec([...(ep.actions as number[]), ...Array(pad).fill(0)], int32)
+      : vec([...(ep.actions as number[][]), ...Array(pad).fill((ep.actions as number[][])[0]!.map(() => 0))], fixedList((ep.actions as number[][])[0]!.length));
+    const observations = options.observationColumn?.(ep) ?? vec(ep.observations.slice(0, rows), fixedList(ep.observations[0]!.length));
+    await writeArrow(path.join(dir, "part-0.arrow"), {
+      observations,
+      actions,
+      rewards: vec([...ep.rewards, ...Array(pad).fill(0)], f64),
+      terminations: vec([...ep.terminations, ...Array(pad).fill(false)], bool),
+      truncations: vec([...ep.truncations, ...Array(pad).fill(false)], bool),
+      infos: vec(Array(rows).fill("{}"), new Utf8()),
+    });
+    writeFileSync(path.join(dir, "metadata.json"), `{"id": ${id}, "total_steps": ${steps}, "seed": ${100 + id}}`);
+  }
+  const steps = episodes.reduce((sum, ep) => sum + ep.rewards.length, 0);
+  const observationSpace = options.observationSpace ?? box([-1, -1, -8], [1, 1, 8]);
+  writeFileSync(
+    path.join(data, "metadata.json"),
+    `{"total_episodes": ${episodes.length}, "total_steps": ${steps}, "data_format": "arrow", ` +
+      `"observation_space": ${JSON.stringify(observationSpace)}, "action_space": ${JSON.stringify(options.actionSpace)}, ` +
+      `"dataset_id": "test/pendulum/arrow-v0", "minari_version": "0.5.3"}`,
+  );
+  return data;
+}
+
+/** What `sha256sum metadata.json 0/part-0.arrow 1/part-0.arrow ... | sha256sum` prints in data/. */
+function listingSha256(data: string, episodes: number): { sha256: string; bytes: number } {
+  const files = ["metadata.json", ...Array.from({ length: episodes }, (_, id) => `${id}/part-0.arrow`)];
+  const listing = files.map((file) => `${createHash("sha256").update(readFileSync(path.join(data, file))).digest("hex")}  ${file}\n`).join("");
+  return { sha256: createHash("sha256").update(listing).digest("hex"), bytes: files.reduce((sum, file) => sum + statSync(path.join(data, file)).size, 0) };
+}
+
+test(
+  "Minari arrow storage: the dataset directory or its data/ reads to the episodes of the hdf5 storage, with the declared action space",
+  withTmp(async (dir) => {
+    const episodes = await sampleEpisodes();
+    assert.equal(episodes.length, 12);
+    const data = await writeMinariArrow(dir, episodes, { actionSpace: box([-2], [2]) });
+    const fromHdf5 = await loadDataset(SAMPLE);
+    for (const input of [dir, data]) {
+      const loaded = await loadDataset(input);
+      // Episode 10 comes after 9 although its directory name sorts before 2.
+      assert.equal(loaded.episodesSha256, fromHdf5.episodesSha256, input);
+      assert.deepEqual(
+        loaded.episodes.map((ep) => ep.length),
+        truth["pendulum-minari.hdf5"]!.episodes.map((ep) => ep.length),
+      );
+      loaded.episodes.forEach((ep, e) => assert.ok(Math.abs(ep.returnsToGo[0]! - truth["pendulum-minari.hdf5"]!.episodes[e]!.return) < 1e-3));
+      assert.ok(loaded.episodes.every((ep) => ep.truncated && !ep.terminated));
+      const { source } = loaded.manifest;
+      assert.deepEqual([source.format, source.layout, source.path], ["arrow-file", "minari", data]);
+      assert.deepEqual(source.columns, { observations: "observations", actions: "actions", rewards: "rewards", terminals: "terminations", timeouts: "truncations" });
+      assert.deepEqual({ sha256: source.sha256, bytes: source.bytes }, listingSha256(data, 12));
+      assert.deepEqual(loaded.actionSpace, { kind: "continuous", dim: 1, low: [-2], high: [2] });
+      assert.equal(loaded.manifest.action_space_declared_by, `${path.join(data, "metadata.json")}: "action_space"`);
+      assert.deepEqual(loaded.manifest.warnings, []);
+    }
+    // The hash covers the metadata, which declares the space.
+    const before = (await loadDataset(dir)).manifest.source.sha256;
+    appendFileSync(path.join(data, "metadata.json"), "\n");
+    assert.notEqual((await loadDataset(dir)).manifest.source.sha256, before);
+  }),
+);
+
+test(
+  "Minari arrow storage: Discrete actions (int32) are discrete, with the declared n",
+  withTmp(async (dir) => {
+    // Twelve CartPole-like episodes that only ever push left: n = 2 comes from the declaration.
+    const episodes: SourceEpisode[] = Array.from({ length: 12 }, (_, e) => {
+      const steps = 3 + e;
+      return {
+        observations: Array.from({ length: steps + 1 }, (_, t) => [t, e, 0.5, -0.5]),
+        actions: Array(steps).fill(0),
+        rewards: Array(steps).fill(1),
+        terminations: Array.from({ length: steps }, (_, t) => t === steps - 1),
+        truncations: Array(steps).fill(false),
+      };
+    });
+    await writeMinariArrow(dir, episodes, { actionSpace: JSON.stringify({ type: "Discrete", dtype: "int64", start: 0, n: 2 }), observationSpace: box([-5, -5, -1, -1], [5, 5, 1, 1]) });
+    const loaded = await loadDataset(dir);
+    assert.deepEqual(loaded.actionSpace, { kind: "discrete", n: 2 });
+    assert.deepEqual(loaded.episodes.map((ep) => ep.length), episodes.map((ep) => ep.rewards.length));
+    assert.deepEqual(Array.from(loaded.episodes[11]!.observations.slice(0, 8)), [0, 11, 0.5, -0.5, 1, 11, 0.5, -0.5]);
+    assert.ok(loaded.episodes.every((ep) => ep.terminated && !ep.truncated));
+  }),
+);
+
+test(
+  "Minari dataset directories: an incomplete or unreadable one is an error naming the file and what was expected",
+  withTmp(async (dir) => {
+    const episodes = (await sampleEpisodes()).slice(0, 4);
+    const rejects = async (input: string, pattern: RegExp, kind: typeof InputError | typeof UsageError = InputError, options = {}) =>
+      assert.rejects(loadDataset(input, options), (err: unknown) => {
+        assert.ok(err instanceof kind, String(err));
+        assert.match((err as Error).message, pattern);
+        return true;
+      });
+    const fresh = async (name: string, options: WriteOptions = { actionSpace: box([-2], [2]) }): Promise<string> => {
+      const root = path.join(dir, name);
+      await writeMinariArrow(root, episodes, options);
+      return root;
+    };
+
+    const missing = await fresh("missing");
+    rmSync(path.join(missing, "data", "2"), { recursive: true });
+    await rejects(missing, /data\/metadata\.json: "total_episodes" is 4, but .*data holds 3 episode directories; missing: 2; the dataset is incomplete/);
+
+    await rejects(await fresh("unpadded", { actionSpace: box([-2], [2]), unpadded: true }), /data\/0\/part-0\.arrow: holds 200 rows, but .*data\/0\/metadata\.json records total_steps 200; expected 201 rows/);
+
+    const cut = await fresh("cut");
+    const part = path.join(cut, "data", "1", "part-0.arrow");
+    truncateSync(part, statSync(part).size - 100);
+    await rejects(cut, new RegExp(`${part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: the file starts like an Arrow IPC file .* truncated or corrupt`));
+
+    const extra = await fresh("extra");
+    writeFileSync(path.join(extra, "data", "3", "part-1.arrow"), "");
+    await rejects(extra, /data\/3: expected one episode file part-0\.arrow \(and metadata\.json\), as Minari writes them, but found: part-0\.arrow, part-1\.arrow/);
+
+    const steps = await fresh("steps");
+    const metadataFile = path.join(steps, "data", "metadata.json");
+    writeFileSync(metadataFile, readFileSync(metadataFile, "utf8").replace(/"total_steps": \d+/, '"total_steps": 5'));
+    await rejects(steps, /"total_steps" is 5, but the episode files hold 800 steps/);
+
+    const parquet = await fresh("parquet");
+    writeFileSync(path.join(parquet, "data", "metadata.json"), `{"total_episodes": 4, "data_format": "parquet"}`);
+    await rejects(parquet, /"data_format" is "parquet"; snndt reads Minari's "hdf5" and "arrow" storages, not Parquet files/);
+
+    const dict = await fresh("dict", {
+      actionSpace: box([-2], [2]),
+      observationColumn: (ep) =>
+        vec(
+          ep.observations.map(([c, s, w]) => ({ angle: [c, s], velocity: w })),
+          new Struct([new Field("angle", fixedList(2)), new Field("velocity", f64)]),
+        ),
+    });
+    await rejects(dict, /part-0\.arrow: column "observations" is a struct of "angle", "velocity", as Minari stores a Dict or Tuple space; snndt reads Box and Discrete spaces/);
+
+    await rejects(await fresh("flags"), /--episode-column applies to Arrow files only; a Minari dataset's episodes are its episode directories/, UsageError, { columns: { episode: "episode_id" } });
+
+    const plain = path.join(dir, "plain");
+    mkdirSync(plain);
+    await rejects(plain, /plain is a directory, but neither a prepared dataset \(no manifest\.json\) nor a Minari dataset \(no data\/metadata\.json or data\/main_data\.hdf5\)/);
+  }),
+);
+
+test(
+  "prepare-dataset reads a Minari dataset directory: --inspect prints it, --out writes it",
+  withTmp(async (dir) => {
+    const root = path.join(dir, "pendulum-arrow-v0");
+    await writeMinariArrow(root, (await sampleEpisodes()).slice(0, 3), { actionSpace: box([-2], [2]) });
+    const inspect = runCli(["prepare-dataset", "--inspect", root]);
+    assert.equal(inspect.status, 0, inspect.stderr);
+    assert.match(inspect.stdout, /arrow-file, minari layout/);
+    assert.match(inspect.stdout, /episodes {4}3 \(0 terminated, 3 truncated\), steps 600/);
+    const out = path.join(dir, "prepared");
+    const prepare = runCli(["prepare-dataset", root, "--out", out]);
+    assert.equal(prepare.status, 0, prepare.stderr);
+    assert.ok(existsSync(path.join(out, "steps.arrow")));
+    const manifest = JSON.parse(readFileSync(path.join(out, "manifest.json"), "utf8")) as { source: { path: string }; action_space: unknown };
+    assert.equal(manifest.source.path, path.join(root, "data"));
+    assert.deepEqual(manifest.action_space, { kind: "continuous", dim: 1, low: [-2], high: [2] });
+  }),
+);
