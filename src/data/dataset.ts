@@ -1,7 +1,8 @@
 /**
- * Prepared datasets: `prepareDataset` turns an Arrow or HDF5 trajectory file into a directory with
- * `steps.arrow` (the per-step steps file) and `manifest.json`; `loadDataset` gives training and
- * evaluation the episodes of such a directory, or of a raw file prepared in memory by the same code.
+ * Prepared datasets: `prepareDataset` turns an Arrow, Parquet or HDF5 trajectory file (or a Minari
+ * dataset directory) into a directory with `steps.arrow` (the per-step steps file) and
+ * `manifest.json`; `loadDataset` gives training and evaluation the episodes of such a directory, or
+ * of a raw source prepared in memory by the same code.
  */
 import { existsSync, promises as fs, readdirSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
@@ -14,11 +15,12 @@ import { SNNDT_VERSION } from "../runtime/version.js";
 import { actionWidth, type ActionSpace, type Episode, type StateStats } from "./types.js";
 import { STEP_COLUMNS, writeStepsArrowHashed } from "./arrow-writer.js";
 import { sha256FileInBackground, sha256ListingInBackground, type BackgroundHash } from "./hashing.js";
-import { listMinariArrowEpisodes, locateMinariDataset, minariArrowFiles, readMinariArrow, totalBytes } from "./minari-directory.js";
+import { listMinariEpisodes, locateMinariDataset, minariEpisodeFiles, readMinariEpisodes, totalBytes } from "./minari-directory.js";
 import { MINARI_DATA_FILE, MINARI_METADATA_FILE } from "./minari-metadata.js";
 import { parseArrowFile, rawFromTable, readArrow } from "./arrow-reader.js";
 import { flattenNumbers } from "./arrow-nested.js";
 import { readHdf5 } from "./hdf5-reader.js";
+import { readParquet } from "./parquet-reader.js";
 import { detectFormat } from "./detect.js";
 import type { ColumnNames } from "./columns.js";
 import { finishDataset, type ActionSpaceDeclaration, type CollectedBy, type FinishedDataset, type RawDataset, type SourceFormat, type SourceLayout } from "./raw.js";
@@ -107,6 +109,7 @@ export interface PrepareOptions extends ReaderOptions {
 
 async function readRaw(file: string, format: SourceFormat, options: ReaderOptions): Promise<RawDataset> {
   if (format === "hdf5") return readHdf5(file, { columns: options.columns, keepPartial: options.keepPartial, progress: options.progress });
+  if (format === "parquet") return readParquet(file, { columns: options.columns, keepPartial: options.keepPartial });
   return readArrow(file, format, { columns: options.columns, keepPartial: options.keepPartial });
 }
 
@@ -177,7 +180,7 @@ function summarize(raw: RawDataset, finished: FinishedDataset, source: { path: s
 }
 
 /**
- * Read and check a raw Arrow/HDF5 file or a Minari dataset directory; returns its summary and
+ * Read and check a raw Arrow/Parquet/HDF5 file or a Minari dataset directory; returns its summary and
  * episodes (nothing is written).
  */
 export async function readSource(input: string, options: ReaderOptions = {}): Promise<{ summary: DatasetSummary; finished: FinishedDataset }> {
@@ -189,15 +192,15 @@ export async function readSource(input: string, options: ReaderOptions = {}): Pr
     if (minari === null) {
       throw new InputError(
         `${input} is a directory, but neither a prepared dataset (no ${MANIFEST_FILE}) nor a Minari dataset (no data/${MINARI_METADATA_FILE} or data/${MINARI_DATA_FILE}); ` +
-          `expected one of those, or an Arrow or HDF5 file.`,
+          `expected one of those, or an Arrow, Parquet or HDF5 file.`,
       );
     }
     if (minari.storage === "hdf5") return readSource(minari.file, options);
-    const episodes = listMinariArrowEpisodes(minari);
-    const files = minariArrowFiles(minari, episodes);
+    const episodes = listMinariEpisodes(minari);
+    const files = minariEpisodeFiles(minari, episodes);
     return readHashed(
       { path: path.resolve(minari.dataDir), hash: sha256ListingInBackground(minari.dataDir, files), bytes: () => totalBytes(files) },
-      () => readMinariArrow(minari, episodes, { columns: options.columns, progress: options.progress }),
+      () => readMinariEpisodes(minari, episodes, { columns: options.columns, progress: options.progress }),
       options,
     );
   }
@@ -363,13 +366,13 @@ async function loadPrepared(dir: string): Promise<PreparedDataset> {
 }
 
 /**
- * A prepared directory (manifest.json + steps.arrow), or a raw Arrow/HDF5 file or Minari dataset
+ * A prepared directory (manifest.json + steps.arrow), or a raw Arrow/Parquet/HDF5 file or Minari dataset
  * directory (prepared in memory by the same code). A raw source's reading warnings go to
  * `options.warn`, as prepare-dataset logs them; a prepared directory's were shown when it was prepared.
  */
 export async function loadDataset(pathOrDir: string, options: ReaderOptions = {}): Promise<PreparedDataset> {
   const stat = await fs.stat(pathOrDir).catch(() => null);
-  if (stat === null) throw new InputError(`${pathOrDir}: no such file or directory; expected a prepared dataset directory, a Minari dataset directory or an Arrow/HDF5 file.`);
+  if (stat === null) throw new InputError(`${pathOrDir}: no such file or directory; expected a prepared dataset directory, a Minari dataset directory or an Arrow/Parquet/HDF5 file.`);
   if (stat.isDirectory() && existsSync(path.join(pathOrDir, MANIFEST_FILE))) return loadPrepared(pathOrDir);
   // Any other directory is a Minari dataset, or readSource says what was expected.
   const { summary, finished } = await readSource(pathOrDir, options);

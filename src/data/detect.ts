@@ -1,7 +1,7 @@
 /**
  * Input format detection from content (magic bytes), never from the file name alone:
  * Arrow IPC file / Feather v2 starts with "ARROW1"; an Arrow IPC stream starts with the
- * continuation marker 0xFFFFFFFF; HDF5 has "\x89HDF\r\n\x1a\n" at offset 0, 512, 1024, 2048, ...
+ * continuation marker 0xFFFFFFFF; Parquet starts with "PAR1"; HDF5 has "\x89HDF\r\n\x1a\n" at offset 0, 512, 1024, 2048, ...
  * (after a user block). Streams in Arrow's pre-0.15 format start with a bare int32 length, which
  * cannot be told from other binary files, so they are not recognised.
  */
@@ -10,11 +10,11 @@ import { InputError } from "../runtime/errors.js";
 import type { SourceFormat } from "./raw.js";
 
 const ARROW_MAGIC = Buffer.from("ARROW1", "latin1");
+const PARQUET_MAGIC = Buffer.from("PAR1", "latin1");
 const HDF5_MAGIC = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 /** Known formats that are not readable here, with a hint that helps the user convert. */
 const OTHER_FORMATS: Array<{ magic: Buffer; name: string }> = [
-  { magic: Buffer.from("PAR1", "latin1"), name: "a Parquet file (convert it to Feather/Arrow IPC, e.g. with pyarrow.feather.write_feather)" },
   { magic: Buffer.from([0x1f, 0x8b]), name: "a gzip archive (decompress it first)" },
   { magic: Buffer.from("PK\x03\x04", "latin1"), name: "a zip archive (e.g. a .npz; extract and convert it)" },
   { magic: Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]), name: "a NumPy .npy file" },
@@ -36,7 +36,7 @@ export async function detectFormat(file: string): Promise<SourceFormat> {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === "ENOENT") throw new InputError(`${file}: no such file.`);
     if (code === "EISDIR") {
-      throw new InputError(`${file} is a directory without manifest.json; expected a prepared dataset directory or an Arrow/HDF5 file.`);
+      throw new InputError(`${file} is a directory without manifest.json; expected a prepared dataset directory, a Minari dataset directory or an Arrow/Parquet/HDF5 file.`);
     }
     throw new InputError(`${file}: cannot open (${code ?? String(err)}).`);
   }
@@ -46,6 +46,7 @@ export async function detectFormat(file: string): Promise<SourceFormat> {
     await handle.read(head, 0, head.length, 0);
     if (head.subarray(0, 6).equals(ARROW_MAGIC)) return "arrow-file";
     if (head.length >= 8 && head.readUInt32LE(0) === 0xffffffff) return "arrow-stream";
+    if (head.subarray(0, 4).equals(PARQUET_MAGIC)) return "parquet";
     for (let offset = 0; offset + 8 <= size; offset = offset === 0 ? 512 : offset * 2) {
       const probe = Buffer.alloc(8);
       await handle.read(probe, 0, 8, offset);
@@ -54,7 +55,7 @@ export async function detectFormat(file: string): Promise<SourceFormat> {
     const other = OTHER_FORMATS.find((f) => head.subarray(0, f.magic.length).equals(f.magic));
     throw new InputError(
       `${file} is not a dataset snndt can read: expected an Arrow IPC file or Feather v2 (starting with "ARROW1"), ` +
-        `an Arrow IPC stream (starting with ff ff ff ff) or an HDF5 file (D4RL or Minari), but found ` +
+        `an Arrow IPC stream (starting with ff ff ff ff), a Parquet file (starting with "PAR1") or an HDF5 file (D4RL or Minari), but found ` +
         (other ? `${other.name}.` : `${describeBytes(head)} (${size} bytes).`),
     );
   } finally {

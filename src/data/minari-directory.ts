@@ -9,7 +9,7 @@
  *   observations end with the one after the last step, the others with a padding row to drop. The
  *   episode id is the directory's name (pyarrow's partitioning keeps it out of the file), and
  *   `data/<episode id>/metadata.json` records the episode's `total_steps`.
- * - "parquet": as "arrow", in Parquet files, which snndt does not read.
+ * - "parquet": as "arrow", in `data/<episode id>/part-0.parquet`.
  *
  * Box spaces are FixedSizeList columns (of the flattened shape), Discrete spaces int32 columns,
  * Dict and Tuple spaces struct columns.
@@ -23,27 +23,34 @@ import { yieldToEventLoop } from "../runtime/event-loop.js";
 import { COLUMN_FLAGS, findColumn, requireColumn, type ColumnNames } from "./columns.js";
 import { flattenNumbers, type NestedNumbers } from "./arrow-nested.js";
 import { parseArrowFile, perStepWidth } from "./arrow-reader.js";
+import { parseParquetFile } from "./parquet-reader.js";
 import { MINARI_DATA_FILE, MINARI_METADATA_FILE, parsePythonJson, serializedSpace } from "./minari-metadata.js";
 import type { RawDataset, RawEpisode } from "./raw.js";
 
 const DATA_DIR = "data";
-/** pyarrow's write_dataset names an episode's file part-{i}.arrow; Minari writes one an episode. */
-const PART_FILE = /^part-(\d+)\.arrow$/;
+/** pyarrow's write_dataset names an episode's file part-{i}.<format>; Minari writes one an episode. */
+const PART_FILE = { arrow: /^part-\d+\.arrow$/, parquet: /^part-\d+\.parquet$/ } as const;
 const EPISODE_DIR = /^\d+$/;
 
-/** Where a Minari dataset's episodes are, by storage. */
-export type MinariStorage =
-  | { storage: "hdf5"; file: string }
-  | { storage: "arrow"; dataDir: string; metadataFile: string; metadata: Record<string, unknown> };
+/** A Minari dataset whose episodes are files of their own, one directory an episode. */
+export interface MinariEpisodeFiles {
+  storage: "arrow" | "parquet";
+  dataDir: string;
+  metadataFile: string;
+  metadata: Record<string, unknown>;
+}
 
-/** One episode of the Arrow storage: its id, its file and the steps its metadata records (if any). */
-export interface MinariArrowEpisode {
+/** Where a Minari dataset's episodes are, by storage. */
+export type MinariStorage = { storage: "hdf5"; file: string } | MinariEpisodeFiles;
+
+/** One episode of an arrow or parquet storage: its id, its file and the steps its metadata records (if any). */
+export interface MinariEpisodeFile {
   id: number;
   file: string;
   totalSteps: number | null;
 }
 
-export interface MinariArrowReadOptions {
+export interface MinariReadOptions {
   columns?: ColumnNames;
   progress?: ProgressFactory;
 }
@@ -80,18 +87,12 @@ export function locateMinariDataset(dir: string): MinariStorage | null {
       throw err;
     }
     const format = metadata["data_format"];
-    if (format === "arrow") return { storage: "arrow", dataDir, metadataFile, metadata };
+    if (format === "arrow" || format === "parquet") return { storage: format, dataDir, metadataFile, metadata };
     if (format === "hdf5" || (format === undefined && existsSync(hdf5File))) {
       if (!existsSync(hdf5File)) throw new InputError(`${metadataFile}: "data_format" is "hdf5", but ${hdf5File} is missing; the dataset is incomplete (download it again).`);
       return { storage: "hdf5", file: hdf5File };
     }
-    if (format === "parquet") {
-      throw new InputError(
-        `${metadataFile}: "data_format" is "parquet"; snndt reads Minari's "hdf5" and "arrow" storages, not Parquet files. ` +
-          `Write the episodes to one Arrow/Feather file (e.g. with pyarrow), or recreate the dataset with data_format "arrow" or "hdf5".`,
-      );
-    }
-    if (format !== undefined) throw new InputError(`${metadataFile}: "data_format" is ${JSON.stringify(format)}; expected "hdf5" or "arrow" (Minari's storages that snndt reads).`);
+    if (format !== undefined) throw new InputError(`${metadataFile}: "data_format" is ${JSON.stringify(format)}; expected "hdf5", "arrow" or "parquet" (Minari's storages).`);
   }
   return null;
 }
@@ -102,8 +103,8 @@ function recordedCount(metadata: Record<string, unknown>, key: string): number |
   return typeof value === "number" && Number.isSafeInteger(value) && value >= 0 ? value : null;
 }
 
-/** The episodes of an Arrow storage in id order (directory names sort as text: 10 before 2), checked against the metadata's count. */
-export function listMinariArrowEpisodes(found: Extract<MinariStorage, { storage: "arrow" }>): MinariArrowEpisode[] {
+/** The episodes of an arrow or parquet storage in id order (directory names sort as text: 10 before 2), checked against the metadata's count. */
+export function listMinariEpisodes(found: MinariEpisodeFiles): MinariEpisodeFile[] {
   const ids = readdirSync(found.dataDir, { withFileTypes: true })
     .filter((entry) => entry.isDirectory() && EPISODE_DIR.test(entry.name))
     .map((entry) => Number(entry.name))
@@ -120,12 +121,13 @@ export function listMinariArrowEpisodes(found: Extract<MinariStorage, { storage:
   }
   return ids.map((id) => {
     const dir = path.join(found.dataDir, String(id));
-    const files = readdirSync(dir).filter((name) => !name.startsWith(".") && !name.startsWith("_") && name !== MINARI_METADATA_FILE);
-    const parts = files.filter((name) => PART_FILE.test(name));
-    const other = files.filter((name) => !PART_FILE.test(name));
-    if (other.length > 0 || parts.length !== 1) {
-      const found = files.length === 0 ? "none" : files.join(", ");
-      throw new InputError(`${dir}: expected one episode file part-0.arrow (and ${MINARI_METADATA_FILE}), as Minari writes them, but found: ${found}.`);
+    const files = readdirSync(dir)
+      .filter((name) => !name.startsWith(".") && !name.startsWith("_") && name !== MINARI_METADATA_FILE)
+      .sort();
+    const parts = files.filter((name) => PART_FILE[found.storage].test(name));
+    if (files.length !== 1 || parts.length !== 1) {
+      const present = files.length === 0 ? "none" : files.join(", ");
+      throw new InputError(`${dir}: expected one episode file part-0.${found.storage} (and ${MINARI_METADATA_FILE}), as Minari writes them, but found: ${present}.`);
     }
     const episodeMetadata = path.join(dir, MINARI_METADATA_FILE);
     const totalSteps = existsSync(episodeMetadata) ? recordedCount(readJsonObject(episodeMetadata, "Minari's episode metadata"), "total_steps") : null;
@@ -134,7 +136,7 @@ export function listMinariArrowEpisodes(found: Extract<MinariStorage, { storage:
 }
 
 /** The files whose bytes make up the dataset: the dataset metadata (it declares the spaces), then each episode's file. */
-export function minariArrowFiles(found: Extract<MinariStorage, { storage: "arrow" }>, episodes: readonly MinariArrowEpisode[]): string[] {
+export function minariEpisodeFiles(found: MinariEpisodeFiles, episodes: readonly MinariEpisodeFile[]): string[] {
   return [found.metadataFile, ...episodes.map((ep) => ep.file)];
 }
 
@@ -152,12 +154,8 @@ function numbersOf(file: string, table: Table, name: string, valueType: "f32" | 
   return flattenNumbers(file, name, vector, valueType);
 }
 
-/** Read the episodes of a Minari Arrow storage, in id order. */
-export async function readMinariArrow(
-  found: Extract<MinariStorage, { storage: "arrow" }>,
-  episodeFiles: readonly MinariArrowEpisode[],
-  options: MinariArrowReadOptions = {},
-): Promise<RawDataset> {
+/** Read the episodes of a Minari arrow or parquet storage, in id order. */
+export async function readMinariEpisodes(found: MinariEpisodeFiles, episodeFiles: readonly MinariEpisodeFile[], options: MinariReadOptions = {}): Promise<RawDataset> {
   const cols = options.columns ?? {};
   const idColumns = (["episode", "step"] as const).filter((role) => cols[role] !== undefined);
   if (idColumns.length) {
@@ -174,7 +172,7 @@ export async function readMinariArrow(
   let actWidth = -1;
   let integerTyped = false;
   for (const [index, { file, totalSteps }] of episodeFiles.entries()) {
-    const table = await parseArrowFile(file, "arrow-file");
+    const table = found.storage === "arrow" ? await parseArrowFile(file, "arrow-file") : await parseParquetFile(file);
     const names = table.schema.fields.map((f) => f.name);
     const obsName = requireColumn(file, names, "observations", cols);
     const actName = requireColumn(file, names, "actions", cols);
@@ -234,7 +232,7 @@ export async function readMinariArrow(
   const declared = serialized === undefined || serialized === null ? null : serializedSpace(serialized, `${path.resolve(found.metadataFile)}: "action_space"`);
   return {
     file: found.dataDir,
-    format: "arrow-file",
+    format: found.storage === "arrow" ? "arrow-file" : "parquet",
     layout: "minari",
     columns: used,
     obsDim: Math.max(obsDim, 0),

@@ -6,7 +6,7 @@
 import type { ActionSpace, Episode, StateStats } from "./types.js";
 import { InputError, UsageError } from "../runtime/errors.js";
 
-export type SourceFormat = "arrow-file" | "arrow-stream" | "hdf5";
+export type SourceFormat = "arrow-file" | "arrow-stream" | "parquet" | "hdf5";
 export type SourceLayout = "per-step" | "per-episode" | "d4rl" | "minari";
 
 /** One episode as read, before checks. Arrays may be views into a reader's large flat buffers. */

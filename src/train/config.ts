@@ -157,7 +157,7 @@ export const CONFIG_SCHEMA: SectionSchema<ResolvedConfig> = {
       kind: "section",
       description: "the offline dataset",
       fields: {
-        path: leaf("string", "datasets/cartpole-mixed.arrow", "prepared dataset dir, raw Arrow/HDF5 file or Minari dataset dir (relative: to the cwd, else to the snndt checkout)"),
+        path: leaf("string", "datasets/cartpole-mixed.arrow", "prepared dataset dir, raw Arrow/Parquet/HDF5 file or Minari dataset dir (relative: to the cwd, else to the snndt checkout)"),
         val_fraction: leaf("number", 0.1, "fraction of episodes held out for validation (seeded split)", {
           min: 0,
           max: 0.5,

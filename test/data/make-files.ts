@@ -1,6 +1,7 @@
 /**
  * Real trajectory files for the reader tests, written by the real libraries: apache-arrow's IPC
- * writers (with lz4js and zstd-wasm as independent LZ4/ZSTD encoders) and h5wasm's HDF5 writer.
+ * writers (with lz4js and zstd-wasm as independent LZ4/ZSTD encoders), h5wasm's HDF5 writer and
+ * parquet-wasm's Parquet writer (Apache arrow-rs).
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -20,6 +21,7 @@ import {
   RecordBatchStreamWriter,
   Table,
   compressionRegistry,
+  tableToIPC,
   vectorFromArray,
   type DataType,
   type Vector,
@@ -94,6 +96,21 @@ export async function writeArrow(file: string, columns: Record<string, Vector>, 
   const Writer = options.stream ? RecordBatchStreamWriter : RecordBatchFileWriter;
   const bytes = Writer.writeAll(table, { compressionType }).toUint8Array(true);
   writeFileSync(file, bytes);
+}
+
+export interface ParquetWriteOptions {
+  compression?: "snappy" | "zstd" | "gzip" | "none";
+  /** Rows per row group (default: the writer's, one group for small tables). */
+  rowGroupRows?: number;
+}
+
+/** Write a table as a Parquet file. */
+export async function writeParquet(file: string, table: Table, options: ParquetWriteOptions = {}): Promise<void> {
+  const parquet = await import("parquet-wasm");
+  const codec = { snappy: parquet.Compression.SNAPPY, zstd: parquet.Compression.ZSTD, gzip: parquet.Compression.GZIP, none: parquet.Compression.UNCOMPRESSED }[options.compression ?? "snappy"];
+  let builder = new parquet.WriterPropertiesBuilder().setCompression(codec);
+  if (options.rowGroupRows !== undefined) builder = builder.setMaxRowGroupSize(options.rowGroupRows);
+  writeFileSync(file, parquet.writeParquet(parquet.Table.fromIPCStream(tableToIPC(table, "stream")), builder.build()));
 }
 
 type H5 = typeof import("h5wasm/node");

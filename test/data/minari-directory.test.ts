@@ -1,19 +1,19 @@
 /**
- * Minari dataset directories: the arrow storage (one part-0.arrow an episode, every column one row
- * longer than the steps) read to the same episodes as the hdf5 storage, its declared action space,
- * and the ways such a directory can be incomplete. The Arrow files are written here by apache-arrow
- * in the layout Minari's ArrowStorage writes through pyarrow (pyarrow is not installable here); the
- * episodes are those of the h5py-written Minari sample.
+ * Minari dataset directories: the arrow and parquet storages (one part-0.arrow or part-0.parquet an
+ * episode, every column one row longer than the steps) read to the same episodes as the hdf5
+ * storage, their declared action space, and the ways such a directory can be incomplete. The files
+ * are written here by apache-arrow and parquet-wasm in the layout Minari's storages write through
+ * pyarrow (pyarrow is not installable here); the episodes are those of the h5py-written Minari sample.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { Field, Struct, Utf8, type Vector } from "apache-arrow";
+import { Field, Struct, Table, Utf8, type Vector } from "apache-arrow";
 import { loadDataset } from "../../src/data/dataset.js";
 import { InputError, UsageError } from "../../src/runtime/errors.js";
-import { bool, f64, fixedList, h5wasm, int32, vec, withTmp, writeArrow } from "./make-files.js";
+import { bool, f64, fixedList, h5wasm, int32, vec, withTmp, writeArrow, writeParquet } from "./make-files.js";
 import { FIXTURES } from "../helpers/paths.js";
 import { runCli } from "../helpers/cli.js";
 
@@ -64,12 +64,13 @@ interface WriteOptions {
   observationColumn?: (episode: SourceEpisode) => Vector;
   /** Leave out the padding row Minari appends (a storage written some other way). */
   unpadded?: boolean;
+  storage?: "arrow" | "parquet";
 }
 
 /**
- * Write `episodes` as Minari's ArrowStorage does: data/metadata.json (json.dump of the dataset's
- * metadata, each space a JSON string), and for episode i data/i/part-0.arrow (the partition column
- * episode_id left out of the file) with data/i/metadata.json.
+ * Write `episodes` as Minari's ArrowStorage (or ParquetStorage) does: data/metadata.json (json.dump
+ * of the dataset's metadata, each space a JSON string), and for episode i data/i/part-0.arrow (or
+ * .parquet; the partition column episode_id left out of the file) with data/i/metadata.json.
  */
 async function writeMinariArrow(root: string, episodes: SourceEpisode[], options: WriteOptions): Promise<string> {
   const data = path.join(root, "data");
@@ -85,21 +86,23 @@ async function writeMinariArrow(root: string, episodes: SourceEpisode[], options
       ? vec([...(ep.actions as number[]), ...Array(pad).fill(0)], int32)
       : vec([...(ep.actions as number[][]), ...Array(pad).fill((ep.actions as number[][])[0]!.map(() => 0))], fixedList((ep.actions as number[][])[0]!.length));
     const observations = options.observationColumn?.(ep) ?? vec(ep.observations.slice(0, rows), fixedList(ep.observations[0]!.length));
-    await writeArrow(path.join(dir, "part-0.arrow"), {
+    const columns = {
       observations,
       actions,
       rewards: vec([...ep.rewards, ...Array(pad).fill(0)], f64),
       terminations: vec([...ep.terminations, ...Array(pad).fill(false)], bool),
       truncations: vec([...ep.truncations, ...Array(pad).fill(false)], bool),
       infos: vec(Array(rows).fill("{}"), new Utf8()),
-    });
+    };
+    if (options.storage === "parquet") await writeParquet(path.join(dir, "part-0.parquet"), new Table(columns));
+    else await writeArrow(path.join(dir, "part-0.arrow"), columns);
     writeFileSync(path.join(dir, "metadata.json"), `{"id": ${id}, "total_steps": ${steps}, "seed": ${100 + id}}`);
   }
   const steps = episodes.reduce((sum, ep) => sum + ep.rewards.length, 0);
   const observationSpace = options.observationSpace ?? box([-1, -1, -8], [1, 1, 8]);
   writeFileSync(
     path.join(data, "metadata.json"),
-    `{"total_episodes": ${episodes.length}, "total_steps": ${steps}, "data_format": "arrow", ` +
+    `{"total_episodes": ${episodes.length}, "total_steps": ${steps}, "data_format": "${options.storage ?? "arrow"}", ` +
       `"observation_space": ${JSON.stringify(observationSpace)}, "action_space": ${JSON.stringify(options.actionSpace)}, ` +
       `"dataset_id": "test/pendulum/arrow-v0", "minari_version": "0.5.3"}`,
   );
@@ -142,6 +145,20 @@ test(
     const before = (await loadDataset(dir)).manifest.source.sha256;
     appendFileSync(path.join(data, "metadata.json"), "\n");
     assert.notEqual((await loadDataset(dir)).manifest.source.sha256, before);
+  }),
+);
+
+test(
+  "Minari parquet storage: read to the episodes of the hdf5 storage",
+  withTmp(async (dir) => {
+    const data = await writeMinariArrow(dir, await sampleEpisodes(), { actionSpace: box([-2], [2]), storage: "parquet" });
+    const loaded = await loadDataset(dir);
+    assert.equal(loaded.episodesSha256, (await loadDataset(SAMPLE)).episodesSha256);
+    assert.deepEqual([loaded.manifest.source.format, loaded.manifest.source.layout, loaded.manifest.source.path], ["parquet", "minari", data]);
+    assert.deepEqual(loaded.actionSpace, { kind: "continuous", dim: 1, low: [-2], high: [2] });
+    // An arrow file where the metadata names parquet is not an episode of this storage.
+    writeFileSync(path.join(data, "5", "part-0.arrow"), "");
+    await assert.rejects(loadDataset(dir), /data\/5: expected one episode file part-0\.parquet \(and metadata\.json\), as Minari writes them, but found: part-0\.arrow, part-0\.parquet/);
   }),
 );
 
@@ -204,9 +221,9 @@ test(
     writeFileSync(metadataFile, readFileSync(metadataFile, "utf8").replace(/"total_steps": \d+/, '"total_steps": 5'));
     await rejects(steps, /"total_steps" is 5, but the episode files hold 800 steps/);
 
-    const parquet = await fresh("parquet");
-    writeFileSync(path.join(parquet, "data", "metadata.json"), `{"total_episodes": 4, "data_format": "parquet"}`);
-    await rejects(parquet, /"data_format" is "parquet"; snndt reads Minari's "hdf5" and "arrow" storages, not Parquet files/);
+    const unknown = await fresh("unknown");
+    writeFileSync(path.join(unknown, "data", "metadata.json"), `{"total_episodes": 4, "data_format": "zarr"}`);
+    await rejects(unknown, /data\/metadata\.json: "data_format" is "zarr"; expected "hdf5", "arrow" or "parquet" \(Minari's storages\)/);
 
     const dict = await fresh("dict", {
       actionSpace: box([-2], [2]),

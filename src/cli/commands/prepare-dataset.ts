@@ -31,10 +31,10 @@ interface PrepareFlags {
 
 const EXAMPLES = `
 Inputs are recognised from their content: Arrow IPC file / Feather v2 (LZ4 or ZSTD compressed),
-Arrow IPC stream, D4RL HDF5 (flat datasets) and Minari HDF5 (episode_N groups); per-step or
-per-episode (one row an episode, list columns) Arrow layouts. A Minari dataset directory (e.g.
-~/.minari/datasets/D4RL/door/human-v2) is read in its hdf5 or arrow storage, with its declared
-action space.
+Arrow IPC stream, Parquet, D4RL HDF5 (flat datasets) and Minari HDF5 (episode_N groups); per-step or
+per-episode (one row an episode, list columns) Arrow and Parquet layouts. A Minari dataset directory
+(e.g. ~/.minari/datasets/D4RL/door/human-v2) is read in its hdf5, arrow or parquet storage, with its
+declared action space.
 
 Examples:
   $ snndt prepare-dataset hopper-medium-v2.hdf5 --out datasets/hopper-medium --action-low=-1 --action-high 1
@@ -46,8 +46,8 @@ Examples:
 export function registerPrepareDataset(program: Command, context: () => RunContext): void {
   program
     .command("prepare-dataset")
-    .description("read an Arrow or HDF5 trajectory file or a Minari dataset and write a prepared dataset (steps.arrow + manifest.json)")
-    .argument("<input>", "Arrow (.arrow/.feather/.arrows) or HDF5 (D4RL/Minari) trajectory file, or a Minari dataset directory")
+    .description("read an Arrow, Parquet or HDF5 trajectory file or a Minari dataset and write a prepared dataset (steps.arrow + manifest.json)")
+    .argument("<input>", "Arrow (.arrow/.feather/.arrows), Parquet or HDF5 (D4RL/Minari) trajectory file, or a Minari dataset directory")
     .option("-o, --out <dir>", "output directory (required unless --inspect)")
     .option("--force", "replace an existing output directory that holds a prepared dataset (nothing else is ever deleted)", false)
     .option("--keep-partial", "keep the unfinished episode after the last terminal/timeout instead of dropping it", false)
