@@ -30,7 +30,8 @@ import type { RawDataset, RawEpisode } from "./raw.js";
 const DATA_DIR = "data";
 /** pyarrow's write_dataset names an episode's file part-{i}.<format>; Minari writes one an episode. */
 const PART_FILE = { arrow: /^part-\d+\.arrow$/, parquet: /^part-\d+\.parquet$/ } as const;
-const EPISODE_DIR = /^\d+$/;
+/** Minari names an episode's directory str(id): "7", never "07" (which would not name the same episode). */
+const EPISODE_DIR = /^(0|[1-9]\d*)$/;
 
 /** A Minari dataset whose episodes are files of their own, one directory an episode. */
 export interface MinariEpisodeFiles {

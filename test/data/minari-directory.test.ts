@@ -8,7 +8,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { Field, Struct, Table, Utf8, type Vector } from "apache-arrow";
 import { loadDataset } from "../../src/data/dataset.js";
@@ -204,6 +204,10 @@ test(
     const missing = await fresh("missing");
     rmSync(path.join(missing, "data", "2"), { recursive: true });
     await rejects(missing, /data\/metadata\.json: "total_episodes" is 4, but .*data holds 3 episode directories; missing: 2; the dataset is incomplete/);
+    // Minari names episode 2's directory "2": a "02" is no episode of the dataset.
+    const padded = await fresh("padded");
+    renameSync(path.join(padded, "data", "2"), path.join(padded, "data", "02"));
+    await rejects(padded, /"total_episodes" is 4, but .*data holds 3 episode directories; missing: 2;/);
 
     await rejects(await fresh("unpadded", { actionSpace: box([-2], [2]), unpadded: true }), /data\/0\/part-0\.arrow: holds 200 rows, but .*data\/0\/metadata\.json records total_steps 200; expected 201 rows/);
 
