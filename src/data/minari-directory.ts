@@ -24,14 +24,13 @@ import { COLUMN_FLAGS, findColumn, requireColumn, type ColumnNames } from "./col
 import { flattenNumbers, type NestedNumbers } from "./arrow-nested.js";
 import { parseArrowFile, perStepWidth } from "./arrow-reader.js";
 import { parseParquetFile } from "./parquet-reader.js";
+import { detectFormat } from "./detect.js";
 import { MINARI_DATA_FILE, MINARI_METADATA_FILE, parsePythonJson, serializedSpace } from "./minari-metadata.js";
 import type { RawDataset, RawEpisode } from "./raw.js";
 
 const DATA_DIR = "data";
 /** pyarrow's write_dataset names an episode's file part-{i}.<format>; Minari writes one an episode. */
 const PART_FILE = { arrow: /^part-\d+\.arrow$/, parquet: /^part-\d+\.parquet$/ } as const;
-/** Minari names an episode's directory str(id): "7", never "07" (which would not name the same episode). */
-const EPISODE_DIR = /^(0|[1-9]\d*)$/;
 
 /** A Minari dataset whose episodes are files of their own, one directory an episode. */
 export interface MinariEpisodeFiles {
@@ -72,6 +71,7 @@ function readJsonObject(file: string, what: string): Record<string, unknown> {
  * `dir` is no Minari dataset. A Minari dataset in a storage snndt cannot read is an InputError.
  */
 export function locateMinariDataset(dir: string): MinariStorage | null {
+  let storageless: string | null = null;
   for (const dataDir of [dir, path.join(dir, DATA_DIR)]) {
     const metadataFile = path.join(dataDir, MINARI_METADATA_FILE);
     const hdf5File = path.join(dataDir, MINARI_DATA_FILE);
@@ -83,7 +83,7 @@ export function locateMinariDataset(dir: string): MinariStorage | null {
     try {
       metadata = readJsonObject(metadataFile, "Minari's dataset metadata");
     } catch (err) {
-      // The HDF5 reader warns about the unreadable metadata itself and reads the file's own.
+      // The HDF5 reader warns about the unusable metadata itself and reads the file's own.
       if (existsSync(hdf5File)) return { storage: "hdf5", file: hdf5File };
       throw err;
     }
@@ -94,45 +94,78 @@ export function locateMinariDataset(dir: string): MinariStorage | null {
       return { storage: "hdf5", file: hdf5File };
     }
     if (format !== undefined) throw new InputError(`${metadataFile}: "data_format" is ${JSON.stringify(format)}; expected "hdf5", "arrow" or "parquet" (Minari's storages).`);
+    storageless ??= metadataFile;
+  }
+  if (storageless !== null) {
+    throw new InputError(`${storageless}: names no "data_format", and no ${MINARI_DATA_FILE} is beside it; expected a Minari dataset's metadata (data_format "hdf5", "arrow" or "parquet").`);
   }
   return null;
 }
 
-/** A count the dataset metadata records (total_episodes, total_steps), or null when absent. */
-function recordedCount(metadata: Record<string, unknown>, key: string): number | null {
+/** A count the metadata in `file` records (total_episodes, total_steps), or null when absent; any other value is an error, not a check switched off. */
+function recordedCount(file: string, metadata: Record<string, unknown>, key: string): number | null {
   const value = metadata[key];
-  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0 ? value : null;
+  if (value === undefined || value === null) return null;
+  if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return value;
+  throw new InputError(`${file}: "${key}" is ${JSON.stringify(value)}; expected a count (a non-negative integer).`);
+}
+
+/** Whether `name` is an episode's directory name: Minari writes str(id), so "7", never "07". */
+function isEpisodeDirName(name: string): boolean {
+  return /^\d+$/.test(name) && String(Number(name)) === name && Number.isSafeInteger(Number(name));
+}
+
+/** Whether `file` is a directory, following a symbolic link. */
+function isDirectory(file: string): boolean {
+  return statSync(file, { throwIfNoEntry: false })?.isDirectory() === true;
+}
+
+/** The first `limit` ids in 0..recorded-1 that `present` lacks (present is sorted; the walk stops early however large recorded is). */
+function missingIds(present: readonly number[], recorded: number, limit: number): number[] {
+  const missing: number[] = [];
+  let at = 0;
+  for (let id = 0; id < recorded && missing.length < limit; id++) {
+    while (at < present.length && present[at]! < id) at++;
+    if (present[at] !== id) missing.push(id);
+  }
+  return missing;
 }
 
 /** The episodes of an arrow or parquet storage in id order (directory names sort as text: 10 before 2), checked against the metadata's count. */
 export function listMinariEpisodes(found: MinariEpisodeFiles): MinariEpisodeFile[] {
-  const ids = readdirSync(found.dataDir, { withFileTypes: true })
-    .filter((entry) => entry.isDirectory() && EPISODE_DIR.test(entry.name))
-    .map((entry) => Number(entry.name))
+  // Episode directories may be symbolic links (a dataset assembled from a cache).
+  const ids = readdirSync(found.dataDir)
+    .filter((name) => isEpisodeDirName(name) && isDirectory(path.join(found.dataDir, name)))
+    .map(Number)
     .sort((a, b) => a - b);
-  const recorded = recordedCount(found.metadata, "total_episodes");
+  const recorded = recordedCount(found.metadataFile, found.metadata, "total_episodes");
+  if (recorded === 0) throw new InputError(`${found.metadataFile}: "total_episodes" is 0; the dataset is empty.`);
   if (ids.length === 0) {
     throw new InputError(`${found.dataDir}: no episode directories (0/, 1/, ...) beside ${MINARI_METADATA_FILE}${recorded ? `, which records ${recorded} episodes` : ""}; the dataset is incomplete.`);
   }
-  if (recorded !== null && recorded !== ids.length) {
-    const present = new Set(ids);
-    const missing = Array.from({ length: recorded }, (_, id) => id).filter((id) => !present.has(id));
-    const detail = missing.length > 0 ? `; missing: ${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", ..." : ""}` : "";
-    throw new InputError(`${found.metadataFile}: "total_episodes" is ${recorded}, but ${found.dataDir} holds ${ids.length} episode directories${detail}; the dataset is incomplete or was changed.`);
+  if (recorded !== null && (recorded !== ids.length || ids[ids.length - 1]! !== recorded - 1)) {
+    const missing = missingIds(ids, recorded, 6);
+    const detail = missing.length > 0 ? `; missing: ${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", ..." : ""}` : `; beyond them: ${ids.filter((id) => id >= recorded).slice(0, 5).join(", ")}`;
+    throw new InputError(
+      `${found.metadataFile}: "total_episodes" is ${recorded}, so episodes 0..${recorded - 1}, but ${found.dataDir} holds ${ids.length} episode directories${detail}; the dataset is incomplete or was changed.`,
+    );
   }
   return ids.map((id) => {
     const dir = path.join(found.dataDir, String(id));
     const files = readdirSync(dir)
       .filter((name) => !name.startsWith(".") && !name.startsWith("_") && name !== MINARI_METADATA_FILE)
       .sort();
-    const parts = files.filter((name) => PART_FILE[found.storage].test(name));
-    if (files.length !== 1 || parts.length !== 1) {
+    if (files.length !== 1 || !PART_FILE[found.storage].test(files[0]!)) {
       const present = files.length === 0 ? "none" : files.join(", ");
       throw new InputError(`${dir}: expected one episode file part-0.${found.storage} (and ${MINARI_METADATA_FILE}), as Minari writes them, but found: ${present}.`);
     }
+    const file = path.join(dir, files[0]!);
+    const stat = statSync(file, { throwIfNoEntry: false });
+    if (stat === undefined) throw new InputError(`${file}: no such file (a link to a file that is not there?); the dataset is incomplete.`);
+    if (!stat.isFile()) throw new InputError(`${file} is not a file; expected the episode's ${found.storage} file.`);
     const episodeMetadata = path.join(dir, MINARI_METADATA_FILE);
-    const totalSteps = existsSync(episodeMetadata) ? recordedCount(readJsonObject(episodeMetadata, "Minari's episode metadata"), "total_steps") : null;
-    return { id, file: path.join(dir, parts[0]!), totalSteps };
+    const totalSteps = existsSync(episodeMetadata) ? recordedCount(episodeMetadata, readJsonObject(episodeMetadata, "Minari's episode metadata"), "total_steps") : null;
+    return { id, file, totalSteps };
   });
 }
 
@@ -165,15 +198,17 @@ export async function readMinariEpisodes(found: MinariEpisodeFiles, episodeFiles
         `a Minari dataset's episodes are its episode directories.`,
     );
   }
-  const datasetName = path.basename(found.dataDir) === DATA_DIR ? path.basename(path.dirname(found.dataDir)) : path.basename(found.dataDir);
-  const bar = options.progress?.start(`reading ${datasetName}`, episodeFiles.length);
+  const bar = options.progress?.start(`reading ${minariDatasetName(found.dataDir)}`, episodeFiles.length);
   const episodes: RawEpisode[] = [];
   const used: Record<string, string> = {};
   let obsDim = -1;
   let actWidth = -1;
   let integerTyped = false;
   for (const [index, { file, totalSteps }] of episodeFiles.entries()) {
-    const table = found.storage === "arrow" ? await parseArrowFile(file, "arrow-file") : await parseParquetFile(file);
+    // Read as what it holds, like every input (an empty or foreign file is named as such).
+    const format = await detectFormat(file);
+    if (format === "hdf5") throw new InputError(`${file}: holds HDF5; expected the episode's ${found.storage} file.`);
+    const table = format === "parquet" ? await parseParquetFile(file) : await parseArrowFile(file, format);
     const names = table.schema.fields.map((f) => f.name);
     const obsName = requireColumn(file, names, "observations", cols);
     const actName = requireColumn(file, names, "actions", cols);
@@ -182,12 +217,16 @@ export async function readMinariEpisodes(found: MinariEpisodeFiles, episodeFiles
     const timeoutName = findColumn(file, names, "timeouts", cols);
     const obs = numbersOf(file, table, obsName, "f32");
     const act = numbersOf(file, table, actName, "f32");
-    const rew = numbersOf(file, table, rewName, "f64");
-    const flags = [termName, timeoutName].map((name) => (name === undefined ? null : numbersOf(file, table, name, "f32")));
+    const oneValueAStep = (name: string | undefined): NestedNumbers | null => {
+      if (name === undefined) return null;
+      const nested = numbersOf(file, table, name, name === rewName ? "f64" : "f32");
+      if (perStepWidth(file, name, nested) !== 1) throw new InputError(`${file}: column "${name}" holds several values a row; expected one a step.`);
+      return nested;
+    };
+    const rew = oneValueAStep(rewName)!;
+    const terminations = oneValueAStep(termName);
+    const truncations = oneValueAStep(timeoutName);
     const width = { obs: perStepWidth(file, obsName, obs), act: perStepWidth(file, actName, act) };
-    for (const [name, nested] of [[rewName, rew], [termName, flags[0]], [timeoutName, flags[1]]] as const) {
-      if (nested && perStepWidth(file, name!, nested) !== 1) throw new InputError(`${file}: column "${name}" holds several values a row; expected one a step.`);
-    }
     const rows = table.numRows;
     if (rows === 0) throw new InputError(`${file}: holds no rows; expected one row more than the episode's steps (Minari's layout).`);
     const length = rows - 1;
@@ -205,19 +244,19 @@ export async function readMinariEpisodes(found: MinariEpisodeFiles, episodeFiles
       if (termName) used["terminals"] = termName;
       if (timeoutName) used["timeouts"] = timeoutName;
     } else if (width.obs !== obsDim || width.act !== actWidth) {
-      const [name, found, earlier] = width.obs !== obsDim ? [obsName, width.obs, obsDim] : [actName, width.act, actWidth];
-      throw new InputError(`${file}: column "${name}" has ${found} values a step but earlier episodes have ${earlier} (ragged ${name}).`);
+      const [name, here, earlier] = width.obs !== obsDim ? [obsName, width.obs, obsDim] : [actName, width.act, actWidth];
+      throw new InputError(`${file}: column "${name}" has ${here} values a step but earlier episodes have ${earlier} (ragged ${name}).`);
     }
     const lastFlag = (nested: NestedNumbers | null): boolean => nested !== null && length > 0 && nested.values[length - 1]! !== 0;
-    const relative = path.relative(found.dataDir, file);
+    const relative = path.relative(found.dataDir, file).split(path.sep).join("/");
     episodes.push({
       length,
       // Row T is the observation after the last step, and padding in the other columns.
       observations: (obs.values as Float32Array).subarray(0, length * width.obs),
       actions: (act.values as Float32Array).subarray(0, length * width.act),
       rewards: (rew.values as Float64Array).subarray(0, length),
-      terminated: lastFlag(flags[0]!),
-      truncated: lastFlag(flags[1]!),
+      terminated: lastFlag(terminations),
+      truncated: lastFlag(truncations),
       locate: (t) => `${relative} row ${t}`,
     });
     bar?.update(index + 1);
@@ -225,7 +264,7 @@ export async function readMinariEpisodes(found: MinariEpisodeFiles, episodeFiles
   }
   bar?.stop();
   const steps = episodes.reduce((sum, ep) => sum + ep.length, 0);
-  const recordedSteps = recordedCount(found.metadata, "total_steps");
+  const recordedSteps = recordedCount(found.metadataFile, found.metadata, "total_steps");
   if (recordedSteps !== null && recordedSteps !== steps) {
     throw new InputError(`${found.metadataFile}: "total_steps" is ${recordedSteps}, but the episode files hold ${steps} steps; the dataset is incomplete or was changed.`);
   }
@@ -236,8 +275,8 @@ export async function readMinariEpisodes(found: MinariEpisodeFiles, episodeFiles
     format: found.storage === "arrow" ? "arrow-file" : "parquet",
     layout: "minari",
     columns: used,
-    obsDim: Math.max(obsDim, 0),
-    actWidth: Math.max(actWidth, 0),
+    obsDim,
+    actWidth,
     actionsIntegerTyped: integerTyped,
     episodes,
     droppedPartialSteps: 0,
@@ -246,3 +285,9 @@ export async function readMinariEpisodes(found: MinariEpisodeFiles, episodeFiles
   };
 }
 
+/** The name of the file or directory at `input`; a Minari dataset's data/ goes by its dataset's directory (names runs and progress bars). */
+export function minariDatasetName(input: string): string {
+  const resolved = path.resolve(input);
+  const minariData = path.basename(resolved) === DATA_DIR && existsSync(path.join(resolved, MINARI_METADATA_FILE));
+  return path.basename(minariData ? path.dirname(resolved) : resolved);
+}

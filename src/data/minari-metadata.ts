@@ -98,13 +98,14 @@ export function minariActionSpace(hdf5File: string, rootAttribute: unknown): Min
       const text = readFileSync(metadataFile, "utf8");
       try {
         metadata = parsePythonJson(text);
+        if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) unusable = `${metadataFile} holds no JSON object`;
       } catch (err) {
         unusable = `${metadataFile} is not valid JSON (${(err as Error).message})`;
       }
     } catch (err) {
       unusable = `${metadataFile} could not be read (${(err as Error).message})`;
     }
-    const serialized = typeof metadata === "object" && metadata !== null ? (metadata as Record<string, unknown>)["action_space"] : undefined;
+    const serialized = unusable === null ? (metadata as Record<string, unknown>)["action_space"] : undefined;
     if (serialized !== undefined && serialized !== null) return serializedSpace(serialized, where);
     if (unusable !== null) {
       const fallback = fromRootAttribute(rootAttribute);

@@ -8,12 +8,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { Field, Struct, Table, Utf8, type Vector } from "apache-arrow";
 import { loadDataset } from "../../src/data/dataset.js";
+import { minariDatasetName } from "../../src/data/minari-directory.js";
 import { InputError, UsageError } from "../../src/runtime/errors.js";
-import { bool, f64, fixedList, h5wasm, int32, vec, withTmp, writeArrow, writeParquet } from "./make-files.js";
+import { bool, f64, fixedList, h5wasm, int32, int64, vec, withTmp, writeArrow, writeParquet } from "./make-files.js";
 import { FIXTURES } from "../helpers/paths.js";
 import { runCli } from "../helpers/cli.js";
 
@@ -65,6 +66,8 @@ interface WriteOptions {
   /** Leave out the padding row Minari appends (a storage written some other way). */
   unpadded?: boolean;
   storage?: "arrow" | "parquet";
+  /** The type of Discrete actions: int32 (Minari's current writer) or the space's dtype (int64, its earlier one). */
+  discreteType?: typeof int32 | typeof int64;
 }
 
 /**
@@ -83,7 +86,10 @@ async function writeMinariArrow(root: string, episodes: SourceEpisode[], options
     const rows = steps + pad;
     const discrete = typeof ep.actions[0] === "number";
     const actions = discrete
-      ? vec([...(ep.actions as number[]), ...Array(pad).fill(0)], int32)
+      ? vec(
+          [...(ep.actions as number[]), ...Array(pad).fill(0)].map((a) => (options.discreteType === int64 ? BigInt(a) : a)),
+          options.discreteType ?? int32,
+        )
       : vec([...(ep.actions as number[][]), ...Array(pad).fill((ep.actions as number[][])[0]!.map(() => 0))], fixedList((ep.actions as number[][])[0]!.length));
     const observations = options.observationColumn?.(ep) ?? vec(ep.observations.slice(0, rows), fixedList(ep.observations[0]!.length));
     const columns = {
@@ -203,11 +209,33 @@ test(
 
     const missing = await fresh("missing");
     rmSync(path.join(missing, "data", "2"), { recursive: true });
-    await rejects(missing, /data\/metadata\.json: "total_episodes" is 4, but .*data holds 3 episode directories; missing: 2; the dataset is incomplete/);
+    await rejects(missing, /data\/metadata\.json: "total_episodes" is 4, so episodes 0\.\.3, but .*data holds 3 episode directories; missing: 2; the dataset is incomplete/);
     // Minari names episode 2's directory "2": a "02" is no episode of the dataset.
     const padded = await fresh("padded");
     renameSync(path.join(padded, "data", "2"), path.join(padded, "data", "02"));
-    await rejects(padded, /"total_episodes" is 4, but .*data holds 3 episode directories; missing: 2;/);
+    await rejects(padded, /"total_episodes" is 4, so episodes 0\.\.3, but .*data holds 3 episode directories; missing: 2;/);
+    // Four directories, but not episodes 0..3; more directories than episodes.
+    const moved = await fresh("moved");
+    renameSync(path.join(moved, "data", "3"), path.join(moved, "data", "9"));
+    await rejects(moved, /holds 4 episode directories; missing: 3;/);
+    const beyond = await fresh("beyond");
+    const beyondMetadata = path.join(beyond, "data", "metadata.json");
+    writeFileSync(beyondMetadata, readFileSync(beyondMetadata, "utf8").replace('"total_episodes": 4', '"total_episodes": 3'));
+    await rejects(beyond, /"total_episodes" is 3, so episodes 0\.\.2, but .*data holds 4 episode directories; beyond them: 3;/);
+    // A count no dataset has is named at once, without walking it.
+    writeFileSync(beyondMetadata, readFileSync(beyondMetadata, "utf8").replace('"total_episodes": 3', '"total_episodes": 3000000000'));
+    await rejects(beyond, /"total_episodes" is 3000000000, so episodes 0\.\.2999999999, but .*holds 4 episode directories; missing: 4, 5, 6, 7, 8, \.\.\./);
+    writeFileSync(beyondMetadata, readFileSync(beyondMetadata, "utf8").replace('"total_episodes": 3000000000', '"total_episodes": "4"'));
+    await rejects(beyond, /data\/metadata\.json: "total_episodes" is "4"; expected a count \(a non-negative integer\)/);
+    writeFileSync(beyondMetadata, readFileSync(beyondMetadata, "utf8").replace('"total_episodes": "4"', '"total_episodes": 0'));
+    await rejects(beyond, /"total_episodes" is 0; the dataset is empty/);
+    writeFileSync(beyondMetadata, "[1]");
+    await rejects(beyond, /data\/metadata\.json: holds \[1\]; expected Minari's dataset metadata \(a JSON object\)/);
+    writeFileSync(beyondMetadata, `{"total_episodes": 4}`);
+    await rejects(beyond, /data\/metadata\.json: names no "data_format", and no main_data\.hdf5 is beside it/);
+    const episodeSteps = await fresh("episode-steps");
+    writeFileSync(path.join(episodeSteps, "data", "1", "metadata.json"), `{"id": 1, "total_steps": 200.5}`);
+    await rejects(episodeSteps, /data\/1\/metadata\.json: "total_steps" is 200\.5; expected a count/);
 
     await rejects(await fresh("unpadded", { actionSpace: box([-2], [2]), unpadded: true }), /data\/0\/part-0\.arrow: holds 200 rows, but .*data\/0\/metadata\.json records total_steps 200; expected 201 rows/);
 
@@ -215,6 +243,18 @@ test(
     const part = path.join(cut, "data", "1", "part-0.arrow");
     truncateSync(part, statSync(part).size - 100);
     await rejects(cut, new RegExp(`${part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: the file starts like an Arrow IPC file .* truncated or corrupt`));
+
+    const dangling = await fresh("dangling");
+    const danglingPart = path.join(dangling, "data", "1", "part-0.arrow");
+    rmSync(danglingPart);
+    symlinkSync(path.join(dir, "not-fetched"), danglingPart);
+    await rejects(dangling, /data\/1\/part-0\.arrow: no such file \(a link to a file that is not there\?\); the dataset is incomplete/);
+    rmSync(danglingPart);
+    mkdirSync(danglingPart);
+    await rejects(dangling, /data\/1\/part-0\.arrow is not a file; expected the episode's arrow file/);
+    rmSync(danglingPart, { recursive: true });
+    writeFileSync(danglingPart, "");
+    await rejects(dangling, /data\/1\/part-0\.arrow is not a dataset snndt can read: .* but found an empty file/);
 
     const extra = await fresh("extra");
     writeFileSync(path.join(extra, "data", "3", "part-1.arrow"), "");
@@ -244,6 +284,60 @@ test(
     const plain = path.join(dir, "plain");
     mkdirSync(plain);
     await rejects(plain, /plain is a directory, but neither a prepared dataset \(no manifest\.json\) nor a Minari dataset \(no data\/metadata\.json or data\/main_data\.hdf5\)/);
+  }),
+);
+
+test(
+  "Minari arrow storage: symbolic links to episode directories, a missing episode metadata.json and int64 Discrete actions",
+  withTmp(async (dir) => {
+    const episodes: SourceEpisode[] = [3, 4, 5].map((steps) => ({
+      observations: Array.from({ length: steps + 1 }, (_, t) => [t, steps]),
+      actions: Array.from({ length: steps }, (_, t) => t % 3),
+      rewards: Array(steps).fill(-1),
+      terminations: Array.from({ length: steps }, (_, t) => t === steps - 1),
+      truncations: Array(steps).fill(false),
+    }));
+    const data = await writeMinariArrow(path.join(dir, "store"), episodes, { actionSpace: JSON.stringify({ type: "Discrete", dtype: "int64", start: 0, n: 4 }), observationSpace: box([0, 0], [9, 9]), discreteType: int64 });
+    // A dataset assembled from links into a cache, one of whose episodes lost its metadata.
+    const linked = path.join(dir, "linked", "data");
+    mkdirSync(linked, { recursive: true });
+    copyFileSync(path.join(data, "metadata.json"), path.join(linked, "metadata.json"));
+    for (const id of [0, 1, 2]) symlinkSync(path.join(data, String(id)), path.join(linked, String(id)));
+    rmSync(path.join(data, "2", "metadata.json"));
+    const loaded = await loadDataset(path.join(dir, "linked"));
+    assert.deepEqual(loaded.episodes.map((ep) => ep.length), [3, 4, 5]);
+    assert.deepEqual(loaded.actionSpace, { kind: "discrete", n: 4 });
+    assert.deepEqual(Array.from(loaded.episodes[2]!.actions), [0, 1, 2, 0, 1]);
+    assert.equal(loaded.manifest.source.path, linked);
+    assert.equal(minariDatasetName(linked), "linked");
+    assert.equal(minariDatasetName(path.join(dir, "linked")), "linked");
+  }),
+);
+
+test(
+  "Minari hdf5 storage by its directory: with data_format, without it, without metadata.json (Minari 0.4), with unusable metadata",
+  withTmp(async (dir) => {
+    const fromFile = await loadDataset(SAMPLE);
+    const data = path.join(dir, "pendulum-v0", "data");
+    mkdirSync(data, { recursive: true });
+    copyFileSync(SAMPLE, path.join(data, "main_data.hdf5"));
+    const metadataFile = path.join(data, "metadata.json");
+    const read = async () => {
+      const loaded = await loadDataset(path.join(dir, "pendulum-v0"));
+      assert.equal(loaded.episodesSha256, fromFile.episodesSha256);
+      assert.deepEqual([loaded.manifest.source.format, loaded.manifest.source.layout, loaded.manifest.source.path], ["hdf5", "minari", path.join(data, "main_data.hdf5")]);
+      return loaded;
+    };
+    assert.equal((await read()).manifest.action_space_declared_by, null);
+    writeFileSync(metadataFile, `{"total_episodes": 12, "data_format": "hdf5", "action_space": ${JSON.stringify(box([-2], [2]))}}`);
+    assert.equal((await read()).manifest.action_space_declared_by, `${metadataFile}: "action_space"`);
+    writeFileSync(metadataFile, `{"total_episodes": 12, "action_space": ${JSON.stringify(box([-2], [2]))}}`);
+    assert.equal((await read()).manifest.action_space_declared_by, `${metadataFile}: "action_space"`);
+    writeFileSync(metadataFile, "[1]");
+    assert.match((await read()).manifest.warnings.join("\n"), /metadata\.json holds no JSON object; the action space is read off the data instead/);
+    writeFileSync(metadataFile, `{"data_format": "hdf5"}`);
+    rmSync(path.join(data, "main_data.hdf5"));
+    await assert.rejects(loadDataset(data), /metadata\.json: "data_format" is "hdf5", but .*main_data\.hdf5 is missing; the dataset is incomplete/);
   }),
 );
 

@@ -15,6 +15,7 @@ import { RESOLVED_CONFIG_FILE, RUN_ENTRIES } from "../../train/run-layout.js";
 import { checkEvalEnvironment } from "../../eval/policy.js";
 import { modelLabel } from "../../model/index.js";
 import type { PreparedDataset } from "../../data/dataset.js";
+import { minariDatasetName } from "../../data/minari-directory.js";
 
 interface TrainOptions {
   config?: string;
@@ -96,7 +97,7 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
         if (options.keepLast !== undefined) flags.push({ flag: "--keep-last", key: "train.keep_last", value: parseInteger("--keep-last", options.keepLast, 0) });
         config = loadConfig({ configPath: options.config, overrides: options.set, seed, data: options.data, backend: options.backend, flags });
         // Named after what was trained on: --data's file or directory, else the config (whose data it is).
-        const dataName = options.data === undefined ? undefined : path.basename(path.resolve(options.data)).replace(/\.(arrow|arrows|feather|ipc|hdf5|h5)$/i, "");
+        const dataName = options.data === undefined ? undefined : minariDatasetName(options.data).replace(/\.(arrow|arrows|feather|ipc|parquet|hdf5|h5)$/i, "");
         const name = dataName ?? path.basename(options.config ?? DEFAULT_CONFIG).replace(/\.ya?ml$/, "");
         runDir = path.resolve(
           options.out ?? path.join("runs", `${name}-${modelLabel(config.model)}-seed${config.seed}-${timestamp()}`),
