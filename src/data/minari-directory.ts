@@ -29,8 +29,11 @@ import { MINARI_DATA_FILE, MINARI_METADATA_FILE, parsePythonJson, serializedSpac
 import type { RawDataset, RawEpisode } from "./raw.js";
 
 const DATA_DIR = "data";
-/** pyarrow's write_dataset names an episode's file part-{i}.<format>; Minari writes one an episode. */
-const PART_FILE = { arrow: /^part-\d+\.arrow$/, parquet: /^part-\d+\.parquet$/ } as const;
+/**
+ * pyarrow's write_dataset names an episode's file part-{i}.<the format's extension>; Minari writes one
+ * an episode. Older pyarrow gave its Arrow IPC format the extension "feather".
+ */
+const PART_FILE = { arrow: /^part-\d+\.(arrow|feather)$/, parquet: /^part-\d+\.parquet$/ } as const;
 
 /** A Minari dataset whose episodes are files of their own, one directory an episode. */
 export interface MinariEpisodeFiles {

@@ -256,6 +256,11 @@ test(
     writeFileSync(danglingPart, "");
     await rejects(dangling, /data\/1\/part-0\.arrow is not a dataset snndt can read: .* but found an empty file/);
 
+    // Older pyarrow named the same file part-0.feather.
+    const feather = await fresh("feather");
+    renameSync(path.join(feather, "data", "2", "part-0.arrow"), path.join(feather, "data", "2", "part-0.feather"));
+    assert.equal((await loadDataset(feather)).episodes.length, 4);
+
     const extra = await fresh("extra");
     writeFileSync(path.join(extra, "data", "3", "part-1.arrow"), "");
     await rejects(extra, /data\/3: expected one episode file part-0\.arrow \(and metadata\.json\), as Minari writes them, but found: part-0\.arrow, part-1\.arrow/);
