@@ -43,6 +43,11 @@ function isNumericLeaf(type: DataType): boolean {
   );
 }
 
+/** Whether the column holds numbers (or booleans) a row, not in lists. */
+export function isNumberColumn(vector: Vector): boolean {
+  return isNumericLeaf(vector.type);
+}
+
 interface Walk {
   file: string;
   column: string;
@@ -133,6 +138,9 @@ export function flattenNumbers(
   valueType: "f32" | "f64",
 ): NestedNumbers {
   const { depth, leaf } = listDepth(vector.type);
+  if (leaf.typeId === Type.Float && !isNumericLeaf(leaf)) {
+    throw new InputError(`${file}: column "${column}" has type ${String(vector.type)}, half-precision floats, which snndt does not read; store it as float32 (e.g. astype("float32")).`);
+  }
   if (!isNumericLeaf(leaf)) {
     throw new InputError(
       `${file}: column "${column}" has type ${String(vector.type)}; expected numbers (float, int or bool), possibly in lists.`,

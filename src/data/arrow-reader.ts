@@ -14,7 +14,7 @@ import { Type, tableFromIPC, type Table, type Vector } from "apache-arrow";
 import { InputError } from "../runtime/errors.js";
 import { registerArrowCodecs } from "./codecs.js";
 import { ambiguousEndsWarning, findColumn, requireColumn, requireVectorColumns, type ColumnNames } from "./columns.js";
-import { flattenNumbers, listDepth, type NestedNumbers } from "./arrow-nested.js";
+import { flattenNumbers, isNumberColumn, listDepth, type NestedNumbers } from "./arrow-nested.js";
 import { endsEpisode, splitAtFlags, type RawDataset, type RawEpisode, type SourceFormat } from "./raw.js";
 
 export interface ArrowReadOptions {
@@ -251,7 +251,11 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
   if (order) warnings.push(`the rows of its episodes are interleaved (as a vectorised logger writes them): each episode's rows were taken in file order`);
 
   if (stepName !== undefined) {
-    const steps = grouped(flattenNumbers(file, stepName, column(table, stepName), "f64").values as Float64Array, 1);
+    const stepColumn = column(table, stepName);
+    if (!isNumberColumn(stepColumn)) {
+      throw new InputError(`${file}: column "${stepName}" has type ${String(stepColumn.type)}; expected step indices (integers). If it holds no step index, pass --step-column none.`);
+    }
+    const steps = grouped(flattenNumbers(file, stepName, stepColumn, "f64").values as Float64Array, 1);
     for (const [start, end] of ranges) {
       for (let r = start + 1; r < end; r++) {
         if (steps[r] !== steps[r - 1]! + 1) {
@@ -393,8 +397,21 @@ function readPerEpisode(file: string, format: SourceFormat, table: Table, names:
   };
 }
 
+/** The most one read gives in Node (a Buffer's limit); larger files are refused before reading. */
+export const MAX_WHOLE_FILE_BYTES = 2 ** 31 - 1;
+
+/** What to do with a file too large to be read whole. */
+export function tooLargeError(file: string, bytes: number, kind: string): InputError {
+  return new InputError(
+    `${file}: the ${kind} is ${bytes} bytes; snndt reads such files whole, up to ${MAX_WHOLE_FILE_BYTES} bytes (2 GiB). ` +
+      `Split it into several files, or convert it to HDF5 (read in slices).`,
+  );
+}
+
 /** Read and parse an Arrow IPC file or stream (codecs registered, truncation reported). */
 export async function parseArrowFile(file: string, format: SourceFormat): Promise<Table> {
+  const { size } = await fs.stat(file);
+  if (size > MAX_WHOLE_FILE_BYTES) throw tooLargeError(file, size, format === "arrow-file" ? "Arrow IPC file" : "Arrow IPC stream");
   return parseTable(file, format, await fs.readFile(file));
 }
 

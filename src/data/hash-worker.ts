@@ -1,7 +1,7 @@
 /**
  * Worker thread body for src/data/hashing.ts. Given { file }: the sha256 of that file. Given
  * { root, files }: the sha256 of the listing `sha256sum` prints for those files, in that order, with
- * paths relative to root ("<hex>  <path>\n" a file). Replies once with { digest } or { error }.
+ * paths relative to root ("<hex>  <path>\n" a file). Replies once with { result } or { error }.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { createHash } from "node:crypto";
@@ -29,6 +29,6 @@ async function digest(): Promise<string> {
 }
 
 digest().then(
-  (hex) => port.postMessage({ digest: hex }),
+  (hex) => port.postMessage({ result: hex }),
   (err: Error) => port.postMessage({ error: err.message }),
 );

@@ -5,24 +5,9 @@
  * being written is hashed on the main thread as it streams out: that needs no second read, and
  * copying each chunk to a worker would cost more than hashing it.)
  */
-import { Worker } from "node:worker_threads";
+import { startWorkerJob } from "../runtime/worker-reply.js";
 
 const WORKER_URL = new URL("./hash-worker.js", import.meta.url);
-// Workers inherit the parent's Node flags; --input-type (valid only for -e/stdin) would make them fail.
-const workerOptions = (workerData: object) => ({ workerData, execArgv: process.execArgv.filter((a) => !a.startsWith("--input-type")) });
-
-function result(worker: Worker): Promise<string> {
-  return new Promise((resolve, reject) => {
-    worker.once("message", (msg: { digest?: string; error?: string }) => {
-      void worker.terminate();
-      if (msg.digest !== undefined) resolve(msg.digest);
-      else reject(new Error(msg.error ?? "hash worker failed"));
-    });
-    worker.once("error", reject);
-    // Exiting without a reply (after terminate(), or a crash) must not leave the promise pending.
-    worker.once("exit", (code) => reject(new Error(`hash worker exited (code ${code}) without a result`)));
-  });
-}
 
 /** A hash being computed in a worker thread; `cancel` stops it (e.g. when reading failed). */
 export interface BackgroundHash {
@@ -44,13 +29,6 @@ export function sha256ListingInBackground(root: string, files: readonly string[]
 }
 
 function hashInWorker(job: { file: string } | { root: string; files: string[] }): BackgroundHash {
-  const worker = new Worker(WORKER_URL, workerOptions(job));
-  const digest = result(worker);
-  return {
-    digest,
-    cancel: () => {
-      digest.catch(() => undefined);
-      void worker.terminate();
-    },
-  };
+  const { result, cancel } = startWorkerJob<string>(WORKER_URL, job, "hash");
+  return { digest: result, cancel };
 }

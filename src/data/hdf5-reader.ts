@@ -360,7 +360,7 @@ export async function readHdf5(file: string, options: Hdf5ReadOptions = {}): Pro
   if (idColumns.length) {
     // Silently ignoring them would leave the user believing the episodes were split by that column.
     throw new UsageError(
-      `${file}: ${idColumns.map((role) => COLUMN_FLAGS[role]).join(" and ")} ${idColumns.length > 1 ? "apply" : "applies"} to Arrow files only; an HDF5 file's episodes end at its ` +
+      `${file}: ${idColumns.map((role) => COLUMN_FLAGS[role]).join(" and ")} ${idColumns.length > 1 ? "apply" : "applies"} to Arrow and Parquet files only; an HDF5 file's episodes end at its ` +
         `terminals/timeouts (D4RL layout; --terminal-column and --timeout-column name those datasets) or are its episode_N groups (Minari layout).`,
     );
   }

@@ -197,7 +197,7 @@ export async function readMinariEpisodes(found: MinariEpisodeFiles, episodeFiles
   const idColumns = (["episode", "step"] as const).filter((role) => cols[role] !== undefined);
   if (idColumns.length) {
     throw new UsageError(
-      `${found.dataDir}: ${idColumns.map((role) => COLUMN_FLAGS[role]).join(" and ")} ${idColumns.length > 1 ? "apply" : "applies"} to Arrow files only; ` +
+      `${found.dataDir}: ${idColumns.map((role) => COLUMN_FLAGS[role]).join(" and ")} ${idColumns.length > 1 ? "apply" : "applies"} to Arrow and Parquet files only; ` +
         `a Minari dataset's episodes are its episode directories.`,
     );
   }

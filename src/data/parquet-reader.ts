@@ -2,41 +2,58 @@
  * Parquet files (as pyarrow, polars, Spark and Hugging Face datasets write them; Minari's parquet
  * storage), decoded by parquet-wasm (the Apache arrow-rs Parquet reader compiled to WebAssembly)
  * into an Arrow table, which is then read as an Arrow file is: per step or per episode.
+ *
+ * The decoding runs in a worker thread: WebAssembly memory never shrinks, so decoding on the main
+ * thread would keep about three times the decoded columns for the rest of a training run.
  */
 import { promises as fs } from "node:fs";
 import { tableFromIPC, type Table } from "apache-arrow";
 import { InputError } from "../runtime/errors.js";
-import { rawFromTable, type ArrowReadOptions } from "./arrow-reader.js";
+import { startWorkerJob } from "../runtime/worker-reply.js";
+import { MAX_WHOLE_FILE_BYTES, rawFromTable, tooLargeError, type ArrowReadOptions } from "./arrow-reader.js";
 import type { RawDataset } from "./raw.js";
 
 const PARQUET_MAGIC = "PAR1";
-
-type ParquetWasm = typeof import("parquet-wasm");
-let modulePromise: Promise<ParquetWasm> | null = null;
-
-/** parquet-wasm compiles a 15 MB WebAssembly module: loaded on the first Parquet file, not on every start. */
-function loadParquetWasm(): Promise<ParquetWasm> {
-  modulePromise ??= import("parquet-wasm");
-  return modulePromise;
+const WORKER_URL = new URL("./parquet-worker.js", import.meta.url);
+/** The last bytes of `file` and its size, without reading the rest. */
+async function fileTail(file: string, count: number): Promise<{ tail: string; bytes: number }> {
+  const handle = await fs.open(file, "r");
+  try {
+    const { size } = await handle.stat();
+    const tail = Buffer.alloc(Math.min(count, size));
+    await handle.read(tail, 0, tail.length, size - tail.length);
+    return { tail: tail.toString("latin1"), bytes: size };
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Decode a Parquet file into an Arrow table; a file the decoder refuses is reported as truncated or corrupt, not as a crash. */
 export async function parseParquetFile(file: string): Promise<Table> {
-  const bytes = await fs.readFile(file);
+  const { tail, bytes } = await fileTail(file, PARQUET_MAGIC.length);
   // A Parquet file ends with its footer and the magic again; without it the footer was cut off.
-  const tail = bytes.subarray(Math.max(0, bytes.length - PARQUET_MAGIC.length)).toString("latin1");
   if (tail !== PARQUET_MAGIC) {
-    throw new InputError(`${file}: the file starts like a Parquet file but does not end with the "PAR1" footer magic (${bytes.length} bytes); it is truncated or corrupt.`);
+    throw new InputError(`${file}: the file starts like a Parquet file but does not end with the "PAR1" footer magic (${bytes} bytes); it is truncated or corrupt.`);
   }
-  const parquet = await loadParquetWasm();
+  if (bytes > MAX_WHOLE_FILE_BYTES) throw tooLargeError(file, bytes, "Parquet file");
   let ipc: Uint8Array;
   try {
-    ipc = parquet.readParquet(bytes).intoIPCStream();
+    ipc = await startWorkerJob<Uint8Array>(WORKER_URL, { file }, "Parquet decoding").result;
   } catch (err) {
-    const reason = (err instanceof Error ? err.message : String(err)).replace(/\.$/, "");
-    throw new InputError(`${file}: cannot read it as a Parquet file (${reason}); the file is corrupt or uses a Parquet feature the reader lacks.`);
+    const reason = (err as Error).message.replace(/\.$/, "");
+    throw new InputError(
+      reason.startsWith("RuntimeError")
+        ? `${file}: the Parquet decoder failed (${reason}): the file is corrupt, or its decoded columns need more than the decoder's 4 GB of ` +
+            `WebAssembly memory (above about 1.2 GB of data); convert a file that large to Arrow IPC or HDF5.`
+        : `${file}: cannot read it as a Parquet file (${reason}); the file is corrupt or uses a Parquet feature the reader lacks.`,
+    );
   }
-  const table = tableFromIPC(ipc);
+  let table: Table;
+  try {
+    table = tableFromIPC(ipc);
+  } catch (err) {
+    throw new InputError(`${file}: the Parquet decoder's output is no Arrow table (${(err as Error).message}); the file is corrupt.`);
+  }
   if (table.schema.fields.length === 0) {
     throw new InputError(`${file}: the Parquet file holds no columns; expected trajectory columns (observations, actions, rewards, ...).`);
   }

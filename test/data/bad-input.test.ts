@@ -367,7 +367,7 @@ test(
 test("--episode-column or --step-column on an HDF5 file is refused, not silently ignored", async () => {
   await expectError(
     path.join(SAMPLES, "pendulum-d4rl.hdf5"),
-    [/--episode-column and --step-column apply to Arrow files only; an HDF5 file's episodes end at its terminals\/timeouts/],
+    [/--episode-column and --step-column apply to Arrow and Parquet files only; an HDF5 file's episodes end at its terminals\/timeouts/],
     { columns: { episode: "ep", step: "t" } },
     UsageError,
   );

@@ -75,7 +75,7 @@ interface WriteOptions {
  * of the dataset's metadata, each space a JSON string), and for episode i data/i/part-0.arrow (or
  * .parquet; the partition column episode_id left out of the file) with data/i/metadata.json.
  */
-async function writeMinariArrow(root: string, episodes: SourceEpisode[], options: WriteOptions): Promise<string> {
+async function writeMinariDataset(root: string, episodes: SourceEpisode[], options: WriteOptions): Promise<string> {
   const data = path.join(root, "data");
   mkdirSync(data, { recursive: true });
   for (const [id, ep] of episodes.entries()) {
@@ -127,7 +127,7 @@ test(
   withTmp(async (dir) => {
     const episodes = await sampleEpisodes();
     assert.equal(episodes.length, 12);
-    const data = await writeMinariArrow(dir, episodes, { actionSpace: box([-2], [2]) });
+    const data = await writeMinariDataset(dir, episodes, { actionSpace: box([-2], [2]) });
     const fromHdf5 = await loadDataset(SAMPLE);
     for (const input of [dir, data]) {
       const loaded = await loadDataset(input);
@@ -157,7 +157,7 @@ test(
 test(
   "Minari parquet storage: read to the episodes of the hdf5 storage",
   withTmp(async (dir) => {
-    const data = await writeMinariArrow(dir, await sampleEpisodes(), { actionSpace: box([-2], [2]), storage: "parquet" });
+    const data = await writeMinariDataset(dir, await sampleEpisodes(), { actionSpace: box([-2], [2]), storage: "parquet" });
     const loaded = await loadDataset(dir);
     assert.equal(loaded.episodesSha256, (await loadDataset(SAMPLE)).episodesSha256);
     assert.deepEqual([loaded.manifest.source.format, loaded.manifest.source.layout, loaded.manifest.source.path], ["parquet", "minari", data]);
@@ -182,7 +182,7 @@ test(
         truncations: Array(steps).fill(false),
       };
     });
-    await writeMinariArrow(dir, episodes, { actionSpace: JSON.stringify({ type: "Discrete", dtype: "int64", start: 0, n: 2 }), observationSpace: box([-5, -5, -1, -1], [5, 5, 1, 1]) });
+    await writeMinariDataset(dir, episodes, { actionSpace: JSON.stringify({ type: "Discrete", dtype: "int64", start: 0, n: 2 }), observationSpace: box([-5, -5, -1, -1], [5, 5, 1, 1]) });
     const loaded = await loadDataset(dir);
     assert.deepEqual(loaded.actionSpace, { kind: "discrete", n: 2 });
     assert.deepEqual(loaded.episodes.map((ep) => ep.length), episodes.map((ep) => ep.rewards.length));
@@ -203,7 +203,7 @@ test(
       });
     const fresh = async (name: string, options: WriteOptions = { actionSpace: box([-2], [2]) }): Promise<string> => {
       const root = path.join(dir, name);
-      await writeMinariArrow(root, episodes, options);
+      await writeMinariDataset(root, episodes, options);
       return root;
     };
 
@@ -284,7 +284,7 @@ test(
     });
     await rejects(dict, /part-0\.arrow: column "observations" is a struct of "angle", "velocity", as Minari stores a Dict or Tuple space; snndt reads Box and Discrete spaces/);
 
-    await rejects(await fresh("flags"), /--episode-column applies to Arrow files only; a Minari dataset's episodes are its episode directories/, UsageError, { columns: { episode: "episode_id" } });
+    await rejects(await fresh("flags"), /--episode-column applies to Arrow and Parquet files only; a Minari dataset's episodes are its episode directories/, UsageError, { columns: { episode: "episode_id" } });
 
     const plain = path.join(dir, "plain");
     mkdirSync(plain);
@@ -302,7 +302,7 @@ test(
       terminations: Array.from({ length: steps }, (_, t) => t === steps - 1),
       truncations: Array(steps).fill(false),
     }));
-    const data = await writeMinariArrow(path.join(dir, "store"), episodes, { actionSpace: JSON.stringify({ type: "Discrete", dtype: "int64", start: 0, n: 4 }), observationSpace: box([0, 0], [9, 9]), discreteType: int64 });
+    const data = await writeMinariDataset(path.join(dir, "store"), episodes, { actionSpace: JSON.stringify({ type: "Discrete", dtype: "int64", start: 0, n: 4 }), observationSpace: box([0, 0], [9, 9]), discreteType: int64 });
     // A dataset assembled from links into a cache, one of whose episodes lost its metadata.
     const linked = path.join(dir, "linked", "data");
     mkdirSync(linked, { recursive: true });
@@ -350,7 +350,7 @@ test(
   "prepare-dataset reads a Minari dataset directory: --inspect prints it, --out writes it",
   withTmp(async (dir) => {
     const root = path.join(dir, "pendulum-arrow-v0");
-    await writeMinariArrow(root, (await sampleEpisodes()).slice(0, 3), { actionSpace: box([-2], [2]) });
+    await writeMinariDataset(root, (await sampleEpisodes()).slice(0, 3), { actionSpace: box([-2], [2]) });
     const inspect = runCli(["prepare-dataset", "--inspect", root]);
     assert.equal(inspect.status, 0, inspect.stderr);
     assert.match(inspect.stdout, /arrow-file, minari layout/);

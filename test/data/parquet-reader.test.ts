@@ -7,11 +7,11 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
-import { tableFromIPC } from "apache-arrow";
+import { Float16, Table, TimestampMillisecond, tableFromIPC } from "apache-arrow";
 import { loadDataset } from "../../src/data/dataset.js";
 import { registerArrowCodecs } from "../../src/data/codecs.js";
 import { InputError } from "../../src/runtime/errors.js";
-import { withTmp, writeParquet } from "./make-files.js";
+import { bool, vec, withTmp, writeParquet } from "./make-files.js";
 import { FIXTURES } from "../helpers/paths.js";
 import { runCli } from "../helpers/cli.js";
 
@@ -61,6 +61,41 @@ test(
     assert.equal(result.status, 1, result.stderr);
     assert.match(result.stderr, /damaged\.parquet: cannot read it as a Parquet file/);
     assert.throws(() => statSync(out), /ENOENT/);
+  }),
+);
+
+test(
+  "Parquet: column flags and --keep-partial reach the reader; a half-precision or timestamp column is named with what to do",
+  withTmp(async (dir) => {
+    // The per-step sample with its observation column renamed and its last episode's end flags cleared.
+    const table = sampleTable("cartpole-steps-lz4.feather");
+    const names = table.schema.fields.map((f) => f.name);
+    const columns = Object.fromEntries(names.map((name) => [name === "observation" ? "cart_state" : name, table.getChild(name)!]));
+    const file = path.join(dir, "renamed.parquet");
+    await writeParquet(file, new Table(columns));
+    await assert.rejects(loadDataset(file), /no observations column/);
+    const renamed = await loadDataset(file, { columns: { observations: "cart_state" } });
+    assert.equal(renamed.episodesSha256, (await loadDataset(path.join(SAMPLES, "cartpole-steps-lz4.feather"))).episodesSha256);
+    assert.equal(renamed.manifest.source.columns["observations"], "cart_state");
+
+    const rows = table.numRows;
+    const lastEpisode = table.getChild("episode_id")!.get(rows - 1);
+    const cleared = (name: string) => vec(Array.from({ length: rows }, (_, r) => (table.getChild("episode_id")!.get(r) === lastEpisode ? false : Boolean(table.getChild(name)!.get(r)))), bool);
+    const flagNames = names.filter((name) => /^(terminated|truncated|terminals|timeouts)$/.test(name));
+    assert.equal(flagNames.length, 2, `flag columns of the sample: ${names.join(", ")}`);
+    const partial = path.join(dir, "partial.parquet");
+    await writeParquet(partial, new Table({ ...columns, ...Object.fromEntries(flagNames.map((name) => [name, cleared(name)])) }));
+    const dropped = await loadDataset(partial, { columns: { observations: "cart_state" } });
+    const kept = await loadDataset(partial, { columns: { observations: "cart_state" }, keepPartial: true });
+    assert.equal(kept.episodes.length, dropped.episodes.length + 1);
+    assert.ok(dropped.manifest.dropped.partial_steps > 0);
+
+    const half = path.join(dir, "half.parquet");
+    await writeParquet(half, new Table({ ...columns, reward: vec(Array(rows).fill(1), new Float16()) }));
+    await assert.rejects(loadDataset(half, { columns: { observations: "cart_state" } }), /half\.parquet: column "reward" has type Float16, half-precision floats, which snndt does not read; store it as float32/);
+    const stamped = path.join(dir, "stamped.parquet");
+    await writeParquet(stamped, new Table({ ...Object.fromEntries(Object.entries(columns).filter(([name]) => name !== "step")), timestep: vec(Array.from({ length: rows }, (_, r) => r), new TimestampMillisecond()) }));
+    await assert.rejects(loadDataset(stamped, { columns: { observations: "cart_state" } }), /column "timestep" has type Timestamp.*; expected step indices \(integers\)\. If it holds no step index, pass --step-column none\./);
   }),
 );
 
