@@ -170,8 +170,9 @@ export async function run(args: string[]): Promise<void> {
       `prepare-dataset bench: ${result.steps} steps, ${result.episodes} episodes, ${options.format}`,
       `  raw data        ${mb(rawBytes)} (file ${mb(fileBytes)}${options.gzip ? ", gzip" : options.format === "parquet" ? ", snappy" : ""})`,
       `  time            ${result.seconds.toFixed(3)} s`,
-      `  throughput      ${(stepsPerSecond / 1e6).toFixed(2)} M steps/s (target >= 1.00) ${stepsPerSecond >= 1e6 ? "OK" : "BELOW TARGET"}`,
-      `  peak RSS        ${mb(result.maxRssBytes)} = ${rssRatio.toFixed(2)}x raw (target < 3x) ${rssRatio < 3 ? "OK" : "ABOVE TARGET"}`,
+      // The targets were set for the HDF5 file; other formats are measured beside them.
+      `  throughput      ${(stepsPerSecond / 1e6).toFixed(2)} M steps/s${options.format === "hdf5" ? ` (target >= 1.00) ${stepsPerSecond >= 1e6 ? "OK" : "BELOW TARGET"}` : ""}`,
+      `  peak RSS        ${mb(result.maxRssBytes)} = ${rssRatio.toFixed(2)}x raw${options.format === "hdf5" ? ` (target < 3x) ${rssRatio < 3 ? "OK" : "ABOVE TARGET"}` : ""}`,
     ];
     process.stdout.write(lines.join("\n") + "\n");
     if (options.keep) process.stderr.write(`kept ${dir}\n`);

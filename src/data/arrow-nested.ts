@@ -43,9 +43,9 @@ function isNumericLeaf(type: DataType): boolean {
   );
 }
 
-/** Whether the column holds numbers (or booleans) a row, not in lists. */
-export function isNumberColumn(vector: Vector): boolean {
-  return isNumericLeaf(vector.type);
+/** Whether the column holds numbers (or booleans), possibly in lists. */
+export function holdsNumbers(vector: Vector): boolean {
+  return isNumericLeaf(listDepth(vector.type).leaf);
 }
 
 interface Walk {

@@ -14,7 +14,7 @@ import { Type, tableFromIPC, type Table, type Vector } from "apache-arrow";
 import { InputError } from "../runtime/errors.js";
 import { registerArrowCodecs } from "./codecs.js";
 import { ambiguousEndsWarning, findColumn, requireColumn, requireVectorColumns, type ColumnNames } from "./columns.js";
-import { flattenNumbers, isNumberColumn, listDepth, type NestedNumbers } from "./arrow-nested.js";
+import { flattenNumbers, holdsNumbers, listDepth, type NestedNumbers } from "./arrow-nested.js";
 import { endsEpisode, splitAtFlags, type RawDataset, type RawEpisode, type SourceFormat } from "./raw.js";
 
 export interface ArrowReadOptions {
@@ -252,7 +252,7 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
 
   if (stepName !== undefined) {
     const stepColumn = column(table, stepName);
-    if (!isNumberColumn(stepColumn)) {
+    if (!holdsNumbers(stepColumn)) {
       throw new InputError(`${file}: column "${stepName}" has type ${String(stepColumn.type)}; expected step indices (integers). If it holds no step index, pass --step-column none.`);
     }
     const steps = grouped(flattenNumbers(file, stepName, stepColumn, "f64").values as Float64Array, 1);
@@ -397,7 +397,7 @@ function readPerEpisode(file: string, format: SourceFormat, table: Table, names:
   };
 }
 
-/** The most one read gives in Node (a Buffer's limit); larger files are refused before reading. */
+/** The most fs.readFile reads (2 GiB); larger files are refused before reading. */
 export const MAX_WHOLE_FILE_BYTES = 2 ** 31 - 1;
 
 /** What to do with a file too large to be read whole. */

@@ -17,7 +17,7 @@ import { STEP_COLUMNS, writeStepsArrowHashed } from "./arrow-writer.js";
 import { sha256FileInBackground, sha256ListingInBackground, type BackgroundHash } from "./hashing.js";
 import { listMinariEpisodes, locateMinariDataset, minariEpisodeFiles, readMinariEpisodes, totalBytes } from "./minari-directory.js";
 import { MINARI_DATA_FILE, MINARI_METADATA_FILE } from "./minari-metadata.js";
-import { parseArrowFile, rawFromTable, readArrow } from "./arrow-reader.js";
+import { MAX_WHOLE_FILE_BYTES, parseArrowFile, rawFromTable, readArrow } from "./arrow-reader.js";
 import { flattenNumbers } from "./arrow-nested.js";
 import { readHdf5 } from "./hdf5-reader.js";
 import { readParquet } from "./parquet-reader.js";
@@ -299,11 +299,21 @@ export async function prepareDataset(input: string, outDir: string, options: Pre
         "snndt.source": summary.source.path,
         "snndt.source_sha256": summary.source.sha256,
       });
+      const { size } = await fs.stat(stepsPath);
+      if (size > MAX_WHOLE_FILE_BYTES) throw tooLargeToPrepare(input, size);
       const manifest: DatasetManifest = { ...summary, steps_file: STEPS_FILE, sha256: stepsSha256 };
       await writeFileAtomic(path.join(tmpDir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + "\n");
       return manifest;
     },
     { replace: options.force ?? false },
+  );
+}
+
+/** A steps file snndt could not read back (it is read whole): train from the source, which readers take in slices or as it is. */
+function tooLargeToPrepare(source: string, bytes: number): InputError {
+  return new InputError(
+    `${source}: its prepared steps file would be ${bytes} bytes, more than snndt reads back whole (${MAX_WHOLE_FILE_BYTES} bytes, 2 GiB); ` +
+      `give train and eval the source itself (--data ${source}), or prepare part of its episodes.`,
   );
 }
 
@@ -325,6 +335,8 @@ async function loadPrepared(dir: string): Promise<PreparedDataset> {
   }
   const stepsPath = path.join(dir, manifest.steps_file!);
   if (!existsSync(stepsPath)) throw new InputError(`${stepsPath}: the steps file named by ${manifestPath} is missing; prepare the dataset again.`);
+  const { size } = await fs.stat(stepsPath);
+  if (size > MAX_WHOLE_FILE_BYTES) throw tooLargeToPrepare(manifest.source.path, size);
   const hashMismatch = (found: string): InputError =>
     new InputError(`${stepsPath}: sha256 is ${found} but ${manifestPath} records ${manifest.sha256}; the steps file was changed or damaged, prepare the dataset again.`);
   // Verify the steps file's hash in a worker while this thread parses it.

@@ -5,7 +5,7 @@
  * being written is hashed on the main thread as it streams out: that needs no second read, and
  * copying each chunk to a worker would cost more than hashing it.)
  */
-import { startWorkerJob } from "../runtime/worker-reply.js";
+import { Worker } from "node:worker_threads";
 
 const WORKER_URL = new URL("./hash-worker.js", import.meta.url);
 
@@ -29,6 +29,20 @@ export function sha256ListingInBackground(root: string, files: readonly string[]
 }
 
 function hashInWorker(job: { file: string } | { root: string; files: string[] }): BackgroundHash {
-  const { result, cancel } = startWorkerJob<string>(WORKER_URL, job, "hash");
-  return { digest: result, cancel };
+  // No Node flags: a worker would inherit the parent's, and some (--input-type, --expose-gc) make it fail to start.
+  const worker = new Worker(WORKER_URL, { workerData: job, execArgv: [] });
+  const digest = new Promise<string>((resolve, reject) => {
+    worker.once("message", (msg: { result?: string; error?: string }) => {
+      void worker.terminate();
+      if (msg.result !== undefined) resolve(msg.result);
+      else reject(new Error(msg.error ?? "hash worker failed"));
+    });
+    worker.once("error", reject);
+    // Exiting without a reply (after terminate(), or a crash) must not leave the promise pending.
+    worker.once("exit", (code) => reject(new Error(`hash worker exited (code ${code}) without a result`)));
+  });
+  // Handled here too: a hash that fails while its caller awaits the reading must not crash the process
+  // as an unhandled rejection; the caller still sees the failure when it awaits `digest`.
+  digest.catch(() => undefined);
+  return { digest, cancel: () => void worker.terminate() };
 }

@@ -14,7 +14,7 @@
  * Box spaces are FixedSizeList columns (of the flattened shape), Discrete spaces int32 columns,
  * Dict and Tuple spaces struct columns.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, type Stats } from "node:fs";
 import * as path from "node:path";
 import { Type, type Table } from "apache-arrow";
 import { InputError, UsageError } from "../runtime/errors.js";
@@ -23,10 +23,10 @@ import { yieldToEventLoop } from "../runtime/event-loop.js";
 import { COLUMN_FLAGS, findColumn, requireColumn, type ColumnNames } from "./columns.js";
 import { flattenNumbers, type NestedNumbers } from "./arrow-nested.js";
 import { parseArrowFile, perStepWidth } from "./arrow-reader.js";
-import { parseParquetFile } from "./parquet-reader.js";
+import { decodeParquetFiles } from "./parquet-reader.js";
 import { detectFormat } from "./detect.js";
 import { MINARI_DATA_FILE, MINARI_METADATA_FILE, parsePythonJson, serializedSpace } from "./minari-metadata.js";
-import type { RawDataset, RawEpisode } from "./raw.js";
+import type { RawDataset, RawEpisode, SourceFormat } from "./raw.js";
 
 const DATA_DIR = "data";
 /**
@@ -110,7 +110,7 @@ function recordedCount(file: string, metadata: Record<string, unknown>, key: str
   const value = metadata[key];
   if (value === undefined || value === null) return null;
   if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return value;
-  throw new InputError(`${file}: "${key}" is ${JSON.stringify(value)}; expected a count (a non-negative integer).`);
+  throw new InputError(`${file}: "${key}" is ${typeof value === "number" ? value : JSON.stringify(value)}; expected a count (a non-negative integer).`);
 }
 
 /** Whether `name` is an episode's directory name: Minari writes str(id), so "7", never "07". */
@@ -118,9 +118,14 @@ function isEpisodeDirName(name: string): boolean {
   return /^\d+$/.test(name) && String(Number(name)) === name && Number.isSafeInteger(Number(name));
 }
 
-/** Whether `file` is a directory, following a symbolic link. */
-function isDirectory(file: string): boolean {
-  return statSync(file, { throwIfNoEntry: false })?.isDirectory() === true;
+/** What `file` is, following symbolic links; null when nothing is there (also a dangling or looping link). */
+function statOrNull(file: string): Stats | null {
+  try {
+    return statSync(file);
+  } catch (err) {
+    if (["ENOENT", "ELOOP", "ENOTDIR"].includes((err as NodeJS.ErrnoException).code ?? "")) return null;
+    throw err;
+  }
 }
 
 /** The first `limit` ids in 0..recorded-1 that `present` lacks (present is sorted; the walk stops early however large recorded is). */
@@ -138,7 +143,7 @@ function missingIds(present: readonly number[], recorded: number, limit: number)
 export function listMinariEpisodes(found: MinariEpisodeFiles): MinariEpisodeFile[] {
   // Episode directories may be symbolic links (a dataset assembled from a cache).
   const ids = readdirSync(found.dataDir)
-    .filter((name) => isEpisodeDirName(name) && isDirectory(path.join(found.dataDir, name)))
+    .filter((name) => isEpisodeDirName(name) && statOrNull(path.join(found.dataDir, name))?.isDirectory() === true)
     .map(Number)
     .sort((a, b) => a - b);
   const recorded = recordedCount(found.metadataFile, found.metadata, "total_episodes");
@@ -163,8 +168,8 @@ export function listMinariEpisodes(found: MinariEpisodeFiles): MinariEpisodeFile
       throw new InputError(`${dir}: expected one episode file part-0.${found.storage} (and ${MINARI_METADATA_FILE}), as Minari writes them, but found: ${present}.`);
     }
     const file = path.join(dir, files[0]!);
-    const stat = statSync(file, { throwIfNoEntry: false });
-    if (stat === undefined) throw new InputError(`${file}: no such file (a link to a file that is not there?); the dataset is incomplete.`);
+    const stat = statOrNull(file);
+    if (stat === null) throw new InputError(`${file}: no such file (a link to a file that is not there?); the dataset is incomplete.`);
     if (!stat.isFile()) throw new InputError(`${file} is not a file; expected the episode's ${found.storage} file.`);
     const episodeMetadata = path.join(dir, MINARI_METADATA_FILE);
     const totalSteps = existsSync(episodeMetadata) ? recordedCount(episodeMetadata, readJsonObject(episodeMetadata, "Minari's episode metadata"), "total_steps") : null;
@@ -191,6 +196,26 @@ function numbersOf(file: string, table: Table, name: string, valueType: "f32" | 
   return flattenNumbers(file, name, vector, valueType);
 }
 
+/**
+ * The episode files' tables, in order. Each file must hold its storage's format, told from its
+ * content (so an empty or foreign file is named as such); Parquet files are decoded by one worker.
+ */
+async function* episodeTables(found: MinariEpisodeFiles, episodeFiles: readonly MinariEpisodeFile[]): AsyncGenerator<Table> {
+  const formats: SourceFormat[] = [];
+  for (const { file } of episodeFiles) {
+    const format = await detectFormat(file);
+    if ((format === "parquet") !== (found.storage === "parquet") || format === "hdf5") {
+      throw new InputError(`${file}: holds ${format === "hdf5" ? "HDF5" : format === "parquet" ? "Parquet" : "Arrow IPC"}; expected the episode's ${found.storage} file.`);
+    }
+    formats.push(format);
+  }
+  if (found.storage === "parquet") {
+    yield* decodeParquetFiles(episodeFiles.map(({ file }) => file));
+    return;
+  }
+  for (const [index, { file }] of episodeFiles.entries()) yield await parseArrowFile(file, formats[index]!);
+}
+
 /** Read the episodes of a Minari arrow or parquet storage, in id order. */
 export async function readMinariEpisodes(found: MinariEpisodeFiles, episodeFiles: readonly MinariEpisodeFile[], options: MinariReadOptions = {}): Promise<RawDataset> {
   const cols = options.columns ?? {};
@@ -207,11 +232,9 @@ export async function readMinariEpisodes(found: MinariEpisodeFiles, episodeFiles
   let obsDim = -1;
   let actWidth = -1;
   let integerTyped = false;
-  for (const [index, { file, totalSteps }] of episodeFiles.entries()) {
-    // Read as what it holds, like every input (an empty or foreign file is named as such).
-    const format = await detectFormat(file);
-    if (format === "hdf5") throw new InputError(`${file}: holds HDF5; expected the episode's ${found.storage} file.`);
-    const table = format === "parquet" ? await parseParquetFile(file) : await parseArrowFile(file, format);
+  let index = 0;
+  for await (const table of episodeTables(found, episodeFiles)) {
+    const { file, totalSteps } = episodeFiles[index++]!;
     const names = table.schema.fields.map((f) => f.name);
     const obsName = requireColumn(file, names, "observations", cols);
     const actName = requireColumn(file, names, "actions", cols);
@@ -262,7 +285,7 @@ export async function readMinariEpisodes(found: MinariEpisodeFiles, episodeFiles
       truncated: lastFlag(truncations),
       locate: (t) => `${relative} row ${t}`,
     });
-    bar?.update(index + 1);
+    bar?.update(index);
     await yieldToEventLoop();
   }
   bar?.stop();
@@ -291,6 +314,6 @@ export async function readMinariEpisodes(found: MinariEpisodeFiles, episodeFiles
 /** The name of the file or directory at `input`; a Minari dataset's data/ goes by its dataset's directory (names runs and progress bars). */
 export function minariDatasetName(input: string): string {
   const resolved = path.resolve(input);
-  const minariData = path.basename(resolved) === DATA_DIR && existsSync(path.join(resolved, MINARI_METADATA_FILE));
+  const minariData = path.basename(resolved) === DATA_DIR && [MINARI_METADATA_FILE, MINARI_DATA_FILE].some((name) => existsSync(path.join(resolved, name)));
   return path.basename(minariData ? path.dirname(resolved) : resolved);
 }

@@ -9,12 +9,13 @@
 import { promises as fs } from "node:fs";
 import { tableFromIPC, type Table } from "apache-arrow";
 import { InputError } from "../runtime/errors.js";
-import { startWorkerJob } from "../runtime/worker-reply.js";
+import { Worker } from "node:worker_threads";
 import { MAX_WHOLE_FILE_BYTES, rawFromTable, tooLargeError, type ArrowReadOptions } from "./arrow-reader.js";
 import type { RawDataset } from "./raw.js";
 
 const PARQUET_MAGIC = "PAR1";
 const WORKER_URL = new URL("./parquet-worker.js", import.meta.url);
+
 /** The last bytes of `file` and its size, without reading the rest. */
 async function fileTail(file: string, count: number): Promise<{ tail: string; bytes: number }> {
   const handle = await fs.open(file, "r");
@@ -28,36 +29,92 @@ async function fileTail(file: string, count: number): Promise<{ tail: string; by
   }
 }
 
-/** Decode a Parquet file into an Arrow table; a file the decoder refuses is reported as truncated or corrupt, not as a crash. */
-export async function parseParquetFile(file: string): Promise<Table> {
+/** The checks before decoding: the footer's magic (a cut file) and a size that can be read whole. */
+async function checkParquetFile(file: string): Promise<void> {
   const { tail, bytes } = await fileTail(file, PARQUET_MAGIC.length);
   // A Parquet file ends with its footer and the magic again; without it the footer was cut off.
   if (tail !== PARQUET_MAGIC) {
     throw new InputError(`${file}: the file starts like a Parquet file but does not end with the "PAR1" footer magic (${bytes} bytes); it is truncated or corrupt.`);
   }
   if (bytes > MAX_WHOLE_FILE_BYTES) throw tooLargeError(file, bytes, "Parquet file");
-  let ipc: Uint8Array;
+}
+
+/** A message from the decoding worker about files[index]. */
+interface DecodedFile {
+  index: number;
+  result?: Uint8Array;
+  error?: string;
+  /** Set when the file could not be read: its errno code. */
+  reading?: string;
+}
+
+function decodingError(file: string, reply: DecodedFile): Error {
+  const reason = reply.error!.replace(/\.$/, "");
+  if (reply.reading !== undefined) {
+    return reply.reading === "ENOENT" ? new InputError(`${file}: no such file (it was removed while being read).`) : new InputError(`${file}: cannot read it (${reason}).`);
+  }
+  return new InputError(
+    reason.startsWith("RuntimeError")
+      ? `${file}: the Parquet decoder failed (${reason}): the file is corrupt, or its decoded columns need more than the decoder's 4 GB of ` +
+          `WebAssembly memory (above about 1.2 GB of data); convert a file that large to Arrow IPC or HDF5.`
+      : `${file}: cannot read it as a Parquet file (${reason}); the file is corrupt or uses a Parquet feature the reader lacks.`,
+  );
+}
+
+/**
+ * The Parquet files' tables, in order, decoded one after another by one worker (which loads the
+ * decoder once: a Minari dataset has a file an episode). Stopping early stops the worker.
+ */
+export async function* decodeParquetFiles(files: readonly string[]): AsyncGenerator<Table> {
+  for (const file of files) await checkParquetFile(file);
+  // No Node flags: a worker would inherit the parent's, and some (--expose-gc) make it fail to start.
+  const worker = new Worker(WORKER_URL, { workerData: { files: [...files] }, execArgv: [] });
+  const replies: DecodedFile[] = [];
+  let failure: Error | null = null;
+  let wake: (() => void) | null = null;
+  const wakeUp = (): void => {
+    wake?.();
+    wake = null;
+  };
+  worker.on("message", (reply: DecodedFile) => {
+    replies.push(reply);
+    wakeUp();
+  });
+  worker.once("error", (err) => {
+    failure = err;
+    wakeUp();
+  });
+  worker.once("exit", (code) => {
+    failure ??= new Error(`the Parquet decoding worker exited (code ${code}) before decoding every file`);
+    wakeUp();
+  });
   try {
-    ipc = await startWorkerJob<Uint8Array>(WORKER_URL, { file }, "Parquet decoding").result;
-  } catch (err) {
-    const reason = (err as Error).message.replace(/\.$/, "");
-    throw new InputError(
-      reason.startsWith("RuntimeError")
-        ? `${file}: the Parquet decoder failed (${reason}): the file is corrupt, or its decoded columns need more than the decoder's 4 GB of ` +
-            `WebAssembly memory (above about 1.2 GB of data); convert a file that large to Arrow IPC or HDF5.`
-        : `${file}: cannot read it as a Parquet file (${reason}); the file is corrupt or uses a Parquet feature the reader lacks.`,
-    );
+    for (let index = 0; index < files.length; index++) {
+      while (replies.length === 0 && failure === null) await new Promise<void>((resolve) => (wake = resolve));
+      const reply = replies.shift();
+      if (reply === undefined) throw failure!;
+      const file = files[reply.index]!;
+      if (reply.result === undefined) throw decodingError(file, reply);
+      let table: Table;
+      try {
+        table = tableFromIPC(reply.result);
+      } catch (err) {
+        throw new InputError(`${file}: the Parquet decoder's output is no Arrow table (${(err as Error).message}); the file is corrupt.`);
+      }
+      if (table.schema.fields.length === 0) {
+        throw new InputError(`${file}: the Parquet file holds no columns; expected trajectory columns (observations, actions, rewards, ...).`);
+      }
+      yield table;
+    }
+  } finally {
+    await worker.terminate();
   }
-  let table: Table;
-  try {
-    table = tableFromIPC(ipc);
-  } catch (err) {
-    throw new InputError(`${file}: the Parquet decoder's output is no Arrow table (${(err as Error).message}); the file is corrupt.`);
-  }
-  if (table.schema.fields.length === 0) {
-    throw new InputError(`${file}: the Parquet file holds no columns; expected trajectory columns (observations, actions, rewards, ...).`);
-  }
-  return table;
+}
+
+/** Decode one Parquet file into an Arrow table; a file the decoder refuses is reported as corrupt, not as a crash. */
+export async function parseParquetFile(file: string): Promise<Table> {
+  for await (const table of decodeParquetFiles([file])) return table;
+  throw new Error(`decoding ${file} gave no table`);
 }
 
 /** Read a Parquet file in either layout. */

@@ -215,6 +215,11 @@ test(
     renameSync(path.join(padded, "data", "2"), path.join(padded, "data", "02"));
     await rejects(padded, /"total_episodes" is 4, so episodes 0\.\.3, but .*data holds 3 episode directories; missing: 2;/);
     // Four directories, but not episodes 0..3; more directories than episodes.
+    // A link that points at itself is no episode directory.
+    const looped = await fresh("looped");
+    rmSync(path.join(looped, "data", "1"), { recursive: true });
+    symlinkSync("1", path.join(looped, "data", "1"));
+    await rejects(looped, /holds 3 episode directories; missing: 1;/);
     const moved = await fresh("moved");
     renameSync(path.join(moved, "data", "3"), path.join(moved, "data", "9"));
     await rejects(moved, /holds 4 episode directories; missing: 3;/);

@@ -5,14 +5,15 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, statSync, truncateSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { closeSync, openSync, readFileSync, statSync, truncateSync, writeFileSync, writeSync } from "node:fs";
 import * as path from "node:path";
 import { Float16, Table, TimestampMillisecond, tableFromIPC } from "apache-arrow";
 import { loadDataset } from "../../src/data/dataset.js";
 import { registerArrowCodecs } from "../../src/data/codecs.js";
 import { InputError } from "../../src/runtime/errors.js";
-import { bool, vec, withTmp, writeParquet } from "./make-files.js";
-import { FIXTURES } from "../helpers/paths.js";
+import { bool, fixedList, int32, vec, withTmp, writeParquet } from "./make-files.js";
+import { FIXTURES, SNNDT_BIN } from "../helpers/paths.js";
 import { runCli } from "../helpers/cli.js";
 
 const SAMPLES = path.join(FIXTURES, "samples");
@@ -93,9 +94,52 @@ test(
     const half = path.join(dir, "half.parquet");
     await writeParquet(half, new Table({ ...columns, reward: vec(Array(rows).fill(1), new Float16()) }));
     await assert.rejects(loadDataset(half, { columns: { observations: "cart_state" } }), /half\.parquet: column "reward" has type Float16, half-precision floats, which snndt does not read; store it as float32/);
+    // One-element lists are one number a row, for steps as for rewards and flags.
+    const listed = path.join(dir, "listed.parquet");
+    const steps = table.getChild("step")!;
+    await writeParquet(listed, new Table({ ...columns, step: vec(Array.from({ length: rows }, (_, r) => [Number(steps.get(r))]), fixedList(1, int32)) }));
+    assert.equal((await loadDataset(listed, { columns: { observations: "cart_state" } })).episodesSha256, renamed.episodesSha256);
     const stamped = path.join(dir, "stamped.parquet");
     await writeParquet(stamped, new Table({ ...Object.fromEntries(Object.entries(columns).filter(([name]) => name !== "step")), timestep: vec(Array.from({ length: rows }, (_, r) => r), new TimestampMillisecond()) }));
     await assert.rejects(loadDataset(stamped, { columns: { observations: "cart_state" } }), /column "timestep" has type Timestamp.*; expected step indices \(integers\)\. If it holds no step index, pass --step-column none\./);
+  }),
+);
+
+/** A sparse file of `bytes` bytes that starts with `head` and ends with `tail`. */
+function sparseFile(file: string, bytes: number, head: string, tail: string): void {
+  writeFileSync(file, head);
+  truncateSync(file, bytes);
+  const fd = openSync(file, "r+");
+  writeSync(fd, Buffer.from(tail, "latin1"), 0, tail.length, bytes - tail.length);
+  closeSync(fd);
+}
+
+test(
+  "Arrow and Parquet files over 2 GiB, and a prepared steps file over 2 GiB, are refused before reading, with what to do",
+  withTmp(async (dir) => {
+    const big = 2 ** 31 + 100;
+    const parquet = path.join(dir, "big.parquet");
+    sparseFile(parquet, big, "PAR1", "PAR1");
+    await assert.rejects(loadDataset(parquet), /big\.parquet: the Parquet file is 2147483748 bytes; snndt reads such files whole, up to 2147483647 bytes \(2 GiB\)\. Split it/);
+    const arrow = path.join(dir, "big.arrow");
+    sparseFile(arrow, big, "ARROW1\0\0", "ARROW1");
+    await assert.rejects(loadDataset(arrow), /big\.arrow: the Arrow IPC file is 2147483748 bytes; snndt reads such files whole/);
+    const prepared = path.join(dir, "prepared");
+    const source = path.join(SAMPLES, "cartpole-episodes.arrows");
+    assert.equal(runCli(["prepare-dataset", source, "--out", prepared]).status, 0);
+    sparseFile(path.join(prepared, "steps.arrow"), big, "ARROW1\0\0", "ARROW1");
+    await assert.rejects(loadDataset(prepared), (err: unknown) => err instanceof InputError && err.message.includes(`its prepared steps file would be 2147483748 bytes, more than snndt reads back whole (2147483647 bytes, 2 GiB); give train and eval the source itself (--data ${source})`));
+  }),
+);
+
+test(
+  "Parquet decoding runs in a worker that starts whatever Node flags snndt runs under",
+  withTmp(async (dir) => {
+    const file = path.join(dir, "steps.parquet");
+    await writeParquet(file, sampleTable("cartpole-steps-lz4.feather"));
+    const run = spawnSync(process.execPath, ["--expose-gc", SNNDT_BIN, "--json", "prepare-dataset", "--inspect", file], { encoding: "utf8", env: { ...process.env, CI: "true" } });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal((JSON.parse(run.stdout) as { source: { format: string } }).source.format, "parquet");
   }),
 );
 
