@@ -255,7 +255,9 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
     if (!holdsNumbers(stepColumn)) {
       throw new InputError(`${file}: column "${stepName}" has type ${String(stepColumn.type)}; expected step indices (integers). If it holds no step index, pass --step-column none.`);
     }
-    const steps = grouped(flattenNumbers(file, stepName, stepColumn, "f64").values as Float64Array, 1);
+    const stepValues = flattenNumbers(file, stepName, stepColumn, "f64");
+    if (perStepWidth(file, stepName, stepValues) !== 1) throw new InputError(`${file}: column "${stepName}" holds several values a row; expected one step index a row.`);
+    const steps = grouped(stepValues.values as Float64Array, 1);
     for (const [start, end] of ranges) {
       for (let r = start + 1; r < end; r++) {
         if (steps[r] !== steps[r - 1]! + 1) {

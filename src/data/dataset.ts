@@ -300,7 +300,7 @@ export async function prepareDataset(input: string, outDir: string, options: Pre
         "snndt.source_sha256": summary.source.sha256,
       });
       const { size } = await fs.stat(stepsPath);
-      if (size > MAX_WHOLE_FILE_BYTES) throw tooLargeToPrepare(input, size);
+      if (size > MAX_WHOLE_FILE_BYTES) throw tooLargeToPrepare(input, size, false);
       const manifest: DatasetManifest = { ...summary, steps_file: STEPS_FILE, sha256: stepsSha256 };
       await writeFileAtomic(path.join(tmpDir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + "\n");
       return manifest;
@@ -309,10 +309,10 @@ export async function prepareDataset(input: string, outDir: string, options: Pre
   );
 }
 
-/** A steps file snndt could not read back (it is read whole): train from the source, which readers take in slices or as it is. */
-function tooLargeToPrepare(source: string, bytes: number): InputError {
+/** A steps file snndt cannot read back (it is read whole): train from the source instead. */
+function tooLargeToPrepare(source: string, bytes: number, written: boolean): InputError {
   return new InputError(
-    `${source}: its prepared steps file would be ${bytes} bytes, more than snndt reads back whole (${MAX_WHOLE_FILE_BYTES} bytes, 2 GiB); ` +
+    `${source}: its prepared steps file ${written ? "is" : "would be"} ${bytes} bytes, more than snndt reads back whole (${MAX_WHOLE_FILE_BYTES} bytes, 2 GiB); ` +
       `give train and eval the source itself (--data ${source}), or prepare part of its episodes.`,
   );
 }
@@ -336,7 +336,7 @@ async function loadPrepared(dir: string): Promise<PreparedDataset> {
   const stepsPath = path.join(dir, manifest.steps_file!);
   if (!existsSync(stepsPath)) throw new InputError(`${stepsPath}: the steps file named by ${manifestPath} is missing; prepare the dataset again.`);
   const { size } = await fs.stat(stepsPath);
-  if (size > MAX_WHOLE_FILE_BYTES) throw tooLargeToPrepare(manifest.source.path, size);
+  if (size > MAX_WHOLE_FILE_BYTES) throw tooLargeToPrepare(manifest.source.path, size, true);
   const hashMismatch = (found: string): InputError =>
     new InputError(`${stepsPath}: sha256 is ${found} but ${manifestPath} records ${manifest.sha256}; the steps file was changed or damaged, prepare the dataset again.`);
   // Verify the steps file's hash in a worker while this thread parses it.

@@ -7,9 +7,9 @@
  * thread would keep about three times the decoded columns for the rest of a training run.
  */
 import { promises as fs } from "node:fs";
-import { tableFromIPC, type Table } from "apache-arrow";
-import { InputError } from "../runtime/errors.js";
 import { Worker } from "node:worker_threads";
+import { tableFromIPC, type Table } from "apache-arrow";
+import { InputError, SnndtError } from "../runtime/errors.js";
 import { MAX_WHOLE_FILE_BYTES, rawFromTable, tooLargeError, type ArrowReadOptions } from "./arrow-reader.js";
 import type { RawDataset } from "./raw.js";
 
@@ -39,17 +39,19 @@ async function checkParquetFile(file: string): Promise<void> {
   if (bytes > MAX_WHOLE_FILE_BYTES) throw tooLargeError(file, bytes, "Parquet file");
 }
 
-/** A message from the decoding worker about files[index]. */
+/** The decoding worker's reply about the next file. */
 interface DecodedFile {
-  index: number;
   result?: Uint8Array;
   error?: string;
   /** Set when the file could not be read: its errno code. */
   reading?: string;
+  /** Set when the decoder could not be loaded (a broken installation). */
+  loading?: boolean;
 }
 
 function decodingError(file: string, reply: DecodedFile): Error {
   const reason = reply.error!.replace(/\.$/, "");
+  if (reply.loading) return new SnndtError(`the Parquet decoder (parquet-wasm) could not be loaded (${reason}); reinstall snndt's dependencies (npm ci).`);
   if (reply.reading !== undefined) {
     return reply.reading === "ENOENT" ? new InputError(`${file}: no such file (it was removed while being read).`) : new InputError(`${file}: cannot read it (${reason}).`);
   }
@@ -66,6 +68,7 @@ function decodingError(file: string, reply: DecodedFile): Error {
  * decoder once: a Minari dataset has a file an episode). Stopping early stops the worker.
  */
 export async function* decodeParquetFiles(files: readonly string[]): AsyncGenerator<Table> {
+  if (files.length === 0) return;
   for (const file of files) await checkParquetFile(file);
   // No Node flags: a worker would inherit the parent's, and some (--expose-gc) make it fail to start.
   const worker = new Worker(WORKER_URL, { workerData: { files: [...files] }, execArgv: [] });
@@ -84,16 +87,19 @@ export async function* decodeParquetFiles(files: readonly string[]): AsyncGenera
     failure = err;
     wakeUp();
   });
+  // Also after the last reply: Node delivers every reply before "exit", and replies are taken first.
   worker.once("exit", (code) => {
-    failure ??= new Error(`the Parquet decoding worker exited (code ${code}) before decoding every file`);
+    failure ??= new Error(`exited (code ${code})`);
     wakeUp();
   });
   try {
-    for (let index = 0; index < files.length; index++) {
+    for (const file of files) {
       while (replies.length === 0 && failure === null) await new Promise<void>((resolve) => (wake = resolve));
       const reply = replies.shift();
-      if (reply === undefined) throw failure!;
-      const file = files[reply.index]!;
+      if (reply === undefined) {
+        throw new SnndtError(`${file}: the Parquet decoder stopped while decoding it (${(failure as Error | null)?.message}); the file may be too large for it, or corrupt.`);
+      }
+      worker.postMessage("taken");
       if (reply.result === undefined) throw decodingError(file, reply);
       let table: Table;
       try {

@@ -99,6 +99,8 @@ test(
     const steps = table.getChild("step")!;
     await writeParquet(listed, new Table({ ...columns, step: vec(Array.from({ length: rows }, (_, r) => [Number(steps.get(r))]), fixedList(1, int32)) }));
     assert.equal((await loadDataset(listed, { columns: { observations: "cart_state" } })).episodesSha256, renamed.episodesSha256);
+    await writeParquet(listed, new Table({ ...columns, step: vec(Array.from({ length: rows }, (_, r) => [Number(steps.get(r)), 0]), fixedList(2, int32)) }));
+    await assert.rejects(loadDataset(listed, { columns: { observations: "cart_state" } }), /column "step" has 2 values at row 0|column "step" holds several values a row; expected one step index a row/);
     const stamped = path.join(dir, "stamped.parquet");
     await writeParquet(stamped, new Table({ ...Object.fromEntries(Object.entries(columns).filter(([name]) => name !== "step")), timestep: vec(Array.from({ length: rows }, (_, r) => r), new TimestampMillisecond()) }));
     await assert.rejects(loadDataset(stamped, { columns: { observations: "cart_state" } }), /column "timestep" has type Timestamp.*; expected step indices \(integers\)\. If it holds no step index, pass --step-column none\./);
@@ -128,7 +130,7 @@ test(
     const source = path.join(SAMPLES, "cartpole-episodes.arrows");
     assert.equal(runCli(["prepare-dataset", source, "--out", prepared]).status, 0);
     sparseFile(path.join(prepared, "steps.arrow"), big, "ARROW1\0\0", "ARROW1");
-    await assert.rejects(loadDataset(prepared), (err: unknown) => err instanceof InputError && err.message.includes(`its prepared steps file would be 2147483748 bytes, more than snndt reads back whole (2147483647 bytes, 2 GiB); give train and eval the source itself (--data ${source})`));
+    await assert.rejects(loadDataset(prepared), (err: unknown) => err instanceof InputError && err.message.includes(`its prepared steps file is 2147483748 bytes, more than snndt reads back whole (2147483647 bytes, 2 GiB); give train and eval the source itself (--data ${source})`));
   }),
 );
 
