@@ -2,7 +2,7 @@
  * Column roles and the names publishers use for them. A role is found by a user-given name first
  * (the --*-column flags), then by the first alias present (case-insensitive).
  */
-import { InputError } from "../runtime/errors.js";
+import { InputError, UsageError } from "../runtime/errors.js";
 
 export type ColumnRole = "observations" | "actions" | "rewards" | "terminals" | "timeouts" | "episode" | "step";
 
@@ -108,6 +108,19 @@ export function requireVectorColumns(file: string, available: readonly string[],
     if (numbered.length > 0) return numbered;
   }
   return [requireColumn(file, available, role, names)];
+}
+
+/**
+ * Refuse --episode-column / --step-column for a source whose episodes are not runs of rows
+ * (`howItSplits` says how they are found instead): ignoring the flags silently would leave the user
+ * believing the episodes were split by that column.
+ */
+export function refuseIdColumns(source: string, names: ColumnNames, howItSplits: string): void {
+  const given = (["episode", "step"] as const).filter((role) => names[role] !== undefined);
+  if (given.length === 0) return;
+  throw new UsageError(
+    `${source}: ${given.map((role) => COLUMN_FLAGS[role]).join(" and ")} ${given.length > 1 ? "apply" : "applies"} to Arrow and Parquet files only; ${howItSplits}.`,
+  );
 }
 
 export function listNames(names: readonly string[]): string {

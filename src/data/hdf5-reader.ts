@@ -10,9 +10,9 @@
  */
 import * as path from "node:path";
 import type { Dataset as H5Dataset, Group as H5Group } from "h5wasm";
-import { InputError, UsageError } from "../runtime/errors.js";
+import { InputError } from "../runtime/errors.js";
 import type { ProgressFactory } from "../runtime/progress.js";
-import { ambiguousEndsWarning, COLUMN_FLAGS, findColumn, requireColumn, type ColumnNames } from "./columns.js";
+import { ambiguousEndsWarning, findColumn, refuseIdColumns, requireColumn, type ColumnNames } from "./columns.js";
 import { splitAtFlags, type RawDataset, type RawEpisode } from "./raw.js";
 import { minariActionSpace } from "./minari-metadata.js";
 import { yieldToEventLoop } from "../runtime/event-loop.js";
@@ -356,14 +356,11 @@ async function readMinari(file: string, h5file: H5Group, groupNames: string[], r
 
 /** Read a D4RL or Minari HDF5 file (the layout is found from its contents). */
 export async function readHdf5(file: string, options: Hdf5ReadOptions = {}): Promise<RawDataset> {
-  const idColumns = (["episode", "step"] as const).filter((role) => options.columns?.[role] !== undefined);
-  if (idColumns.length) {
-    // Silently ignoring them would leave the user believing the episodes were split by that column.
-    throw new UsageError(
-      `${file}: ${idColumns.map((role) => COLUMN_FLAGS[role]).join(" and ")} ${idColumns.length > 1 ? "apply" : "applies"} to Arrow and Parquet files only; an HDF5 file's episodes end at its ` +
-        `terminals/timeouts (D4RL layout; --terminal-column and --timeout-column name those datasets) or are its episode_N groups (Minari layout).`,
-    );
-  }
+  refuseIdColumns(
+    file,
+    options.columns ?? {},
+    "an HDF5 file's episodes end at its terminals/timeouts (D4RL layout; --terminal-column and --timeout-column name those datasets) or are its episode_N groups (Minari layout)",
+  );
   const h5 = await loadH5wasm();
   const h5file = h5call(file, "opening the file", () => new h5.File(path.resolve(file), "r"));
   const reader = new RowReader(h5, file);

@@ -17,10 +17,10 @@
 import { existsSync, readdirSync, readFileSync, statSync, type Stats } from "node:fs";
 import * as path from "node:path";
 import { Type, type Table } from "apache-arrow";
-import { InputError, UsageError } from "../runtime/errors.js";
+import { InputError } from "../runtime/errors.js";
 import type { ProgressFactory } from "../runtime/progress.js";
 import { yieldToEventLoop } from "../runtime/event-loop.js";
-import { COLUMN_FLAGS, findColumn, requireColumn, type ColumnNames } from "./columns.js";
+import { findColumn, refuseIdColumns, requireColumn, type ColumnNames } from "./columns.js";
 import { flattenNumbers, type NestedNumbers } from "./arrow-nested.js";
 import { parseArrowFile, perStepWidth } from "./arrow-reader.js";
 import { decodeParquetFiles } from "./parquet-reader.js";
@@ -219,13 +219,7 @@ async function* episodeTables(found: MinariEpisodeFiles, episodeFiles: readonly 
 /** Read the episodes of a Minari arrow or parquet storage, in id order. */
 export async function readMinariEpisodes(found: MinariEpisodeFiles, episodeFiles: readonly MinariEpisodeFile[], options: MinariReadOptions = {}): Promise<RawDataset> {
   const cols = options.columns ?? {};
-  const idColumns = (["episode", "step"] as const).filter((role) => cols[role] !== undefined);
-  if (idColumns.length) {
-    throw new UsageError(
-      `${found.dataDir}: ${idColumns.map((role) => COLUMN_FLAGS[role]).join(" and ")} ${idColumns.length > 1 ? "apply" : "applies"} to Arrow and Parquet files only; ` +
-        `a Minari dataset's episodes are its episode directories.`,
-    );
-  }
+  refuseIdColumns(found.dataDir, cols, "a Minari dataset's episodes are its episode directories");
   const bar = options.progress?.start(`reading ${minariDatasetName(found.dataDir)}`, episodeFiles.length);
   const episodes: RawEpisode[] = [];
   const used: Record<string, string> = {};
