@@ -22,6 +22,7 @@ import { flattenNumbers } from "./arrow-nested.js";
 import { readHdf5 } from "./hdf5-reader.js";
 import { readParquet } from "./parquet-reader.js";
 import { detectFormat } from "./detect.js";
+import { describeObservationParts, type ObservationPart } from "./observation-parts.js";
 import type { ColumnNames } from "./columns.js";
 import { finishDataset, type ActionSpaceDeclaration, type CollectedBy, type FinishedDataset, type RawDataset, type SourceFormat, type SourceLayout } from "./raw.js";
 import { describeActionSpace, describeDistribution, distribution, fmt, renderHistogram, type DistributionStats } from "./summary.js";
@@ -47,6 +48,8 @@ export interface DatasetSummary {
     collected_by?: CollectedBy;
   };
   obs_dim: number;
+  /** For observations of a Dict or Tuple space (flattened as Gymnasium does): where each part sits; absent otherwise. */
+  observation_parts?: ObservationPart[];
   action_space: ActionSpace;
   /** Who declared the action space's n or bounds (a flag, the source's metadata); null, or absent in older manifests, when they were read off the data. */
   action_space_declared_by?: string | null;
@@ -164,6 +167,7 @@ function summarize(raw: RawDataset, finished: FinishedDataset, source: { path: s
     snndt_version: SNNDT_VERSION,
     source: { ...source, format: raw.format, layout: raw.layout, columns: raw.columns, ...(raw.collectedBy ? { collected_by: raw.collectedBy } : {}) },
     obs_dim: finished.obsDim,
+    ...(raw.observationParts ? { observation_parts: raw.observationParts } : {}),
     action_space: finished.actionSpace,
     action_space_declared_by: finished.actionSpaceDeclaredBy,
     episodes: finished.episodes.length,
@@ -411,7 +415,7 @@ export function formatSummary(summary: DatasetSummary, returns: readonly number[
   ];
   if (dropped.length > 0) lines.push(`dropped     ${dropped.join("; ")}`);
   lines.push(
-    `obs_dim     ${s.obs_dim}`,
+    `obs_dim     ${s.obs_dim}${s.observation_parts ? `, flattened from ${describeObservationParts(s.observation_parts)}` : ""}`,
     `actions     ${describeActionSpace(s.action_space, s.action_space_declared_by ?? null)}`,
     `returns     ${describeDistribution(s.returns)}`,
     `lengths     ${describeDistribution(s.lengths)}`,

@@ -7,6 +7,8 @@
  *   slices (chunked and gzip datasets decode slice by slice), so the whole file is never in memory twice.
  * - Minari: groups episode_N (N sorted numerically: episode_10 comes after episode_9) with
  *   observations (T+1 rows; the final observation is dropped), actions, rewards, terminations, truncations.
+ *   Observations of a Dict or Tuple space are a group of datasets (Tuple parts named _index_0, ...),
+ *   flattened by observation-parts.
  */
 import * as path from "node:path";
 import type { Dataset as H5Dataset, Group as H5Group } from "h5wasm";
@@ -14,7 +16,8 @@ import { InputError } from "../runtime/errors.js";
 import type { ProgressFactory } from "../runtime/progress.js";
 import { ambiguousEndsWarning, findColumn, refuseIdColumns, requireColumn, type ColumnNames } from "./columns.js";
 import { splitAtFlags, type RawDataset, type RawEpisode } from "./raw.js";
-import { minariActionSpace } from "./minari-metadata.js";
+import { minariActionSpace, minariObservationSpace } from "./minari-metadata.js";
+import { flattenObservationParts, samePartsLayout, type DeclaredObservation, type ObservationPart, type StoredPart } from "./observation-parts.js";
 import { yieldToEventLoop } from "../runtime/event-loop.js";
 
 type H5Module = typeof import("h5wasm/node");
@@ -98,8 +101,8 @@ function openColumnUnchecked(file: string, group: H5Group, name: string, full: s
   if (entity === null || !("slice" in entity)) {
     const isGroup = entity !== null && "keys" in entity;
     throw new InputError(
-      `${file}: "${full}" is ${isGroup ? "a group (a Dict space?)" : "not a dataset"}; expected a numeric dataset of one row a step` +
-        (isGroup ? "; only Box observation/action spaces are supported." : "."),
+      `${file}: "${full}" is ${isGroup ? "a group (a Dict or Tuple space?)" : "not a dataset"}; expected a numeric dataset of one row a step` +
+        (isGroup ? "; snndt reads Dict and Tuple spaces for observations only." : "."),
     );
   }
   const ds = entity as H5Dataset;
@@ -263,6 +266,51 @@ async function readD4rl(file: string, h5file: H5Group, reader: RowReader, option
 const EPISODE_GROUP = /^episode_(\d+)$/;
 
 
+/** An episode's observations: one dataset, or a Dict/Tuple space's group flattened (then `parts` says where each part went). */
+interface MinariObservations {
+  name: string;
+  rows: number;
+  width: number;
+  values: Float32Array;
+  parts: ObservationPart[] | null;
+}
+
+/** A Dict or Tuple space's group as StoredParts; each dataset is read whole when flattening asks for it. */
+function storedParts(file: string, group: H5Group, full: string, reader: RowReader): StoredPart {
+  const keys = h5call(file, `listing group "${full}"`, () => group.keys());
+  const children = new Map<string, StoredPart>();
+  for (const key of keys) {
+    const entity = h5call(file, `opening "${full}/${key}"`, () => group.get(key));
+    if (entity !== null && "keys" in entity && !("slice" in entity)) {
+      children.set(key, storedParts(file, entity as H5Group, `${full}/${key}`, reader));
+      continue;
+    }
+    const col = openColumn(file, group, key, `${full}/`, null);
+    children.set(key, {
+      kind: "leaf",
+      read: () => {
+        const values = new Float32Array(col.rows * col.width);
+        if (col.rows > 0) reader.read(col, 0, col.rows, values, 0);
+        return { rows: col.rows, width: col.width, values, integerTyped: col.integerTyped };
+      },
+    });
+  }
+  return { kind: "group", children };
+}
+
+function readMinariObservations(file: string, group: H5Group, name: string, prefix: string, reader: RowReader, declared: () => DeclaredObservation | null): MinariObservations {
+  const full = prefix + name;
+  const entity = h5call(file, `opening "${full}"`, () => group.get(name));
+  if (entity !== null && "keys" in entity && !("slice" in entity)) {
+    const flat = flattenObservationParts(file, full, storedParts(file, entity as H5Group, full, reader), declared());
+    return { name: full, rows: flat.rows, width: flat.width, values: flat.values, parts: flat.parts };
+  }
+  const col = openColumn(file, group, name, prefix, null);
+  const values = new Float32Array(col.rows * col.width);
+  if (col.rows > 0) reader.read(col, 0, col.rows, values, 0);
+  return { name: full, rows: col.rows, width: col.width, values, parts: null };
+}
+
 async function readMinari(file: string, h5file: H5Group, groupNames: string[], reader: RowReader, options: Hdf5ReadOptions): Promise<RawDataset> {
   const readWhole = (col: Column, out: Float32Array | Float64Array): void => {
     if (col.rows > 0) reader.read(col, 0, col.rows, out, 0);
@@ -275,13 +323,17 @@ async function readMinari(file: string, h5file: H5Group, groupNames: string[], r
   let obsDim = -1;
   let actWidth = -1;
   let integerTyped = false;
+  let obsParts: ObservationPart[] | null = null;
+  const rootAttributes = h5call(file, "reading the root group's attributes", () => h5file.attrs);
+  let declaredObservation: DeclaredObservation | null | undefined;
+  const observationSpace = (): DeclaredObservation | null => (declaredObservation ??= minariObservationSpace(file, rootAttributes["observation_space"]?.value ?? null));
   const bar = options.progress?.start(`reading ${path.basename(file)}`, ordered.length);
   for (const [index, groupName] of ordered.entries()) {
     const group = h5call(file, `opening group "${groupName}"`, () => h5file.get(groupName) as H5Group);
     const keys = h5call(file, `listing group "${groupName}"`, () => group.keys());
     const what = `datasets in "${groupName}"`;
     const prefix = `${groupName}/`;
-    const obs = openColumn(file, group, requireColumn(file, keys, "observations", cols, what), prefix, null);
+    const obs = readMinariObservations(file, group, requireColumn(file, keys, "observations", cols, what), prefix, reader, observationSpace);
     const act = openColumn(file, group, requireColumn(file, keys, "actions", cols, what), prefix, null);
     const rew = openColumn(file, group, requireColumn(file, keys, "rewards", cols, what), prefix, 1);
     const termName = findColumn(file, keys, "terminals", cols, what);
@@ -301,18 +353,21 @@ async function readMinari(file: string, h5file: H5Group, groupNames: string[], r
     }
     if (obsDim === -1) {
       obsDim = obs.width;
+      obsParts = obs.parts;
       actWidth = act.width;
       integerTyped = act.integerTyped;
       Object.assign(used, { observations: obs.name, actions: act.name, rewards: rew.name });
       if (term) used["terminals"] = term.name;
       if (timeout) used["timeouts"] = timeout.name;
-    } else if (obs.width !== obsDim) {
-      throw new InputError(`${file}: dataset "${obs.name}" has ${obs.width} values a step but earlier episodes have ${obsDim} (ragged observations).`);
+    } else if (obs.width !== obsDim || (obs.parts === null) !== (obsParts === null) || (obs.parts !== null && !samePartsLayout(obs.parts, obsParts!))) {
+      if (obs.parts === null && obsParts === null) {
+        throw new InputError(`${file}: dataset "${obs.name}" has ${obs.width} values a step but earlier episodes have ${obsDim} (ragged observations).`);
+      }
+      const layout = (parts: ObservationPart[] | null, width: number): string => (parts === null ? `one dataset of ${width} values a step` : `the parts ${parts.map((p) => `"${p.name}" (${p.width})`).join(", ")}`);
+      throw new InputError(`${file}: "${obs.name}" holds ${layout(obs.parts, obs.width)} but earlier episodes hold ${layout(obsParts, obsDim)} (ragged observations).`);
     } else if (act.width !== actWidth) {
       throw new InputError(`${file}: dataset "${act.name}" has ${act.width} values a step but earlier episodes have ${actWidth} (ragged actions).`);
     }
-    const allObs = new Float32Array(obs.rows * obs.width);
-    readWhole(obs, allObs);
     const actions = new Float32Array(length * act.width);
     readWhole(act, actions);
     const rewards = new Float64Array(length);
@@ -326,7 +381,7 @@ async function readMinari(file: string, h5file: H5Group, groupNames: string[], r
     episodes.push({
       length,
       // The extra last row is the observation after the final step: no action follows it.
-      observations: allObs.subarray(0, length * obs.width),
+      observations: obs.values.subarray(0, length * obs.width),
       actions,
       rewards,
       terminated: lastFlag(term),
@@ -337,7 +392,6 @@ async function readMinari(file: string, h5file: H5Group, groupNames: string[], r
     await yieldToEventLoop();
   }
   bar?.stop();
-  const rootAttributes = h5call(file, "reading the root group's attributes", () => h5file.attrs);
   const declared = minariActionSpace(file, rootAttributes["action_space"]?.value ?? null);
   return {
     file,
@@ -349,8 +403,9 @@ async function readMinari(file: string, h5file: H5Group, groupNames: string[], r
     actionsIntegerTyped: integerTyped,
     episodes,
     droppedPartialSteps: 0,
-    warnings: declared.warning === null ? [] : [declared.warning],
+    warnings: [declared.warning, obsParts !== null ? (declaredObservation?.warning ?? null) : null].filter((w) => w !== null),
     ...(declared.declaration ? { declaredActionSpace: declared.declaration } : {}),
+    ...(obsParts !== null ? { observationParts: obsParts } : {}),
   };
 }
 

@@ -12,11 +12,12 @@
  * - "parquet": as "arrow", in `data/<episode id>/part-0.parquet`.
  *
  * Box spaces are FixedSizeList columns (of the flattened shape), Discrete spaces int32 columns,
- * Dict and Tuple spaces struct columns.
+ * Dict and Tuple spaces struct columns (a Tuple's fields named 0, 1, ...); observations of those are
+ * flattened by observation-parts.
  */
 import { existsSync, readdirSync, readFileSync, statSync, type Stats } from "node:fs";
 import * as path from "node:path";
-import { Type, type Table } from "apache-arrow";
+import { Type, type Table, type Vector } from "apache-arrow";
 import { InputError } from "../runtime/errors.js";
 import type { ProgressFactory } from "../runtime/progress.js";
 import { yieldToEventLoop } from "../runtime/event-loop.js";
@@ -27,6 +28,7 @@ import { decodeParquetFiles } from "./parquet-reader.js";
 import { detectFormat } from "./detect.js";
 import { MINARI_DATA_FILE, MINARI_METADATA_FILE, parsePythonJson, serializedSpace } from "./minari-metadata.js";
 import type { RawDataset, RawEpisode, SourceFormat } from "./raw.js";
+import { declaredObservation, flattenObservationParts, samePartsLayout, type DeclaredObservation, type ObservationPart, type StoredPart } from "./observation-parts.js";
 
 const DATA_DIR = "data";
 /**
@@ -186,14 +188,51 @@ export function totalBytes(files: readonly string[]): number {
   return files.reduce((sum, file) => sum + statSync(file).size, 0);
 }
 
+function fieldNames(vector: Vector): string[] {
+  return (vector.type as unknown as { children: Array<{ name: string }> }).children.map((f) => f.name);
+}
+
 /** A column of one episode's table, refused with a clear reason when it holds a Dict or Tuple space (a struct). */
 function numbersOf(file: string, table: Table, name: string, valueType: "f32" | "f64"): NestedNumbers {
   const vector = table.getChild(name)!;
   if (vector.type.typeId === Type.Struct) {
-    const fields = (vector.type as unknown as { children: Array<{ name: string }> }).children.map((f) => `"${f.name}"`).join(", ");
-    throw new InputError(`${file}: column "${name}" is a struct of ${fields}, as Minari stores a Dict or Tuple space; snndt reads Box and Discrete spaces (one vector or index a step).`);
+    const fields = fieldNames(vector).map((f) => `"${f}"`).join(", ");
+    throw new InputError(`${file}: column "${name}" is a struct of ${fields}, as Minari stores a Dict or Tuple space; snndt reads those for observations only, and Box and Discrete spaces (one vector or index a step) for the rest.`);
   }
   return flattenNumbers(file, name, vector, valueType);
+}
+
+/** A struct column (a Dict or Tuple space) as StoredParts; each field is read when flattening asks for it. */
+function structParts(file: string, name: string, vector: Vector): StoredPart {
+  if (vector.nullCount > 0) throw new InputError(`${file}: column "${name}" has ${vector.nullCount} null rows; expected a value in every row.`);
+  const children = new Map<string, StoredPart>();
+  fieldNames(vector).forEach((field, i) => {
+    const child = vector.getChildAt(i)!;
+    const childName = `${name}/${field}`;
+    if (child.type.typeId === Type.Struct) {
+      children.set(field, structParts(file, childName, child));
+      return;
+    }
+    children.set(field, {
+      kind: "leaf",
+      read: () => {
+        const nested = flattenNumbers(file, childName, child, "f32");
+        return { rows: nested.rows, width: perStepWidth(file, childName, nested), values: nested.values, integerTyped: nested.integerTyped };
+      },
+    });
+  });
+  return { kind: "group", children };
+}
+
+/** An episode's observations: a column of numbers, or a struct column (a Dict or Tuple space) flattened, `parts` saying where each part went. */
+function observationsOf(file: string, table: Table, name: string, declared: () => DeclaredObservation | null): { values: Float32Array; width: number; parts: ObservationPart[] | null } {
+  const vector = table.getChild(name)!;
+  if (vector.type.typeId === Type.Struct) {
+    const flat = flattenObservationParts(file, name, structParts(file, name, vector), declared());
+    return { values: flat.values, width: flat.width, parts: flat.parts };
+  }
+  const nested = flattenNumbers(file, name, vector, "f32");
+  return { values: nested.values as Float32Array, width: perStepWidth(file, name, nested), parts: null };
 }
 
 /**
@@ -224,9 +263,17 @@ export async function readMinariEpisodes(found: MinariEpisodeFiles, episodeFiles
   const episodes: RawEpisode[] = [];
   const used: Record<string, string> = {};
   let obsDim = -1;
+  let obsParts: ObservationPart[] | null = null;
   let actWidth = -1;
   let integerTyped = false;
   let index = 0;
+  const serializedObservation = found.metadata["observation_space"];
+  let declaredObs: DeclaredObservation | null | undefined;
+  const observationSpace = (): DeclaredObservation | null =>
+    (declaredObs ??=
+      serializedObservation === undefined || serializedObservation === null
+        ? null
+        : declaredObservation(serializedObservation, `${path.resolve(found.metadataFile)}: "observation_space"`, parsePythonJson));
   for await (const table of episodeTables(found, episodeFiles)) {
     const { file, totalSteps } = episodeFiles[index++]!;
     const names = table.schema.fields.map((f) => f.name);
@@ -235,7 +282,7 @@ export async function readMinariEpisodes(found: MinariEpisodeFiles, episodeFiles
     const rewName = requireColumn(file, names, "rewards", cols);
     const termName = findColumn(file, names, "terminals", cols);
     const timeoutName = findColumn(file, names, "timeouts", cols);
-    const obs = numbersOf(file, table, obsName, "f32");
+    const obs = observationsOf(file, table, obsName, observationSpace);
     const act = numbersOf(file, table, actName, "f32");
     const oneValueAStep = (name: string | undefined): NestedNumbers | null => {
       if (name === undefined) return null;
@@ -246,7 +293,7 @@ export async function readMinariEpisodes(found: MinariEpisodeFiles, episodeFiles
     const rew = oneValueAStep(rewName)!;
     const terminations = oneValueAStep(termName);
     const truncations = oneValueAStep(timeoutName);
-    const width = { obs: perStepWidth(file, obsName, obs), act: perStepWidth(file, actName, act) };
+    const width = { obs: obs.width, act: perStepWidth(file, actName, act) };
     const rows = table.numRows;
     if (rows === 0) throw new InputError(`${file}: holds no rows; expected one row more than the episode's steps (Minari's layout).`);
     const length = rows - 1;
@@ -258,11 +305,15 @@ export async function readMinariEpisodes(found: MinariEpisodeFiles, episodeFiles
     }
     if (obsDim === -1) {
       obsDim = width.obs;
+      obsParts = obs.parts;
       actWidth = width.act;
       integerTyped = act.integerTyped;
       Object.assign(used, { observations: obsName, actions: actName, rewards: rewName });
       if (termName) used["terminals"] = termName;
       if (timeoutName) used["timeouts"] = timeoutName;
+    } else if ((obs.parts === null) !== (obsParts === null) || (obs.parts !== null && !samePartsLayout(obs.parts, obsParts!))) {
+      const names = (parts: ObservationPart[] | null): string => (parts === null ? "one array" : parts.map((p) => `"${p.name}" (${p.width})`).join(", "));
+      throw new InputError(`${file}: column "${obsName}" holds ${names(obs.parts)} but earlier episodes hold ${names(obsParts)} (ragged observations).`);
     } else if (width.obs !== obsDim || width.act !== actWidth) {
       const [name, here, earlier] = width.obs !== obsDim ? [obsName, width.obs, obsDim] : [actName, width.act, actWidth];
       throw new InputError(`${file}: column "${name}" has ${here} values a step but earlier episodes have ${earlier} (ragged ${name}).`);
@@ -272,7 +323,7 @@ export async function readMinariEpisodes(found: MinariEpisodeFiles, episodeFiles
     episodes.push({
       length,
       // Row T is the observation after the last step, and padding in the other columns.
-      observations: (obs.values as Float32Array).subarray(0, length * width.obs),
+      observations: obs.values.subarray(0, length * width.obs),
       actions: (act.values as Float32Array).subarray(0, length * width.act),
       rewards: (rew.values as Float64Array).subarray(0, length),
       terminated: lastFlag(terminations),
@@ -300,8 +351,9 @@ export async function readMinariEpisodes(found: MinariEpisodeFiles, episodeFiles
     actionsIntegerTyped: integerTyped,
     episodes,
     droppedPartialSteps: 0,
-    warnings: declared?.warning ? [declared.warning] : [],
+    warnings: [declared?.warning ?? null, obsParts !== null ? (declaredObs?.warning ?? null) : null].filter((w) => w !== null),
     ...(declared?.declaration ? { declaredActionSpace: declared.declaration } : {}),
+    ...(obsParts !== null ? { observationParts: obsParts } : {}),
   };
 }
 

@@ -9,6 +9,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import type { ActionSpaceDeclaration } from "./raw.js";
+import { declaredObservation, type DeclaredObservation } from "./observation-parts.js";
 
 export const MINARI_METADATA_FILE = "metadata.json";
 /** The HDF5 file a Minari 0.5 dataset's metadata.json describes (other HDF5 files beside it have their own). */
@@ -88,32 +89,54 @@ function interpretSpace(space: unknown, where: string): MinariActionSpace {
  * attribute `action_space` (`rootAttribute`, null when absent).
  */
 export function minariActionSpace(hdf5File: string, rootAttribute: unknown): MinariActionSpace {
-  // Absolute, since the manifest keeps who declared the space.
-  const metadataFile = path.resolve(path.dirname(hdf5File), MINARI_METADATA_FILE);
-  if (path.basename(hdf5File) === MINARI_DATA_FILE && existsSync(metadataFile)) {
-    const where = `${metadataFile}: "action_space"`;
-    let metadata: unknown = null;
-    let unusable: string | null = null;
-    try {
-      const text = readFileSync(metadataFile, "utf8");
-      try {
-        metadata = parsePythonJson(text);
-        if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) unusable = `${metadataFile} holds no JSON object`;
-      } catch (err) {
-        unusable = `${metadataFile} is not valid JSON (${(err as Error).message})`;
-      }
-    } catch (err) {
-      unusable = `${metadataFile} could not be read (${(err as Error).message})`;
-    }
-    const serialized = unusable === null ? (metadata as Record<string, unknown>)["action_space"] : undefined;
+  const beside = metadataBeside(hdf5File);
+  if (beside !== null) {
+    const where = `${beside.file}: "action_space"`;
+    const serialized = beside.metadata?.["action_space"];
     if (serialized !== undefined && serialized !== null) return serializedSpace(serialized, where);
-    if (unusable !== null) {
+    if (beside.unusable !== null) {
       const fallback = fromRootAttribute(rootAttribute);
       const instead = fallback.declaration ? "the file's root attribute declares the action space instead" : READ_OFF_THE_DATA;
-      return { declaration: fallback.declaration, warning: [`${unusable}; ${instead}`, fallback.warning].filter((w) => w !== null).join("; ") };
+      return { declaration: fallback.declaration, warning: [`${beside.unusable}; ${instead}`, fallback.warning].filter((w) => w !== null).join("; ") };
     }
   }
   return fromRootAttribute(rootAttribute);
+}
+
+/**
+ * The observation space declared for the Minari file `hdf5File` (as for the action space: by
+ * metadata.json beside Minari's main_data.hdf5, else by the root attribute `observation_space`), or
+ * null when none is. An unusable metadata.json is warned about by minariActionSpace, not here.
+ */
+export function minariObservationSpace(hdf5File: string, rootAttribute: unknown): DeclaredObservation | null {
+  const beside = metadataBeside(hdf5File);
+  const serialized = beside?.metadata?.["observation_space"];
+  if (serialized !== undefined && serialized !== null) return declaredObservation(serialized, `${beside!.file}: "observation_space"`, parsePythonJson);
+  if (rootAttribute === undefined || rootAttribute === null) return null;
+  return declaredObservation(rootAttribute, `the file's root attribute "observation_space"`, parsePythonJson);
+}
+
+/**
+ * metadata.json beside `hdf5File` when that is Minari's main_data.hdf5 and the metadata exists: its
+ * object, or why it is unusable; null when there is none to read.
+ */
+function metadataBeside(hdf5File: string): { file: string; metadata: Record<string, unknown> | null; unusable: string | null } | null {
+  // Absolute, since the manifest keeps who declared the space.
+  const file = path.resolve(path.dirname(hdf5File), MINARI_METADATA_FILE);
+  if (path.basename(hdf5File) !== MINARI_DATA_FILE || !existsSync(file)) return null;
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    return { file, metadata: null, unusable: `${file} could not be read (${(err as Error).message})` };
+  }
+  try {
+    const metadata = parsePythonJson(text);
+    if (typeof metadata !== "object" || metadata === null || Array.isArray(metadata)) return { file, metadata: null, unusable: `${file} holds no JSON object` };
+    return { file, metadata: metadata as Record<string, unknown>, unusable: null };
+  } catch (err) {
+    return { file, metadata: null, unusable: `${file} is not valid JSON (${(err as Error).message})` };
+  }
 }
 
 /** Minari 0.4's declaration: the HDF5 file's root attribute (the file itself is named by the caller's messages). */

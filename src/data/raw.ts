@@ -4,6 +4,7 @@
  * that decides values lives here, so Arrow, D4RL and Minari inputs are treated identically.
  */
 import type { ActionSpace, Episode, StateStats } from "./types.js";
+import type { ObservationPart } from "./observation-parts.js";
 import { InputError, UsageError } from "../runtime/errors.js";
 
 export type SourceFormat = "arrow-file" | "arrow-stream" | "parquet" | "hdf5";
@@ -42,6 +43,8 @@ export interface RawDataset {
   collectedBy?: CollectedBy;
   /** The action space the file's own metadata declares (Minari's), used unless the user declares one. */
   declaredActionSpace?: ActionSpaceDeclaration;
+  /** For observations of a Dict or Tuple space: where each part sits in the flattened vector. */
+  observationParts?: ObservationPart[];
 }
 
 /** The environment, scripted policy and seed `snndt collect` played to make a dataset. */

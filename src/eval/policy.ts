@@ -177,7 +177,8 @@ export function checkEvalEnvironment(envId: string, maxEpLen: number, data: { ob
   const hint = fitting.length ? ` (built-in environments with the data's shapes: ${fitting.join(", ")})` : "";
   throw new UsageError(
     `${dataPath} does not fit eval.env ${envId}, where snndt eval plays the trained model: ${problems.join("; ")}. ` +
-      `Choose the data's environment with --config configs/<env>.yaml or --set eval.env=<id>${hint}, and a model.max_ep_len of at least its episode limit.`,
+      `Choose the data's environment with --config configs/<env>.yaml or --set eval.env=<id>${hint}, and a model.max_ep_len of at least its episode limit; ` +
+      `for an environment snndt does not build in, name it with --set eval.env=<its id> and play it with eval --env-cmd (or measure offline with eval --offline).`,
   );
 }
 

@@ -14,7 +14,7 @@ import { Field, Struct, Table, Utf8, type Vector } from "apache-arrow";
 import { loadDataset } from "../../src/data/dataset.js";
 import { minariDatasetName } from "../../src/data/minari-directory.js";
 import { InputError, UsageError } from "../../src/runtime/errors.js";
-import { bool, f64, fixedList, h5wasm, int32, int64, vec, withTmp, writeArrow, writeParquet } from "./make-files.js";
+import { bool, f64, fixedList, h5wasm, int32, int64, vec, withTmp, writeArrow, writeHdf5, writeParquet } from "./make-files.js";
 import { FIXTURES } from "../helpers/paths.js";
 import { runCli } from "../helpers/cli.js";
 
@@ -287,7 +287,7 @@ test(
           new Struct([new Field("angle", fixedList(2)), new Field("velocity", f64)]),
         ),
     });
-    await rejects(dict, /part-0\.arrow: column "observations" is a struct of "angle", "velocity", as Minari stores a Dict or Tuple space; snndt reads Box and Discrete spaces/);
+    await rejects(dict, /part-0\.arrow: "observations" is a group of 2 parts, but the declared space is a Box \(declared by .*metadata\.json: "observation_space"\)/);
 
     await rejects(await fresh("flags"), /--episode-column applies to Arrow and Parquet files only; a Minari dataset's episodes are its episode directories/, UsageError, { columns: { episode: "episode_id" } });
 
@@ -367,5 +367,150 @@ test(
     const manifest = JSON.parse(readFileSync(path.join(out, "manifest.json"), "utf8")) as { source: { path: string }; action_space: unknown };
     assert.equal(manifest.source.path, path.join(root, "data"));
     assert.deepEqual(manifest.action_space, { kind: "continuous", dim: 1, low: [-2], high: [2] });
+  }),
+);
+
+/** A Dict observation space (keys declared out of order), and its parts as the sample's episodes fill them. */
+const dictSpace = JSON.stringify({
+  type: "Dict",
+  subspaces: {
+    velocity: { type: "Box", dtype: "float32", shape: [1], low: [-8], high: [8] },
+    angle: { type: "Box", dtype: "float32", shape: [2], low: [-1, -1], high: [1, 1] },
+    phase: { type: "Discrete", dtype: "int64", start: 1, n: 3 },
+  },
+});
+const phaseAt = (t: number): number => (t % 3) + 1;
+
+/** Write the sample's episodes with Dict observations as Minari's hdf5 storage does: episode_i/observations/<key> datasets. */
+async function writeMinariHdf5(root: string, episodes: SourceEpisode[], observationSpace: string | null, omit: readonly string[] = []): Promise<string> {
+  const data = path.join(root, "data");
+  mkdirSync(data, { recursive: true });
+  const datasets: Record<string, { data: Float32Array | Float64Array | BigInt64Array | Uint8Array; shape: number[] }> = {};
+  for (const [id, ep] of episodes.entries()) {
+    const rows = ep.observations.length;
+    const steps = ep.rewards.length;
+    const g = `episode_${id}`;
+    // h5py lists a group's members by name; the reader must not depend on that.
+    datasets[`${g}/observations/velocity`] = { data: Float32Array.from(ep.observations, (o) => o[2]!), shape: [rows, 1] };
+    datasets[`${g}/observations/angle`] = { data: Float32Array.from(ep.observations.flatMap((o) => [o[0]!, o[1]!])), shape: [rows, 2] };
+    datasets[`${g}/observations/phase`] = { data: BigInt64Array.from(ep.observations, (_, t) => BigInt(phaseAt(t))), shape: [rows] };
+    datasets[`${g}/actions`] = { data: Float32Array.from((ep.actions as number[][]).flat()), shape: [steps, 1] };
+    datasets[`${g}/rewards`] = { data: Float64Array.from(ep.rewards), shape: [steps] };
+    datasets[`${g}/terminations`] = { data: Uint8Array.from(ep.terminations, Number), shape: [steps] };
+    datasets[`${g}/truncations`] = { data: Uint8Array.from(ep.truncations, Number), shape: [steps] };
+  }
+  for (const name of omit) delete datasets[name];
+  await writeHdf5(path.join(data, "main_data.hdf5"), datasets);
+  const declared = observationSpace === null ? "" : `"observation_space": ${JSON.stringify(observationSpace)}, `;
+  writeFileSync(path.join(data, "metadata.json"), `{"total_episodes": ${episodes.length}, "data_format": "hdf5", ${declared}"action_space": ${JSON.stringify(box([-2], [2]))}}`);
+  return data;
+}
+
+/** The sample's observation at step t flattened as gymnasium.spaces.flatten does for dictSpace: angle, phase one-hot, velocity. */
+function flattenedDict(o: number[], t: number): number[] {
+  const oneHot = [0, 0, 0];
+  oneHot[phaseAt(t) - 1] = 1;
+  return [o[0]!, o[1]!, ...oneHot, o[2]!];
+}
+
+test(
+  "Minari Dict observations are flattened as Gymnasium's flatten does (sorted keys, Discrete one-hot), alike in the arrow, parquet and hdf5 storages",
+  withTmp(async (dir) => {
+    const episodes = (await sampleEpisodes()).slice(0, 3);
+    const dictColumn = (ep: SourceEpisode): Vector =>
+      vec(
+        ep.observations.map((o, t) => ({ velocity: [o[2]], angle: [o[0], o[1]], phase: phaseAt(t) })),
+        new Struct([new Field("velocity", fixedList(1)), new Field("angle", fixedList(2)), new Field("phase", int32)]),
+      );
+    const arrow = await writeMinariDataset(path.join(dir, "arrow"), episodes, { actionSpace: box([-2], [2]), observationSpace: dictSpace, observationColumn: dictColumn });
+    const parquet = await writeMinariDataset(path.join(dir, "parquet"), episodes, { actionSpace: box([-2], [2]), observationSpace: dictSpace, observationColumn: dictColumn, storage: "parquet" });
+    const hdf5 = await writeMinariHdf5(path.join(dir, "hdf5"), episodes, dictSpace);
+    const expectedParts = [
+      { name: "angle", start: 0, width: 2 },
+      { name: "phase", start: 2, width: 3, one_hot: { n: 3, start: 1 } },
+      { name: "velocity", start: 5, width: 1 },
+    ];
+    const loaded = await loadDataset(arrow);
+    assert.equal(loaded.obsDim, 6);
+    assert.deepEqual(loaded.manifest.observation_parts, expectedParts);
+    loaded.episodes.forEach((ep, e) => {
+      const expected = episodes[e]!.observations.slice(0, ep.length).flatMap(flattenedDict);
+      assert.deepEqual(Array.from(ep.observations), Array.from(Float32Array.from(expected)), `episode ${e}`);
+    });
+    for (const other of [parquet, hdf5]) {
+      const again = await loadDataset(other);
+      assert.equal(again.episodesSha256, loaded.episodesSha256, other);
+      assert.deepEqual(again.manifest.observation_parts, expectedParts, other);
+    }
+    const inspect = runCli(["prepare-dataset", "--inspect", path.join(dir, "hdf5")]);
+    assert.equal(inspect.status, 0, inspect.stderr);
+    assert.match(inspect.stdout, /obs_dim {5}6, flattened from angle \[0, 2\), phase \[2, 5\) one-hot of Discrete\(3, start=1\), velocity \[5, 6\)/);
+    // Prepared and loaded again, the manifest still says where each part is.
+    const out = path.join(dir, "prepared");
+    const prepare = runCli(["prepare-dataset", path.join(dir, "parquet"), "--out", out]);
+    assert.equal(prepare.status, 0, prepare.stderr);
+    const prepared = await loadDataset(out);
+    assert.equal(prepared.episodesSha256, loaded.episodesSha256);
+    assert.deepEqual(prepared.manifest.observation_parts, expectedParts);
+  }),
+);
+
+test(
+  "Minari Dict and Tuple observations: undeclared parts are read as values, Tuple parts in index order, and a declaration the data contradicts is refused",
+  withTmp(async (dir) => {
+    const episodes = (await sampleEpisodes()).slice(0, 2);
+    // Undeclared (Minari 0.4 had no metadata.json): the Discrete part is read as the number it holds.
+    const undeclared = await writeMinariHdf5(path.join(dir, "undeclared"), episodes, null);
+    const plain = await loadDataset(undeclared);
+    assert.deepEqual(plain.manifest.observation_parts, [
+      { name: "angle", start: 0, width: 2 },
+      { name: "phase", start: 2, width: 1 },
+      { name: "velocity", start: 3, width: 1 },
+    ]);
+    const o = episodes[0]!.observations[4]!;
+    assert.deepEqual(Array.from(plain.episodes[0]!.observations.subarray(16, 20)), Array.from(Float32Array.from([o[0]!, o[1]!, phaseAt(4), o[2]!])));
+    const ragged = await writeMinariHdf5(path.join(dir, "ragged"), episodes, null, ["episode_1/observations/phase"]);
+    await assert.rejects(loadDataset(ragged), /"episode_1\/observations" holds the parts "angle" \(2\), "velocity" \(1\) but earlier episodes hold the parts "angle" \(2\), "phase" \(1\), "velocity" \(1\) \(ragged observations\)/);
+
+    // A Tuple (angle, Dict(velocity)) stored with its fields out of order: flattened by index, nested parts included.
+    const tupleSpace = JSON.stringify({
+      type: "Tuple",
+      subspaces: [
+        { type: "Box", dtype: "float32", shape: [2], low: [-1, -1], high: [1, 1] },
+        { type: "Dict", subspaces: { velocity: { type: "Box", dtype: "float32", shape: [1], low: [-8], high: [8] } } },
+      ],
+    });
+    const tuple = await writeMinariDataset(path.join(dir, "tuple"), episodes, {
+      actionSpace: box([-2], [2]),
+      observationSpace: tupleSpace,
+      observationColumn: (ep) =>
+        vec(
+          ep.observations.map((ob) => ({ 1: { velocity: [ob[2]] }, 0: [ob[0], ob[1]] })),
+          new Struct([new Field("1", new Struct([new Field("velocity", fixedList(1))])), new Field("0", fixedList(2))]),
+        ),
+    });
+    const fromTuple = await loadDataset(tuple);
+    assert.deepEqual(fromTuple.manifest.observation_parts, [
+      { name: "0", start: 0, width: 2 },
+      { name: "1/velocity", start: 2, width: 1 },
+    ]);
+    const fromBox = await loadDataset(SAMPLE);
+    assert.deepEqual(Array.from(fromTuple.episodes[1]!.observations), Array.from(fromBox.episodes[1]!.observations));
+
+    // Declarations the data does not match, and a Discrete part outside its space.
+    const mismatched = (space: object): string => JSON.stringify({ type: "Dict", subspaces: { ...JSON.parse(dictSpace).subspaces, ...space } });
+    const rejects = async (name: string, space: string, pattern: RegExp): Promise<void> => {
+      const data = await writeMinariHdf5(path.join(dir, name), episodes, space);
+      await assert.rejects(loadDataset(data), (err: unknown) => err instanceof InputError && pattern.test(err.message), name);
+    };
+    await rejects("extra-key", mismatched({ goal: { type: "Box", shape: [2], low: [0, 0], high: [1, 1] } }), /"episode_0\/observations" holds the parts "angle", "phase", "velocity", but the declared Dict has "angle", "goal", "phase", "velocity" \(declared by .*metadata\.json: "observation_space"\)/);
+    await rejects("narrow-phase", mismatched({ phase: { type: "Discrete", start: 1, n: 2 } }), /"episode_0\/observations\/phase" row 2 holds 3; expected an index of Discrete\(2, start=1\)/);
+    await rejects("box-size", mismatched({ angle: { type: "Box", shape: [3], low: [0, 0, 0], high: [1, 1, 1] } }), /"episode_0\/observations\/angle" has 2 values a step, but .* declares a Box of 3/);
+
+    // A declaration snndt cannot use is set aside, with a warning, and the parts are read as stored.
+    const text = await writeMinariHdf5(path.join(dir, "text"), episodes, mismatched({ velocity: { type: "Text", max_length: 4 } }));
+    const withText = await loadDataset(text);
+    assert.equal(withText.obsDim, 4);
+    assert.match(withText.manifest.warnings.join("\n"), /"observation_space" cannot be used \(the space\.velocity is a space of type "Text", which has no fixed-size flat form\); the observation's parts are read off the file, every one as values/);
   }),
 );
