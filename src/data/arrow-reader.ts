@@ -7,7 +7,8 @@
  *   the Hugging Face decision-transformer datasets store them. Observations may carry one extra
  *   final row (Minari's convention), which is dropped.
  *
- * The layout is per episode when the rewards column is a (Large)List, per step otherwise.
+ * The layout is per episode when the rewards column is a (Large)List, per step otherwise. A per-step
+ * observation column may be a struct (a dict a row), flattened by observation-parts.
  */
 import { promises as fs } from "node:fs";
 import { Type, tableFromIPC, type Table, type Vector } from "apache-arrow";
@@ -16,6 +17,7 @@ import { registerArrowCodecs } from "./codecs.js";
 import { ambiguousEndsWarning, findColumn, requireColumn, requireVectorColumns, type ColumnNames } from "./columns.js";
 import { flattenNumbers, holdsNumbers, listDepth, type NestedNumbers } from "./arrow-nested.js";
 import { endsEpisode, splitAtFlags, type RawDataset, type RawEpisode, type SourceFormat } from "./raw.js";
+import { flattenObservationParts, type StoredPart } from "./observation-parts.js";
 
 export interface ArrowReadOptions {
   columns?: ColumnNames;
@@ -97,6 +99,32 @@ export function perStepWidth(file: string, name: string, nested: NestedNumbers):
   return width;
 }
 
+export function structFieldNames(vector: Vector): string[] {
+  return (vector.type as unknown as { children: Array<{ name: string }> }).children.map((f) => f.name);
+}
+
+/** A struct column (a Dict or Tuple observation) as StoredParts; each field is read when flattening asks for it. */
+export function structParts(file: string, name: string, vector: Vector): StoredPart {
+  if (vector.nullCount > 0) throw new InputError(`${file}: column "${name}" has ${vector.nullCount} null rows; expected a value in every row.`);
+  const children = new Map<string, StoredPart>();
+  structFieldNames(vector).forEach((field, i) => {
+    const child = vector.getChildAt(i)!;
+    const childName = `${name}/${field}`;
+    if (child.type.typeId === Type.Struct) {
+      children.set(field, structParts(file, childName, child));
+      return;
+    }
+    children.set(field, {
+      kind: "leaf",
+      read: () => {
+        const nested = flattenNumbers(file, childName, child, "f32");
+        return { rows: nested.rows, width: perStepWidth(file, childName, nested), values: nested.values, integerTyped: nested.integerTyped };
+      },
+    });
+  });
+  return { kind: "group", children };
+}
+
 /**
  * Null when every episode's rows are together (the common case: rows stay where they are); else
  * the row indices grouped by episode, episodes in order of first appearance, rows in file order.
@@ -171,7 +199,12 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
   const episodeName = findColumn(file, names, "episode", cols);
   const stepName = findColumn(file, names, "step", cols);
 
-  const obs = vectorRows(file, table, obsNames);
+  const obsVector = obsNames.length === 1 ? column(table, obsNames[0]!) : null;
+  // A struct column (polars' and pyarrow's form of a dict a row) is flattened as Gymnasium flattens a Dict.
+  const structured = obsVector?.type.typeId === Type.Struct ? flattenObservationParts(file, obsName, structParts(file, obsName, obsVector), null) : null;
+  const obs: NestedNumbers = structured
+    ? { rows: structured.rows, offsets: [Int32Array.from({ length: structured.rows + 1 }, (_, r) => r * structured.width)], values: structured.values, integerTyped: false, booleanTyped: false }
+    : vectorRows(file, table, obsNames);
   const act = vectorRows(file, table, actNames);
   const rew = flattenNumbers(file, rewName, column(table, rewName), "f64");
   const obsDim = perStepWidth(file, obsName, obs);
@@ -297,6 +330,7 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
     episodes,
     droppedPartialSteps,
     warnings,
+    ...(structured ? { observationParts: structured.parts } : {}),
   };
 }
 

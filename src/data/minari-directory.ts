@@ -17,18 +17,18 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync, type Stats } from "node:fs";
 import * as path from "node:path";
-import { Type, type Table, type Vector } from "apache-arrow";
+import { Type, type Table } from "apache-arrow";
 import { InputError } from "../runtime/errors.js";
 import type { ProgressFactory } from "../runtime/progress.js";
 import { yieldToEventLoop } from "../runtime/event-loop.js";
 import { findColumn, refuseIdColumns, requireColumn, type ColumnNames } from "./columns.js";
 import { flattenNumbers, type NestedNumbers } from "./arrow-nested.js";
-import { parseArrowFile, perStepWidth } from "./arrow-reader.js";
+import { parseArrowFile, perStepWidth, structFieldNames, structParts } from "./arrow-reader.js";
 import { decodeParquetFiles } from "./parquet-reader.js";
 import { detectFormat } from "./detect.js";
 import { MINARI_DATA_FILE, MINARI_METADATA_FILE, parsePythonJson, serializedSpace } from "./minari-metadata.js";
 import type { RawDataset, RawEpisode, SourceFormat } from "./raw.js";
-import { declaredObservation, flattenObservationParts, samePartsLayout, type DeclaredObservation, type ObservationPart, type StoredPart } from "./observation-parts.js";
+import { declaredObservation, flattenObservationParts, samePartsLayout, type DeclaredObservation, type ObservationPart } from "./observation-parts.js";
 
 const DATA_DIR = "data";
 /**
@@ -188,40 +188,14 @@ export function totalBytes(files: readonly string[]): number {
   return files.reduce((sum, file) => sum + statSync(file).size, 0);
 }
 
-function fieldNames(vector: Vector): string[] {
-  return (vector.type as unknown as { children: Array<{ name: string }> }).children.map((f) => f.name);
-}
-
 /** A column of one episode's table, refused with a clear reason when it holds a Dict or Tuple space (a struct). */
 function numbersOf(file: string, table: Table, name: string, valueType: "f32" | "f64"): NestedNumbers {
   const vector = table.getChild(name)!;
   if (vector.type.typeId === Type.Struct) {
-    const fields = fieldNames(vector).map((f) => `"${f}"`).join(", ");
+    const fields = structFieldNames(vector).map((f) => `"${f}"`).join(", ");
     throw new InputError(`${file}: column "${name}" is a struct of ${fields}, as Minari stores a Dict or Tuple space; snndt reads those for observations only, and Box and Discrete spaces (one vector or index a step) for the rest.`);
   }
   return flattenNumbers(file, name, vector, valueType);
-}
-
-/** A struct column (a Dict or Tuple space) as StoredParts; each field is read when flattening asks for it. */
-function structParts(file: string, name: string, vector: Vector): StoredPart {
-  if (vector.nullCount > 0) throw new InputError(`${file}: column "${name}" has ${vector.nullCount} null rows; expected a value in every row.`);
-  const children = new Map<string, StoredPart>();
-  fieldNames(vector).forEach((field, i) => {
-    const child = vector.getChildAt(i)!;
-    const childName = `${name}/${field}`;
-    if (child.type.typeId === Type.Struct) {
-      children.set(field, structParts(file, childName, child));
-      return;
-    }
-    children.set(field, {
-      kind: "leaf",
-      read: () => {
-        const nested = flattenNumbers(file, childName, child, "f32");
-        return { rows: nested.rows, width: perStepWidth(file, childName, nested), values: nested.values, integerTyped: nested.integerTyped };
-      },
-    });
-  });
-  return { kind: "group", children };
 }
 
 /** An episode's observations: a column of numbers, or a struct column (a Dict or Tuple space) flattened, `parts` saying where each part went. */

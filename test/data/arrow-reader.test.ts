@@ -7,7 +7,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as path from "node:path";
-import { Dictionary, Int32, Utf8, type DataType, type Vector } from "apache-arrow";
+import { Dictionary, Field, Int32, Struct, Utf8, type DataType, type Vector } from "apache-arrow";
 import { loadDataset, prepareDataset, type ReaderOptions } from "../../src/data/dataset.js";
 import { writeStepsArrow } from "../../src/data/arrow-writer.js";
 import { quietContext } from "../helpers/context.js";
@@ -87,6 +87,26 @@ for (const [name, options, obsType] of variants) {
     }),
   );
 }
+
+test(
+  "per-step struct observations (a dict a row, as polars and pyarrow write them) are flattened in sorted key order, nested structs included",
+  withTmp(async (dir) => {
+    const file = path.join(dir, "struct.arrow");
+    // Fields out of order, one nested: flattened as Gymnasium flattens Dict(goal=Dict(y), pos=Box(1)): goal/y, then pos.
+    const type = new Struct([new Field("pos", f64), new Field("goal", new Struct([new Field("y", fixedList(1))]))]);
+    await writeArrow(file, { ...perStepColumns(fixedList(2)), observations: vec(OBS.map(([pos, y]) => ({ pos, goal: { y: [y] } })), type) });
+    const data = await loadDataset(file);
+    assert.deepEqual(data.manifest.observation_parts, [
+      { name: "goal/y", start: 0, width: 1 },
+      { name: "pos", start: 1, width: 1 },
+    ]);
+    assert.deepEqual([...data.episodes[0]!.observations], [1, 0.5, 2, 1.5, 3, 2.5]);
+    assert.deepEqual(data.episodes.map((ep) => [...ep.returnsToGo]), RTG);
+    const nulls = path.join(dir, "nulls.arrow");
+    await writeArrow(nulls, { ...perStepColumns(fixedList(2)), observations: vec(OBS.map(([pos, y], r) => (r === 3 ? null : { pos, goal: { y: [y] } })), type) });
+    await assert.rejects(loadDataset(nulls), /nulls\.arrow: column "observations" has 1 null rows; expected a value in every row/);
+  }),
+);
 
 test(
   "per-step with every column a List of one value a row (pyarrow's 2-D numpy columns): read per step, not as one-step episodes",
