@@ -116,9 +116,9 @@ export function structParts(file: string, name: string, vector: Vector): StoredP
     }
     children.set(field, {
       kind: "leaf",
-      read: () => {
-        const nested = flattenNumbers(file, childName, child, "f32");
-        return { rows: nested.rows, width: perStepWidth(file, childName, nested), values: nested.values, integerTyped: nested.integerTyped };
+      read: (precision) => {
+        const nested = flattenNumbers(file, childName, child, precision);
+        return { rows: nested.rows, width: perStepWidth(file, childName, nested), values: nested.values };
       },
     });
   });
@@ -201,7 +201,7 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
 
   const obsVector = obsNames.length === 1 ? column(table, obsNames[0]!) : null;
   // A struct column (polars' and pyarrow's form of a dict a row) is flattened as Gymnasium flattens a Dict.
-  const structured = obsVector?.type.typeId === Type.Struct ? flattenObservationParts(file, obsName, structParts(file, obsName, obsVector), null) : null;
+  const structured = obsVector?.type.typeId === Type.Struct ? flattenObservationParts(file, obsName, structParts(file, obsName, obsVector), "N", null) : null;
   const obs: NestedNumbers = structured
     ? { rows: structured.rows, offsets: [Int32Array.from({ length: structured.rows + 1 }, (_, r) => r * structured.width)], values: structured.values, integerTyped: false, booleanTyped: false }
     : vectorRows(file, table, obsNames);

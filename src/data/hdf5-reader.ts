@@ -17,7 +17,7 @@ import type { ProgressFactory } from "../runtime/progress.js";
 import { ambiguousEndsWarning, findColumn, refuseIdColumns, requireColumn, type ColumnNames } from "./columns.js";
 import { splitAtFlags, type RawDataset, type RawEpisode } from "./raw.js";
 import { minariActionSpace, minariObservationSpace } from "./minari-metadata.js";
-import { flattenObservationParts, samePartsLayout, type DeclaredObservation, type ObservationPart, type StoredPart } from "./observation-parts.js";
+import { describeLayout, flattenObservationParts, lazyObservationDeclaration, sameLayout, type DeclaredObservation, type ObservationPart, type StoredPart } from "./observation-parts.js";
 import { yieldToEventLoop } from "../runtime/event-loop.js";
 
 type H5Module = typeof import("h5wasm/node");
@@ -91,18 +91,26 @@ function describeShape(shape: number[] | null): string {
   return shape === null ? "a scalar" : `shape (${shape.join(", ")})`;
 }
 
-function openColumn(file: string, group: H5Group, name: string, prefix: string, maxWidth: number | null): Column {
+/**
+ * Open a dataset of one row a step, of at most `maxWidth` values a row (null: any). `ravel` accepts
+ * rows of several dimensions (a Box of shape (2, 2) stored as (steps, 2, 2)), read row-major.
+ */
+function openColumn(file: string, group: H5Group, name: string, prefix: string, maxWidth: number | null, ravel = false): Column {
   const full = prefix + name;
-  return h5call(file, `opening dataset "${full}"`, () => openColumnUnchecked(file, group, name, full, maxWidth));
+  return h5call(file, `opening dataset "${full}"`, () => openColumnUnchecked(file, group, name, full, maxWidth, ravel));
 }
 
-function openColumnUnchecked(file: string, group: H5Group, name: string, full: string, maxWidth: number | null): Column {
+/** Whether an h5wasm entity is a group (h5wasm's classes are told apart by their methods). */
+function isGroup(entity: unknown): entity is H5Group {
+  return typeof entity === "object" && entity !== null && "keys" in entity && !("slice" in entity);
+}
+
+function openColumnUnchecked(file: string, group: H5Group, name: string, full: string, maxWidth: number | null, ravel: boolean): Column {
   const entity = group.get(name);
   if (entity === null || !("slice" in entity)) {
-    const isGroup = entity !== null && "keys" in entity;
     throw new InputError(
-      `${file}: "${full}" is ${isGroup ? "a group (a Dict or Tuple space?)" : "not a dataset"}; expected a numeric dataset of one row a step` +
-        (isGroup ? "; snndt reads Dict and Tuple spaces for observations only." : "."),
+      `${file}: "${full}" is ${isGroup(entity) ? "a group (a Dict or Tuple space?)" : "not a dataset"}; expected a numeric dataset of one row a step` +
+        (isGroup(entity) ? "; snndt reads Dict and Tuple spaces for observations only." : "."),
     );
   }
   const ds = entity as H5Dataset;
@@ -115,10 +123,10 @@ function openColumnUnchecked(file: string, group: H5Group, name: string, full: s
     throw new InputError(`${file}: dataset "${full}" has type ${typeName(ds)}; expected float32 or float64 (convert it, e.g. with h5py: astype("float32")).`);
   }
   const shape = ds.shape;
-  if (shape === null || shape.length === 0 || shape.length > 2) {
+  if (shape === null || shape.length === 0 || (shape.length > 2 && !ravel)) {
     throw new InputError(`${file}: dataset "${full}" has ${describeShape(shape)}; expected (steps,) or (steps, width).`);
   }
-  const width = shape.length === 2 ? shape[1]! : 1;
+  const width = shape.slice(1).reduce((a, b) => a * b, 1);
   if (maxWidth !== null && width > maxWidth) {
     throw new InputError(`${file}: dataset "${full}" has ${describeShape(shape)}; expected one value a step, (steps,) or (steps, 1).`);
   }
@@ -163,9 +171,9 @@ class RowReader {
       if (this.ptr === 0) throw new InputError(`${this.file}: ${what}: out of memory for ${bytes} bytes.`);
       this.capacity = bytes;
     }
-    const twoDimensional = col.ds.shape!.length === 2;
-    const counts = twoDimensional ? [BigInt(end - begin), BigInt(col.width)] : [BigInt(end - begin)];
-    const offsets = twoDimensional ? [BigInt(begin), 0n] : [BigInt(begin)];
+    const rowShape = col.ds.shape!.slice(1);
+    const counts = [BigInt(end - begin), ...rowShape.map(BigInt)];
+    const offsets = [BigInt(begin), ...rowShape.map(() => 0n)];
     const strides = counts.map(() => 1n);
     h5call(this.file, what, () => module.get_dataset_data(col.ds.file_id, col.ds.path, counts, offsets, strides, BigInt(this.ptr)));
     // The heap may have grown during the read: view its current buffer.
@@ -281,17 +289,17 @@ function storedParts(file: string, group: H5Group, full: string, reader: RowRead
   const children = new Map<string, StoredPart>();
   for (const key of keys) {
     const entity = h5call(file, `opening "${full}/${key}"`, () => group.get(key));
-    if (entity !== null && "keys" in entity && !("slice" in entity)) {
-      children.set(key, storedParts(file, entity as H5Group, `${full}/${key}`, reader));
+    if (isGroup(entity)) {
+      children.set(key, storedParts(file, entity, `${full}/${key}`, reader));
       continue;
     }
-    const col = openColumn(file, group, key, `${full}/`, null);
+    const col = openColumn(file, group, key, `${full}/`, null, true);
     children.set(key, {
       kind: "leaf",
-      read: () => {
-        const values = new Float32Array(col.rows * col.width);
+      read: (precision) => {
+        const values = precision === "f64" ? new Float64Array(col.rows * col.width) : new Float32Array(col.rows * col.width);
         if (col.rows > 0) reader.read(col, 0, col.rows, values, 0);
-        return { rows: col.rows, width: col.width, values, integerTyped: col.integerTyped };
+        return { rows: col.rows, width: col.width, values };
       },
     });
   }
@@ -301,11 +309,11 @@ function storedParts(file: string, group: H5Group, full: string, reader: RowRead
 function readMinariObservations(file: string, group: H5Group, name: string, prefix: string, reader: RowReader, declared: () => DeclaredObservation | null): MinariObservations {
   const full = prefix + name;
   const entity = h5call(file, `opening "${full}"`, () => group.get(name));
-  if (entity !== null && "keys" in entity && !("slice" in entity)) {
-    const flat = flattenObservationParts(file, full, storedParts(file, entity as H5Group, full, reader), declared());
+  if (isGroup(entity)) {
+    const flat = flattenObservationParts(file, full, storedParts(file, entity, full, reader), "_index_N", declared());
     return { name: full, rows: flat.rows, width: flat.width, values: flat.values, parts: flat.parts };
   }
-  const col = openColumn(file, group, name, prefix, null);
+  const col = openColumn(file, group, name, prefix, null, true);
   const values = new Float32Array(col.rows * col.width);
   if (col.rows > 0) reader.read(col, 0, col.rows, values, 0);
   return { name: full, rows: col.rows, width: col.width, values, parts: null };
@@ -325,15 +333,14 @@ async function readMinari(file: string, h5file: H5Group, groupNames: string[], r
   let integerTyped = false;
   let obsParts: ObservationPart[] | null = null;
   const rootAttributes = h5call(file, "reading the root group's attributes", () => h5file.attrs);
-  let declaredObservation: DeclaredObservation | null | undefined;
-  const observationSpace = (): DeclaredObservation | null => (declaredObservation ??= minariObservationSpace(file, rootAttributes["observation_space"]?.value ?? null));
+  const observationSpace = lazyObservationDeclaration(() => minariObservationSpace(file, rootAttributes["observation_space"]?.value ?? null));
   const bar = options.progress?.start(`reading ${path.basename(file)}`, ordered.length);
   for (const [index, groupName] of ordered.entries()) {
     const group = h5call(file, `opening group "${groupName}"`, () => h5file.get(groupName) as H5Group);
     const keys = h5call(file, `listing group "${groupName}"`, () => group.keys());
     const what = `datasets in "${groupName}"`;
     const prefix = `${groupName}/`;
-    const obs = readMinariObservations(file, group, requireColumn(file, keys, "observations", cols, what), prefix, reader, observationSpace);
+    const obs = readMinariObservations(file, group, requireColumn(file, keys, "observations", cols, what), prefix, reader, observationSpace.get);
     const act = openColumn(file, group, requireColumn(file, keys, "actions", cols, what), prefix, null);
     const rew = openColumn(file, group, requireColumn(file, keys, "rewards", cols, what), prefix, 1);
     const termName = findColumn(file, keys, "terminals", cols, what);
@@ -359,12 +366,11 @@ async function readMinari(file: string, h5file: H5Group, groupNames: string[], r
       Object.assign(used, { observations: obs.name, actions: act.name, rewards: rew.name });
       if (term) used["terminals"] = term.name;
       if (timeout) used["timeouts"] = timeout.name;
-    } else if (obs.width !== obsDim || (obs.parts === null) !== (obsParts === null) || (obs.parts !== null && !samePartsLayout(obs.parts, obsParts!))) {
+    } else if (!sameLayout(obs, { parts: obsParts, width: obsDim })) {
       if (obs.parts === null && obsParts === null) {
         throw new InputError(`${file}: dataset "${obs.name}" has ${obs.width} values a step but earlier episodes have ${obsDim} (ragged observations).`);
       }
-      const layout = (parts: ObservationPart[] | null, width: number): string => (parts === null ? `one dataset of ${width} values a step` : `the parts ${parts.map((p) => `"${p.name}" (${p.width})`).join(", ")}`);
-      throw new InputError(`${file}: "${obs.name}" holds ${layout(obs.parts, obs.width)} but earlier episodes hold ${layout(obsParts, obsDim)} (ragged observations).`);
+      throw new InputError(`${file}: "${obs.name}" holds ${describeLayout(obs.parts, obs.width)} but earlier episodes hold ${describeLayout(obsParts, obsDim)} (ragged observations).`);
     } else if (act.width !== actWidth) {
       throw new InputError(`${file}: dataset "${act.name}" has ${act.width} values a step but earlier episodes have ${actWidth} (ragged actions).`);
     }
@@ -403,7 +409,7 @@ async function readMinari(file: string, h5file: H5Group, groupNames: string[], r
     actionsIntegerTyped: integerTyped,
     episodes,
     droppedPartialSteps: 0,
-    warnings: [declared.warning, obsParts !== null ? (declaredObservation?.warning ?? null) : null].filter((w) => w !== null),
+    warnings: [declared.warning, obsParts !== null ? observationSpace.warning() : null].filter((w) => w !== null),
     ...(declared.declaration ? { declaredActionSpace: declared.declaration } : {}),
     ...(obsParts !== null ? { observationParts: obsParts } : {}),
   };

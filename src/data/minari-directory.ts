@@ -28,7 +28,7 @@ import { decodeParquetFiles } from "./parquet-reader.js";
 import { detectFormat } from "./detect.js";
 import { MINARI_DATA_FILE, MINARI_METADATA_FILE, parsePythonJson, serializedSpace } from "./minari-metadata.js";
 import type { RawDataset, RawEpisode, SourceFormat } from "./raw.js";
-import { declaredObservation, flattenObservationParts, samePartsLayout, type DeclaredObservation, type ObservationPart } from "./observation-parts.js";
+import { declaredObservation, describeLayout, flattenObservationParts, lazyObservationDeclaration, sameLayout, type DeclaredObservation, type ObservationPart } from "./observation-parts.js";
 
 const DATA_DIR = "data";
 /**
@@ -202,7 +202,7 @@ function numbersOf(file: string, table: Table, name: string, valueType: "f32" | 
 function observationsOf(file: string, table: Table, name: string, declared: () => DeclaredObservation | null): { values: Float32Array; width: number; parts: ObservationPart[] | null } {
   const vector = table.getChild(name)!;
   if (vector.type.typeId === Type.Struct) {
-    const flat = flattenObservationParts(file, name, structParts(file, name, vector), declared());
+    const flat = flattenObservationParts(file, name, structParts(file, name, vector), "N", declared());
     return { values: flat.values, width: flat.width, parts: flat.parts };
   }
   const nested = flattenNumbers(file, name, vector, "f32");
@@ -242,12 +242,9 @@ export async function readMinariEpisodes(found: MinariEpisodeFiles, episodeFiles
   let integerTyped = false;
   let index = 0;
   const serializedObservation = found.metadata["observation_space"];
-  let declaredObs: DeclaredObservation | null | undefined;
-  const observationSpace = (): DeclaredObservation | null =>
-    (declaredObs ??=
-      serializedObservation === undefined || serializedObservation === null
-        ? null
-        : declaredObservation(serializedObservation, `${path.resolve(found.metadataFile)}: "observation_space"`, parsePythonJson));
+  const observationSpace = lazyObservationDeclaration(() =>
+    serializedObservation === undefined || serializedObservation === null ? null : declaredObservation(serializedObservation, `${path.resolve(found.metadataFile)}: "observation_space"`, parsePythonJson),
+  );
   for await (const table of episodeTables(found, episodeFiles)) {
     const { file, totalSteps } = episodeFiles[index++]!;
     const names = table.schema.fields.map((f) => f.name);
@@ -256,7 +253,7 @@ export async function readMinariEpisodes(found: MinariEpisodeFiles, episodeFiles
     const rewName = requireColumn(file, names, "rewards", cols);
     const termName = findColumn(file, names, "terminals", cols);
     const timeoutName = findColumn(file, names, "timeouts", cols);
-    const obs = observationsOf(file, table, obsName, observationSpace);
+    const obs = observationsOf(file, table, obsName, observationSpace.get);
     const act = numbersOf(file, table, actName, "f32");
     const oneValueAStep = (name: string | undefined): NestedNumbers | null => {
       if (name === undefined) return null;
@@ -285,9 +282,8 @@ export async function readMinariEpisodes(found: MinariEpisodeFiles, episodeFiles
       Object.assign(used, { observations: obsName, actions: actName, rewards: rewName });
       if (termName) used["terminals"] = termName;
       if (timeoutName) used["timeouts"] = timeoutName;
-    } else if ((obs.parts === null) !== (obsParts === null) || (obs.parts !== null && !samePartsLayout(obs.parts, obsParts!))) {
-      const names = (parts: ObservationPart[] | null): string => (parts === null ? "one array" : parts.map((p) => `"${p.name}" (${p.width})`).join(", "));
-      throw new InputError(`${file}: column "${obsName}" holds ${names(obs.parts)} but earlier episodes hold ${names(obsParts)} (ragged observations).`);
+    } else if (!sameLayout(obs, { parts: obsParts, width: obsDim }) && (obs.parts !== null || obsParts !== null)) {
+      throw new InputError(`${file}: column "${obsName}" holds ${describeLayout(obs.parts, obs.width)} but earlier episodes hold ${describeLayout(obsParts, obsDim)} (ragged observations).`);
     } else if (width.obs !== obsDim || width.act !== actWidth) {
       const [name, here, earlier] = width.obs !== obsDim ? [obsName, width.obs, obsDim] : [actName, width.act, actWidth];
       throw new InputError(`${file}: column "${name}" has ${here} values a step but earlier episodes have ${earlier} (ragged ${name}).`);
@@ -325,7 +321,7 @@ export async function readMinariEpisodes(found: MinariEpisodeFiles, episodeFiles
     actionsIntegerTyped: integerTyped,
     episodes,
     droppedPartialSteps: 0,
-    warnings: [declared?.warning ?? null, obsParts !== null ? (declaredObs?.warning ?? null) : null].filter((w) => w !== null),
+    warnings: [declared?.warning ?? null, obsParts !== null ? observationSpace.warning() : null].filter((w) => w !== null),
     ...(declared?.declaration ? { declaredActionSpace: declared.declaration } : {}),
     ...(obsParts !== null ? { observationParts: obsParts } : {}),
   };

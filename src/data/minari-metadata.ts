@@ -108,7 +108,7 @@ export function minariActionSpace(hdf5File: string, rootAttribute: unknown): Min
  * metadata.json beside Minari's main_data.hdf5, else by the root attribute `observation_space`), or
  * null when none is. An unusable metadata.json is warned about by minariActionSpace, not here.
  */
-export function minariObservationSpace(hdf5File: string, rootAttribute: unknown): DeclaredObservation | null {
+export function minariObservationSpace(hdf5File: string, rootAttribute: unknown): DeclaredObservation | { warning: string } | null {
   const beside = metadataBeside(hdf5File);
   const serialized = beside?.metadata?.["observation_space"];
   if (serialized !== undefined && serialized !== null) return declaredObservation(serialized, `${beside!.file}: "observation_space"`, parsePythonJson);

@@ -507,10 +507,78 @@ test(
     await rejects("narrow-phase", mismatched({ phase: { type: "Discrete", start: 1, n: 2 } }), /"episode_0\/observations\/phase" row 2 holds 3; expected an index of Discrete\(2, start=1\)/);
     await rejects("box-size", mismatched({ angle: { type: "Box", shape: [3], low: [0, 0, 0], high: [1, 1, 1] } }), /"episode_0\/observations\/angle" has 2 values a step, but .* declares a Box of 3/);
 
-    // A declaration snndt cannot use is set aside, with a warning, and the parts are read as stored.
-    const text = await writeMinariHdf5(path.join(dir, "text"), episodes, mismatched({ velocity: { type: "Text", max_length: 4 } }));
-    const withText = await loadDataset(text);
-    assert.equal(withText.obsDim, 4);
-    assert.match(withText.manifest.warnings.join("\n"), /"observation_space" cannot be used \(the space\.velocity is a space of type "Text", which has no fixed-size flat form\); the observation's parts are read off the file, every one as values/);
+    // A part of a space with no numeric form is refused, naming it; a malformed declaration is set aside, with a warning.
+    await rejects("text", mismatched({ velocity: { type: "Text", max_length: 4 } }), /"episode_0\/observations\/velocity" is a Text space, which snndt cannot read as numbers/);
+    const malformed = await writeMinariHdf5(path.join(dir, "malformed"), episodes, mismatched({ phase: { type: "Discrete", n: 0 } }));
+    const withMalformed = await loadDataset(malformed);
+    assert.equal(withMalformed.obsDim, 4);
+    assert.match(withMalformed.manifest.warnings.join("\n"), /"observation_space" cannot be used \(the space\.phase declares Discrete with n = 0, start = 0\); the observation's parts are read off the file, every one as the values stored/);
+    // A one-hot too wide to allocate is refused before it is.
+    await rejects("huge-n", mismatched({ phase: { type: "Discrete", start: 0, n: 1e9 } }), /flattened, the observation would hold 1000000002 or more values a step \("episode_0\/observations\/phase": 1000000000, a one-hot of Discrete\(1000000000\)\); snndt reads up to 65536/);
+  }),
+);
+
+test(
+  "Minari observation parts: MultiDiscrete one-hots, MultiBinary and a Box of several dimensions (raveled), digit-named Dict keys, and Tuple parts named as the storage names them",
+  withTmp(async (dir) => {
+    const rows = 4;
+    const steps = rows - 1;
+    const grid = Float32Array.from({ length: rows * 4 }, (_, i) => i / 10);
+    const datasets = {
+      "episode_0/observations/grid": { data: grid, shape: [rows, 2, 2] },
+      "episode_0/observations/keys": { data: BigInt64Array.from([0n, 2n, 1n, 3n, 2n, 1n, 0n, 4n].map((v) => v)), shape: [rows, 2] },
+      "episode_0/observations/lamp": { data: Uint8Array.from([1, 0, 0, 1, 1, 1, 0, 0]), shape: [rows, 2] },
+      "episode_0/actions": { data: Float32Array.from([0, 1, 0]), shape: [steps] },
+      "episode_0/rewards": { data: Float64Array.from([1, 1, 1]), shape: [steps] },
+      "episode_0/terminations": { data: Uint8Array.from([0, 0, 1]), shape: [steps] },
+      "episode_0/truncations": { data: Uint8Array.from([0, 0, 0]), shape: [steps] },
+    };
+    const space = JSON.stringify({
+      type: "Dict",
+      subspaces: {
+        grid: { type: "Box", dtype: "float32", shape: [2, 2], low: [[0, 0], [0, 0]], high: [[1, 1], [1, 1]] },
+        keys: { type: "MultiDiscrete", dtype: "int64", nvec: [3, 5], start: [0, 0] },
+        lamp: { type: "MultiBinary", n: 2 },
+      },
+    });
+    const data = path.join(dir, "md", "data");
+    mkdirSync(data, { recursive: true });
+    await writeHdf5(path.join(data, "main_data.hdf5"), datasets);
+    writeFileSync(path.join(data, "metadata.json"), JSON.stringify({ data_format: "hdf5", total_episodes: 1, observation_space: space }));
+    const loaded = await loadDataset(data);
+    assert.deepEqual(loaded.manifest.observation_parts, [
+      { name: "grid", start: 0, width: 4 },
+      { name: "keys", start: 4, width: 8, one_hots: { nvec: [3, 5], start: [0, 0] } },
+      { name: "lamp", start: 12, width: 2 },
+    ]);
+    // Step 1: grid row 1, keys (1, 3) as one-hots of 3 and 5, lamp (0, 1).
+    assert.deepEqual(Array.from(loaded.episodes[0]!.observations.subarray(14, 28)), Array.from(Float32Array.from([0.4, 0.5, 0.6, 0.7, 0, 1, 0, 0, 0, 0, 1, 0, 0, 1])));
+
+    // Undeclared digit-named keys in HDF5 are a Dict's (its Tuples are _index_N): sorted as strings, 10 before 2.
+    const digits: Record<string, { data: Float32Array | Float64Array | Uint8Array; shape: number[] }> = {
+      "episode_0/actions": datasets["episode_0/actions"],
+      "episode_0/rewards": datasets["episode_0/rewards"],
+      "episode_0/terminations": datasets["episode_0/terminations"],
+      "episode_0/truncations": datasets["episode_0/truncations"],
+    };
+    for (const key of [0, 1, 2, 10]) digits[`episode_0/observations/${key}`] = { data: Float32Array.from({ length: rows }, () => key), shape: [rows] };
+    const digitsFile = path.join(dir, "digits.hdf5");
+    await writeHdf5(digitsFile, digits);
+    assert.deepEqual((await loadDataset(digitsFile)).manifest.observation_parts!.map((p) => p.name), ["0", "1", "10", "2"]);
+    // The same names under the Tuple naming of HDF5 are a Tuple's, in index order; a gap in it makes no Tuple.
+    const tuple: typeof digits = { ...digits };
+    for (const key of [0, 1, 2, 10]) delete tuple[`episode_0/observations/${key}`];
+    for (const key of [0, 1, 2]) tuple[`episode_0/observations/_index_${key}`] = { data: Float32Array.from({ length: rows }, () => key), shape: [rows] };
+    const tupleFile = path.join(dir, "tuple.hdf5");
+    await writeHdf5(tupleFile, tuple);
+    assert.deepEqual((await loadDataset(tupleFile)).manifest.observation_parts!.map((p) => p.name), ["_index_0", "_index_1", "_index_2"]);
+    const gap: typeof digits = { ...tuple };
+    delete gap["episode_0/observations/_index_1"];
+    const gapData = path.join(dir, "gap", "data");
+    mkdirSync(gapData, { recursive: true });
+    await writeHdf5(path.join(gapData, "main_data.hdf5"), gap);
+    const tupleSpace = JSON.stringify({ type: "Tuple", subspaces: [0, 1, 2].map(() => ({ type: "Box", shape: [], low: 0, high: 9 })) });
+    writeFileSync(path.join(gapData, "metadata.json"), JSON.stringify({ data_format: "hdf5", total_episodes: 1, observation_space: tupleSpace }));
+    await assert.rejects(loadDataset(gapData), /"episode_0\/observations" holds the parts "_index_0", "_index_2", but the declared Tuple has 3, stored as _index_0, _index_1, \.\.\./);
   }),
 );
