@@ -9,8 +9,8 @@ import type { RunContext } from "../runtime/context.js";
 import { InputError, SnndtError, UsageError } from "../runtime/errors.js";
 import { Rng } from "../runtime/rng.js";
 import { SNNDT_VERSION } from "../runtime/version.js";
-import { episodeReturns, loadDataset, returnSupport, type ReturnSupport } from "../data/dataset.js";
-import type { Episode } from "../data/types.js";
+import { episodeReturns, episodesSha256, loadDataset, returnSupport, type ReturnSupport } from "../data/dataset.js";
+import type { ActionSpace, Episode } from "../data/types.js";
 import type { CollectedBy } from "../data/raw.js";
 import { EpisodeHistory } from "../data/windows.js";
 import { createModel, disposeInputs, inputsFromBatch, modelLabel, SPIKE_KINDS, type SpikeKind } from "../model/index.js";
@@ -231,8 +231,37 @@ async function runDataset(
     const heldOut = { indices: split.val, episodes: split.val.map((i) => dataset.episodes[i]!) };
     return { returns, path, heldOut, source: `${path}: the run's held-out episodes${pickedBy}`, ...provenance };
   }
-  const heldOut = { indices: dataset.episodes.map((_, i) => i), episodes: dataset.episodes };
-  return { returns, path, heldOut, source: `${path}: all episodes (not the run's training data)`, ...provenance };
+  // Another dataset may still hold episodes the run trained on (the same data in another format, a
+  // superset): those are left out, when the run's own data is at hand to tell them.
+  const training = path === own ? "the run's dataset changed after training" : await trainingEpisodeFingerprints(policy, own, request);
+  const indices = dataset.episodes.map((_, i) => i).filter((i) => typeof training === "string" || !training.has(contentFingerprint(dataset.episodes[i]!, dataset)));
+  const heldOut = { indices, episodes: indices.map((i) => dataset.episodes[i]!) };
+  const trainedEpisodes = dataset.episodes.length - indices.length;
+  const source =
+    typeof training === "string"
+      ? `${path}: all episodes, of another dataset than the run's; whether any is one the run trained on is unknown (${training})`
+      : trainedEpisodes === 0
+        ? `${path}: all episodes, none of them one the run trained on`
+        : `${path}: the ${indices.length} episodes that are not among the run's training episodes (the ${trainedEpisodes} that are were left out)`;
+  return { returns, path, heldOut, source, ...provenance };
+}
+
+/**
+ * Fingerprints of the episodes the run trained on (content only: the same episode read from another
+ * format has other end flags at most), or why they cannot be had.
+ */
+async function trainingEpisodeFingerprints(policy: LoadedPolicy, own: string, request: EvalRequest): Promise<Set<string> | string> {
+  if (!existsSync(own)) return `the run's dataset ${own} is missing`;
+  const config = policy.state.config;
+  const dataset = await loadDataset(own, { progress: request.context.progress });
+  if (!trainedOn(policy.state, dataset)) return `the run's dataset ${own} changed after training`;
+  const split = splitEpisodes(dataset.episodes.length, config.data.val_fraction, Rng.derive(config.seed, "split"));
+  return new Set(split.train.map((i) => contentFingerprint(dataset.episodes[i]!, dataset)));
+}
+
+/** An episode's states, actions and rewards hashed (its end flags left out). */
+function contentFingerprint(ep: Episode, dataset: { obsDim: number; actionSpace: ActionSpace }): string {
+  return episodesSha256([{ ...ep, terminated: false, truncated: false }], dataset.obsDim, dataset.actionSpace);
 }
 
 /** Offline action quality on the held-out episodes, with where they came from and which were measured. */
@@ -387,11 +416,12 @@ async function evaluateInEnvironment(policy: LoadedPolicy, request: EvalRequest,
     checkCompatible(policy.spec, env.describe, policy.checkpoint);
     for (const warning of actionBoxWarnings(policy.spec, env.describe, policy.checkpoint)) logger.warn(warning);
     const data = await runDataset(policy, request);
+    if (data.heldOut === null) logger.warn(`the run's dataset is missing (${data.source}): no offline action quality or data support is measured; pass --data <where it is now>.`);
     const best = data.returns ? extent(data.returns).max : null;
     let targets = request.targets ?? (config.eval.target_returns.length ? config.eval.target_returns : null);
     let targetSource = request.targets ? "--target-return" : "eval.target_returns of the run's config";
     if (!targets) {
-      if (best === null) throw new UsageError(`the run's dataset (${data.source}) is not available to find its best return; pass --target-return.`);
+      if (best === null) throw new UsageError(`the run's dataset (${data.source}) is not available to find its best return; pass --data <where it is now>, or --target-return.`);
       targets = [best];
       targetSource = "the best episode return in the dataset";
     }

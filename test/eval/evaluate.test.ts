@@ -9,6 +9,7 @@ import { runCli } from "../helpers/cli.js";
 import { FIXTURES, REPO_ROOT, SNNDT_BIN } from "../helpers/paths.js";
 import { arrowEpisodeReturns } from "../helpers/returns.js";
 import { f32, fixedList, int32, vec, writeArrow } from "../data/make-files.js";
+import { writeStepsArrow } from "../../src/data/arrow-writer.js";
 import { energyOf, DEFAULT_ENERGY } from "../../src/eval/energy.js";
 import { rollouts, SpikeTally, type RolloutEnvironment } from "../../src/eval/rollout.js";
 import { actionBoxWarnings, loadPolicy } from "../../src/eval/policy.js";
@@ -19,6 +20,7 @@ import { Rng } from "../../src/runtime/rng.js";
 import { makeEnv } from "../../src/eval/envs/index.js";
 import { selectBackend } from "../../src/runtime/backend.js";
 import type { EvalResult } from "../../src/eval/evaluate.js";
+import { readEvalResult } from "../../src/eval/report.js";
 import type { ForwardStats } from "../../src/model/index.js";
 
 const TINY = [
@@ -310,7 +312,7 @@ test("eval --out on or below a file is a usage error before any episode, not a f
   writeFileSync(path.join(run, "eval"), "x");
   const res = runCli(["--log-level", "info", "eval", run, "--episodes", "1", "--target-return", "100", "--latency-decisions", "2"]);
   assert.equal(res.status, 2, res.stderr);
-  assert.match(res.stderr, /run-with-eval-file\/eval is a file; eval writes its outputs to the directory <run>\/eval by default \(choose another --out\)/);
+  assert.match(res.stderr, /run-with-eval-file\/eval is a file; eval writes its outputs to the directory <run>\/eval \(<run>\/eval-<checkpoint> for another checkpoint\) by default \(choose another --out\)/);
   assert.doesNotMatch(res.stderr, /backend|internal error/);
   assert.equal(readFileSync(path.join(run, "eval"), "utf8"), "x");
   // A bad option is reported before the output directory is looked at.
@@ -634,4 +636,54 @@ test("a continuous checkpoint whose action box reaches outside the environment's
       "the actions beyond. If they matter, declare the environment's box when preparing the data (prepare-dataset --action-low/--action-high) and train again.",
   ]);
   assert.deepEqual(actionBoxWarnings(spec(-3, 3), makeEnv("CartPole-v1"), "ckpt"), [], "discrete environments have no box");
+});
+
+test("eval of a checkpoint other than best/ writes <run>/eval-<checkpoint>, leaving the run's own evaluation alone", () => {
+  const own = path.join(dtRun, "eval", "eval.json");
+  const before = existsSync(own) ? readFileSync(own, "utf8") : null;
+  const step = runCli(["-q", "eval", path.join(dtRun, "checkpoints", "step-10"), "--episodes", "1", "--latency-decisions", "2"]);
+  assert.equal(step.status, 0, step.stderr);
+  const stepResult = readEvalResult(path.join(dtRun, "eval-step-10"));
+  assert.match(stepResult.checkpoint, /step-10$/);
+  assert.equal(existsSync(own) ? readFileSync(own, "utf8") : null, before);
+  // best/ named by its path is the run's own checkpoint: its evaluation is the run's.
+  const best = runCli(["-q", "eval", path.join(dtRun, "checkpoints", "best"), "--episodes", "1", "--latency-decisions", "2"]);
+  assert.equal(best.status, 0, best.stderr);
+  assert.match(readEvalResult(dtRun).checkpoint, /best$/);
+});
+
+test("eval --offline on another dataset leaves out the episodes the run trained on, found by their content", async () => {
+  const shipped = path.join(REPO_ROOT, "datasets", "cartpole-mixed.arrow");
+  const dataset = await loadDataset(shipped);
+  await selectBackend("wasm");
+  const policy = await loadPolicy(snnRun);
+  const config = policy.state.config;
+  policy.model.dispose();
+  const { val } = splitEpisodes(dataset.episodes.length, config.data.val_fraction, Rng.derive(config.seed, "split"));
+  // A subset of the run's data in another file, reordered, end flags changed: not the run's dataset, but mostly its training episodes.
+  const subset = dataset.episodes.slice(0, 40).reverse().map((ep) => ({ ...ep, terminated: false, truncated: true }));
+  const file = path.join(base, "subset.arrow");
+  await writeStepsArrow(file, subset, dataset.actionSpace);
+  const fresh = subset.filter((_, i) => val.includes(39 - i)).length;
+  assert.ok(fresh > 0 && fresh < 40);
+  const { status, result, stderr } = evalJson([snnRun, "--offline", "--data", file, "--latency-decisions", "1", "--out", path.join(base, "offline-subset")]);
+  assert.equal(status, 0, stderr);
+  assert.equal(result.offline!.episodes, fresh);
+  assert.match(result.offline!.source, new RegExp(`subset\\.arrow: the ${fresh} episodes that are not among the run's training episodes \\(the ${40 - fresh} that are were left out\\)`));
+  // A run whose own data is gone cannot tell: it measures every episode and says so; an evaluation in the environment warns.
+  const copy = path.join(base, "cartpole-copy.arrow");
+  cpSync(shipped, copy);
+  const orphan = path.join(base, "orphan");
+  assert.equal(runCli(["-q", "train", "--out", orphan, "--data", copy, ...TINY]).status, 0);
+  rmSync(copy);
+  const unknown = evalJson([orphan, "--offline", "--data", file, "--latency-decisions", "1", "--out", path.join(base, "offline-unknown")]);
+  assert.equal(unknown.status, 0, unknown.stderr);
+  assert.equal(unknown.result.offline!.episodes, 40);
+  assert.match(unknown.result.offline!.source, /all episodes, of another dataset than the run's; whether any is one the run trained on is unknown \(the run's dataset .*cartpole-copy\.arrow is missing\)/);
+  const online = runCli(["eval", orphan, "--episodes", "1", "--target-return", "100", "--latency-decisions", "1", "--out", path.join(base, "orphan-online")]);
+  assert.equal(online.status, 0, online.stderr);
+  assert.match(online.stderr, /the run's dataset is missing \(.*cartpole-copy\.arrow \(not found\)\): no offline action quality or data support is measured; pass --data <where it is now>/);
+  const noTarget = runCli(["eval", orphan, "--episodes", "1"]);
+  assert.equal(noTarget.status, 2);
+  assert.match(noTarget.stderr, /is not available to find its best return; pass --data <where it is now>, or --target-return/);
 });

@@ -63,6 +63,17 @@ function distinctLabels(paths: string[]): string[] {
   });
 }
 
+/**
+ * Where eval writes by default: <run>/eval for the checkpoint `eval <run>` picks (best/), and
+ * <run>/eval-<checkpoint> for any other, so that evaluating step-300 does not replace the run's
+ * evaluation, which --compare and the results suite read.
+ */
+async function defaultEvalDir(target: string): Promise<string> {
+  const { checkpoint, runDir } = await resolveCheckpoint(target);
+  const runsOwn = (await resolveCheckpoint(runDir).catch(() => null))?.checkpoint;
+  return path.join(runDir, runsOwn === checkpoint ? EVAL_DIR : `${EVAL_DIR}-${path.basename(checkpoint)}`);
+}
+
 export function registerEval(program: Command, context: () => RunContext): void {
   program
     .command("eval")
@@ -76,7 +87,7 @@ export function registerEval(program: Command, context: () => RunContext): void 
     .option("--target-return <R>", "return to condition on (repeatable: a return-vs-target curve); default: the run's eval.target_returns, else the dataset's best return", collect, [])
     .option("--seeds <list>", "comma-separated evaluation seeds; every target return meets the same start states (default: the run's eval.seeds)")
     .option("--data <path>", "dataset for offline action quality, the default target and the targets' data support (default: the run's own; held-out episodes for offline quality)")
-    .option("--out <dir>", "where eval.json, report.md and charts/ go, replacing an earlier evaluation's (default: <run>/eval)")
+    .option("--out <dir>", "where eval.json, report.md and charts/ go, replacing an earlier evaluation's (default: <run>/eval; <run>/eval-<checkpoint> for a checkpoint other than best/)")
     .option("--compare", "compare the eval.json of several runs side by side instead of evaluating")
     .option("--e-ac <pJ>", "energy of one accumulate (synaptic operation), picojoules", String(DEFAULT_ENERGY.acPicojoules))
     .option("--e-mac <pJ>", "energy of one multiply-accumulate, picojoules", String(DEFAULT_ENERGY.macPicojoules))
@@ -137,10 +148,10 @@ Examples:
         offline: options.offline,
       };
       // Checked before any episode: the outputs are written only after the whole evaluation.
-      const outDir = path.resolve(options.out ?? path.join((await resolveCheckpoint(settings.target)).runDir, EVAL_DIR));
+      const outDir = path.resolve(options.out ?? (await defaultEvalDir(settings.target)));
       const blocking = fileOnPath(outDir);
       if (blocking && options.out === undefined) {
-        throw new UsageError(`${outDir} is a file; eval writes its outputs to the directory <run>/eval by default (choose another --out).`);
+        throw new UsageError(`${outDir} is a file; eval writes its outputs to the directory <run>/eval (<run>/eval-<checkpoint> for another checkpoint) by default (choose another --out).`);
       }
       if (blocking) throw new UsageError(`--out ${options.out}: ${blocking} is a file; an evaluation writes a directory (choose another --out).`);
       const backend = await selectBackend(options.backend as BackendChoice);
