@@ -26,6 +26,16 @@ test("an unknown subcommand exits non-zero with a hint", () => {
   assert.match(choice.stderr, /argument 'foo' is invalid/);
 });
 
+test("an unknown train flag that spells a config key names the --set that sets it", () => {
+  const steps = runCli(["train", "--steps", "10"]);
+  assert.equal(steps.status, 2);
+  assert.match(steps.stderr, /unknown option '--steps'\nconfig keys are set with --set: --set train\.steps=<value>/);
+  assert.match(runCli(["train", "--batch-size", "8"]).stderr, /--set train\.batch_size=<value>/);
+  const other = runCli(["train", "--colour"]);
+  assert.equal(other.status, 2);
+  assert.doesNotMatch(other.stderr, /config keys are set with --set/);
+});
+
 test("train's numeric flags are read as every numeric flag is; the config then checks their range and names them", () => {
   for (const [flag, value, expected] of [
     ["--keep-last", "abc", /--keep-last must be an integer >= 0, got "abc"/],

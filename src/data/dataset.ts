@@ -216,6 +216,17 @@ export async function readSource(input: string, options: ReaderOptions = {}): Pr
   );
 }
 
+/** What kind of dataset the directory `dir` holds ("a prepared dataset", "a Minari dataset"), or null for none. */
+export function datasetKindAt(dir: string): string | null {
+  if (existsSync(path.join(dir, MANIFEST_FILE)) || existsSync(path.join(dir, STEPS_FILE))) return "a prepared dataset";
+  try {
+    return locateMinariDataset(dir) === null ? null : "a Minari dataset";
+  } catch {
+    // A Minari metadata file snndt cannot use is still a dataset's.
+    return "a Minari dataset";
+  }
+}
+
 /** Read a source while a worker hashes its bytes; the reading warnings go to `options.warn`, prefixed with the source. */
 async function readHashed(
   source: { path: string; hash: BackgroundHash; bytes: () => number },

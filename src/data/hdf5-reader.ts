@@ -14,9 +14,9 @@ import * as path from "node:path";
 import type { Dataset as H5Dataset, Group as H5Group } from "h5wasm";
 import { InputError } from "../runtime/errors.js";
 import type { ProgressFactory } from "../runtime/progress.js";
-import { ambiguousEndsWarning, findColumn, refuseIdColumns, requireColumn, type ColumnNames } from "./columns.js";
+import { ambiguousEndsWarning, findColumn, NO_COLUMN, refuseIdColumns, requireColumn, type ColumnNames } from "./columns.js";
 import { splitAtFlags, type RawDataset, type RawEpisode } from "./raw.js";
-import { minariActionSpace, minariObservationSpace } from "./minari-metadata.js";
+import { checkMinariCounts, minariActionSpace, minariObservationSpace } from "./minari-metadata.js";
 import { describeLayout, flattenObservationParts, lazyObservationDeclaration, sameLayout, type DeclaredObservation, type ObservationPart, type StoredPart } from "./observation-parts.js";
 import { yieldToEventLoop } from "../runtime/event-loop.js";
 
@@ -207,9 +207,11 @@ async function readD4rl(file: string, h5file: H5Group, reader: RowReader, option
   const termName = findColumn(file, keys, "terminals", cols, "datasets");
   const timeoutName = findColumn(file, keys, "timeouts", cols, "datasets");
   if (termName === undefined && timeoutName === undefined) {
+    const declaredAbsent = [cols.terminals, cols.timeouts].includes(NO_COLUMN);
     throw new InputError(
-      `${file}: no "terminals" or "timeouts" dataset (or --terminal-column / --timeout-column), so episode ends cannot be found; ` +
-        `found datasets: ${keys.map((k) => `"${k}"`).join(", ")}.`,
+      declaredAbsent
+        ? `${file}: --terminal-column/--timeout-column none leave no "terminals" or "timeouts" dataset to end episodes at; a D4RL-style file needs at least one of them.`
+        : `${file}: no "terminals" or "timeouts" dataset (or --terminal-column / --timeout-column), so episode ends cannot be found; found datasets: ${keys.map((k) => `"${k}"`).join(", ")}.`,
     );
   }
   const term = termName !== undefined ? openColumn(file, h5file, termName, "", 1) : null;
@@ -398,6 +400,7 @@ async function readMinari(file: string, h5file: H5Group, groupNames: string[], r
     await yieldToEventLoop();
   }
   bar?.stop();
+  checkMinariCounts(file, episodes.length, episodes.reduce((sum, ep) => sum + ep.length, 0));
   const declared = minariActionSpace(file, rootAttributes["action_space"]?.value ?? null);
   return {
     file,

@@ -26,7 +26,7 @@ import { flattenNumbers, type NestedNumbers } from "./arrow-nested.js";
 import { parseArrowFile, perStepWidth, structFieldNames, structParts } from "./arrow-reader.js";
 import { decodeParquetFiles } from "./parquet-reader.js";
 import { detectFormat } from "./detect.js";
-import { MINARI_DATA_FILE, MINARI_METADATA_FILE, parsePythonJson, serializedSpace } from "./minari-metadata.js";
+import { MINARI_DATA_FILE, MINARI_METADATA_FILE, parsePythonJson, recordedCount, serializedSpace } from "./minari-metadata.js";
 import type { RawDataset, RawEpisode, SourceFormat } from "./raw.js";
 import { declaredObservation, describeLayout, flattenObservationParts, lazyObservationDeclaration, sameLayout, type DeclaredObservation, type ObservationPart } from "./observation-parts.js";
 
@@ -105,14 +105,6 @@ export function locateMinariDataset(dir: string): MinariStorage | null {
     throw new InputError(`${storageless}: names no "data_format", and no ${MINARI_DATA_FILE} is beside it; expected a Minari dataset's metadata (data_format "hdf5", "arrow" or "parquet").`);
   }
   return null;
-}
-
-/** A count the metadata in `file` records (total_episodes, total_steps), or null when absent; any other value is an error, not a check switched off. */
-function recordedCount(file: string, metadata: Record<string, unknown>, key: string): number | null {
-  const value = metadata[key];
-  if (value === undefined || value === null) return null;
-  if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return value;
-  throw new InputError(`${file}: "${key}" is ${typeof value === "number" ? value : JSON.stringify(value)}; expected a count (a non-negative integer).`);
 }
 
 /** Whether `name` is an episode's directory name: Minari writes str(id), so "7", never "07". */

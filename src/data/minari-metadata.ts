@@ -9,6 +9,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import type { ActionSpaceDeclaration } from "./raw.js";
+import { InputError } from "../runtime/errors.js";
 import { declaredObservation, type DeclaredObservation } from "./observation-parts.js";
 
 export const MINARI_METADATA_FILE = "metadata.json";
@@ -114,6 +115,30 @@ export function minariObservationSpace(hdf5File: string, rootAttribute: unknown)
   if (serialized !== undefined && serialized !== null) return declaredObservation(serialized, `${beside!.file}: "observation_space"`, parsePythonJson);
   if (rootAttribute === undefined || rootAttribute === null) return null;
   return declaredObservation(rootAttribute, `the file's root attribute "observation_space"`, parsePythonJson);
+}
+
+/** A count the metadata in `file` records (total_episodes, total_steps), or null when absent; any other value is an error, not a check switched off. */
+export function recordedCount(file: string, metadata: Record<string, unknown>, key: string): number | null {
+  const value = metadata[key];
+  if (value === undefined || value === null) return null;
+  if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return value;
+  throw new InputError(`${file}: "${key}" is ${typeof value === "number" ? value : JSON.stringify(value)}; expected a count (a non-negative integer).`);
+}
+
+/**
+ * Check the episodes read from the Minari file `hdf5File` against the counts its metadata.json
+ * records, so that a partly downloaded or changed dataset is an error, not a smaller dataset.
+ * Nothing to check without a usable metadata.json (Minari 0.4, another HDF5 file).
+ */
+export function checkMinariCounts(hdf5File: string, episodes: number, steps: number): void {
+  const beside = metadataBeside(hdf5File);
+  if (beside?.metadata == null) return;
+  for (const [key, found, what] of [["total_episodes", episodes, "episode groups"], ["total_steps", steps, "steps"]] as const) {
+    const recorded = recordedCount(beside.file, beside.metadata, key);
+    if (recorded !== null && recorded !== found) {
+      throw new InputError(`${beside.file}: "${key}" is ${recorded}, but ${hdf5File} holds ${found} ${what}; the dataset is incomplete or was changed.`);
+    }
+  }
 }
 
 /**

@@ -33,7 +33,7 @@ export async function resolveCheckpoint(target: string): Promise<{ checkpoint: s
   const dir = path.resolve(target);
   if (!existsSync(dir)) throw new InputError(`${target}: no such run or checkpoint directory.`);
   if (!statSync(dir).isDirectory()) {
-    throw new InputError(`${target} is a file; expected a run directory or a checkpoint directory (the one holding ${CHECKSUMS_FILE}, e.g. ${path.dirname(target)}).`);
+    throw new InputError(`${target} is a file; expected a run directory or a checkpoint directory (the one holding ${CHECKSUMS_FILE}, e.g. ${path.dirname(dir)}).`);
   }
   if (existsSync(path.join(dir, CHECKSUMS_FILE))) return { checkpoint: dir, runDir: path.resolve(dir, "..", "..") };
   const best = checkpointDir(dir, "best");

@@ -216,6 +216,9 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   const resumeFrom = request.resume ? (await intactCheckpoints(runDir))[0] : undefined;
   if (request.resume) refuseFinishedRun(runDir, config, resumeFrom);
   const dataPath = resolvePackagePath(config.data.path);
+  if (request.resume && !existsSync(dataPath)) {
+    throw new InputError(`${dataPath}, the data ${runDir} was trained on, is not there; if it moved, resume with --resume ${runDir} --data <where it is now>.`);
+  }
   logger.info({ data: dataPath }, "loading dataset");
   const dataset = await loadDataset(dataPath, { progress: context.progress, warn: (message) => logger.warn(message) });
   checkDatasetFitsConfig(dataset, config, dataPath);

@@ -194,3 +194,21 @@ test("parsePythonJson reads the bare Infinity and NaN Python writes, and leaves 
     name: 'Infinity " NaN',
   });
 });
+
+test(
+  "a D4RL-style file with no episode ends is refused, and so are both end flags declared absent",
+  withTmp(async (dir) => {
+    const file = path.join(dir, "no-ends.hdf5");
+    await writeHdf5(file, {
+      observations: { data: Float32Array.from([0, 1, 2, 3]), shape: [4, 1] },
+      actions: { data: Float32Array.from([0, 1, 0, 1]), shape: [4] },
+      rewards: { data: Float32Array.from([1, 1, 1, 1]), shape: [4] },
+    });
+    await assert.rejects(loadDataset(file), /no-ends\.hdf5: no "terminals" or "timeouts" dataset \(or --terminal-column \/ --timeout-column\), so episode ends cannot be found; found datasets: "actions", "observations", "rewards"/);
+    const sample = path.join(FIXTURES, "samples", "pendulum-d4rl.hdf5");
+    await assert.rejects(
+      loadDataset(sample, { columns: { terminals: "none", timeouts: "none" } }),
+      /--terminal-column\/--timeout-column none leave no "terminals" or "timeouts" dataset to end episodes at; a D4RL-style file needs at least one of them/,
+    );
+  }),
+);

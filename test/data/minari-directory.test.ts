@@ -343,6 +343,13 @@ test(
     assert.equal((await read()).manifest.action_space_declared_by, `${metadataFile}: "action_space"`);
     writeFileSync(metadataFile, `{"total_episodes": 12, "action_space": ${JSON.stringify(box([-2], [2]))}}`);
     assert.equal((await read()).manifest.action_space_declared_by, `${metadataFile}: "action_space"`);
+    // The counts the metadata records are checked, as for the other storages.
+    writeFileSync(metadataFile, `{"total_episodes": 13, "total_steps": 2400, "data_format": "hdf5"}`);
+    await assert.rejects(loadDataset(path.join(dir, "pendulum-v0")), /metadata\.json: "total_episodes" is 13, but .*main_data\.hdf5 holds 12 episode groups; the dataset is incomplete or was changed/);
+    writeFileSync(metadataFile, `{"total_episodes": 12, "total_steps": 2500, "data_format": "hdf5"}`);
+    await assert.rejects(loadDataset(path.join(dir, "pendulum-v0")), /metadata\.json: "total_steps" is 2500, but .*main_data\.hdf5 holds 2400 steps/);
+    writeFileSync(metadataFile, `{"total_episodes": 12, "total_steps": 2400, "data_format": "hdf5"}`);
+    await read();
     writeFileSync(metadataFile, "[1]");
     assert.match((await read()).manifest.warnings.join("\n"), /metadata\.json holds no JSON object; the action space is read off the data instead/);
     writeFileSync(metadataFile, `{"data_format": "hdf5"}`);

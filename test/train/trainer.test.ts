@@ -173,6 +173,10 @@ test("a run whose data moved resumes with --data naming where it is now, and onl
   const moved = path.join(base, "after", "cartpole.arrow");
   mkdirSync(path.dirname(moved));
   renameSync(original, moved);
+  // Without --data, the error says how to give the new place.
+  const lost = runCli(["-q", "train", "--resume", partial]);
+  assert.equal(lost.status, 1, lost.stderr);
+  assert.match(lost.stderr, /before\/cartpole\.arrow, the data .*full-partial was trained on, is not there; if it moved, resume with --resume .*full-partial --data <where it is now>/);
   // Other CartPole data is refused by its episodes, whatever its path.
   const wrong = runCli(["-q", "train", "--resume", partial, "--data", path.join(FIXTURES, "samples", "cartpole-steps-lz4.feather")]);
   assert.equal(wrong.status, 1, wrong.stderr);
@@ -385,7 +389,7 @@ test("a corrupt checkpoint is refused on resume, and an existing run is not over
   assert.equal(runCli(["-q", "train", "--out", out, ...TINY, "--set", "train.steps=5", "--set", "train.checkpoint_every=5"]).status, 0);
   const again = runCli(["-q", "train", "--out", out, ...TINY]);
   assert.equal(again.status, 2);
-  assert.match(again.stderr, /already holds a run; continue it with --resume/);
+  assert.match(again.stderr, /already holds a finished run; evaluate it with snndt eval .*run, or choose another --out to train a new one/);
   // A directory holding the user's own files (notes, the --log-file itself) takes a new run beside them,
   const beside = path.join(tmp("beside"), "run");
   mkdirSync(beside, { recursive: true });
@@ -402,6 +406,12 @@ test("a corrupt checkpoint is refused on resume, and an existing run is not over
   assert.equal(clashed.status, 2, clashed.stderr);
   assert.match(clashed.stderr, /run holds metrics\.csv, which a run writes, but no config\.resolved\.yaml, so it is no run --resume could continue/);
   assert.equal(readFileSync(path.join(clash, "metrics.csv"), "utf8"), "my numbers");
+  // Nor a dataset's directory, whose files a run's would mix with.
+  const prepared = path.join(tmp("prepared-out"), "data");
+  assert.equal(runCli(["-q", "prepare-dataset", path.join(FIXTURES, "samples", "pendulum-d4rl.hdf5"), "--out", prepared]).status, 0);
+  const intoData = runCli(["-q", "train", "--out", prepared, ...TINY]);
+  assert.equal(intoData.status, 2, intoData.stderr);
+  assert.match(intoData.stderr, /--out .*prepared-out-\w+\/data holds a prepared dataset; a run's checkpoints and metrics would be mixed into it/);
   const file = path.join(tmp("file"), "not-a-dir");
   writeFileSync(file, "x");
   const onFile = runCli(["-q", "train", "--out", file, ...TINY]);

@@ -107,8 +107,11 @@ export function registerPrepareDataset(program: Command, context: () => RunConte
         `prepared ${manifest.episodes} episodes, ${manifest.steps} steps into ${flags.out} in ${seconds.toFixed(2)} s`,
       );
       if (ctx.json) process.stdout.write(JSON.stringify(manifest, null, 2) + "\n");
-      else if (!ctx.quiet) {
-        printResult(ctx, `wrote ${path.join(flags.out, manifest.steps_file!)} and ${path.join(flags.out, "manifest.json")} (steps sha256 ${manifest.sha256.slice(0, 16)}...)`);
+      else {
+        printResult(
+          ctx,
+          `prepared ${manifest.episodes} episodes, ${manifest.steps} steps: wrote ${path.join(flags.out, manifest.steps_file!)} and ${path.join(flags.out, "manifest.json")} (steps sha256 ${manifest.sha256.slice(0, 16)}...)`,
+        );
       }
     });
 }

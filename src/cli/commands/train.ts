@@ -5,16 +5,17 @@ import type { RunContext } from "../../runtime/context.js";
 import { INTERRUPTED_EXIT_CODE, UsageError } from "../../runtime/errors.js";
 import { MAX_SEED } from "../../runtime/rng.js";
 import { parseInteger, parseNumber } from "../numbers.js";
+import { printResult } from "../output.js";
 import { selectBackend } from "../../runtime/backend.js";
 import { fileOnPath } from "../../runtime/fs-atomic.js";
 import { lockRunDirectory } from "../../runtime/run-lock.js";
 import { latestCheckpoint } from "../../train/checkpoint.js";
-import { CONFIGS_DIR, loadConfig } from "../../train/config.js";
+import { CONFIGS_DIR, loadConfig, schemaKeyPaths } from "../../train/config.js";
 import { runTraining, type StopFlag } from "../../train/trainer.js";
-import { RESOLVED_CONFIG_FILE, RUN_ENTRIES } from "../../train/run-layout.js";
+import { RESOLVED_CONFIG_FILE, RUN_ENTRIES, SUMMARY_JSON } from "../../train/run-layout.js";
 import { checkEvalEnvironment } from "../../eval/policy.js";
 import { modelLabel } from "../../model/index.js";
-import type { PreparedDataset } from "../../data/dataset.js";
+import { datasetKindAt, type PreparedDataset } from "../../data/dataset.js";
 import { minariDatasetName } from "../../data/minari-directory.js";
 
 interface TrainOptions {
@@ -39,10 +40,22 @@ function timestamp(): string {
   return new Date().toISOString().replace(/[-:]/g, "").replace("T", "-").slice(0, 15);
 }
 
+/**
+ * For `--steps 10` and the like: config keys are set with --set, not flags of their own. Names the
+ * key an unknown option spells (its last segment, dashes for underscores), else nothing.
+ */
+function configFlagHint(message: string): string {
+  const flag = /unknown option '--([\w-]+)'/.exec(message)?.[1];
+  if (flag === undefined) return "";
+  const matches = schemaKeyPaths().filter((key) => key.split(".").pop() === flag.replace(/-/g, "_"));
+  return matches.length ? `config keys are set with --set: ${matches.map((key) => `--set ${key}=<value>`).join(" or ")}\n` : "";
+}
+
 export function registerTrain(program: Command, context: () => RunContext): void {
   program
     .command("train")
     .description("train an SNN-DT (or a plain Decision Transformer) on an offline dataset")
+    .configureOutput({ outputError: (message, write) => write(message + configFlagHint(message)) })
     .option("--config <file>", "environment config layered over configs/default.yaml", DEFAULT_CONFIG)
     .option("--data <path>", "prepared dataset directory, raw Arrow/Parquet/HDF5 file or Minari dataset directory (default: the config's data.path); with --resume, where the run's data has moved")
     .option("--out <dir>", "run directory (default: runs/<data, or config>-<variant, or dt>-seed<N>-<time>)")
@@ -106,8 +119,11 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
         if (file) throw new UsageError(`--out ${runDir}: ${file} is a file; a run needs a directory (choose another --out).`);
         const entries = existsSync(runDir) ? readdirSync(runDir) : [];
         if (entries.includes(RESOLVED_CONFIG_FILE)) {
+          if (entries.includes(SUMMARY_JSON)) throw new UsageError(`${runDir} already holds a finished run; evaluate it with snndt eval ${options.out ?? runDir}, or choose another --out to train a new one.`);
           throw new UsageError(`${runDir} already holds a run; continue it with --resume ${options.out ?? runDir}, or choose another --out.`);
         }
+        const dataset = datasetKindAt(runDir);
+        if (dataset) throw new UsageError(`--out ${runDir} holds ${dataset}; a run's checkpoints and metrics would be mixed into it (choose another --out).`);
         // Other files (notes, the --log-file, a shell's redirect) may stay; a run's own names would be overwritten.
         const clashes = entries.filter((entry) => RUN_ENTRIES.includes(entry));
         if (clashes.length) {
@@ -141,6 +157,15 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
         const result = await runTraining({ config, runDir, resume, context: ctx, backend, stop, checkDataset });
         if (ctx.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
         ctx.logger.info(result, result.interrupted ? "training interrupted" : "training finished");
+        // Where the run is, for a person (the directory may have been named automatically).
+        if (!ctx.json) {
+          printResult(
+            ctx,
+            result.interrupted
+              ? `interrupted at step ${result.step}: continue with snndt train --resume ${runDir}`
+              : `trained ${result.step} steps into ${runDir}${result.bestValStep === null ? "" : ` (best/: step ${result.bestValStep})`}: evaluate with snndt eval ${runDir}`,
+          );
+        }
         if (result.interrupted) process.exitCode = INTERRUPTED_EXIT_CODE;
       } finally {
         process.off("SIGINT", onSignal);
