@@ -154,4 +154,10 @@ test("eval's usage mistakes name the fix: a second target given without its flag
   const res = runCli(["eval", file]);
   assert.equal(res.status, 1, res.stderr);
   assert.match(res.stderr, /model\.safetensors is a file; expected a run directory or a checkpoint directory \(the one holding checksums\.json, e\.g\. .*snndt-cli-/);
+  // A file named without a directory still gets a directory to try.
+  const bare = runCli(["eval", "model.safetensors"], { cwd: dir });
+  assert.ok(bare.stderr.includes(`e.g. ${dir})`), bare.stderr);
+  const timeout = runCli(["eval", "no-such-run", "--env-timeout", "100"]);
+  assert.equal(timeout.status, 2, timeout.stderr);
+  assert.match(timeout.stderr, /--env-timeout times the messages of an external environment; it applies with --env-cmd only/);
 });

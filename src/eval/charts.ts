@@ -93,7 +93,7 @@ function uniqueInOrder(names: string[]): string[] {
  * Lines for one or more series, e.g. return per episode or training curves, with a dot per point
  * when there are at most 200 points in all.
  */
-export async function lineChart(opts: { title: string; x: string; y: string; series: LineSeries[] }): Promise<string> {
+export async function lineChart(opts: { title: string; x: string; y: string; series: LineSeries[]; integerX?: boolean }): Promise<string> {
   const rows = opts.series.flatMap((series) =>
     series.points.map(([x, y], index) => {
       requireFinite(opts.title, `series "${series.name}" point ${index} x`, x);
@@ -116,8 +116,9 @@ export async function lineChart(opts: { title: string; x: string; y: string; ser
     data: { values: rows },
     mark: { type: "line", point: rows.length <= MAX_POINTS_WITH_DOTS ? { size: 30 } : false, strokeWidth: 2 },
     encoding: {
-      x: { field: "x", type: "quantitative", title: opts.x, scale: { zero: false } },
-      y: { field: "y", type: "quantitative", title: opts.y, scale: { zero: false } },
+      // Counted x (episodes, steps) gets whole ticks only; "~g" keeps a flat series' label "500", not "500.000000".
+      x: { field: "x", type: "quantitative", title: opts.x, scale: { zero: false }, ...(opts.integerX ? { axis: { tickMinStep: 1, format: "d" } } : {}) },
+      y: { field: "y", type: "quantitative", title: opts.y, scale: { zero: false }, axis: { format: "~g" } },
       color: { field: "series", type: "nominal", title: null, scale: { domain: names }, legend: names.length > 1 ? {} : null },
       order: { field: "x", type: "quantitative" },
     },

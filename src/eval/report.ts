@@ -138,7 +138,7 @@ async function returnCharts(result: EvalResult): Promise<{ file: string; title: 
     points: result.episodes.filter((e) => e.target === t.target).map((e, i) => [i + 1, e.return] as [number, number]),
   }));
   return [
-    { file: CHART_FILES.returns, title: "Return per episode", svg: await lineChart({ title: "Return per episode", x: "episode", y: "return", series: bySeries }) },
+    { file: CHART_FILES.returns, title: "Return per episode", svg: await lineChart({ title: "Return per episode", x: "episode", y: "return", series: bySeries, integerX: true }) },
     {
       file: CHART_FILES.returnVsTarget,
       title: "Return vs target",
@@ -179,7 +179,7 @@ export async function writeEvalOutputs(result: EvalResult, outDir: string): Prom
   }
   const curves = trainingCurves(result.runDir);
   if (curves.length) {
-    charts.push({ file: CHART_FILES.training, title: "Training curves", svg: await lineChart({ title: "Training and validation loss", x: "step", y: "loss", series: curves }) });
+    charts.push({ file: CHART_FILES.training, title: "Training curves", svg: await lineChart({ title: "Training and validation loss", x: "step", y: "loss", series: curves, integerX: true }) });
   }
   const report = renderReport(result, charts);
   // Last: an eval.json says the evaluation's outputs are complete (npm run results --resume skips it).

@@ -68,6 +68,15 @@ test("lineChart: long curves are drawn without dots", async () => {
   assert.doesNotMatch(svg, /role-legend/, "a single series needs no legend");
 });
 
+test("lineChart: a counted x axis has whole ticks only, and a flat series' label is its value, not six decimals", async () => {
+  const labels = (svg: string): string[] => [...svg.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]!);
+  const flat = labels(await lineChart({ title: "Return per episode", x: "episode", y: "return", series: [{ name: "a", points: [[0, 500], [1, 500], [2, 500]] }], integerX: true }));
+  assert.deepEqual(flat.filter((l) => /^[\d.-]+$/.test(l)), ["0", "1", "2", "500"]);
+  const two = { title: "t", x: "episode", y: "return", series: [{ name: "a", points: [[0, 1], [1, 2]] as [number, number][] }] };
+  assert.ok(labels(await lineChart(two)).includes("0.5"), "without integerX the x axis ticks between episodes");
+  assert.ok(!labels(await lineChart({ ...two, integerX: true })).includes("0.5"));
+});
+
 test("barChart: grouped bars with error bars only where given", async () => {
   const svg = await barChart({
     title: "Spikes per decision",

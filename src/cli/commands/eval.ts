@@ -122,6 +122,9 @@ Examples:
         throw new UsageError(`eval takes one run (got ${runs.length}: ${runs.join(", ")})${hint}; to compare runs use --compare`);
       }
       if (options.env && options.envCmd) throw new UsageError("--env and --env-cmd exclude each other");
+      if (!options.envCmd && !options.offline && givenFlags(command, ["envTimeout"]).length) {
+        throw new UsageError("--env-timeout times the messages of an external environment; it applies with --env-cmd only.");
+      }
       if (options.offline) {
         // Options of rollouts in an environment: an offline evaluation has none to give them to.
         const online = givenFlags(command, ["env", "envCmd", "envTimeout", "episodes", "targetReturn", "seeds"]);
