@@ -135,7 +135,10 @@ function describeNonfinite(raw: RawDataset, ep: RawEpisode): string | null {
     const i = firstNonfinite(values);
     if (i >= 0) {
       const t = Math.floor(i / width);
-      const where = width > 1 ? `, element ${i % width}` : "";
+      const element = i % width;
+      // In a flattened Dict/Tuple observation, the part the element came from.
+      const part = values === ep.observations ? raw.observationParts?.find((p) => element >= p.start && element < p.start + p.width) : undefined;
+      const where = width > 1 ? `, element ${element}${part ? ` (part "${part.name}")` : ""}` : "";
       return `column "${column}" at ${ep.locate(t)}${where} holds ${values[i]}`;
     }
   }

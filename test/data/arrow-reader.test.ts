@@ -105,6 +105,10 @@ test(
     const nulls = path.join(dir, "nulls.arrow");
     await writeArrow(nulls, { ...perStepColumns(fixedList(2)), observations: vec(OBS.map(([pos, y], r) => (r === 3 ? null : { pos, goal: { y: [y] } })), type) });
     await assert.rejects(loadDataset(nulls), /nulls\.arrow: column "observations" has 1 null rows; expected a value in every row/);
+    // A NaN names the part it is in.
+    const nan = path.join(dir, "nan.arrow");
+    await writeArrow(nan, { ...perStepColumns(fixedList(2)), observations: vec(OBS.map(([pos, y], r) => ({ pos: r === 2 ? NaN : pos, goal: { y: [y] } })), type) });
+    await assert.rejects(loadDataset(nan), /column "observations" at row 2, element 1 \(part "pos"\) holds NaN/);
   }),
 );
 
