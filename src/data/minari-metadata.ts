@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import type { ActionSpaceDeclaration } from "./raw.js";
 import { InputError } from "../runtime/errors.js";
-import { declaredObservation, type DeclaredObservation } from "./observation-parts.js";
+import { declaredObservation, flatNestedNumbers, type DeclaredObservation } from "./observation-parts.js";
 
 export const MINARI_METADATA_FILE = "metadata.json";
 /** The HDF5 file a Minari 0.5 dataset's metadata.json describes (other HDF5 files beside it have their own). */
@@ -53,17 +53,7 @@ export function parsePythonJson(text: string): unknown {
   return JSON.parse(pieces.join(""));
 }
 
-function flatNumbers(value: unknown): number[] | null {
-  if (typeof value === "number") return [value];
-  if (!Array.isArray(value)) return null;
-  const flat: number[] = [];
-  for (const item of value) {
-    const inner = flatNumbers(item);
-    if (inner === null) return null;
-    flat.push(...inner);
-  }
-  return flat;
-}
+const flatNumbers = (value: unknown): number[] | null => flatNestedNumbers(value, (x) => typeof x === "number");
 
 /** A serialized Gymnasium space as a declaration, or why it cannot be one. */
 function interpretSpace(space: unknown, where: string): MinariActionSpace {

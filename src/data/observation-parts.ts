@@ -77,17 +77,20 @@ export function comparePythonStrings(a: string, b: string): number {
   return ca.length - cb.length;
 }
 
-function flatIntegers(value: unknown): number[] | null {
-  if (Number.isSafeInteger(value)) return [value as number];
+/** The numbers of a JSON value nested in lists (a space's bounds or shape), each one `accept`ed; null when any is not. */
+export function flatNestedNumbers(value: unknown, accept: (x: unknown) => boolean): number[] | null {
+  if (accept(value)) return [value as number];
   if (!Array.isArray(value)) return null;
   const flat: number[] = [];
   for (const item of value) {
-    const inner = flatIntegers(item);
+    const inner = flatNestedNumbers(item, accept);
     if (inner === null) return null;
     flat.push(...inner);
   }
   return flat;
 }
+
+const flatIntegers = (value: unknown): number[] | null => flatNestedNumbers(value, Number.isSafeInteger);
 
 /** A serialized Gymnasium space (Minari's JSON) read as a DeclaredSpace; throws a plain Error saying what is malformed. */
 function parseDeclared(space: unknown, at: string): DeclaredSpace {
