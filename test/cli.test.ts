@@ -136,7 +136,7 @@ test("integer flags are plain decimal digits in every subcommand; a seed list re
     [["eval", "no-such-run", "--seeds", "3,3"], /--seeds lists 3 twice, got "3,3"/],
     [["eval", "no-such-run", "--seeds", "3,"], /--seeds must be comma-separated integers in \[0, 4294967295\], got "3,"/],
     // Node fires a longer timer at once, so every request would "time out" immediately.
-    [["eval", "no-such-run", "--env-timeout", "3000000000"], /--env-timeout must be a positive number of milliseconds up to 2147483647/],
+    [["eval", "no-such-run", "--env-cmd", "x", "--env-timeout", "3000000000"], /--env-timeout must be a positive number of milliseconds up to 2147483647/],
   ] as const) {
     const res = runCli([...args]);
     assert.equal(res.status, 2, `${args.join(" ")}: ${res.stderr}`);
