@@ -31,6 +31,7 @@ test("an unknown train flag that spells a config key names the --set that sets i
   assert.equal(steps.status, 2);
   assert.match(steps.stderr, /unknown option '--steps'\nconfig keys are set with --set: --set train\.steps=<value>/);
   assert.match(runCli(["train", "--batch-size", "8"]).stderr, /--set train\.batch_size=<value>/);
+  assert.match(runCli(["train", "--steps=10"]).stderr, /config keys are set with --set: --set train\.steps=10\n/);
   const other = runCli(["train", "--colour"]);
   assert.equal(other.status, 2);
   assert.doesNotMatch(other.stderr, /config keys are set with --set/);
@@ -157,6 +158,8 @@ test("eval's usage mistakes name the fix: a second target given without its flag
   // A file named without a directory still gets a directory to try.
   const bare = runCli(["eval", "model.safetensors"], { cwd: dir });
   assert.ok(bare.stderr.includes(`e.g. ${dir})`), bare.stderr);
+  writeFileSync(path.join(dir, "eval.json"), "{}");
+  assert.match(runCli(["eval", path.join(dir, "eval.json")]).stderr, /eval\.json is an evaluation's output; to read it, and others beside it, use snndt eval --compare /);
   const timeout = runCli(["eval", "no-such-run", "--env-timeout", "100"]);
   assert.equal(timeout.status, 2, timeout.stderr);
   assert.match(timeout.stderr, /--env-timeout times the messages of an external environment; it applies with --env-cmd only/);

@@ -216,15 +216,18 @@ export async function readSource(input: string, options: ReaderOptions = {}): Pr
   );
 }
 
-/** What kind of dataset the directory `dir` holds ("a prepared dataset", "a Minari dataset"), or null for none. */
+/** The dataset the directory `dir` holds, named by the file that shows it ("a prepared dataset (manifest.json)"), or null for none. */
 export function datasetKindAt(dir: string): string | null {
-  if (existsSync(path.join(dir, MANIFEST_FILE)) || existsSync(path.join(dir, STEPS_FILE))) return "a prepared dataset";
+  if (existsSync(path.join(dir, MANIFEST_FILE)) && existsSync(path.join(dir, STEPS_FILE))) return `a prepared dataset (${MANIFEST_FILE} and ${STEPS_FILE})`;
+  let minari: ReturnType<typeof locateMinariDataset>;
   try {
-    return locateMinariDataset(dir) === null ? null : "a Minari dataset";
+    minari = locateMinariDataset(dir);
   } catch {
-    // A Minari metadata file snndt cannot use is still a dataset's.
-    return "a Minari dataset";
+    // A metadata.json that names no Minari storage: some other project's file.
+    return null;
   }
+  if (minari === null) return null;
+  return `a Minari dataset (${minari.storage === "hdf5" ? minari.file : minari.metadataFile})`;
 }
 
 /** Read a source while a worker hashes its bytes; the reading warnings go to `options.warn`, prefixed with the source. */

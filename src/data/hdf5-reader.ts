@@ -207,7 +207,7 @@ async function readD4rl(file: string, h5file: H5Group, reader: RowReader, option
   const termName = findColumn(file, keys, "terminals", cols, "datasets");
   const timeoutName = findColumn(file, keys, "timeouts", cols, "datasets");
   if (termName === undefined && timeoutName === undefined) {
-    const declaredAbsent = [cols.terminals, cols.timeouts].includes(NO_COLUMN);
+    const declaredAbsent = cols.terminals === NO_COLUMN && cols.timeouts === NO_COLUMN;
     throw new InputError(
       declaredAbsent
         ? `${file}: --terminal-column/--timeout-column none leave no "terminals" or "timeouts" dataset to end episodes at; a D4RL-style file needs at least one of them.`

@@ -233,30 +233,42 @@ async function runDataset(
   }
   // Another dataset may still hold episodes the run trained on (the same data in another format, a
   // superset): those are left out, when the run's own data is at hand to tell them.
-  const training = path === own ? "the run's dataset changed after training" : await trainingEpisodeFingerprints(policy, own, request);
-  const indices = dataset.episodes.map((_, i) => i).filter((i) => typeof training === "string" || !training.has(contentFingerprint(dataset.episodes[i]!, dataset)));
+  const split = path === own ? "the run's dataset changed after training" : await runSplitFingerprints(policy, own, request);
+  const fingerprints = dataset.episodes.map((ep) => (typeof split === "string" ? "" : contentFingerprint(ep, dataset)));
+  const indices = dataset.episodes.map((_, i) => i).filter((i) => typeof split === "string" || !split.train.has(fingerprints[i]!));
   const heldOut = { indices, episodes: indices.map((i) => dataset.episodes[i]!) };
   const trainedEpisodes = dataset.episodes.length - indices.length;
-  const source =
-    typeof training === "string"
-      ? `${path}: all episodes, of another dataset than the run's; whether any is one the run trained on is unknown (${training})`
-      : trainedEpisodes === 0
-        ? `${path}: all episodes, none of them one the run trained on`
-        : `${path}: the ${indices.length} episodes that are not among the run's training episodes (the ${trainedEpisodes} that are were left out)`;
+  const episodes = (n: number): string => `${n} episode${n === 1 ? "" : "s"}`;
+  let source: string;
+  if (typeof split === "string") {
+    source = `${path}: all episodes, of another dataset than the run's; whether any is one the run trained on is unknown (${split})`;
+  } else {
+    source = trainedEpisodes === 0 ? `${path}: all episodes, none of them one the run trained on` : `${path}: the ${episodes(indices.length)} not among the run's training episodes (${episodes(trainedEpisodes)} that are were left out)`;
+    // As for the run's own held-out episodes: those of its validation chose best/.
+    const validation = indices.filter((i) => split.validation.has(fingerprints[i]!)).length;
+    if (validation > 0 && policy.checkpoint === checkpointDir(policy.runDir, "best")) source += `; ${episodes(validation)} of them the run's validation episodes, which also chose this best/ checkpoint`;
+  }
   return { returns, path, heldOut, source, ...provenance };
 }
 
 /**
- * Fingerprints of the episodes the run trained on (content only: the same episode read from another
- * format has other end flags at most), or why they cannot be had.
+ * Fingerprints of the episodes the run trained on and validated with (content only: the same episode
+ * read from another format has other end flags at most), or why they cannot be had.
  */
-async function trainingEpisodeFingerprints(policy: LoadedPolicy, own: string, request: EvalRequest): Promise<Set<string> | string> {
+async function runSplitFingerprints(policy: LoadedPolicy, own: string, request: EvalRequest): Promise<{ train: Set<string>; validation: Set<string> } | string> {
   if (!existsSync(own)) return `the run's dataset ${own} is missing`;
   const config = policy.state.config;
-  const dataset = await loadDataset(own, { progress: request.context.progress });
+  let dataset: Awaited<ReturnType<typeof loadDataset>>;
+  try {
+    dataset = await loadDataset(own, { progress: request.context.progress });
+  } catch (err) {
+    if (!(err instanceof SnndtError)) throw err;
+    return `the run's dataset ${own} could not be read: ${err.message}`;
+  }
   if (!trainedOn(policy.state, dataset)) return `the run's dataset ${own} changed after training`;
   const split = splitEpisodes(dataset.episodes.length, config.data.val_fraction, Rng.derive(config.seed, "split"));
-  return new Set(split.train.map((i) => contentFingerprint(dataset.episodes[i]!, dataset)));
+  const fingerprintsOf = (indices: number[]): Set<string> => new Set(indices.map((i) => contentFingerprint(dataset.episodes[i]!, dataset)));
+  return { train: fingerprintsOf(split.train), validation: fingerprintsOf(split.val) };
 }
 
 /** An episode's states, actions and rewards hashed (its end flags left out). */
@@ -416,7 +428,8 @@ async function evaluateInEnvironment(policy: LoadedPolicy, request: EvalRequest,
     checkCompatible(policy.spec, env.describe, policy.checkpoint);
     for (const warning of actionBoxWarnings(policy.spec, env.describe, policy.checkpoint)) logger.warn(warning);
     const data = await runDataset(policy, request);
-    if (data.heldOut === null) logger.warn(`the run's dataset is missing (${data.source}): no offline action quality or data support is measured; pass --data <where it is now>.`);
+    if (data.heldOut === null) logger.warn(`the run's dataset ${data.path} is not there: no offline action quality or data support is measured; pass --data <where it is now>.`);
+    else if (data.heldOut.episodes.length === 0) logger.warn(`no offline action quality is measured: no episode to measure on (${data.source}).`);
     const best = data.returns ? extent(data.returns).max : null;
     let targets = request.targets ?? (config.eval.target_returns.length ? config.eval.target_returns : null);
     let targetSource = request.targets ? "--target-return" : "eval.target_returns of the run's config";

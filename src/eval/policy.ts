@@ -11,6 +11,7 @@ import type { WindowBatch, WindowSpec } from "../data/windows.js";
 import { createDecisionRunner, createModel, type DecisionRunner, type ForwardStats, type ModelConfig, type SequenceModel } from "../model/index.js";
 import { CHECKSUMS_FILE, checkpointDir, latestCheckpoint, loadCheckpointWeights, restoreVariables, type CheckpointState } from "../train/checkpoint.js";
 import { modelConfigOf, windowSpecOf } from "../train/trainer.js";
+import { EVAL_JSON } from "../train/run-layout.js";
 
 export interface LoadedPolicy {
   /** The checkpoint directory the weights came from. */
@@ -33,6 +34,7 @@ export async function resolveCheckpoint(target: string): Promise<{ checkpoint: s
   const dir = path.resolve(target);
   if (!existsSync(dir)) throw new InputError(`${target}: no such run or checkpoint directory.`);
   if (!statSync(dir).isDirectory()) {
+    if (path.basename(dir) === EVAL_JSON) throw new InputError(`${target} is an evaluation's output; to read it, and others beside it, use snndt eval --compare ${target} ...`);
     throw new InputError(`${target} is a file; expected a run directory or a checkpoint directory (the one holding ${CHECKSUMS_FILE}, e.g. ${path.dirname(dir)}).`);
   }
   if (existsSync(path.join(dir, CHECKSUMS_FILE))) return { checkpoint: dir, runDir: path.resolve(dir, "..", "..") };

@@ -2,13 +2,13 @@
  * What `snndt eval` writes: a table for the terminal, eval.json (every number and the settings
  * that produced it), report.md with SVG charts, and the side-by-side comparison of several runs.
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { InputError } from "../runtime/errors.js";
 import { replaceFilesTogether, writeDirAtomic } from "../runtime/fs-atomic.js";
 import { SPIKE_KINDS } from "../model/index.js";
-import { checkpointDir } from "../train/checkpoint.js";
-import { EVAL_DIR, EVAL_JSON, METRICS_JSONL } from "../train/run-layout.js";
+import { CHECKSUMS_FILE, checkpointDir } from "../train/checkpoint.js";
+import { CHECKPOINTS_DIR, EVAL_DIR, EVAL_JSON, METRICS_JSONL, RESOLVED_CONFIG_FILE } from "../train/run-layout.js";
 import { readMetrics } from "../train/metrics.js";
 import { barChart, lineChart, scatterWithDiagonal, type LineSeries } from "./charts.js";
 import type { EvalResult, Summary } from "./evaluate.js";
@@ -276,8 +276,23 @@ function renderReport(result: EvalResult, charts: { file: string; title: string 
 }
 
 /** Read an eval.json from a run directory, an eval output directory, or the file itself. */
+/**
+ * Where `snndt eval <checkpoint>` writes by default: <run>/eval-<checkpoint>, and <run>/eval for
+ * best/. Null when `target` is no checkpoint inside a run directory (a copy elsewhere, a symlink to
+ * one is followed to its run).
+ */
+export function checkpointEvalDir(target: string): string | null {
+  if (!existsSync(path.join(target, CHECKSUMS_FILE))) return null;
+  const checkpoint = realpathSync(target);
+  const run = path.dirname(path.dirname(checkpoint));
+  if (path.basename(path.dirname(checkpoint)) !== CHECKPOINTS_DIR || !existsSync(path.join(run, RESOLVED_CONFIG_FILE))) return null;
+  return path.join(run, path.basename(checkpoint) === "best" ? EVAL_DIR : `${EVAL_DIR}-${path.basename(checkpoint)}`);
+}
+
 export function readEvalResult(target: string): EvalResult {
   const candidates = [target, path.join(target, EVAL_JSON), path.join(target, EVAL_DIR, EVAL_JSON)];
+  const checkpointEval = checkpointEvalDir(target);
+  if (checkpointEval !== null) candidates.push(path.join(checkpointEval, EVAL_JSON));
   const file = candidates.find((c) => existsSync(c) && statSync(c).isFile());
   if (!file) throw new InputError(`${target}: no ${EVAL_JSON} found (looked at ${candidates.join(", ")}); run \`snndt eval ${target}\` first.`);
   let parsed: unknown;

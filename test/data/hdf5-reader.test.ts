@@ -205,6 +205,8 @@ test(
       rewards: { data: Float32Array.from([1, 1, 1, 1]), shape: [4] },
     });
     await assert.rejects(loadDataset(file), /no-ends\.hdf5: no "terminals" or "timeouts" dataset \(or --terminal-column \/ --timeout-column\), so episode ends cannot be found; found datasets: "actions", "observations", "rewards"/);
+    // One flag declared absent, the other missing: the datasets found are listed, as above.
+    await assert.rejects(loadDataset(file, { columns: { terminals: "none" } }), /no-ends\.hdf5: no "terminals" or "timeouts" dataset .*found datasets: "actions", "observations", "rewards"/);
     const sample = path.join(FIXTURES, "samples", "pendulum-d4rl.hdf5");
     await assert.rejects(
       loadDataset(sample, { columns: { terminals: "none", timeouts: "none" } }),

@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { Field, Struct, Table, Utf8, type Vector } from "apache-arrow";
-import { loadDataset } from "../../src/data/dataset.js";
+import { datasetKindAt, loadDataset } from "../../src/data/dataset.js";
 import { minariDatasetName } from "../../src/data/minari-directory.js";
 import { InputError, UsageError } from "../../src/runtime/errors.js";
 import { bool, f64, fixedList, h5wasm, int32, int64, vec, withTmp, writeArrow, writeHdf5, writeParquet } from "./make-files.js";
@@ -587,5 +587,22 @@ test(
     const tupleSpace = JSON.stringify({ type: "Tuple", subspaces: [0, 1, 2].map(() => ({ type: "Box", shape: [], low: 0, high: 9 })) });
     writeFileSync(path.join(gapData, "metadata.json"), JSON.stringify({ data_format: "hdf5", total_episodes: 1, observation_space: tupleSpace }));
     await assert.rejects(loadDataset(gapData), /"episode_0\/observations" holds the parts "_index_0", "_index_2", but the declared Tuple has 3, stored as _index_0, _index_1, \.\.\./);
+  }),
+);
+
+test(
+  "datasetKindAt tells a dataset's directory (prepared, Minari) from one that merely holds files of those names",
+  withTmp(async (dir) => {
+    const minari = path.join(dir, "minari");
+    await writeMinariDataset(minari, (await sampleEpisodes()).slice(0, 2), { actionSpace: box([-2], [2]) });
+    assert.match(datasetKindAt(minari)!, /^a Minari dataset \(.*minari\/data\/metadata\.json\)$/);
+    assert.match(datasetKindAt(path.join(minari, "data"))!, /^a Minari dataset/);
+    const notes = path.join(dir, "notes");
+    mkdirSync(notes);
+    writeFileSync(path.join(notes, "metadata.json"), `{"author": "me"}`);
+    writeFileSync(path.join(notes, "steps.arrow"), "");
+    assert.equal(datasetKindAt(notes), null);
+    writeFileSync(path.join(notes, "manifest.json"), "{}");
+    assert.equal(datasetKindAt(notes), "a prepared dataset (manifest.json and steps.arrow)");
   }),
 );

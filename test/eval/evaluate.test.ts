@@ -646,6 +646,21 @@ test("eval of a checkpoint other than best/ writes <run>/eval-<checkpoint>, leav
   const stepResult = readEvalResult(path.join(dtRun, "eval-step-10"));
   assert.match(stepResult.checkpoint, /step-10$/);
   assert.equal(existsSync(own) ? readFileSync(own, "utf8") : null, before);
+  // --compare finds it by the checkpoint's path; a symlink to the checkpoint writes into its run.
+  const compared = runCli(["eval", "--compare", path.join(dtRun, "checkpoints", "step-10")]);
+  assert.equal(compared.status, 0, compared.stderr);
+  const link = path.join(base, "step-10-link");
+  symlinkSync(path.join(dtRun, "checkpoints", "step-10"), link);
+  rmSync(path.join(dtRun, "eval-step-10"), { recursive: true });
+  assert.equal(runCli(["-q", "eval", link, "--episodes", "1", "--latency-decisions", "2"]).status, 0);
+  assert.ok(existsSync(path.join(dtRun, "eval-step-10", "eval.json")));
+  assert.ok(!existsSync(path.join(base, "eval-step-10-link")));
+  // A checkpoint copied out of its run has no run to write into: --out is asked for.
+  const loose = path.join(base, "loose", "step-10");
+  cpSync(path.join(dtRun, "checkpoints", "step-10"), loose, { recursive: true });
+  const outside = runCli(["-q", "eval", loose, "--episodes", "1"]);
+  assert.equal(outside.status, 2, outside.stderr);
+  assert.match(outside.stderr, /loose\/step-10 is a checkpoint outside a run directory .*; say where its evaluation goes with --out/);
   // best/ named by its path is the run's own checkpoint: its evaluation is the run's.
   const best = runCli(["-q", "eval", path.join(dtRun, "checkpoints", "best"), "--episodes", "1", "--latency-decisions", "2"]);
   assert.equal(best.status, 0, best.stderr);
@@ -669,7 +684,8 @@ test("eval --offline on another dataset leaves out the episodes the run trained 
   const { status, result, stderr } = evalJson([snnRun, "--offline", "--data", file, "--latency-decisions", "1", "--out", path.join(base, "offline-subset")]);
   assert.equal(status, 0, stderr);
   assert.equal(result.offline!.episodes, fresh);
-  assert.match(result.offline!.source, new RegExp(`subset\\.arrow: the ${fresh} episodes that are not among the run's training episodes \\(the ${40 - fresh} that are were left out\\)`));
+  // The ones kept are the run's validation episodes (the subset is of its own data), which chose best/.
+  assert.match(result.offline!.source, new RegExp(`subset\\.arrow: the ${fresh} episodes? not among the run's training episodes \\(${40 - fresh} episodes that are were left out\\); ${fresh} episodes? of them the run's validation episodes, which also chose this best/ checkpoint`));
   // A run whose own data is gone cannot tell: it measures every episode and says so; an evaluation in the environment warns.
   const copy = path.join(base, "cartpole-copy.arrow");
   cpSync(shipped, copy);
@@ -682,7 +698,19 @@ test("eval --offline on another dataset leaves out the episodes the run trained 
   assert.match(unknown.result.offline!.source, /all episodes, of another dataset than the run's; whether any is one the run trained on is unknown \(the run's dataset .*cartpole-copy\.arrow is missing\)/);
   const online = runCli(["eval", orphan, "--episodes", "1", "--target-return", "100", "--latency-decisions", "1", "--out", path.join(base, "orphan-online")]);
   assert.equal(online.status, 0, online.stderr);
-  assert.match(online.stderr, /the run's dataset is missing \(.*cartpole-copy\.arrow \(not found\)\): no offline action quality or data support is measured; pass --data <where it is now>/);
+  assert.match(online.stderr, /the run's dataset .*cartpole-copy\.arrow is not there: no offline action quality or data support is measured; pass --data <where it is now>/);
+  // The run's own data unreadable (not gone): the same doubt, with the reason.
+  writeFileSync(copy, "not a dataset");
+  const unreadable = evalJson([orphan, "--offline", "--data", file, "--latency-decisions", "1", "--out", path.join(base, "offline-unreadable")]);
+  assert.equal(unreadable.status, 0, unreadable.stderr);
+  assert.match(unreadable.result.offline!.source, /whether any is one the run trained on is unknown \(the run's dataset .*cartpole-copy\.arrow could not be read: /);
+  rmSync(copy);
+  // Data made only of training episodes leaves nothing to measure offline: said, not silently skipped.
+  const trainOnly = path.join(base, "train-only.arrow");
+  await writeStepsArrow(trainOnly, dataset.episodes.filter((_, i) => !val.includes(i)).slice(0, 5), dataset.actionSpace);
+  const nothing = runCli(["eval", snnRun, "--data", trainOnly, "--episodes", "1", "--target-return", "100", "--latency-decisions", "1", "--out", path.join(base, "train-only-eval")]);
+  assert.equal(nothing.status, 0, nothing.stderr);
+  assert.match(nothing.stderr, /no offline action quality is measured: no episode to measure on \(.*train-only\.arrow: the 0 episodes not among the run's training episodes \(5 episodes that are were left out\)\)/);
   const noTarget = runCli(["eval", orphan, "--episodes", "1"]);
   assert.equal(noTarget.status, 2);
   assert.match(noTarget.stderr, /is not available to find its best return; pass --data <where it is now>, or --target-return/);

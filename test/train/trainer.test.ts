@@ -173,6 +173,10 @@ test("a run whose data moved resumes with --data naming where it is now, and onl
   const moved = path.join(base, "after", "cartpole.arrow");
   mkdirSync(path.dirname(moved));
   renameSync(original, moved);
+  // A --data that is not there either is named as the user's own path.
+  const nowhere = runCli(["-q", "train", "--resume", partial, "--data", path.join(base, "nowhere.arrow")]);
+  assert.equal(nowhere.status, 1, nowhere.stderr);
+  assert.match(nowhere.stderr, /--data .*nowhere\.arrow: no such file or directory/);
   // Without --data, the error says how to give the new place.
   const lost = runCli(["-q", "train", "--resume", partial]);
   assert.equal(lost.status, 1, lost.stderr);
@@ -411,7 +415,7 @@ test("a corrupt checkpoint is refused on resume, and an existing run is not over
   assert.equal(runCli(["-q", "prepare-dataset", path.join(FIXTURES, "samples", "pendulum-d4rl.hdf5"), "--out", prepared]).status, 0);
   const intoData = runCli(["-q", "train", "--out", prepared, ...TINY]);
   assert.equal(intoData.status, 2, intoData.stderr);
-  assert.match(intoData.stderr, /--out .*prepared-out-\w+\/data holds a prepared dataset; a run's checkpoints and metrics would be mixed into it/);
+  assert.match(intoData.stderr, /--out .*prepared-out-\w+\/data holds a prepared dataset \(manifest\.json and steps\.arrow\); a run's checkpoints and metrics would be mixed into it/);
   const file = path.join(tmp("file"), "not-a-dir");
   writeFileSync(file, "x");
   const onFile = runCli(["-q", "train", "--out", file, ...TINY]);

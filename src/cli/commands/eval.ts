@@ -10,10 +10,10 @@ import { fileOnPath } from "../../runtime/fs-atomic.js";
 import { DEFAULT_ENERGY } from "../../eval/energy.js";
 import { DEFAULT_LATENCY_DECISIONS, DEFAULT_STATS_EVERY, evaluate, type EvalRequest } from "../../eval/evaluate.js";
 import { resolveCheckpoint } from "../../eval/policy.js";
-import { EVAL_DIR, EVAL_JSON } from "../../train/run-layout.js";
+import { CHECKPOINTS_DIR, EVAL_DIR, EVAL_JSON, RESOLVED_CONFIG_FILE } from "../../train/run-layout.js";
 import { CONFIG_SCHEMA } from "../../train/config.js";
 import { DEFAULT_ENV_TIMEOUT_MS } from "../../eval/external-env.js";
-import { formatComparison, formatEvalTable, readEvalResult, writeEvalOutputs } from "../../eval/report.js";
+import { checkpointEvalDir, formatComparison, formatEvalTable, readEvalResult, writeEvalOutputs } from "../../eval/report.js";
 
 /** setTimeout's longest delay (2^31 - 1 ms); Node fires a longer one at once. */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -64,14 +64,18 @@ function distinctLabels(paths: string[]): string[] {
 }
 
 /**
- * Where eval writes by default: <run>/eval for the checkpoint `eval <run>` picks (best/), and
- * <run>/eval-<checkpoint> for any other, so that evaluating step-300 does not replace the run's
- * evaluation, which --compare and the results suite read.
+ * Where eval writes by default: <run>/eval for a run (its best/ checkpoint), <run>/eval-<checkpoint>
+ * for another of its checkpoints, so that evaluating step-300 does not replace the run's own
+ * evaluation, which --compare and the results suite read. A checkpoint outside a run needs --out.
  */
 async function defaultEvalDir(target: string): Promise<string> {
   const { checkpoint, runDir } = await resolveCheckpoint(target);
-  const runsOwn = (await resolveCheckpoint(runDir).catch(() => null))?.checkpoint;
-  return path.join(runDir, runsOwn === checkpoint ? EVAL_DIR : `${EVAL_DIR}-${path.basename(checkpoint)}`);
+  if (checkpoint !== path.resolve(target)) return path.join(runDir, EVAL_DIR);
+  const dir = checkpointEvalDir(checkpoint);
+  if (dir === null) {
+    throw new UsageError(`${target} is a checkpoint outside a run directory (no ${CHECKPOINTS_DIR}/ of a run holding ${RESOLVED_CONFIG_FILE} around it); say where its evaluation goes with --out.`);
+  }
+  return dir;
 }
 
 export function registerEval(program: Command, context: () => RunContext): void {

@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from "node:fs";
 import * as path from "node:path";
 import type { Command } from "commander";
 import type { RunContext } from "../../runtime/context.js";
-import { INTERRUPTED_EXIT_CODE, UsageError } from "../../runtime/errors.js";
+import { INTERRUPTED_EXIT_CODE, InputError, UsageError } from "../../runtime/errors.js";
 import { MAX_SEED } from "../../runtime/rng.js";
 import { parseInteger, parseNumber } from "../numbers.js";
 import { printResult } from "../output.js";
@@ -45,10 +45,10 @@ function timestamp(): string {
  * key an unknown option spells (its last segment, dashes for underscores), else nothing.
  */
 function configFlagHint(message: string): string {
-  const flag = /unknown option '--([\w-]+)'/.exec(message)?.[1];
+  const [, flag, value] = /unknown option '--([\w-]+)(?:=([^']*))?'/.exec(message) ?? [];
   if (flag === undefined) return "";
   const matches = schemaKeyPaths().filter((key) => key.split(".").pop() === flag.replace(/-/g, "_"));
-  return matches.length ? `config keys are set with --set: ${matches.map((key) => `--set ${key}=<value>`).join(" or ")}\n` : "";
+  return matches.length ? `config keys are set with --set: ${matches.map((key) => `--set ${key}=${value ?? "<value>"}`).join(" or ")}\n` : "";
 }
 
 export function registerTrain(program: Command, context: () => RunContext): void {
@@ -101,6 +101,7 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
             `${runDir} has no checkpoint yet, so nothing records which data it was trained on and --data cannot move it; start it again as a new run (--out) with --data.`,
           );
         }
+        if (options.data !== undefined && !existsSync(options.data)) throw new InputError(`--data ${options.data}: no such file or directory.`);
         config = loadConfig({ configPath: saved, backend: options.backend, data: options.data });
         resume = true;
       } else {
