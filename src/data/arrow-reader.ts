@@ -99,6 +99,7 @@ export function perStepWidth(file: string, name: string, nested: NestedNumbers):
   return width;
 }
 
+/** The field names of a struct column, in the file's order. */
 export function structFieldNames(vector: Vector): string[] {
   return (vector.type as unknown as { children: Array<{ name: string }> }).children.map((f) => f.name);
 }

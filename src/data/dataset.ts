@@ -218,7 +218,7 @@ export async function readSource(input: string, options: ReaderOptions = {}): Pr
 
 /** The dataset the directory `dir` holds, named by the file that shows it ("a prepared dataset (manifest.json)"), or null for none. */
 export function datasetKindAt(dir: string): string | null {
-  if (existsSync(path.join(dir, MANIFEST_FILE)) && existsSync(path.join(dir, STEPS_FILE))) return `a prepared dataset (${MANIFEST_FILE} and ${STEPS_FILE})`;
+  if (writtenByPrepare(path.join(dir, MANIFEST_FILE))) return `a prepared dataset (${MANIFEST_FILE})`;
   let minari: ReturnType<typeof locateMinariDataset>;
   try {
     minari = locateMinariDataset(dir);

@@ -110,7 +110,7 @@ function openColumnUnchecked(file: string, group: H5Group, name: string, full: s
   if (entity === null || !("slice" in entity)) {
     throw new InputError(
       `${file}: "${full}" is ${isGroup(entity) ? "a group (a Dict or Tuple space?)" : "not a dataset"}; expected a numeric dataset of one row a step` +
-        (isGroup(entity) ? "; snndt reads Dict and Tuple spaces for observations only." : "."),
+        (isGroup(entity) ? "; snndt reads Dict and Tuple spaces only for the observations of Minari datasets." : "."),
     );
   }
   const ds = entity as H5Dataset;

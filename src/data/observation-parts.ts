@@ -294,7 +294,15 @@ export function describeLayout(parts: readonly ObservationPart[] | null, width: 
 export function sameLayout(a: { parts: readonly ObservationPart[] | null; width: number }, b: { parts: readonly ObservationPart[] | null; width: number }): boolean {
   if (a.width !== b.width || (a.parts === null) !== (b.parts === null)) return false;
   if (a.parts === null || b.parts === null) return true;
-  return a.parts.length === b.parts.length && a.parts.every((p, i) => describeObservationParts([p]) === describeObservationParts([b.parts![i]!]));
+  const same = (x: ObservationPart, y: ObservationPart): boolean =>
+    x.name === y.name &&
+    x.start === y.start &&
+    x.width === y.width &&
+    x.one_hot?.n === y.one_hot?.n &&
+    x.one_hot?.start === y.one_hot?.start &&
+    String(x.one_hots?.nvec) === String(y.one_hots?.nvec) &&
+    String(x.one_hots?.start) === String(y.one_hots?.start);
+  return a.parts.length === b.parts.length && a.parts.every((p, i) => same(p, b.parts![i]!));
 }
 
 /** A dataset's observation declaration, looked up on first use only (most datasets have no Dict observations), with its warning kept. */

@@ -7,7 +7,6 @@ import { existsSync } from "node:fs";
 import { tf, type BackendInfo } from "../runtime/backend.js";
 import type { RunContext } from "../runtime/context.js";
 import { InputError, SnndtError, UsageError } from "../runtime/errors.js";
-import { Rng } from "../runtime/rng.js";
 import { SNNDT_VERSION } from "../runtime/version.js";
 import { episodeReturns, episodesSha256, loadDataset, returnSupport, type ReturnSupport } from "../data/dataset.js";
 import type { ActionSpace, Episode } from "../data/types.js";
@@ -16,7 +15,7 @@ import { EpisodeHistory } from "../data/windows.js";
 import { createModel, disposeInputs, inputsFromBatch, modelLabel, SPIKE_KINDS, type SpikeKind } from "../model/index.js";
 import { firingRate } from "../model/populations.js";
 import { configHash, resolvePackagePath } from "../train/config.js";
-import { splitEpisodes } from "../train/split.js";
+import { splitOfRun } from "../train/split.js";
 import { checkpointDir, trainedOn } from "../train/checkpoint.js";
 import { EVAL_METHOD_VERSION } from "./method.js";
 import { ENV_IDS, makeEnv, type Environment } from "./envs/index.js";
@@ -225,7 +224,7 @@ async function runDataset(
   const collectedBy = dataset.manifest.source.collected_by;
   const provenance = collectedBy ? { collectedBy } : {};
   if (trainedOn(policy.state, dataset)) {
-    const split = splitEpisodes(dataset.episodes.length, config.data.val_fraction, Rng.derive(config.seed, "split"));
+    const split = splitOfRun(config, dataset.episodes.length);
     // Validation picked best/, so its score on these episodes leans optimistic: say so.
     const pickedBy = policy.checkpoint === checkpointDir(policy.runDir, "best") ? ", which also chose this best/ checkpoint" : "";
     const heldOut = { indices: split.val, episodes: split.val.map((i) => dataset.episodes[i]!) };
@@ -241,7 +240,7 @@ async function runDataset(
   const episodes = (n: number): string => `${n} episode${n === 1 ? "" : "s"}`;
   let source: string;
   if (typeof split === "string") {
-    source = `${path}: all episodes, of another dataset than the run's; whether any is one the run trained on is unknown (${split})`;
+    source = `${path}: all episodes${path === own ? "" : ", of another dataset than the run's"}; whether any is one the run trained on is unknown (${split})`;
   } else {
     source = trainedEpisodes === 0 ? `${path}: all episodes, none of them one the run trained on` : `${path}: the ${episodes(indices.length)} not among the run's training episodes (${episodes(trainedEpisodes)} that are were left out)`;
     // As for the run's own held-out episodes: those of its validation chose best/.
@@ -266,7 +265,7 @@ async function runSplitFingerprints(policy: LoadedPolicy, own: string, request: 
     return `the run's dataset ${own} could not be read: ${err.message}`;
   }
   if (!trainedOn(policy.state, dataset)) return `the run's dataset ${own} changed after training`;
-  const split = splitEpisodes(dataset.episodes.length, config.data.val_fraction, Rng.derive(config.seed, "split"));
+  const split = splitOfRun(config, dataset.episodes.length);
   const fingerprintsOf = (indices: number[]): Set<string> => new Set(indices.map((i) => contentFingerprint(dataset.episodes[i]!, dataset)));
   return { train: fingerprintsOf(split.train), validation: fingerprintsOf(split.val) };
 }

@@ -2,7 +2,7 @@
  * A trained model as a policy: load a checkpoint (weights + the normalisation it was trained with)
  * and choose actions from the same windows training used (src/data/windows.ts).
  */
-import { existsSync, statSync } from "node:fs";
+import { existsSync, realpathSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { InputError, UsageError } from "../runtime/errors.js";
 import { ENV_IDS, makeEnv } from "./envs/index.js";
@@ -37,7 +37,11 @@ export async function resolveCheckpoint(target: string): Promise<{ checkpoint: s
     if (path.basename(dir) === EVAL_JSON) throw new InputError(`${target} is an evaluation's output; to read it, and others beside it, use snndt eval --compare ${target} ...`);
     throw new InputError(`${target} is a file; expected a run directory or a checkpoint directory (the one holding ${CHECKSUMS_FILE}, e.g. ${path.dirname(dir)}).`);
   }
-  if (existsSync(path.join(dir, CHECKSUMS_FILE))) return { checkpoint: dir, runDir: path.resolve(dir, "..", "..") };
+  // A link to a checkpoint stands for the checkpoint in its run: its run is the one around the real directory.
+  if (existsSync(path.join(dir, CHECKSUMS_FILE))) {
+    const real = realpathSync(dir);
+    return { checkpoint: real, runDir: path.resolve(real, "..", "..") };
+  }
   const best = checkpointDir(dir, "best");
   if (existsSync(path.join(best, CHECKSUMS_FILE))) return { checkpoint: best, runDir: dir };
   const latest = await latestCheckpoint(dir);

@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
 import * as path from "node:path";
-import { InputError } from "../runtime/errors.js";
+import { InputError, UsageError } from "../runtime/errors.js";
 import { replaceFilesTogether, writeDirAtomic } from "../runtime/fs-atomic.js";
 import { SPIKE_KINDS } from "../model/index.js";
 import { CHECKSUMS_FILE, checkpointDir } from "../train/checkpoint.js";
@@ -12,6 +12,7 @@ import { CHECKPOINTS_DIR, EVAL_DIR, EVAL_JSON, METRICS_JSONL, RESOLVED_CONFIG_FI
 import { readMetrics } from "../train/metrics.js";
 import { barChart, lineChart, scatterWithDiagonal, type LineSeries } from "./charts.js";
 import type { EvalResult, Summary } from "./evaluate.js";
+import { resolveCheckpoint } from "./policy.js";
 import { evalMethodOf, methodChangesSince } from "./method.js";
 
 export const REPORT_MD = "report.md";
@@ -275,13 +276,12 @@ function renderReport(result: EvalResult, charts: { file: string; title: string 
   return out.join("\n");
 }
 
-/** Read an eval.json from a run directory, an eval output directory, or the file itself. */
 /**
  * Where `snndt eval <checkpoint>` writes by default: <run>/eval-<checkpoint>, and <run>/eval for
- * best/. Null when `target` is no checkpoint inside a run directory (a copy elsewhere, a symlink to
+ * best/. Null when `target` is no checkpoint inside a run directory (a copy elsewhere; a link to
  * one is followed to its run).
  */
-export function checkpointEvalDir(target: string): string | null {
+function checkpointEvalDir(target: string): string | null {
   if (!existsSync(path.join(target, CHECKSUMS_FILE))) return null;
   const checkpoint = realpathSync(target);
   const run = path.dirname(path.dirname(checkpoint));
@@ -289,6 +289,23 @@ export function checkpointEvalDir(target: string): string | null {
   return path.join(run, path.basename(checkpoint) === "best" ? EVAL_DIR : `${EVAL_DIR}-${path.basename(checkpoint)}`);
 }
 
+/**
+ * Where eval writes when no --out is given: <run>/eval for a run (its best/ checkpoint),
+ * <run>/eval-<checkpoint> for another of its checkpoints, so that evaluating step-300 does not
+ * replace the run's own evaluation, which --compare and the results suite read. A checkpoint
+ * outside a run needs --out.
+ */
+export async function defaultEvalDir(target: string): Promise<string> {
+  const { checkpoint, runDir } = await resolveCheckpoint(target);
+  if (!existsSync(path.join(path.resolve(target), CHECKSUMS_FILE))) return path.join(runDir, EVAL_DIR);
+  const dir = checkpointEvalDir(checkpoint);
+  if (dir === null) {
+    throw new UsageError(`${target} is a checkpoint outside a run directory (no ${CHECKPOINTS_DIR}/ of a run holding ${RESOLVED_CONFIG_FILE} around it); say where its evaluation goes with --out.`);
+  }
+  return dir;
+}
+
+/** Read an eval.json from a run directory, an eval output directory, or the file itself. */
 export function readEvalResult(target: string): EvalResult {
   const candidates = [target, path.join(target, EVAL_JSON), path.join(target, EVAL_DIR, EVAL_JSON)];
   const checkpointEval = checkpointEvalDir(target);

@@ -2,7 +2,7 @@
  * The train/validation split: whole episodes are held out (windows of one episode never land on
  * both sides), chosen by a seeded shuffle.
  */
-import type { Rng } from "../runtime/rng.js";
+import { Rng } from "../runtime/rng.js";
 
 export interface EpisodeSplit {
   /** Dataset episode indices, ascending. */
@@ -20,4 +20,9 @@ export function splitEpisodes(episodeCount: number, valFraction: number, rng: Rn
   const valCount = valFraction === 0 ? 0 : Math.min(episodeCount - 1, Math.max(1, Math.round(valFraction * episodeCount)));
   const byIndex = (a: number, b: number) => a - b;
   return { val: order.slice(0, valCount).sort(byIndex), train: order.slice(valCount).sort(byIndex) };
+}
+
+/** The split a run made of its dataset: from its seed and data.val_fraction, so eval finds the same held-out episodes. */
+export function splitOfRun(config: { seed: number; data: { val_fraction: number } }, episodeCount: number): EpisodeSplit {
+  return splitEpisodes(episodeCount, config.data.val_fraction, Rng.derive(config.seed, "split"));
 }

@@ -43,7 +43,7 @@ import { MetricsWriter, type MetricsRow } from "./metrics.js";
 import { RESOLVED_CONFIG_FILE, SUMMARY_JSON } from "./run-layout.js";
 import { AdamW, clipByGlobalNorm, GradientAccumulator, type GradientMap } from "./optimizer.js";
 import { learningRate, scheduleFromConfig } from "./schedule.js";
-import { splitEpisodes } from "./split.js";
+import { splitOfRun } from "./split.js";
 import { validate, type ValidationResult } from "./validation.js";
 import { yieldToEventLoop } from "../runtime/event-loop.js";
 
@@ -224,7 +224,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   checkDatasetFitsConfig(dataset, config, dataPath);
   request.checkDataset?.(dataset, dataPath);
 
-  const split = splitEpisodes(dataset.episodes.length, config.data.val_fraction, Rng.derive(config.seed, "split"));
+  const split = splitOfRun(config, dataset.episodes.length);
   const trainEpisodes: Episode[] = split.train.map((i) => dataset.episodes[i]!);
   const valEpisodes: Episode[] = split.val.map((i) => dataset.episodes[i]!);
   const normalisation: NormalisationState = {

@@ -603,6 +603,9 @@ test(
     writeFileSync(path.join(notes, "steps.arrow"), "");
     assert.equal(datasetKindAt(notes), null);
     writeFileSync(path.join(notes, "manifest.json"), "{}");
-    assert.equal(datasetKindAt(notes), "a prepared dataset (manifest.json and steps.arrow)");
+    assert.equal(datasetKindAt(notes), null);
+    const prepared = path.join(dir, "prepared");
+    assert.equal(runCli(["-q", "prepare-dataset", SAMPLE, "--out", prepared]).status, 0);
+    assert.equal(datasetKindAt(prepared), "a prepared dataset (manifest.json)");
   }),
 );

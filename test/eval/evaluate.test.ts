@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { runCli } from "../helpers/cli.js";
@@ -655,6 +655,9 @@ test("eval of a checkpoint other than best/ writes <run>/eval-<checkpoint>, leav
   assert.equal(runCli(["-q", "eval", link, "--episodes", "1", "--latency-decisions", "2"]).status, 0);
   assert.ok(existsSync(path.join(dtRun, "eval-step-10", "eval.json")));
   assert.ok(!existsSync(path.join(base, "eval-step-10-link")));
+  // and its evaluation knows the run: its training curves are charted.
+  assert.equal(readEvalResult(path.join(dtRun, "eval-step-10")).runDir, realpathSync(dtRun));
+  assert.ok(existsSync(path.join(dtRun, "eval-step-10", "charts", "training.svg")));
   // A checkpoint copied out of its run has no run to write into: --out is asked for.
   const loose = path.join(base, "loose", "step-10");
   cpSync(path.join(dtRun, "checkpoints", "step-10"), loose, { recursive: true });

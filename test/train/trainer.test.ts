@@ -182,7 +182,8 @@ test("a run whose data moved resumes with --data naming where it is now, and onl
   assert.equal(lost.status, 1, lost.stderr);
   assert.match(lost.stderr, /before\/cartpole\.arrow, the data .*full-partial was trained on, is not there; if it moved, resume with --resume .*full-partial --data <where it is now>/);
   // Other CartPole data is refused by its episodes, whatever its path.
-  const wrong = runCli(["-q", "train", "--resume", partial, "--data", path.join(FIXTURES, "samples", "cartpole-steps-lz4.feather")]);
+  // (Named relative to the working directory, as a new run's --data may be.)
+  const wrong = runCli(["-q", "train", "--resume", partial, "--data", "cartpole-steps-lz4.feather"], { cwd: path.join(FIXTURES, "samples") });
   assert.equal(wrong.status, 1, wrong.stderr);
   assert.match(wrong.stderr, /step-10 was trained on another dataset \(hash [0-9a-f]{12}, .*cartpole-steps-lz4\.feather has [0-9a-f]{12}\)/);
   // The same episodes prepared with another declared action space would rescale the trained head: refused.
@@ -415,7 +416,7 @@ test("a corrupt checkpoint is refused on resume, and an existing run is not over
   assert.equal(runCli(["-q", "prepare-dataset", path.join(FIXTURES, "samples", "pendulum-d4rl.hdf5"), "--out", prepared]).status, 0);
   const intoData = runCli(["-q", "train", "--out", prepared, ...TINY]);
   assert.equal(intoData.status, 2, intoData.stderr);
-  assert.match(intoData.stderr, /--out .*prepared-out-\w+\/data holds a prepared dataset \(manifest\.json and steps\.arrow\); a run's checkpoints and metrics would be mixed into it/);
+  assert.match(intoData.stderr, /--out .*prepared-out-\w+\/data holds a prepared dataset \(manifest\.json\); a run's checkpoints and metrics would be mixed into it/);
   const file = path.join(tmp("file"), "not-a-dir");
   writeFileSync(file, "x");
   const onFile = runCli(["-q", "train", "--out", file, ...TINY]);

@@ -9,11 +9,10 @@ import { BACKEND_CHOICES, selectBackend, type BackendChoice } from "../../runtim
 import { fileOnPath } from "../../runtime/fs-atomic.js";
 import { DEFAULT_ENERGY } from "../../eval/energy.js";
 import { DEFAULT_LATENCY_DECISIONS, DEFAULT_STATS_EVERY, evaluate, type EvalRequest } from "../../eval/evaluate.js";
-import { resolveCheckpoint } from "../../eval/policy.js";
-import { CHECKPOINTS_DIR, EVAL_DIR, EVAL_JSON, RESOLVED_CONFIG_FILE } from "../../train/run-layout.js";
+import { EVAL_JSON } from "../../train/run-layout.js";
 import { CONFIG_SCHEMA } from "../../train/config.js";
 import { DEFAULT_ENV_TIMEOUT_MS } from "../../eval/external-env.js";
-import { checkpointEvalDir, formatComparison, formatEvalTable, readEvalResult, writeEvalOutputs } from "../../eval/report.js";
+import { defaultEvalDir, formatComparison, formatEvalTable, readEvalResult, writeEvalOutputs } from "../../eval/report.js";
 
 /** setTimeout's longest delay (2^31 - 1 ms); Node fires a longer one at once. */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -61,21 +60,6 @@ function distinctLabels(paths: string[]): string[] {
     }
     return mine.join("/");
   });
-}
-
-/**
- * Where eval writes by default: <run>/eval for a run (its best/ checkpoint), <run>/eval-<checkpoint>
- * for another of its checkpoints, so that evaluating step-300 does not replace the run's own
- * evaluation, which --compare and the results suite read. A checkpoint outside a run needs --out.
- */
-async function defaultEvalDir(target: string): Promise<string> {
-  const { checkpoint, runDir } = await resolveCheckpoint(target);
-  if (checkpoint !== path.resolve(target)) return path.join(runDir, EVAL_DIR);
-  const dir = checkpointEvalDir(checkpoint);
-  if (dir === null) {
-    throw new UsageError(`${target} is a checkpoint outside a run directory (no ${CHECKPOINTS_DIR}/ of a run holding ${RESOLVED_CONFIG_FILE} around it); say where its evaluation goes with --out.`);
-  }
-  return dir;
 }
 
 export function registerEval(program: Command, context: () => RunContext): void {

@@ -10,7 +10,7 @@ import { selectBackend } from "../../runtime/backend.js";
 import { fileOnPath } from "../../runtime/fs-atomic.js";
 import { lockRunDirectory } from "../../runtime/run-lock.js";
 import { latestCheckpoint } from "../../train/checkpoint.js";
-import { CONFIGS_DIR, loadConfig, schemaKeyPaths } from "../../train/config.js";
+import { CONFIGS_DIR, loadConfig, resolvePackagePath, schemaKeyPaths } from "../../train/config.js";
 import { runTraining, type StopFlag } from "../../train/trainer.js";
 import { RESOLVED_CONFIG_FILE, RUN_ENTRIES, SUMMARY_JSON } from "../../train/run-layout.js";
 import { checkEvalEnvironment } from "../../eval/policy.js";
@@ -101,7 +101,7 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
             `${runDir} has no checkpoint yet, so nothing records which data it was trained on and --data cannot move it; start it again as a new run (--out) with --data.`,
           );
         }
-        if (options.data !== undefined && !existsSync(options.data)) throw new InputError(`--data ${options.data}: no such file or directory.`);
+        if (options.data !== undefined && !existsSync(resolvePackagePath(options.data))) throw new InputError(`--data ${options.data}: no such file or directory.`);
         config = loadConfig({ configPath: saved, backend: options.backend, data: options.data });
         resume = true;
       } else {
@@ -164,7 +164,7 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
             ctx,
             result.interrupted
               ? `interrupted at step ${result.step}: continue with snndt train --resume ${runDir}`
-              : `trained ${result.step} steps into ${runDir}${result.bestValStep === null ? "" : ` (best/: step ${result.bestValStep})`}: evaluate with snndt eval ${runDir}`,
+              : `trained ${result.step} step${result.step === 1 ? "" : "s"} into ${runDir}${result.bestValStep === null ? "" : ` (best/: step ${result.bestValStep})`}: evaluate with snndt eval ${runDir}`,
           );
         }
         if (result.interrupted) process.exitCode = INTERRUPTED_EXIT_CODE;
