@@ -609,3 +609,21 @@ test(
     assert.equal(datasetKindAt(prepared), "a prepared dataset (manifest.json)");
   }),
 );
+
+test("Dict observations written by h5py and pyarrow in Minari's three storages read to what gymnasium.spaces.flatten gives", async () => {
+  // test/fixtures/minari-dict/make.py wrote the files and, with Gymnasium's own flatten, expected.json.
+  const root = path.join(FIXTURES, "minari-dict");
+  const expected = JSON.parse(readFileSync(path.join(root, "expected.json"), "utf8")) as { flatdim: number; episodes: number[][][]; returns: number[] };
+  const hashes = new Set<string>();
+  for (const storage of ["hdf5", "arrow", "parquet"]) {
+    const loaded = await loadDataset(path.join(root, storage));
+    assert.equal(loaded.obsDim, expected.flatdim, storage);
+    assert.deepEqual(loaded.episodes.map((ep) => ep.length), expected.episodes.map((ep) => ep.length), storage);
+    loaded.episodes.forEach((ep, e) => {
+      assert.deepEqual(Array.from(ep.observations), Array.from(Float32Array.from(expected.episodes[e]!.flat())), `${storage} episode ${e}`);
+      assert.ok(Math.abs(ep.returnsToGo[0]! - expected.returns[e]!) < 1e-5, `${storage} episode ${e} return`);
+    });
+    hashes.add(loaded.episodesSha256);
+  }
+  assert.equal(hashes.size, 1);
+});
