@@ -16,7 +16,7 @@ import { InputError } from "../runtime/errors.js";
 import type { ProgressFactory } from "../runtime/progress.js";
 import { ambiguousEndsWarning, findColumn, NO_COLUMN, refuseIdColumns, requireColumn, type ColumnNames } from "./columns.js";
 import { splitAtFlags, type RawDataset, type RawEpisode } from "./raw.js";
-import { checkMinariCounts, minariActionSpace, minariObservationSpace } from "./minari-metadata.js";
+import { checkMinariCounts, minariActionSpace, minariMetadataBeside, minariObservationSpace } from "./minari-metadata.js";
 import { describeLayout, flattenObservationParts, lazyObservationDeclaration, sameLayout, type DeclaredObservation, type ObservationPart, type StoredPart } from "./observation-parts.js";
 import { yieldToEventLoop } from "../runtime/event-loop.js";
 
@@ -335,7 +335,8 @@ async function readMinari(file: string, h5file: H5Group, groupNames: string[], r
   let integerTyped = false;
   let obsParts: ObservationPart[] | null = null;
   const rootAttributes = h5call(file, "reading the root group's attributes", () => h5file.attrs);
-  const observationSpace = lazyObservationDeclaration(() => minariObservationSpace(file, rootAttributes["observation_space"]?.value ?? null));
+  const metadata = minariMetadataBeside(file);
+  const observationSpace = lazyObservationDeclaration(() => minariObservationSpace(metadata, rootAttributes["observation_space"]?.value ?? null));
   const bar = options.progress?.start(`reading ${path.basename(file)}`, ordered.length);
   for (const [index, groupName] of ordered.entries()) {
     const group = h5call(file, `opening group "${groupName}"`, () => h5file.get(groupName) as H5Group);
@@ -400,8 +401,8 @@ async function readMinari(file: string, h5file: H5Group, groupNames: string[], r
     await yieldToEventLoop();
   }
   bar?.stop();
-  checkMinariCounts(file, episodes.length, episodes.reduce((sum, ep) => sum + ep.length, 0));
-  const declared = minariActionSpace(file, rootAttributes["action_space"]?.value ?? null);
+  checkMinariCounts(metadata, file, episodes.length, episodes.reduce((sum, ep) => sum + ep.length, 0));
+  const declared = minariActionSpace(metadata, rootAttributes["action_space"]?.value ?? null);
   return {
     file,
     format: "hdf5",

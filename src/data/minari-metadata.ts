@@ -75,12 +75,11 @@ function interpretSpace(space: unknown, where: string): MinariActionSpace {
 }
 
 /**
- * The action space declared for the Minari file `hdf5File`: by `metadata.json` in its directory when
- * the file is Minari's `main_data.hdf5` and that metadata names an action space, else by the HDF5 root
- * attribute `action_space` (`rootAttribute`, null when absent).
+ * The action space a Minari file declares: by its `metadata.json` (`beside`, see minariMetadataBeside)
+ * when that names an action space, else by the HDF5 root attribute `action_space` (`rootAttribute`,
+ * null when absent).
  */
-export function minariActionSpace(hdf5File: string, rootAttribute: unknown): MinariActionSpace {
-  const beside = metadataBeside(hdf5File);
+export function minariActionSpace(beside: MinariMetadata | null, rootAttribute: unknown): MinariActionSpace {
   if (beside !== null) {
     const where = `${beside.file}: "action_space"`;
     const serialized = beside.metadata?.["action_space"];
@@ -95,12 +94,11 @@ export function minariActionSpace(hdf5File: string, rootAttribute: unknown): Min
 }
 
 /**
- * The observation space declared for the Minari file `hdf5File` (as for the action space: by
- * metadata.json beside Minari's main_data.hdf5, else by the root attribute `observation_space`), or
- * null when none is. An unusable metadata.json is warned about by minariActionSpace, not here.
+ * The observation space a Minari file declares (as for the action space: by its metadata.json, else
+ * by the root attribute `observation_space`), or null when none is. An unusable metadata.json is
+ * warned about by minariActionSpace, not here.
  */
-export function minariObservationSpace(hdf5File: string, rootAttribute: unknown): DeclaredObservation | { warning: string } | null {
-  const beside = metadataBeside(hdf5File);
+export function minariObservationSpace(beside: MinariMetadata | null, rootAttribute: unknown): DeclaredObservation | { warning: string } | null {
   const serialized = beside?.metadata?.["observation_space"];
   if (serialized !== undefined && serialized !== null) return declaredObservation(serialized, `${beside!.file}: "observation_space"`, parsePythonJson);
   if (rootAttribute === undefined || rootAttribute === null) return null;
@@ -117,11 +115,10 @@ export function recordedCount(file: string, metadata: Record<string, unknown>, k
 
 /**
  * Check the episodes read from the Minari file `hdf5File` against the counts its metadata.json
- * records, so that a partly downloaded or changed dataset is an error, not a smaller dataset.
- * Nothing to check without a usable metadata.json (Minari 0.4, another HDF5 file).
+ * (`beside`) records, so that a partly downloaded or changed dataset is an error, not a smaller
+ * dataset. Nothing to check without a usable metadata.json (Minari 0.4, another HDF5 file).
  */
-export function checkMinariCounts(hdf5File: string, episodes: number, steps: number): void {
-  const beside = metadataBeside(hdf5File);
+export function checkMinariCounts(beside: MinariMetadata | null, hdf5File: string, episodes: number, steps: number): void {
   if (beside?.metadata == null) return;
   for (const [key, found, what] of [["total_episodes", episodes, "episode groups"], ["total_steps", steps, "steps"]] as const) {
     const recorded = recordedCount(beside.file, beside.metadata, key);
@@ -131,11 +128,18 @@ export function checkMinariCounts(hdf5File: string, episodes: number, steps: num
   }
 }
 
+/** A Minari dataset's metadata.json: its object, or why it is unusable. */
+export interface MinariMetadata {
+  file: string;
+  metadata: Record<string, unknown> | null;
+  unusable: string | null;
+}
+
 /**
- * metadata.json beside `hdf5File` when that is Minari's main_data.hdf5 and the metadata exists: its
- * object, or why it is unusable; null when there is none to read.
+ * metadata.json beside `hdf5File` when that is Minari's main_data.hdf5 and the metadata exists (read
+ * once a file: it declares both spaces and records the counts); null when there is none to read.
  */
-function metadataBeside(hdf5File: string): { file: string; metadata: Record<string, unknown> | null; unusable: string | null } | null {
+export function minariMetadataBeside(hdf5File: string): MinariMetadata | null {
   // Absolute, since the manifest keeps who declared the space.
   const file = path.resolve(path.dirname(hdf5File), MINARI_METADATA_FILE);
   if (path.basename(hdf5File) !== MINARI_DATA_FILE || !existsSync(file)) return null;
