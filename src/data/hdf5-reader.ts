@@ -185,6 +185,16 @@ class RowReader {
     }
   }
 
+  /** Every row of `col`, in a new array of float32 or float64 values. */
+  readAll(col: Column, precision: "f32"): Float32Array;
+  readAll(col: Column, precision: "f64"): Float64Array;
+  readAll(col: Column, precision: "f32" | "f64"): Float32Array | Float64Array;
+  readAll(col: Column, precision: "f32" | "f64"): Float32Array | Float64Array {
+    const values = precision === "f64" ? new Float64Array(col.rows * col.width) : new Float32Array(col.rows * col.width);
+    if (col.rows > 0) this.read(col, 0, col.rows, values, 0);
+    return values;
+  }
+
   /** Free the buffer (safe to call twice). */
   release(): void {
     if (this.ptr !== 0) this.h5.Module._free(this.ptr);
@@ -298,11 +308,7 @@ function storedParts(file: string, group: H5Group, full: string, reader: RowRead
     const col = openColumn(file, group, key, `${full}/`, null, true);
     children.set(key, {
       kind: "leaf",
-      read: (precision) => {
-        const values = precision === "f64" ? new Float64Array(col.rows * col.width) : new Float32Array(col.rows * col.width);
-        if (col.rows > 0) reader.read(col, 0, col.rows, values, 0);
-        return { rows: col.rows, width: col.width, values };
-      },
+      read: (precision) => ({ rows: col.rows, width: col.width, values: reader.readAll(col, precision) }),
     });
   }
   return { kind: "group", children };
@@ -316,15 +322,10 @@ function readMinariObservations(file: string, group: H5Group, name: string, pref
     return { name: full, rows: flat.rows, width: flat.width, values: flat.values, parts: flat.parts };
   }
   const col = openColumn(file, group, name, prefix, null, true);
-  const values = new Float32Array(col.rows * col.width);
-  if (col.rows > 0) reader.read(col, 0, col.rows, values, 0);
-  return { name: full, rows: col.rows, width: col.width, values, parts: null };
+  return { name: full, rows: col.rows, width: col.width, values: reader.readAll(col, "f32"), parts: null };
 }
 
 async function readMinari(file: string, h5file: H5Group, groupNames: string[], reader: RowReader, options: Hdf5ReadOptions): Promise<RawDataset> {
-  const readWhole = (col: Column, out: Float32Array | Float64Array): void => {
-    if (col.rows > 0) reader.read(col, 0, col.rows, out, 0);
-  };
   const cols = options.columns ?? {};
   // Numeric order: HDF5 lists episode_10 before episode_2.
   const ordered = [...groupNames].sort((a, b) => Number(EPISODE_GROUP.exec(a)![1]) - Number(EPISODE_GROUP.exec(b)![1]));
@@ -377,16 +378,9 @@ async function readMinari(file: string, h5file: H5Group, groupNames: string[], r
     } else if (act.width !== actWidth) {
       throw new InputError(`${file}: dataset "${act.name}" has ${act.width} values a step but earlier episodes have ${actWidth} (ragged actions).`);
     }
-    const actions = new Float32Array(length * act.width);
-    readWhole(act, actions);
-    const rewards = new Float64Array(length);
-    readWhole(rew, rewards);
-    const lastFlag = (col: Column | null): boolean => {
-      if (col === null || length === 0) return false;
-      const flags = new Float32Array(length);
-      readWhole(col, flags);
-      return flags[length - 1]! !== 0;
-    };
+    const actions = reader.readAll(act, "f32");
+    const rewards = reader.readAll(rew, "f64");
+    const lastFlag = (col: Column | null): boolean => length > 0 && col !== null && reader.readAll(col, "f32")[length - 1]! !== 0;
     episodes.push({
       length,
       // The extra last row is the observation after the final step: no action follows it.
