@@ -17,7 +17,7 @@ import { registerArrowCodecs } from "./codecs.js";
 import { ambiguousEndsWarning, findColumn, requireColumn, requireVectorColumns, type ColumnNames } from "./columns.js";
 import { flattenNumbers, holdsNumbers, listDepth, type NestedNumbers } from "./arrow-nested.js";
 import { endsEpisode, splitAtFlags, type RawDataset, type RawEpisode, type SourceFormat } from "./raw.js";
-import { flattenObservationParts, type StoredPart } from "./observation-parts.js";
+import { flattenObservationParts, type DeclaredObservation, type ObservationPart, type StoredPart } from "./observation-parts.js";
 
 export interface ArrowReadOptions {
   columns?: ColumnNames;
@@ -105,7 +105,7 @@ export function structFieldNames(vector: Vector): string[] {
 }
 
 /** A struct column (a Dict or Tuple observation) as StoredParts; each field is read when flattening asks for it. */
-export function structParts(file: string, name: string, vector: Vector): StoredPart {
+function structParts(file: string, name: string, vector: Vector): StoredPart {
   if (vector.nullCount > 0) throw new InputError(`${file}: column "${name}" has ${vector.nullCount} null rows; expected a value in every row.`);
   const children = new Map<string, StoredPart>();
   structFieldNames(vector).forEach((field, i) => {
@@ -188,6 +188,23 @@ function vectorRows(file: string, table: Table, names: string[]): NestedNumbers 
   };
 }
 
+/**
+ * Per-step observations, one vector a row: a column of numbers, scalar columns side by side, or a
+ * struct column (a dict a row, as polars and pyarrow write one; Minari's Dict and Tuple spaces)
+ * flattened as Gymnasium flattens a Dict, `parts` saying where each part went. `declared` is asked
+ * for the declared space only when there are parts.
+ */
+export function observationRows(file: string, table: Table, names: string[], declared: () => DeclaredObservation | null): { values: Float32Array; width: number; parts: ObservationPart[] | null } {
+  const name = spanName(names);
+  const vector = names.length === 1 ? column(table, name) : null;
+  if (vector?.type.typeId === Type.Struct) {
+    const flat = flattenObservationParts(file, name, structParts(file, name, vector), "N", declared());
+    return { values: flat.values, width: flat.width, parts: flat.parts };
+  }
+  const nested = vectorRows(file, table, names);
+  return { values: nested.values as Float32Array, width: perStepWidth(file, name, nested), parts: null };
+}
+
 function readPerStep(file: string, format: SourceFormat, table: Table, names: string[], options: ArrowReadOptions): RawDataset {
   const cols = options.columns ?? {};
   const obsNames = requireVectorColumns(file, names, "observations", cols);
@@ -200,15 +217,10 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
   const episodeName = findColumn(file, names, "episode", cols);
   const stepName = findColumn(file, names, "step", cols);
 
-  const obsVector = obsNames.length === 1 ? column(table, obsNames[0]!) : null;
-  // A struct column (polars' and pyarrow's form of a dict a row) is flattened as Gymnasium flattens a Dict.
-  const structured = obsVector?.type.typeId === Type.Struct ? flattenObservationParts(file, obsName, structParts(file, obsName, obsVector), "N", null) : null;
-  const obs: NestedNumbers = structured
-    ? { rows: structured.rows, offsets: [Int32Array.from({ length: structured.rows + 1 }, (_, r) => r * structured.width)], values: structured.values, integerTyped: false, booleanTyped: false }
-    : vectorRows(file, table, obsNames);
+  const obs = observationRows(file, table, obsNames, () => null);
   const act = vectorRows(file, table, actNames);
   const rew = flattenNumbers(file, rewName, column(table, rewName), "f64");
-  const obsDim = perStepWidth(file, obsName, obs);
+  const obsDim = obs.width;
   const actWidth = perStepWidth(file, actName, act);
   if (perStepWidth(file, rewName, rew) !== 1) {
     throw new InputError(`${file}: column "${rewName}" holds several values a row; expected one reward a step.`);
@@ -303,7 +315,7 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
     }
   }
 
-  const obsValues = grouped(obs.values as Float32Array, obsDim);
+  const obsValues = grouped(obs.values, obsDim);
   const actValues = grouped(act.values as Float32Array, actWidth);
   const rewValues = grouped(rew.values as Float64Array, 1);
   const episodes: RawEpisode[] = ranges.map(([start, end]) => ({
@@ -331,7 +343,7 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
     episodes,
     droppedPartialSteps,
     warnings,
-    ...(structured ? { observationParts: structured.parts } : {}),
+    ...(obs.parts ? { observationParts: obs.parts } : {}),
   };
 }
 

@@ -23,12 +23,12 @@ import type { ProgressFactory } from "../runtime/progress.js";
 import { yieldToEventLoop } from "../runtime/event-loop.js";
 import { findColumn, refuseIdColumns, requireColumn, type ColumnNames } from "./columns.js";
 import { flattenNumbers, type NestedNumbers } from "./arrow-nested.js";
-import { parseArrowFile, perStepWidth, structFieldNames, structParts } from "./arrow-reader.js";
+import { observationRows, parseArrowFile, perStepWidth, structFieldNames } from "./arrow-reader.js";
 import { decodeParquetFiles } from "./parquet-reader.js";
 import { detectFormat } from "./detect.js";
 import { MINARI_DATA_FILE, MINARI_METADATA_FILE, parsePythonJson, recordedCount, serializedSpace } from "./minari-metadata.js";
 import type { RawDataset, RawEpisode, SourceFormat } from "./raw.js";
-import { declaredObservation, describeLayout, flattenObservationParts, lazyObservationDeclaration, sameLayout, type DeclaredObservation, type ObservationPart } from "./observation-parts.js";
+import { declaredObservation, describeLayout, lazyObservationDeclaration, sameLayout, type ObservationPart } from "./observation-parts.js";
 
 const DATA_DIR = "data";
 /**
@@ -190,17 +190,6 @@ function numbersOf(file: string, table: Table, name: string, valueType: "f32" | 
   return flattenNumbers(file, name, vector, valueType);
 }
 
-/** An episode's observations: a column of numbers, or a struct column (a Dict or Tuple space) flattened, `parts` saying where each part went. */
-function observationsOf(file: string, table: Table, name: string, declared: () => DeclaredObservation | null): { values: Float32Array; width: number; parts: ObservationPart[] | null } {
-  const vector = table.getChild(name)!;
-  if (vector.type.typeId === Type.Struct) {
-    const flat = flattenObservationParts(file, name, structParts(file, name, vector), "N", declared());
-    return { values: flat.values, width: flat.width, parts: flat.parts };
-  }
-  const nested = flattenNumbers(file, name, vector, "f32");
-  return { values: nested.values as Float32Array, width: perStepWidth(file, name, nested), parts: null };
-}
-
 /**
  * The episode files' tables, in order. Each file must hold its storage's format, told from its
  * content (so an empty or foreign file is named as such); Parquet files are decoded by one worker.
@@ -245,7 +234,7 @@ export async function readMinariEpisodes(found: MinariEpisodeFiles, episodeFiles
     const rewName = requireColumn(file, names, "rewards", cols);
     const termName = findColumn(file, names, "terminals", cols);
     const timeoutName = findColumn(file, names, "timeouts", cols);
-    const obs = observationsOf(file, table, obsName, observationSpace.get);
+    const obs = observationRows(file, table, [obsName], observationSpace.get);
     const act = numbersOf(file, table, actName, "f32");
     const oneValueAStep = (name: string | undefined): NestedNumbers | null => {
       if (name === undefined) return null;
