@@ -233,20 +233,21 @@ async function runDataset(
   // Another dataset may still hold episodes the run trained on (the same data in another format, a
   // superset): those are left out, when the run's own data is at hand to tell them.
   const split = path === own ? "the run's dataset changed after training" : await runSplitFingerprints(policy, own, request);
-  const fingerprints = dataset.episodes.map((ep) => (typeof split === "string" ? "" : contentFingerprint(ep, dataset)));
-  const indices = dataset.episodes.map((_, i) => i).filter((i) => typeof split === "string" || !split.train.has(fingerprints[i]!));
+  if (typeof split === "string") {
+    const heldOut = { indices: dataset.episodes.map((_, i) => i), episodes: dataset.episodes };
+    const source = `${path}: all episodes${path === own ? "" : ", of another dataset than the run's"}; whether any is one the run trained on is unknown (${split})`;
+    return { returns, path, heldOut, source, ...provenance };
+  }
+  const fingerprints = dataset.episodes.map((ep) => contentFingerprint(ep, dataset));
+  const indices = dataset.episodes.map((_, i) => i).filter((i) => !split.train.has(fingerprints[i]!));
   const heldOut = { indices, episodes: indices.map((i) => dataset.episodes[i]!) };
   const trainedEpisodes = dataset.episodes.length - indices.length;
   const episodes = (n: number): string => `${n} episode${n === 1 ? "" : "s"}`;
-  let source: string;
-  if (typeof split === "string") {
-    source = `${path}: all episodes${path === own ? "" : ", of another dataset than the run's"}; whether any is one the run trained on is unknown (${split})`;
-  } else {
-    source = trainedEpisodes === 0 ? `${path}: all episodes, none of them one the run trained on` : `${path}: the ${episodes(indices.length)} not among the run's training episodes (${episodes(trainedEpisodes)} that are were left out)`;
-    // As for the run's own held-out episodes: those of its validation chose best/.
-    const validation = indices.filter((i) => split.validation.has(fingerprints[i]!)).length;
-    if (validation > 0 && policy.checkpoint === checkpointDir(policy.runDir, "best")) source += `; ${episodes(validation)} of them the run's validation episodes, which also chose this best/ checkpoint`;
-  }
+  let source =
+    trainedEpisodes === 0 ? `${path}: all episodes, none of them one the run trained on` : `${path}: the ${episodes(indices.length)} not among the run's training episodes (${episodes(trainedEpisodes)} that are were left out)`;
+  // As for the run's own held-out episodes: those of its validation chose best/.
+  const validation = indices.filter((i) => split.validation.has(fingerprints[i]!)).length;
+  if (validation > 0 && policy.checkpoint === checkpointDir(policy.runDir, "best")) source += `; ${episodes(validation)} of them the run's validation episodes, which also chose this best/ checkpoint`;
   return { returns, path, heldOut, source, ...provenance };
 }
 
