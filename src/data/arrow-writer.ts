@@ -21,11 +21,13 @@ import {
   Field,
   FixedSizeList,
   Float32,
+  Float64,
   Int32,
   RecordBatch,
   RecordBatchFileWriter,
   Schema,
   Struct,
+  Uint32,
   makeData,
   type Data,
   type DataType,
@@ -49,12 +51,35 @@ export const STEP_COLUMNS = {
   truncated: "truncated",
 } as const;
 
+/**
+ * A column after the steps schema's own, one value (or `width` values) a row, given episode by
+ * episode: what a reader of steps files ignores and an analysis wants (eval's trajectories).
+ */
+export interface ExtraStepColumn {
+  name: string;
+  type: "int32" | "uint32" | "float32" | "float64";
+  /** Values per row: a FixedSizeList column of this width (default: one value, a plain column). */
+  width?: number;
+  /** A nullable plain column writes NaN as null (a value not measured at that step). */
+  nullable?: boolean;
+  /** Episode e's values, `width` per step, row-major. */
+  values: (episode: number) => Int32Array | Uint32Array | Float32Array | Float64Array;
+}
+
+const EXTRA_TYPES = { int32: Int32, uint32: Uint32, float32: Float32, float64: Float64 } as const;
+const EXTRA_ARRAYS = { int32: Int32Array, uint32: Uint32Array, float32: Float32Array, float64: Float64Array } as const;
+
 function vectorType(width: number): FixedSizeList<Float32> {
   return new FixedSizeList(width, new Field("item", new Float32(), false));
 }
 
-/** The schema of a steps file for observations of `obsDim` and the given action space. */
-export function stepsSchema(obsDim: number, actionSpace: ActionSpace, metadata: Record<string, string> = {}): Schema {
+function extraType(column: ExtraStepColumn): DataType {
+  const item = new EXTRA_TYPES[column.type]();
+  return column.width === undefined ? item : new FixedSizeList(column.width, new Field("item", item, false));
+}
+
+/** The schema of a steps file for observations of `obsDim` and the given action space, then `extra`'s columns. */
+export function stepsSchema(obsDim: number, actionSpace: ActionSpace, metadata: Record<string, string> = {}, extra: readonly ExtraStepColumn[] = []): Schema {
   const actionType: DataType = actionSpace.kind === "discrete" ? new Int32() : vectorType(actionSpace.dim);
   return new Schema(
     [
@@ -66,6 +91,7 @@ export function stepsSchema(obsDim: number, actionSpace: ActionSpace, metadata: 
       new Field(STEP_COLUMNS.returnToGo, new Float32(), false),
       new Field(STEP_COLUMNS.terminated, new Bool(), false),
       new Field(STEP_COLUMNS.truncated, new Bool(), false),
+      ...extra.map((column) => new Field(column.name, extraType(column), column.nullable ?? false)),
     ],
     new Map(Object.entries(metadata)),
   );
@@ -95,6 +121,35 @@ function joined(parts: Float32Array[]): Float32Array {
   return out;
 }
 
+/** Episodes [first, last)'s values of an extra column, as one Arrow column of `rows` rows. */
+function extraData(column: ExtraStepColumn, episodes: Episode[], first: number, last: number, rows: number): Data {
+  const width = column.width ?? 1;
+  const values = new EXTRA_ARRAYS[column.type](rows * width);
+  let at = 0;
+  for (let e = first; e < last; e++) {
+    const mine = column.values(e);
+    if (mine.length !== episodes[e]!.length * width) {
+      throw new Error(`extra column ${column.name}: episode ${e} has ${episodes[e]!.length} steps but ${mine.length} values (${width} a step expected)`);
+    }
+    values.set(mine, at);
+    at += mine.length;
+  }
+  const type = extraType(column);
+  if (column.width !== undefined) {
+    const item = (type as FixedSizeList).children[0]!.type;
+    return makeData({ type: type as FixedSizeList, length: rows, nullCount: 0, child: makeData({ type: item, length: rows * width, nullCount: 0, data: values }) });
+  }
+  if (!column.nullable) return makeData({ type: type as Float32, length: rows, nullCount: 0, data: values as Float32Array });
+  // Arrow's validity bitmap: bit i set when row i holds a value.
+  const validity = new Uint8Array((rows + 7) >> 3);
+  let nullCount = 0;
+  values.forEach((v, i) => {
+    if (Number.isNaN(v)) nullCount++;
+    else validity[i >> 3]! |= 1 << (i & 7);
+  });
+  return makeData({ type: type as Float32, length: rows, nullCount, nullBitmap: validity, data: values as Float32Array });
+}
+
 /** Episodes [first, last) with their global episode indices, packed into one record batch. */
 function buildBatch(
   schema: Schema,
@@ -103,6 +158,7 @@ function buildBatch(
   last: number,
   obsDim: number,
   actionSpace: ActionSpace,
+  extra: readonly ExtraStepColumn[],
 ): RecordBatch {
   const actWidth = actionWidth(actionSpace);
   let rows = 0;
@@ -149,6 +205,7 @@ function buildBatch(
     makeData({ type: new Float32(), length: rows, nullCount: 0, data: returnsToGo }),
     makeData({ type: new Bool(), length: rows, nullCount: 0, data: terminated }),
     makeData({ type: new Bool(), length: rows, nullCount: 0, data: truncated }),
+    ...extra.map((column) => extraData(column, episodes, first, last, rows)),
   ];
   const structData = makeData({ type: new Struct(schema.fields), length: rows, nullCount: 0, children });
   return new RecordBatch(schema, structData);
@@ -205,6 +262,42 @@ function inferObsDim(file: string, episodes: Episode[]): number {
   return Math.max(obsDim, 0);
 }
 
+/** The episodes as record batches of about BATCH_ROWS rows (whole episodes each). */
+function* stepBatches(schema: Schema, episodes: Episode[], obsDim: number, actionSpace: ActionSpace, extra: readonly ExtraStepColumn[]): Generator<RecordBatch> {
+  let first = 0;
+  while (first < episodes.length) {
+    let last = first;
+    let rows = 0;
+    while (last < episodes.length && (rows === 0 || rows + episodes[last]!.length <= BATCH_ROWS)) {
+      rows += episodes[last]!.length;
+      last++;
+    }
+    yield buildBatch(schema, episodes, first, last, obsDim, actionSpace, extra);
+    first = last;
+  }
+}
+
+/**
+ * A steps file with `extra` columns after its own, as the bytes of an Arrow IPC file, for a file
+ * written together with others (eval's outputs). `name` is the file in error messages.
+ */
+export function stepsArrowBytes(
+  name: string,
+  episodes: Episode[],
+  actionSpace: ActionSpace,
+  metadata: Record<string, string>,
+  extra: readonly ExtraStepColumn[],
+): Uint8Array {
+  const obsDim = inferObsDim(name, episodes);
+  checkEpisodes(name, episodes, obsDim, actionSpace);
+  const schema = stepsSchema(obsDim, actionSpace, metadata, extra);
+  const writer = new RecordBatchFileWriter();
+  writer.reset(undefined, schema);
+  for (const batch of stepBatches(schema, episodes, obsDim, actionSpace, extra)) writer.write(batch);
+  writer.finish();
+  return writer.toUint8Array(true);
+}
+
 /**
  * Write episodes as a per-step Arrow IPC file (atomic): columns episode_id int32, step int32,
  * observation FixedSizeList<Float32>[obsDim], action (discrete: int32; continuous: FixedSizeList<Float32>[dim]),
@@ -254,16 +347,8 @@ export async function writeStepsArrowHashed(
     // A write that fails (a full disk) rejects `written` while the loop below waits: handled there, not left unhandled.
     written.catch(() => {});
     writer.reset(undefined, schema);
-    let first = 0;
-    while (first < episodes.length) {
-      let last = first;
-      let rows = 0;
-      while (last < episodes.length && (rows === 0 || rows + episodes[last]!.length <= BATCH_ROWS)) {
-        rows += episodes[last]!.length;
-        last++;
-      }
-      writer.write(buildBatch(schema, episodes, first, last, obsDim, actionSpace));
-      first = last;
+    for (const batch of stepBatches(schema, episodes, obsDim, actionSpace, [])) {
+      writer.write(batch);
       // Let the file stream catch up so the serialised batches do not pile up in memory.
       await Promise.race([written, out.writableNeedDrain ? once(out, "drain") : yieldToEventLoop()]);
     }

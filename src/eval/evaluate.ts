@@ -25,6 +25,7 @@ import { offlineActionQuality, replayDecisions, type OfflineQuality } from "./of
 import { referenceReturns } from "./policies/index.js";
 import { actionBoxWarnings, checkCompatible, checkDataCompatible, loadPolicy, type LoadedPolicy } from "./policy.js";
 import { decisionLatency, rollouts, type EpisodeOutcome, type RolloutEnvironment, type SpikeTally } from "./rollout.js";
+import { TRAJECTORIES_FILE, TrajectoryRecorder, trajectoriesArrow } from "./trajectories.js";
 import { extent } from "../data/summary.js";
 
 /** Batch-1 decisions timed for latency. */
@@ -61,6 +62,8 @@ export interface EvalRequest {
    * decisions replayed from the data). For runs of a task snndt cannot simulate.
    */
   offline?: boolean;
+  /** Keep every step of the episodes played, for trajectories.arrow (src/eval/trajectories.ts). */
+  trajectories?: boolean;
   backend: BackendInfo;
   context: RunContext;
 }
@@ -136,6 +139,14 @@ export interface EvalResult {
   latencyMs: { median: number; p95: number; mean: number; decisions: number; failure: string | null };
   /** Wall-clock seconds the whole evaluation took (rollouts or the offline replay, offline quality, latency). */
   wallSeconds: number;
+  /** The per-step file of the episodes, beside eval.json (`eval --trajectories`); absent or null without one. */
+  trajectories?: { file: string; episodes: number; steps: number } | null;
+}
+
+/** An evaluation's result and, with `trajectories`, the bytes of trajectories.arrow. */
+export interface Evaluation {
+  result: EvalResult;
+  trajectories: Uint8Array | null;
 }
 
 export function summarise(values: number[]): Summary {
@@ -298,11 +309,11 @@ function dtMacsOfSameSize(policy: LoadedPolicy): number {
   }
 }
 
-export async function evaluate(request: EvalRequest): Promise<EvalResult> {
+export async function evaluate(request: EvalRequest): Promise<Evaluation> {
   const started = performance.now();
   const policy = await loadPolicy(request.target);
   try {
-    return request.offline ? await evaluateOffline(policy, request, started) : await evaluateInEnvironment(policy, request, started);
+    return request.offline ? { result: await evaluateOffline(policy, request, started), trajectories: null } : await evaluateInEnvironment(policy, request, started);
   } finally {
     policy.model.dispose();
   }
@@ -413,7 +424,7 @@ async function evaluateOffline(policy: LoadedPolicy, request: EvalRequest, start
   };
 }
 
-async function evaluateInEnvironment(policy: LoadedPolicy, request: EvalRequest, started: number): Promise<EvalResult> {
+async function evaluateInEnvironment(policy: LoadedPolicy, request: EvalRequest, started: number): Promise<Evaluation> {
   const { logger } = request.context;
   const config = policy.state.config;
   const envId = request.env ?? config.eval.env;
@@ -469,9 +480,22 @@ async function evaluateInEnvironment(policy: LoadedPolicy, request: EvalRequest,
       fields: { ret: "-" },
     });
     const statsEvery = request.statsEvery ?? DEFAULT_STATS_EVERY;
-    const online = await rollouts(policy, env.make, { targets, seeds, episodes, statsEvery, progress: bar, release: env.release });
+    const recorder = request.trajectories ? new TrajectoryRecorder(policy.spec.actionSpace, policy.modelConfig.kind !== "dt") : undefined;
+    const online = await rollouts(policy, env.make, { targets, seeds, episodes, statsEvery, progress: bar, release: env.release, recorder });
     bar.stop();
     if (online.partial) logger.error({ reason: online.partial.reason, finished: online.episodes.length }, "environment failed: results are partial");
+    if (recorder?.stopped) logger.warn(`${TRAJECTORIES_FILE} is not written: ${recorder.stopped}.`);
+    const trajectories =
+      recorder && !recorder.stopped
+        ? trajectoriesArrow(recorder, online.episodes, {
+            "snndt.version": SNNDT_VERSION,
+            "snndt.eval.checkpoint": policy.checkpoint,
+            "snndt.eval.config_hash": configHash(config),
+            "snndt.eval.env": request.envCmd ? `${env.describe.id} (--env-cmd ${request.envCmd})` : env.describe.id,
+            "snndt.eval.rtg_scale": String(policy.spec.rtgScale),
+            "snndt.eval.stats_every": String(statsEvery),
+          })
+        : null;
 
     let reference: EvalResult["reference"] = null;
     try {
@@ -509,7 +533,7 @@ async function evaluateInEnvironment(policy: LoadedPolicy, request: EvalRequest,
       }
     }
 
-    return {
+    const result: EvalResult = {
       ...resultHeader(policy, request),
       env: request.envCmd ? { id: env.describe.id, external: true, command: request.envCmd } : { id: env.describe.id, external: false },
       settings: { episodesPerTarget: episodes, seeds, targets, targetSource, latencyDecisions, statsEvery, energy: constants },
@@ -522,7 +546,9 @@ async function evaluateInEnvironment(policy: LoadedPolicy, request: EvalRequest,
       energy: energyReport(policy, online.tally, constants),
       latencyMs: latencySummary(times, latencyFailure),
       wallSeconds: (performance.now() - started) / 1000,
+      trajectories: trajectories ? { file: TRAJECTORIES_FILE, episodes: online.episodes.length, steps: online.episodes.reduce((n, e) => n + e.length, 0) } : null,
     };
+    return { result, trajectories };
   } finally {
     await env.closeAll();
   }

@@ -62,6 +62,8 @@ export async function loadPolicy(target: string): Promise<LoadedPolicy> {
 export interface Decision {
   /** Discrete: the argmax index; continuous: the bounded action vector. */
   action: number | Float32Array;
+  /** The model's outputs the action came from: a discrete model's scores (logits), a continuous one's action. */
+  scores: Float32Array;
   stats?: ForwardStats;
 }
 
@@ -69,7 +71,7 @@ export interface Decision {
 export function decide(runner: DecisionRunner, window: WindowBatch, actionSpace: ActionSpace, collectStats: boolean): Decision {
   const { action: values, stats } = runner.decide(window, { collectStats });
   const action = actionSpace.kind === "discrete" ? argMax(values) : values;
-  return stats ? { action, stats } : { action };
+  return stats ? { action, scores: values, stats } : { action, scores: values };
 }
 
 function argMax(values: Float32Array): number {

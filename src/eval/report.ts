@@ -6,6 +6,7 @@ import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { InputError, UsageError } from "../runtime/errors.js";
 import { replaceFilesTogether, writeDirAtomic } from "../runtime/fs-atomic.js";
+import { TRAJECTORIES_FILE } from "./trajectories.js";
 import { SPIKE_KINDS } from "../model/index.js";
 import { CHECKSUMS_FILE, checkpointDir } from "../train/checkpoint.js";
 import { CHECKPOINTS_DIR, EVAL_DIR, EVAL_JSON, METRICS_JSONL, RESOLVED_CONFIG_FILE } from "../train/run-layout.js";
@@ -154,11 +155,12 @@ async function returnCharts(result: EvalResult): Promise<{ file: string; title: 
 }
 
 /**
- * Write the charts, report.md and eval.json into `outDir`; returns the report's path. Everything is
- * rendered before the first file is written, so a rendering error leaves the previous outputs as
- * they were; eval.json comes last, so one is only ever beside its own report and charts.
+ * Write the charts, report.md, eval.json and `trajectories` (trajectories.arrow, when recorded) into
+ * `outDir`; returns the report's path. Everything is rendered before the first file is written, so a
+ * rendering error leaves the previous outputs as they were; eval.json comes last, so one is only
+ * ever beside its own report, charts and trajectories.
  */
-export async function writeEvalOutputs(result: EvalResult, outDir: string): Promise<string> {
+export async function writeEvalOutputs(result: EvalResult, outDir: string, trajectories: Uint8Array | null): Promise<string> {
   const charts: { file: string; title: string; svg: string }[] = [];
   if (result.episodes.length > 0) charts.push(...(await returnCharts(result)));
   if (result.spikes) {
@@ -186,6 +188,7 @@ export async function writeEvalOutputs(result: EvalResult, outDir: string): Prom
   // Last: an eval.json says the evaluation's outputs are complete (npm run results --resume skips it).
   const files = (dir: string) => [
     ...charts.map((chart) => ({ target: path.join(dir, CHARTS_DIR, chart.file), data: chart.svg })),
+    ...(trajectories ? [{ target: path.join(dir, TRAJECTORIES_FILE), data: trajectories }] : []),
     { target: path.join(dir, REPORT_MD), data: report },
     { target: path.join(dir, EVAL_JSON), data: JSON.stringify(result, null, 2) + "\n" },
   ];
@@ -201,7 +204,7 @@ export async function writeEvalOutputs(result: EvalResult, outDir: string): Prom
     const stale = Object.values(CHART_FILES).filter((file) => !current.has(file));
     await replaceFilesTogether(files(outDir), {
       removeFirst: [path.join(outDir, EVAL_JSON)],
-      removeAfter: stale.map((file) => path.join(outDir, CHARTS_DIR, file)),
+      removeAfter: [...stale.map((file) => path.join(outDir, CHARTS_DIR, file)), ...(trajectories ? [] : [path.join(outDir, TRAJECTORIES_FILE)])],
     });
   }
   return path.join(outDir, REPORT_MD);
@@ -234,6 +237,14 @@ function renderReport(result: EvalResult, charts: { file: string; title: string 
   ];
   if (result.partial) out.push(`> **Partial results.** The environment failed: ${result.partial.reason}`, "");
   if (result.env) out.push("## Returns", "", markdownTable(RETURN_HEADER, returnRows(result)), "");
+  if (result.trajectories) {
+    out.push(
+      `Every step of these ${result.trajectories.episodes} episodes (${result.trajectories.steps} steps) is in \`${result.trajectories.file}\`: a per-step Arrow file ` +
+        "(`prepare-dataset` reads it) with each step's observation, action, reward, the return-to-go the model was given" +
+        `${result.model.kind === "dt" ? "" : ", its spikes on the counted decisions"}, and each episode's target, seed and start state.`,
+      "",
+    );
+  }
   if (result.reference) out.push(`Normalised score: 100 · (R − ${fmt(result.reference.random)}) / (${fmt(result.reference.expert)} − ${fmt(result.reference.random)}), reference returns of the ${result.reference.source}.`, "");
   const counted = result.targets.find((t) => t.dataSupport)?.dataSupport;
   if (counted) {

@@ -19,6 +19,7 @@ import { SPIKE_KINDS, type SpikeKind } from "../model/index.js";
 import type { Action, StepResult } from "./envs/index.js";
 import type { LoadedPolicy } from "./policy.js";
 import { decide } from "./policy.js";
+import type { TrajectoryRecorder } from "./trajectories.js";
 
 /** What rollouts need of an environment: the built-in ones (sync) and external ones (async) both fit. */
 export interface RolloutEnvironment {
@@ -70,6 +71,8 @@ export interface RolloutOptions {
   progress?: Progress;
   /** Called with a seed's environment once its last episode is played (an external child can exit then). */
   release?: (env: RolloutEnvironment) => Promise<void>;
+  /** Keeps every step of the finished episodes, in the order of the result's episodes. */
+  recorder?: TrajectoryRecorder;
 }
 
 export interface RolloutResult {
@@ -107,7 +110,7 @@ export async function rollouts(policy: LoadedPolicy, makeEnv: () => Promise<Roll
           envsBySeed.set(seed, env);
         }
         const reseed = j === firstEpisodeOf.get(seed) ? seed : undefined;
-        const outcome = await playEpisode(policy, env, history, target, reseed, tally, options.statsEvery);
+        const outcome = await playEpisode(policy, env, history, target, reseed, tally, options.statsEvery, options.recorder);
         const index = playedUnderSeed.get(seed) ?? 0;
         episodes.push({ ...outcome, seed, indexUnderSeed: index });
         playedUnderSeed.set(seed, index + 1);
@@ -132,8 +135,10 @@ async function playEpisode(
   seed: number | undefined,
   tally: SpikeTally,
   statsEvery: number,
+  recorder: TrajectoryRecorder | undefined,
 ): Promise<Omit<EpisodeOutcome, "seed" | "indexUnderSeed">> {
   history.reset();
+  recorder?.startEpisode();
   let observation = await env.reset(seed);
   let returnToGo = target;
   let total = 0;
@@ -146,11 +151,13 @@ async function playEpisode(
     const action = decision.action;
     history.act(typeof action === "number" ? [action] : action);
     const result = await env.step(typeof action === "number" ? action : Array.from(action));
+    recorder?.step(observation, returnToGo, decision.scores, action, result.reward, decision.stats?.totalSpikes ?? null);
     total += result.reward;
     returnToGo -= result.reward;
     length += 1;
     observation = result.observation;
     if (result.terminated || result.truncated) {
+      recorder?.endEpisode(result.terminated, result.truncated);
       return { target, return: total, length, terminated: result.terminated, truncated: result.truncated };
     }
   }

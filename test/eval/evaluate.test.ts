@@ -14,7 +14,8 @@ import { energyOf, DEFAULT_ENERGY } from "../../src/eval/energy.js";
 import { rollouts, SpikeTally, type RolloutEnvironment } from "../../src/eval/rollout.js";
 import { actionBoxWarnings, loadPolicy } from "../../src/eval/policy.js";
 import { MAX_COUNTED_DECISIONS, replayDecisions } from "../../src/eval/offline.js";
-import { loadDataset } from "../../src/data/dataset.js";
+import { episodeReturns, loadDataset } from "../../src/data/dataset.js";
+import { tableFromIPC } from "apache-arrow";
 import { splitEpisodes } from "../../src/train/split.js";
 import { Rng } from "../../src/runtime/rng.js";
 import { makeEnv } from "../../src/eval/envs/index.js";
@@ -117,6 +118,66 @@ test("rollouts on a tiny trained SNN-DT run end to end and write eval.json, repo
   for (const chart of ["returns.svg", "return-vs-target.svg", "spikes.svg", "firing-rate.svg", "training.svg"]) {
     assert.match(readFileSync(path.join(out, "charts", chart), "utf8"), /^<svg/);
   }
+});
+
+test("eval --trajectories writes every step of the episodes as a steps file that prepare-dataset reads back to the same episodes", async () => {
+  const out = path.join(base, "trajectories");
+  const { status, result, stderr } = evalJson([snnRun, "--episodes", "3", "--seeds", "7,8", "--target-return", "500", "--target-return", "40", "--stats-every", "3", "--latency-decisions", "2", "--trajectories", "--out", out]);
+  assert.equal(status, 0, stderr);
+  const file = path.join(out, "trajectories.arrow");
+  const steps = result.episodes.reduce((n, e) => n + e.length, 0);
+  assert.deepEqual(result.trajectories, { file: "trajectories.arrow", episodes: 6, steps });
+  assert.match(readFileSync(path.join(out, "report.md"), "utf8"), /Every step of these 6 episodes \(\d+ steps\) is in `trajectories.arrow`/);
+  // Read with apache-arrow directly: an oracle independent of snndt's readers.
+  const table = tableFromIPC(readFileSync(file));
+  assert.equal(table.numRows, steps);
+  const column = (name: string) => table.getChild(name)!;
+  let row = 0;
+  let spikeSum = 0;
+  let counted = 0;
+  const starts = new Map<string, number[]>();
+  for (const [e, episode] of result.episodes.entries()) {
+    // Every target meets the same start states: episode i under a seed starts where it does for the other target.
+    const start = [...(column("observation").get(row) as Iterable<number>)];
+    const key = `${episode.seed}/${episode.indexUnderSeed}`;
+    if (starts.has(key)) assert.deepEqual(start, starts.get(key), `episode ${e}`);
+    else starts.set(key, start);
+    let sum = 0;
+    for (let t = 0; t < episode.length; t++, row++) {
+      assert.deepEqual([column("episode_id").get(row), column("step").get(row), column("target_return").get(row), column("seed").get(row), column("episode_under_seed").get(row)], [e, t, episode.target, episode.seed, episode.indexUnderSeed]);
+      // The return-to-go the model was given: the target, less each reward received.
+      assert.equal(column("conditioned_return_to_go").get(row), episode.target - sum);
+      const reward = column("reward").get(row) as number;
+      sum += reward;
+      const logits = [...(column("action_logits").get(row) as Iterable<number>)];
+      assert.equal(column("action").get(row), logits.indexOf(Math.max(...logits)), `row ${row}: the action is the argmax of its scores`);
+      const spikes = column("spikes").get(row) as number | null;
+      assert.equal(spikes !== null, t % 3 === 0, `row ${row}: spikes are counted on decisions 0, 3, 6, ...`);
+      if (spikes !== null) [spikeSum, counted] = [spikeSum + spikes, counted + 1];
+      const last = t === episode.length - 1;
+      assert.deepEqual([column("terminated").get(row), column("truncated").get(row)], [last && episode.terminated, last && episode.truncated]);
+    }
+    assert.equal(sum, episode.return);
+  }
+  // Those start states are the environment's: a seeded reset, then the stream it began.
+  for (const seed of [7, 8]) {
+    const env = makeEnv("CartPole-v1");
+    const seeded = [...env.reset(seed)];
+    assert.deepEqual(starts.get(`${seed}/0`), seeded);
+    if (seed === 7) assert.deepEqual(starts.get("7/1"), [...env.reset()]);
+  }
+  assert.equal(counted, result.spikes!.decisions);
+  assert.ok(Math.abs(spikeSum / counted - result.spikes!.perDecision) < 1e-6 * result.spikes!.perDecision);
+  // prepare-dataset reads it as the same episodes.
+  const dataset = await loadDataset(file);
+  assert.deepEqual(episodeReturns(dataset.episodes), result.episodes.map((e) => e.return));
+  // An evaluation without the flag into the same directory leaves no stale trajectories beside it.
+  assert.equal(runCli(["-q", "eval", snnRun, "--episodes", "1", "--latency-decisions", "2", "--out", out]).status, 0);
+  assert.ok(!existsSync(file));
+  assert.equal(readEvalResult(out).trajectories, null);
+  const offline = runCli(["eval", snnRun, "--offline", "--trajectories", "--out", path.join(base, "never")]);
+  assert.equal(offline.status, 2);
+  assert.match(offline.stderr, /--offline evaluates without an environment; drop --trajectories/);
 });
 
 test("eval --data with the prepared copy of the run's raw dataset still scores only the held-out episodes", () => {
@@ -250,7 +311,7 @@ test("each seed's environment is released right after its last episode, and rele
 test("an external environment that dies part-way keeps the finished episodes, marked partial", () => {
   const adapter = path.join(FIXTURES, "external-env", "builtin-adapter.mjs");
   // CartPole episodes of this tiny model last tens of steps: die well into the run.
-  const res = runCli(["--json", "eval", snnRun, "--episodes", "50", "--seeds", "1", "--target-return", "500", "--latency-decisions", "5", "--out", path.join(base, "partial"), "--env-cmd", `"${process.execPath}" "${adapter}" CartPole-v1 --die-after-steps=150`]);
+  const res = runCli(["--json", "eval", snnRun, "--episodes", "50", "--seeds", "1", "--target-return", "500", "--latency-decisions", "5", "--trajectories", "--out", path.join(base, "partial"), "--env-cmd", `"${process.execPath}" "${adapter}" CartPole-v1 --die-after-steps=150`]);
   assert.equal(res.status, 1, res.stderr);
   const result = JSON.parse(res.stdout) as EvalResult;
   assert.ok(result.partial, "result must be marked partial");
@@ -258,6 +319,11 @@ test("an external environment that dies part-way keeps the finished episodes, ma
   assert.ok(result.episodes.length >= 1 && result.episodes.length < 50);
   assert.ok(existsSync(path.join(base, "partial", "eval.json")));
   assert.match(readFileSync(path.join(base, "partial", "report.md"), "utf8"), /Partial results/);
+  // The trajectories hold the finished episodes, not the steps of the one the environment died in.
+  const steps = tableFromIPC(readFileSync(path.join(base, "partial", "trajectories.arrow")));
+  assert.equal(steps.numRows, result.episodes.reduce((n, e) => n + e.length, 0));
+  assert.ok(steps.numRows < 150);
+  assert.equal(steps.getChild("episode_id")!.get(steps.numRows - 1), result.episodes.length - 1);
 });
 
 test("an external environment that fails while decisions are timed keeps the finished evaluation, latency not measured", () => {

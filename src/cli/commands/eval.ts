@@ -12,6 +12,7 @@ import { DEFAULT_LATENCY_DECISIONS, DEFAULT_STATS_EVERY, evaluate, type EvalRequ
 import { EVAL_JSON } from "../../train/run-layout.js";
 import { CONFIG_SCHEMA } from "../../train/config.js";
 import { DEFAULT_ENV_TIMEOUT_MS } from "../../eval/external-env.js";
+import { TRAJECTORIES_FILE } from "../../eval/trajectories.js";
 import { defaultEvalDir, formatComparison, formatEvalTable, readEvalResult, writeEvalOutputs } from "../../eval/report.js";
 
 /** setTimeout's longest delay (2^31 - 1 ms); Node fires a longer one at once. */
@@ -33,6 +34,7 @@ interface EvalOptions {
   statsEvery: string;
   backend: string;
   offline: boolean;
+  trajectories: boolean;
 }
 
 /** eval.episodes' bound in the config, for --episodes and --latency-decisions too. */
@@ -76,6 +78,7 @@ export function registerEval(program: Command, context: () => RunContext): void 
     .option("--seeds <list>", "comma-separated evaluation seeds; every target return meets the same start states (default: the run's eval.seeds)")
     .option("--data <path>", "dataset for offline action quality, the default target and the targets' data support (default: the run's own; held-out episodes for offline quality)")
     .option("--out <dir>", "where eval.json, report.md and charts/ go, replacing an earlier evaluation's (default: <run>/eval; <run>/eval-<checkpoint> for a checkpoint other than best/)")
+    .option("--trajectories", `also write every step of the episodes to ${TRAJECTORIES_FILE} beside eval.json: observation, action, reward, the return-to-go the model was given, action scores (discrete), spikes (counted decisions), target and seed; a per-step Arrow file that prepare-dataset reads`, false)
     .option("--compare", "compare the eval.json of several runs side by side instead of evaluating")
     .option("--e-ac <pJ>", "energy of one accumulate (synaptic operation), picojoules", String(DEFAULT_ENERGY.acPicojoules))
     .option("--e-mac <pJ>", "energy of one multiply-accumulate, picojoules", String(DEFAULT_ENERGY.macPicojoules))
@@ -88,6 +91,7 @@ export function registerEval(program: Command, context: () => RunContext): void 
 Examples:
   $ snndt eval runs/cartpole-full-seed0-20261129-101500
   $ snndt eval runs/pendulum-full --episodes 20 --target-return -150 --target-return -400 --target-return -800
+  $ snndt eval runs/mountaincar-full --trajectories --stats-every 1
   $ snndt eval runs/cartpole-full --env-cmd "python3 docs/adapters/gymnasium_adapter.py CartPole-v1"
   $ snndt eval runs/hopper-full --offline --data datasets/hopper-expert-test
   $ snndt eval --compare runs/cartpole-baseline runs/cartpole-full runs/cartpole-dt`,
@@ -115,8 +119,8 @@ Examples:
       }
       if (options.offline) {
         // Options of rollouts in an environment: an offline evaluation has none to give them to.
-        const online = givenFlags(command, ["env", "envCmd", "envTimeout", "episodes", "targetReturn", "seeds"]);
-        if (online.length) throw new UsageError(`--offline evaluates without an environment; drop ${online.join(", ")} (they set up episodes in an environment).`);
+        const online = givenFlags(command, ["env", "envCmd", "envTimeout", "episodes", "targetReturn", "seeds", "trajectories"]);
+        if (online.length) throw new UsageError(`--offline evaluates without an environment; drop ${online.join(", ")} (they set up or record episodes in an environment).`);
       }
       if (!(BACKEND_CHOICES as readonly string[]).includes(options.backend)) {
         throw new UsageError(`--backend must be one of ${BACKEND_CHOICES.join(", ")}, got "${options.backend}"`);
@@ -137,6 +141,7 @@ Examples:
         latencyDecisions: parseInteger("--latency-decisions", options.latencyDecisions, 1, MAX_EPISODES),
         statsEvery: parseInteger("--stats-every", options.statsEvery, 1),
         offline: options.offline,
+        trajectories: options.trajectories,
       };
       // Checked before any episode: the outputs are written only after the whole evaluation.
       const outDir = path.resolve(options.out ?? (await defaultEvalDir(settings.target)));
@@ -147,10 +152,13 @@ Examples:
       if (blocking) throw new UsageError(`--out ${options.out}: ${blocking} is a file; an evaluation writes a directory (choose another --out).`);
       const backend = await selectBackend(options.backend as BackendChoice);
       ctx.logger.info({ backend: backend.name, reason: backend.reason }, "backend");
-      const result = await evaluate({ ...settings, backend, context: ctx });
-      const report = await writeEvalOutputs(result, outDir);
+      const { result, trajectories } = await evaluate({ ...settings, backend, context: ctx });
+      const report = await writeEvalOutputs(result, outDir, trajectories);
       if (ctx.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
-      else printResult(ctx, formatEvalTable(result) + (ctx.quiet ? "" : `\n\nwrote ${path.join(outDir, EVAL_JSON)} and ${report}`));
+      else {
+        const written = [path.join(outDir, EVAL_JSON), ...(trajectories ? [path.join(outDir, TRAJECTORIES_FILE)] : []), report];
+        printResult(ctx, formatEvalTable(result) + (ctx.quiet ? "" : `\n\nwrote ${written.slice(0, -1).join(", ")} and ${written.at(-1)}`));
+      }
       // The outputs are written; the exit code still says the environment failed.
       if (result.partial || result.latencyMs.failure) process.exitCode = 1;
     });
