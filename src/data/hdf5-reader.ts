@@ -17,7 +17,7 @@ import type { ProgressFactory } from "../runtime/progress.js";
 import { ambiguousEndsWarning, findColumn, NO_COLUMN, refuseIdColumns, requireColumn, type ColumnNames } from "./columns.js";
 import { splitAtFlags, type RawDataset, type RawEpisode } from "./raw.js";
 import { checkMinariCounts, minariActionSpace, minariMetadataBeside, minariObservationSpace } from "./minari-metadata.js";
-import { describeLayout, flattenObservationParts, lazyObservationDeclaration, sameLayout, type DeclaredObservation, type ObservationPart, type StoredPart } from "./observation-parts.js";
+import { describeLayout, flattenObservationParts, lazyObservationDeclaration, MAX_OBSERVATION_VALUES, sameLayout, type DeclaredObservation, type ObservationPart, type StoredPart } from "./observation-parts.js";
 import { yieldToEventLoop } from "../runtime/event-loop.js";
 
 type H5Module = typeof import("h5wasm/node");
@@ -133,6 +133,17 @@ function openColumnUnchecked(file: string, group: H5Group, name: string, full: s
   return { name: full, ds, rows: shape[0]!, width, integerTyped: m.type === H5T_INTEGER };
 }
 
+/** An observation column, refused before anything is read when its rows are wider than snndt reads (images). */
+function observationColumn(file: string, col: Column): Column {
+  if (col.width > MAX_OBSERVATION_VALUES) {
+    throw new InputError(
+      `${file}: dataset "${col.name}" has ${describeShape(col.ds.shape)}, ${col.width} values a step; snndt reads observations of up to ${MAX_OBSERVATION_VALUES} values ` +
+        "(its model embeds flat state vectors; images need an encoder it does not have).",
+    );
+  }
+  return col;
+}
+
 /** The typed array matching a dataset's stored values: float or integer of its size and sign (enums: their base type). */
 function valueArrayType(ds: H5Dataset): Float32ArrayConstructor | Float64ArrayConstructor | Int8ArrayConstructor | Uint8ArrayConstructor | Int16ArrayConstructor | Uint16ArrayConstructor | Int32ArrayConstructor | Uint32ArrayConstructor | BigInt64ArrayConstructor | BigUint64ArrayConstructor {
   const m = ds.metadata;
@@ -211,7 +222,7 @@ function sliceRowsFor(col: Column): number {
 async function readD4rl(file: string, h5file: H5Group, reader: RowReader, options: Hdf5ReadOptions): Promise<RawDataset> {
   const cols = options.columns ?? {};
   const keys = h5call(file, "listing the root group", () => h5file.keys());
-  const obs = openColumn(file, h5file, requireColumn(file, keys, "observations", cols, "datasets"), "", null);
+  const obs = observationColumn(file, openColumn(file, h5file, requireColumn(file, keys, "observations", cols, "datasets"), "", null));
   const act = openColumn(file, h5file, requireColumn(file, keys, "actions", cols, "datasets"), "", null);
   const rew = openColumn(file, h5file, requireColumn(file, keys, "rewards", cols, "datasets"), "", 1);
   const termName = findColumn(file, keys, "terminals", cols, "datasets");
@@ -321,7 +332,7 @@ function readMinariObservations(file: string, group: H5Group, name: string, pref
     const flat = flattenObservationParts(file, full, storedParts(file, entity, full, reader), "_index_N", declared());
     return { name: full, rows: flat.rows, width: flat.width, values: flat.values, parts: flat.parts };
   }
-  const col = openColumn(file, group, name, prefix, null, true);
+  const col = observationColumn(file, openColumn(file, group, name, prefix, null, true));
   return { name: full, rows: col.rows, width: col.width, values: reader.readAll(col, "f32"), parts: null };
 }
 

@@ -200,6 +200,30 @@ test(
 );
 
 test(
+  "HDF5 observations wider than snndt reads (images) are refused by shape, in D4RL and Minari layouts",
+  withTmp(async (dir) => {
+    const d4rl = path.join(dir, "wide.hdf5");
+    await writeHdf5(d4rl, {
+      observations: { data: new Float32Array(2 * 65_537), shape: [2, 65_537] },
+      actions: { data: Float32Array.of(0, 1), shape: [2] },
+      rewards: { data: Float32Array.of(1, 1), shape: [2] },
+      terminals: { data: Int8Array.of(0, 1), shape: [2] },
+    });
+    await expectError(d4rl, [/dataset "observations" has shape \(2, 65537\), 65537 values a step; snndt reads observations of up to 65536 values/, /images need an encoder/]);
+    // A Minari Box of images, (steps + 1, 210, 160, 3) as Atari's: refused before its pixels are read.
+    const minari = path.join(dir, "main_data.hdf5");
+    await writeHdf5(minari, {
+      "episode_0/observations": { data: new Uint8Array(2 * 210 * 160 * 3), shape: [2, 210, 160, 3] },
+      "episode_0/actions": { data: Int32Array.of(1), shape: [1] },
+      "episode_0/rewards": { data: Float64Array.of(1), shape: [1] },
+      "episode_0/terminations": { data: Int8Array.of(1), shape: [1] },
+      "episode_0/truncations": { data: Int8Array.of(0), shape: [1] },
+    });
+    await expectError(minari, [/dataset "episode_0\/observations" has shape \(2, 210, 160, 3\), 100800 values a step/]);
+  }),
+);
+
+test(
   "NaN/Inf: an error naming column, row and element, or --drop-nonfinite drops the episode and says how many",
   withTmp(async (dir) => {
     const file = path.join(dir, "nan.arrow");
