@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""snndt's models in PyTorch: a second, independent implementation of the SNN-DT (every variant) and
+the plain DT that loads an snndt checkpoint directory (state.json + model.safetensors).
+
+Two uses:
+  - take a model trained by snndt into PyTorch (`load_checkpoint`, then call the model on windows);
+  - check snndt's TensorFlow.js math against it: test/fixtures/torch-reference/ holds outputs and
+    gradients this file computed for checkpoints snndt trained, and a test compares snndt with them.
+
+It follows the equations of snndt's documentation, one readable function per idea, with autograd
+for every gradient (snndt's fused kernels have hand-written ones). Needs torch and numpy only.
+
+    G, s, a tokens:  x = LN( [W_G G + b | W_s s + b | W_a a + b] + time(t) [+ token_type] ), interleaved
+    time(t):         learned table row t (DT, baseline, route-only), or the positional spikes'
+                     code 1[sin(nu_h t / max_ep_len + phi_h) > 0] W_pos (pos-only, full)
+    block:           x += attention(LN1 x);  x += FFN(LN2 x)
+    spiking:         Q|K|V = rates of LIF neurons driven by the projections; FFN = W2 rates(LIF(W1 x))
+    LIF (T steps):   p_t = (1 - dt/tau_m) z_{t-1} + dt C_m c x,  S_t = 1[p_t >= V_th - V_rest],
+                     z_t = p_t (1 - S_t);  rate = sum_t S_t / T;  surrogate dS/dp = 1/(1 + |k (p - theta)|)^2
+    attention:       softmax(Q K^T / sqrt(d_head) + M) V per head; heads concatenated, or routed:
+                     alpha = sigmoid(W_g relu(W_h [y_1..y_H] + b) + b), out = sum_h alpha_h y_h
+    head:            on the state tokens after LN_f: logits (discrete), low + sigmoid(2 z)(high - low)
+
+Inputs are windows as snndt builds them (src/data/windows.ts; `window` below builds one): returns-to-go
+divided by rtg_scale [B, K, 1], normalised states [B, K, obs_dim], actions [B, K, 1] (indices) or
+[B, K, dim], int timesteps [B, K] and a mask [B, K] (1 = real step, 0 = left padding; padding is 0
+everywhere). For example, the action at step t of an episode played so far:
+
+    model, norm = load_checkpoint("runs/cartpole/checkpoints/best")
+    out = model(**window(norm, observations, actions, returns_to_go, t))   # [1, K, width]
+    action = out[0, -1].argmax() if norm["actionSpace"]["kind"] == "discrete" else out[0, -1]
+"""
+import json
+import math
+import os
+import struct
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+LAYER_NORM_EPS = 1e-5
+MASKED = -1e9
+DEFAULT_CURRENT_SCALE = 1.0
+MIN_STATE_STD = 1e-6
+
+
+def read_safetensors(path):
+    """{name: float32 tensor} of a safetensors file (little-endian F32, as snndt writes)."""
+    with open(path, "rb") as f:
+        header_len = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(header_len))
+        data = f.read()
+    tensors = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        if info["dtype"] != "F32":
+            raise ValueError(f"{path}: tensor {name} is {info['dtype']}, expected F32")
+        begin, end = info["data_offsets"]
+        values = np.frombuffer(data[begin:end], dtype="<f4").reshape(info["shape"])
+        tensors[name] = torch.tensor(values.copy())
+    return tensors
+
+
+def window(norm, observations, actions, returns_to_go, end):
+    """The window of K steps ending at step `end` of one episode, as a batch of 1, built as snndt builds
+    it: `observations` [T, obs_dim] raw, `actions` [T] indices or [T, dim] (the action at `end`, not
+    yet chosen, may be anything: no state token sees it), `returns_to_go` [T] not yet scaled (at
+    evaluation: the target less the rewards received so far)."""
+    k, obs_dim = norm["context"], norm["obsDim"]
+    discrete = norm["actionSpace"]["kind"] == "discrete"
+    width = 1 if discrete else norm["actionSpace"]["dim"]
+    if end >= norm["maxEpLen"]:
+        raise ValueError(f"step {end} is beyond max_ep_len = {norm['maxEpLen']} (snndt never clips timesteps)")
+    first = max(0, end - k + 1)
+    pad = k - (end - first + 1)
+    mean = torch.tensor(norm["stateMean"], dtype=torch.float64)
+    std = torch.tensor(norm["stateStd"], dtype=torch.float64).clamp_min(MIN_STATE_STD)
+    steps = torch.arange(first, end + 1)
+    real_states = (torch.tensor(np.array(observations, dtype=np.float32)[first:end + 1], dtype=torch.float64) - mean) / std
+    real_actions = torch.tensor(np.array(actions, dtype=np.float32)[first:end + 1]).reshape(-1, width)
+    real_rtg = torch.tensor(np.array(returns_to_go, dtype=np.float64)[first:end + 1]) / norm["rtgScale"]
+    padded = lambda real, *shape: torch.cat([torch.zeros(pad, *shape), real.to(torch.float32).reshape(-1, *shape)])[None]
+    return {
+        "returns_to_go": padded(real_rtg, 1),
+        "states": padded(real_states, obs_dim),
+        "actions": padded(real_actions, width),
+        "timesteps": torch.cat([torch.zeros(pad, dtype=torch.int32), steps.to(torch.int32)])[None],
+        "mask": torch.cat([torch.zeros(pad), torch.ones(end + 1 - first)])[None],
+    }
+
+
+def load_checkpoint(directory):
+    """(model, normalisation) of an snndt checkpoint directory; the model's parameters require grad."""
+    with open(os.path.join(directory, "state.json")) as f:
+        state = json.load(f)
+    params = read_safetensors(os.path.join(directory, "model.safetensors"))
+    for tensor in params.values():
+        tensor.requires_grad_(True)
+    norm = state["normalisation"]
+    return SnndtModel(state["config"]["model"], norm["actionSpace"], params), norm
+
+
+class Spike(torch.autograd.Function):
+    """Heaviside step forward (u >= 0, or u > 0 when strict), fast-sigmoid surrogate backward."""
+
+    @staticmethod
+    def forward(ctx, u, k, strict):
+        ctx.save_for_backward(u)
+        ctx.k = k
+        return (u > 0).to(u.dtype) if strict else (u >= 0).to(u.dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (u,) = ctx.saved_tensors
+        return grad / (1 + (ctx.k * u).abs()) ** 2, None, None
+
+
+def lif_rates(x, lif, k):
+    """Spike rates of LIF neurons driven by a constant current per token, unrolled over T steps."""
+    leak = 1 - lif["dt"] / lif["tau_m"]
+    scale = lif["current_scale"] if lif["current_scale"] is not None else DEFAULT_CURRENT_SCALE
+    drive = x * (lif["dt"] * lif["c_m"] * scale)
+    theta = lif["v_th"] - lif["v_rest"]
+    z = torch.zeros_like(x)  # membrane minus V_rest, starting at rest
+    count = torch.zeros_like(x)
+    for _ in range(lif["T"]):
+        p = z * leak + drive
+        s = Spike.apply(p - theta, k, False)
+        z = p * (1 - s)  # hard reset to V_rest, not detached: gradients flow through the reset
+        count = count + s
+    return count / lif["T"]
+
+
+def dense(x, params, name):
+    """x W + b, with snndt's [in, out] kernels."""
+    return x @ params[f"{name}.weight"] + params[f"{name}.bias"]
+
+
+def layer_norm(x, params, name):
+    return F.layer_norm(x, (x.shape[-1],), params[f"{name}.weight"], params[f"{name}.bias"], LAYER_NORM_EPS)
+
+
+def attention_bias(mask):
+    """[B, 1, L, L]: 0 where query i may see key j (j <= i and j real, or j == i), MASKED elsewhere."""
+    length = mask.shape[1]
+    causal = torch.tril(torch.ones(length, length))
+    key_allowed = torch.maximum(mask[:, None, :], torch.eye(length)[None])
+    return ((1 - causal[None] * key_allowed) * MASKED)[:, None]
+
+
+class SnndtModel:
+    def __init__(self, config, action_space, params):
+        self.config = config
+        self.action_space = action_space
+        self.params = params
+        self.spiking = config["kind"] == "snn-dt"
+        variant = config["variant"]
+        self.positional_spikes = self.spiking and variant in ("pos-only", "full")
+        self.routing = self.spiking and variant in ("route-only", "full")
+
+    def time_code(self, timesteps):
+        p = self.params
+        if not self.positional_spikes:
+            return p["embed.timestep"][timesteps]
+        clock = timesteps.to(torch.float32)[..., None] / self.config["max_ep_len"]
+        spikes = Spike.apply(torch.sin(clock * p["embed.pos.frequency"] + p["embed.pos.phase"]), self.config["surrogate"]["k"], True)
+        return spikes @ p["embed.pos.weight"]
+
+    def tokens(self, returns_to_go, states, actions, timesteps):
+        p = self.params
+        batch, context = timesteps.shape
+        if self.action_space["kind"] == "discrete":
+            actions = F.one_hot(actions[..., 0].long(), self.action_space["n"]).to(torch.float32)
+        time = self.time_code(timesteps)
+        rtg = dense(returns_to_go, p, "embed.rtg") + time
+        state = dense(states, p, "embed.state") + time
+        action = dense(actions, p, "embed.action") + time
+        if self.positional_spikes:
+            rtg, state, action = rtg + p["embed.token_type"][0], state + p["embed.token_type"][1], action + p["embed.token_type"][2]
+        interleaved = torch.stack([rtg, state, action], dim=2).reshape(batch, 3 * context, -1)
+        return layer_norm(interleaved, p, "embed.ln")
+
+    def attention(self, x, bias, name):
+        p = self.params
+        batch, length, d = x.shape
+        heads = self.config["n_heads"]
+        dh = d // heads
+        project = lambda part: dense(x, p, f"{name}.{part}")
+        q, k, v = project("q"), project("k"), project("v")
+        if self.spiking:
+            q, k, v = (lif_rates(t, self.config["lif"], self.config["surrogate"]["k"]) for t in (q, k, v))
+        split = lambda t: t.reshape(batch, length, heads, dh).transpose(1, 2)  # [B, H, L, dh]
+        scores = split(q) @ split(k).transpose(2, 3) / math.sqrt(dh) + bias
+        per_head = (torch.softmax(scores, dim=-1) @ split(v)).transpose(1, 2)  # [B, L, H, dh]
+        if self.routing:
+            hidden = torch.relu(dense(per_head.reshape(batch, length, d), p, f"{name}.router.hidden"))
+            alpha = torch.sigmoid(dense(hidden, p, f"{name}.router.gate"))  # [B, L, H]
+            merged = (per_head * alpha[..., None]).sum(dim=2)
+        else:
+            merged = per_head.reshape(batch, length, d)
+        return dense(merged, p, f"{name}.out")
+
+    def feed_forward(self, x, name):
+        hidden = dense(x, self.params, f"{name}.hidden")
+        if self.spiking:
+            hidden = lif_rates(hidden, self.config["lif"], self.config["surrogate"]["k"])
+        else:
+            hidden = F.gelu(hidden, approximate="tanh")
+        return dense(hidden, self.params, f"{name}.out")
+
+    def __call__(self, returns_to_go, states, actions, timesteps, mask):
+        """Actions (continuous) or logits (discrete) at every state token: [B, K, width]."""
+        p = self.params
+        if int(timesteps.min()) < 0 or int(timesteps.max()) >= self.config["max_ep_len"]:
+            raise ValueError(f"timesteps must lie in [0, {self.config['max_ep_len']})")
+        x = self.tokens(returns_to_go, states, actions, timesteps)
+        bias = attention_bias(mask.repeat_interleave(3, dim=1))
+        for i in range(self.config["n_layers"]):
+            x = x + self.attention(layer_norm(x, p, f"blocks.{i}.ln1"), bias, f"blocks.{i}.attn")
+            x = x + self.feed_forward(layer_norm(x, p, f"blocks.{i}.ln2"), f"blocks.{i}.mlp")
+        z = dense(layer_norm(x, p, "ln_f")[:, 1::3], p, "head")
+        if self.action_space["kind"] == "discrete":
+            return z
+        low = torch.tensor(self.action_space["low"], dtype=torch.float32)
+        high = torch.tensor(self.action_space["high"], dtype=torch.float32)
+        return low + torch.sigmoid(2 * z) * (high - low)
