@@ -60,22 +60,34 @@ export interface ExtraStepColumn {
   type: "int32" | "uint32" | "float32" | "float64";
   /** Values per row: a FixedSizeList column of this width (default: one value, a plain column). */
   width?: number;
-  /** A nullable plain column writes NaN as null (a value not measured at that step). */
-  nullable?: boolean;
   /** Episode e's values, `width` per step, row-major. */
   values: (episode: number) => Int32Array | Uint32Array | Float32Array | Float64Array;
+  /** A plain column's rows that hold a value (1) or null (0), for episode e; without it, every row holds one. */
+  present?: (episode: number) => ArrayLike<number>;
 }
 
-const EXTRA_TYPES = { int32: Int32, uint32: Uint32, float32: Float32, float64: Float64 } as const;
 const EXTRA_ARRAYS = { int32: Int32Array, uint32: Uint32Array, float32: Float32Array, float64: Float64Array } as const;
 
-function vectorType(width: number): FixedSizeList<Float32> {
-  return new FixedSizeList(width, new Field("item", new Float32(), false));
+function extraItemType(column: ExtraStepColumn): Int32 | Uint32 | Float32 | Float64 {
+  switch (column.type) {
+    case "int32":
+      return new Int32();
+    case "uint32":
+      return new Uint32();
+    case "float32":
+      return new Float32();
+    case "float64":
+      return new Float64();
+  }
 }
 
 function extraType(column: ExtraStepColumn): DataType {
-  const item = new EXTRA_TYPES[column.type]();
+  const item = extraItemType(column);
   return column.width === undefined ? item : new FixedSizeList(column.width, new Field("item", item, false));
+}
+
+function vectorType(width: number): FixedSizeList<Float32> {
+  return new FixedSizeList(width, new Field("item", new Float32(), false));
 }
 
 /** The schema of a steps file for observations of `obsDim` and the given action space, then `extra`'s columns. */
@@ -91,7 +103,7 @@ export function stepsSchema(obsDim: number, actionSpace: ActionSpace, metadata: 
       new Field(STEP_COLUMNS.returnToGo, new Float32(), false),
       new Field(STEP_COLUMNS.terminated, new Bool(), false),
       new Field(STEP_COLUMNS.truncated, new Bool(), false),
-      ...extra.map((column) => new Field(column.name, extraType(column), column.nullable ?? false)),
+      ...extra.map((column) => new Field(column.name, extraType(column), column.present !== undefined)),
     ],
     new Map(Object.entries(metadata)),
   );
@@ -121,33 +133,48 @@ function joined(parts: Float32Array[]): Float32Array {
   return out;
 }
 
+/** A plain Arrow column of `values`, which `new EXTRA_ARRAYS[type]` allocated. */
+function plainData(type: ExtraStepColumn["type"], values: Int32Array | Uint32Array | Float32Array | Float64Array, length: number, nullCount: number, nullBitmap?: Uint8Array): Data {
+  const common = { length, nullCount, ...(nullBitmap ? { nullBitmap } : {}) };
+  switch (type) {
+    case "int32":
+      return makeData({ type: new Int32(), data: values as Int32Array, ...common });
+    case "uint32":
+      return makeData({ type: new Uint32(), data: values as Uint32Array, ...common });
+    case "float32":
+      return makeData({ type: new Float32(), data: values as Float32Array, ...common });
+    case "float64":
+      return makeData({ type: new Float64(), data: values as Float64Array, ...common });
+  }
+}
+
 /** Episodes [first, last)'s values of an extra column, as one Arrow column of `rows` rows. */
 function extraData(column: ExtraStepColumn, episodes: Episode[], first: number, last: number, rows: number): Data {
   const width = column.width ?? 1;
+  if (column.present && column.width !== undefined) throw new Error(`extra column ${column.name}: only a plain column can hold nulls`);
   const values = new EXTRA_ARRAYS[column.type](rows * width);
-  let at = 0;
+  // Arrow's validity bitmap: bit i set when row i holds a value.
+  const validity = column.present ? new Uint8Array((rows + 7) >> 3) : undefined;
+  let nullCount = 0;
+  let row = 0;
   for (let e = first; e < last; e++) {
     const mine = column.values(e);
-    if (mine.length !== episodes[e]!.length * width) {
-      throw new Error(`extra column ${column.name}: episode ${e} has ${episodes[e]!.length} steps but ${mine.length} values (${width} a step expected)`);
+    const length = episodes[e]!.length;
+    if (mine.length !== length * width) throw new Error(`extra column ${column.name}: episode ${e} has ${length} steps but ${mine.length} values (${width} a step expected)`);
+    values.set(mine, row * width);
+    if (column.present && validity) {
+      const present = column.present(e);
+      for (let t = 0; t < length; t++, row++) {
+        if (present[t]) validity[row >> 3]! |= 1 << (row & 7);
+        else nullCount++;
+      }
+    } else {
+      row += length;
     }
-    values.set(mine, at);
-    at += mine.length;
   }
-  const type = extraType(column);
-  if (column.width !== undefined) {
-    const item = (type as FixedSizeList).children[0]!.type;
-    return makeData({ type: type as FixedSizeList, length: rows, nullCount: 0, child: makeData({ type: item, length: rows * width, nullCount: 0, data: values }) });
-  }
-  if (!column.nullable) return makeData({ type: type as Float32, length: rows, nullCount: 0, data: values as Float32Array });
-  // Arrow's validity bitmap: bit i set when row i holds a value.
-  const validity = new Uint8Array((rows + 7) >> 3);
-  let nullCount = 0;
-  values.forEach((v, i) => {
-    if (Number.isNaN(v)) nullCount++;
-    else validity[i >> 3]! |= 1 << (i & 7);
-  });
-  return makeData({ type: type as Float32, length: rows, nullCount, nullBitmap: validity, data: values as Float32Array });
+  const itemData = plainData(column.type, values, rows * width, nullCount, validity);
+  if (column.width === undefined) return itemData;
+  return makeData({ type: extraType(column) as FixedSizeList, length: rows, nullCount: 0, child: itemData });
 }
 
 /** Episodes [first, last) with their global episode indices, packed into one record batch. */

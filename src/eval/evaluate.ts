@@ -25,7 +25,8 @@ import { offlineActionQuality, replayDecisions, type OfflineQuality } from "./of
 import { referenceReturns } from "./policies/index.js";
 import { actionBoxWarnings, checkCompatible, checkDataCompatible, loadPolicy, type LoadedPolicy } from "./policy.js";
 import { decisionLatency, rollouts, type EpisodeOutcome, type RolloutEnvironment, type SpikeTally } from "./rollout.js";
-import { TRAJECTORIES_FILE, TrajectoryRecorder, trajectoriesArrow } from "./trajectories.js";
+import { checkTrajectorySize, TrajectoryRecorder } from "./trajectories.js";
+import { TRAJECTORIES_FILE } from "../train/run-layout.js";
 import { extent } from "../data/summary.js";
 
 /** Batch-1 decisions timed for latency. */
@@ -457,6 +458,7 @@ async function evaluateInEnvironment(policy: LoadedPolicy, request: EvalRequest,
     const seeds = request.seeds ?? config.eval.seeds;
     const episodes = request.episodes ?? config.eval.episodes;
     if (seeds.length === 0) throw new UsageError("--seeds needs at least one seed");
+    if (request.trajectories) checkTrajectorySize(policy, targets.length * episodes, env.describe.maxEpisodeSteps);
     logger.info({ checkpoint: policy.checkpoint, env: env.describe.id, targets, episodes, seeds }, "evaluating");
     // A built-in environment under the data's own collection seed starts where the data's episodes started.
     const collected = data.collectedBy;
@@ -480,14 +482,13 @@ async function evaluateInEnvironment(policy: LoadedPolicy, request: EvalRequest,
       fields: { ret: "-" },
     });
     const statsEvery = request.statsEvery ?? DEFAULT_STATS_EVERY;
-    const recorder = request.trajectories ? new TrajectoryRecorder(policy.spec.actionSpace, policy.modelConfig.kind !== "dt") : undefined;
+    const recorder = request.trajectories ? new TrajectoryRecorder(policy) : undefined;
     const online = await rollouts(policy, env.make, { targets, seeds, episodes, statsEvery, progress: bar, release: env.release, recorder });
     bar.stop();
     if (online.partial) logger.error({ reason: online.partial.reason, finished: online.episodes.length }, "environment failed: results are partial");
-    if (recorder?.stopped) logger.warn(`${TRAJECTORIES_FILE} is not written: ${recorder.stopped}.`);
     const trajectories =
-      recorder && !recorder.stopped
-        ? trajectoriesArrow(recorder, online.episodes, {
+      recorder
+        ? recorder.arrowFile(online.episodes, {
             "snndt.version": SNNDT_VERSION,
             "snndt.eval.checkpoint": policy.checkpoint,
             "snndt.eval.config_hash": configHash(config),

@@ -6,10 +6,9 @@ import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { InputError, UsageError } from "../runtime/errors.js";
 import { replaceFilesTogether, writeDirAtomic } from "../runtime/fs-atomic.js";
-import { TRAJECTORIES_FILE } from "./trajectories.js";
 import { SPIKE_KINDS } from "../model/index.js";
 import { CHECKSUMS_FILE, checkpointDir } from "../train/checkpoint.js";
-import { CHECKPOINTS_DIR, EVAL_DIR, EVAL_JSON, METRICS_JSONL, RESOLVED_CONFIG_FILE } from "../train/run-layout.js";
+import { CHECKPOINTS_DIR, EVAL_DIR, EVAL_JSON, METRICS_JSONL, RESOLVED_CONFIG_FILE, TRAJECTORIES_FILE } from "../train/run-layout.js";
 import { readMetrics } from "../train/metrics.js";
 import { barChart, lineChart, scatterWithDiagonal, type LineSeries } from "./charts.js";
 import type { EvalResult, Summary } from "./evaluate.js";
@@ -199,15 +198,27 @@ export async function writeEvalOutputs(result: EvalResult, outDir: string, traje
     // An existing one (a mount point, a symlink, the cwd, one holding other files) is written into,
     // never renamed: the earlier evaluation stays whole until every new file is written, then its
     // files are replaced together. Its eval.json goes first, so it never vouches for a mix of old and
-    // new files; its charts that this evaluation has not (a spiking model's, say) go last.
+    // new files; its charts that this evaluation has not (a spiking model's, say) go last. Its
+    // trajectories go with it, but only if it made them: the directory may hold a file of that name.
     const current = new Set<string>(charts.map((chart) => chart.file));
     const stale = Object.values(CHART_FILES).filter((file) => !current.has(file));
+    const staleTrajectories = !trajectories && earlierTrajectories(outDir) ? [path.join(outDir, TRAJECTORIES_FILE)] : [];
     await replaceFilesTogether(files(outDir), {
-      removeFirst: [path.join(outDir, EVAL_JSON)],
-      removeAfter: [...stale.map((file) => path.join(outDir, CHARTS_DIR, file)), ...(trajectories ? [] : [path.join(outDir, TRAJECTORIES_FILE)])],
+      removeFirst: [path.join(outDir, EVAL_JSON), ...staleTrajectories],
+      removeAfter: stale.map((file) => path.join(outDir, CHARTS_DIR, file)),
     });
   }
   return path.join(outDir, REPORT_MD);
+}
+
+/** Whether the evaluation in `outDir` wrote the trajectories file there (its eval.json says so). */
+function earlierTrajectories(outDir: string): boolean {
+  try {
+    const earlier = JSON.parse(readFileSync(path.join(outDir, EVAL_JSON), "utf8")) as Partial<EvalResult>;
+    return earlier.trajectories?.file === TRAJECTORIES_FILE;
+  } catch {
+    return false; // no eval.json there, or not one eval wrote
+  }
 }
 
 function trainingCurves(runDir: string): LineSeries[] {
@@ -240,8 +251,8 @@ function renderReport(result: EvalResult, charts: { file: string; title: string 
   if (result.trajectories) {
     out.push(
       `Every step of these ${result.trajectories.episodes} episodes (${result.trajectories.steps} steps) is in \`${result.trajectories.file}\`: a per-step Arrow file ` +
-        "(`prepare-dataset` reads it) with each step's observation, action, reward, the return-to-go the model was given" +
-        `${result.model.kind === "dt" ? "" : ", its spikes on the counted decisions"}, and each episode's target, seed and start state.`,
+        "(`prepare-dataset` reads it) with each step's observation, action (and a discrete model's action scores), reward, the return-to-go the model was given" +
+        `${result.model.kind === "dt" ? "" : ", the spikes of the counted decisions"}, and each episode's target, seed and start state.`,
       "",
     );
   }

@@ -151,7 +151,7 @@ async function playEpisode(
     const action = decision.action;
     history.act(typeof action === "number" ? [action] : action);
     const result = await env.step(typeof action === "number" ? action : Array.from(action));
-    recorder?.step(observation, returnToGo, decision.scores, action, result.reward, decision.stats?.totalSpikes ?? null);
+    recorder?.step({ observation, conditionedReturnToGo: returnToGo, scores: decision.scores, action, reward: result.reward, spikes: decision.stats?.totalSpikes ?? null });
     total += result.reward;
     returnToGo -= result.reward;
     length += 1;

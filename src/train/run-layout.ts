@@ -17,6 +17,8 @@ export const CHECKPOINTS_DIR = "checkpoints";
 export const EVAL_DIR = "eval";
 /** An evaluation's results, in its output directory (EVAL_DIR or --out); written last, so it marks a complete one. */
 export const EVAL_JSON = "eval.json";
+/** Every step of an evaluation's episodes (`eval --trajectories`), beside its eval.json. */
+export const TRAJECTORIES_FILE = "trajectories.arrow";
 
 /** What a run writes in its directory: a new run refuses a directory holding any of them, and only them. */
 export const RUN_ENTRIES: readonly string[] = [RESOLVED_CONFIG_FILE, METRICS_JSONL, METRICS_CSV, SUMMARY_JSON, CHECKPOINTS_DIR, EVAL_DIR];

@@ -175,6 +175,10 @@ test("eval --trajectories writes every step of the episodes as a steps file that
   assert.equal(runCli(["-q", "eval", snnRun, "--episodes", "1", "--latency-decisions", "2", "--out", out]).status, 0);
   assert.ok(!existsSync(file));
   assert.equal(readEvalResult(out).trajectories, null);
+  // A file of that name that no evaluation there wrote (a user's dataset) stays.
+  writeFileSync(file, "mine");
+  assert.equal(runCli(["-q", "eval", snnRun, "--episodes", "1", "--latency-decisions", "2", "--out", out]).status, 0);
+  assert.equal(readFileSync(file, "utf8"), "mine");
   const offline = runCli(["eval", snnRun, "--offline", "--trajectories", "--out", path.join(base, "never")]);
   assert.equal(offline.status, 2);
   assert.match(offline.stderr, /--offline evaluates without an environment; drop --trajectories/);

@@ -1,71 +1,90 @@
-import { test } from "node:test";
+import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { tableFromIPC } from "apache-arrow";
-import { TrajectoryRecorder, trajectoriesArrow } from "../../src/eval/trajectories.js";
+import { checkTrajectorySize, MAX_TRAJECTORY_BYTES, TrajectoryRecorder } from "../../src/eval/trajectories.js";
+import { loadPolicy, type LoadedPolicy } from "../../src/eval/policy.js";
 import { loadDataset } from "../../src/data/dataset.js";
+import { selectBackend } from "../../src/runtime/backend.js";
+import { UsageError } from "../../src/runtime/errors.js";
+import { FIXTURES } from "../helpers/paths.js";
 import type { EpisodeOutcome } from "../../src/eval/rollout.js";
-import type { ActionSpace } from "../../src/data/types.js";
 
-const BOX: ActionSpace = { kind: "continuous", dim: 2, low: [-1, -1], high: [1, 1] };
+// Real checkpoints: a continuous spiking model (Pendulum) and a discrete plain DT (CartPole).
+let pendulum: LoadedPolicy;
+let cartpoleDt: LoadedPolicy;
 
-function outcome(target: number, seed: number, length: number, ret: number): EpisodeOutcome {
-  return { target, seed, indexUnderSeed: 0, return: ret, length, terminated: false, truncated: true };
+before(async () => {
+  await selectBackend("wasm");
+  pendulum = await loadPolicy(path.join(FIXTURES, "torch-reference", "pendulum-baseline"));
+  cartpoleDt = await loadPolicy(path.join(FIXTURES, "torch-reference", "cartpole-dt"));
+});
+
+function outcome(target: number, seed: number, length: number, ends: { terminated: boolean; truncated: boolean }): EpisodeOutcome {
+  return { target, seed, indexUnderSeed: 0, return: 0, length, ...ends };
 }
 
-test("a continuous plain DT's trajectories: the action vectors as played, no scores or spikes columns, read back as a continuous dataset", async () => {
-  const recorder = new TrajectoryRecorder(BOX, false);
-  // Two episodes; the first's unfinished restart (an environment that failed) is forgotten.
-  recorder.step(Float32Array.of(9, 9, 9), -7, Float32Array.of(0.5, 0.5), Float32Array.of(0.5, 0.5), -1, null);
+const step = (observation: number[], conditionedReturnToGo: number, action: number | number[], reward: number, spikes: number | null, scores: number[] = []) => ({
+  observation: Float32Array.from(observation),
+  conditionedReturnToGo,
+  scores: typeof action === "number" ? Float32Array.from(scores) : Float32Array.from(action),
+  action: typeof action === "number" ? action : Float32Array.from(action),
+  reward,
+  spikes,
+});
+
+test("a continuous spiking model's trajectories: action vectors as played, spikes on counted decisions (null elsewhere), no scores column, read back as a continuous dataset", async () => {
+  const recorder = new TrajectoryRecorder(pendulum);
+  // An episode the environment failed in is forgotten when the next one starts.
+  recorder.step(step([9, 9, 9], -7, [0.5], -1, 3));
   recorder.startEpisode();
-  recorder.step(Float32Array.of(1, 2, 3), -10, Float32Array.of(0.25, -0.5), Float32Array.of(0.25, -0.5), -2, null);
-  recorder.step(Float32Array.of(4, 5, 6), -8, Float32Array.of(1, -1), Float32Array.of(1, -1), -3, null);
+  recorder.step(step([1, 2, 3], -10, [0.25], -2, 40));
+  recorder.step(step([4, 5, 6], -8, [-1.5], -3, null));
   recorder.endEpisode(false, true);
-  recorder.step(Float32Array.of(7, 8, 9), -10, Float32Array.of(0, 0.75), Float32Array.of(0, 0.75), -4.5, null);
+  recorder.step(step([7, 8, 9], -10, [0.75], -4.5, 0));
   recorder.endEpisode(true, false);
-  const bytes = trajectoriesArrow(recorder, [outcome(-10, 4294967295, 2, -5), outcome(-10, 3, 1, -4.5)], { "snndt.eval.env": "Test-v0" });
+  const played = [outcome(-10, 4294967295, 2, { terminated: false, truncated: true }), outcome(-10, 3, 1, { terminated: true, truncated: false })];
+  const bytes = recorder.arrowFile(played, { "snndt.eval.env": "Pendulum-v1" });
   const table = tableFromIPC(bytes);
   assert.deepEqual(
-    table.schema.fields.map((f) => f.name),
-    ["episode_id", "step", "observation", "action", "reward", "return_to_go", "terminated", "truncated", "target_return", "seed", "episode_under_seed", "conditioned_return_to_go"],
+    table.schema.fields.map((f) => [f.name, f.nullable]),
+    [
+      ["episode_id", false], ["step", false], ["observation", false], ["action", false], ["reward", false], ["return_to_go", false], ["terminated", false], ["truncated", false],
+      ["target_return", false], ["seed", false], ["episode_under_seed", false], ["conditioned_return_to_go", false], ["spikes", true],
+    ],
   );
-  assert.equal(table.schema.metadata.get("snndt.eval.env"), "Test-v0");
+  assert.equal(table.schema.metadata.get("snndt.eval.env"), "Pendulum-v1");
   const rows = table.toArray().map((r) => ({ ...r.toJSON(), observation: [...r.observation], action: [...r.action] }));
   assert.deepEqual(rows, [
-    { episode_id: 0, step: 0, observation: [1, 2, 3], action: [0.25, -0.5], reward: -2, return_to_go: -5, terminated: false, truncated: false, target_return: -10, seed: 4294967295, episode_under_seed: 0, conditioned_return_to_go: -10 },
-    { episode_id: 0, step: 1, observation: [4, 5, 6], action: [1, -1], reward: -3, return_to_go: -3, terminated: false, truncated: true, target_return: -10, seed: 4294967295, episode_under_seed: 0, conditioned_return_to_go: -8 },
-    { episode_id: 1, step: 0, observation: [7, 8, 9], action: [0, 0.75], reward: -4.5, return_to_go: -4.5, terminated: true, truncated: false, target_return: -10, seed: 3, episode_under_seed: 0, conditioned_return_to_go: -10 },
+    { episode_id: 0, step: 0, observation: [1, 2, 3], action: [0.25], reward: -2, return_to_go: -5, terminated: false, truncated: false, target_return: -10, seed: 4294967295, episode_under_seed: 0, conditioned_return_to_go: -10, spikes: 40 },
+    { episode_id: 0, step: 1, observation: [4, 5, 6], action: [-1.5], reward: -3, return_to_go: -3, terminated: false, truncated: true, target_return: -10, seed: 4294967295, episode_under_seed: 0, conditioned_return_to_go: -8, spikes: null },
+    { episode_id: 1, step: 0, observation: [7, 8, 9], action: [0.75], reward: -4.5, return_to_go: -4.5, terminated: true, truncated: false, target_return: -10, seed: 3, episode_under_seed: 0, conditioned_return_to_go: -10, spikes: 0 },
   ]);
   const file = path.join(mkdtempSync(path.join(tmpdir(), "snndt-trajectories-")), "trajectories.arrow");
   writeFileSync(file, bytes);
   const dataset = await loadDataset(file);
   assert.equal(dataset.actionSpace.kind, "continuous");
   assert.deepEqual(dataset.episodes.map((e) => [e.length, e.terminated, e.truncated]), [[2, false, true], [1, true, false]]);
+  // Episodes recorded and played must be the same ones.
+  assert.throws(() => recorder.arrowFile([played[1]!, played[0]!], {}), /not the 2 played/);
 });
 
-test("a discrete spiking model's trajectories hold its scores, and spikes on counted decisions only (null elsewhere)", () => {
-  const recorder = new TrajectoryRecorder({ kind: "discrete", n: 3 }, true);
-  recorder.step(Float32Array.of(0.1), 5, Float32Array.of(0, 2, 1), 1, 1, 120);
-  recorder.step(Float32Array.of(0.2), 4, Float32Array.of(3, 2, 1), 0, 1, null);
+test("a discrete plain DT's trajectories hold its scores and no spikes column", () => {
+  const recorder = new TrajectoryRecorder(cartpoleDt);
+  recorder.step(step([0.1, 0, 0, 0], 5, 1, 1, null, [0, 2]));
+  recorder.step(step([0.2, 0, 0, 0], 4, 0, 1, null, [3, 2]));
   recorder.endEpisode(true, false);
-  const table = tableFromIPC(trajectoriesArrow(recorder, [outcome(5, 1, 2, 2)], {}));
-  assert.deepEqual([...table.getChild("action_logits")!.get(1)!], [3, 2, 1]);
+  const table = tableFromIPC(recorder.arrowFile([outcome(5, 1, 2, { terminated: true, truncated: false })], {}));
+  assert.deepEqual([...table.getChild("action_logits")!.get(1)!], [3, 2]);
   assert.deepEqual([...table.getChild("action")!], [1, 0]);
-  assert.deepEqual([...table.getChild("spikes")!], [120, null]);
-  assert.equal(table.getChild("spikes")!.nullCount, 1);
+  assert.equal(table.getChild("spikes"), null);
 });
 
-test("recording stops and keeps nothing past its cap, so no file can pass for the whole evaluation", () => {
-  // Each step of a 1-D observation, 3 scores: 1 + 3 + 4 values.
-  const recorder = new TrajectoryRecorder({ kind: "discrete", n: 3 }, false, 20);
-  recorder.step(Float32Array.of(0), 1, Float32Array.of(0, 1, 2), 2, 1, null);
-  recorder.endEpisode(true, false);
-  recorder.step(Float32Array.of(0), 1, Float32Array.of(0, 1, 2), 2, 1, null);
-  assert.equal(recorder.stopped, null);
-  recorder.step(Float32Array.of(0), 1, Float32Array.of(0, 1, 2), 2, 1, null);
-  assert.match(recorder.stopped ?? "", /exceed 20 values \(80 bytes\); evaluate fewer episodes with --trajectories/);
-  recorder.endEpisode(true, false);
-  assert.deepEqual(recorder.episodes, []);
+test("trajectories that could outgrow 512 MiB are refused before any episode, naming how many episodes fit", () => {
+  // CartPole DT: 4 observation values, 1 action, 2 scores: 4 * 7 + 41 = 69 bytes a step, 500 steps at most.
+  const fits = Math.floor(MAX_TRAJECTORY_BYTES / (500 * 69));
+  checkTrajectorySize(cartpoleDt, fits, 500);
+  assert.throws(() => checkTrajectorySize(cartpoleDt, fits + 1, 500), (err: Error) => err instanceof UsageError && new RegExp(`Record at most ${fits} episodes at a time`).test(err.message));
 });

@@ -9,10 +9,9 @@ import { BACKEND_CHOICES, selectBackend, type BackendChoice } from "../../runtim
 import { fileOnPath } from "../../runtime/fs-atomic.js";
 import { DEFAULT_ENERGY } from "../../eval/energy.js";
 import { DEFAULT_LATENCY_DECISIONS, DEFAULT_STATS_EVERY, evaluate, type EvalRequest } from "../../eval/evaluate.js";
-import { EVAL_JSON } from "../../train/run-layout.js";
+import { EVAL_JSON, TRAJECTORIES_FILE } from "../../train/run-layout.js";
 import { CONFIG_SCHEMA } from "../../train/config.js";
 import { DEFAULT_ENV_TIMEOUT_MS } from "../../eval/external-env.js";
-import { TRAJECTORIES_FILE } from "../../eval/trajectories.js";
 import { defaultEvalDir, formatComparison, formatEvalTable, readEvalResult, writeEvalOutputs } from "../../eval/report.js";
 
 /** setTimeout's longest delay (2^31 - 1 ms); Node fires a longer one at once. */
