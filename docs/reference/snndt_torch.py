@@ -3,7 +3,9 @@
 the plain DT that loads an snndt checkpoint directory (state.json + model.safetensors).
 
 Two uses:
-  - take a model trained by snndt into PyTorch (`load_checkpoint`, then call the model on windows);
+  - take a model trained by snndt into PyTorch (`load_checkpoint`, then call the model on windows).
+    This is the model at inference: no dropout (snndt trains with `model.dropout`, 0.1 by default;
+    add it before fine-tuning here) and no plasticity update (its effect is in the weights);
   - check snndt's TensorFlow.js math against it: test/fixtures/torch-reference/ holds outputs and
     gradients this file computed for checkpoints snndt trained, and a test compares snndt with them.
 
@@ -65,9 +67,10 @@ def read_safetensors(path):
 
 def window(norm, observations, actions, returns_to_go, end):
     """The window of K steps ending at step `end` of one episode, as a batch of 1, built as snndt builds
-    it: `observations` [T, obs_dim] raw, `actions` [T] indices or [T, dim] (the action at `end`, not
-    yet chosen, may be anything: no state token sees it), `returns_to_go` [T] not yet scaled (at
-    evaluation: the target less the rewards received so far)."""
+    it: `observations` [T, obs_dim] raw, `actions` [T] indices or [T, dim], `returns_to_go` [T] not
+    yet scaled (at evaluation: the target less the rewards received so far). The action at `end` is
+    not chosen yet: snndt puts 0 there. No state token sees it, but it is embedded (an index must be
+    valid) and its neurons' spikes are counted."""
     k, obs_dim = norm["context"], norm["obsDim"]
     discrete = norm["actionSpace"]["kind"] == "discrete"
     width = 1 if discrete else norm["actionSpace"]["dim"]
@@ -130,7 +133,8 @@ def lif_rates(x, lif, k):
         s = Spike.apply(p - theta, k, False)
         z = p * (1 - s)  # hard reset to V_rest, not detached: gradients flow through the reset
         count = count + s
-    return count / lif["T"]
+    # + (drive - drive): NaN where the input is NaN or infinite, as snndt gives, so a diverged model shows.
+    return count / lif["T"] + (drive - drive)
 
 
 def dense(x, params, name):

@@ -3,10 +3,11 @@
  * evaluated checkpoints that snndt trained (test/fixtures/torch-reference/, made by its make.py) on a
  * batch of windows, and recorded the outputs and the gradient of every parameter. snndt must give
  * the same numbers through each of its paths: the training forward (the final block on the state
- * tokens only), the full forward that counts spikes, the batch-1 decision, and the gradients of its
- * fused kernels (LIF, layer norm, the attention copies).
+ * tokens only), the full forward that counts spikes, the batch-1 decision along sliding windows
+ * (reusing the steps it has seen), and the gradients of its fused kernels (LIF, layer norm, the
+ * attention copies), on the WASM backend (SIMD kernels) and the cpu backend (their JS forms).
  */
-import { test, before } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as path from "node:path";
 import { FIXTURES } from "../helpers/paths.js";
@@ -18,9 +19,6 @@ import type { WindowBatch } from "../../src/data/windows.js";
 
 const MODELS = ["cartpole-full", "pendulum-baseline", "cartpole-dt"];
 
-before(async () => {
-  await selectBackend("wasm");
-});
 
 /** The largest |value|. */
 function largest(values: ArrayLike<number>): number {
@@ -47,8 +45,9 @@ function entry(tensors: Map<string, TensorEntry>, name: string): TensorEntry {
   return found;
 }
 
-for (const name of MODELS) {
-  test(`${name}: outputs and gradients equal the PyTorch reference's`, async () => {
+for (const [name, backend] of MODELS.flatMap((model) => (["wasm", "cpu"] as const).map((backend) => [model, backend] as const))) {
+  test(`${name} on ${backend}: outputs and gradients equal the PyTorch reference's`, async () => {
+    await selectBackend(backend);
     const dir = path.join(FIXTURES, "torch-reference", name);
     const expected = await readSafetensors(path.join(dir, "expected.safetensors"));
     const tensors = expected.tensors;
@@ -77,7 +76,8 @@ for (const name of MODELS) {
       assert.ok(relativeError(counted.actions.dataSync(), output.data as Float32Array) < 1e-5, "forward with statistics");
       tf.dispose([trained.actions, counted.actions]);
 
-      // The batch-1 decision of each window: the last state token's output.
+      // The batch-1 decision of each window, in order: the last state token's output. Windows 1-3
+      // slide along one episode, so the decision path reuses the rows of the steps it has seen.
       for (let b = 0; b < batch; b++) {
         const rows = (key: string, perStep: number) => (entry(tensors, key).data as Float32Array).slice(b * context * perStep, (b + 1) * context * perStep);
         const obsDim = entry(tensors, "input.states").shape[2]!;
@@ -105,7 +105,7 @@ for (const name of MODELS) {
       model.variables.forEach((variable, i) => {
         const parameter = model.parameterNames[i]!;
         const error = relativeError(grads[variable.name]!.dataSync(), expectedGrad(parameter), floor);
-        assert.ok(error < 1e-3, `gradient of ${parameter}: relative error ${error}`);
+        assert.ok(error < 1e-4, `gradient of ${parameter}: relative error ${error}`);
       });
       assert.equal(model.variables.length, [...tensors.keys()].filter((key) => key.startsWith("grad.")).length, "every parameter of the reference is one of snndt's");
       tf.dispose([value, cotangent, ...Object.values(grads), ...Object.values(inputs)]);
