@@ -7,12 +7,13 @@ your checkpoint, backend and machine (the tfjs-node-gpu backend, say) by a secon
 
 Each step's window is rebuilt from the episode's observations, actions and the return-to-go the model
 was given (the action at the decision's own step is 0, as snndt has it); the reference's output is
-compared with `action_logits` (discrete) or `action` (continuous). Float32 rounding makes differences
-of about 1e-6 of the outputs' scale. A larger one is a bug, unless a neuron's membrane sat at its
-threshold, where the two implementations' rounding can fire a spike on one side only: for every
-decision that differs by more than --tolerance, the script gives the smallest distance of any
-membrane (or oscillator) to its threshold in the reference, so such ties can be told apart.
-Needs torch, numpy and pyarrow.
+compared with `action_logits` (discrete) or `action` (continuous), and the reference's spike count
+with `spikes` where eval counted one. Float32 rounding makes differences of about 1e-6 of the
+outputs' scale. A larger one, or another spike count, is a bug, unless a neuron's membrane sat at
+its threshold, where the two implementations' rounding can fire a spike on one side only: for every
+such decision the script gives the smallest distance of any membrane (or oscillator) to its
+threshold in the reference, and it exits with 1 if one is not such a tie. A run of thousands of
+decisions takes minutes. Needs torch, numpy and pyarrow.
 """
 import argparse
 import os
@@ -29,21 +30,29 @@ from snndt_torch import load_checkpoint, window  # noqa: E402
 TIE = 1e-5
 
 
-def smallest_margin(model, inputs):
-    """min |membrane - threshold| (and |sin| of the oscillators) over one forward pass of the reference."""
-    margins = []
-    original = snndt_torch.Spike.apply
+class Watch:
+    """Runs the reference while recording its spikes (their sum) and the smallest distance of any
+    membrane (or oscillator) to its threshold."""
 
-    def watching(u, k, strict):
-        margins.append(float(u.abs().min()))
-        return original(u, k, strict)
+    def __init__(self, model):
+        self.model = model
 
-    snndt_torch.Spike.apply = watching
-    try:
-        model(**inputs)
-    finally:
-        snndt_torch.Spike.apply = original
-    return min(margins) if margins else float("inf")
+    def __call__(self, inputs):
+        spikes, margins = [0.0], [float("inf")]
+        original = snndt_torch.Spike.apply
+
+        def watching(u, k, strict):
+            margins[0] = min(margins[0], float(u.abs().min()))
+            s = original(u, k, strict)
+            spikes[0] += float(s.sum())
+            return s
+
+        snndt_torch.Spike.apply = watching
+        try:
+            out = self.model(**inputs)
+        finally:
+            snndt_torch.Spike.apply = original
+        return out, spikes[0], margins[0]
 
 
 def main():
@@ -53,17 +62,20 @@ def main():
     parser.add_argument("--tolerance", type=float, default=1e-4, help="largest difference, relative to the outputs' scale, taken as rounding (default 1e-4)")
     args = parser.parse_args()
     model, norm = load_checkpoint(args.checkpoint)
+    run = Watch(model)
     table = ipc.open_file(args.trajectories).read_all()
     evaluated = (table.schema.metadata or {}).get(b"snndt.eval.checkpoint", b"").decode()
     if evaluated and os.path.realpath(evaluated) != os.path.realpath(args.checkpoint):
         print(f"warning: {args.trajectories} was made by evaluating {evaluated}, not {args.checkpoint}", file=sys.stderr)
     discrete = norm["actionSpace"]["kind"] == "discrete"
-    columns = {name: table.column(name).to_pylist() for name in ("episode_id", "step", "observation", "action", "conditioned_return_to_go")}
+    names = ["episode_id", "step", "observation", "action", "conditioned_return_to_go"]
+    columns = {name: table.column(name).to_pylist() for name in names}
+    counted = table.column("spikes").to_pylist() if "spikes" in table.column_names else [None] * table.num_rows
     reference = table.column("action_logits").to_pylist() if discrete else columns["action"]
     episodes = {}
     for row, episode in enumerate(columns["episode_id"]):
         episodes.setdefault(episode, []).append(row)
-    results = []  # (episode, step, difference, snndt's largest |output|, another action chosen, the actions the window saw)
+    decisions = []
     with torch.no_grad():
         for episode, rows in episodes.items():
             rows.sort(key=lambda r: columns["step"][r])
@@ -73,28 +85,33 @@ def main():
             for t, row in enumerate(rows):
                 seen = actions.copy()
                 seen[t] = 0  # not chosen yet at this decision
-                out = model(**window(norm, observations, seen, returns_to_go, t))[0, -1].numpy()
+                out, spikes, margin = run(window(norm, observations, seen, returns_to_go, t))
+                out = out[0, -1].numpy()
                 snndt = np.array(reference[row], dtype=np.float32).reshape(-1)
-                other = discrete and int(out.argmax()) != int(columns["action"][row])
-                results.append((episode, t, float(np.abs(out - snndt).max()), float(np.abs(snndt).max()), other, seen))
-    scale = max(r[3] for r in results) if results else 0.0
-    worst = max(r[2] for r in results) if results else 0.0
-    print(f"{len(results)} decisions in {len(episodes)} episodes: largest |difference| {worst:.3g} (outputs up to {scale:.3g})")
+                decisions.append({
+                    "where": f"episode {episode} step {t}",
+                    "difference": float(np.abs(out - snndt).max()),
+                    "scale": float(np.abs(snndt).max()),
+                    "other_action": discrete and int(out.argmax()) != int(columns["action"][row]),
+                    "spikes": None if counted[row] is None else (int(counted[row]), int(spikes)),
+                    "margin": margin,
+                })
+    scale = max((d["scale"] for d in decisions), default=0.0)
+    print(f"{len(decisions)} decisions in {len(episodes)} episodes: largest |difference| {max((d['difference'] for d in decisions), default=0.0):.3g} (outputs up to {scale:.3g})")
     if discrete:
-        print(f"the reference chose another action in {sum(r[4] for r in results)} of them")
-    beyond = [r for r in results if r[2] > args.tolerance * max(scale, 1e-12)]
-    print(f"{len(beyond)} decision(s) differ by more than {args.tolerance:g} of the outputs' scale")
+        print(f"the reference chose another action in {sum(d['other_action'] for d in decisions)} of them")
+    with_spikes = [d for d in decisions if d["spikes"] is not None]
+    if with_spikes:
+        print(f"spikes counted on {len(with_spikes)} of them; the reference's count differs on {sum(d['spikes'][0] != d['spikes'][1] for d in with_spikes)}")
+    beyond = [d for d in decisions if d["difference"] > args.tolerance * max(scale, 1e-12) or (d["spikes"] is not None and d["spikes"][0] != d["spikes"][1])]
+    print(f"{len(beyond)} decision(s) differ by more than {args.tolerance:g} of the outputs' scale or in their spikes")
     unexplained = 0
-    for episode, t, difference, _, other, seen in beyond:
-        rows = episodes[episode]
-        observations = np.array([columns["observation"][r] for r in rows], dtype=np.float32)
-        returns_to_go = np.array([columns["conditioned_return_to_go"][r] for r in rows])
-        with torch.no_grad():
-            margin = smallest_margin(model, window(norm, observations, seen, returns_to_go, t))
-        tie = margin < TIE
+    for d in beyond:
+        tie = d["margin"] < TIE
         unexplained += not tie
-        verdict = "a threshold tie" if tie else "NOT a tie"
-        print(f"  episode {episode} step {t}: difference {difference:.3g}{', another action' if other else ''}; smallest margin {margin:.2g}: {verdict}")
+        spikes = "" if d["spikes"] is None else f", spikes {d['spikes'][0]} (snndt) against {d['spikes'][1]}"
+        print(f"  {d['where']}: difference {d['difference']:.3g}{', another action' if d['other_action'] else ''}{spikes}; "
+              f"smallest margin {d['margin']:.2g}: {'a threshold tie' if tie else 'NOT a tie'}")
     if unexplained:
         print(f"{unexplained} difference(s) that no threshold tie explains: please report them with this checkpoint")
         sys.exit(1)
