@@ -154,6 +154,27 @@ def attention_bias(mask):
     return ((1 - causal[None] * key_allowed) * MASKED)[:, None]
 
 
+def watched(model, inputs):
+    """(output, spikes, margin): the model's output, the spikes it fired (LIF neurons and oscillators,
+    as snndt counts them) and the smallest distance of any membrane (or oscillator) to its threshold.
+    Where that distance is at float32 rounding level, another implementation may fire differently."""
+    spikes, margin = [0.0], [float("inf")]
+    original = Spike.apply
+
+    def watching(u, k, strict):
+        margin[0] = min(margin[0], float(u.detach().abs().min()))
+        s = original(u, k, strict)
+        spikes[0] += float(s.detach().sum())
+        return s
+
+    Spike.apply = watching
+    try:
+        out = model(**inputs)
+    finally:
+        Spike.apply = original
+    return out, spikes[0], margin[0]
+
+
 class SnndtModel:
     def __init__(self, config, action_space, params):
         self.config = config

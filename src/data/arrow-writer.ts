@@ -1,14 +1,16 @@
 /**
- * The per-step Arrow IPC file snndt writes: `snndt collect`'s output and the prepared dataset's
- * `steps.arrow`. One row a step, episodes contiguous and in order:
+ * The per-step Arrow IPC file snndt writes: `snndt collect`'s output, the prepared dataset's
+ * `steps.arrow` and (with columns of its own after these) eval's `trajectories.arrow`. One row a
+ * step, episodes contiguous and in order:
  *
  *   episode_id int32 | step int32 | observation FixedSizeList<Float32>[obsDim]
  *   action (discrete: int32, continuous: FixedSizeList<Float32>[dim]) | reward float32
  *   return_to_go float32 | terminated bool | truncated bool
  *
  * `terminated`/`truncated` are true only on an episode's last row, so any per-step reader that splits
- * episodes by flags or by `episode_id` finds the same episodes. Rows are written in record batches
- * of about BATCH_ROWS, streamed to disk, so memory stays near one batch beyond the episodes.
+ * episodes by flags or by `episode_id` finds the same episodes. Rows go in record batches of about
+ * BATCH_ROWS: streamed to disk by writeStepsArrow (memory stays near one batch beyond the episodes),
+ * or collected into bytes by stepsArrowBytes, for a file written together with others.
  */
 import { closeSync, createWriteStream, openSync, promises as fs } from "node:fs";
 import { once } from "node:events";

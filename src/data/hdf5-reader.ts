@@ -137,8 +137,8 @@ function openColumnUnchecked(file: string, group: H5Group, name: string, full: s
 function observationColumn(file: string, col: Column): Column {
   if (col.width > MAX_OBSERVATION_VALUES) {
     throw new InputError(
-      `${file}: dataset "${col.name}" has ${describeShape(col.ds.shape)}, ${col.width} values a step; snndt reads observations of up to ${MAX_OBSERVATION_VALUES} values ` +
-        "(its model embeds flat state vectors; images need an encoder it does not have).",
+      `${file}: dataset "${col.name}" has ${describeShape(col.ds.shape)}, ${col.width} values a step; snndt reads HDF5 observations of up to ${MAX_OBSERVATION_VALUES} values a step ` +
+        "(a small image, 84x84x3, fits), embedded as one flat vector.",
     );
   }
   return col;

@@ -458,7 +458,7 @@ async function evaluateInEnvironment(policy: LoadedPolicy, request: EvalRequest,
     const seeds = request.seeds ?? config.eval.seeds;
     const episodes = request.episodes ?? config.eval.episodes;
     if (seeds.length === 0) throw new UsageError("--seeds needs at least one seed");
-    if (request.trajectories) checkTrajectorySize(policy, targets.length * episodes, env.describe.maxEpisodeSteps);
+    if (request.trajectories) checkTrajectorySize(policy, targets.length, episodes, env.describe.maxEpisodeSteps);
     logger.info({ checkpoint: policy.checkpoint, env: env.describe.id, targets, episodes, seeds }, "evaluating");
     // A built-in environment under the data's own collection seed starts where the data's episodes started.
     const collected = data.collectedBy;

@@ -251,8 +251,8 @@ function renderReport(result: EvalResult, charts: { file: string; title: string 
   if (result.trajectories) {
     out.push(
       `Every step of these ${result.trajectories.episodes} episodes (${result.trajectories.steps} steps) is in \`${result.trajectories.file}\`: a per-step Arrow file ` +
-        "(`prepare-dataset` reads it) with each step's observation, action (and a discrete model's action scores), reward, the return-to-go the model was given" +
-        `${result.model.kind === "dt" ? "" : ", the spikes of the counted decisions"}, and each episode's target, seed and start state.`,
+        "(`prepare-dataset` reads it) with each step's observation, action, reward and the return-to-go the model was given, and each episode's target, seed " +
+        "and start state; the README's section on `--trajectories` lists every column.",
       "",
     );
   }

@@ -40,18 +40,19 @@ function bytesPerStep(obsDim: number, actionSpace: ActionSpace, spiking: boolean
 
 /**
  * Refuse, before any episode, an evaluation whose trajectories could outgrow MAX_TRAJECTORY_BYTES:
- * `episodes` episodes (over all targets) of at most `maxEpisodeSteps` steps each.
+ * `episodesPerTarget` episodes for each of `targets` target returns, of at most `maxEpisodeSteps` steps.
  */
-export function checkTrajectorySize(policy: LoadedPolicy, episodes: number, maxEpisodeSteps: number): void {
+export function checkTrajectorySize(policy: LoadedPolicy, targets: number, episodesPerTarget: number, maxEpisodeSteps: number): void {
   const perStep = bytesPerStep(policy.spec.obsDim, policy.spec.actionSpace, isSpiking(policy));
-  const bytes = episodes * maxEpisodeSteps * perStep;
-  if (bytes > MAX_TRAJECTORY_BYTES) {
-    const most = Math.floor(MAX_TRAJECTORY_BYTES / (maxEpisodeSteps * perStep));
-    throw new UsageError(
-      `--trajectories: ${episodes} episodes (over all targets) of up to ${maxEpisodeSteps} steps, ${perStep} bytes a step, could need ${bytes.toLocaleString("en-US")} bytes; ` +
-        `eval writes trajectories of up to ${MAX_TRAJECTORY_BYTES.toLocaleString("en-US")} bytes (512 MiB). Record at most ${most} episodes at a time.`,
-    );
-  }
+  const bytes = targets * episodesPerTarget * maxEpisodeSteps * perStep;
+  if (bytes <= MAX_TRAJECTORY_BYTES) return;
+  const fit = Math.floor(MAX_TRAJECTORY_BYTES / (targets * maxEpisodeSteps * perStep));
+  const limit = MAX_TRAJECTORY_BYTES.toLocaleString("en-US");
+  const advice = fit >= 1 ? `evaluate at most --episodes ${fit} with --trajectories${targets > 1 ? ` and ${targets} target returns` : ""}` : `even one episode a target could exceed it (${maxEpisodeSteps} steps of ${perStep} bytes)`;
+  throw new UsageError(
+    `--trajectories: ${episodesPerTarget} episodes for each of ${targets} target return${targets > 1 ? "s" : ""}, of up to ${maxEpisodeSteps} steps at ${perStep} bytes a step, ` +
+      `could need ${bytes.toLocaleString("en-US")} bytes; eval writes trajectories of up to ${limit} bytes (512 MiB): ${advice}.`,
+  );
 }
 
 /** A spiking model's decisions have spikes to record; a plain DT's none. */
@@ -82,6 +83,10 @@ class GrowingArray {
     const taken = this.values.slice(0, this.length);
     this.length = 0;
     return taken;
+  }
+
+  clear(): void {
+    this.length = 0;
   }
 }
 
@@ -124,11 +129,11 @@ export class TrajectoryRecorder {
     this.spiking = isSpiking(policy);
   }
 
-  /** Drop the steps of an episode that did not end (a new one starts after an environment failed). */
+  /** Begin an episode: the steps of one that never ended (its environment failed) are dropped, never merged into it. */
   startEpisode(): void {
-    this.observations.take();
-    this.actions.take();
-    this.logits.take();
+    this.observations.clear();
+    this.actions.clear();
+    this.logits.clear();
     this.rewards = [];
     this.conditioned = [];
     this.spikes = [];

@@ -1,6 +1,6 @@
-import { test, before } from "node:test";
+import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { tableFromIPC } from "apache-arrow";
@@ -12,14 +12,23 @@ import { UsageError } from "../../src/runtime/errors.js";
 import { FIXTURES } from "../helpers/paths.js";
 import type { EpisodeOutcome } from "../../src/eval/rollout.js";
 
-// Real checkpoints: a continuous spiking model (Pendulum) and a discrete plain DT (CartPole).
+// Real checkpoints (the PyTorch reference's fixtures): a continuous spiking model (Pendulum) and a
+// discrete plain DT (CartPole).
 let pendulum: LoadedPolicy;
 let cartpoleDt: LoadedPolicy;
+let scratch = "";
 
 before(async () => {
   await selectBackend("wasm");
   pendulum = await loadPolicy(path.join(FIXTURES, "torch-reference", "pendulum-baseline"));
   cartpoleDt = await loadPolicy(path.join(FIXTURES, "torch-reference", "cartpole-dt"));
+  scratch = mkdtempSync(path.join(tmpdir(), "snndt-trajectories-"));
+});
+
+after(() => {
+  pendulum.model.dispose();
+  cartpoleDt.model.dispose();
+  rmSync(scratch, { recursive: true, force: true });
 });
 
 function outcome(target: number, seed: number, length: number, ends: { terminated: boolean; truncated: boolean }): EpisodeOutcome {
@@ -62,7 +71,7 @@ test("a continuous spiking model's trajectories: action vectors as played, spike
     { episode_id: 0, step: 1, observation: [4, 5, 6], action: [-1.5], reward: -3, return_to_go: -3, terminated: false, truncated: true, target_return: -10, seed: 4294967295, episode_under_seed: 0, conditioned_return_to_go: -8, spikes: null },
     { episode_id: 1, step: 0, observation: [7, 8, 9], action: [0.75], reward: -4.5, return_to_go: -4.5, terminated: true, truncated: false, target_return: -10, seed: 3, episode_under_seed: 0, conditioned_return_to_go: -10, spikes: 0 },
   ]);
-  const file = path.join(mkdtempSync(path.join(tmpdir(), "snndt-trajectories-")), "trajectories.arrow");
+  const file = path.join(scratch, "trajectories.arrow");
   writeFileSync(file, bytes);
   const dataset = await loadDataset(file);
   assert.equal(dataset.actionSpace.kind, "continuous");
@@ -82,9 +91,12 @@ test("a discrete plain DT's trajectories hold its scores and no spikes column", 
   assert.equal(table.getChild("spikes"), null);
 });
 
-test("trajectories that could outgrow 512 MiB are refused before any episode, naming how many episodes fit", () => {
-  // CartPole DT: 4 observation values, 1 action, 2 scores: 4 * 7 + 41 = 69 bytes a step, 500 steps at most.
-  const fits = Math.floor(MAX_TRAJECTORY_BYTES / (500 * 69));
-  checkTrajectorySize(cartpoleDt, fits, 500);
-  assert.throws(() => checkTrajectorySize(cartpoleDt, fits + 1, 500), (err: Error) => err instanceof UsageError && new RegExp(`Record at most ${fits} episodes at a time`).test(err.message));
+test("trajectories that could outgrow 512 MiB are refused before any episode, naming the --episodes that fit", () => {
+  // CartPole DT: 4 observation values, 1 action, 2 scores: 4 * 7 + 41 = 69 bytes a step, 500 steps at most; 3 targets.
+  const fits = Math.floor(MAX_TRAJECTORY_BYTES / (3 * 500 * 69));
+  checkTrajectorySize(cartpoleDt, 3, fits, 500);
+  const refused = (episodes: number, steps: number, advice: RegExp) =>
+    assert.throws(() => checkTrajectorySize(cartpoleDt, 3, episodes, steps), (err: Error) => err instanceof UsageError && advice.test(err.message));
+  refused(fits + 1, 500, new RegExp(`evaluate at most --episodes ${fits} with --trajectories and 3 target returns`));
+  refused(1, 3_000_000, /even one episode a target could exceed it/);
 });

@@ -19,7 +19,6 @@ import type { WindowBatch } from "../../src/data/windows.js";
 
 const MODELS = ["cartpole-full", "pendulum-baseline", "cartpole-dt"];
 
-
 /** The largest |value|. */
 function largest(values: ArrayLike<number>): number {
   let scale = 0;
@@ -94,7 +93,9 @@ for (const [name, backend] of MODELS.flatMap((model) => (["wasm", "cpu"] as cons
           mask: rows("input.mask", 1),
         };
         const last = (output.data as Float32Array).slice(((b + 1) * context - 1) * width, (b + 1) * context * width);
-        assert.ok(relativeError(runner.decide(window).action, last) < 1e-5, `decision of window ${b}`);
+        const decision = runner.decide(window);
+        assert.ok(relativeError(decision.action, last) < 1e-5, `decision of window ${b}`);
+        if (b === 2 || b === 3) assert.equal(decision.reusedSteps, context - 1, `window ${b} reuses the steps it shares with the one before`);
       }
 
       // d sum(output * cotangent) / d parameter, for every parameter.

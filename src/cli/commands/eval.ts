@@ -76,7 +76,7 @@ export function registerEval(program: Command, context: () => RunContext): void 
     .option("--target-return <R>", "return to condition on (repeatable: a return-vs-target curve); default: the run's eval.target_returns, else the dataset's best return", collect, [])
     .option("--seeds <list>", "comma-separated evaluation seeds; every target return meets the same start states (default: the run's eval.seeds)")
     .option("--data <path>", "dataset for offline action quality, the default target and the targets' data support (default: the run's own; held-out episodes for offline quality)")
-    .option("--out <dir>", "where eval.json, report.md and charts/ go, replacing an earlier evaluation's (default: <run>/eval; <run>/eval-<checkpoint> for a checkpoint other than best/)")
+    .option("--out <dir>", "where eval.json, report.md, charts/ (and trajectories.arrow) go, replacing an earlier evaluation's (default: <run>/eval; <run>/eval-<checkpoint> for a checkpoint other than best/)")
     .option("--trajectories", `also write every step of the episodes to ${TRAJECTORIES_FILE} beside eval.json: observation, action, reward, the return-to-go the model was given, action scores (discrete), spikes (counted decisions), target and seed; a per-step Arrow file that prepare-dataset reads`, false)
     .option("--compare", "compare the eval.json of several runs side by side instead of evaluating")
     .option("--e-ac <pJ>", "energy of one accumulate (synaptic operation), picojoules", String(DEFAULT_ENERGY.acPicojoules))
