@@ -492,7 +492,10 @@ export function rawFromTable(file: string, format: SourceFormat, table: Table, g
   const metadata = table.schema.metadata;
   const seed = Number(metadata.get("snndt.seed"));
   const env = metadata.get("snndt.env");
-  return env !== undefined && Number.isSafeInteger(seed) ? { ...raw, collectedBy: { env, policy: metadata.get("snndt.policy") ?? "", seed } } : raw;
+  if (env === undefined || !Number.isSafeInteger(seed)) return raw;
+  const seeds = (metadata.get("snndt.seeds") ?? "").split(",").filter((s) => s !== "").map(Number);
+  const collectedBy = { env, policy: metadata.get("snndt.policy") ?? "", seed, ...(seeds.length > 0 && seeds.every(Number.isSafeInteger) ? { seeds } : {}) };
+  return { ...raw, collectedBy };
 }
 
 /** Read an Arrow IPC file or stream in either layout. */

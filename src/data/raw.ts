@@ -47,11 +47,18 @@ export interface RawDataset {
   observationParts?: ObservationPart[];
 }
 
-/** The environment, scripted policy and seed `snndt collect` played to make a dataset. */
+/**
+ * How snndt played a dataset: `snndt collect` (a scripted policy, one seed) or `eval --trajectories`
+ * (a model, its evaluation seeds). An evaluation under one of these seeds meets the same start states.
+ */
 export interface CollectedBy {
   env: string;
+  /** The scripted policy's name, or "snndt eval <checkpoint>". */
   policy: string;
+  /** The seed of the first reset. */
   seed: number;
+  /** Every seed the episodes were played under, when there were several (eval --trajectories). */
+  seeds?: number[];
 }
 
 /**

@@ -283,6 +283,15 @@ async function runSplitFingerprints(policy: LoadedPolicy, own: string, request: 
   return { train: fingerprintsOf(split.train), validation: fingerprintsOf(split.val) };
 }
 
+/**
+ * The metadata by which a dataset made of these episodes is known to have been played under their
+ * seeds (`snndt collect` writes the same keys), so that evaluating under one of them is warned about.
+ */
+function playedWith(envId: string, checkpoint: string, episodes: readonly EpisodeOutcome[]): Record<string, string> {
+  const seeds = [...new Set(episodes.map((e) => e.seed))];
+  return { "snndt.env": envId, "snndt.policy": `snndt eval ${checkpoint}`, "snndt.seed": String(seeds[0]), "snndt.seeds": seeds.join(",") };
+}
+
 /** An episode's states, actions and rewards hashed (its end flags left out). */
 function contentFingerprint(ep: Episode, dataset: { obsDim: number; actionSpace: ActionSpace }): string {
   return episodesSha256([{ ...ep, terminated: false, truncated: false }], dataset.obsDim, dataset.actionSpace);
@@ -460,12 +469,17 @@ async function evaluateInEnvironment(policy: LoadedPolicy, request: EvalRequest,
     if (seeds.length === 0) throw new UsageError("--seeds needs at least one seed");
     if (request.trajectories) checkTrajectorySize(policy, targets.length, episodes, env.describe.maxEpisodeSteps);
     logger.info({ checkpoint: policy.checkpoint, env: env.describe.id, targets, episodes, seeds }, "evaluating");
-    // A built-in environment under the data's own collection seed starts where the data's episodes started.
+    // A built-in environment under a seed the data was played with starts where the data's episodes started.
     const collected = data.collectedBy;
-    if (collected && request.envCmd === undefined && collected.env === env.describe.id && seeds.includes(collected.seed)) {
+    const replayed = collected && request.envCmd === undefined && collected.env === env.describe.id ? seeds.filter((s) => (collected.seeds ?? [collected.seed]).includes(s)) : [];
+    if (collected && replayed.length > 0) {
+      const subject = replayed.length > 1 ? `eval seeds ${replayed.join(", ")} are among` : `eval seed ${replayed[0]} is${collected.seeds ? " one of" : ""}`;
+      const origin = collected.seeds
+        ? `the seeds ${data.path} was played with (${collected.policy} --trajectories, seeds ${collected.seeds.join(", ")})`
+        : `the seed ${data.path} was collected with (snndt collect --seed ${collected.seed})`;
       logger.warn(
-        `eval seed ${collected.seed} is the seed ${data.path} was collected with (snndt collect --seed ${collected.seed}): its episodes start ` +
-          `where the data's episodes started, so they replay the data's start states; evaluate with other seeds (--seeds).`,
+        `${subject} ${origin}: ${replayed.length > 1 ? "their" : "its"} episodes start where the data's episodes started, so they replay the data's start states; ` +
+          "evaluate with other seeds (--seeds).",
       );
     }
     // Before the episodes, so a mistyped target can be stopped: the data shows no return beyond its own range.
@@ -489,6 +503,7 @@ async function evaluateInEnvironment(policy: LoadedPolicy, request: EvalRequest,
     const trajectories =
       recorder
         ? recorder.arrowFile(online.episodes, {
+            ...(request.envCmd === undefined ? playedWith(env.describe.id, policy.checkpoint, online.episodes) : {}),
             "snndt.version": SNNDT_VERSION,
             "snndt.eval.checkpoint": policy.checkpoint,
             "snndt.eval.config_hash": configHash(config),

@@ -171,6 +171,10 @@ test("eval --trajectories writes every step of the episodes as a steps file that
   // prepare-dataset reads it as the same episodes.
   const dataset = await loadDataset(file);
   assert.deepEqual(episodeReturns(dataset.episodes), result.episodes.map((e) => e.return));
+  // Evaluating under a seed the file's episodes were played with would replay their start states: warned, as for collected data.
+  const replay = runCli(["eval", snnRun, "--data", file, "--episodes", "1", "--seeds", "8,9", "--latency-decisions", "2", "--out", path.join(base, "trajectories-replay")]);
+  assert.equal(replay.status, 0, replay.stderr);
+  assert.match(replay.stderr, /eval seed 8 is one of the seeds .*trajectories\.arrow was played with \(snndt eval .*best --trajectories, seeds 7, 8\): its episodes start where the data's episodes started/);
   // An evaluation without the flag into the same directory leaves no stale trajectories beside it.
   assert.equal(runCli(["-q", "eval", snnRun, "--episodes", "1", "--latency-decisions", "2", "--out", out]).status, 0);
   assert.ok(!existsSync(file));
