@@ -23,7 +23,7 @@ import { spawnExternalEnv, type AsyncEnvironment } from "./external-env.js";
 import { DEFAULT_ENERGY, energyOf, type EnergyConstants } from "./energy.js";
 import { offlineActionQuality, replayDecisions, type OfflineQuality } from "./offline.js";
 import { referenceReturns } from "./policies/index.js";
-import { actionBoxWarnings, checkCompatible, checkDataCompatible, loadPolicy, type LoadedPolicy } from "./policy.js";
+import { actionBoxWarnings, checkCompatible, checkDataCompatible, isSpiking, loadPolicy, type LoadedPolicy } from "./policy.js";
 import { decisionLatency, rollouts, type EpisodeOutcome, type RolloutEnvironment, type SpikeTally } from "./rollout.js";
 import { checkTrajectorySize, TrajectoryRecorder } from "./trajectories.js";
 import { TRAJECTORIES_FILE } from "../train/run-layout.js";
@@ -376,10 +376,9 @@ function spikesOf(policy: LoadedPolicy, tally: SpikeTally, candidates = tally.de
 /** Energy per decision of the model (from the counted decisions) beside a plain DT of its size. */
 function energyReport(policy: LoadedPolicy, tally: SpikeTally, constants: EnergyConstants): EvalResult["energy"] {
   const dtEnergy = energyOf({ totalSynapticOps: 0, totalMacs: dtMacsOfSameSize(policy) }, constants);
-  const modelEnergy =
-    policy.modelConfig.kind === "dt"
-      ? dtEnergy
-      : energyOf({ totalSynapticOps: tally.synapticOps / Math.max(1, tally.decisions), totalMacs: tally.macs / Math.max(1, tally.decisions) }, constants);
+  const modelEnergy = isSpiking(policy)
+    ? energyOf({ totalSynapticOps: tally.synapticOps / Math.max(1, tally.decisions), totalMacs: tally.macs / Math.max(1, tally.decisions) }, constants)
+    : dtEnergy;
   return {
     constants,
     model: { synapticOps: modelEnergy.synapticOps, macs: modelEnergy.macs, nanojoules: modelEnergy.nanojoules },

@@ -13,7 +13,7 @@ import { yieldToEventLoop } from "../runtime/event-loop.js";
 import { actionWidth, type Episode } from "../data/types.js";
 import { allocateBatch, EpisodeHistory, writeWindow, type WindowSpec } from "../data/windows.js";
 import { disposeInputs, inputsFromBatch, type SequenceModel } from "../model/index.js";
-import { decide, type LoadedPolicy } from "./policy.js";
+import { decide, isSpiking, type LoadedPolicy } from "./policy.js";
 import { SpikeTally, warmUp } from "./rollout.js";
 
 export interface OfflineQuality {
@@ -110,7 +110,7 @@ export async function replayDecisions(
   };
 
   const candidates: [number, number][] = [];
-  if (policy.modelConfig.kind !== "dt") {
+  if (isSpiking(policy)) {
     episodes.forEach((ep, e) => {
       for (let t = 0; t < ep.length; t += options.statsEvery) candidates.push([e, t]);
     });

@@ -26,6 +26,11 @@ export interface LoadedPolicy {
   spec: WindowSpec;
 }
 
+/** A spiking model's decisions fire spikes to count (and to record); a plain DT's none. */
+export function isSpiking(policy: LoadedPolicy): boolean {
+  return policy.modelConfig.kind !== "dt";
+}
+
 /**
  * Find the checkpoint to evaluate: a checkpoint directory as given, or in a run directory its
  * `best/` (lowest validation loss) when present, else its newest step-<N>.

@@ -18,7 +18,7 @@ import type { ForwardStats } from "../model/index.js";
 import { SPIKE_KINDS, type SpikeKind } from "../model/index.js";
 import type { Action, StepResult } from "./envs/index.js";
 import type { LoadedPolicy } from "./policy.js";
-import { decide } from "./policy.js";
+import { decide, isSpiking } from "./policy.js";
 import type { TrajectoryRecorder } from "./trajectories.js";
 
 /** What rollouts need of an environment: the built-in ones (sync) and external ones (async) both fit. */
@@ -143,7 +143,7 @@ async function playEpisode(
   let returnToGo = target;
   let total = 0;
   let length = 0;
-  const spiking = policy.modelConfig.kind !== "dt";
+  const spiking = isSpiking(policy);
   for (;;) {
     history.observe(observation, returnToGo);
     const decision = decide(policy.runner, history.window(), policy.spec.actionSpace, spiking && length % statsEvery === 0);

@@ -20,7 +20,7 @@ import { actionWidth } from "../data/types.js";
 import { returnsToGo } from "../data/raw.js";
 import { stepsArrowBytes, type ExtraStepColumn } from "../data/arrow-writer.js";
 import { UsageError } from "../runtime/errors.js";
-import type { LoadedPolicy } from "./policy.js";
+import { isSpiking, type LoadedPolicy } from "./policy.js";
 import type { EpisodeOutcome } from "./rollout.js";
 import { TRAJECTORIES_FILE } from "../train/run-layout.js";
 
@@ -53,11 +53,6 @@ export function checkTrajectorySize(policy: LoadedPolicy, targets: number, episo
     `--trajectories: ${episodesPerTarget} episodes for each of ${targets} target return${targets > 1 ? "s" : ""}, of up to ${maxEpisodeSteps} steps at ${perStep} bytes a step, ` +
       `could need ${bytes.toLocaleString("en-US")} bytes; eval writes trajectories of up to ${limit} bytes (512 MiB): ${advice}.`,
   );
-}
-
-/** A spiking model's decisions have spikes to record; a plain DT's none. */
-function isSpiking(policy: LoadedPolicy): boolean {
-  return policy.modelConfig.kind !== "dt";
 }
 
 /** A float32 array that grows by doubling: a plain array aborts V8 past about 1.1e8 elements. */
