@@ -6,7 +6,7 @@
  *     lr = schedule(step)
  *     for each of grad_accum micro-batches: sample windows, loss = masked MSE / CE, grads
  *       (accumulated weighted by the micro-batch's real steps, so they add up to one large batch's)
- *     clip by global norm, AdamW update, plasticity update (if enabled)
+ *     clip by global norm, AdamW update, plasticity update (if enabled)          (step.ts)
  *     every log_every: metrics row; every eval_every: validation (+ best/); every checkpoint_every: step-N/
  *
  * Every random choice comes from streams derived from `config.seed` ("split", "init", "sampler",
@@ -24,7 +24,7 @@ import { SNNDT_VERSION } from "../runtime/version.js";
 import { loadDataset, type PreparedDataset } from "../data/dataset.js";
 import type { ActionSpace, Episode } from "../data/types.js";
 import { allocateBatch, realStepCount, WindowSampler, type WindowBatch, type WindowSpec } from "../data/windows.js";
-import { createModel, inputsFromBatch, disposeInputs, actionLoss, modelLabel, variantParts, ELIGIBILITY_STATE_NAME, type SequenceModel, type ModelConfig, type ModelInputs } from "../model/index.js";
+import { createModel, inputsFromBatch, disposeInputs, modelLabel, variantParts, ELIGIBILITY_STATE_NAME, type SequenceModel, type ModelConfig } from "../model/index.js";
 import { configValueDifferences, configHash, resolvePackagePath, writeResolvedConfig, type ResolvedConfig } from "./config.js";
 import {
   checkpointDir,
@@ -41,7 +41,7 @@ import {
 } from "./checkpoint.js";
 import { MetricsWriter, type MetricsRow } from "./metrics.js";
 import { RESOLVED_CONFIG_FILE, SUMMARY_JSON } from "./run-layout.js";
-import { AdamW, clipByGlobalNorm, GradientAccumulator, type GradientMap } from "./optimizer.js";
+import { createOptimizer, NonFiniteLoss, TrainingStep, type MicroBatch, type StepOutcome } from "./step.js";
 import { learningRate, scheduleFromConfig } from "./schedule.js";
 import { splitOfRun } from "./split.js";
 import { validate, type ValidationResult } from "./validation.js";
@@ -252,12 +252,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
     );
   }
   const model = createModel(modelConfig, config.seed);
-  const optimizer = new AdamW(model.variables, {
-    beta1: config.train.beta1,
-    beta2: config.train.beta2,
-    eps: config.train.eps,
-    weightDecay: config.train.weight_decay,
-  });
+  const optimizer = createOptimizer(model, config.train);
   const rngs: Record<(typeof RNG_STREAMS)[number], Rng> = {
     sampler: Rng.derive(config.seed, "sampler"),
     dropout: Rng.derive(config.seed, "dropout"),
@@ -353,7 +348,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
 
   const schedule = scheduleFromConfig(config.train);
   const batch = allocateBatch(config.train.batch_size, spec);
-  const accumulator = config.train.grad_accum > 1 ? new GradientAccumulator(model.variables) : undefined;
+  const trainingStep = new TrainingStep(model, optimizer, dataset.actionSpace, config.train.grad_clip);
   const tokensPerStep = samplesPerStep * 3 * config.model.context;
   const bar = context.progress.start("train", config.train.steps, {
     format: "train [{bar}] {value}/{total} loss {loss} val {val} {rate} steps/s eta {eta_formatted}",
@@ -363,66 +358,33 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   let timerStart = Date.now();
   let timerSteps = 0;
   let interrupted = false;
-  /**
-   * One optimizer update with `grads` clipped to train.grad_clip; `grads` are freed once clipped.
-   * Returns the norm before clipping.
-   */
-  const applyClipped = (grads: GradientMap, lr: number): tf.Scalar => {
-    const clipped = clipByGlobalNorm(grads, config.train.grad_clip);
-    tf.dispose(grads instanceof Map ? [...grads.values()] : Object.values(grads));
-    optimizer.applyGradients(clipped.grads, lr);
-    tf.dispose([...clipped.grads.values()]);
-    return clipped.norm;
-  };
 
   try {
     while (step < config.train.steps) {
       const lr = learningRate(step, schedule);
-      let lossTimesSteps = 0;
-      let realSteps = 0;
-      let gradNorm: tf.Scalar;
       // Every micro-batch's inputs, kept until the step ends: plasticity sees the whole step's batch.
-      const microBatches: ModelInputs[] = [];
+      const microBatches: MicroBatch[] = [];
+      const episodesOf: Int32Array[] = [];
+      let outcome: StepOutcome;
       try {
         for (let micro = 0; micro < config.train.grad_accum; micro++) {
-          const episodeIds = sampler.sample(batch, rngs.sampler);
+          episodesOf.push(sampler.sample(batch, rngs.sampler));
           const dropoutSeed = rngs.dropout.nextUint32();
-          const inputs = inputsFromBatch(batch);
-          microBatches.push(inputs);
-          const { value, grads } = tf.variableGrads(
-            () => actionLoss(model.forward(inputs, { training: true, dropoutSeed }).actions, inputs, dataset.actionSpace),
-            model.variables,
-          );
-          const loss = (await value.data())[0]!;
-          value.dispose();
-          if (!Number.isFinite(loss)) {
-            tf.dispose(Object.values(grads));
-            const ids = [...new Set(Array.from(episodeIds, (i) => split.train[i]!))].sort((a, b) => a - b);
-            throw new SnndtError(
-              `the training loss became ${loss} at step ${step + 1} (micro-batch ${micro + 1}); the batch held windows of dataset ` +
-                `episodes ${ids.join(", ")}. Training stopped; the last good checkpoint is ${lastCheckpoint || "(none yet)"}. ` +
-                "Try a lower train.lr, a tighter train.grad_clip, or check those episodes for extreme values.",
-            );
-          }
-          const microSteps = realStepCount(batch);
-          lossTimesSteps += loss * microSteps;
-          realSteps += microSteps;
-          if (accumulator) {
-            accumulator.add(grads, microSteps);
-            tf.dispose(Object.values(grads));
-          } else {
-            gradNorm = applyClipped(grads, lr);
-          }
+          microBatches.push({ inputs: inputsFromBatch(batch), realSteps: realStepCount(batch), dropoutSeed });
         }
-        if (accumulator) {
-          gradNorm = applyClipped(accumulator.mean(), lr);
-          accumulator.reset();
-        }
-        model.applyPlasticity(microBatches);
+        outcome = await trainingStep.apply(microBatches, lr);
+      } catch (err) {
+        if (!(err instanceof NonFiniteLoss)) throw err;
+        const ids = [...new Set(Array.from(episodesOf[err.microBatch]!, (i) => split.train[i]!))].sort((a, b) => a - b);
+        throw new SnndtError(
+          `the training loss became ${err.loss} at step ${step + 1} (micro-batch ${err.microBatch + 1}); the batch held windows of dataset ` +
+            `episodes ${ids.join(", ")}. Training stopped; the last good checkpoint is ${lastCheckpoint || "(none yet)"}. ` +
+            "Try a lower train.lr, a tighter train.grad_clip, or check those episodes for extreme values.",
+        );
       } finally {
-        microBatches.forEach(disposeInputs);
+        microBatches.forEach(({ inputs }) => disposeInputs(inputs));
       }
-      const stepLoss = lossTimesSteps / realSteps;
+      const { loss: stepLoss, gradNorm } = outcome;
       step += 1;
       timerSteps += 1;
       lossWindow.sum += stepLoss;
@@ -463,7 +425,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
           epoch: epochOf(step),
           train_loss: lossWindow.count > 0 ? lossWindow.sum / lossWindow.count : null,
           lr,
-          grad_norm: (await gradNorm!.data())[0]!,
+          grad_norm: (await gradNorm.data())[0]!,
           steps_per_s: stepsPerSecond,
           tokens_per_s: stepsPerSecond * tokensPerStep,
         };
@@ -486,7 +448,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
       } else {
         bar.update(step);
       }
-      gradNorm!.dispose();
+      gradNorm.dispose();
       if (onSchedule(step)) await saveStep();
       // A step awaits only promises the WASM backend settles at once, so a SIGINT/SIGTERM handler
       // would otherwise run only at the next file write; one macrotask turn lets it set the flag.
@@ -523,7 +485,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
       snndtVersion: SNNDT_VERSION,
     });
   }
-  accumulator?.dispose();
+  trainingStep.dispose();
   optimizer.dispose();
   model.dispose();
   return result;
