@@ -3,11 +3,13 @@
 the plain DT that loads an snndt checkpoint directory (state.json + model.safetensors).
 
 Two uses:
-  - take a model trained by snndt into PyTorch (`load_checkpoint`, then call the model on windows).
-    This is the model at inference: no dropout (snndt trains with `model.dropout`, 0.1 by default;
-    add it before fine-tuning here) and no plasticity update (its effect is in the weights);
-  - check snndt's TensorFlow.js math against it: test/fixtures/torch-reference/ holds outputs and
-    gradients this file computed for checkpoints snndt trained, and a test compares snndt with them.
+  - take a model trained by snndt into PyTorch: `load_checkpoint`, then call the model on windows;
+    or `load_training` on a step checkpoint and go on training it with `train_step` (the weights,
+    AdamW's moments and update count, the plasticity trace), as `snndt train --resume` would. Neither
+    has dropout: snndt trains with `model.dropout` (0.1 by default) and inference has none;
+  - check snndt's TensorFlow.js math against it: test/fixtures/torch-reference/ holds outputs,
+    gradients and training steps this file computed for checkpoints snndt trained, and tests compare
+    snndt with them.
 
 It follows the equations of snndt's documentation, one readable function per idea, with autograd
 for every gradient (snndt's fused kernels have hand-written ones). Needs torch and numpy only.
@@ -22,6 +24,17 @@ for every gradient (snndt's fused kernels have hand-written ones). Needs torch a
     attention:       softmax(Q K^T / sqrt(d_head) + M) V per head; heads concatenated, or routed:
                      alpha = sigmoid(W_g relu(W_h [y_1..y_H] + b) + b), out = sum_h alpha_h y_h
     head:            on the state tokens after LN_f: logits (discrete), low + sigmoid(2 z)(high - low)
+
+A training step (`train_step`), for a batch of windows (a step's micro-batches taken together):
+
+    loss:            mean over real steps of the squared error (mean over action dims), or of the
+                     cross entropy of the logits
+    clipping:        every gradient scaled by min(1, grad_clip / global norm)   (grad_clip 0: none)
+    AdamW:           torch.optim.AdamW; weight decay on parameters of rank >= 2 only
+    learning rate:   linear warm-up lr (s + 1) / W for s < W, then constant or cosine to min_lr_ratio lr
+    plasticity:      (full, if enabled) with pre = LN_f output at each state token, post = tanh(W^T pre + b)
+                     and delta = the batch-normalised return-to-go over real steps:
+                     E <- lambda E + mean_n delta_n pre_n post_n^T;  W <- W + eta_local E
 
 Inputs are windows as snndt builds them (src/data/windows.ts; `window` below builds one): returns-to-go
 divided by rtg_scale [B, K, 1], normalised states [B, K, obs_dim], actions [B, K, 1] (indices) or
@@ -42,13 +55,15 @@ import torch
 import torch.nn.functional as F
 
 LAYER_NORM_EPS = 1e-5
+NORMALISE_EPS = 1e-6  # plasticity's delta = (G - mean) / (std + NORMALISE_EPS)
 MASKED = -1e9
 DEFAULT_CURRENT_SCALE = 1.0
 MIN_STATE_STD = 1e-6
 
 
-def read_safetensors(path):
-    """{name: float32 tensor} of a safetensors file (little-endian F32, as snndt writes)."""
+def read_safetensors(path, with_metadata=False):
+    """{name: tensor} of a safetensors file (little-endian F32 or I32, as snndt writes); with
+    `with_metadata`, also its metadata."""
     with open(path, "rb") as f:
         header_len = struct.unpack("<Q", f.read(8))[0]
         header = json.loads(f.read(header_len))
@@ -57,12 +72,12 @@ def read_safetensors(path):
     for name, info in header.items():
         if name == "__metadata__":
             continue
-        if info["dtype"] != "F32":
-            raise ValueError(f"{path}: tensor {name} is {info['dtype']}, expected F32")
+        if info["dtype"] not in ("F32", "I32"):
+            raise ValueError(f"{path}: tensor {name} is {info['dtype']}, expected F32 or I32")
         begin, end = info["data_offsets"]
-        values = np.frombuffer(data[begin:end], dtype="<f4").reshape(info["shape"])
+        values = np.frombuffer(data[begin:end], dtype="<f4" if info["dtype"] == "F32" else "<i4").reshape(info["shape"])
         tensors[name] = torch.tensor(values.copy())
-    return tensors
+    return (tensors, header.get("__metadata__", {})) if with_metadata else tensors
 
 
 def window(norm, observations, actions, returns_to_go, end):
@@ -94,15 +109,101 @@ def window(norm, observations, actions, returns_to_go, end):
     }
 
 
-def load_checkpoint(directory):
-    """(model, normalisation) of an snndt checkpoint directory; the model's parameters require grad."""
+def load_checkpoint(directory, config=None):
+    """(model, normalisation) of an snndt checkpoint directory; the model's parameters require grad.
+    `config` replaces the run's config (state.json's "config"), e.g. to turn plasticity on."""
     with open(os.path.join(directory, "state.json")) as f:
         state = json.load(f)
     params = read_safetensors(os.path.join(directory, "model.safetensors"))
     for tensor in params.values():
         tensor.requires_grad_(True)
     norm = state["normalisation"]
-    return SnndtModel(state["config"]["model"], norm["actionSpace"], params), norm
+    model = SnndtModel((config or state["config"])["model"], norm["actionSpace"], params)
+    saved_trace = ((state.get("trainer") or {}).get("plasticity") or {}).get("head.eligibility")
+    if model.eligibility is not None and saved_trace is not None:
+        model.eligibility = torch.tensor(saved_trace["data"], dtype=torch.float32).reshape(saved_trace["shape"])
+    return model, norm
+
+
+def load_training(directory, config=None):
+    """(model, normalisation, optimizer, step) to continue the run of a step checkpoint: its weights,
+    AdamW's moments and update count (optimizer.safetensors, in PyTorch's names) and the plasticity
+    trace. The next update is `train_step(model, optimizer, batch, learning_rate(step, train), train)`
+    with train = the run's config["train"]; then step + 1. `config` replaces the run's config."""
+    with open(os.path.join(directory, "state.json")) as f:
+        config = config or json.load(f)["config"]
+    model, norm = load_checkpoint(directory, config)
+    moments, metadata = read_safetensors(os.path.join(directory, "optimizer.safetensors"), with_metadata=True)
+    optimizer = adamw(model, config["train"])
+    step = int(metadata["step"])
+    for name, param in model.params.items():
+        optimizer.state[param] = {
+            "step": torch.tensor(float(step)),
+            "exp_avg": moments[f"exp_avg/{name}"].clone(),
+            "exp_avg_sq": moments[f"exp_avg_sq/{name}"].clone(),
+        }
+    return model, norm, optimizer, step
+
+
+def adamw(model, train):
+    """torch.optim.AdamW over the model's parameters, weight decay on those of rank >= 2 only."""
+    params = [model.params[name] for name in sorted(model.params)]
+    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": train["weight_decay"]},
+              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=train["lr"], betas=(train["beta1"], train["beta2"]), eps=train["eps"])
+
+
+def learning_rate(step, train):
+    """The learning rate of update index `step` (0-based: the updates already applied)."""
+    lr, warmup = train["lr"], train["warmup_steps"]
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    if train["schedule"] == "constant":
+        return lr
+    progress = min(1.0, (step - warmup) / max(1, train["steps"] - warmup))
+    low = train["min_lr_ratio"] * lr
+    return low + (lr - low) * (1 + math.cos(math.pi * progress)) / 2
+
+
+def action_loss(model, output, actions, mask):
+    """Mean over the real steps of the squared error (continuous) or the cross entropy (discrete)."""
+    if model.action_space["kind"] == "discrete":
+        per_step = F.cross_entropy(output.transpose(1, 2), actions[..., 0].long(), reduction="none")
+    else:
+        per_step = ((output - actions) ** 2).mean(dim=-1)
+    return (per_step * mask).sum() / mask.sum().clamp_min(1)
+
+
+def train_step(model, optimizer, batch, lr, train):
+    """One update on `batch` (a dict of window tensors: a step's micro-batches concatenated, as one
+    large batch). Returns (loss, the gradients' global norm before clipping)."""
+    optimizer.zero_grad()
+    loss = action_loss(model, model(**batch), batch["actions"], batch["mask"])
+    loss.backward()
+    params = [model.params[name] for name in sorted(model.params)]
+    norm = torch.sqrt(sum((p.grad.double() ** 2).sum() for p in params if p.grad is not None))
+    if train["grad_clip"] > 0:
+        torch.nn.utils.clip_grad_norm_(params, train["grad_clip"])
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    optimizer.step()
+    if model.eligibility is not None:
+        with torch.no_grad():
+            plasticity_step(model, batch)
+    return float(loss.detach()), float(norm)
+
+
+def plasticity_step(model, batch):
+    """The three-factor update of the head after the optimizer's, on the batch just trained on."""
+    p, settings = model.params, model.config["plasticity"]
+    pre = model.head_inputs(**batch).reshape(-1, model.config["d_model"])
+    post = torch.tanh(dense(pre, p, "head"))
+    returns_to_go, mask = batch["returns_to_go"].reshape(-1), batch["mask"].reshape(-1)
+    count = mask.sum().clamp_min(1)
+    centered = (returns_to_go - (returns_to_go * mask).sum() / count) * mask
+    delta = centered / (torch.sqrt((centered ** 2).sum() / count) + NORMALISE_EPS)
+    model.eligibility = settings["lambda"] * model.eligibility + (pre * delta[:, None]).T @ post / count
+    p["head.weight"] += settings["eta_local"] * model.eligibility
 
 
 class Spike(torch.autograd.Function):
@@ -154,25 +255,34 @@ def attention_bias(mask):
     return ((1 - causal[None] * key_allowed) * MASKED)[:, None]
 
 
+class MarginWatch:
+    """Within `with MarginWatch() as watch:`, every spike decision is watched: `watch.spikes` counts the
+    spikes fired (LIF neurons and oscillators, as snndt counts them) and `watch.margin` is the smallest
+    distance of any membrane (or oscillator) to its threshold. Where that distance is at float32
+    rounding level, another implementation may fire differently."""
+
+    def __enter__(self):
+        self.spikes, self.margin = 0.0, float("inf")
+        self.original = Spike.apply
+
+        def watching(u, k, strict):
+            self.margin = min(self.margin, float(u.detach().abs().min()))
+            s = self.original(u, k, strict)
+            self.spikes += float(s.detach().sum())
+            return s
+
+        Spike.apply = watching
+        return self
+
+    def __exit__(self, *exc):
+        Spike.apply = self.original
+
+
 def watched(model, inputs):
-    """(output, spikes, margin): the model's output, the spikes it fired (LIF neurons and oscillators,
-    as snndt counts them) and the smallest distance of any membrane (or oscillator) to its threshold.
-    Where that distance is at float32 rounding level, another implementation may fire differently."""
-    spikes, margin = [0.0], [float("inf")]
-    original = Spike.apply
-
-    def watching(u, k, strict):
-        margin[0] = min(margin[0], float(u.detach().abs().min()))
-        s = original(u, k, strict)
-        spikes[0] += float(s.detach().sum())
-        return s
-
-    Spike.apply = watching
-    try:
+    """(output, spikes, margin) of one forward pass: see MarginWatch."""
+    with MarginWatch() as watch:
         out = model(**inputs)
-    finally:
-        Spike.apply = original
-    return out, spikes[0], margin[0]
+    return out, watch.spikes, watch.margin
 
 
 class SnndtModel:
@@ -184,6 +294,8 @@ class SnndtModel:
         variant = config["variant"]
         self.positional_spikes = self.spiking and variant in ("pos-only", "full")
         self.routing = self.spiking and variant in ("route-only", "full")
+        plastic = self.spiking and config["plasticity"]["enabled"]
+        self.eligibility = torch.zeros(params["head.weight"].shape) if plastic else None
 
     def time_code(self, timesteps):
         p = self.params
@@ -235,8 +347,8 @@ class SnndtModel:
             hidden = F.gelu(hidden, approximate="tanh")
         return dense(hidden, self.params, f"{name}.out")
 
-    def __call__(self, returns_to_go, states, actions, timesteps, mask):
-        """Actions (continuous) or logits (discrete) at every state token: [B, K, width]."""
+    def head_inputs(self, returns_to_go, states, actions, timesteps, mask):
+        """The head's inputs: the final layer norm's output at every state token, [B, K, d_model]."""
         p = self.params
         if int(timesteps.min()) < 0 or int(timesteps.max()) >= self.config["max_ep_len"]:
             raise ValueError(f"timesteps must lie in [0, {self.config['max_ep_len']})")
@@ -245,7 +357,11 @@ class SnndtModel:
         for i in range(self.config["n_layers"]):
             x = x + self.attention(layer_norm(x, p, f"blocks.{i}.ln1"), bias, f"blocks.{i}.attn")
             x = x + self.feed_forward(layer_norm(x, p, f"blocks.{i}.ln2"), f"blocks.{i}.mlp")
-        z = dense(layer_norm(x, p, "ln_f")[:, 1::3], p, "head")
+        return layer_norm(x, p, "ln_f")[:, 1::3]
+
+    def __call__(self, returns_to_go, states, actions, timesteps, mask):
+        """Actions (continuous) or logits (discrete) at every state token: [B, K, width]."""
+        z = dense(self.head_inputs(returns_to_go, states, actions, timesteps, mask), self.params, "head")
         if self.action_space["kind"] == "discrete":
             return z
         low = torch.tensor(self.action_space["low"], dtype=torch.float32)

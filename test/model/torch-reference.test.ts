@@ -10,6 +10,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as path from "node:path";
+import { largest, relativeError } from "../helpers/compare.js";
 import { FIXTURES } from "../helpers/paths.js";
 import { selectBackend, tf } from "../../src/runtime/backend.js";
 import { readSafetensors, type TensorEntry } from "../../src/train/safetensors.js";
@@ -18,25 +19,6 @@ import type { ModelInputs } from "../../src/model/index.js";
 import type { WindowBatch } from "../../src/data/windows.js";
 
 const MODELS = ["cartpole-full", "pendulum-baseline", "cartpole-dt"];
-
-/** The largest |value|. */
-function largest(values: ArrayLike<number>): number {
-  let scale = 0;
-  for (let i = 0; i < values.length; i++) scale = Math.max(scale, Math.abs(values[i]!));
-  return scale;
-}
-
-/**
- * Largest |a - b| relative to the largest |b| (a whole tensor's scale: float32 sums differ by
- * order), or to `floor` if that is larger: a gradient that is zero in exact arithmetic (a float
- * DT's key bias, which shifts every score of a query alike) is rounding noise on both sides.
- */
-function relativeError(actual: ArrayLike<number>, expected: ArrayLike<number>, floor = 0): number {
-  assert.equal(actual.length, expected.length);
-  let worst = 0;
-  for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(actual[i]! - expected[i]!));
-  return worst / Math.max(largest(expected), floor);
-}
 
 function entry(tensors: Map<string, TensorEntry>, name: string): TensorEntry {
   const found = tensors.get(name);
@@ -105,6 +87,8 @@ for (const [name, backend] of MODELS.flatMap((model) => (["wasm", "cpu"] as cons
       const floor = 1e-3 * Math.max(...model.parameterNames.map((parameter) => largest(expectedGrad(parameter))));
       model.variables.forEach((variable, i) => {
         const parameter = model.parameterNames[i]!;
+        // The floor: a gradient that is zero in exact arithmetic (a float DT's key bias, which shifts
+        // every score of a query alike) is rounding noise on both sides.
         const error = relativeError(grads[variable.name]!.dataSync(), expectedGrad(parameter), floor);
         assert.ok(error < 1e-4, `gradient of ${parameter}: relative error ${error}`);
       });
