@@ -222,7 +222,8 @@ function sliceRowsFor(col: Column): number {
 async function readD4rl(file: string, h5file: H5Group, reader: RowReader, options: Hdf5ReadOptions): Promise<RawDataset> {
   const cols = options.columns ?? {};
   const keys = h5call(file, "listing the root group", () => h5file.keys());
-  const obs = observationColumn(file, openColumn(file, h5file, requireColumn(file, keys, "observations", cols, "datasets"), "", null));
+  // Observations of more than one axis a step (small images) are read flat, as in Minari files.
+  const obs = observationColumn(file, openColumn(file, h5file, requireColumn(file, keys, "observations", cols, "datasets"), "", null, true));
   const act = openColumn(file, h5file, requireColumn(file, keys, "actions", cols, "datasets"), "", null);
   const rew = openColumn(file, h5file, requireColumn(file, keys, "rewards", cols, "datasets"), "", 1);
   const termName = findColumn(file, keys, "terminals", cols, "datasets");

@@ -210,6 +210,14 @@ test(
       terminals: { data: Int8Array.of(0, 1), shape: [2] },
     });
     await expectError(d4rl, [/dataset "observations" has shape \(2, 65537\), 65537 values a step; snndt reads HDF5 observations of up to 65536 values a step/, /embedded as one flat vector/]);
+    const frames = path.join(dir, "frames.hdf5");
+    await writeHdf5(frames, {
+      observations: { data: new Uint8Array(2 * 210 * 160 * 3), shape: [2, 210, 160, 3] },
+      actions: { data: Float32Array.of(0, 1), shape: [2] },
+      rewards: { data: Float32Array.of(1, 1), shape: [2] },
+      terminals: { data: Int8Array.of(0, 1), shape: [2] },
+    });
+    await expectError(frames, [/dataset "observations" has shape \(2, 210, 160, 3\), 100800 values a step/]);
     // A Minari Box of images, (steps + 1, 210, 160, 3) as Atari's: refused before its pixels are read.
     const minari = path.join(dir, "main_data.hdf5");
     await writeHdf5(minari, {

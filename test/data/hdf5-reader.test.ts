@@ -67,6 +67,24 @@ test(
 );
 
 test(
+  "D4RL observations of more than one axis a step (small images) are read flat, in row-major order",
+  withTmp(async (dir) => {
+    const file = path.join(dir, "frames.hdf5");
+    // 3 steps of 2x3 frames: value = 10 * step + position in the frame.
+    const frames = Uint8Array.from({ length: 18 }, (_, i) => 10 * Math.floor(i / 6) + (i % 6));
+    await writeHdf5(file, {
+      observations: { data: frames, shape: [3, 2, 3] },
+      actions: { data: Float32Array.of(0.1, 0.2, 0.3), shape: [3, 1] },
+      rewards: { data: Float32Array.of(1, 1, 1), shape: [3] },
+      terminals: { data: Int8Array.of(0, 0, 1), shape: [3] },
+    });
+    const data = await loadDataset(file);
+    assert.equal(data.obsDim, 6);
+    assert.deepEqual([...data.episodes[0]!.observations], [...frames]);
+  }),
+);
+
+test(
   "Minari: 12 episode groups are read in numeric order (episode_10 after episode_9), final observation dropped",
   withTmp(async (dir) => {
     const file = path.join(dir, "main_data.hdf5");
