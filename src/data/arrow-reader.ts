@@ -16,7 +16,7 @@ import { InputError } from "../runtime/errors.js";
 import { registerArrowCodecs } from "./codecs.js";
 import { ambiguousEndsWarning, findColumn, requireColumn, requireVectorColumns, type ColumnNames } from "./columns.js";
 import { flattenNumbers, holdsNumbers, listDepth, type NestedNumbers } from "./arrow-nested.js";
-import { endsEpisode, splitAtFlags, type RawDataset, type RawEpisode, type SourceFormat } from "./raw.js";
+import { collectedByOf, endsEpisode, splitAtFlags, type RawDataset, type RawEpisode, type SourceFormat } from "./raw.js";
 import { flattenObservationParts, type DeclaredObservation, type ObservationPart, type StoredPart } from "./observation-parts.js";
 
 export interface ArrowReadOptions {
@@ -489,13 +489,8 @@ export function rawFromTable(file: string, format: SourceFormat, table: Table, g
   const perEpisode =
     listDepth(rewType).depth >= 1 && rewType.typeId !== Type.FixedSizeList && !(vectorSteps && everyRowHoldsOne(file, rewName, table));
   const raw = perEpisode ? readPerEpisode(file, format, table, names, options) : readPerStep(file, format, table, names, options);
-  const metadata = table.schema.metadata;
-  const seed = Number(metadata.get("snndt.seed"));
-  const env = metadata.get("snndt.env");
-  if (env === undefined || !Number.isSafeInteger(seed)) return raw;
-  const seeds = (metadata.get("snndt.seeds") ?? "").split(",").filter((s) => s !== "").map(Number);
-  const collectedBy = { env, policy: metadata.get("snndt.policy") ?? "", seed, ...(seeds.length > 0 && seeds.every(Number.isSafeInteger) ? { seeds } : {}) };
-  return { ...raw, collectedBy };
+  const collectedBy = collectedByOf(table.schema.metadata);
+  return collectedBy ? { ...raw, collectedBy } : raw;
 }
 
 /** Read an Arrow IPC file or stream in either layout. */

@@ -62,6 +62,23 @@ export interface CollectedBy {
 }
 
 /**
+ * How an snndt steps file says who played it (snndt collect, eval --trajectories), in its schema
+ * metadata; `collectedByOf` reads it back, so a dataset made from the file keeps it.
+ */
+export function collectedByMetadata(by: CollectedBy): Record<string, string> {
+  return { "snndt.env": by.env, "snndt.policy": by.policy, "snndt.seed": String(by.seed), ...(by.seeds ? { "snndt.seeds": by.seeds.join(",") } : {}) };
+}
+
+/** The CollectedBy of a file's schema metadata, or undefined when it has none (or a damaged one). */
+export function collectedByOf(metadata: ReadonlyMap<string, string>): CollectedBy | undefined {
+  const seed = Number(metadata.get("snndt.seed"));
+  const env = metadata.get("snndt.env");
+  if (env === undefined || !Number.isSafeInteger(seed)) return undefined;
+  const seeds = (metadata.get("snndt.seeds") ?? "").split(",").filter((s) => s !== "").map(Number);
+  return { env, policy: metadata.get("snndt.policy") ?? "", seed, ...(seeds.length > 0 && seeds.every(Number.isSafeInteger) ? { seeds } : {}) };
+}
+
+/**
  * A declared action space: by the user (prepare-dataset's --action-space, --action-n,
  * --action-low/--action-high) or by the file's own metadata (Minari's). Whatever is left out is
  * detected from the data. Continuous bounds hold one number for every dimension or one per

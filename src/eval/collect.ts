@@ -5,6 +5,7 @@
  * policy draws from Rng.derive(seed, "collect:policy").
  */
 import { writeStepsArrow } from "../data/arrow-writer.js";
+import { collectedByMetadata } from "../data/raw.js";
 import type { Episode } from "../data/types.js";
 import { UsageError } from "../runtime/errors.js";
 import { Rng } from "../runtime/rng.js";
@@ -105,9 +106,7 @@ export async function collectEpisodes(options: CollectOptions): Promise<CollectR
 export async function writeCollection(file: string, result: CollectResult): Promise<void> {
   const { summary } = result;
   await writeStepsArrow(file, result.episodes, makeEnv(summary.env).actionSpace, {
-    "snndt.env": summary.env,
-    "snndt.policy": summary.policy,
-    "snndt.seed": String(summary.seed),
+    ...collectedByMetadata({ env: summary.env, policy: summary.policy, seed: summary.seed }),
     "snndt.episodes": String(result.episodes.length),
     "snndt.episode_qualities": result.qualities.join(","),
   });

@@ -10,7 +10,7 @@ import { InputError, SnndtError, UsageError } from "../runtime/errors.js";
 import { SNNDT_VERSION } from "../runtime/version.js";
 import { episodeReturns, episodesSha256, loadDataset, returnSupport, type ReturnSupport } from "../data/dataset.js";
 import type { ActionSpace, Episode } from "../data/types.js";
-import type { CollectedBy } from "../data/raw.js";
+import { collectedByMetadata, type CollectedBy } from "../data/raw.js";
 import { EpisodeHistory } from "../data/windows.js";
 import { createModel, disposeInputs, inputsFromBatch, modelLabel, SPIKE_KINDS, type SpikeKind } from "../model/index.js";
 import { firingRate } from "../model/populations.js";
@@ -289,7 +289,7 @@ async function runSplitFingerprints(policy: LoadedPolicy, own: string, request: 
  */
 function playedWith(envId: string, checkpoint: string, episodes: readonly EpisodeOutcome[]): Record<string, string> {
   const seeds = [...new Set(episodes.map((e) => e.seed))];
-  return { "snndt.env": envId, "snndt.policy": `snndt eval ${checkpoint}`, "snndt.seed": String(seeds[0]), "snndt.seeds": seeds.join(",") };
+  return collectedByMetadata({ env: envId, policy: `snndt eval ${checkpoint}`, seed: seeds[0]!, seeds });
 }
 
 /** An episode's states, actions and rewards hashed (its end flags left out). */
