@@ -344,6 +344,7 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
     droppedPartialSteps,
     warnings,
     ...(obs.parts ? { observationParts: obs.parts } : {}),
+    ...(obsNames.length > 1 ? { observationColumns: obsNames } : {}),
   };
 }
 

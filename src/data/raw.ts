@@ -45,6 +45,8 @@ export interface RawDataset {
   declaredActionSpace?: ActionSpaceDeclaration;
   /** For observations of a Dict or Tuple space: where each part sits in the flattened vector. */
   observationParts?: ObservationPart[];
+  /** For observations spread over scalar columns (obs_0, obs_1, ...): the column of each element. */
+  observationColumns?: string[];
 }
 
 /**
@@ -160,6 +162,8 @@ function describeNonfinite(raw: RawDataset, ep: RawEpisode): string | null {
     if (i >= 0) {
       const t = Math.floor(i / width);
       const element = i % width;
+      const ownColumn = values === ep.observations ? raw.observationColumns?.[element] : undefined;
+      if (ownColumn !== undefined) return `column "${ownColumn}" at ${ep.locate(t)} holds ${values[i]}`;
       // In a flattened Dict/Tuple observation, the part the element came from.
       const part = values === ep.observations ? raw.observationParts?.find((p) => element >= p.start && element < p.start + p.width) : undefined;
       const where = width > 1 ? `, element ${element}${part ? ` (part "${part.name}")` : ""}` : "";

@@ -237,6 +237,10 @@ test(
     await writeArrow(numbered, { ...rest, obs_1: vec(OBS.map((o) => o[1]), f64), obs_0: vec(OBS.map((o) => o[0]), f64) });
     await checkHandEpisodes(numbered);
     assert.equal((await loadDataset(numbered)).manifest.source.columns["observations"], "obs_0..obs_1");
+    // A NaN is named by the column it is in.
+    const withNan = path.join(dir, "numbered-nan.arrow");
+    await writeArrow(withNan, { ...rest, obs_0: vec(OBS.map((o) => o[0]), f64), obs_1: vec(OBS.map((o, i) => (i === 2 ? NaN : o[1])), f64) });
+    await assert.rejects(loadDataset(withNan), /numbered-nan\.arrow: column "obs_1" at row 2 holds NaN/);
     const named = path.join(dir, "named.arrow");
     await writeArrow(named, { ...rest, x: vec(OBS.map((o) => o[0]), f32), v: vec(OBS.map((o) => o[1]), f32) });
     await checkHandEpisodesWith(named, { columns: { observations: "x,v" } });
