@@ -219,9 +219,26 @@ function sliceRowsFor(col: Column): number {
   return chunkRows > 0 ? Math.ceil(SLICE_ROWS / chunkRows) * chunkRows : SLICE_ROWS;
 }
 
+/**
+ * A group's own names, and every name a flag gives as a path below it ("infos/qpos") that leads to
+ * a dataset: D4RL and Minari files keep more per-step data in subgroups such as infos/.
+ */
+function withNestedNames(group: H5Group, keys: string[], cols: ColumnNames): string[] {
+  const nested = Object.values(cols).filter((name) => name.includes("/") && !keys.includes(name));
+  const found = nested.filter((name) => {
+    try {
+      const entity = group.get(name);
+      return entity !== null && "slice" in entity;
+    } catch {
+      return false; // a path through a missing group
+    }
+  });
+  return [...keys, ...found];
+}
+
 async function readD4rl(file: string, h5file: H5Group, reader: RowReader, options: Hdf5ReadOptions): Promise<RawDataset> {
   const cols = options.columns ?? {};
-  const keys = h5call(file, "listing the root group", () => h5file.keys());
+  const keys = withNestedNames(h5file, h5call(file, "listing the root group", () => h5file.keys()), cols);
   // Observations of more than one axis a step (small images) are read flat, as in Minari files.
   const obs = observationColumn(file, openColumn(file, h5file, requireColumn(file, keys, "observations", cols, "datasets"), "", null, true));
   const act = openColumn(file, h5file, requireColumn(file, keys, "actions", cols, "datasets"), "", null);
@@ -353,7 +370,7 @@ async function readMinari(file: string, h5file: H5Group, groupNames: string[], r
   const bar = options.progress?.start(`reading ${path.basename(file)}`, ordered.length);
   for (const [index, groupName] of ordered.entries()) {
     const group = h5call(file, `opening group "${groupName}"`, () => h5file.get(groupName) as H5Group);
-    const keys = h5call(file, `listing group "${groupName}"`, () => group.keys());
+    const keys = withNestedNames(group, h5call(file, `listing group "${groupName}"`, () => group.keys()), cols);
     const what = `datasets in "${groupName}"`;
     const prefix = `${groupName}/`;
     const obs = readMinariObservations(file, group, requireColumn(file, keys, "observations", cols, what), prefix, reader, observationSpace.get);

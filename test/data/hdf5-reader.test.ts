@@ -67,6 +67,38 @@ test(
 );
 
 test(
+  "datasets in subgroups (infos/qpos) are named by their path, in D4RL and Minari files",
+  withTmp(async (dir) => {
+    const file = path.join(dir, "nested.hdf5");
+    await writeHdf5(file, {
+      observations: { data: Float32Array.of(0, 1, 2), shape: [3, 1] },
+      "infos/qpos": { data: Float32Array.of(0, 0, 1, 1, 2, 2), shape: [3, 2] },
+      actions: { data: Float32Array.of(0.1, 0.2, 0.3), shape: [3, 1] },
+      rewards: { data: Float32Array.of(1, 1, 1), shape: [3] },
+      "infos/done": { data: Int8Array.of(0, 0, 1), shape: [3] },
+    });
+    const data = await loadDataset(file, { columns: { observations: "infos/qpos", terminals: "infos/done" } });
+    assert.equal(data.obsDim, 2);
+    assert.deepEqual([...data.episodes[0]!.observations], [0, 0, 1, 1, 2, 2]);
+    assert.deepEqual(data.manifest.source.columns, { observations: "infos/qpos", actions: "actions", rewards: "rewards", terminals: "infos/done" });
+    await assert.rejects(loadDataset(file, { columns: { observations: "infos/qvel", terminals: "infos/done" } }), /--obs-column names "infos\/qvel", but there is no such column/);
+    await assert.rejects(loadDataset(file, { columns: { observations: "infos", terminals: "infos/done" } }), /"infos" is a group .*; expected a numeric dataset of one row a step/);
+
+    const minari = path.join(dir, "main_data.hdf5");
+    await writeHdf5(minari, {
+      "episode_0/observations": { data: Float32Array.of(0, 1, 2), shape: [3, 1] },
+      "episode_0/infos/pos": { data: Float32Array.of(5, 6, 7), shape: [3, 1] },
+      "episode_0/actions": { data: Float32Array.of(0.5, 0.5), shape: [2, 1] },
+      "episode_0/rewards": { data: Float64Array.of(1, 2), shape: [2] },
+      "episode_0/terminations": { data: Int8Array.of(0, 1), shape: [2] },
+      "episode_0/truncations": { data: Int8Array.of(0, 0), shape: [2] },
+    });
+    const fromMinari = await loadDataset(minari, { columns: { observations: "infos/pos" } });
+    assert.deepEqual([...fromMinari.episodes[0]!.observations], [5, 6]);
+  }),
+);
+
+test(
   "D4RL observations of more than one axis a step (small images) are read flat, in row-major order",
   withTmp(async (dir) => {
     const file = path.join(dir, "frames.hdf5");

@@ -57,7 +57,7 @@ export function registerPrepareDataset(program: Command, context: () => RunConte
     .option("--action-n <n>", "number of discrete actions (the environment's; default: a Minari file's declaration, else the largest action in the data + 1)")
     .option("--action-low <values>", "continuous action lower bounds, one number or one per dimension (the environment's box; default: a Minari file's declaration, else the data's minimum)")
     .option("--action-high <values>", "continuous action upper bounds, one number or one per dimension (default: as --action-low, the maximum)")
-    .option("--obs-column <name>", "column/dataset holding observations (per-step Arrow/Parquet: several scalar columns as a comma-separated list; obs_0, obs_1, ... are found unasked)")
+    .option("--obs-column <name>", "column/dataset holding observations (per-step Arrow/Parquet: several scalar columns as a comma-separated list; obs_0, obs_1, ... are found unasked; HDF5: a path such as infos/qpos)")
     .option("--action-column <name>", "column/dataset holding actions (per-step Arrow/Parquet: several scalar columns as a comma-separated list; action_0, ... are found unasked)")
     .option("--reward-column <name>", "column/dataset holding rewards")
     .option("--episode-column <name>", "column holding episode ids (per-step Arrow/Parquet; none: there is none)")
