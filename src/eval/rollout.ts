@@ -56,6 +56,17 @@ export class SpikeTally {
       for (const kind of SPIKE_KINDS) row[kind] += layer.spikes[kind];
     }
   }
+
+  /** Add another tally's counts to this one. */
+  addAll(other: SpikeTally): void {
+    this.decisions += other.decisions;
+    this.synapticOps += other.synapticOps;
+    this.macs += other.macs;
+    other.spikes.forEach((sums, layer) => {
+      const row = (this.spikes[layer] ??= { q: 0, k: 0, v: 0, positional: 0, other: 0 });
+      for (const kind of SPIKE_KINDS) row[kind] += sums[kind];
+    });
+  }
 }
 
 export interface RolloutOptions {
@@ -77,6 +88,7 @@ export interface RolloutOptions {
 
 export interface RolloutResult {
   episodes: EpisodeOutcome[];
+  /** The counted decisions of the finished episodes. */
   tally: SpikeTally;
   /** Set when the environment failed part-way: the episodes above are the finished ones. */
   partial: { reason: string } | null;
@@ -139,6 +151,9 @@ async function playEpisode(
 ): Promise<Omit<EpisodeOutcome, "seed" | "indexUnderSeed">> {
   history.reset();
   recorder?.startEpisode();
+  // Counted into `tally` when the episode finishes, so that a partial evaluation's spike counts
+  // are of its finished episodes, as its episodes and trajectories are.
+  const counted = new SpikeTally();
   let observation = await env.reset(seed);
   let returnToGo = target;
   let total = 0;
@@ -147,7 +162,7 @@ async function playEpisode(
   for (;;) {
     history.observe(observation, returnToGo);
     const decision = decide(policy.runner, history.window(), policy.spec.actionSpace, spiking && length % statsEvery === 0);
-    if (decision.stats) tally.add(decision.stats);
+    if (decision.stats) counted.add(decision.stats);
     const action = decision.action;
     history.act(typeof action === "number" ? [action] : action);
     const result = await env.step(typeof action === "number" ? action : Array.from(action));
@@ -158,6 +173,7 @@ async function playEpisode(
     observation = result.observation;
     if (result.terminated || result.truncated) {
       recorder?.endEpisode(result.terminated, result.truncated);
+      tally.addAll(counted);
       return { target, return: total, length, terminated: result.terminated, truncated: result.truncated };
     }
   }

@@ -332,6 +332,12 @@ test("an external environment that dies part-way keeps the finished episodes, ma
   assert.equal(steps.numRows, result.episodes.reduce((n, e) => n + e.length, 0));
   assert.ok(steps.numRows < 150);
   assert.equal(steps.getChild("episode_id")!.get(steps.numRows - 1), result.episodes.length - 1);
+  // eval.json's spikes are counted on the same decisions the file records spikes for.
+  const spikes = steps.getChild("spikes")!.toArray() as Int32Array;
+  const counted = Array.from({ length: steps.numRows }, (_, i) => steps.getChild("spikes")!.isValid(i)).filter(Boolean).length;
+  assert.equal(result.spikes!.decisions, counted);
+  const total = Array.from({ length: steps.numRows }, (_, i) => (steps.getChild("spikes")!.isValid(i) ? spikes[i]! : 0)).reduce((a, b) => a + b, 0);
+  assert.ok(Math.abs(result.spikes!.perDecision - total / counted) < 1e-9 * total);
 });
 
 test("an external environment that fails while decisions are timed keeps the finished evaluation, latency not measured", () => {
