@@ -5,8 +5,9 @@ the plain DT that loads an snndt checkpoint directory (state.json + model.safete
 Two uses:
   - take a model trained by snndt into PyTorch: `load_checkpoint`, then call the model on windows;
     or `load_training` on a step checkpoint and go on training it with `train_step` (the weights,
-    AdamW's moments and update count, the plasticity trace), as `snndt train --resume` would. Neither
-    has dropout: snndt trains with `model.dropout` (0.1 by default) and inference has none;
+    AdamW's moments and update count, the plasticity trace), as `snndt train --resume` would for a
+    run without dropout. The reference has none: snndt trains with `model.dropout` (0.1 by default),
+    so add it here to continue such a run alike;
   - check snndt's TensorFlow.js math against it: test/fixtures/torch-reference/ holds outputs,
     gradients and training steps this file computed for checkpoints snndt trained, and tests compare
     snndt with them.
@@ -29,10 +30,11 @@ A training step (`train_step`), for a batch of windows (a step's micro-batches t
 
     loss:            mean over real steps of the squared error (mean over action dims), or of the
                      cross entropy of the logits
-    clipping:        every gradient scaled by min(1, grad_clip / global norm)   (grad_clip 0: none)
+    clipping:        every gradient scaled by min(1, grad_clip / (global norm + 1e-6)), torch's way
+                     (snndt leaves out the 1e-6: a difference of 1e-6 of the norm); grad_clip 0: none
     AdamW:           torch.optim.AdamW; weight decay on parameters of rank >= 2 only
     learning rate:   linear warm-up lr (s + 1) / W for s < W, then constant or cosine to min_lr_ratio lr
-    plasticity:      (full, if enabled) with pre = LN_f output at each state token, post = tanh(W^T pre + b)
+    plasticity:      (spiking models, if enabled) with pre = LN_f output at each state token, post = tanh(W^T pre + b)
                      and delta = the batch-normalised return-to-go over real steps:
                      E <- lambda E + mean_n delta_n pre_n post_n^T;  W <- W + eta_local E
 
@@ -110,8 +112,9 @@ def window(norm, observations, actions, returns_to_go, end):
 
 
 def load_checkpoint(directory, config=None):
-    """(model, normalisation) of an snndt checkpoint directory; the model's parameters require grad.
-    `config` replaces the run's config (state.json's "config"), e.g. to turn plasticity on."""
+    """(model, normalisation) of an snndt checkpoint directory; the model's parameters require grad,
+    and a model with plasticity gets the checkpoint's eligibility trace. `config` replaces the run's
+    config (state.json's "config"), e.g. to turn plasticity on (its trace then starts at zero)."""
     with open(os.path.join(directory, "state.json")) as f:
         state = json.load(f)
     params = read_safetensors(os.path.join(directory, "model.safetensors"))
@@ -119,9 +122,14 @@ def load_checkpoint(directory, config=None):
         tensor.requires_grad_(True)
     norm = state["normalisation"]
     model = SnndtModel((config or state["config"])["model"], norm["actionSpace"], params)
-    saved_trace = ((state.get("trainer") or {}).get("plasticity") or {}).get("head.eligibility")
-    if model.eligibility is not None and saved_trace is not None:
-        model.eligibility = torch.tensor(saved_trace["data"], dtype=torch.float32).reshape(saved_trace["shape"])
+    if model.eligibility is not None:
+        saved = (state.get("trainer") or {}).get("plasticity") or {}
+        # Checkpoints older than the key hold their one trace under another name.
+        trace = saved.get("head.eligibility") or (next(iter(saved.values())) if len(saved) == 1 else None)
+        if trace is not None:
+            model.eligibility = torch.tensor(trace["data"], dtype=torch.float32).reshape(trace["shape"])
+        elif config is None:
+            raise ValueError(f"{directory}/state.json has no plasticity trace, but the run's model uses plasticity")
     return model, norm
 
 
@@ -179,6 +187,8 @@ def train_step(model, optimizer, batch, lr, train):
     large batch). Returns (loss, the gradients' global norm before clipping)."""
     optimizer.zero_grad()
     loss = action_loss(model, model(**batch), batch["actions"], batch["mask"])
+    if not math.isfinite(float(loss.detach())):
+        raise FloatingPointError(f"the loss is {float(loss.detach())}; no update applied")
     loss.backward()
     params = [model.params[name] for name in sorted(model.params)]
     norm = torch.sqrt(sum((p.grad.double() ** 2).sum() for p in params if p.grad is not None))

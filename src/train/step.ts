@@ -31,7 +31,7 @@ export interface MicroBatch {
 export interface StepOutcome {
   /** The mean loss over the step's real steps. */
   loss: number;
-  /** The gradient's global norm before clipping (a device scalar: read it back only when needed). */
+  /** The gradient's global norm before clipping (a device scalar, read back only when needed; the caller disposes it). */
   gradNorm: tf.Scalar;
 }
 
@@ -60,6 +60,9 @@ export class TrainingStep {
   /** Apply one update with learning rate `lr`; throws NonFiniteLoss before updating anything. */
   async apply(microBatches: readonly MicroBatch[], lr: number): Promise<StepOutcome> {
     if (microBatches.length === 0) throw new Error("a training step needs at least one micro-batch");
+    for (const { realSteps } of microBatches) {
+      if (!Number.isInteger(realSteps) || realSteps <= 0) throw new Error(`a micro-batch's real steps must be a positive integer, got ${realSteps}`);
+    }
     let lossTimesSteps = 0;
     let realSteps = 0;
     let gradNorm: tf.Scalar | undefined;

@@ -4,9 +4,10 @@
  *
  *   for step in [start, train.steps):
  *     lr = schedule(step)
- *     for each of grad_accum micro-batches: sample windows, loss = masked MSE / CE, grads
- *       (accumulated weighted by the micro-batch's real steps, so they add up to one large batch's)
- *     clip by global norm, AdamW update, plasticity update (if enabled)          (step.ts)
+ *     sample grad_accum micro-batches of windows, each with its dropout seed
+ *     the update (step.ts): loss = masked MSE / CE and grads of each micro-batch (accumulated
+ *       weighted by its real steps, so they add up to one large batch's), clip by global norm,
+ *       AdamW, plasticity (if enabled)
  *     every log_every: metrics row; every eval_every: validation (+ best/); every checkpoint_every: step-N/
  *
  * Every random choice comes from streams derived from `config.seed` ("split", "init", "sampler",
