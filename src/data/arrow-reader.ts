@@ -344,7 +344,9 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
     droppedPartialSteps,
     warnings,
     ...(obs.parts ? { observationParts: obs.parts } : {}),
-    ...(obsNames.length > 1 ? { observationColumns: obsNames } : {}),
+    ...(obsNames.length > 1 || actNames.length > 1
+      ? { spreadColumns: { ...(obsNames.length > 1 ? { observations: obsNames } : {}), ...(actNames.length > 1 ? { actions: actNames } : {}) } }
+      : {}),
   };
 }
 

@@ -311,6 +311,10 @@ export async function prepareDataset(input: string, outDir: string, options: Pre
         progress: options.progress ?? ctx.progress,
         warn: options.warn ?? ((message) => ctx.logger.warn(message)),
       });
+      // Its observations and actions alone (float32) can be too many to read back: said before writing.
+      const steps = finished.episodes.reduce((n, ep) => n + ep.length, 0);
+      const atLeast = steps * (finished.obsDim + (finished.actionSpace.kind === "discrete" ? 1 : finished.actionSpace.dim)) * 4;
+      if (atLeast > MAX_WHOLE_FILE_BYTES) throw tooLargeToPrepare(input, atLeast, "at least");
       const stepsPath = path.join(tmpDir, STEPS_FILE);
       const stepsSha256 = await writeStepsArrowHashed(stepsPath, finished.episodes, finished.actionSpace, {
         "snndt.version": SNNDT_VERSION,
@@ -318,7 +322,7 @@ export async function prepareDataset(input: string, outDir: string, options: Pre
         "snndt.source_sha256": summary.source.sha256,
       });
       const { size } = await fs.stat(stepsPath);
-      if (size > MAX_WHOLE_FILE_BYTES) throw tooLargeToPrepare(input, size, false);
+      if (size > MAX_WHOLE_FILE_BYTES) throw tooLargeToPrepare(input, size, "written");
       const manifest: DatasetManifest = { ...summary, steps_file: STEPS_FILE, sha256: stepsSha256 };
       await writeFileAtomic(path.join(tmpDir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + "\n");
       return manifest;
@@ -328,9 +332,10 @@ export async function prepareDataset(input: string, outDir: string, options: Pre
 }
 
 /** A steps file snndt cannot read back (it is read whole): train from the source instead. */
-function tooLargeToPrepare(source: string, bytes: number, written: boolean): InputError {
+function tooLargeToPrepare(source: string, bytes: number, size: "at least" | "written" | "prepared"): InputError {
+  const is = { "at least": "would be at least", written: "would be", prepared: "is" }[size];
   return new InputError(
-    `${source}: its prepared steps file ${written ? "is" : "would be"} ${bytes} bytes, more than snndt reads back whole (${MAX_WHOLE_FILE_BYTES} bytes, 2 GiB); ` +
+    `${source}: its prepared steps file ${is} ${bytes} bytes, more than snndt reads back whole (${MAX_WHOLE_FILE_BYTES} bytes, 2 GiB); ` +
       `give train and eval the source itself (--data ${source}), or prepare part of its episodes.`,
   );
 }
@@ -354,7 +359,7 @@ async function loadPrepared(dir: string): Promise<PreparedDataset> {
   const stepsPath = path.join(dir, manifest.steps_file!);
   if (!existsSync(stepsPath)) throw new InputError(`${stepsPath}: the steps file named by ${manifestPath} is missing; prepare the dataset again.`);
   const { size } = await fs.stat(stepsPath);
-  if (size > MAX_WHOLE_FILE_BYTES) throw tooLargeToPrepare(manifest.source.path, size, true);
+  if (size > MAX_WHOLE_FILE_BYTES) throw tooLargeToPrepare(manifest.source.path, size, "prepared");
   const hashMismatch = (found: string): InputError =>
     new InputError(`${stepsPath}: sha256 is ${found} but ${manifestPath} records ${manifest.sha256}; the steps file was changed or damaged, prepare the dataset again.`);
   // Verify the steps file's hash in a worker while this thread parses it.

@@ -28,8 +28,14 @@ export interface Hdf5ReadOptions {
   progress?: ProgressFactory;
 }
 
-/** Rows read per slice; rounded up to whole chunks so every chunk is decompressed once. */
+/**
+ * Rows read per slice: at most SLICE_ROWS and SLICE_BYTES (wide rows, such as images, take fewer),
+ * rounded up to whole chunks so every chunk is decompressed once.
+ */
 const SLICE_ROWS = 131_072;
+const SLICE_BYTES = 64 * 1024 ** 2;
+/** The most values a typed array holds (V8's limit). */
+const MAX_ARRAY_VALUES = 2 ** 32 - 1;
 
 /** HDF5 datatype classes (H5T_class_t) as h5wasm reports them in metadata.type. */
 const H5T_INTEGER = 0;
@@ -215,20 +221,21 @@ class RowReader {
 }
 
 function sliceRowsFor(col: Column): number {
+  const rowBytes = col.width * valueArrayType(col.ds).BYTES_PER_ELEMENT;
+  const rows = Math.max(1, Math.min(SLICE_ROWS, Math.floor(SLICE_BYTES / rowBytes)));
   const chunkRows = col.ds.metadata.chunks?.[0] ?? 0;
-  return chunkRows > 0 ? Math.ceil(SLICE_ROWS / chunkRows) * chunkRows : SLICE_ROWS;
+  return chunkRows > 0 ? Math.ceil(rows / chunkRows) * chunkRows : rows;
 }
 
 /**
- * A group's own names, and every name a flag gives as a path below it ("infos/qpos") that leads to
- * a dataset: D4RL and Minari files keep more per-step data in subgroups such as infos/.
+ * A group's own names, and every name a flag gives as a path below it ("infos/qpos") that exists:
+ * D4RL and Minari files keep more per-step data in subgroups such as infos/.
  */
 function withNestedNames(group: H5Group, keys: string[], cols: ColumnNames): string[] {
   const nested = Object.values(cols).filter((name) => name.includes("/") && !keys.includes(name));
   const found = nested.filter((name) => {
     try {
-      const entity = group.get(name);
-      return entity !== null && "slice" in entity;
+      return group.get(name) !== null;
     } catch {
       return false; // a path through a missing group
     }
@@ -236,15 +243,18 @@ function withNestedNames(group: H5Group, keys: string[], cols: ColumnNames): str
   return [...keys, ...found];
 }
 
+/** How column errors name what an HDF5 group holds. */
+const DATASETS = 'datasets (one in a subgroup is named by its path, such as "infos/qpos")';
+
 async function readD4rl(file: string, h5file: H5Group, reader: RowReader, options: Hdf5ReadOptions): Promise<RawDataset> {
   const cols = options.columns ?? {};
   const keys = withNestedNames(h5file, h5call(file, "listing the root group", () => h5file.keys()), cols);
   // Observations of more than one axis a step (small images) are read flat, as in Minari files.
-  const obs = observationColumn(file, openColumn(file, h5file, requireColumn(file, keys, "observations", cols, "datasets"), "", null, true));
-  const act = openColumn(file, h5file, requireColumn(file, keys, "actions", cols, "datasets"), "", null);
-  const rew = openColumn(file, h5file, requireColumn(file, keys, "rewards", cols, "datasets"), "", 1);
-  const termName = findColumn(file, keys, "terminals", cols, "datasets");
-  const timeoutName = findColumn(file, keys, "timeouts", cols, "datasets");
+  const obs = observationColumn(file, openColumn(file, h5file, requireColumn(file, keys, "observations", cols, DATASETS), "", null, true));
+  const act = openColumn(file, h5file, requireColumn(file, keys, "actions", cols, DATASETS), "", null);
+  const rew = openColumn(file, h5file, requireColumn(file, keys, "rewards", cols, DATASETS), "", 1);
+  const termName = findColumn(file, keys, "terminals", cols, DATASETS);
+  const timeoutName = findColumn(file, keys, "timeouts", cols, DATASETS);
   if (termName === undefined && timeoutName === undefined) {
     const declaredAbsent = cols.terminals === NO_COLUMN && cols.timeouts === NO_COLUMN;
     throw new InputError(
@@ -256,6 +266,12 @@ async function readD4rl(file: string, h5file: H5Group, reader: RowReader, option
   const term = termName !== undefined ? openColumn(file, h5file, termName, "", 1) : null;
   const timeout = timeoutName !== undefined ? openColumn(file, h5file, timeoutName, "", 1) : null;
   const n = obs.rows;
+  if (n * obs.width > MAX_ARRAY_VALUES) {
+    throw new InputError(
+      `${file}: dataset "${obs.name}" holds ${n} steps of ${obs.width} values, ${n * obs.width} in all; snndt keeps a file's observations in one ` +
+        `array of at most ${MAX_ARRAY_VALUES} values. Split the file, or keep fewer values a step.`,
+    );
+  }
   for (const col of [act, rew, term, timeout]) {
     if (col !== null && col.rows !== n) {
       throw new InputError(
@@ -371,7 +387,7 @@ async function readMinari(file: string, h5file: H5Group, groupNames: string[], r
   for (const [index, groupName] of ordered.entries()) {
     const group = h5call(file, `opening group "${groupName}"`, () => h5file.get(groupName) as H5Group);
     const keys = withNestedNames(group, h5call(file, `listing group "${groupName}"`, () => group.keys()), cols);
-    const what = `datasets in "${groupName}"`;
+    const what = `datasets in "${groupName}" (one in a subgroup is named by its path below it, such as "infos/success")`;
     const prefix = `${groupName}/`;
     const obs = readMinariObservations(file, group, requireColumn(file, keys, "observations", cols, what), prefix, reader, observationSpace.get);
     const act = openColumn(file, group, requireColumn(file, keys, "actions", cols, what), prefix, null);
@@ -442,8 +458,19 @@ async function readMinari(file: string, h5file: H5Group, groupNames: string[], r
   };
 }
 
+/**
+ * A flag's dataset path as HDF5 files are read here: relative to the root (D4RL) or to each episode
+ * group (Minari), so a leading "/" (as h5ls and h5py print paths) is dropped, and so are empty steps
+ * ("infos//qpos", "infos/qpos/"): one path, one name in the manifest.
+ */
+function relativePath(name: string): string {
+  return name === NO_COLUMN ? name : name.split("/").filter((step) => step !== "").join("/");
+}
+
 /** Read a D4RL or Minari HDF5 file (the layout is found from its contents). */
-export async function readHdf5(file: string, options: Hdf5ReadOptions = {}): Promise<RawDataset> {
+export async function readHdf5(file: string, given: Hdf5ReadOptions = {}): Promise<RawDataset> {
+  const columns = Object.fromEntries(Object.entries(given.columns ?? {}).map(([role, name]) => [role, relativePath(name)])) as ColumnNames;
+  const options = { ...given, columns };
   refuseIdColumns(
     file,
     options.columns ?? {},

@@ -45,8 +45,8 @@ export interface RawDataset {
   declaredActionSpace?: ActionSpaceDeclaration;
   /** For observations of a Dict or Tuple space: where each part sits in the flattened vector. */
   observationParts?: ObservationPart[];
-  /** For observations spread over scalar columns (obs_0, obs_1, ...): the column of each element. */
-  observationColumns?: string[];
+  /** For observations or actions spread over scalar columns (obs_0, obs_1, ...): the column of each element. */
+  spreadColumns?: { observations?: string[]; actions?: string[] };
 }
 
 /**
@@ -152,18 +152,17 @@ function firstNonfinite(values: Float32Array | Float64Array): number {
 
 /** A description of the first NaN/Inf in an episode, or null when all its values are finite. */
 function describeNonfinite(raw: RawDataset, ep: RawEpisode): string | null {
-  const checks: Array<[string, Float32Array | Float64Array, number]> = [
-    [raw.columns["observations"] ?? "observations", ep.observations, raw.obsDim],
-    [actionColumnOf(raw), ep.actions, raw.actWidth],
-    [raw.columns["rewards"] ?? "rewards", ep.rewards, 1],
+  const checks: Array<[string, Float32Array | Float64Array, number, string[] | undefined]> = [
+    [raw.columns["observations"] ?? "observations", ep.observations, raw.obsDim, raw.spreadColumns?.observations],
+    [actionColumnOf(raw), ep.actions, raw.actWidth, raw.spreadColumns?.actions],
+    [raw.columns["rewards"] ?? "rewards", ep.rewards, 1, undefined],
   ];
-  for (const [column, values, width] of checks) {
+  for (const [column, values, width, spread] of checks) {
     const i = firstNonfinite(values);
     if (i >= 0) {
       const t = Math.floor(i / width);
       const element = i % width;
-      const ownColumn = values === ep.observations ? raw.observationColumns?.[element] : undefined;
-      if (ownColumn !== undefined) return `column "${ownColumn}" at ${ep.locate(t)} holds ${values[i]}`;
+      if (spread) return `column "${spread[element]}" at ${ep.locate(t)} holds ${values[i]}`;
       // In a flattened Dict/Tuple observation, the part the element came from.
       const part = values === ep.observations ? raw.observationParts?.find((p) => element >= p.start && element < p.start + p.width) : undefined;
       const where = width > 1 ? `, element ${element}${part ? ` (part "${part.name}")` : ""}` : "";
@@ -343,6 +342,11 @@ export function stateStatistics(episodes: Array<{ length: number; observations: 
 
 /** Non-finite checks, emptiness check, action space, returns-to-go and state statistics. */
 export function finishDataset(raw: RawDataset, options: FinishOptions = {}): FinishedDataset {
+  // (A file without steps has no widths either; it is refused as empty below.)
+  const hasSteps = raw.episodes.some((ep) => ep.length > 0);
+  for (const [column, width] of [[raw.columns["observations"] ?? "observations", raw.obsDim], [actionColumnOf(raw), raw.actWidth]] as const) {
+    if (width === 0 && hasSteps) throw new InputError(`${raw.file}: column "${column}" holds no values a step; expected at least one.`);
+  }
   const warnings = [...raw.warnings];
   let kept: RawEpisode[] = [];
   let droppedNonfinite = 0;

@@ -241,6 +241,10 @@ test(
     const withNan = path.join(dir, "numbered-nan.arrow");
     await writeArrow(withNan, { ...rest, obs_0: vec(OBS.map((o) => o[0]), f64), obs_1: vec(OBS.map((o, i) => (i === 2 ? NaN : o[1])), f64) });
     await assert.rejects(loadDataset(withNan), /numbered-nan\.arrow: column "obs_1" at row 2 holds NaN/);
+    const { actions: _actions, ...noActions } = rest;
+    const actionsSpread = path.join(dir, "actions-inf.arrow");
+    await writeArrow(actionsSpread, { ...noActions, obs_0: vec(OBS.map((o) => o[0]), f64), obs_1: vec(OBS.map((o) => o[1]), f64), action_0: vec([0, 0, 0, 0, 0], f64), action_1: vec([0, 0, 0, Infinity, 0], f64) });
+    await assert.rejects(loadDataset(actionsSpread), /actions-inf\.arrow: column "action_1" at row 3 holds Infinity/);
     const named = path.join(dir, "named.arrow");
     await writeArrow(named, { ...rest, x: vec(OBS.map((o) => o[0]), f32), v: vec(OBS.map((o) => o[1]), f32) });
     await checkHandEpisodesWith(named, { columns: { observations: "x,v" } });

@@ -140,7 +140,7 @@ test(
     await expectError(noEnds, [/cannot tell where episodes end/, /found columns: "obs", "action", "reward"/]);
     const h5 = path.join(dir, "noactions.hdf5");
     await writeHdf5(h5, { observations: { data: Float32Array.of(1, 2), shape: [2, 1] }, rewards: { data: Float32Array.of(1, 2), shape: [2] }, terminals: { data: Int8Array.of(0, 1), shape: [2] } });
-    await expectError(h5, [/no actions column/, /found datasets: "observations", "rewards", "terminals"/]);
+    await expectError(h5, [/no actions column/, /found datasets \(one in a subgroup is named by its path, such as "infos\/qpos"\): "observations", "rewards", "terminals"/]);
   }),
 );
 
@@ -218,6 +218,14 @@ test(
       terminals: { data: Int8Array.of(0, 1), shape: [2] },
     });
     await expectError(frames, [/dataset "observations" has shape \(2, 210, 160, 3\), 100800 values a step/]);
+    const empty = path.join(dir, "empty-rows.hdf5");
+    await writeHdf5(empty, {
+      observations: { data: new Float32Array(0), shape: [2, 3, 0] },
+      actions: { data: Float32Array.of(0, 1), shape: [2] },
+      rewards: { data: Float32Array.of(1, 1), shape: [2] },
+      terminals: { data: Int8Array.of(0, 1), shape: [2] },
+    });
+    await expectError(empty, [/empty-rows\.hdf5: column "observations" holds no values a step; expected at least one/]);
     // A Minari Box of images, (steps + 1, 210, 160, 3) as Atari's: refused before its pixels are read.
     const minari = path.join(dir, "main_data.hdf5");
     await writeHdf5(minari, {

@@ -81,7 +81,13 @@ test(
     assert.equal(data.obsDim, 2);
     assert.deepEqual([...data.episodes[0]!.observations], [0, 0, 1, 1, 2, 2]);
     assert.deepEqual(data.manifest.source.columns, { observations: "infos/qpos", actions: "actions", rewards: "rewards", terminals: "infos/done" });
-    await assert.rejects(loadDataset(file, { columns: { observations: "infos/qvel", terminals: "infos/done" } }), /--obs-column names "infos\/qvel", but there is no such column/);
+    // Paths as h5ls and h5py print them name the same datasets, and the manifest names them one way.
+    const printed = await loadDataset(file, { columns: { observations: "/infos/qpos/", terminals: "infos//done" } });
+    assert.deepEqual(printed.manifest.source.columns, data.manifest.source.columns);
+    await assert.rejects(
+      loadDataset(file, { columns: { observations: "infos/qvel", terminals: "infos/done" } }),
+      /--obs-column names "infos\/qvel", but there is no such column; found datasets \(one in a subgroup is named by its path, such as "infos\/qpos"\): "actions", "infos", "observations", "rewards"/,
+    );
     await assert.rejects(loadDataset(file, { columns: { observations: "infos", terminals: "infos/done" } }), /"infos" is a group .*; expected a numeric dataset of one row a step/);
 
     const minari = path.join(dir, "main_data.hdf5");
@@ -95,6 +101,9 @@ test(
     });
     const fromMinari = await loadDataset(minari, { columns: { observations: "infos/pos" } });
     assert.deepEqual([...fromMinari.episodes[0]!.observations], [5, 6]);
+    // Below each episode group: a path from the file's root names no dataset there (it would give
+    // every episode the same data).
+    await assert.rejects(loadDataset(minari, { columns: { rewards: "/episode_0/rewards" } }), /--reward-column names "episode_0\/rewards", but there is no such column; found datasets in "episode_0"/);
   }),
 );
 

@@ -34,7 +34,8 @@ Inputs are recognised from their content: Arrow IPC file / Feather v2 (LZ4 or ZS
 Arrow IPC stream, Parquet, D4RL HDF5 (flat datasets) and Minari HDF5 (episode_N groups); per-step or
 per-episode (one row an episode, list columns) Arrow and Parquet layouts. A Minari dataset directory
 (e.g. ~/.minari/datasets/D4RL/door/human-v2) is read in its hdf5, arrow or parquet storage, with its
-declared action space.
+declared action space. In HDF5 files the column flags take a dataset's path in a subgroup
+(--obs-column infos/qpos), below the root (D4RL) or below each episode group (Minari).
 
 Examples:
   $ snndt prepare-dataset hopper-medium-v2.hdf5 --out datasets/hopper-medium --action-low=-1 --action-high 1
@@ -57,7 +58,7 @@ export function registerPrepareDataset(program: Command, context: () => RunConte
     .option("--action-n <n>", "number of discrete actions (the environment's; default: a Minari file's declaration, else the largest action in the data + 1)")
     .option("--action-low <values>", "continuous action lower bounds, one number or one per dimension (the environment's box; default: a Minari file's declaration, else the data's minimum)")
     .option("--action-high <values>", "continuous action upper bounds, one number or one per dimension (default: as --action-low, the maximum)")
-    .option("--obs-column <name>", "column/dataset holding observations (per-step Arrow/Parquet: several scalar columns as a comma-separated list; obs_0, obs_1, ... are found unasked; HDF5: a path such as infos/qpos)")
+    .option("--obs-column <name>", "column/dataset holding observations (per-step Arrow/Parquet: several scalar columns as a comma-separated list; obs_0, obs_1, ... are found unasked)")
     .option("--action-column <name>", "column/dataset holding actions (per-step Arrow/Parquet: several scalar columns as a comma-separated list; action_0, ... are found unasked)")
     .option("--reward-column <name>", "column/dataset holding rewards")
     .option("--episode-column <name>", "column holding episode ids (per-step Arrow/Parquet; none: there is none)")
