@@ -7,6 +7,7 @@ import * as path from "node:path";
 import { InputError, UsageError } from "../runtime/errors.js";
 import { ENV_IDS, makeEnv } from "./envs/index.js";
 import type { ActionSpace } from "../data/types.js";
+import { describeObservationParts, type ObservationPart } from "../data/observation-parts.js";
 import type { WindowBatch, WindowSpec } from "../data/windows.js";
 import { createDecisionRunner, createModel, type DecisionRunner, type ForwardStats, type ModelConfig, type SequenceModel } from "../model/index.js";
 import { CHECKSUMS_FILE, checkpointDir, latestCheckpoint, loadCheckpointWeights, restoreVariables, type CheckpointState } from "../train/checkpoint.js";
@@ -180,11 +181,25 @@ function environmentMisfits(envId: string, maxEpLen: number, data: { obsDim: num
  * built-in ones that can; an id that is not built in gets a warning (returned), since an external
  * environment (--env-cmd) may answer to it.
  */
-export function checkEvalEnvironment(envId: string, maxEpLen: number, data: { obsDim: number; actionSpace: ActionSpace }, dataPath: string): string | null {
+export function checkEvalEnvironment(
+  envId: string,
+  maxEpLen: number,
+  data: { obsDim: number; actionSpace: ActionSpace; manifest: { observation_parts?: ObservationPart[] } },
+  dataPath: string,
+): string | null {
   if (!ENV_IDS.includes(envId)) {
     return `eval.env "${envId}" is not a built-in environment (${ENV_IDS.join(", ")}): its returns will need eval --env-cmd (or --env with a built-in one); eval --offline measures it on held-out data.`;
   }
   const problems = environmentMisfits(envId, maxEpLen, data);
+  const parts = data.manifest.observation_parts;
+  if (problems.length === 0 && parts) {
+    // Parts are flattened in the order of their (sorted) names, as Gymnasium flattens a Dict; the
+    // built-in environments observe one vector, whose order nothing here can check.
+    return (
+      `${dataPath}'s observations were flattened from parts: ${describeObservationParts(parts)}. ${envId} observes one vector in its own order, ` +
+      "and eval gives the model the environment's: if the parts are not in that order, store the observation as one vector column in it and prepare the data again."
+    );
+  }
   if (problems.length === 0) return null;
   const fitting = ENV_IDS.filter((id) => environmentMisfits(id, Number.POSITIVE_INFINITY, data).length === 0);
   const hint = fitting.length ? ` (built-in environments with the data's shapes: ${fitting.join(", ")})` : "";

@@ -222,8 +222,10 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   }
   logger.info({ data: dataPath }, "loading dataset");
   const dataset = await loadDataset(dataPath, { progress: context.progress, warn: (message) => logger.warn(message) });
-  checkDatasetFitsConfig(dataset, config, dataPath);
+  // Whether eval.env can play this data first: data of another environment fails that check, and
+  // its other misfits (max_ep_len) would send the user the wrong way.
   request.checkDataset?.(dataset, dataPath);
+  checkDatasetFitsConfig(dataset, config, dataPath);
 
   const split = splitOfRun(config, dataset.episodes.length);
   const trainEpisodes: Episode[] = split.train.map((i) => dataset.episodes[i]!);

@@ -9,6 +9,7 @@ import { FIXTURES, REPO_ROOT, SNNDT_BIN } from "../helpers/paths.js";
 import { readMetrics } from "../../src/train/metrics.js";
 import { stepCheckpoints } from "../../src/train/checkpoint.js";
 import { RUN_LOCK_FILE } from "../../src/runtime/run-lock.js";
+import { checkEvalEnvironment } from "../../src/eval/policy.js";
 
 /** A small model on the shipped CartPole data: real training steps in well under a second each. */
 const TINY = [
@@ -463,6 +464,26 @@ test("data that eval.env cannot play is refused before training; an eval.env tha
   assert.match(warned.stderr, /WARN: train\.warmup_steps \(5\) exceeds train\.steps \(2\): the learning rate never reaches train\.lr/);
   // No terminal here, so no progress bar: each metrics row is logged instead.
   assert.match(warned.stderr, /INFO: training \{"step":2,"of":2,"trainLoss":[\d.]+,"stepsPerSecond":/);
+});
+
+test("data of another environment is named as such before its other misfits (max_ep_len)", () => {
+  const out = path.join(tmp("misfit-first"), "run");
+  const cartpole = path.join(REPO_ROOT, "datasets", "cartpole-mixed.arrow");
+  // CartPole's 500-step episodes exceed Pendulum's model.max_ep_len (200) too: that is not the news.
+  const res = runCli(["train", "--config", path.join(REPO_ROOT, "configs", "pendulum.yaml"), "--data", cartpole, "--out", out, ...TINY]);
+  assert.equal(res.status, 2, res.stderr);
+  assert.match(res.stderr, /cartpole-mixed\.arrow does not fit eval\.env Pendulum-v1/);
+});
+
+test("observations flattened from parts are said before training for a built-in environment, which observes one vector", () => {
+  const data = {
+    obsDim: 4,
+    actionSpace: { kind: "discrete", n: 2 } as const,
+    manifest: { observation_parts: [0, 1, 2, 3].map((start) => ({ name: ["th", "v", "w", "x"][start]!, start, width: 1 })) },
+  };
+  const warning = checkEvalEnvironment("CartPole-v1", 500, data, "cp-struct.arrow");
+  assert.match(warning ?? "", /cp-struct\.arrow's observations were flattened from parts: th \[0, 1\), v \[1, 2\), w \[2, 3\), x \[3, 4\)\. CartPole-v1 observes one vector in its own order/);
+  assert.equal(checkEvalEnvironment("CartPole-v1", 500, { ...data, manifest: {} }, "cp.arrow"), null);
 });
 
 test("training on a raw file logs what reading it dropped, as prepare-dataset does", () => {
