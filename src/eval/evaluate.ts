@@ -7,6 +7,7 @@ import { existsSync } from "node:fs";
 import { tf, type BackendInfo } from "../runtime/backend.js";
 import type { RunContext } from "../runtime/context.js";
 import { InputError, SnndtError, UsageError } from "../runtime/errors.js";
+import { trainingPid } from "../runtime/run-lock.js";
 import { SNNDT_VERSION } from "../runtime/version.js";
 import { episodeReturns, episodesSha256, loadDataset, returnSupport, type ReturnSupport } from "../data/dataset.js";
 import type { ActionSpace, Episode } from "../data/types.js";
@@ -322,6 +323,13 @@ function dtMacsOfSameSize(policy: LoadedPolicy): number {
 export async function evaluate(request: EvalRequest): Promise<Evaluation> {
   const started = performance.now();
   const policy = await loadPolicy(request.target);
+  const training = trainingPid(policy.runDir);
+  if (training !== null) {
+    request.context.logger.warn(
+      `${policy.runDir} is still training (snndt train, pid ${training}): this evaluates its checkpoint so far (${policy.checkpoint}, ` +
+        `step ${policy.state.step} of ${policy.state.config.train.steps}); evaluate again when training ends.`,
+    );
+  }
   try {
     return request.offline ? { result: await evaluateOffline(policy, request, started), trajectories: null } : await evaluateInEnvironment(policy, request, started);
   } finally {

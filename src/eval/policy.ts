@@ -5,6 +5,7 @@
 import { existsSync, realpathSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { InputError, UsageError } from "../runtime/errors.js";
+import { trainingPid } from "../runtime/run-lock.js";
 import { ENV_IDS, makeEnv } from "./envs/index.js";
 import type { ActionSpace } from "../data/types.js";
 import { describeObservationParts, type ObservationPart } from "../data/observation-parts.js";
@@ -52,6 +53,8 @@ export async function resolveCheckpoint(target: string): Promise<{ checkpoint: s
   if (existsSync(path.join(best, CHECKSUMS_FILE))) return { checkpoint: best, runDir: dir };
   const latest = await latestCheckpoint(dir);
   if (latest) return { checkpoint: latest, runDir: dir };
+  const training = trainingPid(dir);
+  if (training !== null) throw new InputError(`${target} is still training (snndt train, pid ${training}) and has no complete checkpoint yet; evaluate it once it has one.`);
   throw new InputError(`${target} is neither a checkpoint directory (with ${CHECKSUMS_FILE}) nor a run directory with a complete checkpoint under checkpoints/.`);
 }
 

@@ -94,6 +94,12 @@ function removeStale(file: string, stale: LockOwner | null, me: LockOwner): bool
   return false;
 }
 
+/** The pid of the `snndt train` writing `runDir` now (on this host), or null when none is. */
+export function trainingPid(runDir: string): number | null {
+  const owner = readOwner(path.join(runDir, RUN_LOCK_FILE));
+  return owner !== null && owner.host === hostname() && isRunning(owner) ? owner.pid : null;
+}
+
 /**
  * Lock `runDir` for this process; returns the release. Exiting releases it too. The directories made
  * for the lock (the run's, and parents that did not exist) are removed with it if nothing else was

@@ -20,6 +20,7 @@ import { splitEpisodes } from "../../src/train/split.js";
 import { Rng } from "../../src/runtime/rng.js";
 import { makeEnv } from "../../src/eval/envs/index.js";
 import { selectBackend } from "../../src/runtime/backend.js";
+import { lockRunDirectory } from "../../src/runtime/run-lock.js";
 import type { EvalResult } from "../../src/eval/evaluate.js";
 import { readEvalResult } from "../../src/eval/report.js";
 import type { ForwardStats } from "../../src/model/index.js";
@@ -797,4 +798,26 @@ test("eval --offline on another dataset leaves out the episodes the run trained 
   const noTarget = runCli(["eval", orphan, "--episodes", "1"]);
   assert.equal(noTarget.status, 2);
   assert.match(noTarget.stderr, /is not available to find its best return; pass --data <where it is now>, or --target-return/);
+});
+
+test("a run still training is said so: evaluated with a warning, or refused while it has no checkpoint", async () => {
+  const live = path.join(base, "live");
+  cpSync(snnRun, live, { recursive: true });
+  const release = await lockRunDirectory(live); // this process stands for the training
+  try {
+    const res = runCli(["eval", live, "--episodes", "1", "--latency-decisions", "5", "--out", path.join(base, "live-eval")]);
+    assert.equal(res.status, 0, res.stderr);
+    assert.match(res.stderr, new RegExp(`WARN: .*live is still training \\(snndt train, pid ${process.pid}\\): this evaluates its checkpoint so far \\(.*best, step \\d+ of \\d+\\); evaluate again when training ends`));
+  } finally {
+    release();
+  }
+  const fresh = path.join(base, "fresh-run");
+  const releaseFresh = await lockRunDirectory(fresh);
+  try {
+    const res = runCli(["eval", fresh]);
+    assert.equal(res.status, 1, res.stderr);
+    assert.match(res.stderr, new RegExp(`fresh-run is still training \\(snndt train, pid ${process.pid}\\) and has no complete checkpoint yet`));
+  } finally {
+    releaseFresh();
+  }
 });
