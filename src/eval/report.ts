@@ -353,11 +353,12 @@ export function readEvalResult(target: string): EvalResult {
  * targets gets a row per target; its later rows leave the per-run columns empty.
  */
 export function comparisonRows(results: { label: string; result: EvalResult }[]): { header: string[]; rows: string[][] } {
-  const header = ["run", "model", "env", "target", "episodes", "return", "normalised", "offline", "spikes/decision", "energy nJ", "vs DT", "latency ms"];
+  const header = ["run", "model", "step", "env", "target", "episodes", "return", "normalised", "offline", "spikes/decision", "energy nJ", "vs DT", "latency ms"];
   const rows = results.flatMap(({ label, result }) => {
     const perRun = [
       label + (result.partial ? " (partial)" : ""),
       result.model.kind === "dt" ? "dt" : result.model.variant,
+      `${result.checkpointStep.step}/${result.checkpointStep.of}`,
       result.env?.id ?? "offline",
     ];
     const measures = [
@@ -383,9 +384,26 @@ function sameSettings(results: { result: EvalResult }[]): boolean {
   return results.every((r) => key(r) === key(results[0]!));
 }
 
-/** Notes under the comparison when its rows were not measured alike. */
-function comparisonNotes(results: { result: EvalResult }[]): string[] {
+/** The step a checkpoint holds now (its state.json), or null when it is gone or unreadable. */
+function currentStep(checkpoint: string): number | null {
+  try {
+    const step = (JSON.parse(readFileSync(path.join(checkpoint, "state.json"), "utf8")) as { step?: unknown }).step;
+    return typeof step === "number" ? step : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Notes under the comparison when its rows were not measured alike, or no longer measure their checkpoint. */
+function comparisonNotes(results: { label: string; result: EvalResult }[]): string[] {
   const notes: string[] = [];
+  // best/ moves while a run trains (and on --resume): an eval.json of its earlier self is not the run's now.
+  for (const { label, result } of results) {
+    const now = currentStep(result.checkpoint);
+    if (now === result.checkpointStep.step) continue;
+    const what = now === null ? "is gone" : `now holds step ${now}`;
+    notes.push(`${label} was evaluated at step ${result.checkpointStep.step} of ${result.checkpoint}, which ${what}: evaluate it again to compare the run as it is.`);
+  }
   if (!sameSettings(results)) {
     notes.push("these runs were evaluated with different environments, targets, episodes or seeds, so their returns are not a paired comparison; evaluate them alike (eval <run> with the same options) to compare.");
   }

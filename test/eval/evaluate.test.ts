@@ -501,7 +501,7 @@ test("eval --offline measures a run on its held-out episodes without an environm
   const compared = runCli(["eval", "--compare", out, path.join(base, "offline-vs-online")]);
   assert.equal(compared.status, 0, compared.stderr);
   const offlineRow = compared.stdout.split("\n").find((line) => line.startsWith("offline "))!;
-  assert.match(offlineRow, new RegExp(`full\\s+offline\\s+-\\s+-\\s+-\\s+-\\s+${(100 * result.offline!.accuracy!).toFixed(1)}%`));
+  assert.match(offlineRow, new RegExp(`full\\s+\\d+/\\d+\\s+offline\\s+-\\s+-\\s+-\\s+-\\s+${(100 * result.offline!.accuracy!).toFixed(1)}%`));
   assert.doesNotMatch(compared.stdout, /offline action quality was measured on different episodes/);
   // On other data the offline measures are not paired: said under the table.
   const otherData = path.join(base, "offline-other-data");
@@ -575,12 +575,14 @@ test("--compare puts several runs' eval.json side by side", () => {
   const res = runCli(["eval", "--compare", snnRun, dtRun]);
   assert.equal(res.status, 0, res.stderr);
   const lines = res.stdout.trim().split("\n");
-  assert.match(lines[0]!, /run\s+model\s+env\s+target\s+episodes\s+return\s+normalised\s+offline\s+spikes\/decision\s+energy nJ\s+vs DT\s+latency ms/);
+  assert.match(lines[0]!, /run\s+model\s+step\s+env\s+target\s+episodes\s+return\s+normalised\s+offline\s+spikes\/decision\s+energy nJ\s+vs DT\s+latency ms/);
   // A row per target: the second target's returns show too, under the first's run.
   const snnReturns = JSON.parse(readFileSync(path.join(snnRun, "eval", "eval.json"), "utf8")) as EvalResult;
-  assert.match(lines[2]!, new RegExp(`^snn\\s+full\\s+CartPole-v1\\s+500\\.0\\s+3\\s+${snnReturns.targets[0]!.returns.mean.toFixed(2)} ± `));
+  const { step, of } = snnReturns.checkpointStep;
+  assert.match(lines[2]!, new RegExp(`^snn\\s+full\\s+${step}/${of}\\s+CartPole-v1\\s+500\\.0\\s+3\\s+${snnReturns.targets[0]!.returns.mean.toFixed(2)} ± `));
   assert.match(lines[3]!, new RegExp(`^\\s+100\\.0\\s+3\\s+${snnReturns.targets[1]!.returns.mean.toFixed(2)} ± [\\d.]+\\s+-?[\\d.]+ ± [\\d.]+\\s*$`));
-  assert.match(lines[4]!, /^dt\s+dt\s+CartPole-v1\s+500\.0\s+1\s/);
+  assert.match(lines[4]!, /^dt\s+dt\s+\d+\/\d+\s+CartPole-v1\s+500\.0\s+1\s/);
+  assert.doesNotMatch(res.stdout, /evaluate it again to compare the run as it is/);
   // Evaluated with other targets and episodes: said under the table.
   assert.match(res.stdout, /note: these runs were evaluated with different environments, targets, episodes or seeds/);
   // An eval.json made before the method field (method 1: q/k/v charged as synaptic operations, unpaired targets) is told apart.
@@ -594,6 +596,17 @@ test("--compare puts several runs' eval.json side by side", () => {
   assert.match(mixed.stdout, /note: these evaluations were made by different eval methods \(1 and 3; method 2: .*; method 3: the action never comes from the spike-counting pass/);
   assert.doesNotMatch(mixed.stdout, /different environments, targets/);
   assert.doesNotMatch(mixed.stdout, /different constants/);
+  // An evaluation of a checkpoint that has moved on since (best/ of a run that trained on) is said to be one.
+  const stale = path.join(base, "stale-eval");
+  mkdirSync(stale);
+  writeFileSync(path.join(stale, "eval.json"), JSON.stringify({ ...fresh, checkpointStep: { ...fresh.checkpointStep, step: fresh.checkpointStep.step - 1 } }));
+  const gone = path.join(base, "gone-eval");
+  mkdirSync(gone);
+  writeFileSync(path.join(gone, "eval.json"), JSON.stringify({ ...fresh, checkpoint: path.join(base, "no-such-run", "checkpoints", "best") }));
+  const moved = runCli(["eval", "--compare", snnRun, stale, gone]);
+  assert.equal(moved.status, 0, moved.stderr);
+  assert.match(moved.stdout, new RegExp(`note: stale-eval was evaluated at step ${fresh.checkpointStep.step - 1} of .*best, which now holds step ${fresh.checkpointStep.step}: evaluate it again`));
+  assert.match(moved.stdout, /note: gone-eval was evaluated at step \d+ of .*no-such-run.*best, which is gone/);
   // Energy estimated with other constants (--e-ac/--e-mac) is not comparable in nJ: said too.
   const otherConstants = path.join(base, "other-constants");
   mkdirSync(otherConstants);
