@@ -74,7 +74,7 @@ test("--quiet never shows what a stricter --log-level hides; a --log-file below 
   writeFileSync(file, "x");
   const logged = runCli(["--log-file", path.join(file, "log.jsonl"), "doctor"]);
   assert.equal(logged.status, 1, logged.stderr);
-  assert.match(logged.stderr, /snndt: error: cannot mkdir .*a-file: a part of the path is a file, not a directory/);
+  assert.match(logged.stderr, /snndt: error: cannot open the log file .*a-file\/log\.jsonl \(--log-file\): cannot mkdir .*a-file: a part of the path is a file, not a directory/);
 
   // A log file that cannot be opened (here a link to nowhere) is named before any work starts.
   const dangling = path.join(dir, "dangling.jsonl");
@@ -149,6 +149,9 @@ test("eval's usage mistakes name the fix: a second target given without its flag
   const targets = runCli(["eval", "no-such-run", "--target-return", "400", "500"]);
   assert.equal(targets.status, 2, targets.stderr);
   assert.match(targets.stderr, /eval takes one run \(got 2: no-such-run, 500\); 500 looks like a target return: repeat the flag for each/);
+  const seeds = runCli(["eval", "no-such-run", "--seeds", "1001", "1002"]);
+  assert.equal(seeds.status, 2, seeds.stderr);
+  assert.match(seeds.stderr, /1002 looks like a seed: --seeds takes one comma-separated list \(--seeds 1001,1002\)/);
   const dir = mkdtempSync(path.join(tmpdir(), "snndt-cli-"));
   const file = path.join(dir, "model.safetensors");
   writeFileSync(file, "x");

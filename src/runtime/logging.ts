@@ -49,12 +49,13 @@ export function createLogger(options: LoggingOptions): Logger {
  * work: one warning on stderr, and the file gets no more records.
  */
 function logFileStream(file: string): { write(line: string): void } {
-  makeDirectorySync(path.dirname(path.resolve(file)));
   let destination: ReturnType<typeof pino.destination>;
   try {
+    makeDirectorySync(path.dirname(path.resolve(file)));
     destination = pino.destination({ dest: file, sync: true });
   } catch (err) {
-    throw fileSystemError(err) ?? new SnndtError(`cannot open the log file ${file} (--log-file): ${(err as Error).message}.`);
+    const known = fileSystemError(err);
+    throw new SnndtError(`cannot open the log file ${file} (--log-file): ${known ? known.message : `${(err as Error).message}.`}`);
   }
   let failed = false;
   return {

@@ -63,6 +63,15 @@ function distinctLabels(paths: string[]): string[] {
   });
 }
 
+/** How to give several values to the flag that stands before `stray` on the command line. */
+function strayNumbersHint(stray: string): string {
+  const argv = process.argv.slice(2);
+  let i = argv.indexOf(stray) - 1;
+  while (i >= 0 && Number.isFinite(Number(argv[i]))) i--;
+  if (argv[i] === "--seeds") return "looks like a seed: --seeds takes one comma-separated list (--seeds 1001,1002)";
+  return "looks like a target return: repeat the flag for each (--target-return 400 --target-return 500)";
+}
+
 export function registerEval(program: Command, context: () => RunContext): void {
   program
     .command("eval")
@@ -107,9 +116,10 @@ Examples:
         return;
       }
       if (runs.length !== 1) {
-        // "--target-return 400 500" leaves 500 as a second run: say how to give several targets.
+        // "--target-return 400 500" leaves 500 as a second run, as "--seeds 1001 1002" leaves 1002:
+        // say how the flag before the stray numbers takes several.
         const numbers = runs.slice(1).filter((r) => r.trim() !== "" && Number.isFinite(Number(r)));
-        const hint = numbers.length ? `; ${numbers.join(", ")} looks like a target return: repeat the flag for each (--target-return 400 --target-return 500)` : "";
+        const hint = numbers.length ? `; ${numbers.join(", ")} ${strayNumbersHint(numbers[0]!)}` : "";
         throw new UsageError(`eval takes one run (got ${runs.length}: ${runs.join(", ")})${hint}; to compare runs use --compare`);
       }
       if (options.env && options.envCmd) throw new UsageError("--env and --env-cmd exclude each other");
