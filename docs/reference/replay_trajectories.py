@@ -12,10 +12,12 @@ with `spikes` where eval counted one. Float32 rounding makes differences of abou
 outputs' scale. A larger one, or another spike count, is a bug, unless a neuron's membrane sat at
 its threshold, where the two implementations' rounding can fire a spike on one side only: for every
 such decision the script gives the smallest distance of any membrane (or oscillator) to its
-threshold in the reference, and it exits with 1 if one is not such a tie. A run of thousands of
-decisions takes minutes. Needs torch, numpy and pyarrow.
+threshold in the reference, and it exits with 1 if one is not such a tie. A file played by a model
+of another configuration than the checkpoint's (another run) is refused with exit code 2. A run of
+thousands of decisions takes minutes. Needs torch, numpy and pyarrow.
 """
 import argparse
+import json
 import os
 import sys
 
@@ -24,7 +26,7 @@ import pyarrow.ipc as ipc
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from snndt_torch import load_checkpoint, watched, window  # noqa: E402
+from snndt_torch import checkpoint_directory, load_checkpoint, watched, window  # noqa: E402
 
 # A margin this small is a few float32 roundings of a membrane near 1: there the two implementations
 # may fire differently. (Over MountainCar-v0 decisions, a third of windows have some membrane within
@@ -42,9 +44,18 @@ def main():
     args = parser.parse_args()
     model, norm = load_checkpoint(args.checkpoint)
     table = ipc.open_file(args.trajectories).read_all()
-    evaluated = (table.schema.metadata or {}).get(b"snndt.eval.checkpoint", b"").decode()
+    metadata = table.schema.metadata or {}
+    evaluated = metadata.get(b"snndt.eval.checkpoint", b"").decode()
     if evaluated and os.path.realpath(evaluated) != os.path.realpath(args.checkpoint):
         print(f"warning: {args.trajectories} was made by evaluating {evaluated}, not {args.checkpoint}", file=sys.stderr)
+    # Another run's model (config and seed) differs everywhere: that is no finding about snndt.
+    with open(os.path.join(checkpoint_directory(args.checkpoint), "state.json")) as f:
+        config_hash = json.load(f)["configHash"]
+    played_by = metadata.get(b"snndt.eval.config_hash", b"").decode()
+    if played_by and played_by != config_hash:
+        print(f"{args.trajectories} was played by a model of another configuration (config hash {played_by[:12]}, "
+              f"{args.checkpoint}'s is {config_hash[:12]}): give the checkpoint that eval loaded", file=sys.stderr)
+        sys.exit(2)
     discrete = norm["actionSpace"]["kind"] == "discrete"
     names = ["episode_id", "step", "observation", "action", "conditioned_return_to_go"]
     columns = {name: table.column(name).to_pylist() for name in names}

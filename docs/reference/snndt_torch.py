@@ -47,9 +47,11 @@ everywhere). For example, the action at step t of an episode played so far:
     out = model(**window(norm, observations, actions, returns_to_go, t))   # [1, K, width]
     action = out[0, -1].argmax() if norm["actionSpace"]["kind"] == "discrete" else out[0, -1]
 """
+import hashlib
 import json
 import math
 import os
+import re
 import struct
 
 import numpy as np
@@ -111,10 +113,41 @@ def window(norm, observations, actions, returns_to_go, end):
     }
 
 
-def load_checkpoint(directory, config=None):
-    """(model, normalisation) of an snndt checkpoint directory; the model's parameters require grad,
+def checkpoint_directory(target):
+    """The checkpoint a path names, as snndt eval finds it: a checkpoint directory (it holds
+    checksums.json), or in a run directory its checkpoints/best, else its newest checkpoints/step-N."""
+    if os.path.exists(os.path.join(target, "checksums.json")):
+        return target
+    best = os.path.join(target, "checkpoints", "best")
+    if os.path.exists(os.path.join(best, "checksums.json")):
+        return best
+    found = os.listdir(os.path.join(target, "checkpoints")) if os.path.isdir(os.path.join(target, "checkpoints")) else []
+    steps = sorted((int(m.group(1)), name) for name in found if (m := re.fullmatch(r"step-(\d+)", name))
+                   and os.path.exists(os.path.join(target, "checkpoints", name, "checksums.json")))
+    if not steps:
+        raise FileNotFoundError(f"{target} is neither a checkpoint directory (with checksums.json) nor a run directory with a complete checkpoint")
+    return os.path.join(target, "checkpoints", steps[-1][1])
+
+
+def verify_checksums(directory):
+    """Refuse a checkpoint whose files do not match the sha256 sums snndt wrote beside them."""
+    with open(os.path.join(directory, "checksums.json")) as f:
+        sums = json.load(f)
+    for name, expected in sums.items():
+        path = os.path.join(directory, name)
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                if hashlib.sha256(f.read()).hexdigest() != expected:
+                    raise ValueError(f"{path} is corrupt: its sha256 is not the one in checksums.json")
+
+
+def load_checkpoint(target, config=None):
+    """(model, normalisation) of an snndt checkpoint directory (or a run directory: its checkpoint as
+    `checkpoint_directory` finds it), its files checked against checksums.json; the model's parameters require grad,
     and a model with plasticity gets the checkpoint's eligibility trace. `config` replaces the run's
     config (state.json's "config"), e.g. to turn plasticity on (its trace then starts at zero)."""
+    directory = checkpoint_directory(target)
+    verify_checksums(directory)
     with open(os.path.join(directory, "state.json")) as f:
         state = json.load(f)
     params = read_safetensors(os.path.join(directory, "model.safetensors"))
@@ -133,11 +166,12 @@ def load_checkpoint(directory, config=None):
     return model, norm
 
 
-def load_training(directory, config=None):
+def load_training(target, config=None):
     """(model, normalisation, optimizer, step) to continue the run of a step checkpoint: its weights,
     AdamW's moments and update count (optimizer.safetensors, in PyTorch's names) and the plasticity
     trace. The next update is `train_step(model, optimizer, batch, learning_rate(step, train), train)`
     with train = the run's config["train"]; then step + 1. `config` replaces the run's config."""
+    directory = checkpoint_directory(target)
     with open(os.path.join(directory, "state.json")) as f:
         config = config or json.load(f)["config"]
     model, norm = load_checkpoint(directory, config)
