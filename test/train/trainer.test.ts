@@ -385,9 +385,14 @@ test("config errors name the key, the valid ones and the closest match", () => {
 });
 
 test("a dataset whose episodes outgrow model.max_ep_len is refused before training", () => {
-  const res = runCli(["train", "--out", path.join(tmp("maxep"), "x"), ...TINY, "--set", "model.max_ep_len=100"]);
-  assert.equal(res.status, 1);
-  assert.match(res.stderr, /episode of 500 steps but model\.max_ep_len is 100/);
+  // For a built-in eval.env, as too short for the environment (a config error)...
+  const builtIn = runCli(["train", "--out", path.join(tmp("maxep"), "x"), ...TINY, "--set", "model.max_ep_len=100"]);
+  assert.equal(builtIn.status, 2, builtIn.stderr);
+  assert.match(builtIn.stderr, /CartPole-v1 runs episodes of up to 500 steps but model\.max_ep_len is 100/);
+  // ...and for any other, as too short for the data.
+  const external = runCli(["train", "--out", path.join(tmp("maxep-external"), "x"), ...TINY, "--set", "model.max_ep_len=100", "--set", "eval.env=MyCartPole-v0"]);
+  assert.equal(external.status, 1, external.stderr);
+  assert.match(external.stderr, /episode of 500 steps but model\.max_ep_len is 100/);
 });
 
 test("a corrupt checkpoint is refused on resume, and an existing run is not overwritten", () => {
