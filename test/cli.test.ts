@@ -148,10 +148,12 @@ test("integer flags are plain decimal digits in every subcommand; a seed list re
 test("eval's usage mistakes name the fix: a second target given without its flag, a checkpoint file for its directory", () => {
   const targets = runCli(["eval", "no-such-run", "--target-return", "400", "500"]);
   assert.equal(targets.status, 2, targets.stderr);
-  assert.match(targets.stderr, /eval takes one run \(got 2: no-such-run, 500\); 500 looks like a target return: repeat the flag for each/);
+  assert.match(targets.stderr, /eval takes one run \(got 2: no-such-run, 500\); 500 looks like a target return: repeat --target-return for each target/);
   const seeds = runCli(["eval", "no-such-run", "--seeds", "1001", "1002"]);
   assert.equal(seeds.status, 2, seeds.stderr);
-  assert.match(seeds.stderr, /1002 looks like a seed: --seeds takes one comma-separated list \(--seeds 1001,1002\)/);
+  assert.match(seeds.stderr, /1002 looks like a seed: give --seeds one comma-separated list \(--seeds 1001,1002\)/);
+  const both = runCli(["eval", "no-such-run", "--seeds=1001", "1002", "--target-return", "400"]);
+  assert.match(both.stderr, /1002 looks like a flag's value: a flag takes one value, so repeat --target-return for each target .*, and give --seeds one comma-separated list/);
   const dir = mkdtempSync(path.join(tmpdir(), "snndt-cli-"));
   const file = path.join(dir, "model.safetensors");
   writeFileSync(file, "x");

@@ -46,7 +46,7 @@ def main():
     table = ipc.open_file(args.trajectories).read_all()
     metadata = table.schema.metadata or {}
     evaluated = metadata.get(b"snndt.eval.checkpoint", b"").decode()
-    if evaluated and os.path.realpath(evaluated) != os.path.realpath(args.checkpoint):
+    if evaluated and os.path.realpath(evaluated) != os.path.realpath(checkpoint_directory(args.checkpoint)):
         print(f"warning: {args.trajectories} was made by evaluating {evaluated}, not {args.checkpoint}", file=sys.stderr)
     # Another run's model (config and seed) differs everywhere: that is no finding about snndt.
     with open(os.path.join(checkpoint_directory(args.checkpoint), "state.json")) as f:

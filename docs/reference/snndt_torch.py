@@ -113,13 +113,14 @@ def window(norm, observations, actions, returns_to_go, end):
     }
 
 
-def checkpoint_directory(target):
-    """The checkpoint a path names, as snndt eval finds it: a checkpoint directory (it holds
-    checksums.json), or in a run directory its checkpoints/best, else its newest checkpoints/step-N."""
+def checkpoint_directory(target, resume=False):
+    """The checkpoint a path names: a checkpoint directory (it holds checksums.json), or in a run
+    directory its checkpoints/best, else its newest checkpoints/step-N, as snndt eval finds it; with
+    `resume`, its newest checkpoints/step-N, as snndt train --resume does."""
     if os.path.exists(os.path.join(target, "checksums.json")):
         return target
     best = os.path.join(target, "checkpoints", "best")
-    if os.path.exists(os.path.join(best, "checksums.json")):
+    if not resume and os.path.exists(os.path.join(best, "checksums.json")):
         return best
     found = os.listdir(os.path.join(target, "checkpoints")) if os.path.isdir(os.path.join(target, "checkpoints")) else []
     steps = sorted((int(m.group(1)), name) for name in found if (m := re.fullmatch(r"step-(\d+)", name))
@@ -129,25 +130,25 @@ def checkpoint_directory(target):
     return os.path.join(target, "checkpoints", steps[-1][1])
 
 
-def verify_checksums(directory):
-    """Refuse a checkpoint whose files do not match the sha256 sums snndt wrote beside them."""
+def verify_checksums(directory, names):
+    """Refuse a checkpoint whose files `names` lack a sha256 in checksums.json or do not match it."""
     with open(os.path.join(directory, "checksums.json")) as f:
         sums = json.load(f)
-    for name, expected in sums.items():
-        path = os.path.join(directory, name)
-        if os.path.exists(path):
-            with open(path, "rb") as f:
-                if hashlib.sha256(f.read()).hexdigest() != expected:
-                    raise ValueError(f"{path} is corrupt: its sha256 is not the one in checksums.json")
+    for name in names:
+        if name not in sums:
+            raise ValueError(f"{directory}/checksums.json has no sha256 for {name}")
+        with open(os.path.join(directory, name), "rb") as f:
+            if hashlib.sha256(f.read()).hexdigest() != sums[name]:
+                raise ValueError(f"{directory}/{name} is corrupt: its sha256 is not the one in checksums.json")
 
 
-def load_checkpoint(target, config=None):
+def load_checkpoint(target, config=None, resume=False):
     """(model, normalisation) of an snndt checkpoint directory (or a run directory: its checkpoint as
     `checkpoint_directory` finds it), its files checked against checksums.json; the model's parameters require grad,
     and a model with plasticity gets the checkpoint's eligibility trace. `config` replaces the run's
     config (state.json's "config"), e.g. to turn plasticity on (its trace then starts at zero)."""
-    directory = checkpoint_directory(target)
-    verify_checksums(directory)
+    directory = checkpoint_directory(target, resume)
+    verify_checksums(directory, ["model.safetensors", "state.json"])
     with open(os.path.join(directory, "state.json")) as f:
         state = json.load(f)
     params = read_safetensors(os.path.join(directory, "model.safetensors"))
@@ -167,11 +168,13 @@ def load_checkpoint(target, config=None):
 
 
 def load_training(target, config=None):
-    """(model, normalisation, optimizer, step) to continue the run of a step checkpoint: its weights,
+    """(model, normalisation, optimizer, step) to continue the run of a step checkpoint (of a run
+    directory: its newest, as snndt train --resume takes): its weights,
     AdamW's moments and update count (optimizer.safetensors, in PyTorch's names) and the plasticity
     trace. The next update is `train_step(model, optimizer, batch, learning_rate(step, train), train)`
     with train = the run's config["train"]; then step + 1. `config` replaces the run's config."""
-    directory = checkpoint_directory(target)
+    directory = checkpoint_directory(target, resume=True)
+    verify_checksums(directory, ["optimizer.safetensors"])
     with open(os.path.join(directory, "state.json")) as f:
         config = config or json.load(f)["config"]
     model, norm = load_checkpoint(directory, config)

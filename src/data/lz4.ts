@@ -61,10 +61,10 @@ export function xxh32(src: Uint8Array, begin = 0, end = src.length): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-/** Byte offsets in its messages count from the start of the compressed buffer (one column's data in one record batch), not of the file. */
+/** Byte offsets in its messages count from the start of the LZ4 frame (one compressed Arrow buffer), not of the file. */
 class Lz4Error extends Error {
   constructor(message: string) {
-    super(`LZ4 frame of a compressed buffer (offsets within it): ${message}`);
+    super(`LZ4 frame, byte offsets from its start: ${message}`);
   }
 }
 

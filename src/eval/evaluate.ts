@@ -323,10 +323,11 @@ function dtMacsOfSameSize(policy: LoadedPolicy): number {
 export async function evaluate(request: EvalRequest): Promise<Evaluation> {
   const started = performance.now();
   const policy = await loadPolicy(request.target);
-  const training = trainingPid(policy.runDir);
+  // Its best/ moves on while it trains (a step-N checkpoint never changes).
+  const training = policy.checkpoint === checkpointDir(policy.runDir, "best") ? trainingPid(policy.runDir) : null;
   if (training !== null) {
     request.context.logger.warn(
-      `${policy.runDir} is still training (snndt train, pid ${training}): this evaluates its checkpoint so far (${policy.checkpoint}, ` +
+      `${policy.runDir} is still training (snndt train, pid ${training}): this evaluates its best checkpoint so far (${policy.checkpoint}, ` +
         `step ${policy.state.step} of ${policy.state.config.train.steps}); evaluate again when training ends.`,
     );
   }

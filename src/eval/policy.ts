@@ -167,22 +167,18 @@ export function actionBoxWarnings(spec: WindowSpec, env: { id: string; actionSpa
   return warnings;
 }
 
-/** Why a built-in environment cannot play a model of data with these shapes and this max_ep_len ([] when it can). */
-function environmentMisfits(envId: string, maxEpLen: number, data: { obsDim: number; actionSpace: ActionSpace }): string[] {
+/** Why a built-in environment cannot play a model of data with these shapes ([] when it can). */
+function shapeMisfits(envId: string, data: { obsDim: number; actionSpace: ActionSpace }): string[] {
   const env = makeEnv(envId);
-  const problems = shapeMismatches(
-    { ...data, name: "the data" },
-    { name: envId, obsDim: env.observationSpace.shape[0], actionSpace: env.actionSpace },
-  );
-  if (env.maxEpisodeSteps > maxEpLen) problems.push(`${envId} runs episodes of up to ${env.maxEpisodeSteps} steps but model.max_ep_len is ${maxEpLen}`);
-  return problems;
+  return shapeMismatches({ ...data, name: "the data" }, { name: envId, obsDim: env.observationSpace.shape[0], actionSpace: env.actionSpace });
 }
 
 /**
  * Before training: can `snndt eval` play a model of this data in the config's eval.env? Found
- * before the training, not after it. A built-in environment that cannot is an error naming the
- * built-in ones that can; an id that is not built in gets a warning (returned), since an external
- * environment (--env-cmd) may answer to it.
+ * before the training, not after it. Data of another environment is an error naming the built-in
+ * environments of its shapes; a max_ep_len shorter than the environment's episodes, an error saying
+ * so. Returned as a warning: an id that is not built in (an external environment, --env-cmd, may
+ * answer to it), or observations flattened from parts, whose order nothing here can check.
  */
 export function checkEvalEnvironment(
   envId: string,
@@ -193,7 +189,11 @@ export function checkEvalEnvironment(
   if (!ENV_IDS.includes(envId)) {
     return `eval.env "${envId}" is not a built-in environment (${ENV_IDS.join(", ")}): its returns will need eval --env-cmd (or --env with a built-in one); eval --offline measures it on held-out data.`;
   }
-  const problems = environmentMisfits(envId, maxEpLen, data);
+  const problems = shapeMisfits(envId, data);
+  const limit = makeEnv(envId).maxEpisodeSteps;
+  if (problems.length === 0 && limit > maxEpLen) {
+    throw new UsageError(`eval.env ${envId} runs episodes of up to ${limit} steps but model.max_ep_len is ${maxEpLen}; set model.max_ep_len to at least ${limit} (snndt never clips timesteps).`);
+  }
   const parts = data.manifest.observation_parts;
   if (problems.length === 0 && parts) {
     // Parts are flattened in the order of their (sorted) names, as Gymnasium flattens a Dict; the
@@ -204,7 +204,8 @@ export function checkEvalEnvironment(
     );
   }
   if (problems.length === 0) return null;
-  const fitting = ENV_IDS.filter((id) => environmentMisfits(id, Number.POSITIVE_INFINITY, data).length === 0);
+  if (limit > maxEpLen) problems.push(`${envId} runs episodes of up to ${limit} steps but model.max_ep_len is ${maxEpLen}`);
+  const fitting = ENV_IDS.filter((id) => shapeMisfits(id, data).length === 0);
   const hint = fitting.length ? ` (built-in environments with the data's shapes: ${fitting.join(", ")})` : "";
   throw new UsageError(
     `${dataPath} does not fit eval.env ${envId}, where snndt eval plays the trained model: ${problems.join("; ")}. ` +

@@ -7,7 +7,7 @@ import * as path from "node:path";
 import { InputError, UsageError } from "../runtime/errors.js";
 import { replaceFilesTogether, writeDirAtomic } from "../runtime/fs-atomic.js";
 import { SPIKE_KINDS } from "../model/index.js";
-import { CHECKSUMS_FILE, checkpointDir } from "../train/checkpoint.js";
+import { CHECKSUMS_FILE, checkpointDir, STATE_FILE } from "../train/checkpoint.js";
 import { CHECKPOINTS_DIR, EVAL_DIR, EVAL_JSON, METRICS_JSONL, RESOLVED_CONFIG_FILE, TRAJECTORIES_FILE } from "../train/run-layout.js";
 import { readMetrics } from "../train/metrics.js";
 import { barChart, lineChart, scatterWithDiagonal, type LineSeries } from "./charts.js";
@@ -358,7 +358,8 @@ export function comparisonRows(results: { label: string; result: EvalResult }[])
     const perRun = [
       label + (result.partial ? " (partial)" : ""),
       result.model.kind === "dt" ? "dt" : result.model.variant,
-      `${result.checkpointStep.step}/${result.checkpointStep.of}`,
+      // eval.json files older than the field have none.
+      result.checkpointStep ? `${result.checkpointStep.step}/${result.checkpointStep.of}` : "-",
       result.env?.id ?? "offline",
     ];
     const measures = [
@@ -384,11 +385,11 @@ function sameSettings(results: { result: EvalResult }[]): boolean {
   return results.every((r) => key(r) === key(results[0]!));
 }
 
-/** The step a checkpoint holds now (its state.json), or null when it is gone or unreadable. */
-function currentStep(checkpoint: string): number | null {
+/** The step and config hash a checkpoint holds now (its state.json), or null when it cannot be read there. */
+function checkpointNow(checkpoint: string): { step: unknown; configHash: unknown } | null {
   try {
-    const step = (JSON.parse(readFileSync(path.join(checkpoint, "state.json"), "utf8")) as { step?: unknown }).step;
-    return typeof step === "number" ? step : null;
+    const { step, configHash } = JSON.parse(readFileSync(path.join(checkpoint, STATE_FILE), "utf8")) as { step?: unknown; configHash?: unknown };
+    return { step, configHash };
   } catch {
     return null;
   }
@@ -397,11 +398,12 @@ function currentStep(checkpoint: string): number | null {
 /** Notes under the comparison when its rows were not measured alike, or no longer measure their checkpoint. */
 function comparisonNotes(results: { label: string; result: EvalResult }[]): string[] {
   const notes: string[] = [];
-  // best/ moves while a run trains (and on --resume): an eval.json of its earlier self is not the run's now.
+  // best/ moves while a run trains (and on --resume): an eval.json of its earlier self is not the
+  // run's now. Said only where the checkpoint is found at its recorded path (a run may have moved).
   for (const { label, result } of results) {
-    const now = currentStep(result.checkpoint);
-    if (now === result.checkpointStep.step) continue;
-    const what = now === null ? "is gone" : `now holds step ${now}`;
+    const now = result.checkpointStep ? checkpointNow(result.checkpoint) : null;
+    if (now === null || (now.step === result.checkpointStep.step && now.configHash === result.configHash)) continue;
+    const what = now.configHash === result.configHash ? `now holds step ${String(now.step)}` : "now holds another run's model (another config hash)";
     notes.push(`${label} was evaluated at step ${result.checkpointStep.step} of ${result.checkpoint}, which ${what}: evaluate it again to compare the run as it is.`);
   }
   if (!sameSettings(results)) {

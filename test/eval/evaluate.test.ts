@@ -600,13 +600,24 @@ test("--compare puts several runs' eval.json side by side", () => {
   const stale = path.join(base, "stale-eval");
   mkdirSync(stale);
   writeFileSync(path.join(stale, "eval.json"), JSON.stringify({ ...fresh, checkpointStep: { ...fresh.checkpointStep, step: fresh.checkpointStep.step - 1 } }));
+  const retrained = path.join(base, "retrained-eval");
+  mkdirSync(retrained);
+  writeFileSync(path.join(retrained, "eval.json"), JSON.stringify({ ...fresh, configHash: "0".repeat(64) }));
+  // A checkpoint no longer at its recorded path may have moved with its run: nothing is said.
   const gone = path.join(base, "gone-eval");
   mkdirSync(gone);
   writeFileSync(path.join(gone, "eval.json"), JSON.stringify({ ...fresh, checkpoint: path.join(base, "no-such-run", "checkpoints", "best") }));
-  const moved = runCli(["eval", "--compare", snnRun, stale, gone]);
+  // An eval.json from before checkpointStep has a "-" for its step.
+  const { checkpointStep: _step, ...beforeSteps } = fresh;
+  const old = path.join(base, "stepless-eval");
+  mkdirSync(old);
+  writeFileSync(path.join(old, "eval.json"), JSON.stringify(beforeSteps));
+  const moved = runCli(["eval", "--compare", snnRun, stale, retrained, gone, old]);
   assert.equal(moved.status, 0, moved.stderr);
   assert.match(moved.stdout, new RegExp(`note: stale-eval was evaluated at step ${fresh.checkpointStep.step - 1} of .*best, which now holds step ${fresh.checkpointStep.step}: evaluate it again`));
-  assert.match(moved.stdout, /note: gone-eval was evaluated at step \d+ of .*no-such-run.*best, which is gone/);
+  assert.match(moved.stdout, /note: retrained-eval was evaluated at step \d+ of .*best, which now holds another run's model/);
+  assert.doesNotMatch(moved.stdout, /gone-eval was evaluated|stepless-eval was evaluated/);
+  assert.match(moved.stdout, /^stepless-eval\s+full\s+-\s+CartPole-v1/m);
   // Energy estimated with other constants (--e-ac/--e-mac) is not comparable in nJ: said too.
   const otherConstants = path.join(base, "other-constants");
   mkdirSync(otherConstants);
@@ -820,7 +831,7 @@ test("a run still training is said so: evaluated with a warning, or refused whil
   try {
     const res = runCli(["eval", live, "--episodes", "1", "--latency-decisions", "5", "--out", path.join(base, "live-eval")]);
     assert.equal(res.status, 0, res.stderr);
-    assert.match(res.stderr, new RegExp(`WARN: .*live is still training \\(snndt train, pid ${process.pid}\\): this evaluates its checkpoint so far \\(.*best, step \\d+ of \\d+\\); evaluate again when training ends`));
+    assert.match(res.stderr, new RegExp(`WARN: .*live is still training \\(snndt train, pid ${process.pid}\\): this evaluates its best checkpoint so far \\(.*best, step \\d+ of \\d+\\); evaluate again when training ends`));
   } finally {
     release();
   }

@@ -388,7 +388,8 @@ test("a dataset whose episodes outgrow model.max_ep_len is refused before traini
   // For a built-in eval.env, as too short for the environment (a config error)...
   const builtIn = runCli(["train", "--out", path.join(tmp("maxep"), "x"), ...TINY, "--set", "model.max_ep_len=100"]);
   assert.equal(builtIn.status, 2, builtIn.stderr);
-  assert.match(builtIn.stderr, /CartPole-v1 runs episodes of up to 500 steps but model\.max_ep_len is 100/);
+  assert.match(builtIn.stderr, /eval\.env CartPole-v1 runs episodes of up to 500 steps but model\.max_ep_len is 100; set model\.max_ep_len to at least 500 \(snndt never clips timesteps\)\./);
+  assert.doesNotMatch(builtIn.stderr, /Choose the data's environment/);
   // ...and for any other, as too short for the data.
   const external = runCli(["train", "--out", path.join(tmp("maxep-external"), "x"), ...TINY, "--set", "model.max_ep_len=100", "--set", "eval.env=MyCartPole-v0"]);
   assert.equal(external.status, 1, external.stderr);

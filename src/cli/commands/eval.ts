@@ -63,13 +63,13 @@ function distinctLabels(paths: string[]): string[] {
   });
 }
 
-/** How to give several values to the flag that stands before `stray` on the command line. */
-function strayNumbersHint(stray: string): string {
-  const argv = process.argv.slice(2);
-  let i = argv.indexOf(stray) - 1;
-  while (i >= 0 && Number.isFinite(Number(argv[i]))) i--;
-  if (argv[i] === "--seeds") return "looks like a seed: --seeds takes one comma-separated list (--seeds 1001,1002)";
-  return "looks like a target return: repeat the flag for each (--target-return 400 --target-return 500)";
+/** How the flags given (as givenFlags names them) take several values, for numbers left over as runs. */
+function strayNumbersHint(given: string[]): string {
+  const targets = "repeat --target-return for each target (--target-return 400 --target-return 500)";
+  const seeds = "give --seeds one comma-separated list (--seeds 1001,1002)";
+  if (given.length === 1 && given[0] === "--seeds") return `looks like a seed: ${seeds}`;
+  if (given.length === 1) return `looks like a target return: ${targets}`;
+  return `looks like a flag's value: a flag takes one value, so ${targets}, and ${seeds}`;
 }
 
 export function registerEval(program: Command, context: () => RunContext): void {
@@ -117,9 +117,9 @@ Examples:
       }
       if (runs.length !== 1) {
         // "--target-return 400 500" leaves 500 as a second run, as "--seeds 1001 1002" leaves 1002:
-        // say how the flag before the stray numbers takes several.
+        // say how the flags given take several values.
         const numbers = runs.slice(1).filter((r) => r.trim() !== "" && Number.isFinite(Number(r)));
-        const hint = numbers.length ? `; ${numbers.join(", ")} ${strayNumbersHint(numbers[0]!)}` : "";
+        const hint = numbers.length ? `; ${numbers.join(", ")} ${strayNumbersHint(givenFlags(command, ["targetReturn", "seeds"]))}` : "";
         throw new UsageError(`eval takes one run (got ${runs.length}: ${runs.join(", ")})${hint}; to compare runs use --compare`);
       }
       if (options.env && options.envCmd) throw new UsageError("--env and --env-cmd exclude each other");
