@@ -58,9 +58,30 @@ export async function resolveCheckpoint(target: string): Promise<{ checkpoint: s
   throw new InputError(`${target} is neither a checkpoint directory (with ${CHECKSUMS_FILE}) nor a run directory with a complete checkpoint under checkpoints/.`);
 }
 
+/** Reads of a best/ that a running training may be replacing, and the pause between them. */
+const BEST_READ_ATTEMPTS = 5;
+const BEST_READ_PAUSE_MS = 200;
+
+/**
+ * A checkpoint's weights and state. A training run replaces its best/ whole (a rename) whenever it
+ * finds a better step, and a read that meets the swap finds files missing or of two versions; while
+ * the run is training, such a read is tried again.
+ */
+async function readCheckpointWeights(checkpoint: string, runDir: string): ReturnType<typeof loadCheckpointWeights> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await loadCheckpointWeights(checkpoint);
+    } catch (err) {
+      const replacing = checkpoint === checkpointDir(runDir, "best") && trainingPid(runDir) !== null;
+      if (!replacing || attempt === BEST_READ_ATTEMPTS) throw err;
+      await new Promise((resolve) => setTimeout(resolve, BEST_READ_PAUSE_MS));
+    }
+  }
+}
+
 export async function loadPolicy(target: string): Promise<LoadedPolicy> {
   const { checkpoint, runDir } = await resolveCheckpoint(target);
-  const loaded = await loadCheckpointWeights(checkpoint);
+  const loaded = await readCheckpointWeights(checkpoint, runDir);
   const norm = loaded.state.normalisation;
   const modelConfig = modelConfigOf(loaded.state.config, { obsDim: norm.obsDim, actionSpace: norm.actionSpace });
   const model = createModel(modelConfig, loaded.state.config.seed);

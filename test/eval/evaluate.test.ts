@@ -824,6 +824,28 @@ test("eval --offline on another dataset leaves out the episodes the run trained 
   assert.match(noTarget.stderr, /is not available to find its best return; pass --data <where it is now>, or --target-return/);
 });
 
+test("a best/ that its running training is replacing is read again, not called corrupt", async () => {
+  await selectBackend("wasm");
+  const live = path.join(base, "swapping");
+  cpSync(snnRun, live, { recursive: true });
+  const best = path.join(live, "checkpoints", "best");
+  const model = path.join(best, "model.safetensors");
+  const good = readFileSync(model);
+  // Mid-swap: the model file of another version than checksums.json.
+  writeFileSync(model, Buffer.concat([good.subarray(0, good.length - 1), Buffer.from([good[good.length - 1]! ^ 1])]));
+  await assert.rejects(loadPolicy(live), /model\.safetensors is corrupt/, "a run that is not training: the damage is reported");
+  const release = await lockRunDirectory(live);
+  try {
+    const loading = loadPolicy(live);
+    setTimeout(() => writeFileSync(model, good), 50); // the swap completes
+    const policy = await loading;
+    assert.equal(policy.checkpoint, best);
+    policy.model.dispose();
+  } finally {
+    release();
+  }
+});
+
 test("a run still training is said so: evaluated with a warning, or refused while it has no checkpoint", async () => {
   const live = path.join(base, "live");
   cpSync(snnRun, live, { recursive: true });
