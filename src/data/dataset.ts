@@ -313,7 +313,7 @@ export async function prepareDataset(input: string, outDir: string, options: Pre
       });
       // Its observations and actions alone (float32) can be too many to read back: said before writing.
       const steps = finished.episodes.reduce((n, ep) => n + ep.length, 0);
-      const atLeast = steps * (finished.obsDim + (finished.actionSpace.kind === "discrete" ? 1 : finished.actionSpace.dim)) * 4;
+      const atLeast = steps * (finished.obsDim + actionWidth(finished.actionSpace)) * 4;
       if (atLeast > MAX_WHOLE_FILE_BYTES) throw tooLargeToPrepare(input, atLeast, "at least");
       const stepsPath = path.join(tmpDir, STEPS_FILE);
       const stepsSha256 = await writeStepsArrowHashed(stepsPath, finished.episodes, finished.actionSpace, {

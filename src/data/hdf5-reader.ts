@@ -473,7 +473,7 @@ export async function readHdf5(file: string, given: Hdf5ReadOptions = {}): Promi
   const options = { ...given, columns };
   refuseIdColumns(
     file,
-    options.columns ?? {},
+    columns,
     "an HDF5 file's episodes end at its terminals/timeouts (D4RL layout; --terminal-column and --timeout-column name those datasets) or are its episode_N groups (Minari layout)",
   );
   const h5 = await loadH5wasm();

@@ -7,7 +7,6 @@ import { existsSync } from "node:fs";
 import { tf, type BackendInfo } from "../runtime/backend.js";
 import type { RunContext } from "../runtime/context.js";
 import { InputError, SnndtError, UsageError } from "../runtime/errors.js";
-import { trainingPid } from "../runtime/run-lock.js";
 import { SNNDT_VERSION } from "../runtime/version.js";
 import { episodeReturns, episodesSha256, loadDataset, returnSupport, type ReturnSupport } from "../data/dataset.js";
 import type { ActionSpace, Episode } from "../data/types.js";
@@ -24,7 +23,7 @@ import { spawnExternalEnv, type AsyncEnvironment } from "./external-env.js";
 import { DEFAULT_ENERGY, energyOf, type EnergyConstants } from "./energy.js";
 import { offlineActionQuality, replayDecisions, type OfflineQuality } from "./offline.js";
 import { referenceReturns } from "./policies/index.js";
-import { actionBoxWarnings, checkCompatible, checkDataCompatible, isSpiking, loadPolicy, type LoadedPolicy } from "./policy.js";
+import { actionBoxWarnings, checkCompatible, checkDataCompatible, isSpiking, loadPolicy, trainingBestPid, type LoadedPolicy } from "./policy.js";
 import { decisionLatency, rollouts, type EpisodeOutcome, type RolloutEnvironment, type SpikeTally } from "./rollout.js";
 import { checkTrajectorySize, TrajectoryRecorder } from "./trajectories.js";
 import { TRAJECTORIES_FILE } from "../train/run-layout.js";
@@ -323,8 +322,7 @@ function dtMacsOfSameSize(policy: LoadedPolicy): number {
 export async function evaluate(request: EvalRequest): Promise<Evaluation> {
   const started = performance.now();
   const policy = await loadPolicy(request.target);
-  // Its best/ moves on while it trains (a step-N checkpoint never changes).
-  const training = policy.checkpoint === checkpointDir(policy.runDir, "best") ? trainingPid(policy.runDir) : null;
+  const training = trainingBestPid(policy.checkpoint, policy.runDir);
   if (training !== null) {
     request.context.logger.warn(
       `${policy.runDir} is still training (snndt train, pid ${training}): this evaluates its best checkpoint so far (${policy.checkpoint}, ` +

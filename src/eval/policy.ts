@@ -58,6 +58,14 @@ export async function resolveCheckpoint(target: string): Promise<{ checkpoint: s
   throw new InputError(`${target} is neither a checkpoint directory (with ${CHECKSUMS_FILE}) nor a run directory with a complete checkpoint under checkpoints/.`);
 }
 
+/**
+ * The pid of the snndt train still writing the run whose best/ `checkpoint` is: that best/ moves on
+ * (is replaced whole) while it trains. Null for any other checkpoint (a step-N never changes) or run.
+ */
+export function trainingBestPid(checkpoint: string, runDir: string): number | null {
+  return checkpoint === checkpointDir(runDir, "best") ? trainingPid(runDir) : null;
+}
+
 /** Reads of a best/ that a running training may be replacing, and the pause between them. */
 const BEST_READ_ATTEMPTS = 5;
 const BEST_READ_PAUSE_MS = 200;
@@ -72,8 +80,7 @@ async function readCheckpointWeights(checkpoint: string, runDir: string): Return
     try {
       return await loadCheckpointWeights(checkpoint);
     } catch (err) {
-      const replacing = checkpoint === checkpointDir(runDir, "best") && trainingPid(runDir) !== null;
-      if (!replacing || attempt === BEST_READ_ATTEMPTS) throw err;
+      if (trainingBestPid(checkpoint, runDir) === null || attempt === BEST_READ_ATTEMPTS) throw err;
       await new Promise((resolve) => setTimeout(resolve, BEST_READ_PAUSE_MS));
     }
   }
@@ -212,19 +219,18 @@ export function checkEvalEnvironment(
   }
   const problems = shapeMisfits(envId, data);
   const limit = makeEnv(envId).maxEpisodeSteps;
-  if (problems.length === 0 && limit > maxEpLen) {
-    throw new UsageError(`eval.env ${envId} runs episodes of up to ${limit} steps but model.max_ep_len is ${maxEpLen}; set model.max_ep_len to at least ${limit} (snndt never clips timesteps).`);
-  }
-  const parts = data.manifest.observation_parts;
-  if (problems.length === 0 && parts) {
+  if (problems.length === 0) {
+    if (limit > maxEpLen) {
+      throw new UsageError(`eval.env ${envId} runs episodes of up to ${limit} steps but model.max_ep_len is ${maxEpLen}; set model.max_ep_len to at least ${limit} (snndt never clips timesteps).`);
+    }
+    const parts = data.manifest.observation_parts;
     // Parts are flattened in the order of their (sorted) names, as Gymnasium flattens a Dict; the
     // built-in environments observe one vector, whose order nothing here can check.
-    return (
-      `${dataPath}'s observations were flattened from parts: ${describeObservationParts(parts)}. ${envId} observes one vector in its own order, ` +
-      "and eval gives the model the environment's: if the parts are not in that order, store the observation as one vector column in it and prepare the data again."
-    );
+    return parts
+      ? `${dataPath}'s observations were flattened from parts: ${describeObservationParts(parts)}. ${envId} observes one vector in its own order, ` +
+          "and eval gives the model the environment's: if the parts are not in that order, store the observation as one vector column in it and prepare the data again."
+      : null;
   }
-  if (problems.length === 0) return null;
   if (limit > maxEpLen) problems.push(`${envId} runs episodes of up to ${limit} steps but model.max_ep_len is ${maxEpLen}`);
   const fitting = ENV_IDS.filter((id) => shapeMisfits(id, data).length === 0);
   const hint = fitting.length ? ` (built-in environments with the data's shapes: ${fitting.join(", ")})` : "";

@@ -51,10 +51,7 @@ export class SpikeTally {
     this.decisions += 1;
     this.synapticOps += stats.totalSynapticOps;
     this.macs += stats.totalMacs;
-    for (const layer of stats.layers) {
-      const row = (this.spikes[layer.layer] ??= { q: 0, k: 0, v: 0, positional: 0, other: 0 });
-      for (const kind of SPIKE_KINDS) row[kind] += layer.spikes[kind];
-    }
+    for (const layer of stats.layers) this.addSpikes(layer.layer, layer.spikes);
   }
 
   /** Add another tally's counts to this one. */
@@ -62,10 +59,12 @@ export class SpikeTally {
     this.decisions += other.decisions;
     this.synapticOps += other.synapticOps;
     this.macs += other.macs;
-    other.spikes.forEach((sums, layer) => {
-      const row = (this.spikes[layer] ??= { q: 0, k: 0, v: 0, positional: 0, other: 0 });
-      for (const kind of SPIKE_KINDS) row[kind] += sums[kind];
-    });
+    other.spikes.forEach((sums, layer) => this.addSpikes(layer, sums));
+  }
+
+  private addSpikes(layer: number, spikes: Record<SpikeKind, number>): void {
+    const row = (this.spikes[layer] ??= { q: 0, k: 0, v: 0, positional: 0, other: 0 });
+    for (const kind of SPIKE_KINDS) row[kind] += spikes[kind];
   }
 }
 
