@@ -15,16 +15,12 @@ import { FIXTURES } from "../helpers/paths.js";
 import { selectBackend, tf } from "../../src/runtime/backend.js";
 import { readSafetensors, type TensorEntry } from "../../src/train/safetensors.js";
 import { loadPolicy } from "../../src/eval/policy.js";
-import type { ModelInputs } from "../../src/model/index.js";
+import { fixtureInputs, fixtureTensor } from "../helpers/reference-fixtures.js";
 import type { WindowBatch } from "../../src/data/windows.js";
 
 const MODELS = ["cartpole-full", "pendulum-baseline", "cartpole-dt"];
 
-function entry(tensors: Map<string, TensorEntry>, name: string): TensorEntry {
-  const found = tensors.get(name);
-  assert.ok(found, `expected.safetensors has no ${name}`);
-  return found;
-}
+const entry = (tensors: Map<string, TensorEntry>, name: string): TensorEntry => fixtureTensor(tensors, "expected.safetensors", name);
 
 for (const [name, backend] of MODELS.flatMap((model) => (["wasm", "cpu"] as const).map((backend) => [model, backend] as const))) {
   test(`${name} on ${backend}: outputs and gradients equal the PyTorch reference's`, async () => {
@@ -40,14 +36,7 @@ for (const [name, backend] of MODELS.flatMap((model) => (["wasm", "cpu"] as cons
     const policy = await loadPolicy(dir);
     const { model, runner } = policy;
     try {
-      const float = (key: string) => tf.tensor(entry(tensors, key).data as Float32Array, entry(tensors, key).shape);
-      const inputs: ModelInputs = {
-        returnsToGo: float("input.returns_to_go") as tf.Tensor3D,
-        states: float("input.states") as tf.Tensor3D,
-        actions: float("input.actions"),
-        timesteps: tf.tensor2d(entry(tensors, "input.timesteps").data as Int32Array, entry(tensors, "input.timesteps").shape as [number, number], "int32"),
-        mask: float("input.mask") as tf.Tensor2D,
-      };
+      const inputs = fixtureInputs(tensors, "expected.safetensors", "input.");
       const output = entry(tensors, "output");
       const [batch, context, width] = output.shape as [number, number, number];
 
@@ -81,7 +70,7 @@ for (const [name, backend] of MODELS.flatMap((model) => (["wasm", "cpu"] as cons
       }
 
       // d sum(output * cotangent) / d parameter, for every parameter.
-      const cotangent = float("cotangent");
+      const cotangent = tf.tensor(entry(tensors, "cotangent").data as Float32Array, entry(tensors, "cotangent").shape);
       const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(model.forward(inputs, { training: false }).actions, cotangent)) as tf.Scalar, model.variables);
       const expectedGrad = (parameter: string) => entry(tensors, `grad.${parameter}`).data as Float32Array;
       const floor = 1e-3 * Math.max(...model.parameterNames.map((parameter) => largest(expectedGrad(parameter))));

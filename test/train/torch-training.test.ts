@@ -21,7 +21,8 @@ import type { ResolvedConfig } from "../../src/train/config.js";
 import { learningRate, scheduleFromConfig } from "../../src/train/schedule.js";
 import { createOptimizer, TrainingStep, type MicroBatch } from "../../src/train/step.js";
 import { modelConfigOf } from "../../src/train/trainer.js";
-import { createModel, type ModelInputs } from "../../src/model/index.js";
+import { createModel } from "../../src/model/index.js";
+import { fixtureInputs, fixtureTensor } from "../helpers/reference-fixtures.js";
 
 const MODELS = ["cartpole-full", "pendulum-baseline", "cartpole-dt"];
 
@@ -45,11 +46,7 @@ for (const [name, backend] of MODELS.flatMap((model) => (["wasm", "cpu"] as cons
     const dir = path.join(FIXTURES, "torch-reference", name);
     const fixture = await readSafetensors(path.join(dir, "training.safetensors"));
     const tensors = fixture.tensors;
-    const entry = (key: string): TensorEntry => {
-      const found = tensors.get(key);
-      assert.ok(found, `training.safetensors has no ${key}`);
-      return found;
-    };
+    const entry = (key: string): TensorEntry => fixtureTensor(tensors, "training.safetensors", key);
     const margin = fixture.metadata["smallest_margin"];
     if (margin !== undefined) assert.ok(Number(margin) >= 1e-5, `smallest margin ${margin}`);
     const config = JSON.parse(fixture.metadata["config"]!) as ResolvedConfig;
@@ -74,17 +71,9 @@ for (const [name, backend] of MODELS.flatMap((model) => (["wasm", "cpu"] as cons
         const lr = learningRate(first + s, schedule);
         assert.ok(Math.abs(lr - reference.lr) <= 1e-12 * reference.lr, `update ${s}: learning rate ${lr}, the reference's ${reference.lr}`);
         const microBatches: MicroBatch[] = Array.from({ length: config.train.grad_accum }, (_, i) => {
-          const input = (key: string) => entry(`step${s}.micro${i}.${key}`);
-          const float = (key: string) => tf.tensor(input(key).data as Float32Array, input(key).shape);
-          const mask = input("mask");
-          const inputs: ModelInputs = {
-            returnsToGo: float("returns_to_go") as tf.Tensor3D,
-            states: float("states") as tf.Tensor3D,
-            actions: float("actions"),
-            timesteps: tf.tensor2d(input("timesteps").data as Int32Array, mask.shape as [number, number], "int32"),
-            mask: float("mask") as tf.Tensor2D,
-          };
-          const realSteps = (mask.data as Float32Array).reduce((sum, m) => sum + m, 0);
+          const prefix = `step${s}.micro${i}.`;
+          const inputs = fixtureInputs(tensors, "training.safetensors", prefix);
+          const realSteps = (entry(`${prefix}mask`).data as Float32Array).reduce((sum, m) => sum + m, 0);
           return { inputs, realSteps, dropoutSeed: 0 };
         });
         unequalWeights ||= microBatches[0]!.realSteps !== microBatches[1]!.realSteps;
