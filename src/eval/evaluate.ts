@@ -457,13 +457,17 @@ async function evaluateInEnvironment(policy: LoadedPolicy, request: EvalRequest,
     const data = await runDataset(policy, request);
     if (data.heldOut === null) logger.warn(`the run's dataset ${data.path} is not there: no offline action quality or data support is measured; pass --data <where it is now>.`);
     else if (data.heldOut.episodes.length === 0) logger.warn(`no offline action quality is measured: no episode to measure on (${data.source}).`);
-    const best = data.returns ? extent(data.returns).max : null;
+    // The run keeps its dataset's return range, so a moved dataset still gives the default target.
+    const recorded = data.returns === null ? (policy.state.datasetReturns ?? null) : null;
+    const returnRange = data.returns ? extent(data.returns) : recorded;
     let targets = request.targets ?? (config.eval.target_returns.length ? config.eval.target_returns : null);
     let targetSource = request.targets ? "--target-return" : "eval.target_returns of the run's config";
     if (!targets) {
-      if (best === null) throw new UsageError(`the run's dataset (${data.source}) is not available to find its best return; pass --data <where it is now>, or --target-return.`);
-      targets = [best];
-      targetSource = "the best episode return in the dataset";
+      if (returnRange === null) {
+        throw new UsageError(`the run's dataset (${data.source}) is not available to find its best return, and the run is older than the record of it; pass --data <where it is now>, or --target-return.`);
+      }
+      targets = [returnRange.max];
+      targetSource = recorded ? "the best episode return in the run's dataset, as recorded when it trained" : "the best episode return in the dataset";
     }
     const repeated = targets.find((t, i) => targets!.indexOf(t) !== i);
     if (repeated !== undefined) {
@@ -489,8 +493,8 @@ async function evaluateInEnvironment(policy: LoadedPolicy, request: EvalRequest,
       );
     }
     // Before the episodes, so a mistyped target can be stopped: the data shows no return beyond its own range.
-    if (data.returns) {
-      const { min: worst, max: highest } = extent(data.returns);
+    if (returnRange) {
+      const { min: worst, max: highest } = returnRange;
       for (const target of targets) {
         if (target > highest) logger.warn({ target, best: highest }, "no episode of the dataset reaches this target return: the model extrapolates");
         else if (target < worst) logger.warn({ target, worst }, "every episode of the dataset exceeds this target return: the model extrapolates below the data");

@@ -5,7 +5,7 @@
  *   optimizer.safetensors   AdamW moments as "exp_avg/<name>" and "exp_avg_sq/<name>" (PyTorch's names);
  *                           the update count in the metadata ("step")
  *   state.json              CheckpointState: step, epoch, RNG streams, best val loss, the resolved config and
- *                           its hash, the dataset manifest hash, normalisation stats, model kind/variant,
+ *                           its hash, the dataset manifest hash and return range, normalisation stats, model kind/variant,
  *                           snndt version, tfjs backend
  *   checksums.json          sha256 of each file above, written last
  *
@@ -87,6 +87,11 @@ export interface CheckpointState {
    * prepared copy. Absent in checkpoints written before it; readers then compare datasetManifestHash.
    */
   datasetEpisodesHash?: string;
+  /**
+   * The lowest and highest episode return of the whole dataset, so eval can condition on the best
+   * return once the data has moved. Absent in checkpoints written before it.
+   */
+  datasetReturns?: { min: number; max: number };
   normalisation: NormalisationState;
   model: { kind: string; variant: string };
   snndtVersion: string;
@@ -321,7 +326,7 @@ export function trainedOn(state: Pick<CheckpointState, "datasetManifestHash" | "
 }
 
 /** The fields every reader of state.json relies on, with their JSON types. */
-const STATE_FIELD_TYPES: Record<keyof CheckpointState, "number" | "string" | "object" | "number|null" | "string|undefined"> = {
+const STATE_FIELD_TYPES: Record<keyof CheckpointState, "number" | "string" | "object" | "number|null" | "string|undefined" | "object|undefined"> = {
   formatVersion: "number",
   step: "number",
   epoch: "number",
@@ -331,6 +336,7 @@ const STATE_FIELD_TYPES: Record<keyof CheckpointState, "number" | "string" | "ob
   configHash: "string",
   datasetManifestHash: "string",
   datasetEpisodesHash: "string|undefined",
+  datasetReturns: "object|undefined",
   normalisation: "object",
   model: "object",
   snndtVersion: "string",

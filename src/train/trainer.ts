@@ -22,7 +22,8 @@ import type { RunContext } from "../runtime/context.js";
 import { InputError, SnndtError, UsageError } from "../runtime/errors.js";
 import { Rng, type RngState } from "../runtime/rng.js";
 import { SNNDT_VERSION } from "../runtime/version.js";
-import { loadDataset, type PreparedDataset } from "../data/dataset.js";
+import { episodeReturns, loadDataset, type PreparedDataset } from "../data/dataset.js";
+import { extent } from "../data/summary.js";
 import type { ActionSpace, Episode } from "../data/types.js";
 import { allocateBatch, realStepCount, WindowSampler, type WindowBatch, type WindowSpec } from "../data/windows.js";
 import { createModel, inputsFromBatch, disposeInputs, modelLabel, variantParts, ELIGIBILITY_STATE_NAME, type SequenceModel, type ModelConfig } from "../model/index.js";
@@ -263,6 +264,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   const valBatches = buildValidationBatches(valEpisodes, spec, config);
   const hash = configHash(config);
   const datasetHash = dataset.manifest.sha256;
+  const datasetReturns = extent(episodeReturns(dataset.episodes));
 
   let step = 0;
   let bestValLoss: number | null = null;
@@ -328,6 +330,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
     configHash: hash,
     datasetManifestHash: datasetHash,
     datasetEpisodesHash: dataset.episodesSha256,
+    datasetReturns,
     normalisation,
     model: { kind: config.model.kind, variant: modelLabel(config.model) },
     snndtVersion: SNNDT_VERSION,

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
@@ -819,9 +820,25 @@ test("eval --offline on another dataset leaves out the episodes the run trained 
   const nothing = runCli(["eval", snnRun, "--data", trainOnly, "--episodes", "1", "--target-return", "100", "--latency-decisions", "1", "--out", path.join(base, "train-only-eval")]);
   assert.equal(nothing.status, 0, nothing.stderr);
   assert.match(nothing.stderr, /no offline action quality is measured: no episode to measure on \(.*train-only\.arrow: the 0 episodes not among the run's training episodes \(5 episodes that are were left out\)\)/);
-  const noTarget = runCli(["eval", orphan, "--episodes", "1"]);
-  assert.equal(noTarget.status, 2);
-  assert.match(noTarget.stderr, /is not available to find its best return; pass --data <where it is now>, or --target-return/);
+  // The run recorded its dataset's return range, so the default target survives the data's move.
+  const recorded = evalJson([orphan, "--episodes", "1", "--latency-decisions", "1", "--out", path.join(base, "orphan-default-target")]);
+  assert.equal(recorded.status, 0, recorded.stderr);
+  assert.deepEqual(recorded.result.settings.targets, [Math.max(...episodeReturns(dataset.episodes))]);
+  assert.equal(recorded.result.settings.targetSource, "the best episode return in the run's dataset, as recorded when it trained");
+  // A run from before that record cannot tell.
+  const older = path.join(base, "orphan-older");
+  cpSync(orphan, older, { recursive: true });
+  const bestDir = path.join(older, "checkpoints", "best");
+  const { datasetReturns, ...olderState } = JSON.parse(readFileSync(path.join(bestDir, "state.json"), "utf8")) as Record<string, unknown>;
+  assert.ok(datasetReturns, "a new run records its dataset's returns");
+  const olderBytes = JSON.stringify(olderState, null, 2) + "\n";
+  writeFileSync(path.join(bestDir, "state.json"), olderBytes);
+  const checksums = JSON.parse(readFileSync(path.join(bestDir, "checksums.json"), "utf8")) as Record<string, string>;
+  checksums["state.json"] = createHash("sha256").update(olderBytes).digest("hex");
+  writeFileSync(path.join(bestDir, "checksums.json"), JSON.stringify(checksums));
+  const noTarget = runCli(["eval", bestDir, "--episodes", "1", "--out", path.join(base, "orphan-older-eval")]);
+  assert.equal(noTarget.status, 2, noTarget.stderr);
+  assert.match(noTarget.stderr, /is not available to find its best return, and the run is older than the record of it; pass --data <where it is now>, or --target-return/);
 });
 
 test("a best/ that its running training is replacing is read again, not called corrupt", async () => {
