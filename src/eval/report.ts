@@ -195,7 +195,8 @@ export async function writeEvalOutputs(result: EvalResult, outDir: string, traje
     // A new directory appears complete or not at all (an interrupt leaves nothing).
     await writeDirAtomic(outDir, (dir) => replaceFilesTogether(files(dir)));
   } else {
-    // An existing one (a mount point, a symlink, the cwd, one holding other files) is written into,
+    // An existing one (a mount point, a symlink, the cwd, one holding other files: eval refused it if
+    // they include files of an evaluation's names that no evaluation wrote) is written into,
     // never renamed: the earlier evaluation stays whole until every new file is written, then its
     // files are replaced together. Its eval.json goes first, so it never vouches for a mix of old and
     // new files; its charts that this evaluation has not (a spiking model's, say) go last. Its
@@ -212,13 +213,29 @@ export async function writeEvalOutputs(result: EvalResult, outDir: string, traje
 }
 
 /** Whether the evaluation in `outDir` wrote the trajectories file there (its eval.json says so). */
-function earlierTrajectories(outDir: string): boolean {
+/** The eval.json of an earlier evaluation in `outDir`, or null (none there, or not one eval wrote). */
+function earlierEvaluation(outDir: string): Partial<EvalResult> | null {
   try {
-    const earlier = JSON.parse(readFileSync(path.join(outDir, EVAL_JSON), "utf8")) as Partial<EvalResult>;
-    return earlier.trajectories?.file === TRAJECTORIES_FILE;
+    const earlier = JSON.parse(readFileSync(path.join(outDir, EVAL_JSON), "utf8")) as unknown;
+    const record = earlier as Partial<EvalResult> | null;
+    return typeof record === "object" && record !== null && typeof record.checkpoint === "string" && typeof record.settings === "object" ? record : null;
   } catch {
-    return false; // no eval.json there, or not one eval wrote
+    return null;
   }
+}
+
+function earlierTrajectories(outDir: string): boolean {
+  return earlierEvaluation(outDir)?.trajectories?.file === TRAJECTORIES_FILE;
+}
+
+/**
+ * Files of an existing directory that an evaluation written there would replace although no earlier
+ * evaluation wrote them (the directory holds no evaluation's eval.json): a user's own report.md, say.
+ */
+export function foreignEvalOutputs(outDir: string, trajectories: boolean): string[] {
+  if (!existsSync(outDir) || earlierEvaluation(outDir) !== null) return [];
+  const names = [EVAL_JSON, REPORT_MD, ...Object.values(CHART_FILES).map((file) => path.join(CHARTS_DIR, file)), ...(trajectories ? [TRAJECTORIES_FILE] : [])];
+  return names.filter((name) => existsSync(path.join(outDir, name)));
 }
 
 function trainingCurves(runDir: string): LineSeries[] {

@@ -429,6 +429,25 @@ test("eval outputs: a new directory appears whole; an existing one is written in
   assert.equal(runCli(["-q", "eval", dtRun, ...args, "--out", path.join(base, "link")]).status, 0);
   assert.ok(lstatSync(path.join(base, "link")).isSymbolicLink());
   assert.ok(existsSync(path.join(target, "eval.json")));
+  // A directory of the user's own whose files bear an evaluation's names, with no evaluation's eval.json: refused before any episode.
+  const mine = path.join(base, "my-notes");
+  mkdirSync(path.join(mine, "charts"), { recursive: true });
+  writeFileSync(path.join(mine, "report.md"), "my report");
+  writeFileSync(path.join(mine, "charts", "returns.svg"), "<svg/>");
+  const refused = runCli(["eval", dtRun, ...args, "--trajectories", "--out", mine]);
+  assert.equal(refused.status, 2, refused.stderr);
+  assert.match(refused.stderr, /--out .*my-notes holds report\.md, charts\/returns\.svg, which no earlier evaluation wrote \(it has no evaluation's eval\.json\); an evaluation would replace them\. Choose another --out, or move them\./);
+  assert.doesNotMatch(refused.stderr, /evaluating/, "refused before the episodes");
+  assert.equal(readFileSync(path.join(mine, "report.md"), "utf8"), "my report");
+  assert.deepEqual(readdirSync(mine).sort(), ["charts", "report.md"]);
+  // A file named trajectories.arrow counts only when this evaluation writes one; other files never do.
+  writeFileSync(path.join(base, "linked-target", "trajectories.arrow"), "mine");
+  rmSync(path.join(target, "eval.json"));
+  writeFileSync(path.join(target, "eval.json"), "{}");
+  const bare = runCli(["eval", dtRun, ...args, "--out", path.join(base, "link")]);
+  assert.equal(bare.status, 2, bare.stderr);
+  assert.match(bare.stderr, /holds eval\.json, report\.md, charts\/returns\.svg[^\n]*, which no earlier evaluation wrote/);
+  assert.doesNotMatch(bare.stderr, /trajectories\.arrow/);
 });
 
 test("eval --data with episodes longer than the checkpoint's max_ep_len is refused", async () => {

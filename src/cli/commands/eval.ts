@@ -12,7 +12,7 @@ import { DEFAULT_LATENCY_DECISIONS, DEFAULT_STATS_EVERY, evaluate, type EvalRequ
 import { EVAL_JSON, TRAJECTORIES_FILE } from "../../train/run-layout.js";
 import { CONFIG_SCHEMA } from "../../train/config.js";
 import { DEFAULT_ENV_TIMEOUT_MS } from "../../eval/external-env.js";
-import { defaultEvalDir, formatComparison, formatEvalTable, readEvalResult, writeEvalOutputs } from "../../eval/report.js";
+import { defaultEvalDir, foreignEvalOutputs, formatComparison, formatEvalTable, readEvalResult, writeEvalOutputs } from "../../eval/report.js";
 
 /** setTimeout's longest delay (2^31 - 1 ms); Node fires a longer one at once. */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -159,6 +159,13 @@ Examples:
         throw new UsageError(`${outDir} is a file; eval writes its outputs to the directory <run>/eval (<run>/eval-<checkpoint> for another checkpoint) by default (choose another --out).`);
       }
       if (blocking) throw new UsageError(`--out ${options.out}: ${blocking} is a file; an evaluation writes a directory (choose another --out).`);
+      const foreign = foreignEvalOutputs(outDir, settings.trajectories === true);
+      if (foreign.length > 0) {
+        throw new UsageError(
+          `${options.out === undefined ? outDir : `--out ${options.out}`} holds ${foreign.join(", ")}, which no earlier evaluation wrote (it has no evaluation's ${EVAL_JSON}); ` +
+            "an evaluation would replace them. Choose another --out, or move them.",
+        );
+      }
       const backend = await selectBackend(options.backend as BackendChoice);
       ctx.logger.info({ backend: backend.name, reason: backend.reason }, "backend");
       const { result, trajectories } = await evaluate({ ...settings, backend, context: ctx });
