@@ -246,6 +246,13 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
     { episodes: dataset.episodes.length, train: trainEpisodes.length, val: valEpisodes.length, trainSteps: sampler.totalSteps },
     "split episodes (seeded): windows end at a uniformly drawn step, so episodes are weighted by length",
   );
+  if (trainEpisodes.length < valEpisodes.length) {
+    // A small dataset rounds a middling fraction up to most of it (0.5 of 3 episodes holds out 2).
+    logger.warn(
+      `training on ${trainEpisodes.length} of ${dataset.episodes.length} episodes: data.val_fraction ${config.data.val_fraction} holds out ${valEpisodes.length}; ` +
+        "lower it (or 0 to train on all, without validation) to train on more.",
+    );
+  }
 
   const modelConfig = modelConfigOf(config, dataset);
   if (request.backend.name === "wasm") checkFitsWasmHeap(modelConfig);

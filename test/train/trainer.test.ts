@@ -498,6 +498,15 @@ test("training on a raw file logs what reading it dropped, as prepare-dataset do
   const res = runCli(["train", "--config", "configs/pendulum.yaml", "--data", path.join(FIXTURES, "samples", "pendulum-d4rl.hdf5"), "--out", out, ...TINY, "--set", "train.steps=1"]);
   assert.equal(res.status, 0, res.stderr);
   assert.match(res.stderr, /WARN: .*pendulum-d4rl\.hdf5: .*dropped the last 100 steps/);
+  assert.doesNotMatch(res.stderr, /training on \d+ of/, "the config's split trains on most episodes");
+});
+
+test("a validation split that rounds up to more episodes than training gets is warned about", () => {
+  // 11 episodes at the largest fraction, 0.5: 5.5 rounds to 6 held out.
+  const out = path.join(tmp("val-most"), "run");
+  const res = runCli(["train", "--config", "configs/pendulum.yaml", "--data", path.join(FIXTURES, "samples", "pendulum-d4rl.hdf5"), "--out", out, ...TINY, "--set", "train.steps=1", "--set", "data.val_fraction=0.5"]);
+  assert.equal(res.status, 0, res.stderr);
+  assert.match(res.stderr, /WARN: training on 5 of 11 episodes: data\.val_fraction 0\.5 holds out 6; lower it \(or 0 to train on all, without validation\) to train on more\./);
 });
 
 test("silent spiking blocks are warned about once each; a working model is not", () => {
