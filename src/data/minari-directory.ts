@@ -308,9 +308,29 @@ export async function readMinariEpisodes(found: MinariEpisodeFiles, episodeFiles
   };
 }
 
-/** The name of the file or directory at `input`; a Minari dataset's data/ goes by its dataset's directory (names runs and progress bars). */
+/**
+ * The name of the file or directory at `input` (names runs and progress bars). A Minari dataset goes
+ * by the dataset_id its metadata.json records, "/" made "-" ("mujoco-halfcheetah-expert-v0"): its
+ * directory's own name ("expert-v0") leaves out the environment. Without one, its data/ goes by the
+ * dataset's directory.
+ */
 export function minariDatasetName(input: string): string {
   const resolved = path.resolve(input);
   const minariData = path.basename(resolved) === DATA_DIR && [MINARI_METADATA_FILE, MINARI_DATA_FILE].some((name) => existsSync(path.join(resolved, name)));
-  return path.basename(minariData ? path.dirname(resolved) : resolved);
+  const datasetDir = minariData ? path.dirname(resolved) : resolved;
+  return recordedDatasetId(path.join(datasetDir, DATA_DIR, MINARI_METADATA_FILE)) ?? path.basename(datasetDir);
+}
+
+/** A Minari metadata.json's dataset_id as a file name, or null (no such file, no usable id). */
+function recordedDatasetId(metadataFile: string): string | null {
+  let metadata: unknown;
+  try {
+    metadata = parsePythonJson(readFileSync(metadataFile, "utf8"));
+  } catch {
+    return null; // absent or unreadable: reading the dataset reports what is wrong with it
+  }
+  const id = typeof metadata === "object" && metadata !== null ? (metadata as Record<string, unknown>)["dataset_id"] : undefined;
+  if (typeof id !== "string") return null;
+  const name = id.split("/").map((part) => part.replace(/[^A-Za-z0-9._-]+/g, "-")).filter((part) => part !== "" && part !== "." && part !== "..").join("-");
+  return name === "" ? null : name;
 }

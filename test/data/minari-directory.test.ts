@@ -319,8 +319,11 @@ test(
     assert.deepEqual(loaded.actionSpace, { kind: "discrete", n: 4 });
     assert.deepEqual(Array.from(loaded.episodes[2]!.actions), [0, 1, 2, 0, 1]);
     assert.equal(loaded.manifest.source.path, linked);
-    assert.equal(minariDatasetName(linked), "linked");
-    assert.equal(minariDatasetName(path.join(dir, "linked")), "linked");
+    // Named by the dataset_id its metadata records, which names the environment, not by its directory.
+    assert.equal(minariDatasetName(linked), "test-pendulum-arrow-v0");
+    assert.equal(minariDatasetName(path.join(dir, "linked")), "test-pendulum-arrow-v0");
+    writeFileSync(path.join(linked, "metadata.json"), readFileSync(path.join(linked, "metadata.json"), "utf8").replace('"dataset_id": "test/pendulum/arrow-v0", ', ""));
+    assert.equal(minariDatasetName(linked), "linked", "without a dataset_id: the dataset's directory");
   }),
 );
 
