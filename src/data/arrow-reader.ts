@@ -14,7 +14,7 @@ import { promises as fs } from "node:fs";
 import { Type, tableFromIPC, type Table, type Vector } from "apache-arrow";
 import { InputError } from "../runtime/errors.js";
 import { registerArrowCodecs } from "./codecs.js";
-import { ambiguousEndsWarning, findColumn, requireColumn, requireVectorColumns, type ColumnNames } from "./columns.js";
+import { ambiguousEndsWarning, COLUMN_FLAGS, findColumn, NO_COLUMN, requireColumn, requireVectorColumns, type ColumnNames } from "./columns.js";
 import { flattenNumbers, holdsNumbers, listDepth, type NestedNumbers } from "./arrow-nested.js";
 import { collectedByOf, endsEpisode, splitAtFlags, type RawDataset, type RawEpisode, type SourceFormat } from "./raw.js";
 import { flattenObservationParts, type DeclaredObservation, type ObservationPart, type StoredPart } from "./observation-parts.js";
@@ -289,9 +289,12 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
     droppedPartialSteps = split.droppedPartialSteps;
     warnings.push(...split.warnings);
   } else {
+    // Columns the user set aside with "none" are still listed: say so, or the list reads as if they were missed.
+    const setAside = (["episode", "terminals", "timeouts"] as const).filter((role) => cols[role] === NO_COLUMN).map((role) => `${COLUMN_FLAGS[role]} ${NO_COLUMN}`);
     throw new InputError(
       `${file}: cannot tell where episodes end: expected an episode id column (episode_id, episode, ...; or --episode-column) ` +
-        `or terminal/timeout flag columns (terminals, terminated, dones, timeouts, truncated, ...), but found columns: ${names.map((n) => `"${n}"`).join(", ")}.`,
+        `or terminal/timeout flag columns (terminals, terminated, dones, timeouts, truncated, ...), but found columns: ${names.map((n) => `"${n}"`).join(", ")}` +
+        (setAside.length > 0 ? `; ${setAside.join(" and ")} said not to look for ${setAside.length > 1 ? "those" : "that"}: name the columns that mark episodes instead.` : "."),
     );
   }
   if (order) warnings.push(`the rows of its episodes are interleaved (as a vectorised logger writes them): each episode's rows were taken in file order`);

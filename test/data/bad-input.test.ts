@@ -137,7 +137,15 @@ test(
     });
     const noEnds = path.join(dir, "noends.arrow");
     await writeArrow(noEnds, { obs: vec([[1], [2]], fixedList(1)), action: vec([0, 1], int32), reward: vec([1, 2], f32) });
-    await expectError(noEnds, [/cannot tell where episodes end/, /found columns: "obs", "action", "reward"/]);
+    await expectError(noEnds, [/cannot tell where episodes end/, /found columns: "obs", "action", "reward"\.$/]);
+    // Columns set aside with "none" are still in the list: the message says why they were not taken.
+    const setAside = path.join(dir, "set-aside.arrow");
+    await writeArrow(setAside, { episode_id: vec([0, 0], int32), obs: vec([[1], [2]], fixedList(1)), action: vec([0, 1], int32), reward: vec([1, 2], f32), terminals: vec([0, 1], f32) });
+    await expectError(
+      setAside,
+      [/found columns: "episode_id", "obs", "action", "reward", "terminals"; --episode-column none and --terminal-column none said not to look for those: name the columns that mark episodes instead\.$/],
+      { columns: { episode: "none", terminals: "none" } },
+    );
     const h5 = path.join(dir, "noactions.hdf5");
     await writeHdf5(h5, { observations: { data: Float32Array.of(1, 2), shape: [2, 1] }, rewards: { data: Float32Array.of(1, 2), shape: [2] }, terminals: { data: Int8Array.of(0, 1), shape: [2] } });
     await expectError(h5, [/no actions column/, /found datasets \(one in a subgroup is named by its path, such as "infos\/qpos"\): "observations", "rewards", "terminals"/]);
