@@ -23,10 +23,11 @@ import { spawnExternalEnv, type AsyncEnvironment } from "./external-env.js";
 import { DEFAULT_ENERGY, energyOf, type EnergyConstants } from "./energy.js";
 import { offlineActionQuality, replayDecisions, type OfflineQuality } from "./offline.js";
 import { referenceReturns } from "./policies/index.js";
-import { actionBoxWarnings, checkCompatible, checkDataCompatible, isSpiking, loadPolicy, trainingBestPid, type LoadedPolicy } from "./policy.js";
+import { actionBoxWarnings, checkCompatible, checkDataCompatible, isSpiking, loadPolicy, bestTrainer, type LoadedPolicy } from "./policy.js";
 import { decisionLatency, rollouts, type EpisodeOutcome, type RolloutEnvironment, type SpikeTally } from "./rollout.js";
 import { checkTrajectorySize, TrajectoryRecorder } from "./trajectories.js";
 import { TRAJECTORIES_FILE } from "../train/run-layout.js";
+import { describeTrainer } from "../runtime/run-lock.js";
 import { extent } from "../data/summary.js";
 
 /** Batch-1 decisions timed for latency. */
@@ -322,10 +323,10 @@ function dtMacsOfSameSize(policy: LoadedPolicy): number {
 export async function evaluate(request: EvalRequest): Promise<Evaluation> {
   const started = performance.now();
   const policy = await loadPolicy(request.target);
-  const training = trainingBestPid(policy.checkpoint, policy.runDir);
+  const training = bestTrainer(policy.checkpoint, policy.runDir);
   if (training !== null) {
     request.context.logger.warn(
-      `${policy.runDir} is still training (snndt train, pid ${training}): this evaluates its best checkpoint so far (${policy.checkpoint}, ` +
+      `${policy.runDir} is still training (${describeTrainer(training)}): this evaluates its best checkpoint so far (${policy.checkpoint}, ` +
         `step ${policy.state.step} of ${policy.state.config.train.steps}); evaluate again when training ends.`,
     );
   }

@@ -5,7 +5,7 @@
 import { existsSync, realpathSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { InputError, UsageError } from "../runtime/errors.js";
-import { trainingPid } from "../runtime/run-lock.js";
+import { describeTrainer, runTrainer, type RunTrainer } from "../runtime/run-lock.js";
 import { ENV_IDS, makeEnv } from "./envs/index.js";
 import type { ActionSpace } from "../data/types.js";
 import { describeObservationParts, type ObservationPart } from "../data/observation-parts.js";
@@ -53,17 +53,17 @@ export async function resolveCheckpoint(target: string): Promise<{ checkpoint: s
   if (existsSync(path.join(best, CHECKSUMS_FILE))) return { checkpoint: best, runDir: dir };
   const latest = await latestCheckpoint(dir);
   if (latest) return { checkpoint: latest, runDir: dir };
-  const training = trainingPid(dir);
-  if (training !== null) throw new InputError(`${target} is still training (snndt train, pid ${training}) and has no complete checkpoint yet; evaluate it once it has one.`);
+  const training = runTrainer(dir);
+  if (training !== null) throw new InputError(`${target} is still training (${describeTrainer(training)}) and has no complete checkpoint yet; evaluate it once it has one.`);
   throw new InputError(`${target} is neither a checkpoint directory (with ${CHECKSUMS_FILE}) nor a run directory with a complete checkpoint under checkpoints/.`);
 }
 
 /**
- * The pid of the snndt train still writing the run whose best/ `checkpoint` is: that best/ moves on
+ * The snndt train still writing the run whose best/ `checkpoint` is: that best/ moves on
  * (is replaced whole) while it trains. Null for any other checkpoint (a step-N never changes) or run.
  */
-export function trainingBestPid(checkpoint: string, runDir: string): number | null {
-  return checkpoint === checkpointDir(runDir, "best") ? trainingPid(runDir) : null;
+export function bestTrainer(checkpoint: string, runDir: string): RunTrainer | null {
+  return checkpoint === checkpointDir(runDir, "best") ? runTrainer(runDir) : null;
 }
 
 /** Reads of a best/ that a running training may be replacing, and the pause between them. */
@@ -80,7 +80,7 @@ async function readCheckpointWeights(checkpoint: string, runDir: string): Return
     try {
       return await loadCheckpointWeights(checkpoint);
     } catch (err) {
-      if (trainingBestPid(checkpoint, runDir) === null || attempt === BEST_READ_ATTEMPTS) throw err;
+      if (bestTrainer(checkpoint, runDir) === null || attempt === BEST_READ_ATTEMPTS) throw err;
       await new Promise((resolve) => setTimeout(resolve, BEST_READ_PAUSE_MS));
     }
   }

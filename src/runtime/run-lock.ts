@@ -94,10 +94,26 @@ function removeStale(file: string, stale: LockOwner | null, me: LockOwner): bool
   return false;
 }
 
-/** The pid of the `snndt train` writing `runDir` now (on this host), or null when none is. */
-export function trainingPid(runDir: string): number | null {
+/** A `snndt train` holding a run's lock: its pid, and its host when that is not this one. */
+export interface RunTrainer {
+  pid: number;
+  host: string | null;
+}
+
+/**
+ * The `snndt train` holding `runDir`'s lock: one running on this host, or one on another host (a
+ * shared filesystem), which may or may not still run: from here that cannot be told. Null when none.
+ */
+export function runTrainer(runDir: string): RunTrainer | null {
   const owner = readOwner(path.join(runDir, RUN_LOCK_FILE));
-  return owner !== null && owner.host === hostname() && isRunning(owner) ? owner.pid : null;
+  if (owner === null) return null;
+  if (owner.host !== hostname()) return { pid: owner.pid, host: owner.host };
+  return isRunning(owner) ? { pid: owner.pid, host: null } : null;
+}
+
+/** "snndt train, pid 123" (this host) or "snndt train, pid 123 on host gpu-7, if it still runs". */
+export function describeTrainer(trainer: RunTrainer): string {
+  return trainer.host === null ? `snndt train, pid ${trainer.pid}` : `snndt train, pid ${trainer.pid} on host ${trainer.host}, if it still runs`;
 }
 
 /**

@@ -21,7 +21,7 @@ import { splitEpisodes } from "../../src/train/split.js";
 import { Rng } from "../../src/runtime/rng.js";
 import { makeEnv } from "../../src/eval/envs/index.js";
 import { selectBackend } from "../../src/runtime/backend.js";
-import { lockRunDirectory } from "../../src/runtime/run-lock.js";
+import { lockRunDirectory, RUN_LOCK_FILE } from "../../src/runtime/run-lock.js";
 import type { EvalResult } from "../../src/eval/evaluate.js";
 import { readEvalResult } from "../../src/eval/report.js";
 import type { ForwardStats } from "../../src/model/index.js";
@@ -902,4 +902,11 @@ test("a run still training is said so: evaluated with a warning, or refused whil
   } finally {
     releaseFresh();
   }
+  // A lock taken on another host (a shared filesystem): whether that training still runs cannot be told from here, so it is said as such.
+  const remote = path.join(base, "remote-run");
+  cpSync(snnRun, remote, { recursive: true });
+  writeFileSync(path.join(remote, RUN_LOCK_FILE), JSON.stringify({ pid: 4242, host: "gpu-node-7", token: "0123456789abcdef" }));
+  const res = runCli(["eval", remote, "--episodes", "1", "--latency-decisions", "5", "--out", path.join(base, "remote-eval")]);
+  assert.equal(res.status, 0, res.stderr);
+  assert.match(res.stderr, /WARN: .*remote-run is still training \(snndt train, pid 4242 on host gpu-node-7, if it still runs\): this evaluates its best checkpoint so far/);
 });
