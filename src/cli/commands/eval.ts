@@ -82,7 +82,7 @@ export function registerEval(program: Command, context: () => RunContext): void 
     .option("--env-cmd <command>", "run against an external environment speaking the JSON-lines protocol of docs/env-protocol.md")
     .option("--env-timeout <ms>", "per-message timeout for --env-cmd", String(DEFAULT_ENV_TIMEOUT_MS))
     .option("--episodes <n>", "episodes per target return, spread over the seeds (default: the run's eval.episodes)")
-    .option("--target-return <R>", "return to condition on (repeatable: a return-vs-target curve); default: the run's eval.target_returns, else the dataset's best return", collect, [])
+    .option("--target-return <R>", "return to condition on (repeatable: a return-vs-target curve); default: the run's eval.target_returns, else the dataset's best return (recorded with the run, for data that has moved)", collect, [])
     .option("--seeds <list>", "comma-separated evaluation seeds; every target return meets the same start states (default: the run's eval.seeds)")
     .option("--data <path>", "dataset for offline action quality, the default target and the targets' data support (default: the run's own; held-out episodes for offline quality)")
     .option("--out <dir>", "where eval.json, report.md, charts/ (and trajectories.arrow) go, replacing an earlier evaluation's (default: <run>/eval; <run>/eval-<checkpoint> for a checkpoint other than best/)")
