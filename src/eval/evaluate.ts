@@ -4,6 +4,7 @@
  * DT of the same size, and decision latency. The result is one plain object (eval.json).
  */
 import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { tf, type BackendInfo } from "../runtime/backend.js";
 import type { RunContext } from "../runtime/context.js";
 import { InputError, SnndtError, UsageError } from "../runtime/errors.js";
@@ -14,7 +15,7 @@ import { collectedByMetadata, type CollectedBy } from "../data/raw.js";
 import { EpisodeHistory } from "../data/windows.js";
 import { createModel, disposeInputs, inputsFromBatch, modelLabel, SPIKE_KINDS, type SpikeKind } from "../model/index.js";
 import { firingRate } from "../model/populations.js";
-import { configHash, resolvePackagePath } from "../train/config.js";
+import { configHash, loadConfig, resolvePackagePath } from "../train/config.js";
 import { splitOfRun } from "../train/split.js";
 import { checkpointDir, trainedOn } from "../train/checkpoint.js";
 import { EVAL_METHOD_VERSION } from "./method.js";
@@ -26,7 +27,7 @@ import { referenceReturns } from "./policies/index.js";
 import { actionBoxWarnings, checkCompatible, checkDataCompatible, isSpiking, loadPolicy, bestTrainer, type LoadedPolicy } from "./policy.js";
 import { decisionLatency, rollouts, type EpisodeOutcome, type RolloutEnvironment, type SpikeTally } from "./rollout.js";
 import { checkTrajectorySize, TrajectoryRecorder } from "./trajectories.js";
-import { TRAJECTORIES_FILE } from "../train/run-layout.js";
+import { RESOLVED_CONFIG_FILE, TRAJECTORIES_FILE } from "../train/run-layout.js";
 import { describeTrainer } from "../runtime/run-lock.js";
 import { extent } from "../data/summary.js";
 
@@ -115,7 +116,8 @@ export interface EvalResult {
   model: { kind: string; variant: string; parameters: number; dModel: number; nLayers: number; nHeads: number; context: number; T: number };
   backend: { name: string; reason: string };
   /** Null for an offline evaluation (no environment; no returns, targets or episodes). */
-  env: { id: string; external: boolean; command?: string } | null;
+  /** maxEpisodeSteps: the environment's episode limit (absent in eval.json files written before it was recorded). */
+  env: { id: string; external: boolean; command?: string; maxEpisodeSteps?: number } | null;
   settings: { episodesPerTarget: number; seeds: number[]; targets: number[]; targetSource: string; latencyDecisions: number; statsEvery: number; energy: EnergyConstants };
   partial: { reason: string } | null;
   reference: { random: number; expert: number; source: string } | null;
@@ -124,9 +126,10 @@ export interface EvalResult {
   /**
    * `episodeIndices`: the dataset episodes (0-based indices) that had a window measured; with more
    * steps than windows, evenly spaced windows skip some episodes. Absent from eval.json files written
-   * before snndt recorded it.
+   * before snndt recorded it. `datasetEpisodesHash`: the hash of the dataset's episodes those indices
+   * count in (the same for a raw file and its prepared copy); absent from older eval.json files.
    */
-  offline: (OfflineQuality & { source: string; episodeIndices?: number[] }) | null;
+  offline: (OfflineQuality & { source: string; episodeIndices?: number[]; datasetEpisodesHash?: string }) | null;
   /** `thinnedFrom` (offline only, when set): the counted decisions were thinned evenly from this many. */
   spikes: { decisions: number; perDecision: number; byLayer: LayerSpikes[]; firingRate: number; thinnedFrom?: number } | null;
   energy: {
@@ -217,15 +220,35 @@ async function openEnv(request: EvalRequest, envId: string): Promise<OpenedEnvir
 interface HeldOut {
   indices: number[];
   episodes: Episode[];
+  /** The episodes hash of the dataset `indices` count in. */
+  datasetEpisodesHash: string;
+}
+
+/**
+ * Where the run's dataset is: the checkpoint's data.path, else, when nothing is there, that of the
+ * run's config.resolved.yaml, which `train --resume --data` rewrites when the data has moved (a
+ * checkpoint written before the move keeps the old path). Whether it holds the run's episodes is
+ * checked by their hash, as for any dataset.
+ */
+function runDataPath(policy: LoadedPolicy): string {
+  const recorded = resolvePackagePath(policy.state.config.data.path);
+  if (existsSync(recorded)) return recorded;
+  try {
+    const current = resolvePackagePath(loadConfig({ configPath: join(policy.runDir, RESOLVED_CONFIG_FILE) }).data.path);
+    return existsSync(current) ? current : recorded;
+  } catch (err) {
+    if (err instanceof SnndtError) return recorded; // no readable config beside the checkpoint
+    throw err;
+  }
 }
 
 /** Best episode return in the run's dataset, and the dataset's held-out episodes. */
 async function runDataset(
   policy: LoadedPolicy,
   request: EvalRequest,
-): Promise<{ returns: number[] | null; path: string; heldOut: HeldOut | null; source: string; collectedBy?: CollectedBy }> {
+): Promise<{ returns: number[] | null; longestEpisode?: number; path: string; heldOut: HeldOut | null; source: string; collectedBy?: CollectedBy }> {
   const config = policy.state.config;
-  const own = resolvePackagePath(config.data.path);
+  const own = runDataPath(policy);
   const path = request.data ? resolvePackagePath(request.data) : own;
   if (!existsSync(path)) {
     if (request.data) throw new InputError(`--data ${request.data}: no such file or directory.`);
@@ -235,25 +258,25 @@ async function runDataset(
   checkDataCompatible(policy.spec, { obsDim: dataset.obsDim, actionSpace: dataset.actionSpace, longestEpisode: dataset.manifest.lengths.max }, path, policy.checkpoint);
   const returns = episodeReturns(dataset.episodes);
   const collectedBy = dataset.manifest.source.collected_by;
-  const provenance = collectedBy ? { collectedBy } : {};
+  const provenance = { longestEpisode: dataset.manifest.lengths.max, ...(collectedBy ? { collectedBy } : {}) };
   if (trainedOn(policy.state, dataset)) {
     const split = splitOfRun(config, dataset.episodes.length);
     // Validation picked best/, so its score on these episodes leans optimistic: say so.
     const pickedBy = policy.checkpoint === checkpointDir(policy.runDir, "best") ? ", which also chose this best/ checkpoint" : "";
-    const heldOut = { indices: split.val, episodes: split.val.map((i) => dataset.episodes[i]!) };
+    const heldOut = { indices: split.val, episodes: split.val.map((i) => dataset.episodes[i]!), datasetEpisodesHash: dataset.episodesSha256 };
     return { returns, path, heldOut, source: `${path}: the run's held-out episodes${pickedBy}`, ...provenance };
   }
   // Another dataset may still hold episodes the run trained on (the same data in another format, a
   // superset): those are left out, when the run's own data is at hand to tell them.
   const split = path === own ? "the run's dataset changed after training" : await runSplitFingerprints(policy, own, request);
   if (typeof split === "string") {
-    const heldOut = { indices: dataset.episodes.map((_, i) => i), episodes: dataset.episodes };
+    const heldOut = { indices: dataset.episodes.map((_, i) => i), episodes: dataset.episodes, datasetEpisodesHash: dataset.episodesSha256 };
     const source = `${path}: all episodes${path === own ? "" : ", of another dataset than the run's"}; whether any is one the run trained on is unknown (${split})`;
     return { returns, path, heldOut, source, ...provenance };
   }
   const fingerprints = dataset.episodes.map((ep) => contentFingerprint(ep, dataset));
   const indices = dataset.episodes.map((_, i) => i).filter((i) => !split.train.has(fingerprints[i]!));
-  const heldOut = { indices, episodes: indices.map((i) => dataset.episodes[i]!) };
+  const heldOut = { indices, episodes: indices.map((i) => dataset.episodes[i]!), datasetEpisodesHash: dataset.episodesSha256 };
   const trainedEpisodes = dataset.episodes.length - indices.length;
   const episodes = (n: number): string => `${n} episode${n === 1 ? "" : "s"}`;
   let source =
@@ -285,6 +308,23 @@ async function runSplitFingerprints(policy: LoadedPolicy, own: string, request: 
 }
 
 /**
+ * The reference returns of the normalised score: those of the built-in environment of that id, for
+ * it or an external environment of the same id and episode limit. Under another limit (a gymnasium
+ * adapter with --max-episode-steps) returns are on another scale, so no score is given.
+ */
+function referenceFor(env: OpenedEnvironments["describe"], external: boolean, logger: RunContext["logger"]): EvalResult["reference"] {
+  if (!ENV_IDS.includes(env.id)) return null; // an external environment without reference policies
+  const builtIn = makeEnv(env.id).maxEpisodeSteps;
+  if (external && env.maxEpisodeSteps !== builtIn) {
+    logger.warn(
+      `the external ${env.id} ends episodes at ${env.maxEpisodeSteps} steps, the built-in one at ${builtIn}: its returns are not on the scale of the reference policies' returns, so no normalised score is given.`,
+    );
+    return null;
+  }
+  return { ...referenceReturns(env.id), source: "random and expert behaviour policies of src/eval/policies (100 episodes, seed 0)" };
+}
+
+/**
  * The metadata by which a dataset made of these episodes is known to have been played under their
  * seeds (`snndt collect` writes the same keys), so that evaluating under one of them is warned about.
  */
@@ -301,7 +341,7 @@ function contentFingerprint(ep: Episode, dataset: { obsDim: number; actionSpace:
 /** Offline action quality on the held-out episodes, with where they came from and which were measured. */
 async function offlineRecord(policy: LoadedPolicy, heldOut: HeldOut, source: string): Promise<NonNullable<EvalResult["offline"]>> {
   const { quality, measured } = await offlineActionQuality(policy.model, heldOut.episodes, policy.spec);
-  return { ...quality, source, episodeIndices: measured.map((i) => heldOut.indices[i]!) };
+  return { ...quality, source, episodeIndices: measured.map((i) => heldOut.indices[i]!), datasetEpisodesHash: heldOut.datasetEpisodesHash };
 }
 
 /** MACs of one batch-1 decision of a plain DT with the SNN-DT's sizes (weights do not matter for counts). */
@@ -404,7 +444,7 @@ function latencySummary(times: number[], failure: string | null): EvalResult["la
 /** `eval --offline`: the held-out episodes stand in for the environment. */
 async function evaluateOffline(policy: LoadedPolicy, request: EvalRequest, started: number): Promise<EvalResult> {
   const data = await runDataset(policy, request);
-  if (!data.heldOut) throw new UsageError(`--offline measures the model on held-out data, but the run's dataset is missing (${data.source}); pass --data <dataset>.`);
+  if (!data.heldOut) throw new InputError(`--offline measures the model on held-out data, but the run's dataset is missing (${data.source}); pass --data <dataset>.`);
   // A run trained on a single episode holds none out.
   const episodes = data.heldOut.episodes;
   if (episodes.length === 0) throw new UsageError(`--offline: no episode to measure on (${data.source}); pass --data <dataset> with episodes the run did not train on.`);
@@ -493,6 +533,12 @@ async function evaluateInEnvironment(policy: LoadedPolicy, request: EvalRequest,
           "evaluate with other seeds (--seeds).",
       );
     }
+    if (data.longestEpisode !== undefined && data.longestEpisode > env.describe.maxEpisodeSteps) {
+      logger.warn(
+        `the dataset's episodes run up to ${data.longestEpisode} steps, but ${env.describe.id} here ends episodes at ${env.describe.maxEpisodeSteps}: ` +
+          "returns the data reaches may be out of reach, its best return as a target among them.",
+      );
+    }
     // Before the episodes, so a mistyped target can be stopped: the data shows no return beyond its own range.
     if (returnRange) {
       const { min: worst, max: highest } = returnRange;
@@ -524,12 +570,7 @@ async function evaluateInEnvironment(policy: LoadedPolicy, request: EvalRequest,
           })
         : null;
 
-    let reference: EvalResult["reference"] = null;
-    try {
-      reference = { ...referenceReturns(env.describe.id), source: "random and expert behaviour policies of src/eval/policies (100 episodes, seed 0)" };
-    } catch {
-      reference = null; // an external environment without reference policies: no normalised score
-    }
+    const reference = referenceFor(env.describe, request.envCmd !== undefined, logger);
     const normalise = (r: number) => (reference ? (100 * (r - reference.random)) / (reference.expert - reference.random) : NaN);
     const perTarget: TargetResult[] = targets.map((target) => {
       const mine = online.episodes.filter((e) => e.target === target);
@@ -562,7 +603,7 @@ async function evaluateInEnvironment(policy: LoadedPolicy, request: EvalRequest,
 
     const result: EvalResult = {
       ...resultHeader(policy, request),
-      env: request.envCmd ? { id: env.describe.id, external: true, command: request.envCmd } : { id: env.describe.id, external: false },
+      env: { id: env.describe.id, external: request.envCmd !== undefined, ...(request.envCmd ? { command: request.envCmd } : {}), maxEpisodeSteps: env.describe.maxEpisodeSteps },
       settings: { episodesPerTarget: episodes, seeds, targets, targetSource, latencyDecisions, statsEvery, energy: constants },
       partial: online.partial,
       reference,

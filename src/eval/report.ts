@@ -212,7 +212,6 @@ export async function writeEvalOutputs(result: EvalResult, outDir: string, traje
   return path.join(outDir, REPORT_MD);
 }
 
-/** Whether the evaluation in `outDir` wrote the trajectories file there (its eval.json says so). */
 /** The eval.json of an earlier evaluation in `outDir`, or null (none there, or not one eval wrote). */
 function earlierEvaluation(outDir: string): Partial<EvalResult> | null {
   try {
@@ -224,6 +223,7 @@ function earlierEvaluation(outDir: string): Partial<EvalResult> | null {
   }
 }
 
+/** Whether the evaluation in `outDir` wrote the trajectories file there (its eval.json says so). */
 function earlierTrajectories(outDir: string): boolean {
   return earlierEvaluation(outDir)?.trajectories?.file === TRAJECTORIES_FILE;
 }
@@ -344,13 +344,23 @@ export async function defaultEvalDir(target: string): Promise<string> {
   return dir;
 }
 
-/** Read an eval.json from a run directory, an eval output directory, or the file itself. */
-export function readEvalResult(target: string): EvalResult {
+/**
+ * Read an eval.json from a run directory, an eval output directory, or the file itself. A run
+ * evaluated both into itself (--out <run>) and by default holds two: the newer is read, and `note`
+ * is told which.
+ */
+export function readEvalResult(target: string, note?: (message: string) => void): EvalResult {
   const candidates = [target, path.join(target, EVAL_JSON), path.join(target, EVAL_DIR, EVAL_JSON)];
   const checkpointEval = checkpointEvalDir(target);
   if (checkpointEval !== null) candidates.push(path.join(checkpointEval, EVAL_JSON));
-  const file = candidates.find((c) => existsSync(c) && statSync(c).isFile());
-  if (!file) throw new InputError(`${target}: no ${EVAL_JSON} found (looked at ${candidates.join(", ")}); run \`snndt eval ${target}\` first.`);
+  const found = candidates.filter((c) => existsSync(c) && statSync(c).isFile());
+  if (found.length === 0) throw new InputError(`${target}: no ${EVAL_JSON} found (looked at ${candidates.join(", ")}); run \`snndt eval ${target}\` first.`);
+  let file = found[0]!;
+  const [own, byDefault] = [candidates[1]!, candidates[2]!];
+  if (found.includes(own) && found.includes(byDefault)) {
+    file = statSync(byDefault).mtimeMs > statSync(own).mtimeMs ? byDefault : own;
+    note?.(`${target} holds two evaluations, ${own} and ${byDefault}: the newer, ${file}, is shown.`);
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(file, "utf8"));
@@ -427,10 +437,12 @@ function comparisonNotes(results: { label: string; result: EvalResult }[]): stri
     notes.push("these runs were evaluated with different environments, targets, episodes or seeds, so their returns are not a paired comparison; evaluate them alike (eval <run> with the same options) to compare.");
   }
   // Runs of other seeds hold out other episodes: their offline measures are not paired either.
-  // Episode lists are compared only when every eval.json has one (older ones do not).
+  // Episode lists are compared only when every eval.json has one (older ones do not); datasets by
+  // their episodes' hash when every one has it (a raw file and its prepared copy then match), else by path.
   const offline = results.filter(({ result }) => result.offline).map(({ result }) => result.offline!);
   const withIndices = offline.every((o) => o.episodeIndices !== undefined);
-  const offlineKeys = new Set(offline.map((o) => JSON.stringify([o.source.split(": ")[0], withIndices ? o.episodeIndices : null])));
+  const withHashes = offline.every((o) => o.datasetEpisodesHash !== undefined);
+  const offlineKeys = new Set(offline.map((o) => JSON.stringify([withHashes ? o.datasetEpisodesHash : o.source.split(": ")[0], withIndices ? o.episodeIndices : null])));
   if (offlineKeys.size > 1) {
     notes.push("these runs' offline action quality was measured on different episodes (another dataset, or another seed's held-out split), so it is not a paired comparison; to pair them, evaluate each with the same --data of episodes none of them trained on.");
   }

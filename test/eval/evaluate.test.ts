@@ -199,6 +199,20 @@ test("eval --data with the prepared copy of the run's raw dataset still scores o
   assert.match(copy.result.offline!.source, /the run's held-out episodes, which also chose this best\/ checkpoint/);
   assert.deepEqual(copy.result.offline, { ...own.result.offline!, source: copy.result.offline!.source });
   assert.ok(copy.result.offline!.episodes < 120, "not all 120 episodes");
+  // A run evaluated into itself (--out <run>) and then by default holds two eval.json files: --compare shows the newer and says so.
+  const twice = path.join(base, "evaluated-twice");
+  cpSync(snnRun, twice, { recursive: true });
+  rmSync(path.join(twice, "eval"), { recursive: true, force: true });
+  assert.equal(runCli(["-q", "eval", twice, "--episodes", "1", "--latency-decisions", "1", "--out", twice]).status, 0);
+  assert.equal(runCli(["-q", "eval", twice, "--episodes", "2", "--latency-decisions", "1"]).status, 0);
+  const both = runCli(["--json", "eval", "--compare", twice]);
+  assert.equal(both.status, 0, both.stderr);
+  assert.equal((JSON.parse(both.stdout) as EvalResult[])[0]!.settings.episodesPerTarget, 2, "the newer evaluation");
+  assert.match(both.stderr, /WARN: .*evaluated-twice holds two evaluations, .*evaluated-twice\/eval\.json and .*evaluated-twice\/eval\/eval\.json: the newer, .*evaluated-twice\/eval\/eval\.json, is shown\./);
+  // The same episodes under two paths: --compare pairs them (it did not, by path, before the episodes' hash was recorded).
+  const compared = runCli(["eval", "--compare", path.join(base, "own-data"), path.join(base, "prepared-data")]);
+  assert.equal(compared.status, 0, compared.stderr);
+  assert.doesNotMatch(compared.stdout, /measured on different episodes/);
 });
 
 test("a target no dataset episode reaches is counted as 0, shown in the report and warned about; one below every episode is warned about too", () => {
@@ -273,6 +287,19 @@ test("an external environment over JSON lines gives exactly the built-in environ
   assert.equal(external.status, 0, external.stderr);
   assert.deepEqual(external.result.episodes, builtin.result.episodes);
   assert.equal(external.result.env?.external, true);
+  assert.equal(external.result.env?.maxEpisodeSteps, 500);
+  assert.deepEqual(external.result.reference, builtin.result.reference, "the same environment: the same reference returns");
+  assert.ok(external.result.targets[0]!.normalised);
+  // Under another episode limit returns are on another scale: no normalised score, and said why.
+  const shorter = evalJson([...args, "--out", path.join(base, "external-50"), "--env-cmd", `"${process.execPath}" "${adapter}" CartPole-v1 --max-episode-steps=50`]);
+  assert.equal(shorter.status, 0, shorter.stderr);
+  assert.equal(shorter.result.env?.maxEpisodeSteps, 50);
+  assert.ok(shorter.result.episodes.every((e) => e.length <= 50));
+  assert.equal(shorter.result.reference, null);
+  assert.equal(shorter.result.targets[0]!.normalised, null);
+  assert.match(shorter.stderr, /WARN: the external CartPole-v1 ends episodes at 50 steps, the built-in one at 500: its returns are not on the scale of the reference policies' returns, so no normalised score is given\./);
+  assert.match(shorter.stderr, /WARN: the dataset's episodes run up to 500 steps, but CartPole-v1 here ends episodes at 50: returns the data reaches may be out of reach/);
+  assert.doesNotMatch(external.stderr, /ends episodes at|out of reach/);
 });
 
 test("each seed's environment is released right after its last episode, and releasing changes no episode", async () => {

@@ -212,6 +212,12 @@ test("a run whose data moved resumes with --data naming where it is now, and onl
   assert.ok(weights(partial).equals(weights(full)), "final weights differ after the move");
   // The run's config names the new place, so a later --resume needs no --data.
   assert.match(readFileSync(path.join(partial, "config.resolved.yaml"), "utf8"), new RegExp(`path: ${moved.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}`));
+  // A checkpoint written before the move records the old path; eval finds the data where the run's config says it is now.
+  const beforeMove = path.join(partial, "checkpoints", "step-10");
+  assert.match(readFileSync(path.join(beforeMove, "state.json"), "utf8"), /before\/cartpole\.arrow/);
+  const offline = runCli(["-q", "--json", "eval", beforeMove, "--offline", "--latency-decisions", "1"]);
+  assert.equal(offline.status, 0, offline.stderr);
+  assert.match((JSON.parse(offline.stdout) as { offline: { source: string } }).offline.source, /after\/cartpole\.arrow: the run's held-out episodes/);
   // A run with no checkpoint records no data to check a new place against: --data is refused.
   const unstarted = `${full}-unstarted`;
   cpSync(full, unstarted, { recursive: true });
@@ -382,6 +388,14 @@ test("config errors name the key, the valid ones and the closest match", () => {
   const type = runCli(["train", "--out", path.join(tmp("cfg"), "z"), "--set", "train.steps=many"]);
   assert.equal(type.status, 2);
   assert.match(type.stderr, /train\.steps/);
+  // A run to resume that is missing, or is no run, is a wrong input (exit 1), as eval's is.
+  const nowhere = path.join(tmp("cfg"), "nowhere");
+  const missing = runCli(["train", "--resume", nowhere]);
+  assert.equal(missing.status, 1, missing.stderr);
+  assert.match(missing.stderr, /--resume .*nowhere: no such run directory\./);
+  const notRun = runCli(["train", "--resume", tmp("cfg")]);
+  assert.equal(notRun.status, 1, notRun.stderr);
+  assert.match(notRun.stderr, /is not a snndt run directory: config\.resolved\.yaml is missing\./);
 });
 
 test("a dataset whose episodes outgrow model.max_ep_len is refused before training", () => {
@@ -424,6 +438,13 @@ test("a corrupt checkpoint is refused on resume, and an existing run is not over
   const intoData = runCli(["-q", "train", "--out", prepared, ...TINY]);
   assert.equal(intoData.status, 2, intoData.stderr);
   assert.match(intoData.stderr, /--out .*prepared-out-\w+\/data holds a prepared dataset \(manifest\.json\); a run's checkpoints and metrics would be mixed into it/);
+  // Nor an evaluation's directory, whose eval.json would pass for the new run's.
+  const evaluation = path.join(tmp("eval-out"), "eval");
+  mkdirSync(evaluation, { recursive: true });
+  writeFileSync(path.join(evaluation, "eval.json"), "{}");
+  const intoEval = runCli(["-q", "train", "--out", evaluation, ...TINY]);
+  assert.equal(intoEval.status, 2, intoEval.stderr);
+  assert.match(intoEval.stderr, /--out .*eval-out-\w+\/eval holds an evaluation \(eval\.json\), which would pass for the new run's; choose another --out\./);
   const file = path.join(tmp("file"), "not-a-dir");
   writeFileSync(file, "x");
   const onFile = runCli(["-q", "train", "--out", file, ...TINY]);

@@ -110,7 +110,7 @@ Examples:
         const given = givenFlags(command, Object.keys(options).filter((key) => key !== "compare"));
         if (given.length) throw new UsageError(`--compare reads the eval.json each run already has and evaluates nothing; drop ${given.join(", ")} (or evaluate each run first).`);
         const labels = distinctLabels(runs.map((run) => path.resolve(run)));
-        const results = runs.map((run, i) => ({ label: labels[i]!, result: readEvalResult(run) }));
+        const results = runs.map((run, i) => ({ label: labels[i]!, result: readEvalResult(run, (message) => ctx.logger.warn(message)) }));
         if (ctx.json) process.stdout.write(JSON.stringify(results.map(({ label, result }) => ({ label, ...result })), null, 2) + "\n");
         else process.stdout.write(formatComparison(results) + "\n");
         return;

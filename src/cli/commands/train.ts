@@ -12,7 +12,7 @@ import { lockRunDirectory } from "../../runtime/run-lock.js";
 import { latestCheckpoint } from "../../train/checkpoint.js";
 import { CONFIGS_DIR, loadConfig, resolvePackagePath, schemaKeyPaths } from "../../train/config.js";
 import { runTraining, type StopFlag } from "../../train/trainer.js";
-import { RESOLVED_CONFIG_FILE, RUN_ENTRIES, SUMMARY_JSON } from "../../train/run-layout.js";
+import { EVAL_JSON, RESOLVED_CONFIG_FILE, RUN_ENTRIES, SUMMARY_JSON } from "../../train/run-layout.js";
 import { checkEvalEnvironment } from "../../eval/policy.js";
 import { modelLabel } from "../../model/index.js";
 import { datasetKindAt, type PreparedDataset } from "../../data/dataset.js";
@@ -94,7 +94,8 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
           );
         }
         const saved = path.join(runDir, RESOLVED_CONFIG_FILE);
-        if (!existsSync(saved)) throw new UsageError(`${runDir} is not a snndt run directory: ${RESOLVED_CONFIG_FILE} is missing.`);
+        if (!existsSync(runDir)) throw new InputError(`--resume ${options.resume}: no such run directory.`);
+        if (!existsSync(saved)) throw new InputError(`${runDir} is not a snndt run directory: ${RESOLVED_CONFIG_FILE} is missing.`);
         // --data: where the run's data is now, if it moved (a checkpoint's episodes hash must confirm it).
         if (options.data !== undefined && !(await latestCheckpoint(runDir))) {
           throw new UsageError(
@@ -125,6 +126,8 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
         }
         const dataset = datasetKindAt(runDir);
         if (dataset) throw new UsageError(`--out ${runDir} holds ${dataset}; a run's checkpoints and metrics would be mixed into it (choose another --out).`);
+        // An evaluation's outputs there would pass for the new run's own evaluation (eval --compare reads <run>/eval.json).
+        if (entries.includes(EVAL_JSON)) throw new UsageError(`--out ${runDir} holds an evaluation (${EVAL_JSON}), which would pass for the new run's; choose another --out.`);
         // Other files (notes, the --log-file, a shell's redirect) may stay; a run's own names would be overwritten.
         const clashes = entries.filter((entry) => RUN_ENTRIES.includes(entry));
         if (clashes.length) {
