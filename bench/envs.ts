@@ -6,6 +6,9 @@
 import { ENV_IDS, makeEnv, type Action } from "../src/eval/envs/index.js";
 import { randomAction } from "../src/eval/policies/index.js";
 import { Rng } from "../src/runtime/rng.js";
+import { BenchUsageError } from "./usage.js";
+
+export const usage = "[--steps N] [--env ID ...]";
 
 function parseArgs(args: string[]): { steps: number; envs: string[] } {
   let steps = 200_000;
@@ -20,7 +23,7 @@ function parseArgs(args: string[]): { steps: number; envs: string[] } {
       envs.push(value);
       i++;
     } else {
-      throw new Error(`bench envs: unknown or malformed argument "${flag}" (usage: --steps N, --env ID)`);
+      throw new BenchUsageError(`bench envs: unknown or malformed argument "${flag}"`);
     }
   }
   return { steps, envs: envs.length > 0 ? envs : [...ENV_IDS] };

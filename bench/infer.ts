@@ -32,6 +32,9 @@ import {
   type Shape,
 } from "./train.js";
 
+/** The train benchmark's options: the two time the same models. */
+export { usage } from "./train.js";
+
 interface InferMeasurement {
   decideMs: number;
   decideFreshMs: number;

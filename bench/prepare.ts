@@ -17,6 +17,7 @@ import { pathToFileURL } from "node:url";
 import { Field, FixedSizeList, Float32, Table, makeData, makeVector, tableToIPC } from "apache-arrow";
 import { Rng } from "../src/runtime/rng.js";
 import { PACKAGE_ROOT } from "../src/runtime/version.js";
+import { BenchUsageError } from "./usage.js";
 
 const OBS_DIM = 17;
 const ACT_DIM = 6;
@@ -31,6 +32,8 @@ interface BenchArgs {
   keep: boolean;
 }
 
+export const usage = "[--steps N] [--format hdf5|arrow|parquet] [--gzip] [--keep]";
+
 function parseArgs(args: string[]): BenchArgs {
   const parsed: BenchArgs = { steps: 1_000_000, format: "hdf5", gzip: false, keep: false };
   for (let i = 0; i < args.length; i++) {
@@ -39,10 +42,10 @@ function parseArgs(args: string[]): BenchArgs {
     else if (a === "--format") parsed.format = args[++i] as BenchFormat;
     else if (a === "--gzip") parsed.gzip = true;
     else if (a === "--keep") parsed.keep = true;
-    else throw new Error(`bench prepare: unknown argument ${a} (expected --steps N, --format hdf5|arrow|parquet, --gzip, --keep)`);
+    else throw new BenchUsageError(`bench prepare: unknown argument ${a}`);
   }
-  if (!Number.isInteger(parsed.steps) || parsed.steps < EPISODE_LENGTH) throw new Error(`bench prepare: --steps must be an integer >= ${EPISODE_LENGTH}`);
-  if (!["hdf5", "arrow", "parquet"].includes(parsed.format)) throw new Error("bench prepare: --format must be hdf5, arrow or parquet");
+  if (!Number.isInteger(parsed.steps) || parsed.steps < EPISODE_LENGTH) throw new BenchUsageError(`bench prepare: --steps must be an integer >= ${EPISODE_LENGTH}`);
+  if (!["hdf5", "arrow", "parquet"].includes(parsed.format)) throw new BenchUsageError("bench prepare: --format must be hdf5, arrow or parquet");
   if (parsed.gzip && parsed.format !== "hdf5") throw new Error("bench prepare: --gzip applies to --format hdf5 only");
   return parsed;
 }

@@ -19,6 +19,7 @@ import { isInstalled, selectBackend, tf } from "../src/runtime/backend.js";
 import { Rng } from "../src/runtime/rng.js";
 import { PACKAGE_ROOT } from "../src/runtime/version.js";
 import { AdamW, clipByGlobalNorm } from "../src/train/optimizer.js";
+import { BenchUsageError } from "./usage.js";
 
 export type Kind = "snn-dt" | "dt";
 export const KINDS: Kind[] = ["snn-dt", "dt"];
@@ -171,6 +172,9 @@ export interface BenchOptions {
   torch: boolean;
 }
 
+/** The options of the train and infer benchmarks. */
+export const usage = "[--steps N] [--backend tensorflow|wasm|cpu ...] [--kind snn-dt|dt ...] [--no-torch]";
+
 export function parseBenchArgs(name: string, args: string[], defaultSteps: number): BenchOptions {
   const options: BenchOptions = { steps: defaultSteps, backends: [], kinds: [], torch: true };
   for (let i = 0; i < args.length; i++) {
@@ -181,9 +185,7 @@ export function parseBenchArgs(name: string, args: string[], defaultSteps: numbe
     else if (flag === "--kind" && (value === "snn-dt" || value === "dt")) options.kinds.push(args[++i] as Kind);
     else if (flag === "--no-torch") options.torch = false;
     else {
-      throw new Error(
-        `bench ${name}: unknown or malformed argument "${flag}" (usage: --steps N, --backend tensorflow|wasm|cpu, --kind snn-dt|dt, --no-torch)`,
-      );
+      throw new BenchUsageError(`bench ${name}: unknown or malformed argument "${flag}"`);
     }
   }
   if (options.backends.length === 0) options.backends = installedBackends();

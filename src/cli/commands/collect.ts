@@ -78,7 +78,7 @@ function formatNumber(value: number): string {
 }
 
 function formatStats(stats: ReturnStats): string {
-  return `mean ${formatNumber(stats.mean)}, min ${formatNumber(stats.min)}, max ${formatNumber(stats.max)} (${stats.episodes} episodes, ${stats.steps} steps)`;
+  return `mean ${formatNumber(stats.mean)}, min ${formatNumber(stats.min)}, max ${formatNumber(stats.max)} (${stats.episodes} episode${stats.episodes === 1 ? "" : "s"}, ${stats.steps} step${stats.steps === 1 ? "" : "s"})`;
 }
 
 function formatSummary(summary: CollectSummary, out: string, normalisedScore: number): string {
