@@ -14,7 +14,7 @@ import { promises as fs } from "node:fs";
 import { Type, tableFromIPC, type Table, type Vector } from "apache-arrow";
 import { InputError } from "../runtime/errors.js";
 import { registerArrowCodecs } from "./codecs.js";
-import { ambiguousEndsWarning, COLUMN_FLAGS, findColumn, NO_COLUMN, requireColumn, requireVectorColumns, type ColumnNames } from "./columns.js";
+import { ambiguousEndsWarning, COLUMN_FLAGS, findColumn, NO_COLUMN, refuseIdColumns, refuseSharedColumns, requireColumn, requireVectorColumns, type ColumnNames } from "./columns.js";
 import { flattenNumbers, holdsNumbers, listDepth, type NestedNumbers } from "./arrow-nested.js";
 import { collectedByOf, endsEpisode, splitAtFlags, type RawDataset, type RawEpisode, type SourceFormat } from "./raw.js";
 import { flattenObservationParts, type DeclaredObservation, type ObservationPart, type StoredPart } from "./observation-parts.js";
@@ -216,6 +216,7 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
   const timeoutName = findColumn(file, names, "timeouts", cols);
   const episodeName = findColumn(file, names, "episode", cols);
   const stepName = findColumn(file, names, "step", cols);
+  refuseSharedColumns(file, { observations: obsNames, actions: actNames, rewards: rewName, terminals: termName, timeouts: timeoutName, episode: episodeName, step: stepName }, cols);
 
   const obs = observationRows(file, table, obsNames, () => null);
   const act = vectorRows(file, table, actNames);
@@ -382,11 +383,13 @@ function perEpisodeWidth(file: string, name: string, nested: NestedNumbers): num
 
 function readPerEpisode(file: string, format: SourceFormat, table: Table, names: string[], options: ArrowReadOptions): RawDataset {
   const cols = options.columns ?? {};
+  refuseIdColumns(file, cols, "this file holds an episode a row (its rewards are lists of steps)");
   const obsName = requireColumn(file, names, "observations", cols);
   const actName = requireColumn(file, names, "actions", cols);
   const rewName = requireColumn(file, names, "rewards", cols);
   const termName = findColumn(file, names, "terminals", cols);
   const timeoutName = findColumn(file, names, "timeouts", cols);
+  refuseSharedColumns(file, { observations: obsName, actions: actName, rewards: rewName, terminals: termName, timeouts: timeoutName }, cols);
 
   const listColumn = (name: string, valueType: "f32" | "f64"): NestedNumbers => {
     const nested = flattenNumbers(file, name, column(table, name), valueType);
@@ -413,14 +416,18 @@ function readPerEpisode(file: string, format: SourceFormat, table: Table, names:
   for (let e = 0; e < table.numRows; e++) {
     const length = stepsOf(rew, e);
     const obsSteps = stepsOf(obs, e);
-    const mismatch = (name: string, found: number, expected: string): InputError =>
-      new InputError(
-        `${file}: row ${e} (episode ${e}): column "${name}" has ${found} steps but column "${rewName}" has ${length}; expected ${expected} (mismatched lengths).`,
+    const others = [[actName, act], [termName, term], [timeoutName, timeout]] as const;
+    const misfit = (obsSteps !== length && obsSteps !== length + 1) || others.some(([, nested]) => nested !== null && stepsOf(nested, e) !== length);
+    if (misfit) {
+      // Which column is off cannot be told from one row: each is named with its count.
+      const counts = [[obsName, obs], [actName, act], [rewName, rew], ...others.slice(1)]
+        .filter((entry): entry is [string, NestedNumbers] => entry[1] !== null)
+        .map(([name, nested]) => `"${name}" ${stepsOf(nested, e)}`);
+      throw new InputError(
+        `${file}: row ${e} (episode ${e}): its columns hold different numbers of steps (${counts.join(", ")}); ` +
+          "expected the same number in each, observations one more if they include the final one (mismatched lengths).",
       );
-    if (obsSteps !== length && obsSteps !== length + 1) throw mismatch(obsName, obsSteps, `${length} (or ${length + 1} with a final observation)`);
-    if (stepsOf(act, e) !== length) throw mismatch(actName, stepsOf(act, e), String(length));
-    if (term && stepsOf(term, e) !== length) throw mismatch(termName!, stepsOf(term, e), String(length));
-    if (timeout && stepsOf(timeout, e) !== length) throw mismatch(timeoutName!, stepsOf(timeout, e), String(length));
+    }
     const lastFlag = (nested: NestedNumbers | null): boolean => nested !== null && length > 0 && nested.values[leafIndex(nested, e, length - 1)]! !== 0;
     const obsStart = leafIndex(obs, e, 0);
     const actStart = leafIndex(act, e, 0);
@@ -491,9 +498,13 @@ export function rawFromTable(file: string, format: SourceFormat, table: Table, g
   // shape (N, 1)) as lists. Per-episode observations are lists of steps of vectors, two lists deep.
   // Several columns given for the observations (a comma-separated list) are per-step scalars.
   const obsName = options.columns?.observations?.includes(",") ? undefined : findColumn(file, names, "observations", options.columns ?? {});
-  const vectorSteps = obsName !== undefined && listDepth(column(table, obsName).type).depth <= 1;
+  const obsDepth = obsName === undefined ? 0 : listDepth(column(table, obsName).type).depth;
+  const vectorSteps = obsName !== undefined && obsDepth <= 1;
+  // Observations two lists deep are episodes of vectors (a row a step holds one vector at most):
+  // with a reward column that is no list, the reward column is the one to blame.
   const perEpisode =
-    listDepth(rewType).depth >= 1 && rewType.typeId !== Type.FixedSizeList && !(vectorSteps && everyRowHoldsOne(file, rewName, table));
+    (listDepth(rewType).depth >= 1 && rewType.typeId !== Type.FixedSizeList && !(vectorSteps && everyRowHoldsOne(file, rewName, table))) ||
+    (listDepth(rewType).depth === 0 && obsDepth >= 2);
   const raw = perEpisode ? readPerEpisode(file, format, table, names, options) : readPerStep(file, format, table, names, options);
   const collectedBy = collectedByOf(table.schema.metadata);
   return collectedBy ? { ...raw, collectedBy } : raw;

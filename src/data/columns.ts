@@ -119,8 +119,28 @@ export function refuseIdColumns(source: string, names: ColumnNames, howItSplits:
   const given = (["episode", "step"] as const).filter((role) => names[role] !== undefined);
   if (given.length === 0) return;
   throw new UsageError(
-    `${source}: ${given.map((role) => COLUMN_FLAGS[role]).join(" and ")} ${given.length > 1 ? "apply" : "applies"} to Arrow and Parquet files only; ${howItSplits}.`,
+    `${source}: ${given.map((role) => COLUMN_FLAGS[role]).join(" and ")} ${given.length > 1 ? "apply" : "applies"} to Arrow and Parquet files of a row a step only; ${howItSplits}.`,
   );
+}
+
+/**
+ * Refuse a column taken for two roles (a --timeout-column naming the column already found as the
+ * terminals, say): its values would be read twice, as two different things.
+ */
+export function refuseSharedColumns(file: string, roles: Partial<Record<ColumnRole, string | readonly string[] | undefined>>, names: ColumnNames): void {
+  const takenBy = new Map<string, ColumnRole>();
+  const how = (role: ColumnRole): string => (names[role] !== undefined ? COLUMN_FLAGS[role] : "found by its name");
+  for (const [role, given] of Object.entries(roles) as [ColumnRole, string | readonly string[] | undefined][]) {
+    for (const name of given === undefined ? [] : typeof given === "string" ? [given] : given) {
+      const first = takenBy.get(name);
+      if (first !== undefined && first !== role) {
+        throw new UsageError(
+          `${file}: column "${name}" would be read as both ${first} (${how(first)}) and ${role} (${how(role)}); name another column for one of them (${NO_COLUMN} for a flag column not to read).`,
+        );
+      }
+      takenBy.set(name, role);
+    }
+  }
 }
 
 export function listNames(names: readonly string[]): string {

@@ -14,7 +14,7 @@ import * as path from "node:path";
 import type { Dataset as H5Dataset, Group as H5Group } from "h5wasm";
 import { InputError } from "../runtime/errors.js";
 import type { ProgressFactory } from "../runtime/progress.js";
-import { ambiguousEndsWarning, findColumn, NO_COLUMN, refuseIdColumns, requireColumn, type ColumnNames } from "./columns.js";
+import { ambiguousEndsWarning, findColumn, NO_COLUMN, refuseIdColumns, refuseSharedColumns, requireColumn, type ColumnNames } from "./columns.js";
 import { splitAtFlags, type RawDataset, type RawEpisode } from "./raw.js";
 import { checkMinariCounts, minariActionSpace, minariMetadataBeside, minariObservationSpace } from "./minari-metadata.js";
 import { describeLayout, flattenObservationParts, lazyObservationDeclaration, MAX_OBSERVATION_VALUES, sameLayout, type DeclaredObservation, type ObservationPart, type StoredPart } from "./observation-parts.js";
@@ -250,11 +250,15 @@ async function readD4rl(file: string, h5file: H5Group, reader: RowReader, option
   const cols = options.columns ?? {};
   const keys = withNestedNames(h5file, h5call(file, "listing the root group", () => h5file.keys()), cols);
   // Observations of more than one axis a step (small images) are read flat, as in Minari files.
-  const obs = observationColumn(file, openColumn(file, h5file, requireColumn(file, keys, "observations", cols, DATASETS), "", null, true));
-  const act = openColumn(file, h5file, requireColumn(file, keys, "actions", cols, DATASETS), "", null);
-  const rew = openColumn(file, h5file, requireColumn(file, keys, "rewards", cols, DATASETS), "", 1);
+  const obsName = requireColumn(file, keys, "observations", cols, DATASETS);
+  const actName = requireColumn(file, keys, "actions", cols, DATASETS);
+  const rewName = requireColumn(file, keys, "rewards", cols, DATASETS);
   const termName = findColumn(file, keys, "terminals", cols, DATASETS);
   const timeoutName = findColumn(file, keys, "timeouts", cols, DATASETS);
+  refuseSharedColumns(file, { observations: obsName, actions: actName, rewards: rewName, terminals: termName, timeouts: timeoutName }, cols);
+  const obs = observationColumn(file, openColumn(file, h5file, obsName, "", null, true));
+  const act = openColumn(file, h5file, actName, "", null);
+  const rew = openColumn(file, h5file, rewName, "", 1);
   if (termName === undefined && timeoutName === undefined) {
     const declaredAbsent = cols.terminals === NO_COLUMN && cols.timeouts === NO_COLUMN;
     throw new InputError(
@@ -389,11 +393,15 @@ async function readMinari(file: string, h5file: H5Group, groupNames: string[], r
     const keys = withNestedNames(group, h5call(file, `listing group "${groupName}"`, () => group.keys()), cols);
     const what = `datasets in "${groupName}" (one in a subgroup is named by its path below it, such as "infos/success")`;
     const prefix = `${groupName}/`;
-    const obs = readMinariObservations(file, group, requireColumn(file, keys, "observations", cols, what), prefix, reader, observationSpace.get);
-    const act = openColumn(file, group, requireColumn(file, keys, "actions", cols, what), prefix, null);
-    const rew = openColumn(file, group, requireColumn(file, keys, "rewards", cols, what), prefix, 1);
+    const obsName = requireColumn(file, keys, "observations", cols, what);
+    const actName = requireColumn(file, keys, "actions", cols, what);
+    const rewName = requireColumn(file, keys, "rewards", cols, what);
     const termName = findColumn(file, keys, "terminals", cols, what);
     const timeoutName = findColumn(file, keys, "timeouts", cols, what);
+    refuseSharedColumns(file, { observations: obsName, actions: actName, rewards: rewName, terminals: termName, timeouts: timeoutName }, cols);
+    const obs = readMinariObservations(file, group, obsName, prefix, reader, observationSpace.get);
+    const act = openColumn(file, group, actName, prefix, null);
+    const rew = openColumn(file, group, rewName, prefix, 1);
     const term = termName !== undefined ? openColumn(file, group, termName, prefix, 1) : null;
     const timeout = timeoutName !== undefined ? openColumn(file, group, timeoutName, prefix, 1) : null;
     const length = rew.rows;

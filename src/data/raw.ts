@@ -404,12 +404,17 @@ export function finishDataset(raw: RawDataset, options: FinishOptions = {}): Fin
     terminated: ep.terminated,
     truncated: ep.truncated,
   }));
+  const stateStats = stateStatistics(episodes, raw.obsDim);
+  if (stateStats.std.every((std) => std === 0)) {
+    // A column of zeros (an unused info field named as the observations) trains a model blind to the state.
+    warnings.push(`every observation value is the same at every step (std 0 in each of its ${raw.obsDim} dimension${raw.obsDim === 1 ? "" : "s"}): a model trained on it cannot see the state; check the observation column${raw.columns["observations"] ? ` ("${raw.columns["observations"]}")` : ""}`);
+  }
   return {
     episodes,
     obsDim: raw.obsDim,
     actionSpace,
     actionSpaceDeclaredBy: declaredBy(declared),
-    stateStats: stateStatistics(episodes, raw.obsDim),
+    stateStats,
     droppedNonfiniteEpisodes: droppedNonfinite,
     warnings,
   };

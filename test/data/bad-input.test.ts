@@ -135,6 +135,15 @@ test(
     await expectError(file, [/--obs-column names "observation", but there is no such column/, /"episode", "obs", "action", "score"/], {
       columns: { observations: "observation", rewards: "score" },
     });
+    // One column named for a second role is refused: its flags would be read twice.
+    const withDones = path.join(dir, "dones.arrow");
+    await writeArrow(withDones, { obs: vec([[1], [2]], fixedList(1)), action: vec([0, 1], int32), reward: vec([1, 2], f32), dones: vec([false, true], bool) });
+    await expectError(
+      withDones,
+      [/column "dones" would be read as both terminals \(found by its name\) and timeouts \(--timeout-column\); name another column for one of them \(none for a flag column not to read\)/],
+      { columns: { timeouts: "dones" } },
+      UsageError,
+    );
     const noEnds = path.join(dir, "noends.arrow");
     await writeArrow(noEnds, { obs: vec([[1], [2]], fixedList(1)), action: vec([0, 1], int32), reward: vec([1, 2], f32) });
     await expectError(noEnds, [/cannot tell where episodes end/, /found columns: "obs", "action", "reward"\.$/]);
@@ -166,7 +175,27 @@ test(
       },
       { stream: true },
     );
-    await expectError(file, [/row 1 \(episode 1\): column "observations" has 5 steps but column "rewards" has 3/, /expected 3 \(or 4 with a final observation\)/]);
+    await expectError(file, [
+      /row 1 \(episode 1\): its columns hold different numbers of steps \("observations" 5, "actions" 3, "rewards" 3, "dones" 3\); expected the same number in each, observations one more if they include the final one \(mismatched lengths\)/,
+    ]);
+    // Rewards one short: every count is named, so the short column shows itself (the old message blamed the actions).
+    const shortRewards = path.join(dir, "short-rewards.arrows");
+    await writeArrow(
+      shortRewards,
+      { observations: vec([[[0], [1], [2]]], list(fixedList(1))), actions: vec([[0, 1, 0]], list(int32)), rewards: vec([[1, 1]], largeList(f32)) },
+      { stream: true },
+    );
+    await expectError(shortRewards, [/row 0 \(episode 0\): its columns hold different numbers of steps \("observations" 3, "actions" 3, "rewards" 2\)/]);
+    // A reward column that is no list beside observations of episodes: the reward column is named, not the observations.
+    const withLiteral = path.join(dir, "literal.arrows");
+    await writeArrow(
+      withLiteral,
+      { observations: vec([[[0], [1]]], list(fixedList(1))), actions: vec([[0, 1]], list(int32)), rewards: vec([[1, 1]], largeList(f32)), literal: vec([true], bool) },
+      { stream: true },
+    );
+    await expectError(withLiteral, [/column "literal" has type Bool; in the per-episode layout \(one row an episode\) it must be a list of steps/], { columns: { rewards: "literal" } });
+    // Flags of a row-a-step table are refused, not ignored, for a file of an episode a row.
+    await expectError(withLiteral, [/--episode-column and --step-column apply to Arrow and Parquet files of a row a step only; this file holds an episode a row/], { columns: { episode: "nosuch", step: "nosuch" } }, UsageError);
     const h5 = path.join(dir, "d4rl.hdf5");
     const a = d4rlArrays([4, 4], 2, 1);
     await writeHdf5(h5, {
@@ -415,7 +444,7 @@ test(
 test("--episode-column or --step-column on an HDF5 file is refused, not silently ignored", async () => {
   await expectError(
     path.join(SAMPLES, "pendulum-d4rl.hdf5"),
-    [/--episode-column and --step-column apply to Arrow and Parquet files only; an HDF5 file's episodes end at its terminals\/timeouts/],
+    [/--episode-column and --step-column apply to Arrow and Parquet files of a row a step only; an HDF5 file's episodes end at its terminals\/timeouts/],
     { columns: { episode: "ep", step: "t" } },
     UsageError,
   );

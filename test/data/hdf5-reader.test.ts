@@ -273,3 +273,15 @@ test(
     );
   }),
 );
+
+test("observations that never change are warned about: a model trained on them cannot see the state", async () => {
+  // The D4RL sample's infos/qpos is all zeros: a plausible but wrong --obs-column.
+  const sample = path.join(FIXTURES, "samples", "pendulum-d4rl.hdf5");
+  const blind = await loadDataset(sample, { columns: { observations: "infos/qpos" } });
+  assert.ok(
+    blind.manifest.warnings.some((w) => w.includes('every observation value is the same at every step (std 0 in each of its 2 dimensions): a model trained on it cannot see the state; check the observation column ("infos/qpos")')),
+    blind.manifest.warnings.join("\n"),
+  );
+  const seeing = await loadDataset(sample);
+  assert.ok(!seeing.manifest.warnings.some((w) => w.includes("std 0")));
+});
