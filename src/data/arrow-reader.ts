@@ -14,7 +14,7 @@ import { promises as fs } from "node:fs";
 import { Type, tableFromIPC, type Table, type Vector } from "apache-arrow";
 import { InputError } from "../runtime/errors.js";
 import { registerArrowCodecs } from "./codecs.js";
-import { ambiguousEndsWarning, COLUMN_FLAGS, findColumn, NO_COLUMN, refuseIdColumns, refuseSharedColumns, requireColumn, requireVectorColumns, type ColumnNames } from "./columns.js";
+import { ambiguousEndsWarning, findColumn, refuseIdColumns, refuseSharedColumns, requireColumn, setAsideNote, requireVectorColumns, type ColumnNames } from "./columns.js";
 import { flattenNumbers, holdsNumbers, listDepth, type NestedNumbers } from "./arrow-nested.js";
 import { collectedByOf, endsEpisode, splitAtFlags, type RawDataset, type RawEpisode, type SourceFormat } from "./raw.js";
 import { flattenObservationParts, type DeclaredObservation, type ObservationPart, type StoredPart } from "./observation-parts.js";
@@ -216,7 +216,7 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
   const timeoutName = findColumn(file, names, "timeouts", cols);
   const episodeName = findColumn(file, names, "episode", cols);
   const stepName = findColumn(file, names, "step", cols);
-  refuseSharedColumns(file, { observations: obsNames, actions: actNames, rewards: rewName, terminals: termName, timeouts: timeoutName, episode: episodeName, step: stepName }, cols);
+  refuseSharedColumns(file, { actions: actNames, rewards: rewName, terminals: termName, timeouts: timeoutName }, cols);
 
   const obs = observationRows(file, table, obsNames, () => null);
   const act = vectorRows(file, table, actNames);
@@ -290,12 +290,10 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
     droppedPartialSteps = split.droppedPartialSteps;
     warnings.push(...split.warnings);
   } else {
-    // Columns the user set aside with "none" are still listed: say so, or the list reads as if they were missed.
-    const setAside = (["episode", "terminals", "timeouts"] as const).filter((role) => cols[role] === NO_COLUMN).map((role) => `${COLUMN_FLAGS[role]} ${NO_COLUMN}`);
     throw new InputError(
       `${file}: cannot tell where episodes end: expected an episode id column (episode_id, episode, ...; or --episode-column) ` +
         `or terminal/timeout flag columns (terminals, terminated, dones, timeouts, truncated, ...), but found columns: ${names.map((n) => `"${n}"`).join(", ")}` +
-        (setAside.length > 0 ? `; ${setAside.join(" and ")} said not to look for ${setAside.length > 1 ? "those" : "that"}: name the columns that mark episodes instead.` : "."),
+        `${setAsideNote(cols, ["episode", "terminals", "timeouts"])}.`,
     );
   }
   if (order) warnings.push(`the rows of its episodes are interleaved (as a vectorised logger writes them): each episode's rows were taken in file order`);
@@ -381,15 +379,16 @@ function perEpisodeWidth(file: string, name: string, nested: NestedNumbers): num
   return Math.max(width, 0);
 }
 
-function readPerEpisode(file: string, format: SourceFormat, table: Table, names: string[], options: ArrowReadOptions): RawDataset {
+/** Episodes of a table of an episode a row; `layoutSign` says what showed the layout. */
+function readPerEpisode(file: string, format: SourceFormat, table: Table, names: string[], options: ArrowReadOptions, layoutSign: string): RawDataset {
   const cols = options.columns ?? {};
-  refuseIdColumns(file, cols, "this file holds an episode a row (its rewards are lists of steps)");
+  refuseIdColumns(file, cols, `this file holds an episode a row (${layoutSign})`);
   const obsName = requireColumn(file, names, "observations", cols);
   const actName = requireColumn(file, names, "actions", cols);
   const rewName = requireColumn(file, names, "rewards", cols);
   const termName = findColumn(file, names, "terminals", cols);
   const timeoutName = findColumn(file, names, "timeouts", cols);
-  refuseSharedColumns(file, { observations: obsName, actions: actName, rewards: rewName, terminals: termName, timeouts: timeoutName }, cols);
+  refuseSharedColumns(file, { actions: actName, rewards: rewName, terminals: termName, timeouts: timeoutName }, cols);
 
   const listColumn = (name: string, valueType: "f32" | "f64"): NestedNumbers => {
     const nested = flattenNumbers(file, name, column(table, name), valueType);
@@ -498,14 +497,17 @@ export function rawFromTable(file: string, format: SourceFormat, table: Table, g
   // shape (N, 1)) as lists. Per-episode observations are lists of steps of vectors, two lists deep.
   // Several columns given for the observations (a comma-separated list) are per-step scalars.
   const obsName = options.columns?.observations?.includes(",") ? undefined : findColumn(file, names, "observations", options.columns ?? {});
-  const obsDepth = obsName === undefined ? 0 : listDepth(column(table, obsName).type).depth;
-  const vectorSteps = obsName !== undefined && obsDepth <= 1;
-  // Observations two lists deep are episodes of vectors (a row a step holds one vector at most):
-  // with a reward column that is no list, the reward column is the one to blame.
-  const perEpisode =
-    (listDepth(rewType).depth >= 1 && rewType.typeId !== Type.FixedSizeList && !(vectorSteps && everyRowHoldsOne(file, rewName, table))) ||
-    (listDepth(rewType).depth === 0 && obsDepth >= 2);
-  const raw = perEpisode ? readPerEpisode(file, format, table, names, options) : readPerStep(file, format, table, names, options);
+  const obsType = obsName === undefined ? null : column(table, obsName).type;
+  const vectorSteps = obsType !== null && listDepth(obsType).depth <= 1;
+  const rewardEpisodes = listDepth(rewType).depth >= 1 && rewType.typeId !== Type.FixedSizeList && !(vectorSteps && everyRowHoldsOne(file, rewName, table));
+  // Observations as lists (of any length) of vectors are episodes, whatever the reward column holds:
+  // given one that is no list, the reward column is then the one to blame. (A list of fixed size of
+  // vectors is one multi-axis observation a row.)
+  const observationEpisodes = obsType !== null && listDepth(obsType).depth >= 2 && obsType.typeId !== Type.FixedSizeList;
+  const raw =
+    rewardEpisodes || observationEpisodes
+      ? readPerEpisode(file, format, table, names, options, rewardEpisodes ? "its rewards are lists of steps" : "its observations are lists of steps")
+      : readPerStep(file, format, table, names, options);
   const collectedBy = collectedByOf(table.schema.metadata);
   return collectedBy ? { ...raw, collectedBy } : raw;
 }

@@ -124,10 +124,16 @@ export function refuseIdColumns(source: string, names: ColumnNames, howItSplits:
 }
 
 /**
- * Refuse a column taken for two roles (a --timeout-column naming the column already found as the
- * terminals, say): its values would be read twice, as two different things.
+ * Refuse one column taken for two of actions, rewards, terminals and timeouts (a --timeout-column
+ * naming the column already found as the terminals, say): its values would be read as two different
+ * things. An observation may repeat any column (a time feature that is also the step column).
  */
-export function refuseSharedColumns(file: string, roles: Partial<Record<ColumnRole, string | readonly string[] | undefined>>, names: ColumnNames): void {
+export function refuseSharedColumns(
+  file: string,
+  roles: { actions: string | readonly string[]; rewards: string; terminals: string | undefined; timeouts: string | undefined },
+  names: ColumnNames,
+  noun: "column" | "dataset" = "column",
+): void {
   const takenBy = new Map<string, ColumnRole>();
   const how = (role: ColumnRole): string => (names[role] !== undefined ? COLUMN_FLAGS[role] : "found by its name");
   for (const [role, given] of Object.entries(roles) as [ColumnRole, string | readonly string[] | undefined][]) {
@@ -135,12 +141,22 @@ export function refuseSharedColumns(file: string, roles: Partial<Record<ColumnRo
       const first = takenBy.get(name);
       if (first !== undefined && first !== role) {
         throw new UsageError(
-          `${file}: column "${name}" would be read as both ${first} (${how(first)}) and ${role} (${how(role)}); name another column for one of them (${NO_COLUMN} for a flag column not to read).`,
+          `${file}: ${noun} "${name}" would be read as both ${first} (${how(first)}) and ${role} (${how(role)}); name another ${noun} for one of them ` +
+            `(${NO_COLUMN} for terminals or timeouts not to be read).`,
         );
       }
       takenBy.set(name, role);
     }
   }
+}
+
+/**
+ * What to add to "episode ends cannot be found, found columns: ..." when the user set aside some of
+ * those columns with "none": the list would otherwise read as if they were missed.
+ */
+export function setAsideNote(names: ColumnNames, roles: readonly ColumnRole[]): string {
+  const setAside = roles.filter((role) => names[role] === NO_COLUMN).map((role) => `${COLUMN_FLAGS[role]} ${NO_COLUMN}`);
+  return setAside.length === 0 ? "" : `; ${setAside.join(" and ")} said not to look for ${setAside.length > 1 ? "those" : "that"}: name the ones that mark episodes instead`;
 }
 
 export function listNames(names: readonly string[]): string {

@@ -14,7 +14,7 @@ import * as path from "node:path";
 import type { Dataset as H5Dataset, Group as H5Group } from "h5wasm";
 import { InputError } from "../runtime/errors.js";
 import type { ProgressFactory } from "../runtime/progress.js";
-import { ambiguousEndsWarning, findColumn, NO_COLUMN, refuseIdColumns, refuseSharedColumns, requireColumn, type ColumnNames } from "./columns.js";
+import { ambiguousEndsWarning, findColumn, NO_COLUMN, refuseIdColumns, refuseSharedColumns, requireColumn, setAsideNote, type ColumnNames } from "./columns.js";
 import { splitAtFlags, type RawDataset, type RawEpisode } from "./raw.js";
 import { checkMinariCounts, minariActionSpace, minariMetadataBeside, minariObservationSpace } from "./minari-metadata.js";
 import { describeLayout, flattenObservationParts, lazyObservationDeclaration, MAX_OBSERVATION_VALUES, sameLayout, type DeclaredObservation, type ObservationPart, type StoredPart } from "./observation-parts.js";
@@ -255,7 +255,7 @@ async function readD4rl(file: string, h5file: H5Group, reader: RowReader, option
   const rewName = requireColumn(file, keys, "rewards", cols, DATASETS);
   const termName = findColumn(file, keys, "terminals", cols, DATASETS);
   const timeoutName = findColumn(file, keys, "timeouts", cols, DATASETS);
-  refuseSharedColumns(file, { observations: obsName, actions: actName, rewards: rewName, terminals: termName, timeouts: timeoutName }, cols);
+  refuseSharedColumns(file, { actions: actName, rewards: rewName, terminals: termName, timeouts: timeoutName }, cols, "dataset");
   const obs = observationColumn(file, openColumn(file, h5file, obsName, "", null, true));
   const act = openColumn(file, h5file, actName, "", null);
   const rew = openColumn(file, h5file, rewName, "", 1);
@@ -264,7 +264,8 @@ async function readD4rl(file: string, h5file: H5Group, reader: RowReader, option
     throw new InputError(
       declaredAbsent
         ? `${file}: --terminal-column/--timeout-column none leave no "terminals" or "timeouts" dataset to end episodes at; a D4RL-style file needs at least one of them.`
-        : `${file}: no "terminals" or "timeouts" dataset (or --terminal-column / --timeout-column), so episode ends cannot be found; found datasets: ${keys.map((k) => `"${k}"`).join(", ")}.`,
+        : `${file}: no "terminals" or "timeouts" dataset (or --terminal-column / --timeout-column), so episode ends cannot be found; found datasets: ${keys.map((k) => `"${k}"`).join(", ")}` +
+          `${setAsideNote(cols, ["terminals", "timeouts"])}.`,
     );
   }
   const term = termName !== undefined ? openColumn(file, h5file, termName, "", 1) : null;
@@ -398,7 +399,7 @@ async function readMinari(file: string, h5file: H5Group, groupNames: string[], r
     const rewName = requireColumn(file, keys, "rewards", cols, what);
     const termName = findColumn(file, keys, "terminals", cols, what);
     const timeoutName = findColumn(file, keys, "timeouts", cols, what);
-    refuseSharedColumns(file, { observations: obsName, actions: actName, rewards: rewName, terminals: termName, timeouts: timeoutName }, cols);
+    refuseSharedColumns(file, { actions: actName, rewards: rewName, terminals: termName, timeouts: timeoutName }, cols, "dataset");
     const obs = readMinariObservations(file, group, obsName, prefix, reader, observationSpace.get);
     const act = openColumn(file, group, actName, prefix, null);
     const rew = openColumn(file, group, rewName, prefix, 1);

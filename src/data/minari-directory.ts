@@ -234,7 +234,7 @@ export async function readMinariEpisodes(found: MinariEpisodeFiles, episodeFiles
     const rewName = requireColumn(file, names, "rewards", cols);
     const termName = findColumn(file, names, "terminals", cols);
     const timeoutName = findColumn(file, names, "timeouts", cols);
-    refuseSharedColumns(file, { observations: obsName, actions: actName, rewards: rewName, terminals: termName, timeouts: timeoutName }, cols);
+    refuseSharedColumns(file, { actions: actName, rewards: rewName, terminals: termName, timeouts: timeoutName }, cols);
     const obs = observationRows(file, table, [obsName], observationSpace.get);
     const act = numbersOf(file, table, actName, "f32");
     const oneValueAStep = (name: string | undefined): NestedNumbers | null => {

@@ -140,7 +140,7 @@ test(
     await writeArrow(withDones, { obs: vec([[1], [2]], fixedList(1)), action: vec([0, 1], int32), reward: vec([1, 2], f32), dones: vec([false, true], bool) });
     await expectError(
       withDones,
-      [/column "dones" would be read as both terminals \(found by its name\) and timeouts \(--timeout-column\); name another column for one of them \(none for a flag column not to read\)/],
+      [/column "dones" would be read as both terminals \(found by its name\) and timeouts \(--timeout-column\); name another column for one of them \(none for terminals or timeouts not to be read\)/],
       { columns: { timeouts: "dones" } },
       UsageError,
     );
@@ -152,7 +152,7 @@ test(
     await writeArrow(setAside, { episode_id: vec([0, 0], int32), obs: vec([[1], [2]], fixedList(1)), action: vec([0, 1], int32), reward: vec([1, 2], f32), terminals: vec([0, 1], f32) });
     await expectError(
       setAside,
-      [/found columns: "episode_id", "obs", "action", "reward", "terminals"; --episode-column none and --terminal-column none said not to look for those: name the columns that mark episodes instead\.$/],
+      [/found columns: "episode_id", "obs", "action", "reward", "terminals"; --episode-column none and --terminal-column none said not to look for those: name the ones that mark episodes instead\.$/],
       { columns: { episode: "none", terminals: "none" } },
     );
     const h5 = path.join(dir, "noactions.hdf5");
@@ -178,6 +178,7 @@ test(
     await expectError(file, [
       /row 1 \(episode 1\): its columns hold different numbers of steps \("observations" 5, "actions" 3, "rewards" 3, "dones" 3\); expected the same number in each, observations one more if they include the final one \(mismatched lengths\)/,
     ]);
+    await expectError(file, [/column "dones" would be read as both terminals \(found by its name\) and timeouts \(--timeout-column\)/], { columns: { timeouts: "dones" } }, UsageError);
     // Rewards one short: every count is named, so the short column shows itself (the old message blamed the actions).
     const shortRewards = path.join(dir, "short-rewards.arrows");
     await writeArrow(
@@ -194,6 +195,10 @@ test(
       { stream: true },
     );
     await expectError(withLiteral, [/column "literal" has type Bool; in the per-episode layout \(one row an episode\) it must be a list of steps/], { columns: { rewards: "literal" } });
+    // A row a step with an observation of two fixed axes stays a row a step: that observation is what is refused.
+    const grid = path.join(dir, "grid.arrow");
+    await writeArrow(grid, { obs: vec([[[0, 1], [2, 3]], [[4, 5], [6, 7]]], fixedList(2, fixedList(2))), action: vec([0, 1], int32), reward: vec([1, 2], f32), episode_id: vec([0, 0], int32) });
+    await expectError(grid, [/column "obs" is nested 2 lists deep; a per-step column holds a number or a list of numbers a row/]);
     // Flags of a row-a-step table are refused, not ignored, for a file of an episode a row.
     await expectError(withLiteral, [/--episode-column and --step-column apply to Arrow and Parquet files of a row a step only; this file holds an episode a row/], { columns: { episode: "nosuch", step: "nosuch" } }, UsageError);
     const h5 = path.join(dir, "d4rl.hdf5");

@@ -266,7 +266,28 @@ test(
     await assert.rejects(loadDataset(file), /no-ends\.hdf5: no "terminals" or "timeouts" dataset \(or --terminal-column \/ --timeout-column\), so episode ends cannot be found; found datasets: "actions", "observations", "rewards"/);
     // One flag declared absent, the other missing: the datasets found are listed, as above.
     await assert.rejects(loadDataset(file, { columns: { terminals: "none" } }), /no-ends\.hdf5: no "terminals" or "timeouts" dataset .*found datasets: "actions", "observations", "rewards"/);
+    // The file's own flags set aside: the list of what it holds says why they were not taken.
+    const onlyTerminals = path.join(dir, "only-terminals.hdf5");
+    await writeHdf5(onlyTerminals, {
+      observations: { data: Float32Array.from([0, 1, 2, 3]), shape: [4, 1] },
+      actions: { data: Float32Array.from([0, 1, 0, 1]), shape: [4] },
+      rewards: { data: Float32Array.from([1, 1, 1, 1]), shape: [4] },
+      terminals: { data: Int8Array.from([0, 1, 0, 1]), shape: [4] },
+    });
+    await assert.rejects(
+      loadDataset(onlyTerminals, { columns: { terminals: "none" } }),
+      /found datasets: "actions", "observations", "rewards", "terminals"; --terminal-column none said not to look for that: name the ones that mark episodes instead\./,
+    );
     const sample = path.join(FIXTURES, "samples", "pendulum-d4rl.hdf5");
+    // A flag dataset named for a second role: refused, in D4RL and Minari files alike.
+    await assert.rejects(
+      loadDataset(sample, { columns: { timeouts: "terminals" } }),
+      /pendulum-d4rl\.hdf5: dataset "terminals" would be read as both terminals \(found by its name\) and timeouts \(--timeout-column\); name another dataset for one of them \(none for terminals or timeouts not to be read\)/,
+    );
+    await assert.rejects(
+      loadDataset(path.join(FIXTURES, "samples", "pendulum-minari.hdf5"), { columns: { timeouts: "terminations" } }),
+      /pendulum-minari\.hdf5: dataset "terminations" would be read as both terminals \(found by its name\) and timeouts \(--timeout-column\)/,
+    );
     await assert.rejects(
       loadDataset(sample, { columns: { terminals: "none", timeouts: "none" } }),
       /--terminal-column\/--timeout-column none leave no "terminals" or "timeouts" dataset to end episodes at; a D4RL-style file needs at least one of them/,

@@ -290,6 +290,7 @@ test(
     await rejects(dict, /part-0\.arrow: "observations" is a group of 2 parts, but the declared space is a Box \(declared by .*metadata\.json: "observation_space"\)/);
 
     await rejects(await fresh("flags"), /--episode-column applies to Arrow and Parquet files of a row a step only; a Minari dataset's episodes are its episode directories/, UsageError, { columns: { episode: "episode_id" } });
+    await rejects(await fresh("shared"), /part-0\.arrow: column "terminations" would be read as both terminals \(found by its name\) and timeouts \(--timeout-column\)/, UsageError, { columns: { timeouts: "terminations" } });
 
     const plain = path.join(dir, "plain");
     mkdirSync(plain);
