@@ -20,6 +20,7 @@ function parseArgs(args: string[]): { steps: number; envs: string[] } {
       steps = Number(value);
       i++;
     } else if (flag === "--env" && value !== undefined) {
+      if (!ENV_IDS.includes(value)) throw new BenchUsageError(`bench envs: no built-in environment "${value}" (built in: ${ENV_IDS.join(", ")})`);
       envs.push(value);
       i++;
     } else {

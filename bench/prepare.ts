@@ -46,7 +46,7 @@ function parseArgs(args: string[]): BenchArgs {
   }
   if (!Number.isInteger(parsed.steps) || parsed.steps < EPISODE_LENGTH) throw new BenchUsageError(`bench prepare: --steps must be an integer >= ${EPISODE_LENGTH}`);
   if (!["hdf5", "arrow", "parquet"].includes(parsed.format)) throw new BenchUsageError("bench prepare: --format must be hdf5, arrow or parquet");
-  if (parsed.gzip && parsed.format !== "hdf5") throw new Error("bench prepare: --gzip applies to --format hdf5 only");
+  if (parsed.gzip && parsed.format !== "hdf5") throw new BenchUsageError("bench prepare: --gzip applies to --format hdf5 only");
   return parsed;
 }
 

@@ -5,6 +5,11 @@
  */
 import type { RunContext } from "../runtime/context.js";
 
+/** "1 episode", "2 episodes". */
+export function counted(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+
 export function printResult(ctx: Pick<RunContext, "json">, text: string): void {
   (ctx.json ? process.stderr : process.stdout).write(text + "\n");
 }

@@ -4,7 +4,7 @@
  * DT of the same size, and decision latency. The result is one plain object (eval.json).
  */
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { join, sep } from "node:path";
 import { tf, type BackendInfo } from "../runtime/backend.js";
 import type { RunContext } from "../runtime/context.js";
 import { InputError, SnndtError, UsageError } from "../runtime/errors.js";
@@ -27,8 +27,8 @@ import { referenceReturns } from "./policies/index.js";
 import { actionBoxWarnings, checkCompatible, checkDataCompatible, isSpiking, loadPolicy, bestTrainer, type LoadedPolicy } from "./policy.js";
 import { decisionLatency, rollouts, type EpisodeOutcome, type RolloutEnvironment, type SpikeTally } from "./rollout.js";
 import { checkTrajectorySize, TrajectoryRecorder } from "./trajectories.js";
-import { RESOLVED_CONFIG_FILE, TRAJECTORIES_FILE } from "../train/run-layout.js";
-import { describeTrainer } from "../runtime/run-lock.js";
+import { CHECKPOINTS_DIR, RESOLVED_CONFIG_FILE, TRAJECTORIES_FILE } from "../train/run-layout.js";
+import { stillTraining } from "../runtime/run-lock.js";
 import { extent } from "../data/summary.js";
 
 /** Batch-1 decisions timed for latency. */
@@ -227,17 +227,18 @@ interface HeldOut {
 /**
  * Where the run's dataset is: the checkpoint's data.path, else, when nothing is there, that of the
  * run's config.resolved.yaml, which `train --resume --data` rewrites when the data has moved (a
- * checkpoint written before the move keeps the old path). Whether it holds the run's episodes is
- * checked by their hash, as for any dataset.
+ * checkpoint written before the move keeps the old path). `moved` marks the second; only a checkpoint
+ * in its run's checkpoints/ looks there.
  */
-function runDataPath(policy: LoadedPolicy): string {
+function runDataPath(policy: LoadedPolicy): { path: string; moved: boolean } {
   const recorded = resolvePackagePath(policy.state.config.data.path);
-  if (existsSync(recorded)) return recorded;
+  const inRun = policy.checkpoint.startsWith(join(policy.runDir, CHECKPOINTS_DIR) + sep);
+  if (existsSync(recorded) || !inRun) return { path: recorded, moved: false };
   try {
     const current = resolvePackagePath(loadConfig({ configPath: join(policy.runDir, RESOLVED_CONFIG_FILE) }).data.path);
-    return existsSync(current) ? current : recorded;
+    return existsSync(current) ? { path: current, moved: true } : { path: recorded, moved: false };
   } catch (err) {
-    if (err instanceof SnndtError) return recorded; // no readable config beside the checkpoint
+    if (err instanceof SnndtError) return { path: recorded, moved: false }; // no readable config beside the checkpoint
     throw err;
   }
 }
@@ -248,13 +249,16 @@ async function runDataset(
   request: EvalRequest,
 ): Promise<{ returns: number[] | null; longestEpisode?: number; path: string; heldOut: HeldOut | null; source: string; collectedBy?: CollectedBy }> {
   const config = policy.state.config;
-  const own = runDataPath(policy);
+  const { path: own, moved } = runDataPath(policy);
   const path = request.data ? resolvePackagePath(request.data) : own;
+  const notFound = (where: string) => ({ returns: null, path: where, heldOut: null, source: `${where} (not found)` });
   if (!existsSync(path)) {
     if (request.data) throw new InputError(`--data ${request.data}: no such file or directory.`);
-    return { returns: null, path: own, heldOut: null, source: `${own} (not found)` };
+    return notFound(own);
   }
   const dataset = await loadDataset(path, { progress: request.context.progress, warn: (message) => request.context.logger.warn(message) });
+  // The run's config names a new place, but what is there is not the run's data: its data stays missing.
+  if (moved && !request.data && !trainedOn(policy.state, dataset)) return notFound(resolvePackagePath(config.data.path));
   checkDataCompatible(policy.spec, { obsDim: dataset.obsDim, actionSpace: dataset.actionSpace, longestEpisode: dataset.manifest.lengths.max }, path, policy.checkpoint);
   const returns = episodeReturns(dataset.episodes);
   const collectedBy = dataset.manifest.source.collected_by;
@@ -366,7 +370,7 @@ export async function evaluate(request: EvalRequest): Promise<Evaluation> {
   const training = bestTrainer(policy.checkpoint, policy.runDir);
   if (training !== null) {
     request.context.logger.warn(
-      `${policy.runDir} is still training (${describeTrainer(training)}): this evaluates its best checkpoint so far (${policy.checkpoint}, ` +
+      `${stillTraining(policy.runDir, training)}: this evaluates its best checkpoint so far (${policy.checkpoint}, ` +
         `step ${policy.state.step} of ${policy.state.config.train.steps}); evaluate again when training ends.`,
     );
   }
@@ -505,7 +509,10 @@ async function evaluateInEnvironment(policy: LoadedPolicy, request: EvalRequest,
     let targetSource = request.targets ? "--target-return" : "eval.target_returns of the run's config";
     if (!targets) {
       if (returnRange === null) {
-        throw new UsageError(`the run's dataset (${data.source}) is not available to find its best return, and the run is older than the record of it; pass --data <where it is now>, or --target-return.`);
+        throw new InputError(
+          `the run's dataset (${data.source}) is not available to find its best return, and the run was trained before snndt recorded its dataset's returns ` +
+            "(state.json datasetReturns); pass --data <where it is now>, or --target-return.",
+        );
       }
       targets = [returnRange.max];
       targetSource = recorded ? "the best episode return in the run's dataset, as recorded when it trained" : "the best episode return in the dataset";

@@ -5,7 +5,7 @@
 import { existsSync, realpathSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { InputError, UsageError } from "../runtime/errors.js";
-import { describeTrainer, runTrainer, type RunTrainer } from "../runtime/run-lock.js";
+import { runTrainer, stillTraining, type RunTrainer } from "../runtime/run-lock.js";
 import { ENV_IDS, makeEnv } from "./envs/index.js";
 import type { ActionSpace } from "../data/types.js";
 import { describeObservationParts, type ObservationPart } from "../data/observation-parts.js";
@@ -54,7 +54,7 @@ export async function resolveCheckpoint(target: string): Promise<{ checkpoint: s
   const latest = await latestCheckpoint(dir);
   if (latest) return { checkpoint: latest, runDir: dir };
   const training = runTrainer(dir);
-  if (training !== null) throw new InputError(`${target} is still training (${describeTrainer(training)}) and has no complete checkpoint yet; evaluate it once it has one.`);
+  if (training !== null) throw new InputError(`${stillTraining(target, training)} and has no complete checkpoint yet; evaluate it once it has one.`);
   throw new InputError(`${target} is neither a checkpoint directory (with ${CHECKSUMS_FILE}) nor a run directory with a complete checkpoint under checkpoints/.`);
 }
 

@@ -407,8 +407,10 @@ export function comparisonRows(results: { label: string; result: EvalResult }[])
 
 /** Returns side by side are a paired comparison only under the same targets, episodes and seeds. */
 function sameSettings(results: { result: EvalResult }[]): boolean {
+  // Episode limits are compared only when every eval.json records one (older ones do not).
+  const withLimits = results.every(({ result }) => result.env?.maxEpisodeSteps !== undefined);
   const key = ({ result }: { result: EvalResult }): string =>
-    JSON.stringify([result.env?.id ?? null, result.settings.targets, result.settings.episodesPerTarget, seedsUsed(result)]);
+    JSON.stringify([result.env?.id ?? null, withLimits ? result.env?.maxEpisodeSteps : null, result.settings.targets, result.settings.episodesPerTarget, seedsUsed(result)]);
   return results.every((r) => key(r) === key(results[0]!));
 }
 
@@ -434,7 +436,7 @@ function comparisonNotes(results: { label: string; result: EvalResult }[]): stri
     notes.push(`${label} was evaluated at step ${result.checkpointStep.step} of ${result.checkpoint}, which ${what}: evaluate it again to compare the run as it is.`);
   }
   if (!sameSettings(results)) {
-    notes.push("these runs were evaluated with different environments, targets, episodes or seeds, so their returns are not a paired comparison; evaluate them alike (eval <run> with the same options) to compare.");
+    notes.push("these runs were evaluated with different environments (or episode limits), targets, episodes or seeds, so their returns are not a paired comparison; evaluate them alike (eval <run> with the same options) to compare.");
   }
   // Runs of other seeds hold out other episodes: their offline measures are not paired either.
   // Episode lists are compared only when every eval.json has one (older ones do not); datasets by

@@ -111,9 +111,14 @@ export function runTrainer(runDir: string): RunTrainer | null {
   return isRunning(owner) ? { pid: owner.pid, host: null } : null;
 }
 
-/** "snndt train, pid 123" (this host) or "snndt train, pid 123 on host gpu-7, if it still runs". */
-export function describeTrainer(trainer: RunTrainer): string {
-  return trainer.host === null ? `snndt train, pid ${trainer.pid}` : `snndt train, pid ${trainer.pid} on host ${trainer.host}, if it still runs`;
+/**
+ * "<runDir> is still training (snndt train, pid 123)" on this host; from another host's lock, "<runDir>
+ * may still be training (...)", with the remedy for a lock its process left behind.
+ */
+export function stillTraining(runDir: string, trainer: RunTrainer): string {
+  if (trainer.host === null) return `${runDir} is still training (snndt train, pid ${trainer.pid})`;
+  const lock = path.join(runDir, RUN_LOCK_FILE);
+  return `${runDir} may still be training (its lock is held by snndt train, pid ${trainer.pid} on host ${trainer.host}; if nothing runs there, delete ${lock})`;
 }
 
 /**

@@ -3,7 +3,7 @@ import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { runCli } from "../helpers/cli.js";
@@ -209,6 +209,12 @@ test("eval --data with the prepared copy of the run's raw dataset still scores o
   assert.equal(both.status, 0, both.stderr);
   assert.equal((JSON.parse(both.stdout) as EvalResult[])[0]!.settings.episodesPerTarget, 2, "the newer evaluation");
   assert.match(both.stderr, /WARN: .*evaluated-twice holds two evaluations, .*evaluated-twice\/eval\.json and .*evaluated-twice\/eval\/eval\.json: the newer, .*evaluated-twice\/eval\/eval\.json, is shown\./);
+  // Whichever is newer: the one in the run directory itself, once rewritten later.
+  const later = new Date(Date.now() + 60_000);
+  utimesSync(path.join(twice, "eval.json"), later, later);
+  const ownNewer = runCli(["--json", "eval", "--compare", twice]);
+  assert.equal((JSON.parse(ownNewer.stdout) as EvalResult[])[0]!.settings.episodesPerTarget, 1, "the newer evaluation");
+  assert.match(ownNewer.stderr, /the newer, .*evaluated-twice\/eval\.json, is shown\./);
   // The same episodes under two paths: --compare pairs them (it did not, by path, before the episodes' hash was recorded).
   const compared = runCli(["eval", "--compare", path.join(base, "own-data"), path.join(base, "prepared-data")]);
   assert.equal(compared.status, 0, compared.stderr);
@@ -300,6 +306,10 @@ test("an external environment over JSON lines gives exactly the built-in environ
   assert.match(shorter.stderr, /WARN: the external CartPole-v1 ends episodes at 50 steps, the built-in one at 500: its returns are not on the scale of the reference policies' returns, so no normalised score is given\./);
   assert.match(shorter.stderr, /WARN: the dataset's episodes run up to 500 steps, but CartPole-v1 here ends episodes at 50: returns the data reaches may be out of reach/);
   assert.doesNotMatch(external.stderr, /ends episodes at|out of reach/);
+  // --compare says the two limits make no paired comparison; the same limit does.
+  const unpaired = runCli(["eval", "--compare", path.join(base, "builtin"), path.join(base, "external-50")]);
+  assert.match(unpaired.stdout, /note: these runs were evaluated with different environments \(or episode limits\)/);
+  assert.doesNotMatch(runCli(["eval", "--compare", path.join(base, "builtin"), path.join(base, "external")]).stdout, /different environments/);
 });
 
 test("each seed's environment is released right after its last episode, and releasing changes no episode", async () => {
@@ -463,17 +473,25 @@ test("eval outputs: a new directory appears whole; an existing one is written in
   writeFileSync(path.join(mine, "charts", "returns.svg"), "<svg/>");
   const refused = runCli(["eval", dtRun, ...args, "--trajectories", "--out", mine]);
   assert.equal(refused.status, 2, refused.stderr);
-  assert.match(refused.stderr, /--out .*my-notes holds report\.md, charts\/returns\.svg, which no earlier evaluation wrote \(it has no evaluation's eval\.json\); an evaluation would replace them\. Choose another --out, or move them\./);
+  assert.match(refused.stderr, /--out .*my-notes holds report\.md, charts\/returns\.svg, with no evaluation's eval\.json to show that an evaluation wrote them; an evaluation would replace them\. Choose another --out, or move them \(or delete them, if an interrupted evaluation left them\)\./);
   assert.doesNotMatch(refused.stderr, /evaluating/, "refused before the episodes");
   assert.equal(readFileSync(path.join(mine, "report.md"), "utf8"), "my report");
   assert.deepEqual(readdirSync(mine).sort(), ["charts", "report.md"]);
+  // The run's own eval directory is not checked: an evaluation interrupted between its renames leaves its files there without eval.json.
+  const crashed = path.join(base, "crashed-eval-run");
+  cpSync(dtRun, crashed, { recursive: true });
+  assert.equal(runCli(["-q", "eval", crashed, ...args]).status, 0);
+  rmSync(path.join(crashed, "eval", "eval.json"));
+  const again = runCli(["-q", "eval", crashed, ...args]);
+  assert.equal(again.status, 0, again.stderr);
+  assert.ok(existsSync(path.join(crashed, "eval", "eval.json")));
   // A file named trajectories.arrow counts only when this evaluation writes one; other files never do.
   writeFileSync(path.join(base, "linked-target", "trajectories.arrow"), "mine");
   rmSync(path.join(target, "eval.json"));
   writeFileSync(path.join(target, "eval.json"), "{}");
   const bare = runCli(["eval", dtRun, ...args, "--out", path.join(base, "link")]);
   assert.equal(bare.status, 2, bare.stderr);
-  assert.match(bare.stderr, /holds eval\.json, report\.md, charts\/returns\.svg[^\n]*, which no earlier evaluation wrote/);
+  assert.match(bare.stderr, /holds eval\.json, report\.md, charts\/returns\.svg[^\n]*, with no evaluation's eval\.json to show/);
   assert.doesNotMatch(bare.stderr, /trajectories\.arrow/);
 });
 
@@ -631,7 +649,7 @@ test("--compare puts several runs' eval.json side by side", () => {
   assert.match(lines[4]!, /^dt\s+dt\s+\d+\/\d+\s+CartPole-v1\s+500\.0\s+1\s/);
   assert.doesNotMatch(res.stdout, /evaluate it again to compare the run as it is/);
   // Evaluated with other targets and episodes: said under the table.
-  assert.match(res.stdout, /note: these runs were evaluated with different environments, targets, episodes or seeds/);
+  assert.match(res.stdout, /note: these runs were evaluated with different environments \(or episode limits\), targets, episodes or seeds/);
   // An eval.json made before the method field (method 1: q/k/v charged as synaptic operations, unpaired targets) is told apart.
   const fresh = JSON.parse(readFileSync(path.join(snnRun, "eval", "eval.json"), "utf8")) as EvalResult;
   assert.equal(fresh.methodVersion, 3);
@@ -883,8 +901,8 @@ test("eval --offline on another dataset leaves out the episodes the run trained 
   checksums["state.json"] = createHash("sha256").update(olderBytes).digest("hex");
   writeFileSync(path.join(bestDir, "checksums.json"), JSON.stringify(checksums));
   const noTarget = runCli(["eval", bestDir, "--episodes", "1", "--out", path.join(base, "orphan-older-eval")]);
-  assert.equal(noTarget.status, 2, noTarget.stderr);
-  assert.match(noTarget.stderr, /is not available to find its best return, and the run is older than the record of it; pass --data <where it is now>, or --target-return/);
+  assert.equal(noTarget.status, 1, noTarget.stderr);
+  assert.match(noTarget.stderr, /is not available to find its best return, and the run was trained before snndt recorded its dataset's returns \(state\.json datasetReturns\); pass --data <where it is now>, or --target-return/);
 });
 
 test("a best/ that its running training is replacing is read again, not called corrupt", async () => {
@@ -935,5 +953,5 @@ test("a run still training is said so: evaluated with a warning, or refused whil
   writeFileSync(path.join(remote, RUN_LOCK_FILE), JSON.stringify({ pid: 4242, host: "gpu-node-7", token: "0123456789abcdef" }));
   const res = runCli(["eval", remote, "--episodes", "1", "--latency-decisions", "5", "--out", path.join(base, "remote-eval")]);
   assert.equal(res.status, 0, res.stderr);
-  assert.match(res.stderr, /WARN: .*remote-run is still training \(snndt train, pid 4242 on host gpu-node-7, if it still runs\): this evaluates its best checkpoint so far/);
+  assert.match(res.stderr, /WARN: .*remote-run may still be training \(its lock is held by snndt train, pid 4242 on host gpu-node-7; if nothing runs there, delete .*remote-run\/\.snndt-train\.lock\): this evaluates its best checkpoint so far/);
 });

@@ -218,6 +218,14 @@ test("a run whose data moved resumes with --data naming where it is now, and onl
   const offline = runCli(["-q", "--json", "eval", beforeMove, "--offline", "--latency-decisions", "1"]);
   assert.equal(offline.status, 0, offline.stderr);
   assert.match((JSON.parse(offline.stdout) as { offline: { source: string } }).offline.source, /after\/cartpole\.arrow: the run's held-out episodes/);
+  // A config naming other data than the run's leaves the checkpoint's data missing, not replaced by it.
+  const stray = `${full}-stray`;
+  cpSync(partial, stray, { recursive: true });
+  const strayConfig = path.join(stray, "config.resolved.yaml");
+  writeFileSync(strayConfig, readFileSync(strayConfig, "utf8").replace(moved, path.join(FIXTURES, "samples", "cartpole-steps-lz4.feather")));
+  const strayEval = runCli(["-q", "eval", path.join(stray, "checkpoints", "step-10"), "--offline", "--latency-decisions", "1"]);
+  assert.equal(strayEval.status, 1, strayEval.stderr);
+  assert.match(strayEval.stderr, /--offline measures the model on held-out data, but the run's dataset is missing \(.*before\/cartpole\.arrow \(not found\)\)/);
   // A run with no checkpoint records no data to check a new place against: --data is refused.
   const unstarted = `${full}-unstarted`;
   cpSync(full, unstarted, { recursive: true });

@@ -3,7 +3,7 @@ import * as path from "node:path";
 import type { Command } from "commander";
 import { Option } from "commander";
 import type { RunContext } from "../../runtime/context.js";
-import { printResult } from "../output.js";
+import { counted, printResult } from "../output.js";
 import { UsageError } from "../../runtime/errors.js";
 import { fileOnPath } from "../../runtime/fs-atomic.js";
 import { MAX_SEED } from "../../runtime/rng.js";
@@ -78,7 +78,7 @@ function formatNumber(value: number): string {
 }
 
 function formatStats(stats: ReturnStats): string {
-  return `mean ${formatNumber(stats.mean)}, min ${formatNumber(stats.min)}, max ${formatNumber(stats.max)} (${stats.episodes} episode${stats.episodes === 1 ? "" : "s"}, ${stats.steps} step${stats.steps === 1 ? "" : "s"})`;
+  return `mean ${formatNumber(stats.mean)}, min ${formatNumber(stats.min)}, max ${formatNumber(stats.max)} (${counted(stats.episodes, "episode")}, ${counted(stats.steps, "step")})`;
 }
 
 function formatSummary(summary: CollectSummary, out: string, normalisedScore: number): string {

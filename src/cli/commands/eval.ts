@@ -159,11 +159,12 @@ Examples:
         throw new UsageError(`${outDir} is a file; eval writes its outputs to the directory <run>/eval (<run>/eval-<checkpoint> for another checkpoint) by default (choose another --out).`);
       }
       if (blocking) throw new UsageError(`--out ${options.out}: ${blocking} is a file; an evaluation writes a directory (choose another --out).`);
-      const foreign = foreignEvalOutputs(outDir, settings.trajectories === true);
+      // The run's own eval directory holds only what evaluations wrote (an interrupted one may have left no eval.json).
+      const foreign = options.out === undefined ? [] : foreignEvalOutputs(outDir, settings.trajectories === true);
       if (foreign.length > 0) {
         throw new UsageError(
-          `${options.out === undefined ? outDir : `--out ${options.out}`} holds ${foreign.join(", ")}, which no earlier evaluation wrote (it has no evaluation's ${EVAL_JSON}); ` +
-            "an evaluation would replace them. Choose another --out, or move them.",
+          `--out ${options.out} holds ${foreign.join(", ")}, with no evaluation's ${EVAL_JSON} to show that an evaluation wrote them; an evaluation would replace them. ` +
+            "Choose another --out, or move them (or delete them, if an interrupted evaluation left them).",
         );
       }
       const backend = await selectBackend(options.backend as BackendChoice);

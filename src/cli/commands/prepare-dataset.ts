@@ -1,7 +1,7 @@
 import * as path from "node:path";
 import { Option, type Command } from "commander";
 import type { RunContext } from "../../runtime/context.js";
-import { printResult } from "../output.js";
+import { counted, printResult } from "../output.js";
 import { UsageError } from "../../runtime/errors.js";
 import { stat } from "node:fs/promises";
 import { existsSync } from "node:fs";
@@ -105,13 +105,13 @@ export function registerPrepareDataset(program: Command, context: () => RunConte
       const seconds = (Date.now() - started) / 1000;
       ctx.logger.info(
         { out: path.resolve(flags.out), episodes: manifest.episodes, steps: manifest.steps, seconds },
-        `prepared ${manifest.episodes} episodes, ${manifest.steps} steps into ${flags.out} in ${seconds.toFixed(2)} s`,
+        `prepared ${counted(manifest.episodes, "episode")}, ${counted(manifest.steps, "step")} into ${flags.out} in ${seconds.toFixed(2)} s`,
       );
       if (ctx.json) process.stdout.write(JSON.stringify(manifest, null, 2) + "\n");
       else {
         printResult(
           ctx,
-          `prepared ${manifest.episodes} episodes, ${manifest.steps} steps: wrote ${path.join(flags.out, manifest.steps_file!)} and ${path.join(flags.out, "manifest.json")} (steps sha256 ${manifest.sha256.slice(0, 16)}...)`,
+          `prepared ${counted(manifest.episodes, "episode")}, ${counted(manifest.steps, "step")}: wrote ${path.join(flags.out, manifest.steps_file!)} and ${path.join(flags.out, "manifest.json")} (steps sha256 ${manifest.sha256.slice(0, 16)}...)`,
         );
       }
     });

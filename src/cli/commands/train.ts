@@ -5,7 +5,7 @@ import type { RunContext } from "../../runtime/context.js";
 import { INTERRUPTED_EXIT_CODE, InputError, UsageError } from "../../runtime/errors.js";
 import { MAX_SEED } from "../../runtime/rng.js";
 import { parseInteger, parseNumber } from "../numbers.js";
-import { printResult } from "../output.js";
+import { counted, printResult } from "../output.js";
 import { selectBackend } from "../../runtime/backend.js";
 import { fileOnPath } from "../../runtime/fs-atomic.js";
 import { lockRunDirectory } from "../../runtime/run-lock.js";
@@ -167,7 +167,7 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
             ctx,
             result.interrupted
               ? `interrupted at step ${result.step}: continue with snndt train --resume ${runDir}`
-              : `trained ${result.step} step${result.step === 1 ? "" : "s"} into ${runDir}${result.bestValStep === null ? "" : ` (best/: step ${result.bestValStep})`}: evaluate with snndt eval ${runDir}`,
+              : `trained ${counted(result.step, "step")} into ${runDir}${result.bestValStep === null ? "" : ` (best/: step ${result.bestValStep})`}: evaluate with snndt eval ${runDir}`,
           );
         }
         if (result.interrupted) process.exitCode = INTERRUPTED_EXIT_CODE;
