@@ -8,7 +8,7 @@ import { InputError, UsageError } from "../runtime/errors.js";
 import { replaceFilesTogether, writeDirAtomic } from "../runtime/fs-atomic.js";
 import { SPIKE_KINDS } from "../model/index.js";
 import { CHECKSUMS_FILE, checkpointDir, STATE_FILE } from "../train/checkpoint.js";
-import { CHECKPOINTS_DIR, EVAL_DIR, EVAL_JSON, METRICS_JSONL, RESOLVED_CONFIG_FILE, TRAJECTORIES_FILE } from "../train/run-layout.js";
+import { CHECKPOINTS_DIR, EVAL_DIR, EVAL_JSON, METRICS_JSONL, OFFLINE_EVAL_DIR, RESOLVED_CONFIG_FILE, TRAJECTORIES_FILE } from "../train/run-layout.js";
 import { readMetrics } from "../train/metrics.js";
 import { barChart, lineChart, scatterWithDiagonal, type LineSeries } from "./charts.js";
 import type { EvalResult, Summary } from "./evaluate.js";
@@ -317,27 +317,29 @@ function renderReport(result: EvalResult, charts: { file: string; title: string 
 
 /**
  * Where `snndt eval <checkpoint>` writes by default: <run>/eval-<checkpoint>, and <run>/eval for
- * best/. Null when `target` is no checkpoint inside a run directory (a copy elsewhere; a link to
- * one is followed to its run).
+ * best/ (eval-offline-<checkpoint> and eval-offline with --offline). Null when `target` is no
+ * checkpoint inside a run directory (a copy elsewhere; a link to one is followed to its run).
  */
-function checkpointEvalDir(target: string): string | null {
+function checkpointEvalDir(target: string, offline = false): string | null {
   if (!existsSync(path.join(target, CHECKSUMS_FILE))) return null;
   const checkpoint = realpathSync(target);
   const run = path.dirname(path.dirname(checkpoint));
   if (path.basename(path.dirname(checkpoint)) !== CHECKPOINTS_DIR || !existsSync(path.join(run, RESOLVED_CONFIG_FILE))) return null;
-  return path.join(run, path.basename(checkpoint) === "best" ? EVAL_DIR : `${EVAL_DIR}-${path.basename(checkpoint)}`);
+  const base = offline ? OFFLINE_EVAL_DIR : EVAL_DIR;
+  return path.join(run, path.basename(checkpoint) === "best" ? base : `${base}-${path.basename(checkpoint)}`);
 }
 
 /**
  * Where eval writes when no --out is given: <run>/eval for a run (its best/ checkpoint),
  * <run>/eval-<checkpoint> for another of its checkpoints, so that evaluating step-300 does not
- * replace the run's own evaluation, which --compare and the results suite read. A checkpoint
- * outside a run needs --out.
+ * replace the run's own evaluation, which --compare and the results suite read. An evaluation
+ * --offline goes to <run>/eval-offline(-<checkpoint>), so that it does not replace the one in the
+ * environment either. A checkpoint outside a run needs --out.
  */
-export async function defaultEvalDir(target: string): Promise<string> {
+export async function defaultEvalDir(target: string, offline = false): Promise<string> {
   const { checkpoint, runDir } = await resolveCheckpoint(target);
-  if (!existsSync(path.join(path.resolve(target), CHECKSUMS_FILE))) return path.join(runDir, EVAL_DIR);
-  const dir = checkpointEvalDir(checkpoint);
+  if (!existsSync(path.join(path.resolve(target), CHECKSUMS_FILE))) return path.join(runDir, offline ? OFFLINE_EVAL_DIR : EVAL_DIR);
+  const dir = checkpointEvalDir(checkpoint, offline);
   if (dir === null) {
     throw new UsageError(`${target} is a checkpoint outside a run directory (no ${CHECKPOINTS_DIR}/ of a run holding ${RESOLVED_CONFIG_FILE} around it); say where its evaluation goes with --out.`);
   }
@@ -353,6 +355,10 @@ export function readEvalResult(target: string, note?: (message: string) => void)
   const candidates = [target, path.join(target, EVAL_JSON), path.join(target, EVAL_DIR, EVAL_JSON)];
   const checkpointEval = checkpointEvalDir(target);
   if (checkpointEval !== null) candidates.push(path.join(checkpointEval, EVAL_JSON));
+  // A run (or checkpoint) evaluated only offline.
+  candidates.push(path.join(target, OFFLINE_EVAL_DIR, EVAL_JSON));
+  const checkpointOfflineEval = checkpointEvalDir(target, true);
+  if (checkpointOfflineEval !== null) candidates.push(path.join(checkpointOfflineEval, EVAL_JSON));
   const found = candidates.filter((c) => existsSync(c) && statSync(c).isFile());
   if (found.length === 0) throw new InputError(`${target}: no ${EVAL_JSON} found (looked at ${candidates.join(", ")}); run \`snndt eval ${target}\` first.`);
   let file = found[0]!;

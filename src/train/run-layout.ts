@@ -15,10 +15,12 @@ export const SUMMARY_JSON = "summary.json";
 export const CHECKPOINTS_DIR = "checkpoints";
 /** `snndt eval` writes a run's evaluation here unless told otherwise. */
 export const EVAL_DIR = "eval";
+/** ...and `snndt eval --offline` its evaluation without an environment, so neither replaces the other. */
+export const OFFLINE_EVAL_DIR = "eval-offline";
 /** An evaluation's results, in its output directory (EVAL_DIR or --out); written last, so it marks a complete one. */
 export const EVAL_JSON = "eval.json";
 /** Every step of an evaluation's episodes (`eval --trajectories`), beside its eval.json. */
 export const TRAJECTORIES_FILE = "trajectories.arrow";
 
 /** What a run writes in its directory: a new run refuses a directory holding any of them, and only them. */
-export const RUN_ENTRIES: readonly string[] = [RESOLVED_CONFIG_FILE, METRICS_JSONL, METRICS_CSV, SUMMARY_JSON, CHECKPOINTS_DIR, EVAL_DIR];
+export const RUN_ENTRIES: readonly string[] = [RESOLVED_CONFIG_FILE, METRICS_JSONL, METRICS_CSV, SUMMARY_JSON, CHECKPOINTS_DIR, EVAL_DIR, OFFLINE_EVAL_DIR];

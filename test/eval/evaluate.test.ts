@@ -431,7 +431,7 @@ test("eval --out on or below a file is a usage error before any episode, not a f
   writeFileSync(path.join(run, "eval"), "x");
   const res = runCli(["--log-level", "info", "eval", run, "--episodes", "1", "--target-return", "100", "--latency-decisions", "2"]);
   assert.equal(res.status, 2, res.stderr);
-  assert.match(res.stderr, /run-with-eval-file\/eval is a file; eval writes its outputs to the directory <run>\/eval \(<run>\/eval-<checkpoint> for another checkpoint\) by default \(choose another --out\)/);
+  assert.match(res.stderr, /run-with-eval-file\/eval is a file; eval writes its outputs to the directory <run>\/eval \(<run>\/eval-<checkpoint> for another checkpoint; eval-offline in their place with --offline\) by default \(choose another --out\)/);
   assert.doesNotMatch(res.stderr, /backend|internal error/);
   assert.equal(readFileSync(path.join(run, "eval"), "utf8"), "x");
   // A bad option is reported before the output directory is looked at.
@@ -573,6 +573,15 @@ test("eval --offline measures a run on its held-out episodes without an environm
   assert.equal(runCli(["-q", "eval", snnRun, "--offline", "--data", path.join(FIXTURES, "samples", "cartpole-steps-lz4.feather"), "--latency-decisions", "1", "--out", otherData]).status, 0);
   const unpaired = runCli(["eval", "--compare", out, otherData]);
   assert.match(unpaired.stdout, /note: these runs' offline action quality was measured on different episodes/);
+  // Without --out an offline evaluation goes to <run>/eval-offline, beside the one in the environment, not over it.
+  const both = path.join(base, "offline-and-online");
+  cpSync(snnRun, both, { recursive: true });
+  for (const entry of readdirSync(both)) if (entry.startsWith("eval")) rmSync(path.join(both, entry), { recursive: true });
+  assert.equal(runCli(["-q", "eval", both, "--offline", "--latency-decisions", "1"]).status, 0);
+  assert.equal(readEvalResult(both).env, null, "a run evaluated only offline: --compare finds its eval-offline/");
+  assert.equal(runCli(["-q", "eval", both, "--episodes", "1", "--latency-decisions", "1"]).status, 0);
+  assert.equal(readEvalResult(path.join(both, "eval-offline")).env, null, "the offline evaluation stays");
+  assert.equal(readEvalResult(both).env?.id, "CartPole-v1", "--compare reads the evaluation in the environment first");
   // An eval.json from before episodeIndices existed is not taken for other episodes.
   const older = path.join(base, "offline-older");
   mkdirSync(older);

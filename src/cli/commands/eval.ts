@@ -85,7 +85,7 @@ export function registerEval(program: Command, context: () => RunContext): void 
     .option("--target-return <R>", "return to condition on (repeatable: a return-vs-target curve); default: the run's eval.target_returns, else the dataset's best return (recorded with the run, for data that has moved)", collect, [])
     .option("--seeds <list>", "comma-separated evaluation seeds; every target return meets the same start states (default: the run's eval.seeds)")
     .option("--data <path>", "dataset for offline action quality, the default target and the targets' data support (default: the run's own; held-out episodes for offline quality)")
-    .option("--out <dir>", "where eval.json, report.md, charts/ (and trajectories.arrow) go, replacing an earlier evaluation's (default: <run>/eval; <run>/eval-<checkpoint> for a checkpoint other than best/)")
+    .option("--out <dir>", "where eval.json, report.md, charts/ (and trajectories.arrow) go, replacing an earlier evaluation's (default: <run>/eval; <run>/eval-<checkpoint> for a checkpoint other than best/; eval-offline in their place with --offline)")
     .option("--trajectories", `also write every step of the episodes to ${TRAJECTORIES_FILE} beside eval.json: observation, action, reward, the return-to-go the model was given, action scores (discrete), spikes (counted decisions), target and seed; a per-step Arrow file that prepare-dataset reads`, false)
     .option("--compare", "compare the eval.json of several runs side by side instead of evaluating")
     .option("--e-ac <pJ>", "energy of one accumulate (synaptic operation), picojoules", String(DEFAULT_ENERGY.acPicojoules))
@@ -153,10 +153,10 @@ Examples:
         trajectories: options.trajectories,
       };
       // Checked before any episode: the outputs are written only after the whole evaluation.
-      const outDir = path.resolve(options.out ?? (await defaultEvalDir(settings.target)));
+      const outDir = path.resolve(options.out ?? (await defaultEvalDir(settings.target, settings.offline === true)));
       const blocking = fileOnPath(outDir);
       if (blocking && options.out === undefined) {
-        throw new UsageError(`${outDir} is a file; eval writes its outputs to the directory <run>/eval (<run>/eval-<checkpoint> for another checkpoint) by default (choose another --out).`);
+        throw new UsageError(`${outDir} is a file; eval writes its outputs to the directory <run>/eval (<run>/eval-<checkpoint> for another checkpoint; eval-offline in their place with --offline) by default (choose another --out).`);
       }
       if (blocking) throw new UsageError(`--out ${options.out}: ${blocking} is a file; an evaluation writes a directory (choose another --out).`);
       // The run's own eval directory holds only what evaluations wrote (an interrupted one may have left no eval.json).
