@@ -19,7 +19,7 @@
  * names finished runs whose saved configuration or dataset differs from what today's configs give
  * them, and evaluations made with other settings than the report's.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import * as os from "node:os";
@@ -72,6 +72,9 @@ const SWEEP_FRACTIONS = [0, 0.25, 0.5, 0.75, 1];
 
 const SNNDT = path.join(PACKAGE_ROOT, "bin", "snndt");
 
+/** The keys that make each row its model (MODELS' sets). */
+const MODEL_KEYS = ["model.kind", "model.variant", "model.plasticity.enabled"];
+
 interface Options {
   envs: string[];
   seeds: number[];
@@ -91,18 +94,69 @@ const USAGE = `usage: npm run results -- [--env CartPole-v1,Pendulum-v1] [--seed
                           [--jobs ${DEFAULTS.jobs}] [--out ${DEFAULTS.out}] [--docs ${DEFAULTS.docs}] [--set key=value ...] [--report-only]
 Trains and evaluates the SNN-DT ablation and the plain DT, then writes docs/results.md and docs/results.json.`;
 
-/** The command that continues this suite: its own options (those not at their defaults) and --resume. */
-function resumeCommand(options: Options): string {
+/** A path as the commands run from the package root take it: relative inside the package, else absolute. */
+function displayPath(file: string): string {
+  const relative = path.relative(PACKAGE_ROOT, file);
+  return relative.startsWith("..") || path.isAbsolute(relative) ? file : relative;
+}
+
+/** The suite's command with its own options (those not at their defaults) and `extra`. */
+function suiteCommand(options: Options, ...extra: string[]): string {
   const flags: string[] = [];
   if (options.envs.join(",") !== Object.keys(ENVS).join(",")) flags.push(`--env ${options.envs.join(",")}`);
   if (options.seeds.join(",") !== DEFAULTS.seeds) flags.push(`--seeds ${options.seeds.join(",")}`);
   if (String(options.episodes) !== DEFAULTS.episodes) flags.push(`--episodes ${options.episodes}`);
-  const out = path.relative(PACKAGE_ROOT, options.out);
+  if (String(options.jobs) !== DEFAULTS.jobs) flags.push(`--jobs ${options.jobs}`);
+  const out = displayPath(options.out);
   if (out !== DEFAULTS.out) flags.push(`--out ${out}`);
-  const docs = path.relative(PACKAGE_ROOT, options.docs);
+  const docs = displayPath(options.docs);
   if (docs !== DEFAULTS.docs) flags.push(`--docs ${docs}`);
   for (const set of options.sets) flags.push(`--set ${set}`);
-  return ["npm run results --", ...flags, "--resume"].join(" ");
+  return ["npm run results --", ...flags, ...extra].join(" ");
+}
+
+/** The command that continues this suite. */
+function resumeCommand(options: Options): string {
+  return suiteCommand(options, "--resume");
+}
+
+/**
+ * What made the runs: the last invocation that trained or evaluated (not --report-only), kept as
+ * <out>/suite.json so that a report regenerated later still says it.
+ */
+interface SuiteRecord {
+  command: string;
+  startedAt: string;
+  snndtVersion: string;
+  /** `git rev-parse HEAD` of the package, when it is a git checkout. */
+  commit: string | null;
+  machine: { cpus: number; cpuModel: string; platform: string; arch: string };
+  jobs: number;
+}
+
+const SUITE_RECORD = "suite.json";
+
+function gitCommit(): string | null {
+  const res = spawnSync("git", ["rev-parse", "HEAD"], { cwd: PACKAGE_ROOT, encoding: "utf8" });
+  return res.status === 0 ? res.stdout.trim() : null;
+}
+
+function suiteRecord(options: Options): SuiteRecord {
+  const cpus = os.cpus();
+  return {
+    command: suiteCommand(options),
+    startedAt: new Date().toISOString(),
+    snndtVersion: SNNDT_VERSION,
+    commit: gitCommit(),
+    machine: { cpus: cpus.length, cpuModel: cpus[0]?.model.trim() ?? "unknown", platform: os.platform(), arch: os.arch() },
+    jobs: options.jobs,
+  };
+}
+
+/** The record of the invocation that made the runs in `out`, or null (runs from before it was kept). */
+function readSuiteRecord(out: string): SuiteRecord | null {
+  const file = path.join(out, SUITE_RECORD);
+  return existsSync(file) ? readJson<SuiteRecord>(file) : null;
 }
 
 /** The options, or null when --help asked for the usage. */
@@ -130,6 +184,9 @@ function parseOptions(argv: string[]): Options | null {
   // The suite evaluates with its own settings (--episodes, the dataset's best return, the sweep).
   const evalSet = values.set!.find((set) => set.split("=")[0]!.trim().startsWith("eval."));
   if (evalSet) throw new Error(`--set ${evalSet}: the suite sets how it evaluates (--episodes, the dataset's best return); --set is for training keys`);
+  // Each row is a model the suite names: a --set of these would run another model under its name.
+  const modelSet = values.set!.find((set) => MODEL_KEYS.includes(set.split("=")[0]!.trim()));
+  if (modelSet) throw new Error(`--set ${modelSet}: the suite sets each row's model (${MODEL_KEYS.join(", ")}); --set is for the other training keys`);
   // Lists name each item once: a repeated seed or environment would run the same directory twice.
   const list = (text: string, flag: string): string[] => {
     const items = text.split(",").map((item) => item.trim());
@@ -381,7 +438,11 @@ interface Row {
   dtSameSizeNanojoules: number;
   latencyMedianMs: number | null;
   trainWallSeconds: number;
+  /** Seed 0's (the first seed's) config hash; configHashes has every seed's, in --seeds order. */
   configHash: string;
+  configHashes: string[];
+  /** The backends the evaluations ran on. */
+  backends: string[];
   commands: string[];
   sweep?: { target: number; mean: number; std: number }[];
 }
@@ -445,6 +506,8 @@ function aggregate(options: Options, env: string, model: ModelSpec): Row | null 
     latencyMedianMs: measured.length ? measured.reduce((a, m) => a + m, 0) / measured.length : null,
     trainWallSeconds: wall / evals.length,
     configHash: evals[0]!.configHash,
+    configHashes: evals.map((e) => e.configHash),
+    backends: [...new Set(evals.map((e) => e.backend.name))],
     commands,
   };
   if (sweeps.length === options.seeds.length) {
@@ -463,7 +526,7 @@ function runConfig(options: Options, env: string, model: ModelSpec): { config: s
 
 function trainArgs(options: Options, env: string, model: ModelSpec, seed: number): string[] {
   const { config, sets } = runConfig(options, env, model);
-  return ["train", "--config", config, ...sets.flatMap((s) => ["--set", s]), "--seed", String(seed), "--out", path.relative(PACKAGE_ROOT, runDir(options, env, model.name, seed))];
+  return ["train", "--config", config, ...sets.flatMap((s) => ["--set", s]), "--seed", String(seed), "--out", displayPath(runDir(options, env, model.name, seed))];
 }
 
 /** Runs of one environment and model whose saved configuration differs from today's in the same way. */
@@ -563,12 +626,18 @@ function renderMarkdown(
   missing: string[],
   stale: StaleRuns[],
   mismatched: string[],
+  record: SuiteRecord | null,
 ): string {
+  const backends = [...new Set(rows.flatMap((r) => r.backends))].join(", ") || "unknown";
+  const made = record
+    ? `The runs were made by \`${record.command}\` (started ${record.startedAt.slice(0, 10)}, snndt ${record.snndtVersion}` +
+      `${record.commit ? ` at commit \`${record.commit.slice(0, 12)}\`` : ""}) on a ${record.machine.cpus}-core ${record.machine.platform}/${record.machine.arch} machine ` +
+      `(${record.machine.cpuModel}), TensorFlow.js backend ${backends}, ${record.jobs} runs at a time.`
+    : `The command that made the runs was not recorded (they predate the suite's ${SUITE_RECORD}); TensorFlow.js backend ${backends}.`;
   const out: string[] = [
     "# SNN-DT ablation: results regenerated by `npm run results`",
     "",
-    `Generated by snndt ${SNNDT_VERSION} on ${new Date().toISOString().slice(0, 10)} with \`npm run results -- --env ${options.envs.join(",")} --seeds ${options.seeds.join(",")} --episodes ${options.episodes}${options.sets.map((s) => ` --set ${s}`).join("")}\`` +
-      ` on a 2-core machine without a GPU, ${options.jobs} runs at a time.`,
+    `Generated by snndt ${SNNDT_VERSION} on ${new Date().toISOString().slice(0, 10)} with \`${suiteCommand(options, ...(options.reportOnly ? ["--report-only"] : []))}\`. ${made}`,
     "",
     "Every number below was measured by this tool on the shipped datasets (`datasets/README.md`: which policies, how many steps).",
     "Returns are mean ± std over all evaluation episodes of all seeds, conditioned on the dataset's best return; the normalised score is",
@@ -602,7 +671,7 @@ function renderMarkdown(
     if (!mine.length) continue;
     const spent = times[env];
     const data = support[env];
-    out.push(`## ${env}`, "", ...(spent ? [renderTimes(spent, options.jobs), ""] : []));
+    out.push(`## ${env}`, "", ...(spent ? [renderTimes(spent, record?.jobs ?? options.jobs), ""] : []));
     if (data) out.push(`Conditioned on ${Number(data.target.toPrecision(4))}, which ${data.atOrAbove} of the dataset's ${data.episodes} episodes reach.`, "");
     out.push("| model | return | normalised | spikes / decision | firing rate | energy (nJ) | vs DT energy | latency (ms) | train time (s) | published (not reproduced) |");
     out.push("|---|---|---|---|---|---|---|---|---|---|");
@@ -632,7 +701,7 @@ function renderMarkdown(
       );
       if (!reached || !close) out.push("", `What was tried, and what we think limits it: [results-findings.md](results-findings.md#${env.toLowerCase().replace(/[^a-z0-9-]/g, "")}).`);
     }
-    out.push("", `Config hashes: ${mine.map((r) => `${r.model} \`${r.configHash.slice(0, 12)}\``).join(", ")}.`, "");
+    out.push("", `Config hashes (seeds ${options.seeds.join(", ")}): ${mine.map((r) => `${r.model} ${r.configHashes.map((h) => `\`${h.slice(0, 12)}\``).join(" ")}`).join("; ")}.`, "");
     out.push("<details><summary>Exact training commands</summary>", "", "```sh", ...mine.flatMap((r) => r.commands), "```", "", "</details>", "");
   }
   out.push("## Published spike claims", "", `${PUBLISHED_SPIKES}: compare with the spikes-per-decision column above (counted over the whole K-step window).`, "");
@@ -651,7 +720,14 @@ async function main(): Promise<void> {
   if (options.reportOnly && !existsSync(options.out)) {
     throw new Error(`--report-only reports the runs in ${options.out}, which does not exist (pass the suite's --out); nothing written`);
   }
+  // Every run's configuration, checked before anything is made: a mistyped --set fails here, not in the first training.
+  for (const env of options.envs) for (const model of MODELS) loadConfig({ configPath: runConfig(options, env, model).config, overrides: runConfig(options, env, model).sets });
   await mkdir(options.out, { recursive: true });
+  let record = readSuiteRecord(options.out);
+  if (!options.reportOnly) {
+    record = suiteRecord(options);
+    await writeFileAtomic(path.join(options.out, SUITE_RECORD), JSON.stringify(record, null, 2) + "\n");
+  }
   for (const env of options.envs) {
     if (options.reportOnly) break;
     const trainJobs: Job[] = [];
@@ -708,9 +784,9 @@ async function main(): Promise<void> {
   const mismatched = await mismatchedEvals(options);
   for (const line of mismatched) process.stderr.write(`[results] evaluated with other settings: ${line}\n`);
   for (const group of stale) process.stderr.write(`[results] trained with another configuration: ${describeStale(group, (text) => text)}\n`);
-  const json = { snndtVersion: SNNDT_VERSION, generatedAt: new Date().toISOString(), options: { ...options, out: path.relative(PACKAGE_ROOT, options.out), docs: path.relative(PACKAGE_ROOT, options.docs) }, published: PUBLISHED, times, targetSupport: support, staleRuns: stale, evaluatedWithOtherSettings: mismatched, rows };
+  const json = { snndtVersion: SNNDT_VERSION, generatedAt: new Date().toISOString(), options: { ...options, out: displayPath(options.out), docs: displayPath(options.docs) }, suite: record, published: PUBLISHED, times, targetSupport: support, staleRuns: stale, evaluatedWithOtherSettings: mismatched, rows };
   await writeFileAtomic(path.join(options.docs, "results.json"), JSON.stringify(json, null, 2) + "\n");
-  await writeFileAtomic(path.join(options.docs, "results.md"), renderMarkdown(rows, options, times, support, missing, stale, mismatched));
+  await writeFileAtomic(path.join(options.docs, "results.md"), renderMarkdown(rows, options, times, support, missing, stale, mismatched, record));
   process.stderr.write(`[results] wrote ${path.join(options.docs, "results.md")} and results.json\n`);
 }
 

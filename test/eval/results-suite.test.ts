@@ -63,6 +63,15 @@ test("the suite trains and evaluates every model, and reports the data support o
   assert.ok(markdown.includes(`Conditioned on ${best}, which ${reaching(best)} of the dataset's ${returns.length} episodes reach.`));
   assert.match(markdown, /\| dataset episodes >= target \|/);
   assert.doesNotMatch(markdown, /Trained with another configuration/);
+  // Provenance: the command that made the runs, runnable as printed, the machine, and every seed's config hash.
+  const runs = path.join(base, "runs");
+  const recorded = JSON.parse(readFileSync(path.join(runs, "suite.json"), "utf8")) as { command: string; machine: { cpus: number } };
+  assert.ok(recorded.command.startsWith(`npm run results -- --env CartPole-v1 --seeds 0 --episodes 1 --out ${runs} --docs ${path.join(base, "docs")} --set train.steps=4`), recorded.command);
+  assert.ok(markdown.includes(`The runs were made by \`${recorded.command}\``));
+  assert.match(markdown, new RegExp(`on a ${recorded.machine.cpus}-core \\w+/\\w+ machine \\(.*\\), TensorFlow\\.js backend wasm, 2 runs at a time\\.`));
+  const hashes = (model: string) => (JSON.parse(readFileSync(path.join(runs, "CartPole-v1", model, "seed0", "summary.json"), "utf8")) as { configHash: string }).configHash.slice(0, 12);
+  assert.ok(markdown.includes(`Config hashes (seeds 0): ${MODELS.map((m) => `${m} \`${hashes(m)}\``).join("; ")}.`));
+  assert.ok(markdown.includes(`snndt train --config configs/cartpole.yaml --set model.kind=dt ${TINY.join(" ")} --seed 0 --out ${path.join(runs, "CartPole-v1", "dt", "seed0")}`), "training commands name the runs' real place");
 });
 
 test("--resume skips finished runs; the report names runs whose saved config differs from today's, with the keys", () => {
@@ -75,6 +84,8 @@ test("--resume skips finished runs; the report names runs whose saved config dif
   const another = results(["--report-only", "--set", "train.lr=0.002"]);
   assert.equal(another.status, 0, another.stderr);
   assert.deepEqual(readJson().staleRuns, MODELS.map((model) => ({ env: "CartPole-v1", model, seeds: [0], keys: ["train.lr"] })));
+  // The regenerated report says how it was made, and still what made the runs.
+  assert.match(readFileSync(path.join(base, "docs", "results.md"), "utf8"), /--set train\.lr=0\.002 --report-only`\. The runs were made by `npm run results -- [^`]*--set model\.lif\.T=2` \(started /);
 
   // Saved configs from an older snndt: one without a key, one with another value, one that does not parse.
   writeFileSync(savedConfig("baseline"), readFileSync(savedConfig("baseline"), "utf8").replace(/^ {4}eta_local: .*\n/m, ""));
@@ -139,6 +150,15 @@ test("bad option lists are refused; --report-only without the suite's runs write
     assert.equal(res.status, 1, `${option} ${value}: ${res.stderr}`);
     assert.match(res.stderr, message);
   }
+  // A --set that would run another model under a row's name is refused; a mistyped one fails before anything is made.
+  const variant = spawnSync(process.execPath, [SCRIPT, "--set", "model.variant=baseline", "--report-only", "--out", path.join(base, "runs")], { encoding: "utf8" });
+  assert.equal(variant.status, 1, variant.stderr);
+  assert.match(variant.stderr, /--set model\.variant=baseline: the suite sets each row's model \(model\.kind, model\.variant, model\.plasticity\.enabled\)/);
+  const mistyped = path.join(base, "mistyped-runs");
+  const typo = spawnSync(process.execPath, [SCRIPT, "--env", "CartPole-v1", "--set", "train.stepz=3", "--out", mistyped, "--docs", path.join(base, "docs-typo")], { encoding: "utf8" });
+  assert.equal(typo.status, 1, typo.stderr);
+  assert.match(typo.stderr, /train\.stepz/);
+  assert.ok(!existsSync(mistyped), "no empty results directory left to block the corrected command");
   const docs = path.join(base, "docs-untouched");
   const missing = path.join(base, "no-such-runs");
   const res = spawnSync(process.execPath, [SCRIPT, "--report-only", "--out", missing, "--docs", docs], { encoding: "utf8" });
