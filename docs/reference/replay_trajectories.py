@@ -13,7 +13,8 @@ outputs' scale. A larger one, or another spike count, is a bug, unless a neuron'
 its threshold, where the two implementations' rounding can fire a spike on one side only: for every
 such decision the script gives the smallest distance of any membrane (or oscillator) to its
 threshold in the reference, and it exits with 1 if one is not such a tie. A file played by a model
-of another configuration than the checkpoint's (another run) is refused with exit code 2. A run of
+of another configuration than the checkpoint's (another run), or by another checkpoint that is still
+where eval found it, is refused with exit code 2, as are inputs that cannot be read. A run of
 thousands of decisions takes minutes. Needs torch, numpy and pyarrow.
 """
 import argparse
@@ -36,28 +37,42 @@ TIE = 1e-6
 SHOWN = 20
 
 
+def refuse(message):
+    """Inputs that are not a checkpoint and the trajectories it played: exit code 2, not 1 (a finding)."""
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", help="the checkpoint directory eval loaded (e.g. <run>/checkpoints/best)")
     parser.add_argument("trajectories", help="trajectories.arrow from snndt eval --trajectories")
     parser.add_argument("--tolerance", type=float, default=1e-4, help="largest difference, relative to the outputs' scale, taken as rounding (default 1e-4)")
     args = parser.parse_args()
-    model, norm = load_checkpoint(args.checkpoint)
-    table = ipc.open_file(args.trajectories).read_all()
+    try:
+        model, norm = load_checkpoint(args.checkpoint)
+        table = ipc.open_file(args.trajectories).read_all()
+    except (OSError, ValueError) as err:  # no such file, not a checkpoint, not an Arrow file
+        refuse(str(err))
+    names = ["episode_id", "step", "observation", "action", "conditioned_return_to_go"]
+    missing = [name for name in names if name not in table.column_names]
+    if missing:
+        refuse(f"{args.trajectories} is not a trajectories file of snndt eval --trajectories: it has no column {', '.join(missing)}")
     metadata = table.schema.metadata or {}
     evaluated = metadata.get(b"snndt.eval.checkpoint", b"").decode()
     if evaluated and os.path.realpath(evaluated) != os.path.realpath(checkpoint_directory(args.checkpoint)):
+        if os.path.isdir(evaluated):
+            refuse(f"{args.trajectories} was made by evaluating {evaluated}, not {args.checkpoint}: give the checkpoint that eval loaded")
+        # Not where eval found it: the run may have moved since, so the config hash below decides.
         print(f"warning: {args.trajectories} was made by evaluating {evaluated}, not {args.checkpoint}", file=sys.stderr)
     # Another run's model (config and seed) differs everywhere: that is no finding about snndt.
     with open(os.path.join(checkpoint_directory(args.checkpoint), "state.json")) as f:
         config_hash = json.load(f)["configHash"]
     played_by = metadata.get(b"snndt.eval.config_hash", b"").decode()
     if played_by and played_by != config_hash:
-        print(f"{args.trajectories} was played by a model of another configuration (config hash {played_by[:12]}, "
-              f"{args.checkpoint}'s is {config_hash[:12]}): give the checkpoint that eval loaded", file=sys.stderr)
-        sys.exit(2)
+        refuse(f"{args.trajectories} was played by a model of another configuration (config hash {played_by[:12]}, "
+               f"{args.checkpoint}'s is {config_hash[:12]}): give the checkpoint that eval loaded")
     discrete = norm["actionSpace"]["kind"] == "discrete"
-    names = ["episode_id", "step", "observation", "action", "conditioned_return_to_go"]
     columns = {name: table.column(name).to_pylist() for name in names}
     counted = table.column("spikes").to_pylist() if "spikes" in table.column_names else [None] * table.num_rows
     reference = table.column("action_logits").to_pylist() if discrete else columns["action"]
