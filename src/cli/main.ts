@@ -28,9 +28,10 @@ export function buildProgram(): { program: Command; context: () => RunContext; s
   const context = (): RunContext => {
     if (cached) return cached;
     const opts = program.opts<GlobalOptions>();
+    const bars = progressEnabled(opts.quiet);
     cached = {
-      logger: createLogger({ level: opts.logLevel, logFile: opts.logFile, quiet: opts.quiet || opts.json }),
-      progress: createProgressFactory(progressEnabled(opts.quiet)),
+      logger: createLogger({ level: opts.logLevel, logFile: opts.logFile, quiet: opts.quiet || opts.json, barsShown: bars }),
+      progress: createProgressFactory(bars),
       json: opts.json,
       quiet: opts.quiet,
     };

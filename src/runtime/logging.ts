@@ -19,7 +19,15 @@ export interface LoggingOptions {
   logFile?: string;
   /** Only warnings and errors reach stderr. */
   quiet?: boolean;
+  /** Progress bars are on stderr: records marked BAR_RECORD (what a bar already shows) stay off it. */
+  barsShown?: boolean;
 }
+
+/**
+ * Log with `{ [BAR_RECORD]: true }` what a progress bar also shows (a training step's loss): every
+ * record reaches --log-file, but on a terminal with bars it would only break the bar's line.
+ */
+export const BAR_RECORD = "alsoOnBar";
 
 export function createLogger(options: LoggingOptions): Logger {
   if (options.level === "silent") return pino({ level: "silent" });
@@ -27,16 +35,18 @@ export function createLogger(options: LoggingOptions): Logger {
   // Quiet raises the threshold to warnings; it never lowers a stricter --log-level.
   const level = options.level as Level;
   const stderrLevel: Level = options.quiet && pino.levels.values[level]! < pino.levels.values["warn"]! ? "warn" : level;
+  const terminal = pretty({
+    destination: 2,
+    sync: true,
+    colorize: process.stderr.isTTY === true,
+    ignore: `pid,hostname,${BAR_RECORD}`,
+    translateTime: "HH:MM:ss",
+    singleLine: true,
+  });
+  const barMark = `"${BAR_RECORD}":true`;
   streams.push({
     level: stderrLevel,
-    stream: pretty({
-      destination: 2,
-      sync: true,
-      colorize: process.stderr.isTTY === true,
-      ignore: "pid,hostname",
-      translateTime: "HH:MM:ss",
-      singleLine: true,
-    }),
+    stream: options.barsShown ? { write: (line: string) => (line.includes(barMark) ? undefined : terminal.write(line)) } : terminal,
   });
   if (options.logFile) streams.push({ level: options.level as Level, stream: logFileStream(options.logFile) });
   const minLevel = options.logFile ? (options.level as Level) : stderrLevel;

@@ -48,6 +48,7 @@ import { learningRate, scheduleFromConfig } from "./schedule.js";
 import { splitOfRun } from "./split.js";
 import { validate, type ValidationResult } from "./validation.js";
 import { yieldToEventLoop } from "../runtime/event-loop.js";
+import { BAR_RECORD } from "../runtime/logging.js";
 
 /** Set `requested` (e.g. from a SIGINT handler) to stop after the current step with a checkpoint. */
 export interface StopFlag {
@@ -449,7 +450,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
         }
         metrics.append(row);
         // No bar (no terminal: CI, nohup, a pipe): each metrics row is a log line, so long training shows progress.
-        if (!context.progress.enabled) logger.info({ step, of: config.train.steps, trainLoss: row.train_loss, stepsPerSecond }, "training");
+        logger.info({ step, of: config.train.steps, trainLoss: row.train_loss, stepsPerSecond, [BAR_RECORD]: true }, "training");
         bar.update(step, {
           loss: (row.train_loss ?? NaN).toFixed(4),
           val: validation ? validation.loss.toFixed(4) : "-",

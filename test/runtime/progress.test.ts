@@ -6,6 +6,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import * as path from "node:path";
 import test from "node:test";
 import { writeHdf5, withTmp } from "../data/make-files.js";
@@ -64,5 +65,31 @@ test(
     // The bar hid the cursor (ESC[?25l) and turned off wrapping (ESC[?7l); both come back after.
     assert.ok(out.lastIndexOf("\x1b[?25h") > out.lastIndexOf("\x1b[?25l"), "the cursor is shown again");
     assert.ok(out.lastIndexOf("\x1b[?7h") > out.lastIndexOf("\x1b[?7l"), "line wrapping is on again");
+  }),
+);
+
+test(
+  "what a progress bar shows stays off the terminal but reaches --log-file; without bars it is logged on stderr too",
+  { skip: hasScript ? false : "util-linux `script` (a pseudo-terminal) is not installed" },
+  withTmp(async (dir) => {
+    const tiny = ["--set", "model.d_model=16", "--set", "model.n_layers=1", "--set", "model.n_heads=2", "--set", "model.context=5", "--set", "train.steps=4", "--set", "train.log_every=2"];
+    const stepRecords = (file: string) =>
+      readFileSync(file, "utf8").trim().split("\n").map((line) => JSON.parse(line) as { msg: string; step?: number }).filter((r) => r.msg === "training").map((r) => r.step);
+    const onTerminal = path.join(dir, "terminal.jsonl");
+    const train = [process.execPath, SNNDT_BIN, "--log-file", onTerminal, "train", ...tiny, "--out", path.join(dir, "run")];
+    const env = { ...process.env };
+    delete env["CI"]; // bars are off under CI=true
+    const res = spawnSync("script", ["-qefc", train.map((a) => `'${a}'`).join(" "), "/dev/null"], { encoding: "utf8", env, timeout: 120_000 });
+    assert.equal(res.status, 0, res.stdout);
+    assert.match(res.stdout, /train \[/, "the training bar was drawn");
+    assert.doesNotMatch(res.stdout, /INFO.*: training/, "the bar's records stay off the terminal");
+    assert.deepEqual(stepRecords(onTerminal), [2, 4], "and reach the log file");
+    // Without a terminal (no bars), the same records are logged on stderr as well.
+    const piped = path.join(dir, "piped.jsonl");
+    const plain = spawnSync(process.execPath, [SNNDT_BIN, "--log-file", piped, "train", ...tiny, "--out", path.join(dir, "run-piped")], { encoding: "utf8", timeout: 120_000 });
+    assert.equal(plain.status, 0, plain.stderr);
+    assert.match(plain.stderr, /INFO.*: training/);
+    assert.doesNotMatch(plain.stderr, /alsoOnBar/);
+    assert.deepEqual(stepRecords(piped), [2, 4]);
   }),
 );

@@ -43,6 +43,8 @@ test("a short run on the shipped CartPole data lowers the validation loss and wr
   assert.equal(vals.length, 3);
   assert.ok(vals[2]! < vals[0]!, `validation loss should fall: ${vals.join(" -> ")}`);
   for (const file of ["config.resolved.yaml", "metrics.jsonl", "metrics.csv", "summary.json"]) assert.ok(existsSync(path.join(out, file)), file);
+  // --json prints the run's summary.json, as eval prints its eval.json.
+  assert.equal(res.stdout, readFileSync(path.join(out, "summary.json"), "utf8"));
   assert.ok(existsSync(path.join(out, "checkpoints", "best", "model.safetensors")));
   // --keep-last 2: step-20 was pruned, step-40 and step-60 kept
   assert.deepEqual(

@@ -1,4 +1,4 @@
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import type { Command } from "commander";
 import type { RunContext } from "../../runtime/context.js";
@@ -159,7 +159,8 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
               if (warning) ctx.logger.warn(warning);
             };
         const result = await runTraining({ config, runDir, resume, context: ctx, backend, stop, checkDataset });
-        if (ctx.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
+        // A finished run's result is its summary.json (as eval's is its eval.json); an interrupted one has none yet.
+        if (ctx.json) process.stdout.write(result.interrupted ? JSON.stringify(result, null, 2) + "\n" : readFileSync(path.join(runDir, SUMMARY_JSON), "utf8"));
         ctx.logger.info(result, result.interrupted ? "training interrupted" : "training finished");
         // Where the run is, for a person (the directory may have been named automatically).
         if (!ctx.json) {
