@@ -141,7 +141,8 @@ function childScript(input: string, out: string): string {
     const { prepareDataset } = await import(${JSON.stringify(datasetUrl)});
     const { createLogger } = await import(${JSON.stringify(loggingUrl)});
     const { createProgressFactory } = await import(${JSON.stringify(progressUrl)});
-    const ctx = { logger: createLogger({ level: "silent", quiet: true }), progress: createProgressFactory(false), json: false, quiet: true };
+    const logger = createLogger({ level: "silent", quiet: true });
+    const ctx = { logger, barLogger: logger, progress: createProgressFactory(false), json: false, quiet: true };
     const start = process.hrtime.bigint();
     const manifest = await prepareDataset(${JSON.stringify(input)}, ${JSON.stringify(out)}, {}, ctx);
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;

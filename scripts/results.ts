@@ -34,6 +34,7 @@ import { writeFileAtomic } from "../src/runtime/fs-atomic.js";
 import { configDifferences, loadConfig } from "../src/train/config.js";
 import { EVAL_DIR, EVAL_JSON, RESOLVED_CONFIG_FILE, SUMMARY_JSON } from "../src/train/run-layout.js";
 import { extent } from "../src/data/summary.js";
+import { counted } from "../src/cli/output.js";
 
 interface ModelSpec {
   /** Name in the tables. */
@@ -120,11 +121,8 @@ function resumeCommand(options: Options): string {
   return suiteCommand(options, "--resume");
 }
 
-/**
- * What made the runs: the last invocation that trained or evaluated (not --report-only), kept as
- * <out>/suite.json so that a report regenerated later still says it.
- */
-interface SuiteRecord {
+/** One invocation of the suite that trained or evaluated. */
+interface SuiteInvocation {
   command: string;
   startedAt: string;
   snndtVersion: string;
@@ -134,6 +132,16 @@ interface SuiteRecord {
   jobs: number;
 }
 
+/**
+ * What made the runs, kept as <out>/suite.json so that a report regenerated later still says it: the
+ * invocation that made the results directory, and each --resume after it that ran a job. A directory
+ * made before snndt kept this record gets none.
+ */
+interface SuiteRecord {
+  made: SuiteInvocation;
+  continued: SuiteInvocation[];
+}
+
 const SUITE_RECORD = "suite.json";
 
 function gitCommit(): string | null {
@@ -141,10 +149,10 @@ function gitCommit(): string | null {
   return res.status === 0 ? res.stdout.trim() : null;
 }
 
-function suiteRecord(options: Options): SuiteRecord {
+function suiteInvocation(options: Options): SuiteInvocation {
   const cpus = os.cpus();
   return {
-    command: suiteCommand(options),
+    command: suiteCommand(options, ...(options.resume ? ["--resume"] : [])),
     startedAt: new Date().toISOString(),
     snndtVersion: SNNDT_VERSION,
     commit: gitCommit(),
@@ -182,10 +190,11 @@ function parseOptions(argv: string[]): Options | null {
     return n;
   };
   // The suite evaluates with its own settings (--episodes, the dataset's best return, the sweep).
-  const evalSet = values.set!.find((set) => set.split("=")[0]!.trim().startsWith("eval."));
+  const keyOf = (set: string): string => set.split("=")[0]!.trim();
+  const evalSet = values.set!.find((set) => keyOf(set) === "eval" || keyOf(set).startsWith("eval."));
   if (evalSet) throw new Error(`--set ${evalSet}: the suite sets how it evaluates (--episodes, the dataset's best return); --set is for training keys`);
   // Each row is a model the suite names: a --set of these would run another model under its name.
-  const modelSet = values.set!.find((set) => MODEL_KEYS.includes(set.split("=")[0]!.trim()));
+  const modelSet = values.set!.find((set) => MODEL_KEYS.some((key) => key === keyOf(set) || (keyOf(set) !== "model" && key.startsWith(`${keyOf(set)}.`))));
   if (modelSet) throw new Error(`--set ${modelSet}: the suite sets each row's model (${MODEL_KEYS.join(", ")}); --set is for the other training keys`);
   // Lists name each item once: a repeated seed or environment would run the same directory twice.
   const list = (text: string, flag: string): string[] => {
@@ -268,7 +277,8 @@ const STOP_SIGNALS: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
  * running are interrupted (SIGINT: a training run checkpoints, so --resume continues it) and
  * awaited, so none is left orphaned.
  */
-async function runAll(jobs: Job[], parallel: number, resume: boolean): Promise<void> {
+/** Run the jobs (with --resume, those not finished), `beforeRunning` first if any is to run. */
+async function runAll(jobs: Job[], parallel: number, resume: boolean, beforeRunning: () => Promise<void>): Promise<void> {
   const queue = jobs.filter((job) => {
     if (!resume) return true;
     const why = job.pending();
@@ -277,6 +287,7 @@ async function runAll(jobs: Job[], parallel: number, resume: boolean): Promise<v
   });
   const skipped = jobs.length - queue.length;
   if (skipped) process.stderr.write(`[results] ${skipped} finished job(s) skipped (--resume)\n`);
+  if (queue.length > 0) await beforeRunning();
   const running = new Set<ChildProcess>();
   let failure: Error | null = null;
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -615,7 +626,7 @@ function renderTimes(times: EnvTimes, jobs: number): string {
   const min = (seconds: number) => `${(seconds / 60).toFixed(0)} min`;
   const total = times.trainSeconds + times.evalSeconds;
   const unrecorded = times.evalsWithoutTime ? ` (${times.evalsWithoutTime} evaluations made before \`snndt eval\` recorded its duration are not counted)` : "";
-  return `Summed over runs, training took ${min(times.trainSeconds)} and evaluation ${min(times.evalSeconds)}${unrecorded}: about ${min(total / jobs)} of wall time at ${jobs} runs at a time.`;
+  return `Summed over runs, training took ${min(times.trainSeconds)} and evaluation ${min(times.evalSeconds)}${unrecorded}: about ${min(total / jobs)} of wall time at ${counted(jobs, "run")} at a time.`;
 }
 
 function renderMarkdown(
@@ -629,10 +640,12 @@ function renderMarkdown(
   record: SuiteRecord | null,
 ): string {
   const backends = [...new Set(rows.flatMap((r) => r.backends))].join(", ") || "unknown";
+  const when = (i: SuiteInvocation): string => `${i.startedAt.slice(0, 10)}, snndt ${i.snndtVersion}${i.commit ? ` at commit \`${i.commit.slice(0, 12)}\`` : ""}`;
   const made = record
-    ? `The runs were made by \`${record.command}\` (started ${record.startedAt.slice(0, 10)}, snndt ${record.snndtVersion}` +
-      `${record.commit ? ` at commit \`${record.commit.slice(0, 12)}\`` : ""}) on a ${record.machine.cpus}-core ${record.machine.platform}/${record.machine.arch} machine ` +
-      `(${record.machine.cpuModel}), TensorFlow.js backend ${backends}, ${record.jobs} runs at a time.`
+    ? `The runs were made by \`${record.made.command}\` (started ${when(record.made)}) on a ${record.made.machine.cpus}-core ` +
+      `${record.made.machine.platform}/${record.made.machine.arch} machine (${record.made.machine.cpuModel}), TensorFlow.js backend ${backends}, ` +
+      `${counted(record.made.jobs, "run")} at a time` +
+      (record.continued.length ? `; continued by ${record.continued.map((i) => `\`${i.command}\` (${when(i)}, ${counted(i.jobs, "run")} at a time)`).join(", ")}.` : ".")
     : `The command that made the runs was not recorded (they predate the suite's ${SUITE_RECORD}); TensorFlow.js backend ${backends}.`;
   const out: string[] = [
     "# SNN-DT ablation: results regenerated by `npm run results`",
@@ -671,7 +684,7 @@ function renderMarkdown(
     if (!mine.length) continue;
     const spent = times[env];
     const data = support[env];
-    out.push(`## ${env}`, "", ...(spent ? [renderTimes(spent, record?.jobs ?? options.jobs), ""] : []));
+    out.push(`## ${env}`, "", ...(spent ? [renderTimes(spent, record?.made.jobs ?? options.jobs), ""] : []));
     if (data) out.push(`Conditioned on ${Number(data.target.toPrecision(4))}, which ${data.atOrAbove} of the dataset's ${data.episodes} episodes reach.`, "");
     out.push("| model | return | normalised | spikes / decision | firing rate | energy (nJ) | vs DT energy | latency (ms) | train time (s) | published (not reproduced) |");
     out.push("|---|---|---|---|---|---|---|---|---|---|");
@@ -720,14 +733,32 @@ async function main(): Promise<void> {
   if (options.reportOnly && !existsSync(options.out)) {
     throw new Error(`--report-only reports the runs in ${options.out}, which does not exist (pass the suite's --out); nothing written`);
   }
-  // Every run's configuration, checked before anything is made: a mistyped --set fails here, not in the first training.
-  for (const env of options.envs) for (const model of MODELS) loadConfig({ configPath: runConfig(options, env, model).config, overrides: runConfig(options, env, model).sets });
-  await mkdir(options.out, { recursive: true });
-  let record = readSuiteRecord(options.out);
-  if (!options.reportOnly) {
-    record = suiteRecord(options);
-    await writeFileAtomic(path.join(options.out, SUITE_RECORD), JSON.stringify(record, null, 2) + "\n");
+  // Every run's configuration, checked before anything is made: a mistyped --set fails here, not in the first training;
+  // and a --set that reaches a row's model keys another way (a map: --set 'model={kind: dt}') is refused too.
+  for (const env of options.envs) {
+    for (const model of MODELS) {
+      const { config, sets } = runConfig(options, env, model);
+      const resolved = loadConfig({ configPath: config, overrides: sets });
+      const intended = loadConfig({ configPath: config, overrides: model.sets });
+      const identity = (c: typeof resolved) => JSON.stringify([c.model.kind, c.model.variant, c.model.plasticity.enabled]);
+      if (identity(resolved) !== identity(intended)) {
+        throw new Error(`--set ${options.sets.join(" --set ")}: changes the model of the ${model.name} row (${MODEL_KEYS.join(", ")}), which the suite sets for each row`);
+      }
+    }
   }
+  const madeNow = !existsSync(options.out);
+  await mkdir(options.out, { recursive: true });
+  const record = madeNow ? { made: suiteInvocation(options), continued: [] } : readSuiteRecord(options.out);
+  const saveRecord = (): Promise<void> => writeFileAtomic(path.join(options.out, SUITE_RECORD), JSON.stringify(record, null, 2) + "\n");
+  if (madeNow) await saveRecord();
+  // A --resume that makes or remakes something continues the runs (one that only skips does not).
+  let continuing = false;
+  const noteContinued = async (): Promise<void> => {
+    if (madeNow || !record || continuing) return;
+    continuing = true;
+    record.continued.push(suiteInvocation(options));
+    await saveRecord();
+  };
   for (const env of options.envs) {
     if (options.reportOnly) break;
     const trainJobs: Job[] = [];
@@ -759,8 +790,8 @@ async function main(): Promise<void> {
         }
       }
     }
-    await runAll(trainJobs, options.jobs, options.resume);
-    await runAll(evalJobs, options.jobs, options.resume);
+    await runAll(trainJobs, options.jobs, options.resume, noteContinued);
+    await runAll(evalJobs, options.jobs, options.resume, noteContinued);
   }
   const rows: Row[] = [];
   const missing: string[] = [];

@@ -43,6 +43,15 @@ def refuse(message):
     sys.exit(2)
 
 
+def weights_hash(directory):
+    """The sha256 a checkpoint's checksums.json records for its weights (None where it cannot be read)."""
+    try:
+        with open(os.path.join(directory, "checksums.json")) as f:
+            return json.load(f).get("model.safetensors")
+    except (OSError, ValueError):
+        return None
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint", help="the checkpoint directory eval loaded (e.g. <run>/checkpoints/best)")
@@ -51,18 +60,22 @@ def main():
     args = parser.parse_args()
     try:
         model, norm = load_checkpoint(args.checkpoint)
-        table = ipc.open_file(args.trajectories).read_all()
-    except (OSError, ValueError) as err:  # no such file, not a checkpoint, not an Arrow file
+    except (OSError, ValueError) as err:  # no such directory, not a checkpoint, a corrupt one
         refuse(str(err))
-    names = ["episode_id", "step", "observation", "action", "conditioned_return_to_go"]
+    try:
+        table = ipc.open_file(args.trajectories).read_all()
+    except (OSError, ValueError) as err:  # no such file, not an Arrow file
+        refuse(f"{args.trajectories}: {err}")
+    discrete = norm["actionSpace"]["kind"] == "discrete"
+    names = ["episode_id", "step", "observation", "action", "conditioned_return_to_go"] + (["action_logits"] if discrete else [])
     missing = [name for name in names if name not in table.column_names]
     if missing:
         refuse(f"{args.trajectories} is not a trajectories file of snndt eval --trajectories: it has no column {', '.join(missing)}")
     metadata = table.schema.metadata or {}
     evaluated = metadata.get(b"snndt.eval.checkpoint", b"").decode()
     if evaluated and os.path.realpath(evaluated) != os.path.realpath(checkpoint_directory(args.checkpoint)):
-        if os.path.isdir(evaluated):
-            refuse(f"{args.trajectories} was made by evaluating {evaluated}, not {args.checkpoint}: give the checkpoint that eval loaded")
+        if os.path.isdir(evaluated) and weights_hash(evaluated) != weights_hash(checkpoint_directory(args.checkpoint)):
+            refuse(f"{args.trajectories} was made by evaluating {evaluated}, not {args.checkpoint}, whose weights differ: give the checkpoint that eval loaded")
         # Not where eval found it: the run may have moved since, so the config hash below decides.
         print(f"warning: {args.trajectories} was made by evaluating {evaluated}, not {args.checkpoint}", file=sys.stderr)
     # Another run's model (config and seed) differs everywhere: that is no finding about snndt.
@@ -72,7 +85,6 @@ def main():
     if played_by and played_by != config_hash:
         refuse(f"{args.trajectories} was played by a model of another configuration (config hash {played_by[:12]}, "
                f"{args.checkpoint}'s is {config_hash[:12]}): give the checkpoint that eval loaded")
-    discrete = norm["actionSpace"]["kind"] == "discrete"
     columns = {name: table.column(name).to_pylist() for name in names}
     counted = table.column("spikes").to_pylist() if "spikes" in table.column_names else [None] * table.num_rows
     reference = table.column("action_logits").to_pylist() if discrete else columns["action"]

@@ -4,7 +4,7 @@
  */
 import { Command, Option } from "commander";
 import { pino } from "pino";
-import { createLogger, LOG_LEVELS, type LogLevel } from "../runtime/logging.js";
+import { createLoggers, LOG_LEVELS, type LogLevel } from "../runtime/logging.js";
 import { createProgressFactory, progressEnabled } from "../runtime/progress.js";
 import { backendMemoryError, fileSystemError, INTERRUPTED_EXIT_CODE, SnndtError, UsageError } from "../runtime/errors.js";
 import { SNNDT_VERSION } from "../runtime/version.js";
@@ -30,7 +30,7 @@ export function buildProgram(): { program: Command; context: () => RunContext; s
     const opts = program.opts<GlobalOptions>();
     const bars = progressEnabled(opts.quiet);
     cached = {
-      logger: createLogger({ level: opts.logLevel, logFile: opts.logFile, quiet: opts.quiet || opts.json, barsShown: bars }),
+      ...createLoggers({ level: opts.logLevel, logFile: opts.logFile, quiet: opts.quiet || opts.json, barsShown: bars }),
       progress: createProgressFactory(bars),
       json: opts.json,
       quiet: opts.quiet,

@@ -19,38 +19,48 @@ export interface LoggingOptions {
   logFile?: string;
   /** Only warnings and errors reach stderr. */
   quiet?: boolean;
-  /** Progress bars are on stderr: records marked BAR_RECORD (what a bar already shows) stay off it. */
+  /** Progress bars are drawn on stderr (see Loggers.barLogger). */
   barsShown?: boolean;
 }
 
-/**
- * Log with `{ [BAR_RECORD]: true }` what a progress bar also shows (a training step's loss): every
- * record reaches --log-file, but on a terminal with bars it would only break the bar's line.
- */
-export const BAR_RECORD = "alsoOnBar";
+export interface Loggers {
+  logger: Logger;
+  /**
+   * For what a progress bar also shows (a training step's loss): to --log-file always, and to stderr
+   * only when no bar is drawn there, where the record would break the bar's line.
+   */
+  barLogger: Logger;
+}
 
-export function createLogger(options: LoggingOptions): Logger {
-  if (options.level === "silent") return pino({ level: "silent" });
-  const streams: StreamEntry[] = [];
+export function createLoggers(options: LoggingOptions): Loggers {
+  if (options.level === "silent") {
+    const silent = pino({ level: "silent" });
+    return { logger: silent, barLogger: silent };
+  }
   // Quiet raises the threshold to warnings; it never lowers a stricter --log-level.
   const level = options.level as Level;
   const stderrLevel: Level = options.quiet && pino.levels.values[level]! < pino.levels.values["warn"]! ? "warn" : level;
-  const terminal = pretty({
-    destination: 2,
-    sync: true,
-    colorize: process.stderr.isTTY === true,
-    ignore: `pid,hostname,${BAR_RECORD}`,
-    translateTime: "HH:MM:ss",
-    singleLine: true,
-  });
-  const barMark = `"${BAR_RECORD}":true`;
-  streams.push({
+  const terminal: StreamEntry = {
     level: stderrLevel,
-    stream: options.barsShown ? { write: (line: string) => (line.includes(barMark) ? undefined : terminal.write(line)) } : terminal,
-  });
-  if (options.logFile) streams.push({ level: options.level as Level, stream: logFileStream(options.logFile) });
-  const minLevel = options.logFile ? (options.level as Level) : stderrLevel;
-  return pino({ level: minLevel, base: { pid: process.pid } }, multistream(streams));
+    stream: pretty({
+      destination: 2,
+      sync: true,
+      colorize: process.stderr.isTTY === true,
+      ignore: "pid,hostname",
+      translateTime: "HH:MM:ss",
+      singleLine: true,
+    }),
+  };
+  // One stream for the file, shared by both loggers.
+  const file: StreamEntry | null = options.logFile ? { level, stream: logFileStream(options.logFile) } : null;
+  const logger = pino({ level: file ? level : stderrLevel, base: { pid: process.pid } }, multistream(file ? [terminal, file] : [terminal]));
+  if (!options.barsShown) return { logger, barLogger: logger };
+  const barLogger = file ? pino({ level, base: { pid: process.pid } }, multistream([file])) : pino({ level: "silent" });
+  return { logger, barLogger };
+}
+
+export function createLogger(options: LoggingOptions): Logger {
+  return createLoggers(options).logger;
 }
 
 /**

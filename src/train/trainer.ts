@@ -48,7 +48,6 @@ import { learningRate, scheduleFromConfig } from "./schedule.js";
 import { splitOfRun } from "./split.js";
 import { validate, type ValidationResult } from "./validation.js";
 import { yieldToEventLoop } from "../runtime/event-loop.js";
-import { BAR_RECORD } from "../runtime/logging.js";
 
 /** Set `requested` (e.g. from a SIGINT handler) to stop after the current step with a checkpoint. */
 export interface StopFlag {
@@ -450,7 +449,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
         }
         metrics.append(row);
         // No bar (no terminal: CI, nohup, a pipe): each metrics row is a log line, so long training shows progress.
-        logger.info({ step, of: config.train.steps, trainLoss: row.train_loss, stepsPerSecond, [BAR_RECORD]: true }, "training");
+        context.barLogger.info({ step, of: config.train.steps, trainLoss: row.train_loss, stepsPerSecond }, "training");
         bar.update(step, {
           loss: (row.train_loss ?? NaN).toFixed(4),
           val: validation ? validation.loss.toFixed(4) : "-",

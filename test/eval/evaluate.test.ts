@@ -485,6 +485,12 @@ test("eval outputs: a new directory appears whole; an existing one is written in
   const again = runCli(["-q", "eval", crashed, ...args]);
   assert.equal(again.status, 0, again.stderr);
   assert.ok(existsSync(path.join(crashed, "eval", "eval.json")));
+  // So are the run's other evaluation directories named with --out (the results suite's eval-sweep, say).
+  const sweep = path.join(crashed, "eval-sweep");
+  assert.equal(runCli(["-q", "eval", crashed, ...args, "--out", sweep]).status, 0);
+  rmSync(path.join(sweep, "eval.json"));
+  const sweepAgain = runCli(["-q", "eval", crashed, ...args, "--out", sweep]);
+  assert.equal(sweepAgain.status, 0, sweepAgain.stderr);
   // A file named trajectories.arrow counts only when this evaluation writes one; other files never do.
   writeFileSync(path.join(base, "linked-target", "trajectories.arrow"), "mine");
   rmSync(path.join(target, "eval.json"));

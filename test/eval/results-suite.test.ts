@@ -32,6 +32,12 @@ interface ResultsJson {
   staleRuns: { env: string; model: string; seeds: number[]; keys: string[]; error?: string }[];
 }
 
+interface SuiteInvocation {
+  command: string;
+  machine: { cpus: number };
+}
+const suiteRecord = (): { made: SuiteInvocation; continued: SuiteInvocation[] } =>
+  JSON.parse(readFileSync(path.join(base, "runs", "suite.json"), "utf8")) as { made: SuiteInvocation; continued: SuiteInvocation[] };
 const readJson = (): ResultsJson => JSON.parse(readFileSync(path.join(base, "docs", "results.json"), "utf8")) as ResultsJson;
 const savedConfig = (model: string) => path.join(base, "runs", "CartPole-v1", model, "seed0", "config.resolved.yaml");
 
@@ -65,7 +71,7 @@ test("the suite trains and evaluates every model, and reports the data support o
   assert.doesNotMatch(markdown, /Trained with another configuration/);
   // Provenance: the command that made the runs, runnable as printed, the machine, and every seed's config hash.
   const runs = path.join(base, "runs");
-  const recorded = JSON.parse(readFileSync(path.join(runs, "suite.json"), "utf8")) as { command: string; machine: { cpus: number } };
+  const recorded = suiteRecord().made;
   assert.ok(recorded.command.startsWith(`npm run results -- --env CartPole-v1 --seeds 0 --episodes 1 --out ${runs} --docs ${path.join(base, "docs")} --set train.steps=4`), recorded.command);
   assert.ok(markdown.includes(`The runs were made by \`${recorded.command}\``));
   assert.match(markdown, new RegExp(`on a ${recorded.machine.cpus}-core \\w+/\\w+ machine \\(.*\\), TensorFlow\\.js backend wasm, 2 runs at a time\\.`));
@@ -79,6 +85,7 @@ test("--resume skips finished runs; the report names runs whose saved config dif
   assert.equal(resumed.status, 0, resumed.stderr);
   assert.doesNotMatch(resumed.stderr, /start (train|eval|sweep)/);
   assert.match(resumed.stderr, /finished job\(s\) skipped/);
+  assert.deepEqual(suiteRecord().continued, [], "a --resume that only skipped made none of the runs");
 
   // Another --set for the report: every run was trained without it.
   const another = results(["--report-only", "--set", "train.lr=0.002"]);
@@ -115,6 +122,12 @@ test("evaluations made with other settings are named and made again on --resume;
   assert.match(resumed.stderr, /eval CartPole-v1 dt seed 0 again: 1 episodes per target instead of 2/);
   assert.deepEqual(evaluated(), []);
   assert.ok(readJson().rows.every((row) => row.episodes === 2));
+  // That --resume made evaluations: the record keeps the first command and adds this one.
+  const record = suiteRecord();
+  assert.match(record.made.command, /--episodes 1 /);
+  assert.equal(record.continued.length, 1);
+  assert.equal(record.continued[0]!.command, `${record.made.command.replace("--episodes 1 ", "--episodes 2 ")} --resume`);
+  assert.match(readFileSync(path.join(base, "docs", "results.md"), "utf8"), /; continued by `npm run results -- [^`]*--episodes 2 [^`]*--resume` \(/);
 
   // An evaluation made by an older eval method (no methodVersion) is named too, and --resume would make it again.
   const dtEval = path.join(base, "runs", "CartPole-v1", "dt", "seed0", "eval", "eval.json");
@@ -154,6 +167,9 @@ test("bad option lists are refused; --report-only without the suite's runs write
   const variant = spawnSync(process.execPath, [SCRIPT, "--set", "model.variant=baseline", "--report-only", "--out", path.join(base, "runs")], { encoding: "utf8" });
   assert.equal(variant.status, 1, variant.stderr);
   assert.match(variant.stderr, /--set model\.variant=baseline: the suite sets each row's model \(model\.kind, model\.variant, model\.plasticity\.enabled\)/);
+  const map = spawnSync(process.execPath, [SCRIPT, "--env", "CartPole-v1", "--set", "model={kind: dt}", "--report-only", "--out", path.join(base, "runs"), "--docs", path.join(base, "docs-map")], { encoding: "utf8" });
+  assert.equal(map.status, 1, map.stderr);
+  assert.match(map.stderr, /--set model=\{kind: dt\}: changes the model of the baseline row \(model\.kind, model\.variant, model\.plasticity\.enabled\)/);
   const mistyped = path.join(base, "mistyped-runs");
   const typo = spawnSync(process.execPath, [SCRIPT, "--env", "CartPole-v1", "--set", "train.stepz=3", "--out", mistyped, "--docs", path.join(base, "docs-typo")], { encoding: "utf8" });
   assert.equal(typo.status, 1, typo.stderr);

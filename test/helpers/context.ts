@@ -4,5 +4,6 @@ import { createProgressFactory } from "../../src/runtime/progress.js";
 
 /** A run context that logs nothing and draws no progress bar, for calling commands' functions directly. */
 export function quietContext(): RunContext {
-  return { logger: createLogger({ level: "silent", quiet: true }), progress: createProgressFactory(false), json: false, quiet: true };
+  const logger = createLogger({ level: "silent", quiet: true });
+  return { logger, barLogger: logger, progress: createProgressFactory(false), json: false, quiet: true };
 }

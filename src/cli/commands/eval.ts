@@ -1,4 +1,5 @@
 import * as path from "node:path";
+import { existsSync } from "node:fs";
 import type { Command } from "commander";
 import type { RunContext } from "../../runtime/context.js";
 import { printResult } from "../output.js";
@@ -9,7 +10,7 @@ import { BACKEND_CHOICES, selectBackend, type BackendChoice } from "../../runtim
 import { fileOnPath } from "../../runtime/fs-atomic.js";
 import { DEFAULT_ENERGY } from "../../eval/energy.js";
 import { DEFAULT_LATENCY_DECISIONS, DEFAULT_STATS_EVERY, evaluate, type EvalRequest } from "../../eval/evaluate.js";
-import { EVAL_JSON, TRAJECTORIES_FILE } from "../../train/run-layout.js";
+import { EVAL_DIR, EVAL_JSON, RESOLVED_CONFIG_FILE, TRAJECTORIES_FILE } from "../../train/run-layout.js";
 import { CONFIG_SCHEMA } from "../../train/config.js";
 import { DEFAULT_ENV_TIMEOUT_MS } from "../../eval/external-env.js";
 import { defaultEvalDir, foreignEvalOutputs, formatComparison, formatEvalTable, readEvalResult, writeEvalOutputs } from "../../eval/report.js";
@@ -159,8 +160,10 @@ Examples:
         throw new UsageError(`${outDir} is a file; eval writes its outputs to the directory <run>/eval (<run>/eval-<checkpoint> for another checkpoint; eval-offline in their place with --offline) by default (choose another --out).`);
       }
       if (blocking) throw new UsageError(`--out ${options.out}: ${blocking} is a file; an evaluation writes a directory (choose another --out).`);
-      // The run's own eval directory holds only what evaluations wrote (an interrupted one may have left no eval.json).
-      const foreign = options.out === undefined ? [] : foreignEvalOutputs(outDir, settings.trajectories === true);
+      // A run's own evaluation directories (eval, eval-offline, eval-<checkpoint>, the results suite's eval-sweep) hold
+      // only what evaluations wrote; an interrupted one may have left its files there without eval.json.
+      const ownEvalDir = path.basename(outDir).startsWith(EVAL_DIR) && existsSync(path.join(path.dirname(outDir), RESOLVED_CONFIG_FILE));
+      const foreign = options.out === undefined || ownEvalDir ? [] : foreignEvalOutputs(outDir, settings.trajectories === true);
       if (foreign.length > 0) {
         throw new UsageError(
           `--out ${options.out} holds ${foreign.join(", ")}, with no evaluation's ${EVAL_JSON} to show that an evaluation wrote them; an evaluation would replace them. ` +
