@@ -262,13 +262,14 @@ async function runDataset(
   checkDataCompatible(policy.spec, { obsDim: dataset.obsDim, actionSpace: dataset.actionSpace, longestEpisode: dataset.manifest.lengths.max }, path, policy.checkpoint);
   const returns = episodeReturns(dataset.episodes);
   const collectedBy = dataset.manifest.source.collected_by;
-  const provenance = { longestEpisode: dataset.manifest.lengths.max, ...(collectedBy ? { collectedBy } : {}) };
+  // What eval says of any dataset, held-out episodes aside: its longest episode and who collected it.
+  const facts = { longestEpisode: dataset.manifest.lengths.max, ...(collectedBy ? { collectedBy } : {}) };
   if (trainedOn(policy.state, dataset)) {
     const split = splitOfRun(config, dataset.episodes.length);
     // Validation picked best/, so its score on these episodes leans optimistic: say so.
     const pickedBy = policy.checkpoint === checkpointDir(policy.runDir, "best") ? ", which also chose this best/ checkpoint" : "";
     const heldOut = { indices: split.val, episodes: split.val.map((i) => dataset.episodes[i]!), datasetEpisodesHash: dataset.episodesSha256 };
-    return { returns, path, heldOut, source: `${path}: the run's held-out episodes${pickedBy}`, ...provenance };
+    return { returns, path, heldOut, source: `${path}: the run's held-out episodes${pickedBy}`, ...facts };
   }
   // Another dataset may still hold episodes the run trained on (the same data in another format, a
   // superset): those are left out, when the run's own data is at hand to tell them.
@@ -276,7 +277,7 @@ async function runDataset(
   if (typeof split === "string") {
     const heldOut = { indices: dataset.episodes.map((_, i) => i), episodes: dataset.episodes, datasetEpisodesHash: dataset.episodesSha256 };
     const source = `${path}: all episodes${path === own ? "" : ", of another dataset than the run's"}; whether any is one the run trained on is unknown (${split})`;
-    return { returns, path, heldOut, source, ...provenance };
+    return { returns, path, heldOut, source, ...facts };
   }
   const fingerprints = dataset.episodes.map((ep) => contentFingerprint(ep, dataset));
   const indices = dataset.episodes.map((_, i) => i).filter((i) => !split.train.has(fingerprints[i]!));
@@ -288,7 +289,7 @@ async function runDataset(
   // As for the run's own held-out episodes: those of its validation chose best/.
   const validation = indices.filter((i) => split.validation.has(fingerprints[i]!)).length;
   if (validation > 0 && policy.checkpoint === checkpointDir(policy.runDir, "best")) source += `; ${episodes(validation)} of them the run's validation episodes, which also chose this best/ checkpoint`;
-  return { returns, path, heldOut, source, ...provenance };
+  return { returns, path, heldOut, source, ...facts };
 }
 
 /**

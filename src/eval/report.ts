@@ -195,8 +195,8 @@ export async function writeEvalOutputs(result: EvalResult, outDir: string, traje
     // A new directory appears complete or not at all (an interrupt leaves nothing).
     await writeDirAtomic(outDir, (dir) => replaceFilesTogether(files(dir)));
   } else {
-    // An existing one (a mount point, a symlink, the cwd, one holding other files: eval refused it if
-    // they include files of an evaluation's names that no evaluation wrote) is written into,
+    // An existing one (a mount point, a symlink, the cwd, one holding other files: outside a run, eval
+    // refused it if they include files of an evaluation's names that no evaluation wrote) is written into,
     // never renamed: the earlier evaluation stays whole until every new file is written, then its
     // files are replaced together. Its eval.json goes first, so it never vouches for a mix of old and
     // new files; its charts that this evaluation has not (a spiking model's, say) go last. Its
@@ -215,8 +215,7 @@ export async function writeEvalOutputs(result: EvalResult, outDir: string, traje
 /** The eval.json of an earlier evaluation in `outDir`, or null (none there, or not one eval wrote). */
 function earlierEvaluation(outDir: string): Partial<EvalResult> | null {
   try {
-    const earlier = JSON.parse(readFileSync(path.join(outDir, EVAL_JSON), "utf8")) as unknown;
-    const record = earlier as Partial<EvalResult> | null;
+    const record = JSON.parse(readFileSync(path.join(outDir, EVAL_JSON), "utf8")) as Partial<EvalResult> | null;
     return typeof record === "object" && record !== null && typeof record.checkpoint === "string" && typeof record.settings === "object" ? record : null;
   } catch {
     return null;
