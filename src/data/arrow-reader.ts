@@ -14,7 +14,7 @@ import { promises as fs } from "node:fs";
 import { Type, tableFromIPC, type Table, type Vector } from "apache-arrow";
 import { InputError } from "../runtime/errors.js";
 import { registerArrowCodecs } from "./codecs.js";
-import { ambiguousEndsWarning, findColumn, refuseIdColumns, refuseSharedColumns, requireColumn, setAsideNote, requireVectorColumns, type ColumnNames } from "./columns.js";
+import { ambiguousEndsWarning, findColumn, refuseIdColumns, refuseSharedColumns, requireColumn, requireStepColumns, setAsideNote, requireVectorColumns, type ColumnNames } from "./columns.js";
 import { flattenNumbers, holdsNumbers, listDepth, type NestedNumbers } from "./arrow-nested.js";
 import { collectedByOf, endsEpisode, splitAtFlags, type RawDataset, type RawEpisode, type SourceFormat } from "./raw.js";
 import { flattenObservationParts, type DeclaredObservation, type ObservationPart, type StoredPart } from "./observation-parts.js";
@@ -383,12 +383,7 @@ function perEpisodeWidth(file: string, name: string, nested: NestedNumbers): num
 function readPerEpisode(file: string, format: SourceFormat, table: Table, names: string[], options: ArrowReadOptions, layoutSign: string): RawDataset {
   const cols = options.columns ?? {};
   refuseIdColumns(file, cols, `this file holds an episode a row (${layoutSign})`);
-  const obsName = requireColumn(file, names, "observations", cols);
-  const actName = requireColumn(file, names, "actions", cols);
-  const rewName = requireColumn(file, names, "rewards", cols);
-  const termName = findColumn(file, names, "terminals", cols);
-  const timeoutName = findColumn(file, names, "timeouts", cols);
-  refuseSharedColumns(file, { actions: actName, rewards: rewName, terminals: termName, timeouts: timeoutName }, cols);
+  const { observations: obsName, actions: actName, rewards: rewName, terminals: termName, timeouts: timeoutName } = requireStepColumns(file, names, cols);
 
   const listColumn = (name: string, valueType: "f32" | "f64"): NestedNumbers => {
     const nested = flattenNumbers(file, name, column(table, name), valueType);
@@ -414,14 +409,14 @@ function readPerEpisode(file: string, format: SourceFormat, table: Table, names:
   const episodes: RawEpisode[] = [];
   for (let e = 0; e < table.numRows; e++) {
     const length = stepsOf(rew, e);
-    const obsSteps = stepsOf(obs, e);
-    const others = [[actName, act], [termName, term], [timeoutName, timeout]] as const;
-    const misfit = (obsSteps !== length && obsSteps !== length + 1) || others.some(([, nested]) => nested !== null && stepsOf(nested, e) !== length);
-    if (misfit) {
+    const present = ([[obsName, obs], [actName, act], [rewName, rew], [termName, term], [timeoutName, timeout]] as const).filter(
+      (column): column is readonly [string, NestedNumbers] => column[1] !== null,
+    );
+    // Observations may hold one more step (the final one).
+    const fits = (nested: NestedNumbers): boolean => stepsOf(nested, e) === length || (nested === obs && stepsOf(nested, e) === length + 1);
+    if (!present.every(([, nested]) => fits(nested))) {
       // Which column is off cannot be told from one row: each is named with its count.
-      const counts = [[obsName, obs], [actName, act], [rewName, rew], ...others.slice(1)]
-        .filter((entry): entry is [string, NestedNumbers] => entry[1] !== null)
-        .map(([name, nested]) => `"${name}" ${stepsOf(nested, e)}`);
+      const counts = present.map(([name, nested]) => `"${name}" ${stepsOf(nested, e)}`);
       throw new InputError(
         `${file}: row ${e} (episode ${e}): its columns hold different numbers of steps (${counts.join(", ")}); ` +
           "expected the same number in each, observations one more if they include the final one (mismatched lengths).",

@@ -150,6 +150,31 @@ export function refuseSharedColumns(
   }
 }
 
+/** The columns of a table whose observations and actions are each one column, by role. */
+export interface StepColumns {
+  observations: string;
+  actions: string;
+  rewards: string;
+  terminals: string | undefined;
+  timeouts: string | undefined;
+}
+
+/**
+ * The columns of each role in `available` (observations, actions and rewards required; the flags when
+ * found), none of actions, rewards and the flags sharing one (refuseSharedColumns).
+ */
+export function requireStepColumns(file: string, available: readonly string[], names: ColumnNames, what = "columns", noun: "column" | "dataset" = "column"): StepColumns {
+  const found: StepColumns = {
+    observations: requireColumn(file, available, "observations", names, what),
+    actions: requireColumn(file, available, "actions", names, what),
+    rewards: requireColumn(file, available, "rewards", names, what),
+    terminals: findColumn(file, available, "terminals", names, what),
+    timeouts: findColumn(file, available, "timeouts", names, what),
+  };
+  refuseSharedColumns(file, { actions: found.actions, rewards: found.rewards, terminals: found.terminals, timeouts: found.timeouts }, names, noun);
+  return found;
+}
+
 /**
  * What to add to "episode ends cannot be found, found columns: ..." when the user set aside some of
  * those columns with "none": the list would otherwise read as if they were missed.

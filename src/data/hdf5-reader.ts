@@ -14,7 +14,7 @@ import * as path from "node:path";
 import type { Dataset as H5Dataset, Group as H5Group } from "h5wasm";
 import { InputError } from "../runtime/errors.js";
 import type { ProgressFactory } from "../runtime/progress.js";
-import { ambiguousEndsWarning, findColumn, NO_COLUMN, refuseIdColumns, refuseSharedColumns, requireColumn, setAsideNote, type ColumnNames } from "./columns.js";
+import { ambiguousEndsWarning, NO_COLUMN, refuseIdColumns, requireStepColumns, setAsideNote, type ColumnNames } from "./columns.js";
 import { splitAtFlags, type RawDataset, type RawEpisode } from "./raw.js";
 import { checkMinariCounts, minariActionSpace, minariMetadataBeside, minariObservationSpace } from "./minari-metadata.js";
 import { describeLayout, flattenObservationParts, lazyObservationDeclaration, MAX_OBSERVATION_VALUES, sameLayout, type DeclaredObservation, type ObservationPart, type StoredPart } from "./observation-parts.js";
@@ -250,12 +250,7 @@ async function readD4rl(file: string, h5file: H5Group, reader: RowReader, option
   const cols = options.columns ?? {};
   const keys = withNestedNames(h5file, h5call(file, "listing the root group", () => h5file.keys()), cols);
   // Observations of more than one axis a step (small images) are read flat, as in Minari files.
-  const obsName = requireColumn(file, keys, "observations", cols, DATASETS);
-  const actName = requireColumn(file, keys, "actions", cols, DATASETS);
-  const rewName = requireColumn(file, keys, "rewards", cols, DATASETS);
-  const termName = findColumn(file, keys, "terminals", cols, DATASETS);
-  const timeoutName = findColumn(file, keys, "timeouts", cols, DATASETS);
-  refuseSharedColumns(file, { actions: actName, rewards: rewName, terminals: termName, timeouts: timeoutName }, cols, "dataset");
+  const { observations: obsName, actions: actName, rewards: rewName, terminals: termName, timeouts: timeoutName } = requireStepColumns(file, keys, cols, DATASETS, "dataset");
   const obs = observationColumn(file, openColumn(file, h5file, obsName, "", null, true));
   const act = openColumn(file, h5file, actName, "", null);
   const rew = openColumn(file, h5file, rewName, "", 1);
@@ -394,12 +389,7 @@ async function readMinari(file: string, h5file: H5Group, groupNames: string[], r
     const keys = withNestedNames(group, h5call(file, `listing group "${groupName}"`, () => group.keys()), cols);
     const what = `datasets in "${groupName}" (one in a subgroup is named by its path below it, such as "infos/success")`;
     const prefix = `${groupName}/`;
-    const obsName = requireColumn(file, keys, "observations", cols, what);
-    const actName = requireColumn(file, keys, "actions", cols, what);
-    const rewName = requireColumn(file, keys, "rewards", cols, what);
-    const termName = findColumn(file, keys, "terminals", cols, what);
-    const timeoutName = findColumn(file, keys, "timeouts", cols, what);
-    refuseSharedColumns(file, { actions: actName, rewards: rewName, terminals: termName, timeouts: timeoutName }, cols, "dataset");
+    const { observations: obsName, actions: actName, rewards: rewName, terminals: termName, timeouts: timeoutName } = requireStepColumns(file, keys, cols, what, "dataset");
     const obs = readMinariObservations(file, group, obsName, prefix, reader, observationSpace.get);
     const act = openColumn(file, group, actName, prefix, null);
     const rew = openColumn(file, group, rewName, prefix, 1);

@@ -21,7 +21,7 @@ import { Type, type Table } from "apache-arrow";
 import { InputError } from "../runtime/errors.js";
 import type { ProgressFactory } from "../runtime/progress.js";
 import { yieldToEventLoop } from "../runtime/event-loop.js";
-import { findColumn, refuseIdColumns, refuseSharedColumns, requireColumn, type ColumnNames } from "./columns.js";
+import { refuseIdColumns, requireStepColumns, type ColumnNames } from "./columns.js";
 import { flattenNumbers, type NestedNumbers } from "./arrow-nested.js";
 import { observationRows, parseArrowFile, perStepWidth, structFieldNames } from "./arrow-reader.js";
 import { decodeParquetFiles } from "./parquet-reader.js";
@@ -229,12 +229,7 @@ export async function readMinariEpisodes(found: MinariEpisodeFiles, episodeFiles
   for await (const table of episodeTables(found, episodeFiles)) {
     const { file, totalSteps } = episodeFiles[index++]!;
     const names = table.schema.fields.map((f) => f.name);
-    const obsName = requireColumn(file, names, "observations", cols);
-    const actName = requireColumn(file, names, "actions", cols);
-    const rewName = requireColumn(file, names, "rewards", cols);
-    const termName = findColumn(file, names, "terminals", cols);
-    const timeoutName = findColumn(file, names, "timeouts", cols);
-    refuseSharedColumns(file, { actions: actName, rewards: rewName, terminals: termName, timeouts: timeoutName }, cols);
+    const { observations: obsName, actions: actName, rewards: rewName, terminals: termName, timeouts: timeoutName } = requireStepColumns(file, names, cols);
     const obs = observationRows(file, table, [obsName], observationSpace.get);
     const act = numbersOf(file, table, actName, "f32");
     const oneValueAStep = (name: string | undefined): NestedNumbers | null => {
