@@ -123,7 +123,10 @@ export function writeWindow(batch: WindowBatch, row: number, seq: StepSequence, 
 
 /**
  * Samples training windows: the end step is drawn uniformly over all steps of all episodes, so an
- * episode is chosen in proportion to its length and every step is a prediction target equally often.
+ * episode is chosen in proportion to its length and every step ends a window equally often. The loss
+ * covers every real step of a window, so step t of an episode of L steps is a target of the windows
+ * ending at t ... min(t + K, L) - 1, min(K, L - t) of them: an episode's last K - 1 steps weigh less,
+ * its last step 1/K as much as a step K or more from the end.
  */
 export class WindowSampler {
   private readonly cumulative: Float64Array;

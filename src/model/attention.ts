@@ -188,8 +188,9 @@ export class SpikingSelfAttention {
     stats.addMacs(layer, rows * d * 3 * d + attentionMacs(batch, length, d) + (this.router ? 0 : rows * d * d) + (this.router ? rows * (d / this.heads) * d : 0));
     tf.tidy(() => {
       // Spikes per population [3]. Their only consumers are the attention products, which run on
-      // rates and are charged above as MACs: a fan-out charge as well would count them twice.
-      const spikes = tf.cast(tf.sum(tf.round(tf.mul(tf.reshape(rates, [rows, 3, d]), T)), [0, 2]), "int32");
+      // rates and are charged above as MACs: a fan-out charge as well would count them twice. Summed as
+      // int32: a float32 sum drops spikes once a population's count passes 2^24.
+      const spikes = tf.sum(tf.cast(tf.round(tf.mul(tf.reshape(rates, [rows, 3, d]), T)), "int32"), [0, 2]);
       const none = tf.scalar(0);
       const [sq, sk, sv] = tf.unstack(spikes);
       stats.addSpikes(layer, "q", sq as tf.Scalar, none);

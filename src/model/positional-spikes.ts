@@ -77,8 +77,8 @@ export class PositionalSpikeEncoder {
       const spikes = this.spikes(timesteps);
       const code = dense(spikes, this.weight);
       if (stats) {
-        const count = tf.sum(spikes);
-        stats.addSpikes(0, "positional", tf.cast(count, "int32") as tf.Scalar, tf.mul(count, 3 * this.weight.shape[1]) as tf.Scalar);
+        const count = tf.sum(tf.cast(spikes, "int32"));
+        stats.addSpikes(0, "positional", count as tf.Scalar, tf.mul(tf.cast(count, "float32"), 3 * this.weight.shape[1]) as tf.Scalar);
       }
       return code as tf.Tensor3D;
     });

@@ -2,6 +2,11 @@ import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { selectBackend, tf } from "../../src/runtime/backend.js";
 import { createModel, type SequenceModel } from "../../src/model/index.js";
+import { SpikingSelfAttention } from "../../src/model/attention.js";
+import { LifNeuron } from "../../src/model/lif.js";
+import { ParamStore } from "../../src/model/params.js";
+import { StatsCollector } from "../../src/model/stats.js";
+import { Rng } from "../../src/runtime/rng.js";
 import { disposeAll, randomRaw, tinyConfig } from "./tiny.js";
 import { toInputs } from "./tiny.js";
 
@@ -86,6 +91,22 @@ test("positional spikes are counted once per step, with block 0, each driving it
   assert.equal(layer.synapticOps.positional, B * 3 * D);
   assert.equal(layer.synapticOps.v, 0);
   model.dispose();
+});
+
+test("q/k/v spike counts stay exact past 2^24, where a float32 sum would drop spikes", () => {
+  const d = 128;
+  const rows = 60_000;
+  const T = 3;
+  const lif = new LifNeuron({ T, dt: 1, tau_m: 20, v_rest: 0, v_th: 1, c_m: 1, current_scale: 1, k: 10 });
+  const attention = new SpikingSelfAttention(new ParamStore(new Rng(0)), "attn", d, 1, lif, null);
+  // Every q/k/v neuron fires on all T steps: 23 million spikes per population, an odd count per neuron.
+  const rates = tf.ones([1, rows, 3 * d]);
+  const stats = new StatsCollector(1, rows, 1);
+  (attention as unknown as { count(r: tf.Tensor, s: StatsCollector, layer: number, batch: number, length: number): void }).count(rates, stats, 0, 1, rows);
+  const spikes = stats.finish("snn-dt").layers[0]!.spikes;
+  assert.deepEqual([spikes.q, spikes.k, spikes.v], [rows * d * T, rows * d * T, rows * d * T]);
+  rates.dispose();
+  attention.dispose();
 });
 
 test("the plain DT reports multiply-accumulates and no spikes", () => {
