@@ -104,6 +104,14 @@ export function structFieldNames(vector: Vector): string[] {
   return (vector.type as unknown as { children: Array<{ name: string }> }).children.map((f) => f.name);
 }
 
+/** A struct column's leaf fields in the file's order, depth first, named as ObservationParts are ("goal/y"). */
+function structLeafNames(vector: Vector, prefix = ""): string[] {
+  return structFieldNames(vector).flatMap((field, i) => {
+    const child = vector.getChildAt(i)!;
+    return child.type.typeId === Type.Struct ? structLeafNames(child, `${prefix}${field}/`) : [`${prefix}${field}`];
+  });
+}
+
 /** A struct column (a Dict or Tuple observation) as StoredParts; each field is read when flattening asks for it. */
 function structParts(file: string, name: string, vector: Vector): StoredPart {
   if (vector.nullCount > 0) throw new InputError(`${file}: column "${name}" has ${vector.nullCount} null rows; expected a value in every row.`);
@@ -205,6 +213,21 @@ export function observationRows(file: string, table: Table, names: string[], dec
   return { values: nested.values as Float32Array, width: perStepWidth(file, name, nested), parts: null };
 }
 
+/**
+ * A per-step struct observation is flattened in sorted key order, as Gymnasium flattens a Dict; a
+ * file that stores its fields in another order may mean them as one vector's components in that order.
+ */
+function reorderedStructWarning(column: string, stored: string[], parts: ObservationPart[]): string | null {
+  const flattened = parts.map((part) => part.name);
+  if (flattened.join("\u0000") === stored.join("\u0000")) return null;
+  const scalars = stored.every((name) => !name.includes("/")) && parts.every((part) => part.width === 1);
+  return (
+    `struct column "${column}" is flattened in sorted key order (${flattened.join(", ")}), as Gymnasium flattens a Dict observation, ` +
+    `not in the file's order (${stored.join(", ")}); if its fields are one vector's components in the file's order, ` +
+    (scalars ? `write them as columns of their own (polars: df.unnest("${column}")) and pass --obs-column ${stored.join(",")}` : `write them as one list column in that order`)
+  );
+}
+
 function readPerStep(file: string, format: SourceFormat, table: Table, names: string[], options: ArrowReadOptions): RawDataset {
   const cols = options.columns ?? {};
   const obsNames = requireVectorColumns(file, names, "observations", cols);
@@ -219,6 +242,7 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
   refuseSharedColumns(file, { actions: actNames, rewards: rewName, terminals: termName, timeouts: timeoutName }, cols);
 
   const obs = observationRows(file, table, obsNames, () => null);
+  const reordered = obs.parts && reorderedStructWarning(obsName, structLeafNames(column(table, obsName)), obs.parts);
   const act = vectorRows(file, table, actNames);
   const rew = flattenNumbers(file, rewName, column(table, rewName), "f64");
   const obsDim = obs.width;
@@ -259,6 +283,7 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
   let ranges: Array<[number, number]> = [];
   let droppedPartialSteps = 0;
   const warnings = ambiguousEndsWarning(termName, timeoutName);
+  if (reordered) warnings.push(reordered);
   if (ids !== undefined) {
     const idOf = (row: number) => ids[rowInFile(row)]!;
     let start = 0;

@@ -102,6 +102,15 @@ test(
     ]);
     assert.deepEqual([...data.episodes[0]!.observations], [1, 0.5, 2, 1.5, 3, 2.5]);
     assert.deepEqual(data.episodes.map((ep) => [...ep.returnsToGo]), RTG);
+    // The file's order differs from the flattened one: said, since the fields may be one vector's components.
+    assert.match(data.manifest.warnings.join("\n"), /struct column "observations" is flattened in sorted key order \(goal\/y, pos\), as Gymnasium flattens a Dict observation, not in the file's order \(pos, goal\/y\); .* write them as one list column in that order/);
+    const flatType = new Struct([new Field("x", f64), new Field("theta", f64)]);
+    const flat = path.join(dir, "flat.arrow");
+    await writeArrow(flat, { ...perStepColumns(fixedList(2)), observations: vec(OBS.map(([x, theta]) => ({ x, theta })), flatType) });
+    assert.match((await loadDataset(flat)).manifest.warnings.join("\n"), /not in the file's order \(x, theta\); .* \(polars: df\.unnest\("observations"\)\) and pass --obs-column x,theta/);
+    const sorted = path.join(dir, "sorted.arrow");
+    await writeArrow(sorted, { ...perStepColumns(fixedList(2)), observations: vec(OBS.map(([theta, x]) => ({ theta, x })), new Struct([new Field("theta", f64), new Field("x", f64)])) });
+    assert.doesNotMatch((await loadDataset(sorted)).manifest.warnings.join("\n"), /sorted key order/);
     const nulls = path.join(dir, "nulls.arrow");
     await writeArrow(nulls, { ...perStepColumns(fixedList(2)), observations: vec(OBS.map(([pos, y], r) => (r === 3 ? null : { pos, goal: { y: [y] } })), type) });
     await assert.rejects(loadDataset(nulls), /nulls\.arrow: column "observations" has 1 null rows; expected a value in every row/);
