@@ -98,7 +98,8 @@ def window(norm, observations, actions, returns_to_go, end):
     first = max(0, end - k + 1)
     pad = k - (end - first + 1)
     mean = torch.tensor(norm["stateMean"], dtype=torch.float64)
-    std = torch.tensor(norm["stateStd"], dtype=torch.float64).clamp_min(MIN_STATE_STD)
+    std = torch.tensor(norm["stateStd"], dtype=torch.float64)
+    std = torch.where(std < MIN_STATE_STD, torch.ones_like(std), std)  # constant: centred, not scaled
     steps = torch.arange(first, end + 1)
     real_states = (torch.tensor(np.array(observations, dtype=np.float32)[first:end + 1], dtype=torch.float64) - mean) / std
     real_actions = torch.tensor(np.array(actions, dtype=np.float32)[first:end + 1]).reshape(-1, width)

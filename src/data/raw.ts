@@ -5,6 +5,7 @@
  */
 import type { ActionSpace, Episode, StateStats } from "./types.js";
 import type { ObservationPart } from "./observation-parts.js";
+import { MIN_STATE_STD } from "./windows.js";
 import { InputError, UsageError } from "../runtime/errors.js";
 
 export type SourceFormat = "arrow-file" | "arrow-stream" | "parquet" | "hdf5";
@@ -405,9 +406,13 @@ export function finishDataset(raw: RawDataset, options: FinishOptions = {}): Fin
     truncated: ep.truncated,
   }));
   const stateStats = stateStatistics(episodes, raw.obsDim);
-  if (stateStats.std.every((std) => std === 0)) {
+  const constant = stateStats.std.flatMap((std, d) => (std < MIN_STATE_STD ? [d] : []));
+  if (constant.length === raw.obsDim) {
     // A column of zeros (an unused info field named as the observations) trains a model blind to the state.
     warnings.push(`every observation value is the same at every step (std 0 in each of its ${raw.obsDim} dimension${raw.obsDim === 1 ? "" : "s"}): a model trained on it cannot see the state; check the observation column${raw.columns["observations"] ? ` ("${raw.columns["observations"]}")` : ""}`);
+  } else if (constant.length > 0) {
+    const listed = constant.length > 10 ? `${constant.slice(0, 10).join(", ")}, ... (${constant.length} in all)` : constant.join(", ");
+    warnings.push(`observation dimension${constant.length === 1 ? "" : "s"} ${listed} of ${raw.obsDim} ${constant.length === 1 ? "is" : "are"} the same at every step (std 0): centred but not scaled, they tell the model nothing, and a value they take at evaluation reaches it unscaled`);
   }
   return {
     episodes,

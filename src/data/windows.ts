@@ -51,8 +51,17 @@ export interface StepSequence {
   returnsToGo: ArrayLike<number>;
 }
 
-/** Smallest std used for normalisation, so constant state dimensions do not divide by zero. */
+/**
+ * A state dimension whose std in the data is below this is constant there: it is centred but not
+ * scaled (divided by 1), so a change of it at evaluation reaches the model as it is, not magnified
+ * a million times as dividing by a clamped std would.
+ */
 export const MIN_STATE_STD = 1e-6;
+
+/** The divisor that normalises a state dimension of std `std` (MIN_STATE_STD). */
+export function stateScale(std: number): number {
+  return std < MIN_STATE_STD ? 1 : std;
+}
 
 export function allocateBatch(size: number, spec: WindowSpec): WindowBatch {
   const k = spec.context;
@@ -114,7 +123,7 @@ export function writeWindow(batch: WindowBatch, row: number, seq: StepSequence, 
     batch.mask[i] = 1;
     const stateIn = step * obsDim;
     for (let d = 0; d < obsDim; d++) {
-      batch.states[stateOut + d] = (seq.observations[stateIn + d]! - mean[d]!) / Math.max(std[d]!, MIN_STATE_STD);
+      batch.states[stateOut + d] = (seq.observations[stateIn + d]! - mean[d]!) / stateScale(std[d]!);
     }
     const actionIn = step * width;
     for (let d = 0; d < width; d++) batch.actions[actionOut + d] = seq.actions[actionIn + d]!;

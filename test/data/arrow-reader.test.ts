@@ -108,6 +108,10 @@ test(
     const flat = path.join(dir, "flat.arrow");
     await writeArrow(flat, { ...perStepColumns(fixedList(2)), observations: vec(OBS.map(([x, theta]) => ({ x, theta })), flatType) });
     assert.match((await loadDataset(flat)).manifest.warnings.join("\n"), /not in the file's order \(x, theta\); .* \(polars: df\.unnest\("observations"\)\) and pass --obs-column x,theta/);
+    // A dimension constant in the data is named (it is centred, not scaled, for the model).
+    const constant = path.join(dir, "constant.arrow");
+    await writeArrow(constant, { ...perStepColumns(fixedList(2)), observations: vec(OBS.map(([x]) => [x, 3]), fixedList(2)) });
+    assert.match((await loadDataset(constant)).manifest.warnings.join("\n"), /observation dimension 1 of 2 is the same at every step \(std 0\): centred but not scaled/);
     const sorted = path.join(dir, "sorted.arrow");
     await writeArrow(sorted, { ...perStepColumns(fixedList(2)), observations: vec(OBS.map(([theta, x]) => ({ theta, x })), new Struct([new Field("theta", f64), new Field("x", f64)])) });
     assert.doesNotMatch((await loadDataset(sorted)).manifest.warnings.join("\n"), /sorted key order/);
