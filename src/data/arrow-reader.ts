@@ -161,6 +161,40 @@ function interleavedOrder(ids: ArrayLike<number | bigint | string>): { order: In
   return { order, firstSplit };
 }
 
+/** A step column's values, one number a row. */
+function stepIndices(file: string, table: Table, name: string): Float64Array {
+  const stepColumn = column(table, name);
+  if (!holdsNumbers(stepColumn)) {
+    throw new InputError(`${file}: column "${name}" has type ${String(stepColumn.type)}; expected step indices (integers). If it holds no step index, pass --step-column none.`);
+  }
+  const values = flattenNumbers(file, name, stepColumn, "f64");
+  if (perStepWidth(file, name, values) !== 1) throw new InputError(`${file}: column "${name}" holds several values a row; expected one step index a row.`);
+  return values.values as Float64Array;
+}
+
+/**
+ * Null when the rows of every episode (grouped by `grouping`, null: as in the file) are in step
+ * order; else that grouping with each episode's rows sorted by step (a query engine or a shuffle
+ * may write them in any order), and which episodes were not in order.
+ */
+function stepOrder(ids: ArrayLike<number | bigint | string>, steps: Float64Array, grouping: Int32Array | null): { order: Int32Array; firstUnsorted: number | bigint | string; unsortedEpisodes: number } | null {
+  const order = grouping ? Int32Array.from(grouping) : Int32Array.from({ length: ids.length }, (_, r) => r);
+  let firstUnsorted: number | bigint | string | null = null;
+  let unsortedEpisodes = 0;
+  for (let start = 0; start < order.length; ) {
+    let end = start + 1;
+    let inOrder = true;
+    for (; end < order.length && ids[order[end]!] === ids[order[start]!]; end++) inOrder &&= steps[order[end]!]! >= steps[order[end - 1]!]!;
+    if (!inOrder) {
+      firstUnsorted ??= ids[order[start]!]!;
+      unsortedEpisodes++;
+      order.subarray(start, end).sort((a, b) => steps[a]! - steps[b]! || a - b);
+    }
+    start = end;
+  }
+  return firstUnsorted === null ? null : { order, firstUnsorted, unsortedEpisodes };
+}
+
 /** `values` (rows of `width` numbers) with its rows taken in `order`. */
 function gatherRows<T extends Float32Array | Float64Array>(values: T, width: number, order: Int32Array): T {
   const out = new (values.constructor as new (n: number) => T)(order.length * width);
@@ -271,13 +305,37 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
         `(--step-column), else expected each episode's steps in one run of rows (if the column holds no episode ids, pass --episode-column none).`,
     );
   }
-  const order = interleaved?.order ?? null;
+  const steps = stepName === undefined ? null : stepIndices(file, table, stepName);
+  const sorted = ids !== undefined && steps !== null ? stepOrder(ids, steps, interleaved?.order ?? null) : null;
+  const order = sorted?.order ?? interleaved?.order ?? null;
   const grouped = <T extends Float32Array | Float64Array>(values: T, width: number): T => (order ? gatherRows(values, width, order) : values);
   const terminalsInFile = flagValues(termName);
   const timeoutsInFile = flagValues(timeoutName);
   const terminals = terminalsInFile && grouped(terminalsInFile, 1);
   const timeouts = timeoutsInFile && grouped(timeoutsInFile, 1);
   const rowInFile = (row: number): number => (order ? order[row]! : row);
+
+  // Each episode's steps must count up by one: checked before unfinished episodes are dropped, so a
+  // gap is named as such and not taken for an episode no flag ends.
+  const checkSteps = (episodeRanges: Array<[number, number]>): void => {
+    if (steps === null) return;
+    const inEpisodes = grouped(steps, 1);
+    for (const [start, end] of episodeRanges) {
+      for (let r = start + 1; r < end; r++) {
+        if (inEpisodes[r] === inEpisodes[r - 1] && ids !== undefined) {
+          throw new InputError(
+            `${file}: column "${stepName}" holds step ${inEpisodes[r]} at rows ${rowInFile(r - 1)} and ${rowInFile(r)}, both of episode ${ids[rowInFile(r)]} (column "${episodeName}"); ` +
+              `expected each step once an episode (two recordings joined with the same episode ids? give each episode its own id).`,
+          );
+        }
+        if (inEpisodes[r] !== inEpisodes[r - 1]! + 1) {
+          throw new InputError(
+            `${file}: column "${stepName}" at row ${rowInFile(r)} holds ${inEpisodes[r]} after ${inEpisodes[r - 1]} at row ${rowInFile(r - 1)} in the same episode; expected consecutive steps in order (if it holds no step index, pass --step-column none).`,
+          );
+        }
+      }
+    }
+  };
 
   // Episode ranges [start, end) in (grouped) rows.
   let ranges: Array<[number, number]> = [];
@@ -292,6 +350,7 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
       ranges.push([start, r]);
       start = r;
     }
+    checkSteps(ranges);
     // As with flags alone: an episode that no flag ends and that was still running when the file's
     // last episode began was cut off by the recording. In a file that keeps episodes together that
     // is its last episode; interleaved, each environment's last (earlier unflagged ones are kept).
@@ -321,26 +380,16 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
         `${setAsideNote(cols, ["episode", "terminals", "timeouts"])}.`,
     );
   }
-  if (order) warnings.push(`the rows of its episodes are interleaved (as a vectorised logger writes them): each episode's rows were taken in file order`);
-
-  if (stepName !== undefined) {
-    const stepColumn = column(table, stepName);
-    if (!holdsNumbers(stepColumn)) {
-      throw new InputError(`${file}: column "${stepName}" has type ${String(stepColumn.type)}; expected step indices (integers). If it holds no step index, pass --step-column none.`);
-    }
-    const stepValues = flattenNumbers(file, stepName, stepColumn, "f64");
-    if (perStepWidth(file, stepName, stepValues) !== 1) throw new InputError(`${file}: column "${stepName}" holds several values a row; expected one step index a row.`);
-    const steps = grouped(stepValues.values as Float64Array, 1);
-    for (const [start, end] of ranges) {
-      for (let r = start + 1; r < end; r++) {
-        if (steps[r] !== steps[r - 1]! + 1) {
-          throw new InputError(
-            `${file}: column "${stepName}" at row ${rowInFile(r)} holds ${steps[r]} after ${steps[r - 1]} at row ${rowInFile(r - 1)} in the same episode; expected consecutive steps in order (if it holds no step index, pass --step-column none).`,
-          );
-        }
-      }
-    }
+  if (sorted) {
+    warnings.push(
+      `the rows of episode ${sorted.firstUnsorted} ${sorted.unsortedEpisodes > 1 ? `and ${sorted.unsortedEpisodes - 1} more ` : ""}are not in step order` +
+        `${interleaved ? ", and episodes' rows are interleaved" : ""}: each episode's rows were taken in the order of column "${stepName}"`,
+    );
+  } else if (interleaved) {
+    warnings.push(`the rows of its episodes are interleaved (as a vectorised logger writes them): each episode's rows were taken in file order`);
   }
+
+  if (ids === undefined) checkSteps(ranges);
 
   const obsValues = grouped(obs.values, obsDim);
   const actValues = grouped(act.values as Float32Array, actWidth);

@@ -192,6 +192,39 @@ test(
 );
 
 test(
+  "rows out of step order within their episodes (a query engine's or a shuffle's) are taken in step order, with a warning; a step twice in one episode is refused",
+  withTmp(async (dir) => {
+    const permuted = (rows: number[]) => {
+      const pick = <T,>(values: T[]): T[] => rows.map((r) => values[r]!);
+      return {
+        episode_id: vec(pick(EPISODE_IDS), int64),
+        step: vec(pick(STEPS), int32),
+        observations: vec(pick(OBS), fixedList(2)),
+        actions: vec(pick([1n, 0n, 2n, 1n, 1n]), int64),
+        rewards: vec(pick(REWARDS), f32),
+        terminals: vec(pick(TERMINATED), bool),
+        timeouts: vec(pick(TRUNCATED), bool),
+      };
+    };
+    const reversed = path.join(dir, "reversed.arrow");
+    await writeArrow(reversed, permuted([2, 1, 0, 4, 3]));
+    await checkHandEpisodes(reversed);
+    assert.match((await loadDataset(reversed)).manifest.warnings.join("\n"), /the rows of episode 7 and 1 more are not in step order: each episode's rows were taken in the order of column "step"/);
+    const shuffled = path.join(dir, "shuffled.arrow");
+    await writeArrow(shuffled, permuted([2, 4, 0, 3, 1]));
+    await checkHandEpisodes(shuffled);
+    assert.match((await loadDataset(shuffled)).manifest.warnings.join("\n"), /the rows of episode 7 and 1 more are not in step order, and episodes' rows are interleaved: each episode's rows were taken in the order of column "step"/);
+    // Two recordings joined, their episode ids starting again: each step of episode 7 twice.
+    const joined = path.join(dir, "joined.arrow");
+    await writeArrow(joined, permuted([0, 1, 2, 3, 4, 0, 1, 2, 3, 4]));
+    await assert.rejects(
+      loadDataset(joined),
+      /joined\.arrow: column "step" holds step 0 at rows 0 and 5, both of episode 7 \(column "episode_id"\); expected each step once an episode \(two recordings joined with the same episode ids\? give each episode its own id\)/,
+    );
+  }),
+);
+
+test(
   "interleaved episodes (a vectorised logger's rows) are regrouped when a step column confirms their order; each environment's unfinished last episode is dropped",
   withTmp(async (dir) => {
     // Environments A (episode 7), B (episode 9) and C (episode 11, cut off: no flag) step in turn.
@@ -230,10 +263,10 @@ test(
     const limited = await loadDataset(limits);
     assert.deepEqual(limited.episodes.map((ep) => [...ep.rewards]), [[1, 1], [2, 2]]);
     assert.equal(limited.manifest.dropped.partial_steps, 4);
-    // A step out of order inside an episode names the rows in the file.
-    const shuffled = path.join(dir, "shuffled.arrow");
-    await writeArrow(shuffled, { ...columns, step: vec([0, 0, 0, 2, 1, 1, 1], int32) });
-    await assert.rejects(loadDataset(shuffled), /column "step" at row 3 holds 2 after 0 at row 0 in the same episode/);
+    // A step missing inside an episode (its rows taken in step order) names the rows in the file.
+    const gap = path.join(dir, "gap.arrow");
+    await writeArrow(gap, { ...columns, step: vec([0, 0, 0, 3, 1, 1, 1], int32) });
+    await assert.rejects(loadDataset(gap), /column "step" at row 3 holds 3 after 1 at row 6 in the same episode/);
     // Without a step column nothing confirms that the repeating ids are episodes: refused, with the ways out.
     const { step: _step, ...noSteps } = columns;
     const unconfirmed = path.join(dir, "unconfirmed.arrow");
