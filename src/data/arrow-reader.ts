@@ -351,6 +351,17 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
       start = r;
     }
     checkSteps(ranges);
+    const earlyFlags = ranges.flatMap(([s, end]) => {
+      for (let r = s; r < end - 1; r++) if (endsEpisode(terminals, timeouts, r)) return [{ s, end, r }];
+      return [];
+    });
+    if (earlyFlags.length > 0) {
+      const { s, end, r } = earlyFlags[0]!;
+      warnings.push(
+        `episode ${idOf(s)} (column "${episodeName}") has a terminal or timeout flag at row ${rowInFile(r)} (its step ${r - s}) but goes on for ${end - 1 - r} more ${end - 1 - r === 1 ? "row" : "rows"}` +
+          `${earlyFlags.length > 1 ? `, as do ${earlyFlags.length - 1} more episodes` : ""}: episodes were split by "${episodeName}", not at the flags; check that the two agree`,
+      );
+    }
     // As with flags alone: an episode that no flag ends and that was still running when the file's
     // last episode began was cut off by the recording. In a file that keeps episodes together that
     // is its last episode; interleaved, each environment's last (earlier unflagged ones are kept).

@@ -214,6 +214,14 @@ test(
     await writeArrow(shuffled, permuted([2, 4, 0, 3, 1]));
     await checkHandEpisodes(shuffled);
     assert.match((await loadDataset(shuffled)).manifest.warnings.join("\n"), /the rows of episode 7 and 1 more are not in step order, and episodes' rows are interleaved: each episode's rows were taken in the order of column "step"/);
+    // A flag inside an episode: split by the ids, with a warning.
+    const midFlag = path.join(dir, "mid-flag.arrow");
+    await writeArrow(midFlag, { ...perStepColumns(fixedList(2)), timeouts: vec([true, false, false, false, true], bool) });
+    assert.match(
+      (await loadDataset(midFlag)).manifest.warnings.join("\n"),
+      /episode 7 \(column "episode_id"\) has a terminal or timeout flag at row 0 \(its step 0\) but goes on for 2 more rows: episodes were split by "episode_id", not at the flags/,
+    );
+    assert.doesNotMatch((await loadDataset(reversed)).manifest.warnings.join("\n"), /goes on for/);
     // Two recordings joined, their episode ids starting again: each step of episode 7 twice.
     const joined = path.join(dir, "joined.arrow");
     await writeArrow(joined, permuted([0, 1, 2, 3, 4, 0, 1, 2, 3, 4]));
