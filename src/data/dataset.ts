@@ -400,6 +400,9 @@ async function loadPrepared(dir: string): Promise<PreparedDataset> {
   });
 }
 
+/** prepare-dataset's options for reading a source, as its messages name them. */
+const PREPARE_READING_OPTION = /--(?:(?:obs|action|reward|terminal|timeout|episode|step)-column|keep-partial|drop-nonfinite|action-(?:space|n|low|high)|input-type)\b/;
+
 /**
  * A prepared directory (manifest.json + steps.arrow), or a raw Arrow/Parquet/HDF5 file or Minari dataset
  * directory (prepared in memory by the same code). A raw source's reading warnings go to
@@ -410,7 +413,13 @@ export async function loadDataset(pathOrDir: string, options: ReaderOptions = {}
   if (stat === null) throw new InputError(`${pathOrDir}: no such file or directory; expected a prepared dataset directory, a Minari dataset directory or an Arrow/Parquet/HDF5 file.`);
   if (stat.isDirectory() && existsSync(path.join(pathOrDir, MANIFEST_FILE))) return loadPrepared(pathOrDir);
   // Any other directory is a Minari dataset, or readSource says what was expected.
-  const { summary, finished } = await readSource(pathOrDir, options);
+  const { summary, finished } = await readSource(pathOrDir, options).catch((error: unknown) => {
+    // Its way out may be an option of prepare-dataset, which train and eval do not take.
+    if (error instanceof Error && PREPARE_READING_OPTION.test(error.message)) {
+      error.message += ` (${pathOrDir} was read with prepare-dataset's defaults; to give it that option, prepare it first: snndt prepare-dataset ${pathOrDir} <option> --out <dir>, then pass <dir> as --data)`;
+    }
+    throw error;
+  });
   return withEpisodesSha256({
     manifest: { ...summary, steps_file: null, sha256: summary.source.sha256 },
     episodes: finished.episodes,

@@ -146,13 +146,13 @@ test(
     );
     const noEnds = path.join(dir, "noends.arrow");
     await writeArrow(noEnds, { obs: vec([[1], [2]], fixedList(1)), action: vec([0, 1], int32), reward: vec([1, 2], f32) });
-    await expectError(noEnds, [/cannot tell where episodes end/, /found columns: "obs", "action", "reward"\.$/]);
+    await expectError(noEnds, [/cannot tell where episodes end/, /found columns: "obs", "action", "reward"\. \(\S*noends\.arrow was read with prepare-dataset's defaults/]);
     // Columns set aside with "none" are still in the list: the message says why they were not taken.
     const setAside = path.join(dir, "set-aside.arrow");
     await writeArrow(setAside, { episode_id: vec([0, 0], int32), obs: vec([[1], [2]], fixedList(1)), action: vec([0, 1], int32), reward: vec([1, 2], f32), terminals: vec([0, 1], f32) });
     await expectError(
       setAside,
-      [/found columns: "episode_id", "obs", "action", "reward", "terminals"; --episode-column none and --terminal-column none said not to look for those: name the ones that mark episodes instead\.$/],
+      [/found columns: "episode_id", "obs", "action", "reward", "terminals"; --episode-column none and --terminal-column none said not to look for those: name the ones that mark episodes instead\. \(\S* was read with prepare-dataset's defaults/],
       { columns: { episode: "none", terminals: "none" } },
     );
     const h5 = path.join(dir, "noactions.hdf5");
@@ -286,7 +286,12 @@ test(
   withTmp(async (dir) => {
     const file = path.join(dir, "nan.arrow");
     await writeArrow(file, stepsWithObservation(3, Number.NaN));
-    await expectError(file, [/column "observations" at row 3, element 1 holds NaN/, /--drop-nonfinite/]);
+    // Read raw by train or eval, which take no reading options: the way to give one is named.
+    await expectError(file, [/column "observations" at row 3, element 1 holds NaN/, /--drop-nonfinite/, /nan\.arrow was read with prepare-dataset's defaults; to give it that option, prepare it first: snndt prepare-dataset \S*nan\.arrow <option> --out <dir>, then pass <dir> as --data\)$/]);
+    const prepared = runCli(["prepare-dataset", file, "--out", path.join(dir, "nan-prepared")]);
+    assert.equal(prepared.status, 1);
+    assert.match(prepared.stderr, /--drop-nonfinite to drop the episodes/);
+    assert.doesNotMatch(prepared.stderr, /prepare-dataset's defaults/);
     const kept = await loadDataset(file, { dropNonfinite: true });
     assert.equal(kept.episodes.length, 1);
     assert.equal(kept.manifest.dropped.nonfinite_episodes, 1);
