@@ -396,6 +396,13 @@ export function finishDataset(raw: RawDataset, options: FinishOptions = {}): Fin
     warnings.push(`column "${actionColumn}" is one-hot (${raw.actWidth} wide, one 1 a row): read as discrete action indices 0..${raw.actWidth - 1} (--action-space continuous keeps the vectors)`);
   }
   const actionSpace: ActionSpace = indices ? { kind: "discrete", n: raw.actWidth } : detectActionSpace(raw, kept, declared);
+  if (actionSpace.kind === "discrete" && !indices && !(declared?.kind === "discrete" && declared.n !== undefined)) {
+    // n is counted as the largest index + 1: actions numbered from 1 would add an action never taken.
+    const lowest = kept.reduce((min, ep) => ep.actions.reduce((m, a) => Math.min(m, a), min), Infinity);
+    if (lowest > 0) {
+      warnings.push(`action ${lowest === 1 ? "0 never occurs" : `0..${lowest - 1} never occur`} in column "${actionColumnOf(raw)}", so n = ${actionSpace.n} counts ${lowest === 1 ? "an action" : "actions"} the data never takes; if its actions are numbered from ${lowest}, subtract ${lowest} from them`);
+    }
+  }
   const episodes: Episode[] = kept.map((ep, i) => ({
     length: ep.length,
     observations: ep.observations,

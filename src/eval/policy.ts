@@ -218,7 +218,8 @@ export function checkEvalEnvironment(
     return `eval.env "${envId}" is not a built-in environment (${ENV_IDS.join(", ")}): its returns will need eval --env-cmd (or --env with a built-in one); eval --offline measures it on held-out data.`;
   }
   const problems = shapeMisfits(envId, data);
-  const limit = makeEnv(envId).maxEpisodeSteps;
+  const env = makeEnv(envId);
+  const limit = env.maxEpisodeSteps;
   if (problems.length === 0) {
     if (limit > maxEpLen) {
       throw new UsageError(`eval.env ${envId} runs episodes of up to ${limit} steps but model.max_ep_len is ${maxEpLen}; set model.max_ep_len to at least ${limit} (snndt never clips timesteps).`);
@@ -234,8 +235,13 @@ export function checkEvalEnvironment(
   if (limit > maxEpLen) problems.push(`${envId} runs episodes of up to ${limit} steps but model.max_ep_len is ${maxEpLen}`);
   const fitting = ENV_IDS.filter((id) => shapeMisfits(id, data).length === 0);
   const hint = fitting.length ? ` (built-in environments with the data's shapes: ${fitting.join(", ")})` : "";
+  // Discrete actions are counted from the data (its largest index + 1), which may miss actions it never takes.
+  const fewerActions =
+    data.actionSpace.kind === "discrete" && env.actionSpace.kind === "discrete" && data.actionSpace.n < env.actionSpace.n && data.obsDim === env.observationSpace.shape[0]
+      ? ` If the data is of ${envId} and never takes its highest actions, declare them: prepare it with snndt prepare-dataset --action-n ${env.actionSpace.n}.`
+      : "";
   throw new UsageError(
-    `${dataPath} does not fit eval.env ${envId}, where snndt eval plays the trained model: ${problems.join("; ")}. ` +
+    `${dataPath} does not fit eval.env ${envId}, where snndt eval plays the trained model: ${problems.join("; ")}.${fewerActions} ` +
       `Choose the data's environment with --config configs/<env>.yaml or --set eval.env=<id>${hint}, and a model.max_ep_len of at least its episode limit; ` +
       `for an environment snndt does not build in, name it with --set eval.env=<its id> and play it with eval --env-cmd (or measure offline with eval --offline).`,
   );

@@ -222,6 +222,14 @@ test(
       /episode 7 \(column "episode_id"\) has a terminal or timeout flag at row 0 \(its step 0\) but goes on for 2 more rows: episodes were split by "episode_id", not at the flags/,
     );
     assert.doesNotMatch((await loadDataset(reversed)).manifest.warnings.join("\n"), /goes on for/);
+    // Discrete actions numbered from 1: n counts an action never taken, said.
+    const fromOne = path.join(dir, "from-one.arrow");
+    await writeArrow(fromOne, { ...perStepColumns(fixedList(2)), actions: vec([1n, 2n, 2n, 1n, 1n], int64) });
+    const counted = await loadDataset(fromOne);
+    assert.deepEqual(counted.actionSpace, { kind: "discrete", n: 3 });
+    assert.match(counted.manifest.warnings.join("\n"), /action 0 never occurs in column "actions", so n = 3 counts an action the data never takes; if its actions are numbered from 1, subtract 1 from them/);
+    assert.doesNotMatch((await loadDataset(fromOne, { actionSpace: { kind: "discrete", n: 3 } })).manifest.warnings.join("\n"), /never occurs/);
+    assert.doesNotMatch((await loadDataset(reversed)).manifest.warnings.join("\n"), /never occurs/);
     // Two recordings joined, their episode ids starting again: each step of episode 7 twice.
     const joined = path.join(dir, "joined.arrow");
     await writeArrow(joined, permuted([0, 1, 2, 3, 4, 0, 1, 2, 3, 4]));

@@ -523,6 +523,18 @@ test("observations flattened from parts are said before training for a built-in 
   assert.equal(checkEvalEnvironment("CartPole-v1", 500, { ...data, manifest: {} }, "cp.arrow"), null);
 });
 
+test("discrete data with fewer actions than eval.env's is refused with the way to declare the environment's count", () => {
+  // MountainCar data that never pushes right (action 2): counted as 2 actions.
+  const data = { obsDim: 2, actionSpace: { kind: "discrete", n: 2 } as const, manifest: {} };
+  assert.throws(
+    () => checkEvalEnvironment("MountainCar-v0", 200, data, "mc.arrow"),
+    /the data has 2 actions, MountainCar-v0 3\. If the data is of MountainCar-v0 and never takes its highest actions, declare them: prepare it with snndt prepare-dataset --action-n 3\. Choose/,
+  );
+  // More actions than the environment's, or other observations: no such hint.
+  assert.throws(() => checkEvalEnvironment("CartPole-v1", 500, { ...data, obsDim: 4, actionSpace: { kind: "discrete", n: 3 } }, "cp.arrow"), (err: Error) => !err.message.includes("--action-n"));
+  assert.throws(() => checkEvalEnvironment("MountainCar-v0", 200, { ...data, obsDim: 3 }, "mc.arrow"), (err: Error) => !err.message.includes("--action-n"));
+});
+
 test("training on a raw file logs what reading it dropped, as prepare-dataset does", () => {
   // The D4RL sample's last 100 steps carry no terminal or timeout flag: an unfinished episode.
   const out = path.join(tmp("raw-warnings"), "run");
