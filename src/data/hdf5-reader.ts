@@ -106,6 +106,9 @@ function openColumn(file: string, group: H5Group, name: string, prefix: string, 
   return h5call(file, `opening dataset "${full}"`, () => openColumnUnchecked(file, group, name, full, maxWidth, ravel));
 }
 
+/** HDF5's own filters (deflate, shuffle, fletcher32, szip, nbit, scaleoffset); others (LZF, Blosc, zstd, ...) are plugins. */
+const HDF5_BUILT_IN_FILTERS = new Set([1, 2, 3, 4, 5, 6]);
+
 /** Whether an h5wasm entity is a group (h5wasm's classes are told apart by their methods). */
 function isGroup(entity: unknown): entity is H5Group {
   return typeof entity === "object" && entity !== null && "keys" in entity && !("slice" in entity);
@@ -127,6 +130,13 @@ function openColumnUnchecked(file: string, group: H5Group, name: string, full: s
   if (m.type === H5T_FLOAT && m.size < 4) {
     // h5wasm, which reads the file, has no half-precision conversion.
     throw new InputError(`${file}: dataset "${full}" has type ${typeName(ds)}; expected float32 or float64 (convert it, e.g. with h5py: astype("float32")).`);
+  }
+  const foreign = ds.filters.find((filter) => !HDF5_BUILT_IN_FILTERS.has(filter.id));
+  if (foreign) {
+    throw new InputError(
+      `${file}: dataset "${full}" is compressed with the ${foreign.name || "unnamed"} filter (HDF5 filter ${foreign.id}), a plugin snndt's HDF5 reader does not have; ` +
+        `expected no compression or gzip (rewrite it, e.g. with h5py: compression="gzip").`,
+    );
   }
   const shape = ds.shape;
   if (shape === null || shape.length === 0 || (shape.length > 2 && !ravel)) {

@@ -166,6 +166,19 @@ test("a float16 dataset (h5py writes them; h5wasm cannot read them) is named wit
   });
 });
 
+test("a dataset compressed by an HDF5 plugin (h5py's LZF) is named with its filter, not called corrupt; gzip is read", async () => {
+  const file = path.join(FIXTURES, "hdf5", "observations-lzf.hdf5");
+  await assert.rejects(loadDataset(file), (err: unknown) => {
+    assert.ok(err instanceof InputError);
+    assert.match(err.message, /observations-lzf\.hdf5: dataset "observations" is compressed with the lzf filter \(HDF5 filter 32000\), a plugin snndt's HDF5 reader does not have; expected no compression or gzip \(rewrite it, e\.g\. with h5py: compression="gzip"\)/);
+    assert.doesNotMatch(err.message, /corrupt/);
+    return true;
+  });
+  // Its gzip-compressed actions are read (with the observations taken from another dataset).
+  const data = await loadDataset(file, { columns: { observations: "rewards" } });
+  assert.equal(data.manifest.steps, 20);
+});
+
 test(
   "Minari: the action space declared by metadata.json (0.5) or the root attribute (0.4) is the dataset's, unless a flag declares another",
   withTmp(async (dir) => {
