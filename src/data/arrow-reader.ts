@@ -473,7 +473,12 @@ function readPerEpisode(file: string, format: SourceFormat, table: Table, names:
   const listColumn = (name: string, valueType: "f32" | "f64"): NestedNumbers => {
     const nested = flattenNumbers(file, name, column(table, name), valueType);
     if (nested.offsets.length === 0) {
-      throw new InputError(`${file}: column "${name}" has type ${String(column(table, name).type)}; in the per-episode layout (one row an episode) it must be a list of steps.`);
+      // Told by the observations alone, the layout may be a misreading of one 2-D observation a step.
+      const perStepAfterAll =
+        layoutSign === OBSERVATION_EPISODES
+          ? ` If a row is one step whose observation is a list of lists (a 2-D observation), flatten it to one list a row (row-major: numpy's reshape(steps, -1)).`
+          : "";
+      throw new InputError(`${file}: column "${name}" has type ${String(column(table, name).type)}; in the per-episode layout (one row an episode: ${layoutSign}) it must be a list of steps.${perStepAfterAll}`);
     }
     return nested;
   };
@@ -563,6 +568,9 @@ function everyRowHoldsOne(file: string, name: string, table: Table): boolean {
   return rows.length > 1;
 }
 
+/** What shows the per-episode layout when the rewards do not. */
+const OBSERVATION_EPISODES = "its observations are lists of steps";
+
 /** Episodes of a parsed Arrow table, in whichever layout it has. */
 export function rawFromTable(file: string, format: SourceFormat, table: Table, given: ArrowReadOptions = {}): RawDataset {
   // snndt's own steps files (prepare-dataset, collect; "snndt." metadata) hold only episodes kept on
@@ -586,7 +594,7 @@ export function rawFromTable(file: string, format: SourceFormat, table: Table, g
   const observationEpisodes = obsType !== null && listDepth(obsType).depth >= 2 && obsType.typeId !== Type.FixedSizeList;
   const raw =
     rewardEpisodes || observationEpisodes
-      ? readPerEpisode(file, format, table, names, options, rewardEpisodes ? "its rewards are lists of steps" : "its observations are lists of steps")
+      ? readPerEpisode(file, format, table, names, options, rewardEpisodes ? "its rewards are lists of steps" : OBSERVATION_EPISODES)
       : readPerStep(file, format, table, names, options);
   const collectedBy = collectedByOf(table.schema.metadata);
   return collectedBy ? { ...raw, collectedBy } : raw;

@@ -194,7 +194,7 @@ test(
       { observations: vec([[[0], [1]]], list(fixedList(1))), actions: vec([[0, 1]], list(int32)), rewards: vec([[1, 1]], largeList(f32)), literal: vec([true], bool) },
       { stream: true },
     );
-    await expectError(withLiteral, [/column "literal" has type Bool; in the per-episode layout \(one row an episode\) it must be a list of steps/], { columns: { rewards: "literal" } });
+    await expectError(withLiteral, [/column "literal" has type Bool; in the per-episode layout \(one row an episode: its observations are lists of steps\) it must be a list of steps\. If a row is one step whose observation is a list of lists \(a 2-D observation\), flatten it to one list a row/], { columns: { rewards: "literal" } });
     // A row a step with an observation of two fixed axes stays a row a step: that observation is what is refused.
     const grid = path.join(dir, "grid.arrow");
     await writeArrow(grid, { obs: vec([[[0, 1], [2, 3]], [[4, 5], [6, 7]]], fixedList(2, fixedList(2))), action: vec([0, 1], int32), reward: vec([1, 2], f32), episode_id: vec([0, 0], int32) });
