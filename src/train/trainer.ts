@@ -196,6 +196,21 @@ function checkDatasetFitsConfig(dataset: PreparedDataset, config: ResolvedConfig
   }
 }
 
+/**
+ * Returns-to-go enter the model divided by data.rtg_scale, at about the order of 1 when the scale is
+ * near the data's largest return; a scale off by orders of magnitude (another environment's config,
+ * rewards in other units) trains on inputs the embeddings were not initialised for.
+ */
+function warnOfRtgScale(returns: { min: number; max: number }, rtgScale: number, dataPath: string, logger: RunContext["logger"]): void {
+  const largest = Math.max(Math.abs(returns.min), Math.abs(returns.max));
+  const scaled = largest / rtgScale;
+  if (largest === 0 || (scaled <= 10 && scaled >= 0.01)) return;
+  logger.warn(
+    `${dataPath}'s episode returns reach ${Number(largest.toPrecision(3))} in size, ${Number(scaled.toPrecision(2))} times data.rtg_scale (${rtgScale}): ` +
+      `returns-to-go would enter the model ${scaled > 10 ? "far above" : "far below"} the order of 1; set data.rtg_scale near the largest return (--set data.rtg_scale=${Number(largest.toPrecision(1))}).`,
+  );
+}
+
 /** A finished run has nothing to resume; said before its dataset is loaded, which may take a while. */
 function refuseFinishedRun(runDir: string, config: ResolvedConfig, newest: { step: number } | undefined): void {
   if (!existsSync(path.join(runDir, SUMMARY_JSON))) return;
@@ -272,6 +287,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   const hash = configHash(config);
   const datasetHash = dataset.manifest.sha256;
   const datasetReturns = extent(episodeReturns(dataset.episodes));
+  if (!request.resume) warnOfRtgScale(datasetReturns, config.data.rtg_scale, dataPath, logger);
 
   let step = 0;
   let bestValLoss: number | null = null;

@@ -544,6 +544,16 @@ test("training on a raw file logs what reading it dropped, as prepare-dataset do
   assert.doesNotMatch(res.stderr, /training on \d+ of/, "the config's split trains on most episodes");
 });
 
+test("a data.rtg_scale orders of magnitude from the data's returns is warned about, with a scale near them", () => {
+  const out = path.join(tmp("rtg-scale"), "run");
+  const res = runCli(["train", "--out", out, ...TINY, "--set", "train.steps=1", "--set", "data.rtg_scale=1"]);
+  assert.equal(res.status, 0, res.stderr);
+  assert.match(res.stderr, /WARN: \S*cartpole-mixed\.arrow's episode returns reach 500 in size, 500 times data\.rtg_scale \(1\): returns-to-go would enter the model far above the order of 1; set data\.rtg_scale near the largest return \(--set data\.rtg_scale=500\)\./);
+  const fitting = runCli(["train", "--out", path.join(tmp("rtg-scale-fits"), "run"), ...TINY, "--set", "train.steps=1"]);
+  assert.equal(fitting.status, 0, fitting.stderr);
+  assert.doesNotMatch(fitting.stderr, /rtg_scale/);
+});
+
 test("a validation split that rounds up to more episodes than training gets is warned about", () => {
   // 11 episodes at the largest fraction, 0.5: 5.5 rounds to 6 held out.
   const out = path.join(tmp("val-most"), "run");
