@@ -204,7 +204,7 @@ function checkDatasetFitsConfig(dataset: PreparedDataset, config: ResolvedConfig
 function warnOfRtgScale(returns: { min: number; max: number }, rtgScale: number, dataPath: string, logger: RunContext["logger"]): void {
   const largest = Math.max(Math.abs(returns.min), Math.abs(returns.max));
   const scaled = largest / rtgScale;
-  if (largest === 0 || (scaled <= 10 && scaled >= 0.01)) return;
+  if (largest === 0 || (scaled <= 10 && scaled >= 0.1)) return;
   logger.warn(
     `${dataPath}'s episode returns reach ${Number(largest.toPrecision(3))} in size, ${Number(scaled.toPrecision(2))} times data.rtg_scale (${rtgScale}): ` +
       `returns-to-go would enter the model ${scaled > 10 ? "far above" : "far below"} the order of 1; set data.rtg_scale near the largest return (--set data.rtg_scale=${Number(largest.toPrecision(1))}).`,
