@@ -251,18 +251,21 @@ async function readHashed(
 }
 
 /**
- * Refuse an output that would lose something. `--force` replaces only what prepare-dataset itself
- * wrote (a directory holding nothing but the manifest and the steps file) or an empty directory,
- * and never the input or a directory holding it: a user's file is never deleted.
+ * Refuse an output that would lose something; true when there is one to replace. An empty directory
+ * is replaced as it is; `--force` replaces only what prepare-dataset itself wrote (a directory
+ * holding nothing but the manifest and the steps file), and never the input or a directory holding
+ * it: a user's file is never deleted.
  */
-function checkOutput(input: string, outDir: string, force: boolean): void {
+function checkOutput(input: string, outDir: string, force: boolean): boolean {
   const out = path.resolve(outDir);
   const file = fileOnPath(out);
   if (file) {
     const where = file === out ? `output ${outDir} is a file` : `output ${outDir}: ${file} is a file`;
     throw new UsageError(`${where}; a prepared dataset needs a directory (choose another --out).`);
   }
-  if (!existsSync(out)) return;
+  if (!existsSync(out)) return false;
+  // An empty directory (made for the output beforehand) loses nothing.
+  if (readdirSync(out).length === 0) return true;
   if (!force) throw new UsageError(`output ${outDir} already exists; choose another --out or pass --force to replace it.`);
   const relative = path.relative(out, path.resolve(input));
   if (relative === "" || (!relative.startsWith("..") && !path.isAbsolute(relative))) {
@@ -283,6 +286,7 @@ function checkOutput(input: string, outDir: string, force: boolean): void {
         `--force replaces only a prepared dataset or an empty directory (choose another --out).`,
     );
   }
+  return true;
 }
 
 /** Whether `manifestPath` is a manifest prepare-dataset wrote (any format version). */
@@ -300,7 +304,7 @@ function writtenByPrepare(manifestPath: string): boolean {
  * left at `outDir`. An existing `outDir` is an error unless `options.force` (see checkOutput).
  */
 export async function prepareDataset(input: string, outDir: string, options: PrepareOptions, ctx: RunContext): Promise<DatasetManifest> {
-  checkOutput(input, outDir, options.force ?? false);
+  const replace = checkOutput(input, outDir, options.force ?? false);
   // The temporary directory is made before the input is read: an --out that cannot be written
   // fails at once, not after minutes of reading.
   return writeDirAtomic(
@@ -327,7 +331,7 @@ export async function prepareDataset(input: string, outDir: string, options: Pre
       await writeFileAtomic(path.join(tmpDir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + "\n");
       return manifest;
     },
-    { replace: options.force ?? false },
+    { replace },
   );
 }
 

@@ -385,7 +385,14 @@ test(
     const fresh = path.join(dir, "fresh");
     await assert.rejects(prepareDataset(nan, fresh, {}, quietContext()), InputError);
     assert.equal(existsSync(fresh), false);
-    assert.deepEqual(readdirSync(dir).sort(), ["nan.arrow", "prepared"], "no temporary directory is left");
+    // An empty directory, made for the output beforehand, loses nothing: written without --force (and kept if reading fails).
+    const made = path.join(dir, "made");
+    mkdirSync(made);
+    await assert.rejects(prepareDataset(nan, made, {}, quietContext()), InputError);
+    assert.deepEqual(readdirSync(made), []);
+    await prepareDataset(path.join(SAMPLES, "pendulum-minari.hdf5"), made, {}, quietContext());
+    assert.deepEqual(readdirSync(made).sort(), ["manifest.json", "steps.arrow"]);
+    assert.deepEqual(readdirSync(dir).sort(), ["made", "nan.arrow", "prepared"], "no temporary directory is left");
   }),
 );
 
