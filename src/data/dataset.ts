@@ -112,7 +112,7 @@ export interface PrepareOptions extends ReaderOptions {
 
 async function readRaw(file: string, format: SourceFormat, options: ReaderOptions): Promise<RawDataset> {
   if (format === "hdf5") return readHdf5(file, { columns: options.columns, keepPartial: options.keepPartial, progress: options.progress });
-  if (format === "parquet") return readParquet(file, { columns: options.columns, keepPartial: options.keepPartial });
+  if (format === "parquet") return readParquet(file, { columns: options.columns, keepPartial: options.keepPartial, progress: options.progress });
   return readArrow(file, format, { columns: options.columns, keepPartial: options.keepPartial });
 }
 

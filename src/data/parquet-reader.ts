@@ -7,11 +7,13 @@
  * thread would keep about three times the decoded columns for the rest of a training run.
  */
 import { promises as fs } from "node:fs";
+import * as path from "node:path";
 import { Worker } from "node:worker_threads";
 import { tableFromIPC, type Table } from "apache-arrow";
 import { InputError, SnndtError } from "../runtime/errors.js";
 import { MAX_WHOLE_FILE_BYTES, rawFromTable, tooLargeError, type ArrowReadOptions } from "./arrow-reader.js";
 import type { RawDataset } from "./raw.js";
+import type { ProgressFactory } from "../runtime/progress.js";
 
 const PARQUET_MAGIC = "PAR1";
 const WORKER_URL = new URL("./parquet-worker.js", import.meta.url);
@@ -123,7 +125,19 @@ export async function parseParquetFile(file: string): Promise<Table> {
   throw new Error(`decoding ${file} gave no table`);
 }
 
-/** Read a Parquet file in either layout. */
-export async function readParquet(file: string, options: ArrowReadOptions = {}): Promise<RawDataset> {
-  return rawFromTable(file, "parquet", await parseParquetFile(file), options);
+/**
+ * Read a Parquet file in either layout. Decoding, most of the time a large file takes (seconds a few
+ * hundred MB), runs in a worker, so a bar with the time spent can draw meanwhile.
+ */
+export async function readParquet(file: string, options: ArrowReadOptions & { progress?: ProgressFactory } = {}): Promise<RawDataset> {
+  const bytes = (await fs.stat(file).catch(() => null))?.size;
+  const label = `decoding ${path.basename(file)}${bytes === undefined ? "" : ` (${Math.round(bytes / 1e6)} MB)`}`;
+  const bar = options.progress?.start(label, 1, { format: `${label} {duration_formatted}` });
+  try {
+    const table = await parseParquetFile(file);
+    bar?.update(1);
+    return rawFromTable(file, "parquet", table, options);
+  } finally {
+    bar?.stop();
+  }
 }

@@ -12,6 +12,7 @@ import { Float16, Table, TimestampMillisecond, tableFromIPC } from "apache-arrow
 import { loadDataset } from "../../src/data/dataset.js";
 import { registerArrowCodecs } from "../../src/data/codecs.js";
 import { InputError } from "../../src/runtime/errors.js";
+import type { ProgressFactory } from "../../src/runtime/progress.js";
 import { bool, fixedList, int32, vec, withTmp, writeParquet } from "./make-files.js";
 import { FIXTURES, SNNDT_BIN } from "../helpers/paths.js";
 import { runCli } from "../helpers/cli.js";
@@ -22,6 +23,27 @@ function sampleTable(name: string) {
   registerArrowCodecs();
   return tableFromIPC(readFileSync(path.join(SAMPLES, name)));
 }
+
+test(
+  "Parquet: decoding, the long part of reading a large file, shows a bar with its time, stopped when done",
+  withTmp(async (dir) => {
+    const file = path.join(dir, "steps.parquet");
+    await writeParquet(file, sampleTable("cartpole-steps-lz4.feather"), { compression: "zstd" });
+    const bars: { label: string; format: string | undefined; values: number[]; stopped: boolean }[] = [];
+    const progress: ProgressFactory = {
+      enabled: true,
+      start(label, _total, options) {
+        const bar = { label, format: options?.format, values: [] as number[], stopped: false };
+        bars.push(bar);
+        return { update: (value) => bar.values.push(value), increment: () => {}, stop: () => (bar.stopped = true) };
+      },
+      stopAll() {},
+    };
+    await loadDataset(file, { progress });
+    assert.deepEqual(bars.map((bar) => [bar.label, bar.values, bar.stopped]), [[`decoding steps.parquet (${Math.round(statSync(file).size / 1e6)} MB)`, [1], true]]);
+    assert.match(bars[0]!.format!, /\{duration_formatted\}$/);
+  }),
+);
 
 test(
   "Parquet: the polars samples' tables, written as Parquet with every codec and in several row groups, read to the same episodes",
