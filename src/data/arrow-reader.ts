@@ -342,6 +342,17 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
   let droppedPartialSteps = 0;
   const warnings = ambiguousEndsWarning(termName, timeoutName);
   if (reordered) warnings.push(reordered);
+  if ((termName === undefined && cols.terminals !== "none") || (timeoutName === undefined && cols.timeouts !== "none")) {
+    // Flags under names snndt does not know are left unread: say so, since episode ends then come from the ids alone.
+    const used = new Set([...obsNames, ...actNames, rewName, termName, timeoutName, episodeName, stepName]);
+    const unread = names.filter((name) => !used.has(name) && column(table, name).type.typeId === Type.Bool);
+    if (unread.length > 0) {
+      warnings.push(
+        `boolean column${unread.length === 1 ? "" : "s"} ${unread.map((name) => `"${name}"`).join(", ")} ${unread.length === 1 ? "was" : "were"} not read; ` +
+          `if ${unread.length === 1 ? "it marks" : "they mark"} episode ends, name ${unread.length === 1 ? "it" : "them"} with --terminal-column / --timeout-column`,
+      );
+    }
+  }
   if (ids !== undefined) {
     const idOf = (row: number) => ids[rowInFile(row)]!;
     let start = 0;

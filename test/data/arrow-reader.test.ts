@@ -230,6 +230,15 @@ test(
     assert.match(counted.manifest.warnings.join("\n"), /action 0 never occurs in column "actions", so n = 3 counts an action the data never takes; if its actions are numbered from 1, subtract 1 from them/);
     assert.doesNotMatch((await loadDataset(fromOne, { actionSpace: { kind: "discrete", n: 3 } })).manifest.warnings.join("\n"), /never occurs/);
     assert.doesNotMatch((await loadDataset(reversed)).manifest.warnings.join("\n"), /never occurs/);
+    // Flags under names snndt does not know: episodes come from the ids, and the unread flags are named.
+    const { terminals, timeouts, ...noFlags } = perStepColumns(fixedList(2));
+    const oddFlags = path.join(dir, "odd-flags.arrow");
+    await writeArrow(oddFlags, { ...noFlags, is_terminal: terminals, is_timeout: timeouts });
+    const odd = await loadDataset(oddFlags);
+    assert.equal(odd.episodes.length, 2);
+    assert.match(odd.manifest.warnings.join("\n"), /boolean columns "is_terminal", "is_timeout" were not read; if they mark episode ends, name them with --terminal-column \/ --timeout-column/);
+    assert.doesNotMatch((await loadDataset(oddFlags, { columns: { terminals: "is_terminal", timeouts: "is_timeout" } })).manifest.warnings.join("\n"), /not read/);
+    assert.doesNotMatch((await loadDataset(oddFlags, { columns: { terminals: "none", timeouts: "none" } })).manifest.warnings.join("\n"), /not read/);
     // Two recordings joined, their episode ids starting again: each step of episode 7 twice.
     const joined = path.join(dir, "joined.arrow");
     await writeArrow(joined, permuted([0, 1, 2, 3, 4, 0, 1, 2, 3, 4]));
