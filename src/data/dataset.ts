@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import { InputError, UsageError } from "../runtime/errors.js";
 import type { RunContext } from "../runtime/context.js";
 import type { ProgressFactory } from "../runtime/progress.js";
-import { fileOnPath, writeDirAtomic, writeFileAtomic } from "../runtime/fs-atomic.js";
+import { fileOnPath, removeOrphanedTemporaries, writeDirAtomic, writeFileAtomic, writeIntoEmptyDirectory } from "../runtime/fs-atomic.js";
 import { SNNDT_VERSION } from "../runtime/version.js";
 import { actionWidth, type ActionSpace, type Episode, type StateStats } from "./types.js";
 import { STEP_COLUMNS, writeStepsArrowHashed } from "./arrow-writer.js";
@@ -251,21 +251,22 @@ async function readHashed(
 }
 
 /**
- * Refuse an output that would lose something; true when there is one to replace. An empty directory
- * is replaced as it is; `--force` replaces only what prepare-dataset itself wrote (a directory
+ * Refuse an output that would lose something; else say what is there: nothing, an empty directory
+ * (filled as it is, no --force needed) or a prepared dataset to replace. `--force` replaces only what prepare-dataset itself wrote (a directory
  * holding nothing but the manifest and the steps file), and never the input or a directory holding
  * it: a user's file is never deleted.
  */
-function checkOutput(input: string, outDir: string, force: boolean): boolean {
+function checkOutput(input: string, outDir: string, force: boolean): "new" | "empty" | "replace" {
   const out = path.resolve(outDir);
   const file = fileOnPath(out);
   if (file) {
     const where = file === out ? `output ${outDir} is a file` : `output ${outDir}: ${file} is a file`;
     throw new UsageError(`${where}; a prepared dataset needs a directory (choose another --out).`);
   }
-  if (!existsSync(out)) return false;
-  // An empty directory (made for the output beforehand) loses nothing.
-  if (readdirSync(out).length === 0) return true;
+  if (!existsSync(out)) return "new";
+  // An empty directory (made for the output beforehand) loses nothing; a killed run's hidden temporary does not count.
+  removeOrphanedTemporaries(out);
+  if (readdirSync(out).length === 0) return "empty";
   if (!force) throw new UsageError(`output ${outDir} already exists; choose another --out or pass --force to replace it.`);
   const relative = path.relative(out, path.resolve(input));
   if (relative === "" || (!relative.startsWith("..") && !path.isAbsolute(relative))) {
@@ -286,7 +287,7 @@ function checkOutput(input: string, outDir: string, force: boolean): boolean {
         `--force replaces only a prepared dataset or an empty directory (choose another --out).`,
     );
   }
-  return true;
+  return "replace";
 }
 
 /** Whether `manifestPath` is a manifest prepare-dataset wrote (any format version). */
@@ -304,11 +305,12 @@ function writtenByPrepare(manifestPath: string): boolean {
  * left at `outDir`. An existing `outDir` is an error unless `options.force` (see checkOutput).
  */
 export async function prepareDataset(input: string, outDir: string, options: PrepareOptions, ctx: RunContext): Promise<DatasetManifest> {
-  const replace = checkOutput(input, outDir, options.force ?? false);
+  const existing = checkOutput(input, outDir, options.force ?? false);
   // The temporary directory is made before the input is read: an --out that cannot be written
   // fails at once, not after minutes of reading.
-  return writeDirAtomic(
-    outDir,
+  const write = <T>(build: (tmpDir: string) => Promise<T>): Promise<T> =>
+    existing === "empty" ? writeIntoEmptyDirectory(outDir, build, [MANIFEST_FILE]) : writeDirAtomic(outDir, build, { replace: existing === "replace" });
+  return write(
     async (tmpDir) => {
       const { summary, finished } = await readSource(input, {
         ...options,
@@ -331,7 +333,6 @@ export async function prepareDataset(input: string, outDir: string, options: Pre
       await writeFileAtomic(path.join(tmpDir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + "\n");
       return manifest;
     },
-    { replace },
   );
 }
 

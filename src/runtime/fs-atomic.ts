@@ -208,6 +208,30 @@ export async function replaceFilesTogether(
 }
 
 /**
+ * Fill an existing empty directory (made for the output beforehand: a mount point, or one with its
+ * own owner and permissions, which replacing it would lose). `build` fills a hidden temporary
+ * directory inside it; its entries then move up back to back, synchronously (no interrupt runs
+ * between them), the names in `last` last and in that order, so the output is whole once the last
+ * appears. Whatever else appears there meanwhile stays; an entry of an output's name is an error.
+ */
+export async function writeIntoEmptyDirectory<T>(target: string, build: (tmpDir: string) => Promise<T>, last: readonly string[]): Promise<T> {
+  const dir = path.resolve(target);
+  const { tmp, release } = temporarySibling(path.join(dir, "output"));
+  mkdirSync(tmp);
+  try {
+    const result = await build(tmp);
+    const built = readdirSync(tmp);
+    const clash = built.find((entry) => existsSync(path.join(dir, entry)));
+    if (clash) throw new SnndtError(`${path.join(target, clash)} appeared while the output was being written (another snndt writing the same output?); it was left as it is and nothing was written there.`);
+    for (const entry of [...built.filter((e) => !last.includes(e)), ...last.filter((e) => built.includes(e))]) renameSync(path.join(tmp, entry), path.join(dir, entry));
+    return result;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+    release();
+  }
+}
+
+/**
  * Build a directory atomically: `build` fills a temporary sibling directory, which is renamed to
  * `target` only if `build` succeeds. With `replace`, an existing target is swapped out (the old one
  * is removed only after the new one is in place).

@@ -6,13 +6,14 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { loadDataset, prepareDataset, type ReaderOptions } from "../../src/data/dataset.js";
 import { InputError, SnndtError, UsageError } from "../../src/runtime/errors.js";
 import { runCli } from "../helpers/cli.js";
 import { quietContext } from "../helpers/context.js";
 import { FIXTURES, SNNDT_BIN } from "../helpers/paths.js";
+import { deadPid } from "../helpers/processes.js";
 import { bool, d4rlArrays, f32, fixedList, int32, largeList, list, vec, withTmp, writeArrow, writeHdf5 } from "./make-files.js";
 
 const SAMPLES = path.join(FIXTURES, "samples");
@@ -386,12 +387,17 @@ test(
     await assert.rejects(prepareDataset(nan, fresh, {}, quietContext()), InputError);
     assert.equal(existsSync(fresh), false);
     // An empty directory, made for the output beforehand, loses nothing: written without --force (and kept if reading fails).
+    // The directory itself stays (its permissions; a mount point cannot be replaced), and a killed
+    // run's hidden temporary inside it does not count as content.
     const made = path.join(dir, "made");
     mkdirSync(made);
+    chmodSync(made, 0o750);
     await assert.rejects(prepareDataset(nan, made, {}, quietContext()), InputError);
     assert.deepEqual(readdirSync(made), []);
+    mkdirSync(path.join(made, `.output.tmp-${deadPid()}-0123abcd`));
     await prepareDataset(path.join(SAMPLES, "pendulum-minari.hdf5"), made, {}, quietContext());
     assert.deepEqual(readdirSync(made).sort(), ["manifest.json", "steps.arrow"]);
+    assert.equal(statSync(made).mode & 0o777, 0o750);
     assert.deepEqual(readdirSync(dir).sort(), ["made", "nan.arrow", "prepared"], "no temporary directory is left");
   }),
 );

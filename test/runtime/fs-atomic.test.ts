@@ -1,11 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, existsSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, existsSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { replaceFilesTogether, writeDirAtomic, writeFileAtomic } from "../../src/runtime/fs-atomic.js";
+import { replaceFilesTogether, writeDirAtomic, writeFileAtomic, writeIntoEmptyDirectory } from "../../src/runtime/fs-atomic.js";
 import { SnndtError } from "../../src/runtime/errors.js";
 import { deadPid } from "../helpers/processes.js";
 
@@ -45,6 +45,35 @@ test("writeDirAtomic replaces an existing directory only when asked", async () =
   await writeDirAtomic(target, async (tmp) => writeFileSync(path.join(tmp, "v"), "2"), { replace: true });
   assert.equal(readFileSync(path.join(target, "v"), "utf8"), "2");
   assert.deepEqual(readdirSync(dir), ["out"]);
+});
+
+test("writeIntoEmptyDirectory fills the directory itself, the last names last; what appears there meanwhile stays, unless it takes an output's name", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "snndt-atomic-"));
+  const target = path.join(dir, "out");
+  mkdirSync(target);
+  await writeIntoEmptyDirectory(
+    target,
+    async (tmp) => {
+      writeFileSync(path.join(tmp, "manifest.json"), "{}");
+      writeFileSync(path.join(tmp, "steps.arrow"), "steps");
+      writeFileSync(path.join(target, "notes.txt"), "the user's"); // written by someone else meanwhile
+    },
+    ["manifest.json"],
+  );
+  assert.deepEqual(readdirSync(target).sort(), ["manifest.json", "notes.txt", "steps.arrow"]);
+  // The manifest moved last: it is the newest entry.
+  assert.ok(statSync(path.join(target, "manifest.json")).ctimeMs >= statSync(path.join(target, "steps.arrow")).ctimeMs);
+  const again = path.join(dir, "again");
+  mkdirSync(again);
+  await assert.rejects(
+    writeIntoEmptyDirectory(again, async (tmp) => {
+      writeFileSync(path.join(tmp, "steps.arrow"), "steps");
+      writeFileSync(path.join(again, "steps.arrow"), "another writer's");
+    }, []),
+    (err: unknown) => err instanceof SnndtError && /again\/steps\.arrow appeared while the output was being written/.test(err.message),
+  );
+  assert.deepEqual(readdirSync(again), ["steps.arrow"]);
+  assert.equal(readFileSync(path.join(again, "steps.arrow"), "utf8"), "another writer's");
 });
 
 test("writeDirAtomic removes the hidden temporaries a killed writer of the same output left, not a live writer's or another output's", async () => {
