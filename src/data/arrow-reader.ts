@@ -377,18 +377,28 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
     // last episode began was cut off by the recording. In a file that keeps episodes together that
     // is its last episode; interleaved, each environment's last (earlier unflagged ones are kept).
     if ((terminals || timeouts) && !options.keepPartial) {
-      const lastStart = ranges.reduce((latest, [s]) => Math.max(latest, rowInFile(s)), 0);
-      const unfinished = ranges.filter(([, end]) => rowInFile(end - 1) >= lastStart && !endsEpisode(terminals, timeouts, end - 1));
-      for (const [s, end] of unfinished) {
+      // In file rows: an episode's rows taken in step order need not run in file order.
+      const fileRows = ranges.map(([s, end]) => {
+        let first = rowInFile(s);
+        let last = first;
+        for (let r = s + 1; r < end; r++) {
+          first = Math.min(first, rowInFile(r));
+          last = Math.max(last, rowInFile(r));
+        }
+        return { first, last };
+      });
+      const lastStart = fileRows.reduce((latest, { first }) => Math.max(latest, first), 0);
+      const unfinished = new Set(ranges.flatMap(([, end], i) => (fileRows[i]!.last >= lastStart && !endsEpisode(terminals, timeouts, end - 1) ? [i] : [])));
+      for (const i of unfinished) {
+        const [s, end] = ranges[i]!;
         droppedPartialSteps += end - s;
-        const where = order ? `its last row ${rowInFile(end - 1)}` : `rows ${s}..${end - 1}`;
+        const where = order ? `its last row ${fileRows[i]!.last}` : `rows ${s}..${end - 1}`;
         warnings.push(
           `dropped the ${order ? "unfinished" : "last"} episode (${episodeName} ${idOf(s)}, ${where}, ${end - s} steps): ` +
             `no terminal or timeout flag ends it, so it is unfinished (keep it with --keep-partial)`,
         );
       }
-      const dropped = new Set(unfinished);
-      ranges = ranges.filter((range) => !dropped.has(range));
+      ranges = ranges.filter((_, i) => !unfinished.has(i));
     }
   } else if (terminals || timeouts) {
     const split = splitAtFlags(rows, terminals, timeouts, options.keepPartial ?? false);

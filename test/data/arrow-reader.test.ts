@@ -210,6 +210,12 @@ test(
     await writeArrow(reversed, permuted([2, 1, 0, 4, 3]));
     await checkHandEpisodes(reversed);
     assert.match((await loadDataset(reversed)).manifest.warnings.join("\n"), /the rows of episode 7 and 1 more are not in step order: each episode's rows were taken in the order of column "step"/);
+    // The last episode cut off (no flag ends it) is dropped whatever the order of its rows: judged by its rows in the file.
+    const cut = path.join(dir, "cut.arrow");
+    await writeArrow(cut, { ...permuted([2, 1, 0, 4, 3]), timeouts: vec([false, false, false, false, false], bool) });
+    const kept = await loadDataset(cut);
+    assert.deepEqual(kept.episodes.map((ep) => [...ep.returnsToGo]), [RTG[0]]);
+    assert.match(kept.manifest.warnings.join("\n"), /dropped the unfinished episode \(episode_id 9, its last row 4, 2 steps\): no terminal or timeout flag ends it/);
     const shuffled = path.join(dir, "shuffled.arrow");
     await writeArrow(shuffled, permuted([2, 4, 0, 3, 1]));
     await checkHandEpisodes(shuffled);
