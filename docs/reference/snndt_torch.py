@@ -99,7 +99,7 @@ def window(norm, observations, actions, returns_to_go, end):
     pad = k - (end - first + 1)
     mean = torch.tensor(norm["stateMean"], dtype=torch.float64)
     std = torch.tensor(norm["stateStd"], dtype=torch.float64)
-    std = torch.where(std < MIN_STATE_STD, torch.ones_like(std), std)  # constant: centred, not scaled
+    std = torch.where(std == 0, torch.ones_like(std), std.clamp_min(MIN_STATE_STD))  # constant: centred, not scaled
     steps = torch.arange(first, end + 1)
     real_states = (torch.tensor(np.array(observations, dtype=np.float32)[first:end + 1], dtype=torch.float64) - mean) / std
     real_actions = torch.tensor(np.array(actions, dtype=np.float32)[first:end + 1]).reshape(-1, width)

@@ -5,7 +5,6 @@
  */
 import type { ActionSpace, Episode, StateStats } from "./types.js";
 import type { ObservationPart } from "./observation-parts.js";
-import { MIN_STATE_STD } from "./windows.js";
 import { InputError, UsageError } from "../runtime/errors.js";
 
 export type SourceFormat = "arrow-file" | "arrow-stream" | "parquet" | "hdf5";
@@ -413,7 +412,7 @@ export function finishDataset(raw: RawDataset, options: FinishOptions = {}): Fin
     truncated: ep.truncated,
   }));
   const stateStats = stateStatistics(episodes, raw.obsDim);
-  const constant = stateStats.std.flatMap((std, d) => (std < MIN_STATE_STD ? [d] : []));
+  const constant = stateStats.std.flatMap((std, d) => (std === 0 ? [d] : []));
   if (constant.length === raw.obsDim) {
     // A column of zeros (an unused info field named as the observations) trains a model blind to the state.
     warnings.push(`every observation value is the same at every step (std 0 in each of its ${raw.obsDim} dimension${raw.obsDim === 1 ? "" : "s"}): a model trained on it cannot see the state; check the observation column${raw.columns["observations"] ? ` ("${raw.columns["observations"]}")` : ""}`);

@@ -51,16 +51,17 @@ export interface StepSequence {
   returnsToGo: ArrayLike<number>;
 }
 
-/**
- * A state dimension whose std in the data is below this is constant there: it is centred but not
- * scaled (divided by 1), so a change of it at evaluation reaches the model as it is, not magnified
- * a million times as dividing by a clamped std would.
- */
+/** Smallest std a varying state dimension is divided by. */
 export const MIN_STATE_STD = 1e-6;
 
-/** The divisor that normalises a state dimension of std `std` (MIN_STATE_STD). */
+/**
+ * The divisor that normalises a state dimension of std `std`. A dimension constant in the data (std
+ * 0: its statistics are shifted by a value it holds, so exactly 0) is centred but not scaled, so a
+ * value it takes at evaluation reaches the model as it is, not magnified a million times as
+ * dividing by MIN_STATE_STD would.
+ */
 export function stateScale(std: number): number {
-  return std < MIN_STATE_STD ? 1 : std;
+  return std === 0 ? 1 : Math.max(std, MIN_STATE_STD);
 }
 
 export function allocateBatch(size: number, spec: WindowSpec): WindowBatch {
