@@ -104,14 +104,6 @@ export function structFieldNames(vector: Vector): string[] {
   return (vector.type as unknown as { children: Array<{ name: string }> }).children.map((f) => f.name);
 }
 
-/** A struct column's leaf fields in the file's order, depth first, named as ObservationParts are ("goal/y"). */
-function structLeafNames(vector: Vector, prefix = ""): string[] {
-  return structFieldNames(vector).flatMap((field, i) => {
-    const child = vector.getChildAt(i)!;
-    return child.type.typeId === Type.Struct ? structLeafNames(child, `${prefix}${field}/`) : [`${prefix}${field}`];
-  });
-}
-
 /** A struct column (a Dict or Tuple observation) as StoredParts; each field is read when flattening asks for it. */
 function structParts(file: string, name: string, vector: Vector): StoredPart {
   if (vector.nullCount > 0) throw new InputError(`${file}: column "${name}" has ${vector.nullCount} null rows; expected a value in every row.`);
@@ -248,17 +240,23 @@ export function observationRows(file: string, table: Table, names: string[], dec
 }
 
 /**
- * A per-step struct observation is flattened in sorted key order, as Gymnasium flattens a Dict; a
- * file that stores its fields in another order may mean them as one vector's components in that order.
+ * A per-step struct observation is flattened in sorted key order, as Gymnasium flattens a Dict. A
+ * struct of scalar fields stored in another order may instead be one vector's components in the
+ * file's order (x, x_dot, theta, theta_dot); a Dict's parts (observation, achieved_goal,
+ * desired_goal, as goal-conditioned environments return them) are rightly sorted and not warned of.
  */
-function reorderedStructWarning(column: string, stored: string[], parts: ObservationPart[]): string | null {
+function reorderedStructWarning(column: string, vector: Vector, parts: ObservationPart[]): string | null {
+  const stored = structFieldNames(vector);
+  const scalars = stored.every((_, i) => {
+    const type = vector.getChildAt(i)!.type;
+    return type.typeId !== Type.Struct && listDepth(type).depth === 0;
+  });
   const flattened = parts.map((part) => part.name);
-  if (flattened.join("\u0000") === stored.join("\u0000")) return null;
-  const scalars = stored.every((name) => !name.includes("/")) && parts.every((part) => part.width === 1);
+  if (!scalars || flattened.join("\u0000") === stored.join("\u0000")) return null;
   return (
     `struct column "${column}" is flattened in sorted key order (${flattened.join(", ")}), as Gymnasium flattens a Dict observation, ` +
     `not in the file's order (${stored.join(", ")}); if its fields are one vector's components in the file's order, ` +
-    (scalars ? `write them as columns of their own (polars: df.unnest("${column}")) and pass --obs-column ${stored.join(",")}` : `write them as one list column in that order`)
+    `write them as columns of their own (polars: df.unnest("${column}")) and pass --obs-column ${stored.join(",")}`
   );
 }
 
@@ -276,7 +274,7 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
   refuseSharedColumns(file, { actions: actNames, rewards: rewName, terminals: termName, timeouts: timeoutName }, cols);
 
   const obs = observationRows(file, table, obsNames, () => null);
-  const reordered = obs.parts && reorderedStructWarning(obsName, structLeafNames(column(table, obsName)), obs.parts);
+  const reordered = obs.parts && reorderedStructWarning(obsName, column(table, obsName), obs.parts);
   const act = vectorRows(file, table, actNames);
   const rew = flattenNumbers(file, rewName, column(table, rewName), "f64");
   const obsDim = obs.width;
@@ -369,7 +367,7 @@ function readPerStep(file: string, format: SourceFormat, table: Table, names: st
     if (earlyFlags.length > 0) {
       const { s, end, r } = earlyFlags[0]!;
       warnings.push(
-        `episode ${idOf(s)} (column "${episodeName}") has a terminal or timeout flag at row ${rowInFile(r)} (its step ${r - s}) but goes on for ${end - 1 - r} more ${end - 1 - r === 1 ? "row" : "rows"}` +
+        `episode ${idOf(s)} (column "${episodeName}") has a terminal or timeout flag at row ${rowInFile(r)} (${r - s} ${r - s === 1 ? "row" : "rows"} into it) but goes on for ${end - 1 - r} more ${end - 1 - r === 1 ? "row" : "rows"}` +
           `${earlyFlags.length > 1 ? `, as do ${earlyFlags.length - 1} more episodes` : ""}: episodes were split by "${episodeName}", not at the flags; check that the two agree`,
       );
     }

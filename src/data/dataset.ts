@@ -406,7 +406,7 @@ async function loadPrepared(dir: string): Promise<PreparedDataset> {
 }
 
 /** prepare-dataset's options for reading a source, as its messages name them. */
-const PREPARE_READING_OPTION = /--(?:(?:obs|action|reward|terminal|timeout|episode|step)-column|keep-partial|drop-nonfinite|action-(?:space|n|low|high)|input-type)\b/;
+const PREPARE_READING_OPTION = /--(?:(?:obs|action|reward|terminal|timeout|episode|step)-column|keep-partial|drop-nonfinite|action-(?:space|n|low|high))\b/;
 
 /**
  * A prepared directory (manifest.json + steps.arrow), or a raw Arrow/Parquet/HDF5 file or Minari dataset
