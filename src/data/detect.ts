@@ -7,6 +7,7 @@
  */
 import { promises as fs } from "node:fs";
 import { InputError } from "../runtime/errors.js";
+import { specialFileKind } from "../runtime/fs-atomic.js";
 import type { SourceFormat } from "./raw.js";
 
 const ARROW_MAGIC = Buffer.from("ARROW1", "latin1");
@@ -29,6 +30,8 @@ function describeBytes(head: Buffer): string {
 
 /** The format of `file`, read from its first bytes; an InputError for anything else. */
 export async function detectFormat(file: string): Promise<SourceFormat> {
+  const special = specialFileKind(file);
+  if (special) throw new InputError(`${file} is ${special}; expected an Arrow, Parquet or HDF5 file (snndt reads a file whole and seeks in it, so it cannot read a stream).`);
   let handle;
   try {
     handle = await fs.open(file, "r");

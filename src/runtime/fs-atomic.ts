@@ -7,6 +7,21 @@ import { promises as fs, closeSync, existsSync, mkdirSync, openSync, readdirSync
 import * as path from "node:path";
 import { SnndtError } from "./errors.js";
 
+/**
+ * What an existing path is, when it is neither a regular file nor a directory ("a FIFO (named
+ * pipe)", "a character device"); null otherwise, or when there is nothing there. Read before an
+ * input is opened: opening a FIFO blocks until a writer comes, where no signal can stop it.
+ */
+export function specialFileKind(file: string): string | null {
+  const stat = statSync(file, { throwIfNoEntry: false });
+  if (stat === undefined || stat.isFile() || stat.isDirectory()) return null;
+  if (stat.isFIFO()) return "a FIFO (named pipe)";
+  if (stat.isCharacterDevice()) return "a character device";
+  if (stat.isBlockDevice()) return "a block device";
+  if (stat.isSocket()) return "a socket";
+  return "not a regular file";
+}
+
 /** The nearest existing path at or above `dir` when it is not a directory (so `dir` cannot be made), else null. */
 export function fileOnPath(dir: string): string | null {
   for (let p = dir; ; p = path.dirname(p)) {

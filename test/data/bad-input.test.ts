@@ -2,7 +2,7 @@
  * Every kind of bad input gets one paragraph naming the file, the column/dataset and row where it
  * applies, what was expected and what was found; through the CLI it exits non-zero and writes nothing.
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -472,3 +472,18 @@ test("--episode-column or --step-column on an HDF5 file is refused, not silently
     UsageError,
   );
 });
+
+test(
+  "a FIFO or a device given as the data or the config is refused before it is opened (opening a FIFO blocks, deaf to Ctrl-C)",
+  withTmp(async (dir) => {
+    const fifo = path.join(dir, "pipe.arrow");
+    assert.equal(spawnSync("mkfifo", [fifo]).status, 0);
+    await expectError(fifo, [/pipe\.arrow is a FIFO \(named pipe\); expected an Arrow, Parquet or HDF5 file \(snndt reads a file whole and seeks in it, so it cannot read a stream\)/]);
+    const prepared = runCli(["prepare-dataset", "/dev/zero", "--inspect"], { timeoutMs: 30_000 });
+    assert.equal(prepared.status, 1, prepared.stderr);
+    assert.match(prepared.stderr, /\/dev\/zero is a character device; expected an Arrow, Parquet or HDF5 file/);
+    const config = runCli(["train", "--config", fifo, "--out", path.join(dir, "run")], { timeoutMs: 30_000 });
+    assert.equal(config.status, 2, config.stderr);
+    assert.match(config.stderr, /cannot read config file .*pipe\.arrow: it is a FIFO \(named pipe\); expected a YAML file\./);
+  }),
+);
