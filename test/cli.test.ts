@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { runCli } from "./helpers/cli.js";
@@ -127,6 +127,17 @@ test("a reader that closes stdout early (snndt --help | head -1) ends the output
   const [status] = (await once(child, "close")) as [number | null];
   assert.equal(status, 0, stderr);
   assert.doesNotMatch(stderr, /EPIPE/);
+});
+
+test("standard output on a full disk (> /dev/full) is said in one line with exit 1, not an uncaught crash", () => {
+  const full = openSync("/dev/full", "w");
+  try {
+    const res = spawnSync(process.execPath, [SNNDT_BIN, "prepare-dataset", path.join(FIXTURES, "samples", "pendulum-minari.hdf5"), "--inspect", "--json"], { stdio: ["ignore", full, "pipe"], encoding: "utf8" });
+    assert.equal(res.status, 1, res.stderr);
+    assert.equal(res.stderr, "snndt: error: cannot write to standard output (no space left on the device).\n");
+  } finally {
+    closeSync(full);
+  }
 });
 
 test("integer flags are plain decimal digits in every subcommand; a seed list refuses repeats; --env-timeout fits Node's timers", () => {
