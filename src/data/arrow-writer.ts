@@ -17,7 +17,7 @@ import { once } from "node:events";
 import { createHash } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import * as path from "node:path";
-import { makeDirectory, temporarySibling } from "../runtime/fs-atomic.js";
+import { makeDirectory, removeOrphanedTemporaries, temporarySibling } from "../runtime/fs-atomic.js";
 import {
   Bool,
   Field,
@@ -353,8 +353,12 @@ export async function writeStepsArrowHashed(
   checkEpisodes(file, episodes, obsDim, actionSpace);
   const schema = stepsSchema(obsDim, actionSpace, metadata);
 
-  await makeDirectory(path.dirname(path.resolve(file)));
-  const { tmp, release } = temporarySibling(path.resolve(file));
+  // Resolved: the OS would read "missing/.." in a path as a directory that must exist.
+  const target = path.resolve(file);
+  await makeDirectory(path.dirname(target));
+  // A killed writer's hidden temporary of this file goes (collect --out writes here directly).
+  removeOrphanedTemporaries(path.dirname(target), path.basename(target));
+  const { tmp, release } = temporarySibling(target);
   // Hashed on this thread as the bytes stream out: with the CPU's SHA extensions that is cheaper
   // than copying each chunk to a worker.
   const hash = createHash("sha256");
@@ -389,7 +393,7 @@ export async function writeStepsArrowHashed(
     } finally {
       await handle.close();
     }
-    await fs.rename(tmp, file);
+    await fs.rename(tmp, target);
     return hash.digest("hex");
   } catch (err) {
     await fs.rm(tmp, { force: true });

@@ -36,8 +36,10 @@ export class UsageError extends SnndtError {
 const FILE_SYSTEM_PROBLEMS: Record<string, string> = {
   ENOTDIR: "a part of the path is a file, not a directory; choose another path",
   EISDIR: "it is a directory; give a file",
-  EACCES: "permission denied; choose a path you may write, or change its permissions",
-  EPERM: "operation not permitted; choose a path you may write, or change its permissions",
+  EACCES: "permission denied; change its permissions, or choose another path",
+  EPERM: "operation not permitted; change its permissions, or choose another path",
+  ELOOP: "too many levels of symbolic links (a link that leads back to itself?); give a path that resolves",
+  EBUSY: "it is in use (a mount point, or the current directory, cannot be renamed); choose another path",
   EROFS: "the file system is read-only; choose a path on a writable one",
   ENOSPC: "no space left on the device; free some space and run again (a training run continues with --resume)",
   EDQUOT: "the disk quota is exhausted; free some space and run again (a training run continues with --resume)",

@@ -175,8 +175,11 @@ async function writeTemporary(target: string, data: string | Uint8Array): Promis
 }
 
 /** Write a file atomically (temp file + fsync + rename). */
-export async function writeFileAtomic(target: string, data: string | Uint8Array): Promise<void> {
+export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+  // Resolved: the OS would read "missing/.." in a path as a directory that must exist.
+  const target = path.resolve(file);
   await makeDirectory(path.dirname(target));
+  removeOrphanedTemporaries(path.dirname(target), path.basename(target));
   const { tmp, release } = await writeTemporary(target, data);
   try {
     await fs.rename(tmp, target);
@@ -202,7 +205,8 @@ export async function replaceFilesTogether(
   const staged: Array<{ tmp: string; target: string; release: () => void }> = [];
   const madeDirectories: string[][] = [];
   try {
-    for (const { target, data } of files) {
+    for (const { target: file, data } of files) {
+      const target = path.resolve(file);
       const made = await makeDirectory(path.dirname(target));
       madeDirectories.push(made);
       pendingParents.add(made); // an interrupt before the renames leaves no empty directory either
@@ -252,10 +256,11 @@ export async function writeIntoEmptyDirectory<T>(target: string, build: (tmpDir:
  * is removed only after the new one is in place).
  */
 export async function writeDirAtomic<T>(
-  target: string,
+  dir: string,
   build: (tmpDir: string) => Promise<T>,
   options: { replace?: boolean } = {},
 ): Promise<T> {
+  const target = path.resolve(dir);
   const madeParents = await makeDirectory(path.dirname(path.resolve(target)));
   pendingParents.add(madeParents); // an interrupt before the rename leaves no empty parents either
   removeOrphanedTemporaries(path.dirname(path.resolve(target)), path.basename(path.resolve(target)));

@@ -1,12 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { tableFromIPC, type Vector } from "apache-arrow";
 import { writeStepsArrow } from "../../src/data/arrow-writer.js";
 import type { Episode } from "../../src/data/types.js";
 import { InputError } from "../../src/runtime/errors.js";
 import { withTmp } from "./make-files.js";
+import { deadPid } from "../helpers/processes.js";
 
 function episode(length: number, obsDim: number, actWidth: number, flags: { terminated: boolean; truncated: boolean }, base: number): Episode {
   const rewards = Float32Array.from({ length }, (_, t) => base + t);
@@ -98,5 +99,15 @@ test(
     });
     await assert.rejects(writeStepsArrow(file, [a], { kind: "discrete", n: 2 }), /episode 0 step 2 has action 2, expected an integer in \[0, 2\)/);
     assert.deepEqual(readdirSync(dir), []);
+  }),
+);
+
+test(
+  "a steps file's path may pass through a directory that does not exist and back (missing/..); a killed writer's hidden temporary of it goes",
+  withTmp(async (dir) => {
+    const orphan = `.steps.arrow.tmp-${deadPid()}-0badf00d`;
+    writeFileSync(path.join(dir, orphan), "half a file");
+    await writeStepsArrow(path.join(dir, "missing", "..", "steps.arrow"), [episode(2, 2, 1, { terminated: true, truncated: false }, 1)], { kind: "discrete", n: 3 });
+    assert.deepEqual(readdirSync(dir), ["steps.arrow"]);
   }),
 );

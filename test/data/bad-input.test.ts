@@ -6,7 +6,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, symlinkSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { loadDataset, prepareDataset, type ReaderOptions } from "../../src/data/dataset.js";
 import { InputError, SnndtError, UsageError } from "../../src/runtime/errors.js";
@@ -485,5 +485,16 @@ test(
     const config = runCli(["train", "--config", fifo, "--out", path.join(dir, "run")], { timeoutMs: 30_000 });
     assert.equal(config.status, 2, config.stderr);
     assert.match(config.stderr, /cannot read config file .*pipe\.arrow: it is a FIFO \(named pipe\); expected a YAML file\./);
+  }),
+);
+
+test(
+  "a symbolic-link loop given as the data is said as such (exit 1), not an internal error",
+  withTmp(async (dir) => {
+    symlinkSync("loop-b", path.join(dir, "loop-a"));
+    symlinkSync("loop-a", path.join(dir, "loop-b"));
+    const res = runCli(["prepare-dataset", path.join(dir, "loop-a"), "--inspect"]);
+    assert.equal(res.status, 1, res.stderr);
+    assert.match(res.stderr, /^snndt: error: cannot stat \S*loop-a: too many levels of symbolic links \(a link that leads back to itself\?\); give a path that resolves \(ELOOP\)\.$/m);
   }),
 );

@@ -47,6 +47,14 @@ test("writeDirAtomic replaces an existing directory only when asked", async () =
   assert.deepEqual(readdirSync(dir), ["out"]);
 });
 
+test("writeFileAtomic takes a path through a directory that does not exist and back (missing/..), and removes a killed writer's temporary of the file", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "snndt-atomic-"));
+  const orphan = `.f.json.tmp-${deadPid()}-0badf00d`;
+  writeFileSync(path.join(dir, orphan), "half");
+  await writeFileAtomic(path.join(dir, "missing", "..", "f.json"), "{}");
+  assert.deepEqual(readdirSync(dir), ["f.json"]);
+});
+
 test("writeIntoEmptyDirectory fills the directory itself, the last names last; what appears there meanwhile stays, unless it takes an output's name", async () => {
   const dir = mkdtempSync(path.join(tmpdir(), "snndt-atomic-"));
   const target = path.join(dir, "out");
