@@ -8,7 +8,7 @@
  * logged after the checkpoint being resumed, so the resumed run's curve continues exactly where
  * the checkpoint was taken and matches an uninterrupted run.
  */
-import { appendFileSync, existsSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { InputError } from "../runtime/errors.js";
 import { makeDirectory, writeFileAtomic } from "../runtime/fs-atomic.js";
@@ -70,13 +70,15 @@ export class MetricsWriter {
     await makeDirectory(runDir);
     const writer = new MetricsWriter(runDir, layers);
     const header = writer.columns.join(",");
-    if (existsSync(writer.csvPath)) {
-      const found = readFileSync(writer.csvPath, "utf8").split("\n", 1)[0] ?? "";
+    const text = existsSync(writer.csvPath) ? readFileSync(writer.csvPath, "utf8") : null;
+    // A header cut short (a full disk as the run began) holds no row yet: written again.
+    if (text !== null && !(!text.includes("\n") && header.startsWith(text))) {
+      const found = text.split("\n", 1)[0] ?? "";
       if (found !== header) {
         throw new InputError(`${writer.csvPath} has the columns "${found}", but this run writes "${header}"; resume with the same model, or use a new --out.`);
       }
     } else {
-      appendFileSync(writer.csvPath, header + "\n");
+      writeFileSync(writer.csvPath, header + "\n");
     }
     if (!existsSync(writer.jsonlPath)) appendFileSync(writer.jsonlPath, "");
     return writer;

@@ -69,3 +69,19 @@ test("a resumed run with other columns, or a corrupt metrics file, is a clear er
   assert.throws(() => readMetrics(runDir()), /metrics\.jsonl: no such file/);
   await assert.rejects(MetricsWriter.open(dir, { spikeLayers: ["a,b"] }), /cannot go in a CSV header/);
 });
+
+test("a header cut short as the run began (a full disk: an empty or partial metrics.csv) is written again, not taken for other columns", async () => {
+  for (const cut of ["", "step,ep"]) {
+    const dir = runDir();
+    writeFileSync(path.join(dir, "metrics.csv"), cut);
+    const writer = await MetricsWriter.open(dir, { spikeLayers: ["l0"] });
+    writer.append({ step: 1 });
+    const lines = readFileSync(path.join(dir, "metrics.csv"), "utf8").split("\n");
+    assert.match(lines[0]!, /^step,.*,spike_rate\.l0$/);
+    assert.match(lines[1]!, /^1,/);
+  }
+  // A complete header of other columns is still refused.
+  const other = runDir();
+  writeFileSync(path.join(other, "metrics.csv"), "step,loss\n");
+  await assert.rejects(MetricsWriter.open(other, { spikeLayers: [] }), /metrics\.csv has the columns "step,loss"/);
+});
