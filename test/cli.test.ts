@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { closeSync, existsSync, mkdtempSync, openSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { runCli } from "./helpers/cli.js";
@@ -91,6 +91,18 @@ test("--quiet never shows what a stricter --log-level hides; a --log-file below 
   assert.equal(full.status, 0, full.stderr);
   assert.equal((full.stderr.match(/warning: cannot write the log file \/dev\/full \(--log-file\): ENOSPC/g) ?? []).length, 1, full.stderr);
   assert.equal(existsSync(path.join(out, "manifest.json")), true);
+
+  // Records are appended: a file that is no log (the command's own input, named by a slip) is refused
+  // untouched, a log written before is appended to.
+  const config = path.join(dir, "my.yaml");
+  writeFileSync(config, "seed: 3\n");
+  const slip = runCli(["--log-file", config, "prepare-dataset", sample, "--out", path.join(dir, "d")]);
+  assert.equal(slip.status, 2, slip.stderr);
+  assert.match(slip.stderr, /snndt: error: --log-file .*my\.yaml exists and is no log \(its first line is not a JSON log record\); records are appended, which would change it: choose another --log-file\./);
+  assert.equal(readFileSync(config, "utf8"), "seed: 3\n");
+  const log = path.join(dir, "log.jsonl");
+  for (const name of ["e", "f"]) assert.equal(runCli(["--log-file", log, "prepare-dataset", sample, "--out", path.join(dir, name)]).status, 0);
+  assert.equal(readFileSync(log, "utf8").split("\n").filter((line) => line.includes("dropped the last 100 steps")).length, 2);
 });
 
 test("a directory the file system will not make (procfs answers mkdir with ENOENT) is an error, not an endless loop", () => {

@@ -4,7 +4,7 @@
  */
 import { Command, Option } from "commander";
 import { pino } from "pino";
-import { createLoggers, LOG_LEVELS, type LogLevel } from "../runtime/logging.js";
+import { createLoggers, ForeignLogFileError, LOG_LEVELS, type LogLevel } from "../runtime/logging.js";
 import { createProgressFactory, progressEnabled } from "../runtime/progress.js";
 import { backendMemoryError, fileSystemError, INTERRUPTED_EXIT_CODE, SnndtError, UsageError } from "../runtime/errors.js";
 import { SNNDT_VERSION } from "../runtime/version.js";
@@ -127,7 +127,7 @@ export async function main(argv: string[]): Promise<number> {
 
 /** The structured log keeps the failure too; stderr already has the readable paragraph. */
 function logFailureToFile(logFile: string | undefined, err: unknown): void {
-  if (!logFile) return;
+  if (!logFile || err instanceof ForeignLogFileError) return;
   try {
     // No mkdir here: the logger made the directory, and where it could not, Node's recursive mkdir may never return.
     pino(pino.destination({ dest: logFile, sync: true })).error({ err }, "command failed");

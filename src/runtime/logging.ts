@@ -4,9 +4,10 @@
  */
 import { pino, multistream, type Logger, type Level, type StreamEntry } from "pino";
 import pretty from "pino-pretty";
-import { fileSystemError, SnndtError } from "./errors.js";
+import { fileSystemError, SnndtError, UsageError } from "./errors.js";
 import { makeDirectorySync } from "./fs-atomic.js";
 import * as path from "node:path";
+import { closeSync, openSync, readSync, statSync } from "node:fs";
 
 export type { Logger };
 
@@ -72,8 +73,10 @@ function logFileStream(file: string): { write(line: string): void } {
   let destination: ReturnType<typeof pino.destination>;
   try {
     makeDirectorySync(path.dirname(path.resolve(file)));
+    refuseForeignLogFile(file);
     destination = pino.destination({ dest: file, sync: true });
   } catch (err) {
+    if (err instanceof ForeignLogFileError) throw err;
     const known = fileSystemError(err);
     throw new SnndtError(`cannot open the log file ${file} (--log-file): ${known ? known.message : `${(err as Error).message}.`}`);
   }
@@ -89,6 +92,36 @@ function logFileStream(file: string): { write(line: string): void } {
       }
     },
   };
+}
+
+/** An existing --log-file that is no log: refused untouched (the failure is not logged to it either). */
+export class ForeignLogFileError extends UsageError {}
+
+/**
+ * Records are appended, so an existing file must be a log: one that is not (the command's own config
+ * or data, named by a slip) would be changed, and no longer read.
+ */
+function refuseForeignLogFile(file: string): void {
+  const stat = statSync(file, { throwIfNoEntry: false });
+  if (!stat?.isFile() || stat.size === 0) return;
+  const head = Buffer.alloc(Math.min(stat.size, 4096));
+  const fd = openSync(file, "r");
+  try {
+    readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const firstLine = head.toString("utf8").split("\n", 1)[0]!;
+  let record: unknown = null;
+  try {
+    record = JSON.parse(firstLine);
+  } catch {
+    // not JSON: refused below
+  }
+  const isLog = typeof record === "object" && record !== null && "level" in record && "time" in record;
+  if (!isLog) {
+    throw new ForeignLogFileError(`--log-file ${file} exists and is no log (its first line is not a JSON log record); records are appended, which would change it: choose another --log-file.`);
+  }
 }
 
 /** A logger that drops everything (tests and library use). */
