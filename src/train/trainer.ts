@@ -14,7 +14,7 @@
  * "dropout", "validation"); the streams' states travel with each checkpoint, so a resumed run
  * reproduces the uninterrupted run's loss curve exactly on the same backend.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { tf, type BackendInfo } from "../runtime/backend.js";
 import { writeFileAtomic } from "../runtime/fs-atomic.js";
@@ -302,6 +302,17 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   // A new run's config comes first: a directory with metrics but no config could be neither resumed nor reused.
   if (!request.resume) await writeResolvedConfig(runDir, config);
   const metrics = await MetricsWriter.open(runDir, { spikeLayers: spikingLayerNames(modelConfig) });
+  // The run directory, as it is now: one moved or removed while training would otherwise be made
+  // again piecemeal by the next write, the run split in two.
+  const runDirectory = statSync(runDir);
+  const checkRunDirectory = (): void => {
+    const now = statSync(runDir, { throwIfNoEntry: false });
+    if (now?.ino === runDirectory.ino && now.dev === runDirectory.dev) return;
+    throw new InputError(
+      `${runDir} was moved or removed while the run trained (found at step ${step}); nothing more was written. ` +
+        `If it was moved, move it back and continue with --resume ${runDir}.`,
+    );
+  };
   if (request.resume && !resumeFrom) {
     // Stopped before its first checkpoint: nothing to restore, and every random choice comes from
     // the seed, so starting over from step 0 makes the same run.
@@ -367,6 +378,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   let lastCheckpoint = "";
   const onSchedule = (s: number): boolean => s % config.train.checkpoint_every === 0 || s === config.train.steps;
   const saveStep = async (): Promise<void> => {
+    checkRunDirectory();
     const dir = checkpointDir(runDir, step);
     await saveCheckpoint(dir, { parameters: model, optimizer, state: await checkpointState() });
     await writeFileAtomic(path.join(dir, ELAPSED_FILE), JSON.stringify({ seconds: earlierSeconds + (Date.now() - started) / 1000 }) + "\n");
@@ -428,6 +440,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
         if (bestValLoss === null || validation.loss < bestValLoss) {
           bestValLoss = validation.loss;
           bestValStep = step;
+          checkRunDirectory();
           await saveCheckpoint(checkpointDir(runDir, "best"), { parameters: model, optimizer, state: await checkpointState() });
           logger.info({ step, valLoss: validation.loss }, "new best validation loss: checkpoints/best updated");
         }
@@ -463,6 +476,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
           row.val_accuracy = validation.accuracy;
           row.spike_rate = validation.spikeRates;
         }
+        checkRunDirectory();
         metrics.append(row);
         // No bar (no terminal: CI, nohup, a pipe): each metrics row is a log line, so long training shows progress.
         context.barLogger.info({ step, of: config.train.steps, trainLoss: row.train_loss, stepsPerSecond }, "training");
@@ -504,6 +518,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
     wallSeconds: earlierSeconds + (Date.now() - started) / 1000,
   };
   if (!interrupted) {
+    checkRunDirectory();
     await metrics.writeSummary({
       ...result,
       configHash: hash,

@@ -408,6 +408,24 @@ test("config errors name the key, the valid ones and the closest match", () => {
   assert.match(notRun.stderr, /is not a snndt run directory: config\.resolved\.yaml is missing\./);
 });
 
+test("a run directory moved away while it trains stops the run (exit 1) instead of being made again piecemeal at the old path", async () => {
+  const parent = tmp("moved");
+  const out = path.join(parent, "run");
+  const child = spawn(process.execPath, [SNNDT_BIN, "-q", "train", "--out", out, ...TINY, "--set", "train.steps=5000", "--set", "train.checkpoint_every=5", "--set", "train.eval_every=5"], { stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  const closed = new Promise<number | null>((resolve) => child.on("close", resolve));
+  // Moved once its first checkpoint is in place.
+  while (!existsSync(path.join(out, "checkpoints", "step-5"))) await new Promise((wait) => setTimeout(wait, 50));
+  renameSync(out, path.join(parent, "moved"));
+  const status = await closed;
+  assert.equal(status, 1, stderr);
+  assert.match(stderr, /snndt: error: .*run was moved or removed while the run trained \(found at step \d+\); nothing more was written\. If it was moved, move it back and continue with --resume .*run\./);
+  assert.equal(existsSync(out), false, "nothing is made again at the old path");
+  // The run stays whole where it went, to be moved back and resumed.
+  for (const entry of ["config.resolved.yaml", "metrics.csv", path.join("checkpoints", "step-5")]) assert.ok(existsSync(path.join(parent, "moved", entry)), entry);
+});
+
 test("a dataset whose episodes outgrow model.max_ep_len is refused before training", () => {
   // For a built-in eval.env, as too short for the environment (a config error)...
   const builtIn = runCli(["train", "--out", path.join(tmp("maxep"), "x"), ...TINY, "--set", "model.max_ep_len=100"]);
