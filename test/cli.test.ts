@@ -141,6 +141,14 @@ test("a reader that closes stdout early (snndt --help | head -1) ends the output
   assert.doesNotMatch(stderr, /EPIPE/);
 });
 
+test("an output directory that cannot be written is refused before the work (collect plays nothing)", () => {
+  // procfs refuses writes to a process's directory, also to root (EPERM; EACCES for others).
+  const res = runCli(["collect", "--env", "CartPole-v1", "--episodes", "2", "--out", "/proc/self/c.arrow"]);
+  assert.equal(res.status, 1, res.stderr);
+  assert.match(res.stderr, /^snndt: error: cannot access \/proc\/self: (operation not permitted|permission denied); change its permissions, or choose another path \((EPERM|EACCES)\)\.$/m);
+  assert.doesNotMatch(res.stderr, /collecting/);
+});
+
 test("standard output on a full disk (> /dev/full) is said in one line with exit 1, not an uncaught crash", () => {
   const full = openSync("/dev/full", "w");
   try {

@@ -3,7 +3,7 @@
  * place only when complete, so an error or a crash never leaves a half-written file or directory.
  */
 import { randomBytes } from "node:crypto";
-import { promises as fs, closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from "node:fs";
+import { promises as fs, accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { SnndtError } from "./errors.js";
 
@@ -20,6 +20,17 @@ export function specialFileKind(file: string): string | null {
   if (stat.isBlockDevice()) return "a block device";
   if (stat.isSocket()) return "a socket";
   return "not a regular file";
+}
+
+/**
+ * Refuse, before any work, an output directory that cannot be written: the nearest directory that
+ * exists at or above `dir` must be writable (a read-only file system or a denied permission would
+ * otherwise show only when the work is done and its result is written).
+ */
+export function checkWritableDirectory(dir: string): void {
+  let existing = path.resolve(dir);
+  while (!existsSync(existing) && path.dirname(existing) !== existing) existing = path.dirname(existing);
+  accessSync(existing, constants.W_OK);
 }
 
 /** The nearest existing path at or above `dir` when it is not a directory (so `dir` cannot be made), else null. */

@@ -5,7 +5,7 @@ import { Option } from "commander";
 import type { RunContext } from "../../runtime/context.js";
 import { counted, printResult } from "../output.js";
 import { UsageError } from "../../runtime/errors.js";
-import { fileOnPath } from "../../runtime/fs-atomic.js";
+import { checkWritableDirectory, fileOnPath } from "../../runtime/fs-atomic.js";
 import { MAX_SEED } from "../../runtime/rng.js";
 import { parseInteger } from "../numbers.js";
 import { collectEpisodes, writeCollection, type CollectSummary, type ReturnStats } from "../../eval/collect.js";
@@ -47,6 +47,7 @@ export function registerCollect(program: Command, context: () => RunContext): vo
       if (existsSync(flags.out) && statSync(flags.out).isDirectory()) {
         throw new UsageError(`--out ${flags.out} is a directory; expected the Arrow file to write (e.g. ${path.join(flags.out, `${flags.env.toLowerCase()}.arrow`)}).`);
       }
+      checkWritableDirectory(path.dirname(path.resolve(flags.out)));
       if (existsSync(flags.out) && !flags.force) {
         throw new UsageError(`${flags.out} already exists; pass --force to overwrite it`);
       }

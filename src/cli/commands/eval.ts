@@ -7,7 +7,7 @@ import { UsageError } from "../../runtime/errors.js";
 import { MAX_SEED } from "../../runtime/rng.js";
 import { parseInteger, parseIntegerList, parseNumber } from "../numbers.js";
 import { BACKEND_CHOICES, selectBackend, type BackendChoice } from "../../runtime/backend.js";
-import { fileOnPath } from "../../runtime/fs-atomic.js";
+import { checkWritableDirectory, fileOnPath } from "../../runtime/fs-atomic.js";
 import { DEFAULT_ENERGY } from "../../eval/energy.js";
 import { DEFAULT_LATENCY_DECISIONS, DEFAULT_STATS_EVERY, evaluate, type EvalRequest } from "../../eval/evaluate.js";
 import { EVAL_DIR, EVAL_JSON, RESOLVED_CONFIG_FILE, TRAJECTORIES_FILE } from "../../train/run-layout.js";
@@ -162,6 +162,7 @@ Examples:
       if (blocking) throw new UsageError(`--out ${options.out}: ${blocking} is a file; an evaluation writes a directory (choose another --out).`);
       // A run's own evaluation directories (eval, eval-offline, eval-<checkpoint>, the results suite's eval-sweep) hold
       // only what evaluations wrote; an interrupted one may have left its files there without eval.json.
+      checkWritableDirectory(outDir);
       const ownEvalDir = path.basename(outDir).startsWith(EVAL_DIR) && existsSync(path.join(path.dirname(outDir), RESOLVED_CONFIG_FILE));
       const foreign = options.out === undefined || ownEvalDir ? [] : foreignEvalOutputs(outDir, settings.trajectories === true);
       if (foreign.length > 0) {
