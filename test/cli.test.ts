@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { runCli } from "./helpers/cli.js";
@@ -98,11 +98,26 @@ test("--quiet never shows what a stricter --log-level hides; a --log-file below 
   writeFileSync(config, "seed: 3\n");
   const slip = runCli(["--log-file", config, "prepare-dataset", sample, "--out", path.join(dir, "d")]);
   assert.equal(slip.status, 2, slip.stderr);
-  assert.match(slip.stderr, /snndt: error: --log-file .*my\.yaml exists and is no log \(its first line is not a JSON log record\); records are appended, which would change it: choose another --log-file\./);
+  assert.match(slip.stderr, /snndt: error: --log-file .*my\.yaml exists and is no log \(its first line is not a JSON record\); records are appended, which would change it: choose another --log-file\./);
   assert.equal(readFileSync(config, "utf8"), "seed: 3\n");
   const log = path.join(dir, "log.jsonl");
   for (const name of ["e", "f"]) assert.equal(runCli(["--log-file", log, "prepare-dataset", sample, "--out", path.join(dir, name)]).status, 0);
   assert.equal(readFileSync(log, "utf8").split("\n").filter((line) => line.includes("dropped the last 100 steps")).length, 2);
+  // Logs it cannot tell from others are appended to: another tool's JSON lines, a first record cut
+  // short (a full disk), /dev/stderr (which may lead to a shell's redirect file).
+  const others = [path.join(dir, "winston.log"), path.join(dir, "torn.log")];
+  writeFileSync(others[0]!, '{"level":"info","message":"job started"}\n');
+  writeFileSync(others[1]!, '{"level":30,"time":17966794');
+  for (const [i, other] of others.entries()) assert.equal(runCli(["--log-file", other, "prepare-dataset", sample, "--out", path.join(dir, `g${i}`)]).status, 0, other);
+  const jobLog = path.join(dir, "job.log");
+  writeFileSync(jobLog, "job started\n");
+  const jobFd = openSync(jobLog, "a");
+  try {
+    const toJobLog = spawnSync(process.execPath, [SNNDT_BIN, "--log-file", "/dev/stderr", "prepare-dataset", sample, "--out", path.join(dir, "h")], { stdio: ["ignore", "pipe", jobFd], env: { ...process.env, CI: "true" } });
+    assert.equal(toJobLog.status, 0, readFileSync(jobLog, "utf8"));
+  } finally {
+    closeSync(jobFd);
+  }
 });
 
 test("a directory the file system will not make (procfs answers mkdir with ENOENT) is an error, not an endless loop", () => {
@@ -145,8 +160,21 @@ test("an output directory that cannot be written is refused before the work (col
   // procfs refuses writes to a process's directory, also to root (EPERM; EACCES for others).
   const res = runCli(["collect", "--env", "CartPole-v1", "--episodes", "2", "--out", "/proc/self/c.arrow"]);
   assert.equal(res.status, 1, res.stderr);
-  assert.match(res.stderr, /^snndt: error: cannot access \/proc\/self: (operation not permitted|permission denied); change its permissions, or choose another path \((EPERM|EACCES)\)\.$/m);
+  assert.match(res.stderr, /^snndt: error: cannot write into \/proc\/self: cannot access \/proc\/self: (operation not permitted|permission denied); change its permissions, or choose another path \((EPERM|EACCES)\)\.$/m);
   assert.doesNotMatch(res.stderr, /collecting/);
+});
+
+test("collect checks the path it writes: --out link/../c.arrow is c.arrow beside the link, refused without --force when it exists", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "snndt-cli-"));
+  const cwd = path.join(dir, "cwd");
+  mkdirSync(path.join(dir, "elsewhere", "deep"), { recursive: true });
+  mkdirSync(cwd);
+  symlinkSync(path.join(dir, "elsewhere", "deep"), path.join(cwd, "link"));
+  writeFileSync(path.join(cwd, "c.arrow"), "PRECIOUS");
+  const res = runCli(["collect", "--env", "CartPole-v1", "--episodes", "1", "--out", "link/../c.arrow"], { cwd });
+  assert.equal(res.status, 2, res.stderr);
+  assert.match(res.stderr, /link\/\.\.\/c\.arrow already exists; pass --force to overwrite it/);
+  assert.equal(readFileSync(path.join(cwd, "c.arrow"), "utf8"), "PRECIOUS");
 });
 
 test("standard output on a full disk (> /dev/full) is said in one line with exit 1, not an uncaught crash", () => {

@@ -95,7 +95,7 @@ export async function main(argv: string[]): Promise<number> {
   // A reader that leaves early (`snndt --help | head -1`) ends what stdout shows, not the command.
   process.stdout.on("error", (err: NodeJS.ErrnoException) => {
     if (err.code === "EPIPE") return;
-    // A full disk or a closed descriptor behind a redirect: said, not an uncaught crash (exit 7).
+    // A full disk behind a redirect: said, not an uncaught crash (exit 7).
     stopProgress();
     const why = err.code === "ENOSPC" ? "no space left on the device" : (err.code ?? err.message);
     process.stderr.write(`snndt: error: cannot write to standard output (${why}).\n`);

@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { promises as fs, accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, rmSync, statSync } from "node:fs";
 import * as path from "node:path";
-import { SnndtError } from "./errors.js";
+import { fileSystemError, SnndtError } from "./errors.js";
 
 /**
  * What an existing path is, when it is neither a regular file nor a directory ("a FIFO (named
@@ -30,7 +30,13 @@ export function specialFileKind(file: string): string | null {
 export function checkWritableDirectory(dir: string): void {
   let existing = path.resolve(dir);
   while (!existsSync(existing) && path.dirname(existing) !== existing) existing = path.dirname(existing);
-  accessSync(existing, constants.W_OK);
+  try {
+    accessSync(existing, constants.W_OK);
+  } catch (err) {
+    const known = fileSystemError(err);
+    if (!known) throw err;
+    throw new SnndtError(`cannot write into ${dir}: ${known.message}`);
+  }
 }
 
 /** The nearest existing path at or above `dir` when it is not a directory (so `dir` cannot be made), else null. */

@@ -99,29 +99,40 @@ export class ForeignLogFileError extends UsageError {}
 
 /**
  * Records are appended, so an existing file must be a log: one that is not (the command's own config
- * or data, named by a slip) would be changed, and no longer read.
+ * or data, named by a slip) would be changed, and no longer read. A log is a file whose first line
+ * is a JSON object (snndt's records, or another tool's), or opens one that was cut short. Paths
+ * under /dev and /proc are streams (/dev/stderr may lead to a shell's redirect file), and a file
+ * that cannot be read (a write-only log) cannot be told: both are appended to as asked.
  */
 function refuseForeignLogFile(file: string): void {
+  const resolved = path.resolve(file);
+  if (resolved.startsWith("/dev/") || resolved.startsWith("/proc/")) return;
   const stat = statSync(file, { throwIfNoEntry: false });
   if (!stat?.isFile() || stat.size === 0) return;
-  const head = Buffer.alloc(Math.min(stat.size, 4096));
-  const fd = openSync(file, "r");
+  let head: string;
   try {
-    readSync(fd, head, 0, head.length, 0);
-  } finally {
-    closeSync(fd);
+    const bytes = Buffer.alloc(Math.min(stat.size, 65_536));
+    const fd = openSync(file, "r");
+    try {
+      readSync(fd, bytes, 0, bytes.length, 0);
+    } finally {
+      closeSync(fd);
+    }
+    head = bytes.toString("utf8").replace(/^\uFEFF/, "");
+  } catch {
+    return;
   }
-  const firstLine = head.toString("utf8").split("\n", 1)[0]!;
+  const newline = head.indexOf("\n");
+  const firstLine = newline === -1 ? head : head.slice(0, newline);
+  if (newline === -1 && firstLine.trimStart().startsWith("{")) return;
   let record: unknown = null;
   try {
     record = JSON.parse(firstLine);
   } catch {
     // not JSON: refused below
   }
-  const isLog = typeof record === "object" && record !== null && "level" in record && "time" in record;
-  if (!isLog) {
-    throw new ForeignLogFileError(`--log-file ${file} exists and is no log (its first line is not a JSON log record); records are appended, which would change it: choose another --log-file.`);
-  }
+  if (typeof record === "object" && record !== null && !Array.isArray(record)) return;
+  throw new ForeignLogFileError(`--log-file ${file} exists and is no log (its first line is not a JSON record); records are appended, which would change it: choose another --log-file.`);
 }
 
 /** A logger that drops everything (tests and library use). */

@@ -17,7 +17,6 @@ import * as path from "node:path";
 import YAML, { LineCounter, YAMLParseError, isMap, isScalar, type Document, type Node as YamlNode } from "yaml";
 import type { BackendChoice } from "../runtime/backend.js";
 import { UsageError } from "../runtime/errors.js";
-import { specialFileKind } from "../runtime/fs-atomic.js";
 import { writeFileAtomic } from "../runtime/fs-atomic.js";
 import { MAX_SEED } from "../runtime/rng.js";
 import { PACKAGE_ROOT } from "../runtime/version.js";
@@ -520,8 +519,6 @@ function displayPath(file: string): string {
 function readYamlLayer(file: string): { layer: Plain; source: LayerSource } {
   const label = displayPath(file);
   let text: string;
-  const special = specialFileKind(file);
-  if (special) throw new UsageError(`cannot read config file ${label}: it is ${special}; expected a YAML file.`);
   try {
     text = readFileSync(file, "utf8");
   } catch (err) {

@@ -14,7 +14,7 @@
  * "dropout", "validation"); the streams' states travel with each checkpoint, so a resumed run
  * reproduces the uninterrupted run's loss curve exactly on the same backend.
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import { tf, type BackendInfo } from "../runtime/backend.js";
 import { writeFileAtomic } from "../runtime/fs-atomic.js";
@@ -302,12 +302,11 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   // A new run's config comes first: a directory with metrics but no config could be neither resumed nor reused.
   if (!request.resume) await writeResolvedConfig(runDir, config);
   const metrics = await MetricsWriter.open(runDir, { spikeLayers: spikingLayerNames(modelConfig) });
-  // The run directory, as it is now: one moved or removed while training would otherwise be made
-  // again piecemeal by the next write, the run split in two.
-  const runDirectory = statSync(runDir);
+  // A run directory moved or removed while training would otherwise be made again piecemeal by the
+  // next write, the run split in two. Told by its config, written first (not by the directory's
+  // inode, which a FUSE mount may change at any time).
   const checkRunDirectory = (): void => {
-    const now = statSync(runDir, { throwIfNoEntry: false });
-    if (now?.ino === runDirectory.ino && now.dev === runDirectory.dev) return;
+    if (existsSync(path.join(runDir, RESOLVED_CONFIG_FILE))) return;
     throw new InputError(
       `${runDir} was moved or removed while the run trained (found at step ${step}); nothing more was written. ` +
         `If it was moved, move it back and continue with --resume ${runDir}.`,

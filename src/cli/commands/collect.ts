@@ -42,13 +42,15 @@ export function registerCollect(program: Command, context: () => RunContext): vo
       makeEnv(flags.env); // an unknown id fails here, before anything is played
       // The output is checked before anything is played, too.
       if (flags.out.trim() === "") throw new UsageError("--out is empty; expected the Arrow file to write");
-      const blocking = fileOnPath(path.dirname(path.resolve(flags.out)));
+      // One path for the checks and the write: resolved as the writer resolves it ("link/.." by its text).
+      const out = path.resolve(flags.out);
+      const blocking = fileOnPath(path.dirname(out));
       if (blocking) throw new UsageError(`--out ${flags.out}: ${blocking} is a file; the output's directory cannot be made (choose another --out).`);
-      if (existsSync(flags.out) && statSync(flags.out).isDirectory()) {
+      if (existsSync(out) && statSync(out).isDirectory()) {
         throw new UsageError(`--out ${flags.out} is a directory; expected the Arrow file to write (e.g. ${path.join(flags.out, `${flags.env.toLowerCase()}.arrow`)}).`);
       }
-      checkWritableDirectory(path.dirname(path.resolve(flags.out)));
-      if (existsSync(flags.out) && !flags.force) {
+      checkWritableDirectory(path.dirname(out));
+      if (existsSync(out) && !flags.force) {
         throw new UsageError(`${flags.out} already exists; pass --force to overwrite it`);
       }
       ctx.logger.info({ env: flags.env, policy: flags.policy, episodes, seed, out: flags.out }, "collecting");
@@ -64,7 +66,7 @@ export function registerCollect(program: Command, context: () => RunContext): vo
         onEpisode: (done, lastReturn) => bar.update(done, { last: formatNumber(lastReturn) }),
       });
       bar.stop();
-      await writeCollection(flags.out, result);
+      await writeCollection(out, result);
       const { random, expert } = referenceReturns(flags.env);
       const normalisedScore = (100 * (result.summary.returns.mean - random)) / (expert - random);
       printResult(ctx, formatSummary(result.summary, flags.out, normalisedScore));

@@ -160,9 +160,9 @@ Examples:
         throw new UsageError(`${outDir} is a file; eval writes its outputs to the directory <run>/eval (<run>/eval-<checkpoint> for another checkpoint; eval-offline in their place with --offline) by default (choose another --out).`);
       }
       if (blocking) throw new UsageError(`--out ${options.out}: ${blocking} is a file; an evaluation writes a directory (choose another --out).`);
+      checkWritableDirectory(outDir);
       // A run's own evaluation directories (eval, eval-offline, eval-<checkpoint>, the results suite's eval-sweep) hold
       // only what evaluations wrote; an interrupted one may have left its files there without eval.json.
-      checkWritableDirectory(outDir);
       const ownEvalDir = path.basename(outDir).startsWith(EVAL_DIR) && existsSync(path.join(path.dirname(outDir), RESOLVED_CONFIG_FILE));
       const foreign = options.out === undefined || ownEvalDir ? [] : foreignEvalOutputs(outDir, settings.trajectories === true);
       if (foreign.length > 0) {
