@@ -252,9 +252,9 @@ async function readHashed(
 
 /**
  * Refuse an output that would lose something; else say what is there: nothing, an empty directory
- * (filled as it is, no --force needed) or a prepared dataset to replace. `--force` replaces only what prepare-dataset itself wrote (a directory
- * holding nothing but the manifest and the steps file), and never the input or a directory holding
- * it: a user's file is never deleted.
+ * (filled as it is, no --force needed) or a prepared dataset to replace. `--force` replaces only
+ * what prepare-dataset itself wrote (a directory holding nothing but the manifest and the steps
+ * file), and never the input or a directory holding it: a user's file is never deleted.
  */
 function checkOutput(input: string, outDir: string, force: boolean): "new" | "empty" | "replace" {
   const out = path.resolve(outDir);
