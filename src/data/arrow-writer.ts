@@ -17,7 +17,7 @@ import { once } from "node:events";
 import { createHash } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import * as path from "node:path";
-import { makeDirectory, removeOrphanedTemporaries, temporarySibling } from "../runtime/fs-atomic.js";
+import { makeDirectory, temporarySibling } from "../runtime/fs-atomic.js";
 import {
   Bool,
   Field,
@@ -356,8 +356,6 @@ export async function writeStepsArrowHashed(
   // Resolved: the OS would read "missing/.." in a path as a directory that must exist.
   const target = path.resolve(file);
   await makeDirectory(path.dirname(target));
-  // A killed writer's hidden temporary of this file goes (collect --out writes here directly).
-  removeOrphanedTemporaries(path.dirname(target), path.basename(target));
   const { tmp, release } = temporarySibling(target);
   // Hashed on this thread as the bytes stream out: with the CPU's SHA extensions that is cheaper
   // than copying each chunk to a worker.

@@ -28,8 +28,7 @@ export function specialFileKind(file: string): string | null {
  * otherwise show only when the work is done and its result is written).
  */
 export function checkWritableDirectory(dir: string): void {
-  let existing = path.resolve(dir);
-  while (!existsSync(existing) && path.dirname(existing) !== existing) existing = path.dirname(existing);
+  const existing = nearestExisting(path.resolve(dir));
   try {
     accessSync(existing, constants.W_OK);
   } catch (err) {
@@ -39,12 +38,16 @@ export function checkWritableDirectory(dir: string): void {
   }
 }
 
+/** The nearest path at or above `p` that exists (the root, or ".", at the latest). */
+function nearestExisting(p: string): string {
+  while (!existsSync(p) && path.dirname(p) !== p) p = path.dirname(p);
+  return p;
+}
+
 /** The nearest existing path at or above `dir` when it is not a directory (so `dir` cannot be made), else null. */
 export function fileOnPath(dir: string): string | null {
-  for (let p = dir; ; p = path.dirname(p)) {
-    if (existsSync(p)) return statSync(p).isDirectory() ? null : p;
-    if (path.dirname(p) === p) return null;
-  }
+  const existing = nearestExisting(dir);
+  return existsSync(existing) && !statSync(existing).isDirectory() ? existing : null;
 }
 
 /**
@@ -154,9 +157,11 @@ export function removeOrphanedTemporaries(dir: string, name?: string): void {
 
 /**
  * A hidden temporary name beside `target`, registered for removal at exit until `release` is
- * called. Create it synchronously (the exit removal must not run while its creation is in flight).
+ * called; a killed writer's temporaries of the same target go first. Create it synchronously (the
+ * exit removal must not run while its creation is in flight).
  */
 export function temporarySibling(target: string): { tmp: string; release: () => void } {
+  removeOrphanedTemporaries(path.dirname(target), path.basename(target));
   const tmp = hiddenSibling(target);
   pendingTemps.add(tmp);
   return { tmp, release: () => pendingTemps.delete(tmp) };
@@ -196,7 +201,6 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
   // Resolved: the OS would read "missing/.." in a path as a directory that must exist.
   const target = path.resolve(file);
   await makeDirectory(path.dirname(target));
-  removeOrphanedTemporaries(path.dirname(target), path.basename(target));
   const { tmp, release } = await writeTemporary(target, data);
   try {
     await fs.rename(tmp, target);
@@ -227,7 +231,6 @@ export async function replaceFilesTogether(
       const made = await makeDirectory(path.dirname(target));
       madeDirectories.push(made);
       pendingParents.add(made); // an interrupt before the renames leaves no empty directory either
-      removeOrphanedTemporaries(path.dirname(target), path.basename(target)); // a killed writer's
       staged.push({ ...(await writeTemporary(target, data)), target });
     }
     for (const file of options.removeFirst ?? []) rmSync(file, { force: true });
@@ -278,16 +281,15 @@ export async function writeDirAtomic<T>(
   options: { replace?: boolean } = {},
 ): Promise<T> {
   const target = path.resolve(dir);
-  const madeParents = await makeDirectory(path.dirname(path.resolve(target)));
+  const madeParents = await makeDirectory(path.dirname(target));
   pendingParents.add(madeParents); // an interrupt before the rename leaves no empty parents either
-  removeOrphanedTemporaries(path.dirname(path.resolve(target)), path.basename(path.resolve(target)));
-  const { tmp, release } = temporarySibling(path.resolve(target));
+  const { tmp, release } = temporarySibling(target);
   mkdirSync(tmp);
   try {
     const result = await build(tmp);
     if (existsSync(target)) {
       if (!options.replace) throw new SnndtError(`${target} appeared while it was being written (another snndt writing the same output?); it was left as it is and nothing was written there.`);
-      const old = hiddenSibling(path.resolve(target));
+      const old = hiddenSibling(target);
       // Back to back, synchronously: no interrupt can run between them and leave no target at all.
       renameSync(target, old);
       renameSync(tmp, target);
