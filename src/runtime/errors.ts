@@ -41,8 +41,8 @@ const FILE_SYSTEM_PROBLEMS: Record<string, string> = {
   ELOOP: "too many levels of symbolic links (a link that leads back to itself?); give a path that resolves",
   EBUSY: "it is in use (a mount point, or the current directory, cannot be renamed); choose another path",
   EROFS: "the file system is read-only; choose a path on a writable one",
-  ENOSPC: "no space left on the device; free some space and run again (a training run continues with --resume)",
-  EDQUOT: "the disk quota is exhausted; free some space and run again (a training run continues with --resume)",
+  ENOSPC: "no space left on the device; free some space and try again",
+  EDQUOT: "the disk quota is exhausted; free some space and try again",
   ENAMETOOLONG: "the name is too long; choose a shorter path",
 };
 
@@ -58,6 +58,12 @@ export function fileSystemError(err: unknown): SnndtError | null {
   // rename names its source first; the destination is the path the user chose.
   const where = e.dest ?? e.path;
   return new SnndtError(`${where ? `cannot ${e.syscall ?? "use"} ${where}` : `a ${e.syscall ?? "file-system"} call failed`}: ${problem} (${e.code}).`);
+}
+
+/** A full disk or an exhausted quota: the work stopped for want of space, and can go on once there is some. */
+export function outOfSpace(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === "ENOSPC" || code === "EDQUOT";
 }
 
 /** Exit code for a run stopped by SIGINT/SIGTERM (128 + SIGINT), the shell convention. */

@@ -167,6 +167,25 @@ export function temporarySibling(target: string): { tmp: string; release: () => 
   return { tmp, release: () => pendingTemps.delete(tmp) };
 }
 
+/**
+ * `err` with `file` as its path when it names none: a write call's error (a full disk) carries no
+ * path, only the open did, and the user would not learn which file could not be written.
+ */
+export function namingPath(err: unknown, file: string): unknown {
+  const e = err as NodeJS.ErrnoException | null;
+  if (e && typeof e.code === "string" && e.path === undefined) e.path = file;
+  return err;
+}
+
+/** `err` naming the output the user chose where it names the hidden temporary written for it (or a file inside one), or no file. */
+export function outputError(err: unknown, tmp: string, target: string): unknown {
+  const e = err as NodeJS.ErrnoException | null;
+  if (e && typeof e.code === "string" && e.path !== undefined && (e.path === tmp || e.path.startsWith(tmp + path.sep))) {
+    e.path = target + e.path.slice(tmp.length);
+  }
+  return namingPath(err, target);
+}
+
 /** Write `data` to `file` and fsync it; `flags` "r+" writes a file that must already exist. */
 export async function writeSynced(file: string, data: string | Uint8Array, flags: "w" | "r+" = "w"): Promise<void> {
   const handle = await fs.open(file, flags);
@@ -192,7 +211,7 @@ async function writeTemporary(target: string, data: string | Uint8Array): Promis
   } catch (err) {
     rmSync(temporary.tmp, { force: true });
     temporary.release();
-    throw err;
+    throw outputError(err, temporary.tmp, target);
   }
 }
 
@@ -264,6 +283,8 @@ export async function writeIntoEmptyDirectory<T>(target: string, build: (tmpDir:
     if (clash) throw new SnndtError(`${path.join(target, clash)} appeared while the output was being written (another snndt writing the same output?); it was left as it is and nothing was written there.`);
     for (const entry of [...built.filter((e) => !last.includes(e)), ...last.filter((e) => built.includes(e))]) renameSync(path.join(tmp, entry), path.join(dir, entry));
     return result;
+  } catch (err) {
+    throw outputError(err, tmp, dir);
   } finally {
     rmSync(tmp, { recursive: true, force: true });
     release();
@@ -307,7 +328,7 @@ export async function writeDirAtomic<T>(
     rmSync(tmp, { recursive: true, force: true });
     // A failed write leaves no trace: not even the parent directories it made (if still empty).
     removeEmptyDirectories(madeParents);
-    throw err;
+    throw outputError(err, tmp, target);
   } finally {
     pendingParents.delete(madeParents);
     release();

@@ -20,7 +20,7 @@ import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import type { PreparedDataset } from "../data/dataset.js";
 import type { ActionSpace } from "../data/types.js";
-import { InputError, SnndtError } from "../runtime/errors.js";
+import { InputError, outOfSpace, SnndtError } from "../runtime/errors.js";
 import { removeOrphanedTemporaries, writeDirAtomic, writeSynced } from "../runtime/fs-atomic.js";
 import type { RngState } from "../runtime/rng.js";
 import { configHash, type ResolvedConfig } from "./config.js";
@@ -201,9 +201,10 @@ export async function saveCheckpoint(
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (!code) throw err;
-    // A full disk, a read-only or missing directory: nothing was replaced, earlier checkpoints are intact.
-    const why = code === "ENOSPC" ? "no space left on the device" : code === "EDQUOT" ? "disk quota exceeded" : (err as Error).message;
-    throw new SnndtError(`cannot write checkpoint ${dir}: ${why}. Nothing was replaced; the earlier checkpoints are intact.`);
+    // Said by train with the way on (--resume once there is space).
+    if (outOfSpace(err)) throw err;
+    // A read-only or missing directory: nothing was replaced, earlier checkpoints are intact.
+    throw new SnndtError(`cannot write checkpoint ${dir}: ${(err as Error).message}. Nothing was replaced; the earlier checkpoints are intact.`);
   }
 }
 

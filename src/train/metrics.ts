@@ -11,8 +11,17 @@
 import { appendFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import * as path from "node:path";
 import { InputError } from "../runtime/errors.js";
-import { makeDirectory, writeFileAtomic } from "../runtime/fs-atomic.js";
+import { makeDirectory, namingPath, writeFileAtomic } from "../runtime/fs-atomic.js";
 import { METRICS_CSV, METRICS_JSONL, SUMMARY_JSON } from "./run-layout.js";
+
+/** `write(file, text)`, whose error names `file` (a write call's error on a full disk names none). */
+function writeNamed(file: string, text: string, write: (file: string, text: string) => void): void {
+  try {
+    write(file, text);
+  } catch (err) {
+    throw namingPath(err, file);
+  }
+}
 
 export const BASE_METRIC_COLUMNS = [
   "step",
@@ -78,9 +87,9 @@ export class MetricsWriter {
         throw new InputError(`${writer.csvPath} has the columns "${found}", but this run writes "${header}"; resume with the same model, or use a new --out.`);
       }
     } else {
-      writeFileSync(writer.csvPath, header + "\n");
+      writeNamed(writer.csvPath, header + "\n", writeFileSync);
     }
-    if (!existsSync(writer.jsonlPath)) appendFileSync(writer.jsonlPath, "");
+    if (!existsSync(writer.jsonlPath)) writeNamed(writer.jsonlPath, "", appendFileSync);
     return writer;
   }
 
@@ -95,8 +104,8 @@ export class MetricsWriter {
     ];
     const record: MetricsRecord = {};
     this.columns.forEach((column, i) => (record[column] = finiteOrNull(values[i])));
-    appendFileSync(this.jsonlPath, JSON.stringify(record) + "\n");
-    appendFileSync(this.csvPath, values.map(csvCell).join(",") + "\n");
+    writeNamed(this.jsonlPath, JSON.stringify(record) + "\n", appendFileSync);
+    writeNamed(this.csvPath, values.map(csvCell).join(",") + "\n", appendFileSync);
   }
 
   /**

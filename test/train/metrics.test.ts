@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { appendFileSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { InputError } from "../../src/runtime/errors.js";
@@ -84,4 +84,15 @@ test("a header cut short as the run began (a full disk: an empty or partial metr
   const other = runDir();
   writeFileSync(path.join(other, "metrics.csv"), "step,loss\n");
   await assert.rejects(MetricsWriter.open(other, { spikeLayers: [] }), /metrics\.csv has the columns "step,loss"/);
+});
+
+test("a row that cannot be written (a full disk) is an error naming the metrics file", async () => {
+  const dir = runDir();
+  // /dev/full refuses every write with ENOSPC, as a full disk does; the write call's own error names no file.
+  symlinkSync("/dev/full", path.join(dir, "metrics.jsonl"));
+  const writer = await MetricsWriter.open(dir, { spikeLayers: [] });
+  assert.throws(
+    () => writer.append({ step: 1 }),
+    (err: NodeJS.ErrnoException) => err.code === "ENOSPC" && err.path === path.join(dir, "metrics.jsonl"),
+  );
 });

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import * as path from "node:path";
 import type { Command } from "commander";
 import type { RunContext } from "../../runtime/context.js";
-import { INTERRUPTED_EXIT_CODE, InputError, UsageError } from "../../runtime/errors.js";
+import { fileSystemError, INTERRUPTED_EXIT_CODE, InputError, outOfSpace, SnndtError, UsageError } from "../../runtime/errors.js";
 import { MAX_SEED } from "../../runtime/rng.js";
 import { parseInteger, parseNumber } from "../numbers.js";
 import { counted, printResult } from "../output.js";
@@ -158,7 +158,11 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
               const warning = checkEvalEnvironment(config.eval.env, config.model.max_ep_len, dataset, dataPath);
               if (warning) ctx.logger.warn(warning);
             };
-        const result = await runTraining({ config, runDir, resume, context: ctx, backend, stop, checkDataset });
+        const result = await runTraining({ config, runDir, resume, context: ctx, backend, stop, checkDataset }).catch((err: unknown) => {
+          // A run stopped by a full disk is whole up to its newest checkpoint; later metrics rows are dropped on resume.
+          if (!outOfSpace(err) || !existsSync(path.join(runDir, RESOLVED_CONFIG_FILE))) throw err;
+          throw new SnndtError(`${fileSystemError(err)!.message} The run continues from its newest checkpoint with snndt train --resume ${runDir}.`);
+        });
         // A finished run's result is its summary.json (as eval's is its eval.json); an interrupted one has none yet.
         if (ctx.json) process.stdout.write(result.interrupted ? JSON.stringify(result, null, 2) + "\n" : readFileSync(path.join(runDir, SUMMARY_JSON), "utf8"));
         ctx.logger.info(result, result.interrupted ? "training interrupted" : "training finished");
