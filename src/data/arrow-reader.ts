@@ -14,7 +14,7 @@ import { promises as fs } from "node:fs";
 import { Type, tableFromIPC, type Table, type Vector } from "apache-arrow";
 import { InputError } from "../runtime/errors.js";
 import { registerArrowCodecs } from "./codecs.js";
-import { ambiguousEndsWarning, findColumn, refuseIdColumns, refuseSharedColumns, requireColumn, requireStepColumns, setAsideNote, requireVectorColumns, type ColumnNames } from "./columns.js";
+import { ambiguousEndsWarning, findColumn, lookUpColumns, MissingColumnError, refuseIdColumns, refuseSharedColumns, requireColumn, requireStepColumns, setAsideNote, requireVectorColumns, type ColumnNames } from "./columns.js";
 import { flattenNumbers, holdsNumbers, listDepth, type NestedNumbers } from "./arrow-nested.js";
 import { collectedByOf, endsEpisode, splitAtFlags, type RawDataset, type RawEpisode, type SourceFormat } from "./raw.js";
 import { flattenObservationParts, type DeclaredObservation, type ObservationPart, type StoredPart } from "./observation-parts.js";
@@ -260,17 +260,24 @@ function reorderedStructWarning(column: string, vector: Vector, parts: Observati
   );
 }
 
+/** The columns of a table of a row a step, every one the file lacks named in one error. */
+function perStepColumns(file: string, names: readonly string[], cols: ColumnNames) {
+  return lookUpColumns(
+    () => requireVectorColumns(file, names, "observations", cols),
+    () => requireVectorColumns(file, names, "actions", cols),
+    () => requireColumn(file, names, "rewards", cols),
+    () => findColumn(file, names, "terminals", cols),
+    () => findColumn(file, names, "timeouts", cols),
+    () => findColumn(file, names, "episode", cols),
+    () => findColumn(file, names, "step", cols),
+  );
+}
+
 function readPerStep(file: string, format: SourceFormat, table: Table, names: string[], options: ArrowReadOptions): RawDataset {
   const cols = options.columns ?? {};
-  const obsNames = requireVectorColumns(file, names, "observations", cols);
-  const actNames = requireVectorColumns(file, names, "actions", cols);
+  const [obsNames, actNames, rewName, termName, timeoutName, episodeName, stepName] = perStepColumns(file, names, cols);
   const obsName = spanName(obsNames);
   const actName = spanName(actNames);
-  const rewName = requireColumn(file, names, "rewards", cols);
-  const termName = findColumn(file, names, "terminals", cols);
-  const timeoutName = findColumn(file, names, "timeouts", cols);
-  const episodeName = findColumn(file, names, "episode", cols);
-  const stepName = findColumn(file, names, "step", cols);
   refuseSharedColumns(file, { actions: actNames, rewards: rewName, terminals: termName, timeouts: timeoutName }, cols);
 
   const obs = observationRows(file, table, obsNames, () => null);
@@ -590,6 +597,23 @@ function everyRowHoldsOne(file: string, name: string, table: Table): boolean {
 /** What shows the per-episode layout when the rewards do not. */
 const OBSERVATION_EPISODES = "its observations are lists of steps";
 
+/**
+ * The columns that tell the layout: the rewards, and the observations unless several columns are
+ * given for them (per-step scalars). One that cannot be found leaves the layout unknown; the file is
+ * then told of every column it lacks as a table of a row a step, the layout most files have.
+ */
+function layoutColumns(file: string, names: readonly string[], cols: ColumnNames): { rewName: string; obsName: string | undefined } {
+  try {
+    return {
+      rewName: requireColumn(file, names, "rewards", cols),
+      obsName: cols.observations?.includes(",") ? undefined : findColumn(file, names, "observations", cols),
+    };
+  } catch (err) {
+    if (err instanceof MissingColumnError) perStepColumns(file, names, cols);
+    throw err;
+  }
+}
+
 /** Episodes of a parsed Arrow table, in whichever layout it has. */
 export function rawFromTable(file: string, format: SourceFormat, table: Table, given: ArrowReadOptions = {}): RawDataset {
   // snndt's own steps files (prepare-dataset, collect; "snndt." metadata) hold only episodes kept on
@@ -597,13 +621,12 @@ export function rawFromTable(file: string, format: SourceFormat, table: Table, g
   const ownFile = [...table.schema.metadata.keys()].some((key) => key.startsWith("snndt."));
   const options = ownFile ? { ...given, keepPartial: true } : given;
   const names = table.schema.fields.map((f) => f.name);
-  const rewName = requireColumn(file, names, "rewards", options.columns ?? {});
+  const cols = options.columns ?? {};
+  const { rewName, obsName } = layoutColumns(file, names, cols);
   const rewType = column(table, rewName).type;
   // A FixedSizeList[1] reward is one number a step: per step. So is a List reward of one value in
   // every row beside observations one list deep: pyarrow writes 2-D numpy columns (D4RL's rewards of
   // shape (N, 1)) as lists. Per-episode observations are lists of steps of vectors, two lists deep.
-  // Several columns given for the observations (a comma-separated list) are per-step scalars.
-  const obsName = options.columns?.observations?.includes(",") ? undefined : findColumn(file, names, "observations", options.columns ?? {});
   const obsType = obsName === undefined ? null : column(table, obsName).type;
   const vectorSteps = obsType !== null && listDepth(obsType).depth <= 1;
   const rewardEpisodes = listDepth(rewType).depth >= 1 && rewType.typeId !== Type.FixedSizeList && !(vectorSteps && everyRowHoldsOne(file, rewName, table));

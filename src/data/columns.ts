@@ -34,6 +34,41 @@ export const COLUMN_FLAGS: Record<ColumnRole, string> = {
 export const NO_COLUMN = "none";
 const OPTIONAL_ROLES: readonly ColumnRole[] = ["terminals", "timeouts", "episode", "step"];
 
+/** A column the file lacks: `problem` says which, `found` what the file holds instead. */
+export class MissingColumnError extends InputError {
+  constructor(
+    readonly file: string,
+    readonly problem: string,
+    separator: ", but" | ";",
+    readonly found: string,
+  ) {
+    super(`${file}: ${problem}${separator} found ${found}.`);
+  }
+}
+
+/**
+ * Each lookup's column, or one error naming every column the file lacks: a file of other names
+ * should take one run, not one a column, to learn what to name.
+ */
+export function lookUpColumns<T extends unknown[]>(...lookups: { [K in keyof T]: () => T[K] }): T {
+  const found: unknown[] = [];
+  const missing: MissingColumnError[] = [];
+  for (const lookup of lookups) {
+    try {
+      found.push(lookup());
+    } catch (err) {
+      if (!(err instanceof MissingColumnError)) throw err;
+      missing.push(err);
+    }
+  }
+  const [first] = missing;
+  if (first === undefined) return found as T;
+  // Two lookups of one role (a layout's and a reader's) fail alike: said once.
+  const problems = [...new Set(missing.map((m) => m.problem))];
+  if (problems.length === 1) throw first;
+  throw new InputError(`${first.file}: ${problems.join("; ")}; found ${first.found}.`);
+}
+
 /**
  * The name in `available` for `role`, or undefined when absent (or declared absent with
  * NO_COLUMN). A name given by the user must exist: a typo is an error listing what the file holds,
@@ -50,9 +85,7 @@ export function findColumn(
   if (given === NO_COLUMN && OPTIONAL_ROLES.includes(role)) return undefined;
   if (given !== undefined) {
     if (available.includes(given)) return given;
-    throw new InputError(
-      `${file}: ${COLUMN_FLAGS[role]} names "${given}", but there is no such column; found ${what}: ${listNames(available)}.`,
-    );
+    throw new MissingColumnError(file, `${COLUMN_FLAGS[role]} names "${given}", but there is no such column`, ";", `${what}: ${listNames(available)}`);
   }
   const lower = new Map(available.map((name) => [name.toLowerCase(), name] as const));
   for (const alias of COLUMN_ALIASES[role]) {
@@ -73,11 +106,14 @@ export function requireColumn(
   const found = findColumn(file, available, role, names, what);
   if (found !== undefined) return found;
   const vector = VECTOR_ROLES.includes(role)
-    ? `, numbered scalar columns such as "${COLUMN_ALIASES[role][0]}_0", "${COLUMN_ALIASES[role][0]}_1", ... in a per-step table,`
+    ? `, numbered scalar columns such as "${COLUMN_ALIASES[role][0]}_0", "${COLUMN_ALIASES[role][0]}_1", ... in a per-step table`
     : "";
-  throw new InputError(
-    `${file}: no ${role} column: expected one named ${COLUMN_ALIASES[role].map((a) => `"${a}"`).join(", ")}${vector} ` +
-      `(or name it with ${COLUMN_FLAGS[role]}${vector ? ", a comma-separated list for several columns" : ""}), but found ${what}: ${listNames(available)}.`,
+  throw new MissingColumnError(
+    file,
+    `no ${role} column: expected one named ${COLUMN_ALIASES[role].map((a) => `"${a}"`).join(", ")}${vector} ` +
+      `(or name it with ${COLUMN_FLAGS[role]}${vector ? ", a comma-separated list for several columns" : ""})`,
+    ", but",
+    `${what}: ${listNames(available)}`,
   );
 }
 
@@ -95,7 +131,7 @@ export function requireVectorColumns(file: string, available: readonly string[],
     const parts = given.split(",").map((part) => part.trim());
     const missing = parts.filter((part) => !available.includes(part));
     if (missing.length > 0) {
-      throw new InputError(`${file}: ${COLUMN_FLAGS[role]} names ${listNames(missing)}, but there is no such column; found columns: ${listNames(available)}.`);
+      throw new MissingColumnError(file, `${COLUMN_FLAGS[role]} names ${listNames(missing)}, but there is no such column`, ";", `columns: ${listNames(available)}`);
     }
     return parts;
   }
@@ -164,13 +200,14 @@ export interface StepColumns {
  * found), none of actions, rewards and the flags sharing one (refuseSharedColumns).
  */
 export function requireStepColumns(file: string, available: readonly string[], names: ColumnNames, what = "columns", noun: "column" | "dataset" = "column"): StepColumns {
-  const found: StepColumns = {
-    observations: requireColumn(file, available, "observations", names, what),
-    actions: requireColumn(file, available, "actions", names, what),
-    rewards: requireColumn(file, available, "rewards", names, what),
-    terminals: findColumn(file, available, "terminals", names, what),
-    timeouts: findColumn(file, available, "timeouts", names, what),
-  };
+  const [observations, actions, rewards, terminals, timeouts] = lookUpColumns(
+    () => requireColumn(file, available, "observations", names, what),
+    () => requireColumn(file, available, "actions", names, what),
+    () => requireColumn(file, available, "rewards", names, what),
+    () => findColumn(file, available, "terminals", names, what),
+    () => findColumn(file, available, "timeouts", names, what),
+  );
+  const found: StepColumns = { observations, actions, rewards, terminals, timeouts };
   refuseSharedColumns(file, { actions: found.actions, rewards: found.rewards, terminals: found.terminals, timeouts: found.timeouts }, names, noun);
   return found;
 }

@@ -159,6 +159,20 @@ test(
     const h5 = path.join(dir, "noactions.hdf5");
     await writeHdf5(h5, { observations: { data: Float32Array.of(1, 2), shape: [2, 1] }, rewards: { data: Float32Array.of(1, 2), shape: [2] }, terminals: { data: Int8Array.of(0, 1), shape: [2] } });
     await expectError(h5, [/no actions column/, /found datasets \(one in a subgroup is named by its path, such as "infos\/qpos"\): "observations", "rewards", "terminals"/]);
+  
+    // Every missing column in one error, with the flag for each, and the file's columns once.
+    const others = path.join(dir, "others.arrow");
+    await writeArrow(others, { s: vec([[1], [2]], fixedList(1)), a: vec([0, 1], int32), r: vec([1, 2], f32), done: vec([false, true], bool) });
+    await expectError(others, [
+      /^(?!.*found columns.*found columns)/,
+      /others\.arrow: no observations column: expected one named "observations", .*--obs-column.*; no actions column: expected one named "actions", "action".*--action-column.*; no rewards column: expected one named "rewards", "reward" \(or name it with --reward-column\); found columns: "s", "a", "r", "done"\.( |$)/,
+    ]);
+    await expectError(others, [/others\.arrow: no actions column: .*; --episode-column names "ep", but there is no such column; found columns: "s", "a", "r", "done"\.( |$)/], {
+      columns: { observations: "s", rewards: "r", episode: "ep" },
+    });
+    const h5Others = path.join(dir, "others.hdf5");
+    await writeHdf5(h5Others, { observations: { data: Float32Array.of(1, 2), shape: [2, 1] }, act: { data: Float32Array.of(1, 2), shape: [2] }, rew: { data: Float32Array.of(1, 2), shape: [2] } });
+    await expectError(h5Others, [/others\.hdf5: no actions column: .*; no rewards column: .*; found datasets .*"act", "observations", "rew"\.( |$)/]);
   }),
 );
 
