@@ -120,8 +120,25 @@ export function removeEmptyDirectories(made: readonly string[]): void {
   }
 }
 
+/** The longest file name in bytes on the usual file systems (ext4, XFS, Btrfs, tmpfs, APFS). */
+const NAME_MAX = 255;
+/** Bytes a temporary's name adds to its stem: ".", ".tmp-", a pid of up to 7 digits, "-", 8 hex digits. */
+const TEMPORARY_NAME_BYTES = 1 + 5 + 7 + 1 + 8;
+
+/**
+ * The part of a temporary's name that tells its target: the target's name, cut (at a character)
+ * where it would make the temporary's name too long, so a name near the limit can still be written.
+ */
+function temporaryStem(name: string): string {
+  const bytes = Buffer.from(name);
+  let cut = NAME_MAX - TEMPORARY_NAME_BYTES;
+  if (bytes.length <= cut) return name;
+  while (cut > 0 && (bytes[cut]! & 0xc0) === 0x80) cut--; // not inside a UTF-8 sequence
+  return bytes.subarray(0, cut).toString();
+}
+
 function hiddenSibling(target: string): string {
-  return path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+  return path.join(path.dirname(target), `.${temporaryStem(path.basename(target))}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
 }
 
 const HIDDEN_TEMPORARY = /^\.(.+)\.tmp-(\d+)-[0-9a-f]{8}$/;
@@ -150,7 +167,7 @@ export function removeOrphanedTemporaries(dir: string, name?: string): void {
   }
   for (const entry of entries) {
     const match = HIDDEN_TEMPORARY.exec(entry);
-    if (!match || (name !== undefined && match[1] !== name) || processAlive(Number(match[2]))) continue;
+    if (!match || (name !== undefined && match[1] !== temporaryStem(name)) || processAlive(Number(match[2]))) continue;
     rmSync(path.join(dir, entry), { recursive: true, force: true });
   }
 }

@@ -154,3 +154,22 @@ test("a directory path through a broken symbolic link is named as such", async (
     return true;
   });
 });
+
+test("a name as long as a file system takes (255 bytes) is written, its temporary's name cut to fit; a killed writer's such temporary is removed", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "snndt-atomic-"));
+  // 255 bytes, two-byte characters first: the cut must not split one.
+  const file = `${"é".repeat(124)}ab.json`;
+  assert.equal(Buffer.byteLength(file), 255);
+  const dead = deadPid();
+  // As a killed writer named it: the target's first 232 bytes (233 would end inside an "é").
+  const orphan = `.${"é".repeat(116)}.tmp-${dead}-0badf00d`;
+  assert.ok(Buffer.byteLength(orphan) <= 255);
+  writeFileSync(path.join(dir, orphan), "half");
+  await writeFileAtomic(path.join(dir, file), "{}");
+  assert.deepEqual(readdirSync(dir), [file]);
+  const folder = "d".repeat(255);
+  await writeDirAtomic(path.join(dir, folder), async (tmp) => writeFileSync(path.join(tmp, "v"), "1"));
+  await writeDirAtomic(path.join(dir, folder), async (tmp) => writeFileSync(path.join(tmp, "v"), "2"), { replace: true });
+  assert.deepEqual(readdirSync(dir).sort(), [file, folder].sort());
+  assert.equal(readFileSync(path.join(dir, folder, "v"), "utf8"), "2");
+});
