@@ -17,7 +17,7 @@ import { once } from "node:events";
 import { createHash } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import * as path from "node:path";
-import { makeDirectory, outputError, temporarySibling } from "../runtime/fs-atomic.js";
+import { makeDirectory, namingPath, outputError, temporarySibling } from "../runtime/fs-atomic.js";
 import {
   Bool,
   Field,
@@ -395,7 +395,7 @@ export async function writeStepsArrowHashed(
     return hash.digest("hex");
   } catch (err) {
     await fs.rm(tmp, { force: true });
-    throw outputError(err, tmp, target);
+    throw outputError(namingPath(err, tmp), tmp, target);
   } finally {
     release();
   }

@@ -63,10 +63,8 @@ export function lookUpColumns<T extends unknown[]>(...lookups: { [K in keyof T]:
   }
   const [first] = missing;
   if (first === undefined) return found as T;
-  // Two lookups of one role (a layout's and a reader's) fail alike: said once.
-  const problems = [...new Set(missing.map((m) => m.problem))];
-  if (problems.length === 1) throw first;
-  throw new InputError(`${first.file}: ${problems.join("; ")}; found ${first.found}.`);
+  if (missing.length === 1) throw first;
+  throw new InputError(`${first.file}: ${missing.map((m) => m.problem).join("; ")}; found ${first.found}.`);
 }
 
 /**

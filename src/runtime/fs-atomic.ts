@@ -184,23 +184,24 @@ export function temporarySibling(target: string): { tmp: string; release: () => 
   return { tmp, release: () => pendingTemps.delete(tmp) };
 }
 
-/**
- * `err` with `file` as its path when it names none: a write call's error (a full disk) carries no
- * path, only the open did, and the user would not learn which file could not be written.
- */
+/** Calls on an open file, whose errors (a full disk) carry no path: only the open named the file. */
+const CALLS_ON_OPEN_FILES = new Set(["write", "fsync", "fdatasync", "close", "ftruncate"]);
+
+/** `err` of a write to `file` (that names no file), with `file` as its path, so the user learns which file it was. */
 export function namingPath(err: unknown, file: string): unknown {
   const e = err as NodeJS.ErrnoException | null;
-  if (e && typeof e.code === "string" && e.path === undefined) e.path = file;
+  if (e && typeof e.code === "string" && e.path === undefined && CALLS_ON_OPEN_FILES.has(e.syscall ?? "")) e.path = file;
   return err;
 }
 
-/** `err` naming the output the user chose where it names the hidden temporary written for it (or a file inside one), or no file. */
+/** `err` naming the output the user chose where it names the hidden temporary written for it, or a file inside one. */
 export function outputError(err: unknown, tmp: string, target: string): unknown {
-  const e = err as NodeJS.ErrnoException | null;
-  if (e && typeof e.code === "string" && e.path !== undefined && (e.path === tmp || e.path.startsWith(tmp + path.sep))) {
-    e.path = target + e.path.slice(tmp.length);
-  }
-  return namingPath(err, target);
+  const e = err as (NodeJS.ErrnoException & { dest?: string }) | null;
+  if (!e || typeof e.code !== "string") return err;
+  const asTarget = (p: string | undefined): string | undefined => (p !== undefined && (p === tmp || p.startsWith(tmp + path.sep)) ? target + p.slice(tmp.length) : p);
+  e.path = asTarget(e.path);
+  e.dest = asTarget(e.dest);
+  return err;
 }
 
 /** Write `data` to `file` and fsync it; `flags` "r+" writes a file that must already exist. */
@@ -209,6 +210,8 @@ export async function writeSynced(file: string, data: string | Uint8Array, flags
   try {
     await handle.writeFile(data);
     await handle.sync();
+  } catch (err) {
+    throw namingPath(err, file);
   } finally {
     await handle.close();
   }
@@ -292,8 +295,8 @@ export async function replaceFilesTogether(
 export async function writeIntoEmptyDirectory<T>(target: string, build: (tmpDir: string) => Promise<T>, last: readonly string[]): Promise<T> {
   const dir = path.resolve(target);
   const { tmp, release } = temporarySibling(path.join(dir, "output"));
-  mkdirSync(tmp);
   try {
+    mkdirSync(tmp);
     const result = await build(tmp);
     const built = readdirSync(tmp);
     const clash = built.find((entry) => existsSync(path.join(dir, entry)));
@@ -322,14 +325,18 @@ export async function writeDirAtomic<T>(
   const madeParents = await makeDirectory(path.dirname(target));
   pendingParents.add(madeParents); // an interrupt before the rename leaves no empty parents either
   const { tmp, release } = temporarySibling(target);
-  mkdirSync(tmp);
   try {
+    mkdirSync(tmp);
     const result = await build(tmp);
     if (existsSync(target)) {
       if (!options.replace) throw new SnndtError(`${target} appeared while it was being written (another snndt writing the same output?); it was left as it is and nothing was written there.`);
       const old = hiddenSibling(target);
       // Back to back, synchronously: no interrupt can run between them and leave no target at all.
-      renameSync(target, old);
+      try {
+        renameSync(target, old);
+      } catch (err) {
+        throw outputError(err, old, target); // a mount point (EBUSY): named as the target, not the copy's name
+      }
       renameSync(tmp, target);
       pendingTemps.add(old); // the replaced copy goes even if an exit interrupts its removal
       try {

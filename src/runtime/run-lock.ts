@@ -12,7 +12,7 @@ import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:
 import { hostname } from "node:os";
 import * as path from "node:path";
 import { UsageError } from "./errors.js";
-import { makeDirectory, processAlive, removeEmptyDirectories } from "./fs-atomic.js";
+import { makeDirectory, namingPath, processAlive, removeEmptyDirectories } from "./fs-atomic.js";
 
 export const RUN_LOCK_FILE = ".snndt-train.lock";
 
@@ -59,12 +59,12 @@ function isRunning(owner: LockOwner): boolean {
 /** Create `file` holding `owner`, or return false if it exists. */
 function createLock(file: string, owner: LockOwner): boolean {
   const written = `${file}.${owner.token}`;
-  writeFileSync(written, JSON.stringify(owner));
   try {
+    writeFileSync(written, JSON.stringify(owner));
     linkSync(written, file);
     return true;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw namingPath(err, file);
     return false;
   } finally {
     rmSync(written, { force: true });

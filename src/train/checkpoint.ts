@@ -20,7 +20,7 @@ import * as path from "node:path";
 import * as tf from "@tensorflow/tfjs";
 import type { PreparedDataset } from "../data/dataset.js";
 import type { ActionSpace } from "../data/types.js";
-import { InputError, outOfSpace, SnndtError } from "../runtime/errors.js";
+import { fileSystemError, InputError, outOfSpace, SnndtError } from "../runtime/errors.js";
 import { removeOrphanedTemporaries, writeDirAtomic, writeSynced } from "../runtime/fs-atomic.js";
 import type { RngState } from "../runtime/rng.js";
 import { configHash, type ResolvedConfig } from "./config.js";
@@ -204,7 +204,8 @@ export async function saveCheckpoint(
     // Said by train with the way on (--resume once there is space).
     if (outOfSpace(err)) throw err;
     // A read-only or missing directory: nothing was replaced, earlier checkpoints are intact.
-    throw new SnndtError(`cannot write checkpoint ${dir}: ${(err as Error).message}. Nothing was replaced; the earlier checkpoints are intact.`);
+    const why = fileSystemError(err)?.message.replace(/\.$/, "") ?? (err as Error).message;
+    throw new SnndtError(`cannot write checkpoint ${dir}: ${why}. Nothing was replaced; the earlier checkpoints are intact.`);
   }
 }
 

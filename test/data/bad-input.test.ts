@@ -159,7 +159,7 @@ test(
     const h5 = path.join(dir, "noactions.hdf5");
     await writeHdf5(h5, { observations: { data: Float32Array.of(1, 2), shape: [2, 1] }, rewards: { data: Float32Array.of(1, 2), shape: [2] }, terminals: { data: Int8Array.of(0, 1), shape: [2] } });
     await expectError(h5, [/no actions column/, /found datasets \(one in a subgroup is named by its path, such as "infos\/qpos"\): "observations", "rewards", "terminals"/]);
-  
+
     // Every missing column in one error, with the flag for each, and the file's columns once.
     const others = path.join(dir, "others.arrow");
     await writeArrow(others, { s: vec([[1], [2]], fixedList(1)), a: vec([0, 1], int32), r: vec([1, 2], f32), done: vec([false, true], bool) });

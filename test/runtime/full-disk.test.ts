@@ -12,9 +12,9 @@ import { readMetrics } from "../../src/train/metrics.js";
  * A real full disk: a tmpfs of a few pages. Mounting one needs root (or CAP_SYS_ADMIN), which this
  * project's machines and CI have; elsewhere these tests are skipped with that reason.
  */
-function mountSmallDisk(kib: number): string {
+function mountSmallDisk(kib: number, options = ""): string {
   const dir = mkdtempSync(path.join(tmpdir(), "snndt-full-disk-"));
-  const res = spawnSync("mount", ["-t", "tmpfs", "-o", `size=${kib}k`, "tmpfs", dir], { encoding: "utf8" });
+  const res = spawnSync("mount", ["-t", "tmpfs", "-o", `size=${kib}k${options}`, "tmpfs", dir], { encoding: "utf8" });
   if (res.status !== 0) {
     rmSync(dir, { recursive: true });
     throw new Error(`mount failed: ${res.stderr || res.error?.message}`);
@@ -28,8 +28,8 @@ function resize(dir: string, kib: number): void {
 }
 
 function unmount(dir: string): void {
-  spawnSync("umount", [dir]);
-  rmSync(dir, { recursive: true, force: true });
+  // Removed only once unmounted: a disk still mounted keeps its files for a look.
+  if (spawnSync("umount", [dir]).status === 0) rmSync(dir, { recursive: true, force: true });
 }
 
 const cannotMount = ((): string | false => {
@@ -73,6 +73,34 @@ test("prepare-dataset and collect on a full disk name the file they could not wr
   }
 });
 
+test("a directory that cannot be made for want of space, and a mount point --force cannot replace, are named as the output", { skip: cannotMount }, () => {
+  // Out of inodes: the output's hidden temporary directory is the first thing refused.
+  const disk = mountSmallDisk(1024, ",nr_inodes=1");
+  try {
+    const res = runCli(["prepare-dataset", SAMPLE, "--out", path.join(disk, "prepared")]);
+    assert.equal(res.status, 1, res.stderr);
+    assert.match(res.stderr, new RegExp(`cannot mkdir ${path.join(disk, "prepared")}: no space left on the device`));
+    assert.deepEqual(entriesUnder(disk), []);
+  } finally {
+    unmount(disk);
+  }
+  const parent = mkdtempSync(path.join(tmpdir(), "snndt-full-disk-parent-"));
+  const point = path.join(parent, "point");
+  mkdirSync(point);
+  const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", point]);
+  assert.equal(mounted.status, 0);
+  try {
+    assert.equal(runCli(["-q", "prepare-dataset", SAMPLE, "--out", point]).status, 0); // an empty mount point is filled in place
+    const res = runCli(["-q", "prepare-dataset", SAMPLE, "--out", point, "--force"]);
+    assert.equal(res.status, 1, res.stderr);
+    assert.match(res.stderr, new RegExp(`cannot rename ${point}: it is in use \\(a mount point`));
+    assert.deepEqual(readdirSync(parent), ["point"]);
+  } finally {
+    unmount(point);
+    rmSync(parent, { recursive: true, force: true });
+  }
+});
+
 /** A small model on the shipped CartPole data: two checkpoints, at steps 3 and 6. */
 const TINY = [
   "--set", "model.d_model=16", "--set", "model.n_heads=2", "--set", "model.n_layers=1", "--set", "model.context=5",
@@ -94,6 +122,15 @@ test("a disk that fills during training stops the run with the file and --resume
   assert.equal(runCli(["-q", "train", "--out", straight, ...TINY]).status, 0);
   // Room for everything the run holds after its step-3 checkpoint (its config, metrics, lock file,
   // step-3 and best/), not for another checkpoint.
+  // No room even for the first checkpoint: --resume starts the run over.
+  const tiny = mountSmallDisk(32);
+  try {
+    const res = runCli(["-q", "train", "--out", path.join(tiny, "run"), ...TINY]);
+    assert.equal(res.status, 1, res.stderr);
+    assert.match(res.stderr, /no space left on the device; .* The run starts over from step 0 \(it has no checkpoint yet\) with snndt train --resume \S+\.\n$/);
+  } finally {
+    unmount(tiny);
+  }
   const checkpoint = kibOnDisk(path.join(straight, "checkpoints", "step-6"));
   const disk = mountSmallDisk(kibOnDisk(straight) - checkpoint - 4 + 8);
   try {
@@ -102,7 +139,7 @@ test("a disk that fills during training stops the run with the file and --resume
     assert.equal(stopped.status, 1, stopped.stderr);
     assert.match(
       stopped.stderr,
-      new RegExp(`cannot write ${path.join(run, "checkpoints")}/(best|step-6): no space left on the device; .*\\(ENOSPC\\)\\. The run continues from its newest checkpoint with snndt train --resume ${run}\\.\\n$`),
+      new RegExp(`cannot write ${path.join(run, "checkpoints")}/(best|step-6)/[a-z.]+: no space left on the device; .*\\(ENOSPC\\)\\. The run continues from its newest checkpoint with snndt train --resume ${run}\\.\\n$`),
     );
     assert.ok(entriesUnder(run).includes(path.join("checkpoints", "step-3", "model.safetensors")), "the step-3 checkpoint was kept");
     assert.ok(!entriesUnder(run).some((entry) => entry.includes(".tmp-")), `a temporary was left: ${entriesUnder(run).join(", ")}`);
@@ -116,5 +153,6 @@ test("a disk that fills during training stops the run with the file and --resume
     assert.deepEqual(losses(run), losses(straight));
   } finally {
     unmount(disk);
+    rmSync(path.dirname(straight), { recursive: true, force: true });
   }
 });

@@ -158,10 +158,12 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
               const warning = checkEvalEnvironment(config.eval.env, config.model.max_ep_len, dataset, dataPath);
               if (warning) ctx.logger.warn(warning);
             };
-        const result = await runTraining({ config, runDir, resume, context: ctx, backend, stop, checkDataset }).catch((err: unknown) => {
+        const result = await runTraining({ config, runDir, resume, context: ctx, backend, stop, checkDataset }).catch(async (err: unknown) => {
           // A run stopped by a full disk is whole up to its newest checkpoint; later metrics rows are dropped on resume.
           if (!outOfSpace(err) || !existsSync(path.join(runDir, RESOLVED_CONFIG_FILE))) throw err;
-          throw new SnndtError(`${fileSystemError(err)!.message} The run continues from its newest checkpoint with snndt train --resume ${runDir}.`);
+          const from = (await latestCheckpoint(runDir)) ? "continues from its newest checkpoint" : "starts over from step 0 (it has no checkpoint yet)";
+          const command = `snndt train --resume ${runDir}${resume && options.data !== undefined ? ` --data ${options.data}` : ""}`;
+          throw new SnndtError(`${fileSystemError(err)!.message} The run ${from} with ${command}.`);
         });
         // A finished run's result is its summary.json (as eval's is its eval.json); an interrupted one has none yet.
         if (ctx.json) process.stdout.write(result.interrupted ? JSON.stringify(result, null, 2) + "\n" : readFileSync(path.join(runDir, SUMMARY_JSON), "utf8"));
