@@ -134,8 +134,3 @@ function refuseForeignLogFile(file: string): void {
   if (typeof record === "object" && record !== null && !Array.isArray(record)) return;
   throw new ForeignLogFileError(`--log-file ${file} exists and is no log (its first line is not a JSON record); records are appended, which would change it: choose another --log-file.`);
 }
-
-/** A logger that drops everything (tests and library use). */
-export function silentLogger(): Logger {
-  return pino({ level: "silent" });
-}
