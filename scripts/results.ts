@@ -113,7 +113,8 @@ function suiteCommand(options: Options, ...extra: string[]): string {
   const docs = displayPath(options.docs);
   if (docs !== DEFAULTS.docs) flags.push(`--docs ${docs}`);
   for (const set of options.sets) flags.push(`--set ${set}`);
-  return ["npm run results --", ...flags, ...extra].join(" ");
+  const args = [...flags, ...extra];
+  return args.length ? ["npm run results --", ...args].join(" ") : "npm run results";
 }
 
 /** The command that continues this suite. */
