@@ -20,7 +20,7 @@ import { MINARI_DATA_FILE, MINARI_METADATA_FILE } from "./minari-metadata.js";
 import { MAX_WHOLE_FILE_BYTES, parseArrowFile, rawFromTable, readArrow } from "./arrow-reader.js";
 import { flattenNumbers } from "./arrow-nested.js";
 import { readHdf5 } from "./hdf5-reader.js";
-import { readParquet } from "./parquet-reader.js";
+import { parquetParts, readParquet, readParquetParts } from "./parquet-reader.js";
 import { detectFormat } from "./detect.js";
 import { describeObservationParts, type ObservationPart } from "./observation-parts.js";
 import type { ColumnNames } from "./columns.js";
@@ -184,8 +184,8 @@ function summarize(raw: RawDataset, finished: FinishedDataset, source: { path: s
 }
 
 /**
- * Read and check a raw Arrow/Parquet/HDF5 file or a Minari dataset directory; returns its summary and
- * episodes (nothing is written).
+ * Read and check a raw Arrow/Parquet/HDF5 file, a Minari dataset directory or a directory of Parquet
+ * parts; returns its summary and episodes (nothing is written).
  */
 export async function readSource(input: string, options: ReaderOptions = {}): Promise<{ summary: DatasetSummary; finished: FinishedDataset }> {
   if (statSync(input, { throwIfNoEntry: false })?.isDirectory()) {
@@ -194,9 +194,17 @@ export async function readSource(input: string, options: ReaderOptions = {}): Pr
     }
     const minari = locateMinariDataset(input);
     if (minari === null) {
+      const parts = parquetParts(input);
+      if (parts !== null) {
+        return readHashed(
+          { path: path.resolve(input), hash: sha256ListingInBackground(input, parts), bytes: () => totalBytes(parts) },
+          () => readParquetParts(input, parts, { columns: options.columns, keepPartial: options.keepPartial, progress: options.progress }),
+          options,
+        );
+      }
       throw new InputError(
-        `${input} is a directory, but neither a prepared dataset (no ${MANIFEST_FILE}) nor a Minari dataset (no data/${MINARI_METADATA_FILE} or data/${MINARI_DATA_FILE}); ` +
-          `expected one of those, or an Arrow, Parquet or HDF5 file.`,
+        `${input} is a directory, but neither a prepared dataset (no ${MANIFEST_FILE}) nor a Minari dataset (no data/${MINARI_METADATA_FILE} or data/${MINARI_DATA_FILE}) ` +
+          `nor a directory of Parquet parts (only files named *.parquet, besides "_" and "." files); expected one of those, or an Arrow, Parquet or HDF5 file.`,
       );
     }
     if (minari.storage === "hdf5") return readSource(minari.file, options);
@@ -415,7 +423,7 @@ const PREPARE_READING_OPTION = /--(?:(?:obs|action|reward|terminal|timeout|episo
  */
 export async function loadDataset(pathOrDir: string, options: ReaderOptions = {}): Promise<PreparedDataset> {
   const stat = await fs.stat(pathOrDir).catch(() => null);
-  if (stat === null) throw new InputError(`${pathOrDir}: no such file or directory; expected a prepared dataset directory, a Minari dataset directory or an Arrow/Parquet/HDF5 file.`);
+  if (stat === null) throw new InputError(`${pathOrDir}: no such file or directory; expected a prepared dataset directory, a Minari dataset directory, a directory of Parquet parts or an Arrow/Parquet/HDF5 file.`);
   if (stat.isDirectory() && existsSync(path.join(pathOrDir, MANIFEST_FILE))) return loadPrepared(pathOrDir);
   // Any other directory is a Minari dataset, or readSource says what was expected.
   const { summary, finished } = await readSource(pathOrDir, options).catch((error: unknown) => {

@@ -6,7 +6,7 @@
  * The decoding runs in a worker thread: WebAssembly memory never shrinks, so decoding on the main
  * thread would keep about three times the decoded columns for the rest of a training run.
  */
-import { promises as fs } from "node:fs";
+import { promises as fs, readdirSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { Worker } from "node:worker_threads";
 import { tableFromIPC, type Table } from "apache-arrow";
@@ -137,6 +137,54 @@ export async function readParquet(file: string, options: ArrowReadOptions & { pr
     const table = await parseParquetFile(file);
     bar?.update(1);
     return rawFromTable(file, "parquet", table, options);
+  } finally {
+    bar?.stop();
+  }
+}
+
+/** Part names in the order their writer numbered them: part-2 before part-10 (pyarrow does not pad). */
+const byPartNumber = new Intl.Collator("en", { numeric: true }).compare;
+
+/**
+ * The files of a directory of Parquet parts, as partitioned writers leave them (Spark, pyarrow's
+ * write_dataset, Hugging Face datasets' shards), in part order; null when the directory holds
+ * anything else. Names starting with "_" or "." are the writers' markers and checksums (_SUCCESS,
+ * .part-0.parquet.crc), not data.
+ */
+export function parquetParts(dir: string): string[] | null {
+  const names = readdirSync(dir).filter((name) => !name.startsWith("_") && !name.startsWith("."));
+  const isPart = (name: string): boolean => /\.parquet$/i.test(name) && statSync(path.join(dir, name)).isFile();
+  if (names.length === 0 || !names.every(isPart)) return null;
+  return names.sort(byPartNumber).map((name) => path.join(dir, name));
+}
+
+/** The column names and types of a table, to compare parts by. */
+function columnsOf(table: Table): string {
+  return table.schema.fields.map((field) => `${field.name}: ${String(field.type)}`).join(", ");
+}
+
+/**
+ * Read a directory of Parquet parts as one table, the parts one after another in part order: an
+ * episode may go on from one part into the next. Every part must have the same columns.
+ */
+export async function readParquetParts(dir: string, files: readonly string[], options: ArrowReadOptions & { progress?: ProgressFactory } = {}): Promise<RawDataset> {
+  const bytes = files.reduce((sum, file) => sum + statSync(file).size, 0);
+  if (bytes > MAX_WHOLE_FILE_BYTES) throw tooLargeError(dir, bytes, "directory of Parquet parts");
+  const bar = options.progress?.start(`decoding ${files.length} Parquet parts of ${path.basename(dir)}`, files.length);
+  try {
+    const tables: Table[] = [];
+    for await (const table of decodeParquetFiles(files)) {
+      const first = tables[0];
+      if (first !== undefined && columnsOf(table) !== columnsOf(first)) {
+        throw new InputError(
+          `${files[tables.length]}: its columns (${columnsOf(table)}) differ from those of ${path.basename(files[0]!)} (${columnsOf(first)}); ` +
+            `the parts of one dataset must have the same columns.`,
+        );
+      }
+      tables.push(table);
+      bar?.update(tables.length);
+    }
+    return rawFromTable(dir, "parquet", tables[0]!.concat(...tables.slice(1)), options);
   } finally {
     bar?.stop();
   }

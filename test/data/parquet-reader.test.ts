@@ -6,9 +6,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { closeSync, openSync, readFileSync, statSync, truncateSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, statSync, truncateSync, writeFileSync, writeSync } from "node:fs";
 import * as path from "node:path";
-import { Float16, Table, TimestampMillisecond, tableFromIPC } from "apache-arrow";
+import { Float16, Float32, Table, TimestampMillisecond, tableFromIPC } from "apache-arrow";
 import { loadDataset } from "../../src/data/dataset.js";
 import { registerArrowCodecs } from "../../src/data/codecs.js";
 import { InputError } from "../../src/runtime/errors.js";
@@ -179,5 +179,30 @@ test(
     assert.equal(prepared.status, 0, prepared.stderr);
     const manifest = JSON.parse(prepared.stdout) as { episodes: number; source: { format: string } };
     assert.deepEqual([manifest.episodes, manifest.source.format], [(await loadDataset(path.join(SAMPLES, "cartpole-episodes.arrows"))).episodes.length, "parquet"]);
+  }),
+);
+
+test(
+  "Parquet: a directory of parts (pyarrow's unpadded part-0 ... part-11, a _SUCCESS marker, checksums) reads as the one file it was cut from",
+  withTmp(async (dir) => {
+    const table = sampleTable("cartpole-steps-lz4.feather");
+    const parts = path.join(dir, "parts");
+    mkdirSync(parts);
+    // Cut at rows, not episodes: episodes go on from one part into the next, so part order matters.
+    const count = 12;
+    const rows = Math.ceil(table.numRows / count);
+    for (let i = 0; i < count; i++) await writeParquet(path.join(parts, `part-${i}.parquet`), table.slice(i * rows, (i + 1) * rows));
+    writeFileSync(path.join(parts, "_SUCCESS"), "");
+    writeFileSync(path.join(parts, ".part-0.parquet.crc"), "crc");
+    const whole = await loadDataset(path.join(SAMPLES, "cartpole-steps-lz4.feather"));
+    const read = await loadDataset(parts);
+    assert.equal(read.episodesSha256, whole.episodesSha256);
+    assert.deepEqual([read.manifest.source.format, read.manifest.source.layout], ["parquet", "per-step"]);
+
+    // A part of other columns is named; a directory with other files is no parts directory.
+    await writeParquet(path.join(parts, "part-12.parquet"), new Table({ reward: vec([1], new Float32()) }));
+    await assert.rejects(loadDataset(parts), (err: unknown) => err instanceof InputError && /part-12\.parquet: its columns \(reward: Float32\) differ from those of part-0\.parquet \(.*\); the parts of one dataset must have the same columns/.test(err.message));
+    writeFileSync(path.join(parts, "notes.txt"), "");
+    await assert.rejects(loadDataset(parts), /parts is a directory, but neither a prepared dataset .* nor a directory of Parquet parts/);
   }),
 );

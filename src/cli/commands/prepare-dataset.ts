@@ -34,7 +34,9 @@ Inputs are recognised from their content: Arrow IPC file / Feather v2 (LZ4 or ZS
 Arrow IPC stream, Parquet, D4RL HDF5 (flat datasets) and Minari HDF5 (episode_N groups); per-step or
 per-episode (one row an episode, list columns) Arrow and Parquet layouts. A Minari dataset directory
 (e.g. ~/.minari/datasets/D4RL/door/human-v2) is read in its hdf5, arrow or parquet storage, with its
-declared action space. In HDF5 files the column flags take a dataset's path in a subgroup
+declared action space. A directory of Parquet parts (part-0.parquet, part-1.parquet, ... as Spark,
+pyarrow's write_dataset or a Hugging Face dataset's shards leave them) is read as one file, the parts
+in their numbered order. In HDF5 files the column flags take a dataset's path in a subgroup
 (--obs-column infos/qpos), below the root (D4RL) or below each episode group (Minari).
 
 Examples:
@@ -48,7 +50,7 @@ export function registerPrepareDataset(program: Command, context: () => RunConte
   program
     .command("prepare-dataset")
     .description("read an Arrow, Parquet or HDF5 trajectory file or a Minari dataset and write a prepared dataset (steps.arrow + manifest.json)")
-    .argument("<input>", "Arrow (.arrow/.feather/.arrows), Parquet or HDF5 (D4RL/Minari) trajectory file, or a Minari dataset directory")
+    .argument("<input>", "Arrow (.arrow/.feather/.arrows), Parquet or HDF5 (D4RL/Minari) trajectory file, a Minari dataset directory or a directory of Parquet parts")
     .option("-o, --out <dir>", "output directory (required unless --inspect)")
     .option("--force", "replace an existing output directory that holds a prepared dataset (nothing else is ever deleted)", false)
     .option("--keep-partial", "keep the unfinished episode after the last terminal/timeout instead of dropping it", false)

@@ -57,7 +57,7 @@ export function registerTrain(program: Command, context: () => RunContext): void
     .description("train an SNN-DT (or a plain Decision Transformer) on an offline dataset")
     .configureOutput({ outputError: (message, write) => write(message + configFlagHint(message)) })
     .option("--config <file>", "environment config layered over configs/default.yaml", DEFAULT_CONFIG)
-    .option("--data <path>", "prepared dataset directory, raw Arrow/Parquet/HDF5 file or Minari dataset directory (default: the config's data.path); with --resume, where the run's data has moved")
+    .option("--data <path>", "prepared dataset directory, raw Arrow/Parquet/HDF5 file, Minari dataset directory or directory of Parquet parts (default: the config's data.path); with --resume, where the run's data has moved")
     .option("--out <dir>", "run directory (default: runs/<data, or config>-<variant, or dt>-seed<N>-<time>)")
     .option("--set <key=value>", "override one config key, e.g. --set model.kind=dt (repeatable)", collect, [])
     .option("--backend <name>", "auto | tensorflow | wasm | cpu (default: the config's backend)")
