@@ -194,8 +194,8 @@ export async function readSource(input: string, options: ReaderOptions = {}): Pr
     }
     const minari = locateMinariDataset(input);
     if (minari === null) {
-      const parts = parquetParts(input);
-      if (parts !== null) {
+      const { parts, stray } = parquetParts(input);
+      if (parts.length > 0 && stray === undefined) {
         return readHashed(
           { path: path.resolve(input), hash: sha256ListingInBackground(input, parts), bytes: () => totalBytes(parts) },
           () => readParquetParts(input, parts, { columns: options.columns, keepPartial: options.keepPartial, progress: options.progress }),
@@ -204,7 +204,8 @@ export async function readSource(input: string, options: ReaderOptions = {}): Pr
       }
       throw new InputError(
         `${input} is a directory, but neither a prepared dataset (no ${MANIFEST_FILE}) nor a Minari dataset (no data/${MINARI_METADATA_FILE} or data/${MINARI_DATA_FILE}) ` +
-          `nor a directory of Parquet parts (only files named *.parquet, besides "_" and "." files); expected one of those, or an Arrow, Parquet or HDF5 file.`,
+          `nor a directory of Parquet parts (only files named *.parquet, besides "_" and "." files${parts.length > 0 ? `; "${stray}" is none` : ""}); ` +
+          `expected one of those, or an Arrow, Parquet or HDF5 file.`,
       );
     }
     if (minari.storage === "hdf5") return readSource(minari.file, options);

@@ -136,6 +136,7 @@ export async function readParquet(file: string, options: ArrowReadOptions & { pr
   try {
     const table = await parseParquetFile(file);
     bar?.update(1);
+    if (table.numRows === 0) throw new InputError(`${file}: the Parquet file holds no rows.`);
     return rawFromTable(file, "parquet", table, options);
   } finally {
     bar?.stop();
@@ -146,16 +147,46 @@ export async function readParquet(file: string, options: ArrowReadOptions & { pr
 const byPartNumber = new Intl.Collator("en", { numeric: true }).compare;
 
 /**
- * The files of a directory of Parquet parts, as partitioned writers leave them (Spark, pyarrow's
- * write_dataset, Hugging Face datasets' shards), in part order; null when the directory holds
- * anything else. Names starting with "_" or "." are the writers' markers and checksums (_SUCCESS,
- * .part-0.parquet.crc), not data.
+ * A directory's Parquet parts, as partitioned writers leave them (Spark, pyarrow's write_dataset,
+ * Hugging Face datasets' shards), in part order, and the first visible entry that is no part (a
+ * directory holding one is no parts directory). Names starting with "_" or "." are the writers'
+ * markers and checksums (_SUCCESS, .part-0.parquet.crc), not data.
  */
-export function parquetParts(dir: string): string[] | null {
+export function parquetParts(dir: string): { parts: string[]; stray: string | undefined } {
   const names = readdirSync(dir).filter((name) => !name.startsWith("_") && !name.startsWith("."));
-  const isPart = (name: string): boolean => /\.parquet$/i.test(name) && statSync(path.join(dir, name)).isFile();
-  if (names.length === 0 || !names.every(isPart)) return null;
-  return names.sort(byPartNumber).map((name) => path.join(dir, name));
+  const isPart = (name: string): boolean => /\.parquet$/i.test(name) && (statSync(path.join(dir, name), { throwIfNoEntry: false })?.isFile() ?? false);
+  return { parts: names.filter(isPart).sort(byPartNumber).map((name) => path.join(dir, name)), stray: names.find((name) => !isPart(name)) };
+}
+
+/** What names the parts of one dataset share: the name up to its first digit (part-, train-). */
+function partPrefix(name: string): string {
+  return name.replace(/\d.*$/, "");
+}
+
+/**
+ * Refuse parts that are not one dataset's: names of more than one prefix (a Hugging Face dataset's
+ * train-* and test-* shards side by side would be merged into one), or numbered shards "-k-of-n"
+ * with some missing.
+ */
+function checkPartNames(dir: string, files: readonly string[]): void {
+  const names = files.map((file) => path.basename(file));
+  const prefixes = [...new Set(names.map(partPrefix))];
+  if (prefixes.length > 1) {
+    const examples = prefixes.map((prefix) => names.find((name) => partPrefix(name) === prefix)!);
+    throw new InputError(
+      `${dir}: its Parquet files are named in ${prefixes.length} ways (${examples.join(", ")}), so they may be more than one dataset or split; ` +
+        `put the parts of one in a directory of its own (named part-0.parquet, part-1.parquet, ... if they are one).`,
+    );
+  }
+  const shards = names.map((name) => /-(\d+)-of-(\d+)\.parquet$/i.exec(name)).filter((match) => match !== null);
+  if (shards.length === names.length && shards.length > 0) {
+    const total = Number(shards[0]![2]);
+    const present = new Set(shards.map((match) => Number(match[1])));
+    const missing = Array.from({ length: total }, (_, k) => k).filter((k) => !present.has(k));
+    if (missing.length > 0) {
+      throw new InputError(`${dir}: its shards are numbered k-of-${total}, but shard${missing.length > 1 ? "s" : ""} ${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", ..." : ""} ${missing.length > 1 ? "are" : "is"} missing.`);
+    }
+  }
 }
 
 /** The column names and types of a table, to compare parts by. */
@@ -165,11 +196,15 @@ function columnsOf(table: Table): string {
 
 /**
  * Read a directory of Parquet parts as one table, the parts one after another in part order: an
- * episode may go on from one part into the next. Every part must have the same columns.
+ * episode may go on from one part into the next. Every part must have the same columns; parts
+ * without rows (Dask and Spark write some) add none.
  */
 export async function readParquetParts(dir: string, files: readonly string[], options: ArrowReadOptions & { progress?: ProgressFactory } = {}): Promise<RawDataset> {
+  checkPartNames(dir, files);
   const bytes = files.reduce((sum, file) => sum + statSync(file).size, 0);
-  if (bytes > MAX_WHOLE_FILE_BYTES) throw tooLargeError(dir, bytes, "directory of Parquet parts");
+  if (bytes > MAX_WHOLE_FILE_BYTES) {
+    throw new InputError(`${dir}: its Parquet parts add up to ${bytes} bytes; snndt reads a dataset whole, up to ${MAX_WHOLE_FILE_BYTES} bytes (2 GiB). Convert it to HDF5 (read in slices).`);
+  }
   const bar = options.progress?.start(`decoding ${files.length} Parquet parts of ${path.basename(dir)}`, files.length);
   try {
     const tables: Table[] = [];
@@ -184,7 +219,9 @@ export async function readParquetParts(dir: string, files: readonly string[], op
       tables.push(table);
       bar?.update(tables.length);
     }
-    return rawFromTable(dir, "parquet", tables[0]!.concat(...tables.slice(1)), options);
+    const [first, ...rest] = tables.filter((table) => table.numRows > 0);
+    if (first === undefined) throw new InputError(`${dir}: its ${files.length} Parquet part${files.length > 1 ? "s hold" : " holds"} no rows.`);
+    return rawFromTable(dir, "parquet", first.concat(...rest), options);
   } finally {
     bar?.stop();
   }

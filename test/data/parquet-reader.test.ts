@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { closeSync, mkdirSync, openSync, readFileSync, statSync, truncateSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync, writeSync } from "node:fs";
 import * as path from "node:path";
 import { Float16, Float32, Table, TimestampMillisecond, tableFromIPC } from "apache-arrow";
 import { loadDataset } from "../../src/data/dataset.js";
@@ -199,10 +199,30 @@ test(
     assert.equal(read.episodesSha256, whole.episodesSha256);
     assert.deepEqual([read.manifest.source.format, read.manifest.source.layout], ["parquet", "per-step"]);
 
-    // A part of other columns is named; a directory with other files is no parts directory.
+    // Parts without rows (Dask and Spark write some) add none, wherever they are.
+    for (const name of ["part-0b.parquet", "part-99.parquet"]) await writeParquet(path.join(parts, name), table.slice(0, 0));
+    assert.equal((await loadDataset(parts)).episodesSha256, whole.episodesSha256);
+
+    // A part of other columns is named; a directory with other entries is no parts directory, and says which.
     await writeParquet(path.join(parts, "part-12.parquet"), new Table({ reward: vec([1], new Float32()) }));
     await assert.rejects(loadDataset(parts), (err: unknown) => err instanceof InputError && /part-12\.parquet: its columns \(reward: Float32\) differ from those of part-0\.parquet \(.*\); the parts of one dataset must have the same columns/.test(err.message));
-    writeFileSync(path.join(parts, "notes.txt"), "");
-    await assert.rejects(loadDataset(parts), /parts is a directory, but neither a prepared dataset .* nor a directory of Parquet parts/);
+    mkdirSync(path.join(parts, "year=2020"));
+    await assert.rejects(loadDataset(parts), /parts is a directory, but neither a prepared dataset .* nor a directory of Parquet parts \(.*; "year=2020" is none\)/);
+
+    // Two splits side by side are not merged; a missing shard is named.
+    const splits = path.join(dir, "splits");
+    mkdirSync(splits);
+    for (const name of ["train-00000-of-00002.parquet", "train-00001-of-00002.parquet", "test-00000-of-00001.parquet"]) await writeParquet(path.join(splits, name), table.slice(0, rows));
+    await assert.rejects(loadDataset(splits), /splits: its Parquet files are named in 2 ways \(test-00000-of-00001\.parquet, train-00000-of-00002\.parquet\), so they may be more than one dataset or split/);
+    rmSync(path.join(splits, "test-00000-of-00001.parquet"));
+    rmSync(path.join(splits, "train-00000-of-00002.parquet"));
+    await assert.rejects(loadDataset(splits), /splits: its shards are numbered k-of-2, but shard 0 is missing/);
+
+    // No rows at all is an error, not a crash.
+    const empty = path.join(dir, "empty");
+    mkdirSync(empty);
+    await writeParquet(path.join(empty, "part-0.parquet"), table.slice(0, 0));
+    await assert.rejects(loadDataset(empty), (err: unknown) => err instanceof InputError && /empty: its 1 Parquet part holds no rows/.test(err.message));
+    await assert.rejects(loadDataset(path.join(empty, "part-0.parquet")), (err: unknown) => err instanceof InputError && /part-0\.parquet: the Parquet file holds no rows/.test(err.message));
   }),
 );

@@ -36,7 +36,8 @@ per-episode (one row an episode, list columns) Arrow and Parquet layouts. A Mina
 (e.g. ~/.minari/datasets/D4RL/door/human-v2) is read in its hdf5, arrow or parquet storage, with its
 declared action space. A directory of Parquet parts (part-0.parquet, part-1.parquet, ... as Spark,
 pyarrow's write_dataset or a Hugging Face dataset's shards leave them) is read as one file, the parts
-in their numbered order. In HDF5 files the column flags take a dataset's path in a subgroup
+in their numbered order (parts named in two ways, such as train-* and test-* shards, are refused).
+In HDF5 files the column flags take a dataset's path in a subgroup
 (--obs-column infos/qpos), below the root (D4RL) or below each episode group (Minari).
 
 Examples:
