@@ -14,8 +14,8 @@ import { fileOnPath, removeOrphanedTemporaries, writeDirAtomic, writeFileAtomic,
 import { SNNDT_VERSION } from "../runtime/version.js";
 import { actionWidth, type ActionSpace, type Episode, type StateStats } from "./types.js";
 import { STEP_COLUMNS, writeStepsArrowHashed } from "./arrow-writer.js";
-import { sha256FileInBackground, sha256ListingInBackground, type BackgroundHash } from "./hashing.js";
-import { listMinariEpisodes, locateMinariDataset, minariEpisodeFiles, readMinariEpisodes, totalBytes } from "./minari-directory.js";
+import { sha256FileInBackground, sha256ListingInBackground, totalBytes, type BackgroundHash } from "./hashing.js";
+import { listMinariEpisodes, locateMinariDataset, minariEpisodeFiles, readMinariEpisodes } from "./minari-directory.js";
 import { MINARI_DATA_FILE, MINARI_METADATA_FILE } from "./minari-metadata.js";
 import { MAX_WHOLE_FILE_BYTES, parseArrowFile, rawFromTable, readArrow } from "./arrow-reader.js";
 import { flattenNumbers } from "./arrow-nested.js";

@@ -5,6 +5,7 @@
  * being written is hashed on the main thread as it streams out: that needs no second read, and
  * copying each chunk to a worker would cost more than hashing it.)
  */
+import { statSync } from "node:fs";
 import { Worker } from "node:worker_threads";
 
 const WORKER_URL = new URL("./hash-worker.js", import.meta.url);
@@ -18,6 +19,11 @@ export interface BackgroundHash {
 /** sha256 (hex) of a file. */
 export function sha256FileInBackground(file: string): BackgroundHash {
   return hashInWorker({ file });
+}
+
+/** The bytes of a dataset kept in several files. */
+export function totalBytes(files: readonly string[]): number {
+  return files.reduce((sum, file) => sum + statSync(file).size, 0);
 }
 
 /**

@@ -176,10 +176,6 @@ export function minariEpisodeFiles(found: MinariEpisodeFiles, episodes: readonly
   return [found.metadataFile, ...episodes.map((ep) => ep.file)];
 }
 
-export function totalBytes(files: readonly string[]): number {
-  return files.reduce((sum, file) => sum + statSync(file).size, 0);
-}
-
 /** A column of one episode's table, refused with a clear reason when it holds a Dict or Tuple space (a struct). */
 function numbersOf(file: string, table: Table, name: string, valueType: "f32" | "f64"): NestedNumbers {
   const vector = table.getChild(name)!;

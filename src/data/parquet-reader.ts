@@ -13,6 +13,7 @@ import { tableFromIPC, type Table } from "apache-arrow";
 import { InputError, SnndtError } from "../runtime/errors.js";
 import { MAX_WHOLE_FILE_BYTES, rawFromTable, tooLargeError, type ArrowReadOptions } from "./arrow-reader.js";
 import type { RawDataset } from "./raw.js";
+import { totalBytes } from "./hashing.js";
 import type { ProgressFactory } from "../runtime/progress.js";
 
 const PARQUET_MAGIC = "PAR1";
@@ -154,8 +155,8 @@ const byPartNumber = new Intl.Collator("en", { numeric: true }).compare;
  */
 export function parquetParts(dir: string): { parts: string[]; stray: string | undefined } {
   const names = readdirSync(dir).filter((name) => !name.startsWith("_") && !name.startsWith("."));
-  const isPart = (name: string): boolean => /\.parquet$/i.test(name) && (statSync(path.join(dir, name), { throwIfNoEntry: false })?.isFile() ?? false);
-  return { parts: names.filter(isPart).sort(byPartNumber).map((name) => path.join(dir, name)), stray: names.find((name) => !isPart(name)) };
+  const parts = new Set(names.filter((name) => /\.parquet$/i.test(name) && (statSync(path.join(dir, name), { throwIfNoEntry: false })?.isFile() ?? false)));
+  return { parts: [...parts].sort(byPartNumber).map((name) => path.join(dir, name)), stray: names.find((name) => !parts.has(name)) };
 }
 
 /** What names the parts of one dataset share: the name up to its first digit (part-, train-). */
@@ -201,7 +202,7 @@ function columnsOf(table: Table): string {
  */
 export async function readParquetParts(dir: string, files: readonly string[], options: ArrowReadOptions & { progress?: ProgressFactory } = {}): Promise<RawDataset> {
   checkPartNames(dir, files);
-  const bytes = files.reduce((sum, file) => sum + statSync(file).size, 0);
+  const bytes = totalBytes(files);
   if (bytes > MAX_WHOLE_FILE_BYTES) {
     throw new InputError(`${dir}: its Parquet parts add up to ${bytes} bytes; snndt reads a dataset whole, up to ${MAX_WHOLE_FILE_BYTES} bytes (2 GiB). Convert it to HDF5 (read in slices).`);
   }
