@@ -12,7 +12,7 @@ import { CHECKPOINTS_DIR, EVAL_DIR, EVAL_JSON, METRICS_JSONL, OFFLINE_EVAL_DIR, 
 import { readMetrics } from "../train/metrics.js";
 import { barChart, lineChart, scatterWithDiagonal, type LineSeries } from "./charts.js";
 import type { EvalResult, Summary } from "./evaluate.js";
-import { resolveCheckpoint } from "./policy.js";
+import { resolveCheckpoint } from "../train/find-checkpoint.js";
 import { evalMethodOf, methodChangesSince } from "./method.js";
 
 export const REPORT_MD = "report.md";
