@@ -17,7 +17,7 @@ import { createModel, disposeInputs, inputsFromBatch, modelLabel, SPIKE_KINDS, t
 import { firingRate } from "../model/populations.js";
 import { configHash, loadConfig, resolvePackagePath } from "../train/config.js";
 import { splitOfRun } from "../train/split.js";
-import { checkpointDir, trainedOn } from "../train/checkpoint.js";
+import { checkpointDir, trainedOn, type InitSource } from "../train/checkpoint.js";
 import { EVAL_METHOD_VERSION } from "./method.js";
 import { ENV_IDS, makeEnv, type Environment } from "./envs/index.js";
 import { spawnExternalEnv, type AsyncEnvironment } from "./external-env.js";
@@ -112,6 +112,8 @@ export interface EvalResult {
   checkpoint: string;
   /** The optimizer step the checkpoint was taken at, and the steps its run was configured for. */
   checkpointStep: { step: number; of: number };
+  /** The checkpoint whose weights the run started from (`train --init-from`); absent for a run started from its seed. */
+  initFrom?: InitSource;
   runDir: string;
   configHash: string;
   model: { kind: string; variant: string; parameters: number; dModel: number; nLayers: number; nHeads: number; context: number; T: number };
@@ -384,7 +386,7 @@ export async function evaluate(request: EvalRequest): Promise<Evaluation> {
 }
 
 /** What every eval.json begins with: the snndt, the checkpoint, the model and the backend. */
-function resultHeader(policy: LoadedPolicy, request: EvalRequest): Pick<EvalResult, "snndtVersion" | "createdAt" | "methodVersion" | "checkpoint" | "checkpointStep" | "runDir" | "configHash" | "model" | "backend"> {
+function resultHeader(policy: LoadedPolicy, request: EvalRequest): Pick<EvalResult, "snndtVersion" | "createdAt" | "methodVersion" | "checkpoint" | "checkpointStep" | "initFrom" | "runDir" | "configHash" | "model" | "backend"> {
   const config = policy.state.config;
   return {
     snndtVersion: SNNDT_VERSION,
@@ -392,6 +394,7 @@ function resultHeader(policy: LoadedPolicy, request: EvalRequest): Pick<EvalResu
     methodVersion: EVAL_METHOD_VERSION,
     checkpoint: policy.checkpoint,
     checkpointStep: { step: policy.state.step, of: config.train.steps },
+    ...(policy.state.initFrom && { initFrom: policy.state.initFrom }),
     runDir: policy.runDir,
     configHash: configHash(config),
     model: {

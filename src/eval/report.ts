@@ -77,10 +77,14 @@ function returnRows(result: EvalResult): string[][] {
 }
 const RETURN_HEADER = ["target", "episodes", "return mean ± std", "min .. max", "normalised", "mean length", "dataset episodes >= target"];
 
-/** "step 1000 of 1000", or for best/ "lowest validation loss: step 600 of 1000". */
+/**
+ * "step 1000 of 1000", or for best/ "lowest validation loss: step 600 of 1000"; for a run started
+ * from another's weights, "...; started from <checkpoint> at step 1000".
+ */
 function checkpointStep(result: EvalResult): string {
   const { step, of } = result.checkpointStep;
-  return `${result.checkpoint === checkpointDir(result.runDir, "best") ? "lowest validation loss: " : ""}step ${step} of ${of}`;
+  const from = result.initFrom ? `; started from ${result.initFrom.checkpoint} at step ${result.initFrom.step}` : "";
+  return `${result.checkpoint === checkpointDir(result.runDir, "best") ? "lowest validation loss: " : ""}step ${step} of ${of}${from}`;
 }
 
 /** The seeds episodes ran under: the first `episodes` of the list when there are fewer episodes than seeds. */
@@ -390,8 +394,8 @@ export function comparisonRows(results: { label: string; result: EvalResult }[])
     const perRun = [
       label + (result.partial ? " (partial)" : ""),
       result.model.kind === "dt" ? "dt" : result.model.variant,
-      // eval.json files older than the field have none.
-      result.checkpointStep ? `${result.checkpointStep.step}/${result.checkpointStep.of}` : "-",
+      // eval.json files older than the field have none. "+": trained on from another run's weights.
+      result.checkpointStep ? `${result.initFrom ? "+" : ""}${result.checkpointStep.step}/${result.checkpointStep.of}` : "-",
       result.env?.id ?? "offline",
     ];
     const measures = [
@@ -432,6 +436,9 @@ function checkpointNow(checkpoint: string): { step: unknown; configHash: unknown
 /** Notes under the comparison when its rows were not measured alike, or no longer measure their checkpoint. */
 function comparisonNotes(results: { label: string; result: EvalResult }[]): string[] {
   const notes: string[] = [];
+  for (const { label, result } of results) {
+    if (result.initFrom) notes.push(`${label} (step "+"): trained on from the weights of ${result.initFrom.checkpoint} at step ${result.initFrom.step}, so its steps come on top of those.`);
+  }
   // best/ moves while a run trains (and on --resume): an eval.json of its earlier self is not the
   // run's now. Said only where the checkpoint is found at its recorded path (a run may have moved).
   for (const { label, result } of results) {

@@ -69,6 +69,16 @@ export interface TrainerCheckpointState {
   lastStepLoss?: number | null;
 }
 
+/** The checkpoint whose weights a run started from (`train --init-from`). */
+export interface InitSource {
+  /** Its directory, as an absolute path. */
+  checkpoint: string;
+  step: number;
+  configHash: string;
+  /** sha256 of its model.safetensors: exactly which weights. */
+  modelSha256: string;
+}
+
 export interface CheckpointState {
   formatVersion: number;
   /** Optimizer updates applied when the checkpoint was taken. */
@@ -98,6 +108,8 @@ export interface CheckpointState {
   /** tfjs backend that produced the checkpoint ("wasm", "tensorflow", "cpu"). */
   backend: string;
   trainer: TrainerCheckpointState;
+  /** Where the run's weights started, when not from its seed. Absent in checkpoints written before it. */
+  initFrom?: InitSource;
 }
 
 /**
@@ -127,6 +139,8 @@ export interface LoadedCheckpoint {
   dir: string;
   /** Weights by stable parameter name, in file order. */
   weights: Map<string, { shape: number[]; data: Float32Array }>;
+  /** sha256 of model.safetensors (verified against checksums.json): which weights these are. */
+  modelSha256: string;
   /** AdamW state with its moments keyed by stable parameter name (restoreOptimizer maps them back). */
   optimizer: AdamWState;
   state: CheckpointState;
@@ -211,13 +225,13 @@ export async function saveCheckpoint(
 
 /** A checkpoint's weights and state, for evaluation: its optimizer file is neither needed nor read. */
 export async function loadCheckpointWeights(dir: string): Promise<Omit<LoadedCheckpoint, "optimizer">> {
-  const { weights, state } = await readCheckpoint(dir, [MODEL_FILE, STATE_FILE]);
-  return { dir, weights, state };
+  const { weights, state, modelSha256 } = await readCheckpoint(dir, [MODEL_FILE, STATE_FILE]);
+  return { dir, weights, state, modelSha256 };
 }
 
 /** A whole checkpoint, weights, optimizer and state, for resuming a run. */
 export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
-  const { weights, state, contents } = await readCheckpoint(dir, [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE]);
+  const { weights, state, contents, modelSha256 } = await readCheckpoint(dir, [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE]);
   const optimizerFile = path.join(dir, OPTIMIZER_FILE);
   const optimizerContent = decodeSafetensors(contents.get(OPTIMIZER_FILE)!, optimizerFile);
   const step = Number(optimizerContent.metadata.step);
@@ -243,7 +257,7 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   if (state.step !== step) {
     throw new InputError(`${dir} is inconsistent: ${STATE_FILE} says step ${state.step}, ${OPTIMIZER_FILE} says ${step}.`);
   }
-  return { dir, weights, optimizer: { step, moments }, state };
+  return { dir, weights, optimizer: { step, moments }, state, modelSha256 };
 }
 
 /**
@@ -253,7 +267,7 @@ export async function loadCheckpoint(dir: string): Promise<LoadedCheckpoint> {
 async function readCheckpoint(
   dir: string,
   files: (typeof CHECKSUMMED_FILES)[number][],
-): Promise<{ weights: LoadedCheckpoint["weights"]; state: CheckpointState; contents: Map<string, Buffer> }> {
+): Promise<{ weights: LoadedCheckpoint["weights"]; state: CheckpointState; contents: Map<string, Buffer>; modelSha256: string }> {
   const base = path.basename(path.resolve(dir));
   if (base.startsWith(".") && base.includes(".tmp-")) {
     throw new InputError(`${dir} is a half-written checkpoint (a temporary directory left by an interrupted save); use a complete step-<N> or best directory.`);
@@ -316,7 +330,7 @@ async function readCheckpoint(
   if (configHash(state.config) !== state.configHash) {
     throw new InputError(`${stateFile}: the stored config does not match its configHash ${state.configHash}; the file was edited.`);
   }
-  return { weights, state, contents };
+  return { weights, state, contents, modelSha256: checksums[MODEL_FILE] as string };
 }
 
 /**
@@ -344,6 +358,7 @@ const STATE_FIELD_TYPES: Record<keyof CheckpointState, "number" | "string" | "ob
   snndtVersion: "string",
   backend: "string",
   trainer: "object",
+  initFrom: "object|undefined",
 };
 
 function checkStateFields(state: unknown, file: string): asserts state is CheckpointState {

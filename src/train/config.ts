@@ -786,12 +786,16 @@ export function renderConfigReference(): string {
 }
 
 /** Write `<runDir>/config.resolved.yaml` atomically; returns its path. */
-export async function writeResolvedConfig(runDir: string, config: ResolvedConfig): Promise<string> {
-  const file = path.join(runDir, RESOLVED_CONFIG_FILE);
-  const text = renderConfigYaml(config, [
+/** A run's config.resolved.yaml: the config with its provenance and hash in a header. */
+export function resolvedConfigText(config: ResolvedConfig): string {
+  return renderConfigYaml(config, [
     "The fully resolved configuration of this run (defaults <- config file <- --set <- flags).",
     `config hash (sha256 of its canonical JSON): ${configHash(config)}`,
   ]);
-  await writeFileAtomic(file, text);
+}
+
+export async function writeResolvedConfig(runDir: string, config: ResolvedConfig): Promise<string> {
+  const file = path.join(runDir, RESOLVED_CONFIG_FILE);
+  await writeFileAtomic(file, resolvedConfigText(config));
   return file;
 }

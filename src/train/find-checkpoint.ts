@@ -30,7 +30,7 @@ export async function resolveCheckpoint(target: string): Promise<{ checkpoint: s
   const latest = await latestCheckpoint(dir);
   if (latest) return { checkpoint: latest, runDir: dir };
   const training = runTrainer(dir);
-  if (training !== null) throw new InputError(`${stillTraining(target, training)} and has no complete checkpoint yet; evaluate it once it has one.`);
+  if (training !== null) throw new InputError(`${stillTraining(target, training)} and has no complete checkpoint yet; try again once it has one.`);
   throw new InputError(`${target} is neither a checkpoint directory (with ${CHECKSUMS_FILE}) nor a run directory with a complete checkpoint under checkpoints/.`);
 }
 

@@ -5,6 +5,8 @@
 
 /** The fully resolved configuration, written at the start of a run; `--resume` reads it back. */
 export const RESOLVED_CONFIG_FILE = "config.resolved.yaml";
+/** The checkpoint a run started from (`train --init-from`), written before its config. */
+export const INIT_FROM_FILE = "init-from.json";
 /** One JSON line per logged step. */
 export const METRICS_JSONL = "metrics.jsonl";
 /** The same rows as a table. */
@@ -23,4 +25,4 @@ export const EVAL_JSON = "eval.json";
 export const TRAJECTORIES_FILE = "trajectories.arrow";
 
 /** What a run writes in its directory: a new run refuses a directory holding any of them, and only them. */
-export const RUN_ENTRIES: readonly string[] = [RESOLVED_CONFIG_FILE, METRICS_JSONL, METRICS_CSV, SUMMARY_JSON, CHECKPOINTS_DIR, EVAL_DIR, OFFLINE_EVAL_DIR];
+export const RUN_ENTRIES: readonly string[] = [RESOLVED_CONFIG_FILE, INIT_FROM_FILE, METRICS_JSONL, METRICS_CSV, SUMMARY_JSON, CHECKPOINTS_DIR, EVAL_DIR, OFFLINE_EVAL_DIR];

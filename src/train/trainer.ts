@@ -39,6 +39,8 @@ import {
   saveCheckpoint,
   trainedOn,
   type CheckpointState,
+  type InitSource,
+  type LoadedCheckpoint,
   type NormalisationState,
 } from "./checkpoint.js";
 import { MetricsWriter, type MetricsRow } from "./metrics.js";
@@ -47,6 +49,7 @@ import { createOptimizer, NonFiniteLoss, TrainingStep, type MicroBatch, type Ste
 import { learningRate, scheduleFromConfig } from "./schedule.js";
 import { splitOfRun } from "./split.js";
 import { validate, type ValidationResult } from "./validation.js";
+import { initSource, readInitRecord, readInitWeights, rereadInitWeights, startFromInitWeights, writeConfigWithInitRecord } from "./init-from.js";
 import { yieldToEventLoop } from "../runtime/event-loop.js";
 
 /** Set `requested` (e.g. from a SIGINT handler) to stop after the current step with a checkpoint. */
@@ -62,6 +65,8 @@ export interface TrainRequest {
   context: RunContext;
   backend: BackendInfo;
   stop: StopFlag;
+  /** A new run's starting weights: a run or checkpoint directory (`--init-from`); else from the seed. */
+  initFrom?: string;
   /** Called with the loaded dataset before any work (the CLI checks that eval can play a model of it). */
   checkDataset?: (dataset: PreparedDataset, dataPath: string) => void;
 }
@@ -211,15 +216,33 @@ function warnOfRtgScale(returns: { min: number; max: number }, rtgScale: number,
   );
 }
 
+/** How to go on training a finished run: a new run from its weights, with its config. */
+function trainFurther(runDir: string): string {
+  return (
+    `To train it further, start a new run from its weights: snndt train --init-from ${runDir} --config ${path.join(runDir, RESOLVED_CONFIG_FILE)} ` +
+    "--out <new run> (--set train.steps=<n> for its length; its learning rate warms up and decays again)."
+  );
+}
+
+/** The checkpoint a run resumes from; a damaged one is refused with the way to the one before it. */
+async function loadResumeCheckpoint(dir: string, runDir: string): Promise<LoadedCheckpoint> {
+  return loadCheckpoint(dir).catch(async (err: unknown) => {
+    // Resuming from the newest intact checkpoint before it is the user's choice, so say how.
+    const older = (await intactCheckpoints(runDir)).find(({ dir: other }) => other !== dir);
+    if (!(err instanceof InputError) || !older) throw err;
+    throw new InputError(`${err.message} To resume from ${older.dir} (step ${older.step}), the newest checkpoint before it, move ${dir} out of ${path.dirname(dir)} and run --resume again.`);
+  });
+}
+
 /** A finished run has nothing to resume; said before its dataset is loaded, which may take a while. */
 function refuseFinishedRun(runDir: string, config: ResolvedConfig, newest: { step: number } | undefined): void {
   if (!existsSync(path.join(runDir, SUMMARY_JSON))) return;
   if (newest === undefined) {
-    throw new InputError(`${runDir} finished (it has ${SUMMARY_JSON}) and keeps no step checkpoint to resume from; to train it again, start a new run.`);
+    throw new InputError(`${runDir} finished (it has ${SUMMARY_JSON}) and keeps no step checkpoint to resume from; to train it again, start a new run. ${trainFurther(runDir)}`);
   }
   if (newest.step >= config.train.steps) {
     throw new InputError(
-      `${runDir} finished: its last checkpoint is at step ${newest.step} of ${config.train.steps} (train.steps) and it has ${SUMMARY_JSON}; nothing to resume. To train it again, start a new run.`,
+      `${runDir} finished: its last checkpoint is at step ${newest.step} of ${config.train.steps} (train.steps) and it has ${SUMMARY_JSON}; nothing to resume. ${trainFurther(runDir)}`,
     );
   }
 }
@@ -232,6 +255,15 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   // The newest intact checkpoint, where a resumed run goes on from.
   const resumeFrom = request.resume ? (await intactCheckpoints(runDir))[0] : undefined;
   if (request.resume) refuseFinishedRun(runDir, config, resumeFrom);
+  // Another run's weights to start from: a new run's --init-from, or those a run records that starts
+  // over (no checkpoint yet). A run resumed from a checkpoint has its weights and their source there.
+  const initRecord = request.resume && !resumeFrom ? readInitRecord(runDir) : undefined;
+  const init =
+    request.initFrom !== undefined
+      ? await readInitWeights(request.initFrom).catch((err: unknown) => {
+          throw err instanceof InputError ? new InputError(`--init-from ${err.message}`) : err;
+        })
+      : initRecord && (await rereadInitWeights(initRecord, runDir));
   const dataPath = resolvePackagePath(config.data.path);
   if (request.resume && !existsSync(dataPath)) {
     throw new InputError(`${dataPath}, the data ${runDir} was trained on, is not there; if it moved, resume with --resume ${runDir} --data <where it is now>.`);
@@ -242,13 +274,21 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   // its other misfits (max_ep_len) would send the user the wrong way.
   request.checkDataset?.(dataset, dataPath);
   checkDatasetFitsConfig(dataset, config, dataPath);
+  const resumed = resumeFrom && (await loadResumeCheckpoint(resumeFrom.dir, runDir));
+  if (resumed) checkResumeCompatible(resumed.state, config, dataset, resumed.dir, runDir);
 
   const split = splitOfRun(config, dataset.episodes.length);
   const trainEpisodes: Episode[] = split.train.map((i) => dataset.episodes[i]!);
   const valEpisodes: Episode[] = split.val.map((i) => dataset.episodes[i]!);
+  // Weights from another run were trained on states normalised by its statistics (init-from.ts); a
+  // resumed run keeps those it began with.
+  const stateStats = resumed
+    ? { mean: resumed.state.normalisation.stateMean, std: resumed.state.normalisation.stateStd }
+    : (init?.record.stateStats ?? dataset.stateStats);
+  const initFrom: InitSource | undefined = resumed ? resumed.state.initFrom : init && initSource(init.record);
   const normalisation: NormalisationState = {
-    stateMean: dataset.stateStats.mean,
-    stateStd: dataset.stateStats.std,
+    stateMean: stateStats.mean,
+    stateStd: stateStats.std,
     rtgScale: config.data.rtg_scale,
     context: config.model.context,
     maxEpLen: config.model.max_ep_len,
@@ -278,6 +318,10 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
     );
   }
   const model = createModel(modelConfig, config.seed);
+  if (init) {
+    for (const warning of startFromInitWeights(model, init, { config, modelConfig, dataPath, dataset, valEpisodes: split.val })) logger.warn(warning);
+    logger.info({ checkpoint: init.record.checkpoint, step: init.record.step }, "starting from the weights and state statistics of another run's checkpoint");
+  }
   const optimizer = createOptimizer(model, config.train);
   const rngs: Record<(typeof RNG_STREAMS)[number], Rng> = {
     sampler: Rng.derive(config.seed, "sampler"),
@@ -299,8 +343,9 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   let lastLoss: number | null = null;
   /** Wall seconds of the run's earlier segments (resume). */
   let earlierSeconds = 0;
-  // A new run's config comes first: a directory with metrics but no config could be neither resumed nor reused.
-  if (!request.resume) await writeResolvedConfig(runDir, config);
+  // A new run's config comes first: a directory with metrics but no config could be neither resumed nor
+  // reused. The record of its starting weights comes with it, in one step.
+  if (!request.resume) await (init ? writeConfigWithInitRecord(runDir, config, init.record) : writeResolvedConfig(runDir, config));
   const metrics = await MetricsWriter.open(runDir, { spikeLayers: spikingLayerNames(modelConfig) });
   // A run directory moved or removed while training would otherwise be made again piecemeal by the
   // next write, the run split in two. Told by its config, written first (not by the directory's
@@ -317,34 +362,27 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
     // the seed, so starting over from step 0 makes the same run.
     logger.warn({ runDir }, "no checkpoint yet: starting the run over from step 0 with its saved config");
     await metrics.truncateAfter(0);
-  } else if (resumeFrom) {
-    const { dir } = resumeFrom;
-    const loaded = await loadCheckpoint(dir).catch(async (err: unknown) => {
-      // Damaged: resuming from the newest intact checkpoint before it is the user's choice, so say how.
-      const older = (await intactCheckpoints(runDir)).find(({ dir: other }) => other !== dir);
-      if (!(err instanceof InputError) || !older) throw err;
-      throw new InputError(`${err.message} To resume from ${older.dir} (step ${older.step}), the newest checkpoint before it, move ${dir} out of ${path.dirname(dir)} and run --resume again.`);
-    });
-    checkResumeCompatible(loaded.state, config, dataset, dir, runDir);
-    if (config.data.path !== loaded.state.config.data.path) {
+  } else if (resumed) {
+    const { dir } = resumed;
+    if (config.data.path !== resumed.state.config.data.path) {
       // The same episodes at a new place (--data): the run's config names it from now on.
       await writeResolvedConfig(runDir, config);
-      logger.info({ from: loaded.state.config.data.path, to: config.data.path }, `the run's data moved: ${RESOLVED_CONFIG_FILE} now names its new place`);
+      logger.info({ from: resumed.state.config.data.path, to: config.data.path }, `the run's data moved: ${RESOLVED_CONFIG_FILE} now names its new place`);
     }
-    restoreVariables(model, loaded.weights, dir);
-    restoreOptimizer(model, optimizer, loaded.optimizer);
+    restoreVariables(model, resumed.weights, dir);
+    restoreOptimizer(model, optimizer, resumed.optimizer);
     for (const name of RNG_STREAMS) {
-      const saved = loaded.state.rng[name];
+      const saved = resumed.state.rng[name];
       if (!saved) throw new InputError(`${dir}/state.json has no RNG state for "${name}"`);
       rngs[name].setState(saved as RngState);
     }
-    restorePlasticity(model, loaded.state.trainer.plasticity, dir);
-    step = loaded.state.step;
-    bestValLoss = loaded.state.bestValLoss;
-    bestValStep = loaded.state.trainer.bestValStep;
-    lossWindow = { ...loaded.state.trainer.lossWindow };
-    lastLoss = loaded.state.trainer.lastStepLoss ?? null;
-    if (loaded.state.trainer.lastStepLoss === undefined && step >= config.train.steps) {
+    restorePlasticity(model, resumed.state.trainer.plasticity, dir);
+    step = resumed.state.step;
+    bestValLoss = resumed.state.bestValLoss;
+    bestValStep = resumed.state.trainer.bestValStep;
+    lossWindow = { ...resumed.state.trainer.lossWindow };
+    lastLoss = resumed.state.trainer.lastStepLoss ?? null;
+    if (resumed.state.trainer.lastStepLoss === undefined && step >= config.train.steps) {
       logger.warn({ checkpoint: dir }, "checkpoint from before the step's loss was kept: the summary's finalTrainLoss will be null");
     }
     const elapsed = elapsedAt(dir);
@@ -369,6 +407,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
     snndtVersion: SNNDT_VERSION,
     backend: request.backend.name,
     trainer: { lossWindow: { ...lossWindow }, bestValStep, plasticity: await plasticitySnapshot(model), lastStepLoss: lastLoss },
+    ...(initFrom && { initFrom }),
   });
   const samplesPerStep = config.train.batch_size * config.train.grad_accum;
   function epochOf(s: number): number {
@@ -525,6 +564,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
       backend: request.backend,
       model: { kind: config.model.kind, variant: modelLabel(config.model), parameters: countParameters(model) },
       dataset: { path: dataPath, episodes: dataset.episodes.length, trainEpisodes: trainEpisodes.length, valEpisodes: valEpisodes.length },
+      ...(initFrom && { initFrom }),
       snndtVersion: SNNDT_VERSION,
     });
   }

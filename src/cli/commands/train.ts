@@ -25,6 +25,7 @@ interface TrainOptions {
   set: string[];
   backend?: string;
   resume?: string;
+  initFrom?: string;
   seed?: string;
   valFraction?: string;
   keepLast?: string;
@@ -62,6 +63,7 @@ export function registerTrain(program: Command, context: () => RunContext): void
     .option("--set <key=value>", "override one config key, e.g. --set model.kind=dt (repeatable)", collect, [])
     .option("--backend <name>", "auto | tensorflow | wasm | cpu (default: the config's backend)")
     .option("--resume <run dir>", "continue a run from its newest checkpoint, with the run's own config")
+    .option("--init-from <run or checkpoint>", "start a new run from the weights (and state statistics) of another run's best/ checkpoint, or of the checkpoint directory given; steps, schedule and optimizer start afresh")
     .option("--seed <n>", "seed for every random choice (default: the config's seed)")
     .option("--val-fraction <f>", "share of episodes held out for validation (data.val_fraction, default 0.1)")
     .option("--keep-last <n>", "step checkpoints to keep besides best/ (train.keep_last)")
@@ -74,6 +76,8 @@ Examples:
   $ snndt train --set model.kind=dt --set train.steps=2000 --seed 1
   $ snndt train --data datasets/acrobot-mixed.arrow --config configs/acrobot.yaml --set model.variant=baseline
   $ snndt train --resume runs/pendulum-full             # after Ctrl-C: continues exactly where it stopped
+  $ snndt train --init-from runs/pendulum-full --data expert.arrow --config configs/pendulum.yaml --set train.lr=1e-4
+                                                       # fine-tune a trained model on other data
 
 Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
     )
@@ -85,7 +89,7 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
       let config;
       if (options.resume !== undefined) {
         runDir = path.resolve(options.resume);
-        const explicit = ["out", "seed", "valFraction", "keepLast"].filter((k) => options[k as keyof TrainOptions] !== undefined);
+        const explicit = ["out", "seed", "valFraction", "keepLast", "initFrom"].filter((k) => options[k as keyof TrainOptions] !== undefined);
         if (options.set.length) explicit.push("set");
         if (options.config !== DEFAULT_CONFIG) explicit.push("config");
         if (explicit.length) {
@@ -158,7 +162,7 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
               const warning = checkEvalEnvironment(config.eval.env, config.model.max_ep_len, dataset, dataPath);
               if (warning) ctx.logger.warn(warning);
             };
-        const result = await runTraining({ config, runDir, resume, context: ctx, backend, stop, checkDataset }).catch(async (err: unknown) => {
+        const result = await runTraining({ config, runDir, resume, initFrom: options.initFrom, context: ctx, backend, stop, checkDataset }).catch(async (err: unknown) => {
           // A run stopped by a full disk is whole up to its newest checkpoint; later metrics rows are dropped on resume.
           if (!outOfSpace(err) || !existsSync(path.join(runDir, RESOLVED_CONFIG_FILE))) throw err;
           const from = (await latestCheckpoint(runDir)) ? "continues from its newest checkpoint" : "starts over from step 0 (it has no checkpoint yet)";
