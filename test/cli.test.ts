@@ -188,6 +188,39 @@ test("standard output on a full disk (> /dev/full) is said in one line with exit
   }
 });
 
+test("under --json a failure is a JSON error on stdout as well as the message on stderr, by kind and exit code", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "snndt-json-error-"));
+  const cases: { args: string[]; kind: string; exitCode: number; message: RegExp }[] = [
+    { args: ["--json", "eval", path.join(dir, "nowhere")], kind: "input", exitCode: 1, message: /nowhere: no such run or checkpoint directory\.$/ },
+    // A flag commander refuses, before snndt's own parsing: --json is read from the command line.
+    { args: ["--json", "train", "--bogus"], kind: "usage", exitCode: 2, message: /^unknown option '--bogus'$/ },
+    { args: ["train", "--json", "--set", "train.stepz=5"], kind: "usage", exitCode: 2, message: /^--set train\.stepz=5: unknown config key/ },
+  ];
+  for (const { args, kind, exitCode, message } of cases) {
+    const res = runCli(args);
+    assert.equal(res.status, exitCode, res.stderr);
+    const { error } = JSON.parse(res.stdout) as { error: { kind: string; message: string; exitCode: number } };
+    assert.equal(error.kind, kind, args.join(" "));
+    assert.equal(error.exitCode, exitCode);
+    assert.match(error.message, message);
+    assert.ok(res.stderr.includes(error.message), `stderr says it too: ${res.stderr}`);
+  }
+  // Without --json, stdout stays empty.
+  assert.equal(runCli(["eval", path.join(dir, "nowhere")]).stdout, "");
+});
+
+test("under --json an interrupted command says so on stdout: kind interrupted, exit code 130", async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "snndt-json-interrupt-"));
+  const child = spawn(process.execPath, [SNNDT_BIN, "--json", "collect", "--env", "CartPole-v1", "--episodes", "100000", "--out", path.join(dir, "c.arrow")], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+  // Past loading (under a second here), well before 100000 episodes are played.
+  setTimeout(() => child.kill("SIGINT"), 3000);
+  const [status] = (await once(child, "exit")) as [number | null];
+  assert.equal(status, 130);
+  assert.deepEqual(JSON.parse(stdout), { error: { kind: "interrupted", message: "SIGINT: interrupted, nothing more written", exitCode: 130 } });
+});
+
 test("integer flags are plain decimal digits in every subcommand; a seed list refuses repeats; --env-timeout fits Node's timers", () => {
   for (const [args, message] of [
     [["train", "--seed", "1e3"], /--seed must be an integer in \[0, 4294967295\], got "1e3"/],

@@ -6,7 +6,7 @@ import { Command, Option } from "commander";
 import { pino } from "pino";
 import { createLoggers, ForeignLogFileError, LOG_LEVELS, type LogLevel } from "../runtime/logging.js";
 import { createProgressFactory, progressEnabled } from "../runtime/progress.js";
-import { backendMemoryError, fileSystemError, INTERRUPTED_EXIT_CODE, SnndtError, UsageError } from "../runtime/errors.js";
+import { backendMemoryError, fileSystemError, fileSystemProblem, InputError, INTERRUPTED_EXIT_CODE, SnndtError, UsageError } from "../runtime/errors.js";
 import { SNNDT_VERSION } from "../runtime/version.js";
 import type { RunContext } from "../runtime/context.js";
 import { registerPrepareDataset } from "./commands/prepare-dataset.js";
@@ -45,7 +45,7 @@ export function buildProgram(): { program: Command; context: () => RunContext; s
     .addOption(new Option("--log-level <level>", "log level").choices([...LOG_LEVELS]).default("info"))
     .option("--log-file <path>", "also write structured JSON logs to this file")
     .option("-q, --quiet", "logs: only warnings and errors, no progress bars (results still print on stdout)", false)
-    .option("--json", "print the command's result as JSON on stdout", false)
+    .option("--json", "print the command's result (or its error) as JSON on stdout", false)
     .showHelpAfterError("(run with --help for usage)")
     .configureOutput({ writeErr: (s) => process.stderr.write(s) })
     .hook("preAction", (_program, command) => refuseEmptyValues(command));
@@ -78,26 +78,48 @@ function refuseEmptyValues(command: Command): void {
  * the current step): exit as interrupted. Unlike the signal's default action, process.exit runs the
  * `exit` listeners, which remove the temporary files of writes still in progress.
  */
-function exitOnInterrupt(signal: NodeJS.Signals, stopProgress: () => void): void {
+function exitOnInterrupt(signal: NodeJS.Signals, stopProgress: () => void, json: () => boolean): void {
   if (process.listenerCount(signal) > 1) return;
   stopProgress(); // a running bar hides the cursor until it stops
-  process.stderr.write(`\nsnndt: ${signal}: interrupted, nothing more written\n`);
+  const message = `${signal}: interrupted, nothing more written`;
+  process.stderr.write(`\nsnndt: ${message}\n`);
+  if (json()) printJsonError("interrupted", message, INTERRUPTED_EXIT_CODE);
   process.exit(INTERRUPTED_EXIT_CODE);
 }
 
+/** What failed, for a script reading --json's stdout: a usage error, bad input, another failure, an interrupt or a bug. */
+type FailureKind = "usage" | "input" | "failed" | "interrupted" | "internal";
+
+/**
+ * Under --json a failure is a JSON object on stdout too, `{"error": {"kind", "message", "exitCode"}}`,
+ * so a script reads a result or an error from the same place; stderr has the same message for a person.
+ */
+function printJsonError(kind: FailureKind, message: string, exitCode: number): void {
+  process.stdout.write(JSON.stringify({ error: { kind, message, exitCode } }, null, 2) + "\n");
+}
+
+function failureKind(err: SnndtError): FailureKind {
+  return err instanceof UsageError ? "usage" : err instanceof InputError ? "input" : "failed";
+}
+
 const USAGE_EXIT_CODE = new UsageError("").exitCode;
+/** A bug in snndt: EX_SOFTWARE of sysexits.h. */
+const INTERNAL_EXIT_CODE = 70;
 
 export async function main(argv: string[]): Promise<number> {
   const { program, stopProgress } = buildProgram();
+  // Read from argv, not the parsed options: a command line that fails to parse still asked for JSON.
+  const options = argv.includes("--") ? argv.slice(2, argv.indexOf("--")) : argv.slice(2);
+  const json = (): boolean => program.opts<GlobalOptions>().json || options.includes("--json");
   // Subcommands do not inherit it: without their own, commander exits from inside them.
   for (const command of [program, ...program.commands]) command.exitOverride();
-  for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => exitOnInterrupt(signal, stopProgress));
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, () => exitOnInterrupt(signal, stopProgress, json));
   // A reader that leaves early (`snndt --help | head -1`) ends what stdout shows, not the command.
   process.stdout.on("error", (err: NodeJS.ErrnoException) => {
     if (err.code === "EPIPE") return;
     // A full disk behind a redirect: said, not an uncaught crash (exit 7).
     stopProgress();
-    const why = err.code === "ENOSPC" ? "no space left on the device" : (err.code ?? err.message);
+    const why = fileSystemProblem(err.code) ?? err.code ?? err.message;
     process.stderr.write(`snndt: error: cannot write to standard output (${why}).\n`);
     process.exit(1);
   });
@@ -111,17 +133,21 @@ export async function main(argv: string[]): Promise<number> {
     const e = err as { code?: string; exitCode?: number };
     if (typeof e.code === "string" && e.code.startsWith("commander.")) {
       // commander already printed help/version/usage errors; a usage error exits 2, as snndt's own do.
-      return e.exitCode === 0 ? 0 : USAGE_EXIT_CODE;
+      if (e.exitCode === 0) return 0;
+      if (json()) printJsonError("usage", (err as Error).message.replace(/^error: /, ""), USAGE_EXIT_CODE);
+      return USAGE_EXIT_CODE;
     }
     const known = err instanceof SnndtError ? err : (fileSystemError(err) ?? backendMemoryError(err));
     if (known) {
       process.stderr.write(`snndt: error: ${known.message}\n`);
+      if (json()) printJsonError(failureKind(known), known.message, known.exitCode);
       logFailureToFile(program.opts<GlobalOptions>().logFile, err);
       return known.exitCode;
     }
     process.stderr.write(`snndt: internal error (please report it): ${(err as Error)?.stack ?? String(err)}\n`);
+    if (json()) printJsonError("internal", String((err as Error)?.message ?? err), INTERNAL_EXIT_CODE);
     logFailureToFile(program.opts<GlobalOptions>().logFile, err);
-    return 70;
+    return INTERNAL_EXIT_CODE;
   }
 }
 

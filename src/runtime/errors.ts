@@ -46,6 +46,11 @@ const FILE_SYSTEM_PROBLEMS: Record<string, string> = {
   ENAMETOOLONG: "the name is too long; choose a shorter path",
 };
 
+/** What a file-system error code means, without the advice ("no space left on the device"); undefined for codes not in the table. */
+export function fileSystemProblem(code: string | undefined): string | undefined {
+  return code === undefined ? undefined : FILE_SYSTEM_PROBLEMS[code]?.split(";")[0];
+}
+
 /**
  * A Node file-system error caused by the user's paths, permissions or disk (a file where a directory
  * is needed, no permission, a full disk) as an error the user can act on; null for anything else.
