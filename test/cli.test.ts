@@ -205,18 +205,31 @@ test("under --json a failure is a JSON error on stdout as well as the message on
     assert.match(error.message, message);
     assert.ok(res.stderr.includes(error.message), `stderr says it too: ${res.stderr}`);
   }
+  // Bare snndt: commander shows the help.
+  const bare = runCli(["--json"]);
+  assert.equal(bare.status, 2);
+  assert.deepEqual(JSON.parse(bare.stdout), { error: { kind: "usage", message: "no command given; snndt --help lists them", exitCode: 2 } });
   // Without --json, stdout stays empty.
   assert.equal(runCli(["eval", path.join(dir, "nowhere")]).stdout, "");
 });
 
 test("under --json an interrupted command says so on stdout: kind interrupted, exit code 130", async () => {
   const dir = mkdtempSync(path.join(tmpdir(), "snndt-json-interrupt-"));
-  const child = spawn(process.execPath, [SNNDT_BIN, "--json", "collect", "--env", "CartPole-v1", "--episodes", "100000", "--out", path.join(dir, "c.arrow")], { stdio: ["ignore", "pipe", "pipe"] });
+  const log = path.join(dir, "log.jsonl");
+  const args = ["--json", "--log-file", log, "collect", "--env", "CartPole-v1", "--episodes", "100000", "--out", path.join(dir, "c.arrow")];
+  const child = spawn(process.execPath, [SNNDT_BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
   child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-  // Past loading (under a second here), well before 100000 episodes are played.
-  setTimeout(() => child.kill("SIGINT"), 3000);
+  // Once it logs that it collects (its handlers are in place; 100000 episodes take far longer).
+  const poll = setInterval(() => {
+    if (existsSync(log) && readFileSync(log, "utf8").includes('"msg":"collecting"')) {
+      clearInterval(poll);
+      child.kill("SIGINT");
+    }
+  }, 20);
   const [status] = (await once(child, "exit")) as [number | null];
+  clearInterval(poll);
+  rmSync(dir, { recursive: true, force: true });
   assert.equal(status, 130);
   assert.deepEqual(JSON.parse(stdout), { error: { kind: "interrupted", message: "SIGINT: interrupted, nothing more written", exitCode: 130 } });
 });

@@ -14,6 +14,7 @@ import { registerTrain } from "./commands/train.js";
 import { registerEval } from "./commands/eval.js";
 import { registerCollect } from "./commands/collect.js";
 import { registerDoctor } from "./commands/doctor.js";
+import { printJsonError, type FailureKind } from "./output.js";
 
 interface GlobalOptions {
   logLevel: LogLevel;
@@ -87,17 +88,6 @@ function exitOnInterrupt(signal: NodeJS.Signals, stopProgress: () => void, json:
   process.exit(INTERRUPTED_EXIT_CODE);
 }
 
-/** What failed, for a script reading --json's stdout: a usage error, bad input, another failure, an interrupt or a bug. */
-type FailureKind = "usage" | "input" | "failed" | "interrupted" | "internal";
-
-/**
- * Under --json a failure is a JSON object on stdout too, `{"error": {"kind", "message", "exitCode"}}`,
- * so a script reads a result or an error from the same place; stderr has the same message for a person.
- */
-function printJsonError(kind: FailureKind, message: string, exitCode: number): void {
-  process.stdout.write(JSON.stringify({ error: { kind, message, exitCode } }, null, 2) + "\n");
-}
-
 function failureKind(err: SnndtError): FailureKind {
   return err instanceof UsageError ? "usage" : err instanceof InputError ? "input" : "failed";
 }
@@ -108,7 +98,8 @@ const INTERNAL_EXIT_CODE = 70;
 
 export async function main(argv: string[]): Promise<number> {
   const { program, stopProgress } = buildProgram();
-  // Read from argv, not the parsed options: a command line that fails to parse still asked for JSON.
+  // Read from argv too: a command line that fails to parse still asked for JSON. (Commander takes no
+  // "--json" as another option's value, and after "--" it is an argument.)
   const options = argv.includes("--") ? argv.slice(2, argv.indexOf("--")) : argv.slice(2);
   const json = (): boolean => program.opts<GlobalOptions>().json || options.includes("--json");
   // Subcommands do not inherit it: without their own, commander exits from inside them.
@@ -134,7 +125,9 @@ export async function main(argv: string[]): Promise<number> {
     if (typeof e.code === "string" && e.code.startsWith("commander.")) {
       // commander already printed help/version/usage errors; a usage error exits 2, as snndt's own do.
       if (e.exitCode === 0) return 0;
-      if (json()) printJsonError("usage", (err as Error).message.replace(/^error: /, ""), USAGE_EXIT_CODE);
+      // Bare `snndt`: commander shows the help, its message a placeholder.
+      const message = e.code === "commander.help" ? "no command given; snndt --help lists them" : (err as Error).message.replace(/^error: /, "");
+      if (json()) printJsonError("usage", message, USAGE_EXIT_CODE);
       return USAGE_EXIT_CODE;
     }
     const known = err instanceof SnndtError ? err : (fileSystemError(err) ?? backendMemoryError(err));

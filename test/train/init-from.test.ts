@@ -227,5 +227,6 @@ test("a run from another's weights stopped before its first checkpoint starts ov
   for (const entry of ["checkpoints", "metrics.jsonl", "metrics.csv", "summary.json"]) rmSync(path.join(stopped, entry), { recursive: true });
   const refused = runCli(["-q", "train", "--resume", stopped]);
   assert.equal(refused.status, 1);
+  assert.ok(!existsSync(path.join(stopped, "metrics.jsonl")) && !existsSync(path.join(stopped, "checkpoints")), "a refused start-over writes nothing");
   assert.match(refused.stderr, /started from the weights of .*source\/checkpoints\/best \(model sha256 \w{12}\), which now holds others \(\w{12}\); it has no checkpoint of its own/);
 });

@@ -3,7 +3,7 @@ import * as path from "node:path";
 import type { Command } from "commander";
 import { Option } from "commander";
 import type { RunContext } from "../../runtime/context.js";
-import { counted, printResult } from "../output.js";
+import { counted, printJson, printResult } from "../output.js";
 import { UsageError } from "../../runtime/errors.js";
 import { checkWritableDirectory, fileOnPath } from "../../runtime/fs-atomic.js";
 import { MAX_SEED } from "../../runtime/rng.js";
@@ -71,7 +71,7 @@ export function registerCollect(program: Command, context: () => RunContext): vo
       const normalisedScore = (100 * (result.summary.returns.mean - random)) / (expert - random);
       printResult(ctx, formatSummary(result.summary, flags.out, normalisedScore));
       if (ctx.json) {
-        process.stdout.write(JSON.stringify({ ...result.summary, out: flags.out, normalisedScore }, null, 2) + "\n");
+        printJson({ ...result.summary, out: flags.out, normalisedScore });
       }
     });
 }

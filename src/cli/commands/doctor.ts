@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import type { RunContext } from "../../runtime/context.js";
 import { doctorReport, formatDoctorReport } from "../../runtime/doctor.js";
+import { printJson } from "../output.js";
 
 export function registerDoctor(program: Command, context: () => RunContext): void {
   program
@@ -9,7 +10,7 @@ export function registerDoctor(program: Command, context: () => RunContext): voi
     .addHelpText("after", "\nExample:\n  $ snndt doctor\n  $ snndt --json doctor > doctor.json")
     .action(async () => {
       const report = await doctorReport();
-      if (context().json) process.stdout.write(JSON.stringify(report, null, 2) + "\n");
+      if (context().json) printJson(report);
       else process.stdout.write(formatDoctorReport(report) + "\n");
     });
 }

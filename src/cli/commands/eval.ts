@@ -2,7 +2,7 @@ import * as path from "node:path";
 import { existsSync } from "node:fs";
 import type { Command } from "commander";
 import type { RunContext } from "../../runtime/context.js";
-import { printResult } from "../output.js";
+import { printJson, printResult } from "../output.js";
 import { UsageError } from "../../runtime/errors.js";
 import { MAX_SEED } from "../../runtime/rng.js";
 import { parseInteger, parseIntegerList, parseNumber } from "../numbers.js";
@@ -112,7 +112,7 @@ Examples:
         if (given.length) throw new UsageError(`--compare reads the eval.json each run already has and evaluates nothing; drop ${given.join(", ")} (or evaluate each run first).`);
         const labels = distinctLabels(runs.map((run) => path.resolve(run)));
         const results = runs.map((run, i) => ({ label: labels[i]!, result: readEvalResult(run, (message) => ctx.logger.warn(message)) }));
-        if (ctx.json) process.stdout.write(JSON.stringify(results.map(({ label, result }) => ({ label, ...result })), null, 2) + "\n");
+        if (ctx.json) printJson(results.map(({ label, result }) => ({ label, ...result })));
         else process.stdout.write(formatComparison(results) + "\n");
         return;
       }
@@ -175,7 +175,7 @@ Examples:
       ctx.logger.info({ backend: backend.name, reason: backend.reason }, "backend");
       const { result, trajectories } = await evaluate({ ...settings, backend, context: ctx });
       const report = await writeEvalOutputs(result, outDir, trajectories);
-      if (ctx.json) process.stdout.write(JSON.stringify(result, null, 2) + "\n");
+      if (ctx.json) printJson(result);
       else {
         const written = [path.join(outDir, EVAL_JSON), ...(trajectories ? [path.join(outDir, TRAJECTORIES_FILE)] : []), report];
         printResult(ctx, formatEvalTable(result) + (ctx.quiet ? "" : `\n\nwrote ${written.slice(0, -1).join(", ")} and ${written.at(-1)}`));

@@ -1,7 +1,7 @@
 import * as path from "node:path";
 import { Option, type Command } from "commander";
 import type { RunContext } from "../../runtime/context.js";
-import { counted, printResult } from "../output.js";
+import { counted, printJson, printResult } from "../output.js";
 import { UsageError } from "../../runtime/errors.js";
 import { stat } from "node:fs/promises";
 import { existsSync } from "node:fs";
@@ -96,7 +96,7 @@ export function registerPrepareDataset(program: Command, context: () => RunConte
         const { summary, episodes } = prepared
           ? await loadDataset(input).then((d) => ({ summary: d.manifest as DatasetSummary, episodes: d.episodes }))
           : await readSource(input, options).then((r) => ({ summary: r.summary, episodes: r.finished.episodes }));
-        if (ctx.json) process.stdout.write(JSON.stringify(summary, null, 2) + "\n");
+        if (ctx.json) printJson(summary);
         else printResult(ctx, formatSummary(summary, episodeReturns(episodes)));
         return;
       }
@@ -110,7 +110,7 @@ export function registerPrepareDataset(program: Command, context: () => RunConte
         { out: path.resolve(flags.out), episodes: manifest.episodes, steps: manifest.steps, seconds },
         `prepared ${counted(manifest.episodes, "episode")}, ${counted(manifest.steps, "step")} into ${flags.out} in ${seconds.toFixed(2)} s`,
       );
-      if (ctx.json) process.stdout.write(JSON.stringify(manifest, null, 2) + "\n");
+      if (ctx.json) printJson(manifest);
       else {
         printResult(
           ctx,

@@ -5,7 +5,7 @@ import type { RunContext } from "../../runtime/context.js";
 import { fileSystemError, INTERRUPTED_EXIT_CODE, InputError, outOfSpace, SnndtError, UsageError } from "../../runtime/errors.js";
 import { MAX_SEED } from "../../runtime/rng.js";
 import { parseInteger, parseNumber } from "../numbers.js";
-import { counted, printResult } from "../output.js";
+import { counted, printJson, printJsonError, printResult } from "../output.js";
 import { selectBackend } from "../../runtime/backend.js";
 import { fileOnPath } from "../../runtime/fs-atomic.js";
 import { lockRunDirectory } from "../../runtime/run-lock.js";
@@ -63,7 +63,7 @@ export function registerTrain(program: Command, context: () => RunContext): void
     .option("--set <key=value>", "override one config key, e.g. --set model.kind=dt (repeatable)", collect, [])
     .option("--backend <name>", "auto | tensorflow | wasm | cpu (default: the config's backend)")
     .option("--resume <run dir>", "continue a run from its newest checkpoint, with the run's own config")
-    .option("--init-from <run or checkpoint>", "start a new run from the weights (and state statistics) of another run's best/ checkpoint, or of the checkpoint directory given; steps, schedule and optimizer start afresh")
+    .option("--init-from <run or checkpoint>", "start a new run from the weights (and state statistics) of another run's best/ checkpoint (else its newest step-N), or of the checkpoint directory given; steps, schedule and optimizer start afresh")
     .option("--seed <n>", "seed for every random choice (default: the config's seed)")
     .option("--val-fraction <f>", "share of episodes held out for validation (data.val_fraction, default 0.1)")
     .option("--keep-last <n>", "step checkpoints to keep besides best/ (train.keep_last)")
@@ -145,7 +145,9 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
       const onSignal = (signal: NodeJS.Signals): void => {
         if (stop.requested) {
           ctx.progress.stopAll(); // a running bar hides the cursor and line wrapping until it stops
-          process.stderr.write(`\nsnndt: second ${signal}: exiting without a checkpoint\n`);
+          const message = `second ${signal}: exiting without a checkpoint`;
+          process.stderr.write(`\nsnndt: ${message}\n`);
+          if (ctx.json) printJsonError("interrupted", message, INTERRUPTED_EXIT_CODE);
           process.exit(INTERRUPTED_EXIT_CODE);
         }
         stop.requested = true;
@@ -170,7 +172,7 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
           throw new SnndtError(`${fileSystemError(err)!.message} The run ${from} with ${command}.`);
         });
         // A finished run's result is its summary.json (as eval's is its eval.json); an interrupted one has none yet.
-        if (ctx.json) process.stdout.write(result.interrupted ? JSON.stringify(result, null, 2) + "\n" : readFileSync(path.join(runDir, SUMMARY_JSON), "utf8"));
+        if (ctx.json) printJson(result.interrupted ? result : readFileSync(path.join(runDir, SUMMARY_JSON), "utf8"));
         ctx.logger.info(result, result.interrupted ? "training interrupted" : "training finished");
         // Where the run is, for a person (the directory may have been named automatically).
         if (!ctx.json) {
