@@ -4,22 +4,11 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { runCli } from "../helpers/cli.js";
+import { TINY_TRAIN_FLAGS as TINY } from "../helpers/tiny-model.js";
 import { FIXTURES, REPO_ROOT } from "../helpers/paths.js";
 import { readMetrics } from "../../src/train/metrics.js";
 import { loadCheckpointWeights } from "../../src/train/checkpoint.js";
 
-/** A small model on the shipped CartPole data: real training steps in well under a second each. */
-const TINY = [
-  "--set", "model.d_model=16",
-  "--set", "model.n_heads=2",
-  "--set", "model.n_layers=1",
-  "--set", "model.context=5",
-  "--set", "model.lif.T=3",
-  "--set", "train.batch_size=16",
-  "--set", "train.val_batches=2",
-  "--set", "train.warmup_steps=5",
-  "--set", "train.lr=0.003",
-];
 const STEPS = (n: number, every = n) => ["--set", `train.steps=${n}`, "--set", `train.eval_every=${every}`, "--set", `train.checkpoint_every=${every}`, "--set", `train.log_every=${every}`];
 const FEATHER = path.join(FIXTURES, "samples", "cartpole-steps-lz4.feather");
 
@@ -210,9 +199,12 @@ test("a run from another's weights stopped before its first checkpoint starts ov
   const args = ["--init-from", source, ...STEPS(10, 5)];
   train(["--out", whole, ...args]);
   // Killed before its first checkpoint: its config and init-from.json, nothing more.
+  const killedBeforeFirstCheckpoint = (run: string) => {
+    for (const entry of ["checkpoints", "metrics.jsonl", "metrics.csv", "summary.json"]) rmSync(path.join(run, entry), { recursive: true });
+  };
   const stopped = path.join(base, "stopped");
   train(["--out", stopped, ...args]);
-  for (const entry of ["checkpoints", "metrics.jsonl", "metrics.csv", "summary.json"]) rmSync(path.join(stopped, entry), { recursive: true });
+  killedBeforeFirstCheckpoint(stopped);
   const resumed = runCli(["-q", "train", "--resume", stopped]);
   assert.equal(resumed.status, 0, resumed.stderr);
   const final = (run: string) => readFileSync(path.join(run, "checkpoints", "step-10", "model.safetensors"));
@@ -224,7 +216,7 @@ test("a run from another's weights stopped before its first checkpoint starts ov
   const other = ["step-20", "step-40", "step-60"].find((dir) => modelSha(dir) !== modelSha("best"))!;
   rmSync(path.join(checkpoints, "best"), { recursive: true });
   cpSync(path.join(checkpoints, other), path.join(checkpoints, "best"), { recursive: true });
-  for (const entry of ["checkpoints", "metrics.jsonl", "metrics.csv", "summary.json"]) rmSync(path.join(stopped, entry), { recursive: true });
+  killedBeforeFirstCheckpoint(stopped);
   const refused = runCli(["-q", "train", "--resume", stopped]);
   assert.equal(refused.status, 1);
   assert.ok(!existsSync(path.join(stopped, "metrics.jsonl")) && !existsSync(path.join(stopped, "checkpoints")), "a refused start-over writes nothing");

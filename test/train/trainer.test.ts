@@ -5,24 +5,13 @@ import { hostname, tmpdir } from "node:os";
 import * as path from "node:path";
 import { spawn } from "node:child_process";
 import { runCli } from "../helpers/cli.js";
+import { TINY_TRAIN_FLAGS as TINY } from "../helpers/tiny-model.js";
 import { FIXTURES, REPO_ROOT, SNNDT_BIN } from "../helpers/paths.js";
 import { readMetrics } from "../../src/train/metrics.js";
 import { stepCheckpoints } from "../../src/train/checkpoint.js";
 import { RUN_LOCK_FILE } from "../../src/runtime/run-lock.js";
 import { checkEvalEnvironment } from "../../src/eval/policy.js";
 
-/** A small model on the shipped CartPole data: real training steps in well under a second each. */
-const TINY = [
-  "--set", "model.d_model=16",
-  "--set", "model.n_heads=2",
-  "--set", "model.n_layers=1",
-  "--set", "model.context=5",
-  "--set", "model.lif.T=3",
-  "--set", "train.batch_size=16",
-  "--set", "train.val_batches=2",
-  "--set", "train.warmup_steps=5",
-  "--set", "train.lr=0.003",
-];
 
 function tmp(label: string): string {
   return mkdtempSync(path.join(tmpdir(), `snndt-train-${label}-`));
