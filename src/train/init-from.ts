@@ -32,8 +32,6 @@ export interface InitRecord extends InitSource {
 
 export interface InitWeights {
   record: InitRecord;
-  /** The run the source checkpoint belongs to. */
-  runDir: string;
   weights: LoadedCheckpoint["weights"];
   /** The source checkpoint's own state (its config and normalisation). */
   state: CheckpointState;
@@ -53,10 +51,22 @@ export async function readInitWeights(target: string): Promise<InitWeights> {
   const stateStats = { mean: state.normalisation.stateMean, std: state.normalisation.stateStd };
   return {
     record: { checkpoint, step: state.step, configHash: state.configHash, modelSha256: loaded.modelSha256, stateStats },
-    runDir,
     weights: loaded.weights,
     state,
   };
+}
+
+/**
+ * The config of the run `target` names (its config.resolved.yaml), which a run from its weights takes
+ * unless given another: its model then fits them, and it trains on the source's data by default.
+ * Undefined for a checkpoint directory outside a run.
+ */
+export async function initSourceConfig(target: string): Promise<{ configPath: string; runDir: string } | undefined> {
+  const { runDir } = await resolveCheckpoint(target).catch((err: unknown) => {
+    throw err instanceof InputError ? new InputError(`--init-from ${err.message}`) : err;
+  });
+  const configPath = path.join(runDir, RESOLVED_CONFIG_FILE);
+  return existsSync(configPath) ? { configPath, runDir } : undefined;
 }
 
 /** A new run's config and the record of its starting weights, in one step: neither is ever there alone. */
@@ -143,7 +153,7 @@ export function startFromInitWeights(
   const { checkpoint } = init.record;
   const source = init.state.normalisation;
   const { modelConfig, dataPath, config, dataset } = run;
-  const dataOfSource = `give --data of the data it was trained for, or train with its config: --config ${path.join(init.runDir, RESOLVED_CONFIG_FILE)}`;
+  const dataOfSource = `it was trained on ${init.state.config.data.path}: give --data of that shape`;
   if (source.obsDim !== modelConfig.obs_dim) {
     throw new InputError(`--init-from ${checkpoint}: its model reads observations of ${source.obsDim} numbers, but ${dataPath} has ${modelConfig.obs_dim}; ${dataOfSource}.`);
   }
@@ -160,7 +170,10 @@ export function startFromInitWeights(
     restoreVariables(model, init.weights, checkpoint);
   } catch (err) {
     if (!(err instanceof InputError) || differences.length === 0) throw err;
-    throw new InputError(`--init-from: ${err.message} The source's model differs from this run's in ${differences.join(", ")}.`);
+    throw new InputError(
+      `--init-from ${checkpoint}: its model differs from this run's in ${differences.join(", ")}, so its weights do not fit; drop those settings ` +
+        `(without --config a run from its weights takes its config). ${err.message}`,
+    );
   }
   const warnings: string[] = [];
   if (differences.length) warnings.push(`the weights of ${checkpoint} were trained with other settings: ${differences.join(", ")}`);

@@ -219,8 +219,8 @@ function warnOfRtgScale(returns: { min: number; max: number }, rtgScale: number,
 /** How to go on training a finished run: a new run from its weights, with its config. */
 function trainFurther(runDir: string): string {
   return (
-    `To train it further, start a new run from its weights: snndt train --init-from ${runDir} --config ${path.join(runDir, RESOLVED_CONFIG_FILE)} ` +
-    "--out <new run> (--set train.steps=<n> for its length; its learning rate warms up and decays again)."
+    `To train it further, start a new run from its weights and config: snndt train --init-from ${runDir} --set train.steps=<n> ` +
+    "(its learning rate warms up and decays again)."
   );
 }
 

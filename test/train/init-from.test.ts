@@ -99,11 +99,14 @@ test("weights that do not fit the run are refused before anything is written, na
     assert.ok(!existsSync(out), `${out} was written`);
     return res.stderr;
   };
-  assert.match(refused(["--init-from", SOURCE, "--set", "model.d_model=32"]), /saved from a model of another shape: .*The source's model differs from this run's in model\.d_model \(16 there, 32 here\)/);
+  assert.match(
+    refused(["--init-from", SOURCE, "--set", "model.d_model=32"]),
+    /^snndt: error: --init-from .*best: its model differs from this run's in model\.d_model \(16 there, 32 here\), so its weights do not fit; drop those settings .* saved from a model of another shape: /,
+  );
   assert.match(refused(["--init-from", SOURCE, "--set", "model.kind=dt"]), /model\.kind \("snn-dt" there, "dt" here\)/);
   assert.match(
     refused(["--init-from", SOURCE, "--config", path.join(REPO_ROOT, "configs", "pendulum.yaml")]),
-    /--init-from .*best: its model reads observations of 4 numbers, but .*pendulum-mixed\.arrow has 3; give --data of the data it was trained for, or train with its config: --config .*source-\w+\/run\/config\.resolved\.yaml\./,
+    /--init-from .*best: its model reads observations of 4 numbers, but .*pendulum-mixed\.arrow has 3; it was trained on .*datasets\/cartpole-mixed\.arrow: give --data of that shape\./,
   );
   assert.match(refused(["--init-from", path.join(base, "nowhere")]), /--init-from .*nowhere: no such run or checkpoint directory/);
   assert.match(refused(["--resume", SOURCE, "--init-from", SOURCE], 2), /--resume continues a run with its own saved config; drop .*--init-from/);
@@ -120,7 +123,7 @@ test("data of the same observation size but another action space is refused: Mou
   const out = path.join(base, "run");
   const res = runCli(["-q", "train", ...TINY, ...STEPS(2), ...mountainCar, "--data", continuous, "--set", "eval.env=MountainCarContinuous-v0", "--set", "model.max_ep_len=999", "--init-from", source, "--out", out]);
   assert.equal(res.status, 1, res.stderr);
-  assert.match(res.stderr, /--init-from .*discrete\/checkpoints\/best: its model chooses 3 discrete actions, but .*continuous\.arrow has continuous actions of 1 numbers; give --data of the data it was trained for/);
+  assert.match(res.stderr, /--init-from .*discrete\/checkpoints\/best: its model chooses 3 discrete actions, but .*continuous\.arrow has continuous actions of 1 numbers; it was trained on .*mountaincar-mixed\.arrow: give --data of that shape/);
   assert.ok(!existsSync(out));
 });
 
@@ -150,7 +153,8 @@ test("data reaching far beyond the states the source saw is warned about; narrow
   assert.equal(collected.status, 0, collected.stderr);
   const expert = path.join(base, "expert");
   train(["--out", expert, "--data", expertData, ...STEPS(1)]);
-  const wide = runCli(["train", ...TINY, ...STEPS(1), "--out", path.join(base, "wide"), "--init-from", expert]);
+  const mixed = path.join(REPO_ROOT, "datasets", "cartpole-mixed.arrow");
+  const wide = runCli(["train", ...TINY, ...STEPS(1), "--out", path.join(base, "wide"), "--data", mixed, "--init-from", expert]);
   assert.equal(wide.status, 0, wide.stderr);
   assert.match(wide.stderr, /WARN: states are normalised by the statistics .*expert\/checkpoints\/best was trained with, and .*cartpole-mixed\.arrow's states reach far beyond them in observation \d \(mean \S+ there, \S+ here; std \S+, \S+\)/);
   const narrow = runCli(["train", ...TINY, ...STEPS(1), "--out", path.join(base, "narrow"), "--data", expertData, "--init-from", SOURCE]);
@@ -164,14 +168,21 @@ test("a finished run is trained further by a new run from its weights, as its re
   cpSync(SOURCE, finished, { recursive: true });
   const res = runCli(["-q", "train", "--resume", finished]);
   assert.equal(res.status, 1);
-  const [command] = /snndt train --init-from \S+ --config \S+/.exec(res.stderr) ?? [];
+  const [command] = /snndt train --init-from \S+ --set train\.steps=<n>/.exec(res.stderr) ?? [];
   assert.ok(command, res.stderr);
   const further = path.join(base, "further");
-  const args = command.split(" ").slice(1).concat(["--out", further, "--set", "train.steps=20"]);
+  // As it says, with only the length filled in: the run's config (its tiny model, its data) comes with its weights.
+  const args = command.replace("<n>", "20").split(" ").slice(1).concat(["--out", further]);
   const again = runCli(["-q", ...args]);
   assert.equal(again.status, 0, again.stderr);
   assert.equal(readJson<{ step: number }>(path.join(further, "summary.json")).step, 20);
   assert.equal(readJson<{ initFrom: { checkpoint: string } }>(path.join(further, "summary.json")).initFrom.checkpoint, path.join(finished, "checkpoints", "best"));
+  const config = (run: string) => readFileSync(path.join(run, "config.resolved.yaml"), "utf8").replace(/^#.*\n/gm, "");
+  assert.equal(config(further), config(finished).replace(/steps: 60\n/, "steps: 20\n"));
+  // Unnamed, it is named after the run it starts from.
+  const unnamed = runCli(["-q", "train", "--init-from", finished, "--set", "train.steps=1"], { cwd: base });
+  assert.equal(unnamed.status, 0, unnamed.stderr);
+  assert.match(unnamed.stdout, /trained 1 step into .*\/runs\/from-finished-full-seed0-\d{8}-\d{6}/);
 });
 
 test("a run from another's weights resumes from its checkpoint with the source's statistics and record, init-from.json or not", async () => {

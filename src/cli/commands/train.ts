@@ -14,6 +14,7 @@ import { CONFIGS_DIR, loadConfig, resolvePackagePath, schemaKeyPaths } from "../
 import { runTraining, type StopFlag } from "../../train/trainer.js";
 import { EVAL_JSON, RESOLVED_CONFIG_FILE, RUN_ENTRIES, SUMMARY_JSON } from "../../train/run-layout.js";
 import { checkEvalEnvironment } from "../../eval/policy.js";
+import { initSourceConfig } from "../../train/init-from.js";
 import { modelLabel } from "../../model/index.js";
 import { datasetKindAt, type PreparedDataset } from "../../data/dataset.js";
 import { minariDatasetName } from "../../data/minari-directory.js";
@@ -63,7 +64,7 @@ export function registerTrain(program: Command, context: () => RunContext): void
     .option("--set <key=value>", "override one config key, e.g. --set model.kind=dt (repeatable)", collect, [])
     .option("--backend <name>", "auto | tensorflow | wasm | cpu (default: the config's backend)")
     .option("--resume <run dir>", "continue a run from its newest checkpoint, with the run's own config")
-    .option("--init-from <run or checkpoint>", "start a new run from the weights (and state statistics) of another run's best/ checkpoint (else its newest step-N), or of the checkpoint directory given; steps, schedule and optimizer start afresh")
+    .option("--init-from <run or checkpoint>", "start a new run from the weights (and state statistics) of another run's best/ checkpoint (else its newest step-N), or of the checkpoint directory given, with that run's config unless --config is given; steps, schedule and optimizer start afresh")
     .option("--seed <n>", "seed for every random choice (default: the config's seed)")
     .option("--val-fraction <f>", "share of episodes held out for validation (data.val_fraction, default 0.1)")
     .option("--keep-last <n>", "step checkpoints to keep besides best/ (train.keep_last)")
@@ -76,8 +77,9 @@ Examples:
   $ snndt train --set model.kind=dt --set train.steps=2000 --seed 1
   $ snndt train --data datasets/acrobot-mixed.arrow --config configs/acrobot.yaml --set model.variant=baseline
   $ snndt train --resume runs/pendulum-full             # after Ctrl-C: continues exactly where it stopped
-  $ snndt train --init-from runs/pendulum-full --data expert.arrow --config configs/pendulum.yaml --set train.lr=1e-4
-                                                       # fine-tune a trained model on other data
+  $ snndt train --init-from runs/pendulum-full --data expert.arrow --set train.lr=1e-4
+                                                       # fine-tune a trained model on other data (with its config)
+  $ snndt train --init-from runs/pendulum-full --set train.steps=3000   # train a finished run further
 
 Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
     )
@@ -114,10 +116,13 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
         // Read as every numeric flag is (numbers.ts); the config then checks their ranges.
         if (options.valFraction !== undefined) flags.push({ flag: "--val-fraction", key: "data.val_fraction", value: parseNumber("--val-fraction", options.valFraction, () => true, "a number") });
         if (options.keepLast !== undefined) flags.push({ flag: "--keep-last", key: "train.keep_last", value: parseInteger("--keep-last", options.keepLast, 0) });
-        config = loadConfig({ configPath: options.config, overrides: options.set, seed, data: options.data, backend: options.backend, flags });
-        // Named after what was trained on: --data's file or directory, else the config (whose data it is).
+        // A run from another's weights takes that run's config unless given one (--set, --data and flags still apply).
+        const source = options.initFrom !== undefined && options.config === DEFAULT_CONFIG ? await initSourceConfig(options.initFrom) : undefined;
+        if (source) ctx.logger.info({ config: source.configPath }, "the config of the run whose weights this run starts from");
+        config = loadConfig({ configPath: source?.configPath ?? options.config, overrides: options.set, seed, data: options.data, backend: options.backend, flags });
+        // Named after what was trained on: --data's file or directory, else the source run or the config (whose data it is).
         const dataName = options.data === undefined ? undefined : minariDatasetName(options.data).replace(/\.(arrow|arrows|feather|ipc|parquet|hdf5|h5)$/i, "");
-        const name = dataName ?? path.basename(options.config ?? DEFAULT_CONFIG).replace(/\.ya?ml$/, "");
+        const name = dataName ?? (source ? `from-${path.basename(source.runDir)}` : path.basename(options.config ?? DEFAULT_CONFIG).replace(/\.ya?ml$/, ""));
         runDir = path.resolve(
           options.out ?? path.join("runs", `${name}-${modelLabel(config.model)}-seed${config.seed}-${timestamp()}`),
         );
