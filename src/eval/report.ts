@@ -476,3 +476,11 @@ export function formatComparison(results: { label: string; result: EvalResult }[
   const table = markdown ? markdownTable(header, rows) : textTable(header, rows);
   return [table, ...comparisonNotes(results).map((note) => `note: ${note}`)].join("\n\n");
 }
+
+/** "<createdAt>: 10 episodes per target at 500" of the evaluation already in `outDir`; null when there is none. */
+export function evaluationIn(outDir: string): string | null {
+  const earlier = earlierEvaluation(outDir);
+  if (earlier === null) return null;
+  const what = earlier.env === null ? "offline" : `${earlier.settings?.episodesPerTarget} episodes per target at ${earlier.settings?.targets.join(", ")}`;
+  return `${earlier.createdAt}: ${what}`;
+}

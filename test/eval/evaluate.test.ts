@@ -232,6 +232,21 @@ test("a target no dataset episode reaches is counted as 0, shown in the report a
   assert.match(readFileSync(path.join(out, "report.md"), "utf8"), /\| 600\.0 \|.*\| 0 of 120 \|/);
 });
 
+test("an evaluation that replaces an earlier one in the same directory says so before it starts and when it has written", () => {
+  const out = path.join(base, "twice");
+  const first = runCli(["-q", "eval", snnRun, "--episodes", "1", "--out", out]);
+  assert.equal(first.status, 0, first.stderr);
+  assert.doesNotMatch(first.stderr + first.stdout, /replac/);
+  // The result line names what it wrote, --quiet or not.
+  assert.match(first.stdout, /\nwrote .*twice\/eval\.json and .*twice\/report\.md\n$/);
+  const made = (JSON.parse(readFileSync(path.join(out, "eval.json"), "utf8")) as EvalResult).createdAt;
+  const second = runCli(["-q", "eval", snnRun, "--episodes", "2", "--target-return", "100", "--out", out]);
+  assert.equal(second.status, 0, second.stderr);
+  const earlier = `${made}: 1 episodes per target at ${"\\d+(\\.\\d+)?"}`;
+  assert.match(second.stderr, new RegExp(`WARN: .*twice holds an evaluation made ${earlier}; this one replaces it when it finishes \\(to keep both, give this one --out <dir>\\)`));
+  assert.match(second.stdout, new RegExp(`report\\.md \\(replacing the evaluation made ${earlier}\\)\\n$`));
+});
+
 test("evaluation is reproducible: the same seeds give the same episodes", () => {
   const a = evalJson([snnRun, "--episodes", "2", "--seeds", "3", "--latency-decisions", "5", "--out", path.join(base, "ea")]);
   const b = evalJson([snnRun, "--episodes", "2", "--seeds", "3", "--latency-decisions", "5", "--out", path.join(base, "eb")]);
@@ -442,7 +457,7 @@ test("eval --out on or below a file is a usage error before any episode, not a f
 });
 
 test("eval outputs: a new directory appears whole; an existing one is written into, never renamed, and loses only the earlier evaluation's stale files", () => {
-  const out = path.join(base, "replaced");
+  const out = path.join(base, "twice");
   const args = ["--episodes", "1", "--target-return", "100", "--latency-decisions", "2"];
   const first = runCli(["-q", "eval", snnRun, ...args, "--out", out]);
   assert.equal(first.status, 0, first.stderr);

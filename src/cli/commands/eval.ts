@@ -13,7 +13,7 @@ import { DEFAULT_LATENCY_DECISIONS, DEFAULT_STATS_EVERY, evaluate, type EvalRequ
 import { EVAL_DIR, EVAL_JSON, RESOLVED_CONFIG_FILE, TRAJECTORIES_FILE } from "../../train/run-layout.js";
 import { CONFIG_SCHEMA } from "../../train/config.js";
 import { DEFAULT_ENV_TIMEOUT_MS } from "../../eval/external-env.js";
-import { defaultEvalDir, foreignEvalOutputs, formatComparison, formatEvalTable, readEvalResult, writeEvalOutputs } from "../../eval/report.js";
+import { defaultEvalDir, evaluationIn, foreignEvalOutputs, formatComparison, formatEvalTable, readEvalResult, writeEvalOutputs } from "../../eval/report.js";
 
 /** setTimeout's longest delay (2^31 - 1 ms); Node fires a longer one at once. */
 const MAX_TIMER_MS = 2_147_483_647;
@@ -171,6 +171,8 @@ Examples:
             "Choose another --out, or move them (or delete them, if an interrupted evaluation left them).",
         );
       }
+      const replaced = evaluationIn(outDir);
+      if (replaced) ctx.logger.warn(`${outDir} holds an evaluation made ${replaced}; this one replaces it when it finishes (to keep both, give this one --out <dir>).`);
       const backend = await selectBackend(options.backend as BackendChoice);
       ctx.logger.info({ backend: backend.name, reason: backend.reason }, "backend");
       const { result, trajectories } = await evaluate({ ...settings, backend, context: ctx });
@@ -178,9 +180,11 @@ Examples:
       if (ctx.json) printJson(result);
       else {
         const written = [path.join(outDir, EVAL_JSON), ...(trajectories ? [path.join(outDir, TRAJECTORIES_FILE)] : []), report];
-        printResult(ctx, formatEvalTable(result) + (ctx.quiet ? "" : `\n\nwrote ${written.slice(0, -1).join(", ")} and ${written.at(-1)}`));
+        const replacing = replaced ? ` (replacing the evaluation made ${replaced})` : "";
+        printResult(ctx, `${formatEvalTable(result)}\n\nwrote ${written.slice(0, -1).join(", ")} and ${written.at(-1)}${replacing}`);
       }
       // The outputs are written; the exit code still says the environment failed.
       if (result.partial || result.latencyMs.failure) process.exitCode = 1;
     });
 }
+
