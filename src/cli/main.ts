@@ -30,9 +30,11 @@ export function buildProgram(): { program: Command; context: () => RunContext; s
     if (cached) return cached;
     const opts = program.opts<GlobalOptions>();
     const bars = progressEnabled(opts.quiet);
+    const loggers = createLoggers({ level: opts.logLevel, logFile: opts.logFile, quiet: opts.quiet || opts.json, barsShown: bars });
     cached = {
-      ...createLoggers({ level: opts.logLevel, logFile: opts.logFile, quiet: opts.quiet || opts.json, barsShown: bars }),
-      progress: createProgressFactory(bars),
+      ...loggers,
+      // Without bars, long work logs progress lines where its other logs go.
+      progress: createProgressFactory(bars, loggers.barLogger),
       json: opts.json,
       quiet: opts.quiet,
     };

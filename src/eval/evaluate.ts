@@ -531,7 +531,9 @@ async function evaluateInEnvironment(policy: LoadedPolicy, request: EvalRequest,
     const episodes = request.episodes ?? config.eval.episodes;
     if (seeds.length === 0) throw new UsageError("--seeds needs at least one seed");
     if (request.trajectories) checkTrajectorySize(policy, targets.length, episodes, env.describe.maxEpisodeSteps);
-    logger.info({ checkpoint: policy.checkpoint, env: env.describe.id, targets, episodes, seeds }, "evaluating");
+    // Targets as a person reads them (the dataset's best return is a float32 sum: -227.12118530273438).
+    const shownTargets = targets.map((t) => Number(t.toPrecision(6)));
+    logger.info({ checkpoint: policy.checkpoint, env: env.describe.id, targets: shownTargets, episodes, seeds }, "evaluating");
     // A built-in environment under a seed the data was played with starts where the data's episodes started.
     const collected = data.collectedBy;
     const replayed = collected && request.envCmd === undefined && collected.env === env.describe.id ? seeds.filter((s) => (collected.seeds ?? [collected.seed]).includes(s)) : [];

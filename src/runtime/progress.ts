@@ -1,8 +1,10 @@
 /**
  * Progress bars on cli-progress for long work. Bars draw on stderr only when it is a terminal and
- * the user did not ask for `--quiet`; otherwise every method is a no-op, so callers never branch.
+ * the user did not ask for `--quiet`. Otherwise (a pipe, CI, nohup) long work logs a line now and
+ * then instead, with its count and time left; callers never branch.
  */
 import cliProgress from "cli-progress";
+import type { Logger } from "pino";
 
 export interface Progress {
   /** Advance to `value` (absolute), updating the named fields shown in the bar. */
@@ -15,8 +17,11 @@ export interface Progress {
 export interface ProgressFactory {
   /** Bars are drawn; when false, long work reports its progress in log lines instead. */
   readonly enabled: boolean;
-  /** `format` may use cli-progress tokens ({bar} {value} {total} {eta_formatted}) and custom fields. */
-  start(label: string, total: number, options?: { format?: string; fields?: Record<string, string | number> }): Progress;
+  /**
+   * `format` may use cli-progress tokens ({bar} {value} {total} {eta_formatted}) and custom fields.
+   * `logsItself`: without a bar, the caller logs its own progress lines (train's carry its losses).
+   */
+  start(label: string, total: number, options?: { format?: string; fields?: Record<string, string | number>; logsItself?: boolean }): Progress;
   /**
    * Stop every bar still running. A running bar keeps a redraw timer (and a hidden cursor), so a
    * command that fails part-way would otherwise never exit; the CLI calls this before it reports.
@@ -26,12 +31,40 @@ export interface ProgressFactory {
 
 const noop: Progress = { update() {}, increment() {}, stop() {} };
 
-export function createProgressFactory(enabled: boolean): ProgressFactory {
+/** Without a bar, a progress line at most this often. */
+const LOG_INTERVAL_MS = 10_000;
+
+/** "1h 02m", "4m 05s", "12s". */
+export function formatDuration(seconds: number): string {
+  const s = Math.round(seconds);
+  if (s >= 3600) return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+  if (s >= 60) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s`;
+  return `${s}s`;
+}
+
+/** Progress as log lines: the count, the share done and the time left, at most every LOG_INTERVAL_MS. */
+function loggedProgress(label: string, total: number, logger: Logger, now: () => number): Progress {
+  const started = now();
+  let lastLogged = started;
+  let value = 0;
+  const advance = (to: number): void => {
+    value = to;
+    const time = now();
+    if (time - lastLogged < LOG_INTERVAL_MS || value <= 0 || value >= total) return;
+    lastLogged = time;
+    const secondsLeft = (((time - started) / value) * (total - value)) / 1000;
+    logger.info({ label, done: value, of: total, timeLeft: formatDuration(secondsLeft) }, "progress");
+  };
+  return { update: (to) => advance(to), increment: (delta = 1) => advance(value + delta), stop() {} };
+}
+
+/** `logger`: where progress goes as log lines when no bar is drawn (none: nowhere). */
+export function createProgressFactory(enabled: boolean, logger?: Logger, now: () => number = Date.now): ProgressFactory {
   const running = new Set<cliProgress.SingleBar>();
   return {
     enabled,
     start(label, total, options = {}) {
-      if (!enabled) return noop;
+      if (!enabled) return logger && !options.logsItself ? loggedProgress(label, total, logger, now) : noop;
       const bar = new cliProgress.SingleBar(
         {
           format: options.format ?? `${label} [{bar}] {percentage}% {value}/{total} eta {eta_formatted}`,

@@ -51,6 +51,7 @@ import { splitOfRun } from "./split.js";
 import { validate, type ValidationResult } from "./validation.js";
 import { initSource, readInitRecord, readInitWeights, rereadInitWeights, startFromInitWeights, writeConfigWithInitRecord } from "./init-from.js";
 import { yieldToEventLoop } from "../runtime/event-loop.js";
+import { formatDuration } from "../runtime/progress.js";
 
 /** Set `requested` (e.g. from a SIGINT handler) to stop after the current step with a checkpoint. */
 export interface StopFlag {
@@ -430,6 +431,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   const trainingStep = new TrainingStep(model, optimizer, dataset.actionSpace, config.train.grad_clip);
   const tokensPerStep = samplesPerStep * 3 * config.model.context;
   const bar = context.progress.start("train", config.train.steps, {
+    logsItself: true,
     format: "train [{bar}] {value}/{total} loss {loss} val {val} {rate} steps/s eta {eta_formatted}",
     fields: { loss: "-", val: "-", rate: "-" },
   });
@@ -517,7 +519,17 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
         checkRunDirectory();
         metrics.append(row);
         // No bar (no terminal: CI, nohup, a pipe): each metrics row is a log line, so long training shows progress.
-        context.barLogger.info({ step, of: config.train.steps, trainLoss: row.train_loss, stepsPerSecond }, "training");
+        const secondsLeft = (config.train.steps - step) / Math.max(stepsPerSecond, 1e-9);
+        context.barLogger.info(
+          {
+            step,
+            of: config.train.steps,
+            trainLoss: row.train_loss == null ? null : Number(row.train_loss.toPrecision(5)),
+            stepsPerSecond: Number(stepsPerSecond.toPrecision(3)),
+            timeLeft: formatDuration(secondsLeft),
+          },
+          "training",
+        );
         bar.update(step, {
           loss: (row.train_loss ?? NaN).toFixed(4),
           val: validation ? validation.loss.toFixed(4) : "-",

@@ -1,7 +1,7 @@
 /**
- * Progress bars draw only on a terminal, so this test runs the real CLI under a pseudo-terminal
+ * Progress bars draw only on a terminal, so these tests run the real CLI under a pseudo-terminal
  * (util-linux `script`): a command that fails while a bar is drawn must report and exit, not hang
- * on the bar's redraw timer.
+ * on the bar's redraw timer. Without a terminal, progress is logged in lines.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
@@ -11,6 +11,8 @@ import * as path from "node:path";
 import test from "node:test";
 import { writeHdf5, withTmp } from "../data/make-files.js";
 import { SNNDT_BIN } from "../helpers/paths.js";
+import { pino } from "pino";
+import { createProgressFactory, formatDuration } from "../../src/runtime/progress.js";
 
 const hasScript = spawnSync("script", ["--version"], { encoding: "utf8" }).status === 0;
 
@@ -92,3 +94,34 @@ test(
     assert.deepEqual(stepRecords(piped), [2, 4]);
   }),
 );
+
+test("without a bar, long work logs its count and time left at most every 10 s; short work and the end log nothing", () => {
+  const lines: { label: string; done: number; of: number; timeLeft: string; msg: string }[] = [];
+  const logger = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line)) });
+  let now = 0;
+  const progress = createProgressFactory(false, logger, () => now);
+  const eval_ = progress.start("eval", 100);
+  now = 9_000;
+  eval_.update(15); // under 10 s: nothing yet
+  now = 10_000;
+  eval_.increment(5); // 20 of 100 in 10 s: 40 s left
+  now = 15_000;
+  eval_.update(30); // 5 s after the last line
+  now = 21_000;
+  eval_.update(70); // 70 in 21 s: 9 s left
+  now = 40_000;
+  eval_.update(100); // done: the command's result says so
+  assert.deepEqual(
+    lines.map(({ label, done, of, timeLeft, msg }) => ({ label, done, of, timeLeft, msg })),
+    [
+      { label: "eval", done: 20, of: 100, timeLeft: "40s", msg: "progress" },
+      { label: "eval", done: 70, of: 100, timeLeft: "9s", msg: "progress" },
+    ],
+  );
+  // Work that logs its own lines (training, with its losses) gets none from here.
+  const train = progress.start("train", 10, { logsItself: true });
+  now = 100_000;
+  train.update(5);
+  assert.equal(lines.length, 2);
+  assert.deepEqual([5, 59.6, 65, 3599, 3600, 3725].map(formatDuration), ["5s", "1m 00s", "1m 05s", "59m 59s", "1h 00m", "1h 02m"]);
+});
