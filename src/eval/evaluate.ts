@@ -503,7 +503,7 @@ async function evaluateInEnvironment(policy: LoadedPolicy, request: EvalRequest,
   const env = await openEnv(request, envId);
   try {
     checkCompatible(policy.spec, env.describe, policy.checkpoint);
-    for (const warning of actionBoxWarnings(policy.spec, env.describe, policy.checkpoint)) logger.warn(warning);
+    for (const warning of actionBoxWarnings(policy.spec.actionSpace, env.describe, policy.checkpoint)) logger.warn(warning);
     const data = await runDataset(policy, request);
     if (data.heldOut === null) logger.warn(`the run's dataset ${data.path} is not there: no offline action quality or data support is measured; pass --data <where it is now>.`);
     else if (data.heldOut.episodes.length === 0) logger.warn(`no offline action quality is measured: no episode to measure on (${data.source}).`);

@@ -107,18 +107,18 @@ const NARROW_BOX_SHARE = 0.99;
 
 /**
  * A continuous model acts within its dataset's action box (observed or declared; the head's tanh is
- * scaled to it). Where that box reaches outside the environment's, some of its actions are ones the
+ * scaled to it); `model` names it (a checkpoint, or the model a training will make). Where that box reaches outside the environment's, some of its actions are ones the
  * environment clips or refuses; where it covers clearly less, the model can never choose the rest.
  * One warning for each (none when the boxes agree, to float32 rounding).
  */
-export function actionBoxWarnings(spec: WindowSpec, env: { id: string; actionSpace: ActionSpace }, checkpoint: string): string[] {
-  const [model, box] = [spec.actionSpace, env.actionSpace];
-  if (model.kind !== "continuous" || box.kind !== "continuous" || model.dim !== box.dim) return [];
+export function actionBoxWarnings(actionSpace: ActionSpace, env: { id: string; actionSpace: ActionSpace }, model: string): string[] {
+  const [data, box] = [actionSpace, env.actionSpace];
+  if (data.kind !== "continuous" || box.kind !== "continuous" || data.dim !== box.dim) return [];
   const slack = (bound: number) => 1e-6 * Math.max(1, Math.abs(bound));
   const outside: string[] = [];
   const narrow: string[] = [];
-  model.low.forEach((low, i) => {
-    const [high, boxLow, boxHigh] = [model.high[i]!, box.low[i]!, box.high[i]!];
+  data.low.forEach((low, i) => {
+    const [high, boxLow, boxHigh] = [data.high[i]!, box.low[i]!, box.high[i]!];
     const against = `dimension ${i}: [${low}, ${high}] against [${boxLow}, ${boxHigh}]`;
     if (low < boxLow - slack(boxLow) || high > boxHigh + slack(boxHigh)) outside.push(against);
     else if (Number.isFinite(boxHigh - boxLow) && high - low < NARROW_BOX_SHARE * (boxHigh - boxLow)) narrow.push(against);
@@ -126,14 +126,14 @@ export function actionBoxWarnings(spec: WindowSpec, env: { id: string; actionSpa
   const warnings: string[] = [];
   if (outside.length) {
     warnings.push(
-      `${checkpoint} acts within its dataset's action box, which reaches outside ${env.id}'s action box (${outside.join("; ")}); ` +
+      `${model} acts within its dataset's action box, which reaches outside ${env.id}'s action box (${outside.join("; ")}); ` +
         `actions beyond the box are the environment's to clip or refuse. Check that the data came from this environment (and the box declared when preparing it, if one was).`,
     );
   }
   if (narrow.length) {
     warnings.push(
-      `${checkpoint} acts within its dataset's action box, which covers only part of ${env.id}'s (${narrow.join("; ")}): it can never choose ` +
-        `the actions beyond. If they matter, declare the environment's box when preparing the data (prepare-dataset --action-low/--action-high) and train again.`,
+      `${model} acts within its dataset's action box, which covers only part of ${env.id}'s (${narrow.join("; ")}): it can never choose ` +
+        `the actions beyond. If they matter, declare the environment's box when preparing the data (prepare-dataset --action-low/--action-high) and train on the data so prepared.`,
     );
   }
   return warnings;
@@ -149,17 +149,18 @@ function shapeMisfits(envId: string, data: { obsDim: number; actionSpace: Action
  * Before training: can `snndt eval` play a model of this data in the config's eval.env? Found
  * before the training, not after it. Data of another environment is an error naming the built-in
  * environments of its shapes; a max_ep_len shorter than the environment's episodes, an error saying
- * so. Returned as a warning: an id that is not built in (an external environment, --env-cmd, may
- * answer to it), or observations flattened from parts, whose order nothing here can check.
+ * so. Returned as warnings: an id that is not built in (an external environment, --env-cmd, may
+ * answer to it), observations flattened from parts, whose order nothing here can check, and an
+ * action box that reaches outside the environment's or covers clearly less of it.
  */
 export function checkEvalEnvironment(
   envId: string,
   maxEpLen: number,
   data: { obsDim: number; actionSpace: ActionSpace; manifest: { observation_parts?: ObservationPart[] } },
   dataPath: string,
-): string | null {
+): string[] {
   if (!ENV_IDS.includes(envId)) {
-    return `eval.env "${envId}" is not a built-in environment (${ENV_IDS.join(", ")}): its returns will need eval --env-cmd (or --env with a built-in one); eval --offline measures it on held-out data.`;
+    return [`eval.env "${envId}" is not a built-in environment (${ENV_IDS.join(", ")}): its returns will need eval --env-cmd (or --env with a built-in one); eval --offline measures it on held-out data.`];
   }
   const problems = shapeMisfits(envId, data);
   const env = makeEnv(envId);
@@ -171,10 +172,13 @@ export function checkEvalEnvironment(
     const parts = data.manifest.observation_parts;
     // Parts are flattened in the order of their (sorted) names, as Gymnasium flattens a Dict; the
     // built-in environments observe one vector, whose order nothing here can check.
-    return parts
-      ? `${dataPath}'s observations were flattened from parts: ${describeObservationParts(parts)}. ${envId} observes one vector in its own order, ` +
-          "and eval gives the model the environment's: if the parts are not in that order, store the observation as one vector column in it and prepare the data again."
-      : null;
+    const partsWarning = parts
+      ? [
+          `${dataPath}'s observations were flattened from parts: ${describeObservationParts(parts)}. ${envId} observes one vector in its own order, ` +
+            "and eval gives the model the environment's: if the parts are not in that order, store the observation as one vector column in it and prepare the data again.",
+        ]
+      : [];
+    return [...partsWarning, ...actionBoxWarnings(data.actionSpace, { id: envId, actionSpace: env.actionSpace }, `a model trained on ${dataPath}`)];
   }
   if (limit > maxEpLen) problems.push(`${envId} runs episodes of up to ${limit} steps but model.max_ep_len is ${maxEpLen}`);
   const fitting = ENV_IDS.filter((id) => shapeMisfits(id, data).length === 0);

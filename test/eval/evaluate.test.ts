@@ -812,14 +812,7 @@ test("Ctrl-C during episodes in a built-in environment exits 130 at the next epi
 
 test("a continuous checkpoint whose action box reaches outside the environment's, or covers clearly less of it, is warned about", () => {
   const pendulum = makeEnv("Pendulum-v1");
-  const spec = (low: number, high: number) => ({
-    context: 20,
-    obsDim: 3,
-    actionSpace: { kind: "continuous" as const, dim: 1, low: [low], high: [high] },
-    rtgScale: 1000,
-    stateStats: { mean: [0, 0, 0], std: [1, 1, 1] },
-    maxEpLen: 200,
-  });
+  const spec = (low: number, high: number) => ({ kind: "continuous" as const, dim: 1, low: [low], high: [high] });
   // Pendulum data clipped to the box (float32 bounds), or from a tanh policy that almost reaches it: nothing to say.
   assert.deepEqual(actionBoxWarnings(spec(-2, 2), pendulum, "ckpt"), []);
   const justAbove = Math.fround(2.0000002); // the float32 after 2
@@ -833,7 +826,7 @@ test("a continuous checkpoint whose action box reaches outside the environment's
   // Data from a gentle policy: the model can never push harder than it did.
   assert.deepEqual(actionBoxWarnings(spec(-1.5, 1.5), pendulum, "ckpt"), [
     "ckpt acts within its dataset's action box, which covers only part of Pendulum-v1's (dimension 0: [-1.5, 1.5] against [-2, 2]): it can never choose " +
-      "the actions beyond. If they matter, declare the environment's box when preparing the data (prepare-dataset --action-low/--action-high) and train again.",
+      "the actions beyond. If they matter, declare the environment's box when preparing the data (prepare-dataset --action-low/--action-high) and train on the data so prepared.",
   ]);
   assert.deepEqual(actionBoxWarnings(spec(-3, 3), makeEnv("CartPole-v1"), "ckpt"), [], "discrete environments have no box");
 });

@@ -525,9 +525,19 @@ test("observations flattened from parts are said before training for a built-in 
     actionSpace: { kind: "discrete", n: 2 } as const,
     manifest: { observation_parts: [0, 1, 2, 3].map((start) => ({ name: ["th", "v", "w", "x"][start]!, start, width: 1 })) },
   };
-  const warning = checkEvalEnvironment("CartPole-v1", 500, data, "cp-struct.arrow");
+  const [warning, ...more] = checkEvalEnvironment("CartPole-v1", 500, data, "cp-struct.arrow");
   assert.match(warning ?? "", /cp-struct\.arrow's observations were flattened from parts: th \[0, 1\), v \[1, 2\), w \[2, 3\), x \[3, 4\)\. CartPole-v1 observes one vector in its own order/);
-  assert.equal(checkEvalEnvironment("CartPole-v1", 500, { ...data, manifest: {} }, "cp.arrow"), null);
+  assert.deepEqual(more, []);
+  assert.deepEqual(checkEvalEnvironment("CartPole-v1", 500, { ...data, manifest: {} }, "cp.arrow"), []);
+});
+
+test("data whose action box covers only part of eval.env's is said before training, not only at eval", () => {
+  const data = { obsDim: 3, actionSpace: { kind: "continuous" as const, dim: 1, low: [-1], high: [1] }, manifest: {} };
+  assert.deepEqual(checkEvalEnvironment("Pendulum-v1", 200, data, "gentle.arrow"), [
+    "a model trained on gentle.arrow acts within its dataset's action box, which covers only part of Pendulum-v1's (dimension 0: [-1, 1] against [-2, 2]): it can never choose " +
+      "the actions beyond. If they matter, declare the environment's box when preparing the data (prepare-dataset --action-low/--action-high) and train on the data so prepared.",
+  ]);
+  assert.deepEqual(checkEvalEnvironment("Pendulum-v1", 200, { ...data, actionSpace: { ...data.actionSpace, low: [-2], high: [2] } }, "full.arrow"), []);
 });
 
 test("discrete data with fewer actions than eval.env's is refused with the way to declare the environment's count", () => {

@@ -166,8 +166,7 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
         const checkDataset = resume
           ? undefined
           : (dataset: PreparedDataset, dataPath: string): void => {
-              const warning = checkEvalEnvironment(config.eval.env, config.model.max_ep_len, dataset, dataPath);
-              if (warning) ctx.logger.warn(warning);
+              for (const warning of checkEvalEnvironment(config.eval.env, config.model.max_ep_len, dataset, dataPath)) ctx.logger.warn(warning);
             };
         const result = await runTraining({ config, runDir, resume, initFrom: options.initFrom, context: ctx, backend, stop, checkDataset }).catch(async (err: unknown) => {
           // A run stopped by a full disk is whole up to its newest checkpoint; later metrics rows are dropped on resume.
