@@ -253,7 +253,10 @@ test("integer flags are plain decimal digits in every subcommand; a seed list re
 test("eval's usage mistakes name the fix: a second target given without its flag, a checkpoint file for its directory", () => {
   const targets = runCli(["eval", "no-such-run", "--target-return", "400", "500"]);
   assert.equal(targets.status, 2, targets.stderr);
-  assert.match(targets.stderr, /eval takes one run \(got 2: no-such-run, 500\); 500 looks like a target return: repeat --target-return for each target/);
+  assert.match(targets.stderr, /eval takes one run \(got 2: no-such-run, 500\); 500 looks like a target return: repeat --target-return for each target or give them as one list \(.*--target-return 400,500\)/);
+  const badList = runCli(["eval", "no-such-run", "--target-return", "400,,500"]);
+  assert.equal(badList.status, 2, badList.stderr);
+  assert.match(badList.stderr, /--target-return must be a number or comma-separated numbers, got "400,,500"/);
   const seeds = runCli(["eval", "no-such-run", "--seeds", "1001", "1002"]);
   assert.equal(seeds.status, 2, seeds.stderr);
   assert.match(seeds.stderr, /1002 looks like a seed: give --seeds one comma-separated list \(--seeds 1001,1002\)/);

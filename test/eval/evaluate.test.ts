@@ -286,6 +286,11 @@ test("targets are paired: a target's episodes do not depend on which other targe
   assert.equal(both.status, 0, both.stderr);
   assert.deepEqual(both.result.episodes.filter((e) => e.target === 500), alone.result.episodes);
   assert.deepEqual(both.result.episodes.map((e) => [e.seed, e.indexUnderSeed]), [[7, 0], [8, 0], [7, 1], [7, 0], [8, 0], [7, 1]]);
+  // The targets as one comma-separated list: the same evaluation.
+  const listed = evalJson([snnRun, "--episodes", "3", "--seeds", "7,8", "--target-return", "100,500", "--latency-decisions", "5", "--out", path.join(base, "listed")]);
+  assert.equal(listed.status, 0, listed.stderr);
+  assert.deepEqual(listed.result.settings.targets, [100, 500]);
+  assert.deepEqual(listed.result.episodes, both.result.episodes);
 });
 
 test("a plain DT is evaluated with MACs only and an energy ratio of 1", () => {

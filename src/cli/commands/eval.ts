@@ -5,7 +5,7 @@ import type { RunContext } from "../../runtime/context.js";
 import { printJson, printResult } from "../output.js";
 import { UsageError } from "../../runtime/errors.js";
 import { MAX_SEED } from "../../runtime/rng.js";
-import { parseInteger, parseIntegerList, parseNumber } from "../numbers.js";
+import { parseInteger, parseIntegerList, parseNumber, parseNumberList } from "../numbers.js";
 import { BACKEND_CHOICES, selectBackend, type BackendChoice } from "../../runtime/backend.js";
 import { checkWritableDirectory, fileOnPath } from "../../runtime/fs-atomic.js";
 import { DEFAULT_ENERGY } from "../../eval/energy.js";
@@ -66,7 +66,7 @@ function distinctLabels(paths: string[]): string[] {
 
 /** How the flags given (as givenFlags names them) take several values, for numbers left over as runs. */
 function strayNumbersHint(given: string[]): string {
-  const targets = "repeat --target-return for each target (--target-return 400 --target-return 500)";
+  const targets = "repeat --target-return for each target or give them as one list (--target-return 400 --target-return 500, or --target-return 400,500)";
   const seeds = "give --seeds one comma-separated list (--seeds 1001,1002)";
   if (given.length === 1 && given[0] === "--seeds") return `looks like a seed: ${seeds}`;
   if (given.length === 1) return `looks like a target return: ${targets}`;
@@ -83,7 +83,7 @@ export function registerEval(program: Command, context: () => RunContext): void 
     .option("--env-cmd <command>", "run against an external environment speaking the JSON-lines protocol of docs/env-protocol.md")
     .option("--env-timeout <ms>", "per-message timeout for --env-cmd", String(DEFAULT_ENV_TIMEOUT_MS))
     .option("--episodes <n>", "episodes per target return, spread over the seeds (default: the run's eval.episodes)")
-    .option("--target-return <R>", "return to condition on (repeatable: a return-vs-target curve); default: the run's eval.target_returns, else the dataset's best return (recorded with the run, for data that has moved)", collect, [])
+    .option("--target-return <R>", "return to condition on (repeatable, or a comma-separated list: a return-vs-target curve); default: the run's eval.target_returns, else the dataset's best return (recorded with the run, for data that has moved)", collect, [])
     .option("--seeds <list>", "comma-separated evaluation seeds; every target return meets the same start states (default: the run's eval.seeds)")
     .option("--data <path>", "dataset for offline action quality, the default target and the targets' data support (default: the run's own; held-out episodes for offline quality)")
     .option("--out <dir>", "where eval.json, report.md, charts/ (and trajectories.arrow) go, replacing an earlier evaluation's (default: <run>/eval; <run>/eval-<checkpoint> for a checkpoint other than best/; eval-offline in their place with --offline)")
@@ -141,7 +141,9 @@ Examples:
         envCmd: options.envCmd,
         envTimeoutMs: parseNumber("--env-timeout", options.envTimeout, (n) => n > 0 && n <= MAX_TIMER_MS, `a positive number of milliseconds up to ${MAX_TIMER_MS} (Node's longest timer, about 24.8 days)`),
         episodes: options.episodes === undefined ? undefined : parseInteger("--episodes", options.episodes, 1, MAX_EPISODES),
-        targets: options.targetReturn.length ? options.targetReturn.map((t) => parseNumber("--target-return", t, () => true, "a number")) : undefined,
+        targets: options.targetReturn.length
+          ? options.targetReturn.flatMap((given) => parseNumberList("--target-return", given))
+          : undefined,
         seeds: options.seeds === undefined ? undefined : parseIntegerList("--seeds", options.seeds, 0, MAX_SEED),
         data: options.data,
         energy: {
