@@ -35,6 +35,12 @@ test("an unknown train flag that spells a config key names the --set that sets i
   const other = runCli(["train", "--colour"]);
   assert.equal(other.status, 2);
   assert.doesNotMatch(other.stderr, /config keys are set with --set/);
+  // A run given as an argument, or a --set value after a space: what train takes instead.
+  for (const args of [["train", "runs/cartpole"], ["train", "--set", "train.steps", "20"]]) {
+    const stray = runCli(args);
+    assert.equal(stray.status, 2);
+    assert.match(stray.stderr, /too many arguments for 'train'.*\ntrain takes no arguments: continue a run with --resume <run>, start one from a run's weights with --init-from <run>, set config keys with --set key=value/);
+  }
 });
 
 test("train's numeric flags are read as every numeric flag is; the config then checks their range and names them", () => {

@@ -44,9 +44,14 @@ function timestamp(): string {
 
 /**
  * For `--steps 10` and the like: config keys are set with --set, not flags of their own. Names the
- * key an unknown option spells (its last segment, dashes for underscores), else nothing.
+ * key an unknown option spells (its last segment, dashes for underscores); for a stray argument,
+ * what train takes instead; else nothing.
  */
 function configFlagHint(message: string): string {
+  // `snndt train runs/x` or `--set train.steps 20`: train takes no arguments of its own.
+  if (/too many arguments for 'train'/.test(message)) {
+    return "train takes no arguments: continue a run with --resume <run>, start one from a run's weights with --init-from <run>, set config keys with --set key=value (one word: no spaces around =)\n";
+  }
   const [, flag, value] = /unknown option '--([\w-]+)(?:=([^']*))?'/.exec(message) ?? [];
   if (flag === undefined) return "";
   const matches = schemaKeyPaths().filter((key) => key.split(".").pop() === flag.replace(/-/g, "_"));
