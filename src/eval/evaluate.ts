@@ -28,7 +28,7 @@ import { actionBoxWarnings, checkCompatible, checkDataCompatible, isSpiking, loa
 import { bestTrainer } from "../train/find-checkpoint.js";
 import { decisionLatency, rollouts, type EpisodeOutcome, type RolloutEnvironment, type SpikeTally } from "./rollout.js";
 import { checkTrajectorySize, TrajectoryRecorder } from "./trajectories.js";
-import { CHECKPOINTS_DIR, RESOLVED_CONFIG_FILE, TRAJECTORIES_FILE } from "../train/run-layout.js";
+import { CHECKPOINTS_DIR, RESOLVED_CONFIG_FILE, SUMMARY_JSON, TRAJECTORIES_FILE } from "../train/run-layout.js";
 import { stillTraining } from "../runtime/run-lock.js";
 import { extent } from "../data/summary.js";
 
@@ -376,6 +376,12 @@ export async function evaluate(request: EvalRequest): Promise<Evaluation> {
     request.context.logger.warn(
       `${stillTraining(policy.runDir, training)}: this evaluates its best checkpoint so far (${policy.checkpoint}, ` +
         `step ${policy.state.step} of ${policy.state.config.train.steps}); evaluate again when training ends.`,
+    );
+  } else if (existsSync(join(policy.runDir, RESOLVED_CONFIG_FILE)) && !existsSync(join(policy.runDir, SUMMARY_JSON))) {
+    // Stopped (Ctrl-C, a full disk, a crash) and not resumed: its checkpoints are of a training cut short.
+    request.context.logger.warn(
+      `${policy.runDir} stopped before it finished training (it has no ${SUMMARY_JSON}): this evaluates ${policy.checkpoint}, ` +
+        `step ${policy.state.step} of ${policy.state.config.train.steps}; to finish it, snndt train --resume ${policy.runDir}.`,
     );
   }
   try {

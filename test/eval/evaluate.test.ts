@@ -247,6 +247,18 @@ test("an evaluation that replaces an earlier one in the same directory says so b
   assert.match(second.stdout, new RegExp(`report\\.md \\(replacing the evaluation made ${earlier}\\)\\n$`));
 });
 
+test("a run that stopped before it finished training is evaluated with a warning saying so and how to finish it", () => {
+  const stopped = path.join(base, "stopped");
+  cpSync(snnRun, stopped, { recursive: true });
+  rmSync(path.join(stopped, "summary.json"));
+  rmSync(path.join(stopped, "eval"), { recursive: true, force: true });
+  const res = runCli(["-q", "eval", stopped, "--episodes", "1", "--latency-decisions", "1"]);
+  assert.equal(res.status, 0, res.stderr);
+  assert.match(res.stderr, /WARN: .*stopped stopped before it finished training \(it has no summary\.json\): this evaluates .*stopped\/checkpoints\/best, step \d+ of 20; to finish it, snndt train --resume .*stopped\./);
+  const finished = runCli(["-q", "eval", snnRun, "--episodes", "1", "--latency-decisions", "1", "--out", path.join(base, "finished-eval")]);
+  assert.doesNotMatch(finished.stderr, /before it finished training/);
+});
+
 test("evaluation is reproducible: the same seeds give the same episodes", () => {
   const a = evalJson([snnRun, "--episodes", "2", "--seeds", "3", "--latency-decisions", "5", "--out", path.join(base, "ea")]);
   const b = evalJson([snnRun, "--episodes", "2", "--seeds", "3", "--latency-decisions", "5", "--out", path.join(base, "eb")]);
