@@ -103,6 +103,9 @@ function elapsedAt(dir: string): number | null {
   }
 }
 
+/** A validation split of fewer episodes is warned about: one episode's quirks pick best/. */
+const FEW_VALIDATION_EPISODES = 3;
+
 /** Validation spike rates outside [SILENT_RATE, SATURATED_RATE] are warned about, once per block. */
 const SILENT_RATE = 1e-3;
 const SATURATED_RATE = 0.999;
@@ -212,7 +215,7 @@ function warnOfRtgScale(returns: { min: number; max: number }, rtgScale: number,
   const scaled = largest / rtgScale;
   if (largest === 0 || (scaled <= 10 && scaled >= 0.1)) return;
   logger.warn(
-    `${dataPath}'s episode returns reach ${Number(largest.toPrecision(3))} in size, ${Number(scaled.toPrecision(2))} times data.rtg_scale (${rtgScale}): ` +
+    `${dataPath}'s episode returns reach ${Number(largest.toPrecision(3))} in size, ${Number(scaled.toPrecision(3))} times data.rtg_scale (${rtgScale}): ` +
       `returns-to-go would enter the model ${scaled > 10 ? "far above" : "far below"} the order of 1; set data.rtg_scale near the largest return (--set data.rtg_scale=${Number(largest.toPrecision(1))}).`,
   );
 }
@@ -302,6 +305,13 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
     { episodes: dataset.episodes.length, train: trainEpisodes.length, val: valEpisodes.length, trainSteps: sampler.totalSteps },
     "split episodes (seeded): windows end at a uniformly drawn step, so episodes are weighted by length",
   );
+  if (valEpisodes.length > 0 && valEpisodes.length < FEW_VALIDATION_EPISODES) {
+    // best/ is chosen, and eval's held-out scores are measured, on these episodes alone.
+    logger.warn(
+      `validation holds ${valEpisodes.length} of ${dataset.episodes.length} episodes (data.val_fraction ${config.data.val_fraction}): the best/ checkpoint and eval's ` +
+        `held-out scores rest on ${valEpisodes.length === 1 ? "it" : "them"} alone. Raise data.val_fraction for a steadier choice, or set it to 0 to train on every episode (eval then takes the last checkpoint).`,
+    );
+  }
   if (trainEpisodes.length < valEpisodes.length) {
     // A small dataset rounds a middling fraction up to most of it (0.5 of 3 episodes holds out 2).
     logger.warn(

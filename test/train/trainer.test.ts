@@ -577,6 +577,15 @@ test("a validation split that rounds up to more episodes than training gets is w
   const res = runCli(["train", "--config", "configs/pendulum.yaml", "--data", path.join(FIXTURES, "samples", "pendulum-d4rl.hdf5"), "--out", out, ...TINY, "--set", "train.steps=1", "--set", "data.val_fraction=0.5"]);
   assert.equal(res.status, 0, res.stderr);
   assert.match(res.stderr, /WARN: training on 5 of 11 episodes: data\.val_fraction 0\.5 holds out 6; lower it \(or 0 to train on all, without validation\) to train on more\./);
+  assert.doesNotMatch(res.stderr, /validation holds/);
+});
+
+test("a validation split of one or two episodes is warned about: best/ and the held-out scores rest on it", () => {
+  // 11 episodes at the default fraction, 0.1: one held out.
+  const out = path.join(tmp("val-one"), "run");
+  const res = runCli(["train", "--config", "configs/pendulum.yaml", "--data", path.join(FIXTURES, "samples", "pendulum-d4rl.hdf5"), "--out", out, ...TINY, "--set", "train.steps=1"]);
+  assert.equal(res.status, 0, res.stderr);
+  assert.match(res.stderr, /WARN: validation holds 1 of 11 episodes \(data\.val_fraction 0\.1\): the best\/ checkpoint and eval's held-out scores rest on it alone\. Raise data\.val_fraction for a steadier choice, or set it to 0/);
 });
 
 test("silent spiking blocks are warned about once each; a working model is not", () => {
