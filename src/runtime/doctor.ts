@@ -1,6 +1,6 @@
 /**
  * What `snndt doctor` reports: the runtime, which TensorFlow.js packages are installed, which
- * backend `auto` picks and why, and how to get the GPU backend.
+ * backend `auto` picks and why, and how to get the native CPU and GPU backends.
  */
 import { createRequire } from "node:module";
 import * as os from "node:os";
@@ -26,6 +26,18 @@ export const GPU_REQUIREMENTS = {
   install: "npm install @tensorflow/tfjs-node-gpu@4.22.0   # inside the snndt checkout; needs Linux x86_64 and network access to download libtensorflow",
 };
 
+/** The native backend without a GPU: libtensorflow on every CPU core, where WASM uses one. */
+export const NATIVE_CPU = {
+  install: "npm install @tensorflow/tfjs-node@4.22.0   # inside the snndt checkout; needs network access to download libtensorflow",
+};
+
+/**
+ * Why a native package may be missing: both are optional dependencies, and npm skips one whose
+ * install script (the libtensorflow download) fails, offline or on an unsupported platform.
+ */
+export const NATIVE_SKIPPED =
+  "@tensorflow/tfjs-node and -node-gpu are optional: npm install/ci skips them when their install cannot download libtensorflow, as offline or on an unsupported platform; snndt then runs on WASM.";
+
 export interface DoctorReport {
   snndt: string;
   node: string;
@@ -36,6 +48,9 @@ export interface DoctorReport {
   chosen: BackendInfo | { error: string };
   backends: readonly string[];
   gpu: typeof GPU_REQUIREMENTS;
+  cpu: typeof NATIVE_CPU;
+  /** Said when neither native package is installed. */
+  nativeMissing: string | null;
 }
 
 function installedVersion(pkg: string): string | null {
@@ -78,6 +93,8 @@ export async function doctorReport(): Promise<DoctorReport> {
     chosen,
     backends: BACKEND_CHOICES,
     gpu: GPU_REQUIREMENTS,
+    cpu: NATIVE_CPU,
+    nativeMissing: packages["@tensorflow/tfjs-node"] === null && packages["@tensorflow/tfjs-node-gpu"] === null ? NATIVE_SKIPPED : null,
   };
 }
 
@@ -87,6 +104,7 @@ export function formatDoctorReport(report: DoctorReport): string {
     "",
     "TensorFlow.js packages:",
     ...Object.entries(report.packages).map(([pkg, v]) => `  ${pkg.padEnd(32)} ${v ?? "not installed"}`),
+    ...(report.nativeMissing ? [`  (${report.nativeMissing})`] : []),
     "",
     "chosen backend (--backend auto):",
     "error" in report.chosen
@@ -94,6 +112,9 @@ export function formatDoctorReport(report: DoctorReport): string {
       : `  ${report.chosen.name}${report.chosen.nativePackage ? ` (${report.chosen.nativePackage})` : ""}: ${report.chosen.reason}`,
     "",
     `other choices: --backend ${report.backends.join(" | ")}`,
+    "",
+    "native CPU backend (every core; no GPU needed):",
+    `  install: ${report.cpu.install}`,
     "",
     "GPU backend (CUDA):",
     `  needs CUDA ${report.gpu.cuda}, cuDNN ${report.gpu.cudnn}, NVIDIA driver ${report.gpu.nvidiaDriver}`,

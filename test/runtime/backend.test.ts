@@ -34,4 +34,8 @@ test("snndt doctor reports packages, the chosen backend and GPU requirements", (
   const text = runCli(["doctor"]);
   assert.match(text.stdout, /chosen backend/);
   assert.match(text.stdout, /cuDNN 8\.1/);
+  assert.match(text.stdout, /native CPU backend \(every core; no GPU needed\):\n  install: npm install @tensorflow\/tfjs-node@4\.22\.0/);
+  // Why the native packages are missing, where they are.
+  const native = report.packages["@tensorflow/tfjs-node"] !== null || report.packages["@tensorflow/tfjs-node-gpu"] !== null;
+  assert.equal(/are optional: npm install\/ci skips them when their install cannot download libtensorflow/.test(text.stdout), !native);
 });
