@@ -37,6 +37,9 @@ export const DEFAULT_LATENCY_DECISIONS = 200;
 /** Spike statistics on one decision in this many: a counted decision also runs the full window (~4.5x a decision). */
 export const DEFAULT_STATS_EVERY = 10;
 
+/** The reference's source when the user gave the returns (`eval --reference`). */
+export const REFERENCE_GIVEN = "given with --reference";
+
 export interface EvalRequest {
   /** Run directory or checkpoint directory. */
   target: string;
@@ -51,6 +54,8 @@ export interface EvalRequest {
   targets?: number[];
   /** Evaluation seeds (default: the run's eval.seeds). */
   seeds?: number[];
+  /** Returns that score 0 and 100 (default: the built-in environment's reference policies'). */
+  reference?: { random: number; expert: number };
   /**
    * Dataset for offline action quality, the default target (its best return) and the targets' data
    * support (default: the run's own; offline quality on its held-out episodes).
@@ -329,7 +334,7 @@ function referenceFor(env: OpenedEnvironments["describe"], external: boolean, lo
     );
     return null;
   }
-  return { ...referenceReturns(env.id), source: "random and expert behaviour policies of src/eval/policies (100 episodes, seed 0)" };
+  return { ...referenceReturns(env.id), source: "the random and expert behaviour policies of src/eval/policies (100 episodes, seed 0)" };
 }
 
 /**
@@ -590,7 +595,7 @@ async function evaluateInEnvironment(policy: LoadedPolicy, request: EvalRequest,
           })
         : null;
 
-    const reference = referenceFor(env.describe, request.envCmd !== undefined, logger);
+    const reference = request.reference ? { ...request.reference, source: REFERENCE_GIVEN } : referenceFor(env.describe, request.envCmd !== undefined, logger);
     const normalise = (r: number) => (reference ? (100 * (r - reference.random)) / (reference.expert - reference.random) : NaN);
     const perTarget: TargetResult[] = targets.map((target) => {
       const mine = online.episodes.filter((e) => e.target === target);

@@ -11,7 +11,7 @@ import { CHECKSUMS_FILE, checkpointDir, STATE_FILE } from "../train/checkpoint.j
 import { CHECKPOINTS_DIR, EVAL_DIR, EVAL_JSON, METRICS_JSONL, OFFLINE_EVAL_DIR, RESOLVED_CONFIG_FILE, TRAJECTORIES_FILE } from "../train/run-layout.js";
 import { readMetrics } from "../train/metrics.js";
 import { barChart, lineChart, scatterWithDiagonal, type LineSeries } from "./charts.js";
-import type { EvalResult, Summary } from "./evaluate.js";
+import { REFERENCE_GIVEN, type EvalResult, type Summary } from "./evaluate.js";
 import { resolveCheckpoint } from "../train/find-checkpoint.js";
 import { evalMethodOf, methodChangesSince } from "./method.js";
 
@@ -112,7 +112,10 @@ export function formatEvalTable(result: EvalResult): string {
   lines.push(`env ${envLabel(result)}, backend ${result.backend.name}${result.env ? `, seeds ${seedsUsed(result).join(",")}` : ""}`);
   if (result.partial) lines.push(`PARTIAL RESULTS: ${result.partial.reason}`);
   if (result.env) lines.push("", textTable(RETURN_HEADER, returnRows(result)));
-  if (result.reference) lines.push(`normalised: 0 = random (${fmt(result.reference.random)}), 100 = expert (${fmt(result.reference.expert)})`);
+  if (result.reference) {
+    const given = result.reference.source === REFERENCE_GIVEN ? ` (${REFERENCE_GIVEN})` : "";
+    lines.push(`normalised: 0 = random (${fmt(result.reference.random)}), 100 = expert (${fmt(result.reference.expert)})${given}`);
+  }
   if (result.offline) {
     lines.push("", `offline action quality on ${result.offline.windows} windows (${result.offline.source}): ${offlineMeasure(result.offline, true)}`);
   }
@@ -276,7 +279,7 @@ function renderReport(result: EvalResult, charts: { file: string; title: string 
       "",
     );
   }
-  if (result.reference) out.push(`Normalised score: 100 · (R − ${fmt(result.reference.random)}) / (${fmt(result.reference.expert)} − ${fmt(result.reference.random)}), reference returns of the ${result.reference.source}.`, "");
+  if (result.reference) out.push(`Normalised score: 100 · (R − ${fmt(result.reference.random)}) / (${fmt(result.reference.expert)} − ${fmt(result.reference.random)}), reference returns: ${result.reference.source}.`, "");
   const counted = result.targets.find((t) => t.dataSupport)?.dataSupport;
   if (counted) {
     out.push(`Dataset episodes >= target: how many episodes of \`${counted.dataset}\` reached the target return; few or none means the model is asked to extrapolate.`, "");

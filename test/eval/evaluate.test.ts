@@ -305,6 +305,15 @@ test("targets are paired: a target's episodes do not depend on which other targe
   assert.deepEqual(listed.result.episodes, both.result.episodes);
 });
 
+test("--reference sets the returns that score 0 and 100, as D4RL's reference scores do for a task snndt does not build in", () => {
+  const res = evalJson([snnRun, "--episodes", "2", "--latency-decisions", "1", "--reference", "-100,400", "--out", path.join(base, "referenced")]);
+  assert.equal(res.status, 0, res.stderr);
+  assert.deepEqual(res.result.reference, { random: -100, expert: 400, source: "given with --reference" });
+  const [target] = res.result.targets;
+  assert.ok(Math.abs(target!.normalised!.mean - (100 * (target!.returns.mean + 100)) / 500) < 1e-9);
+  assert.match(readFileSync(path.join(base, "referenced", "report.md"), "utf8"), /Normalised score: 100 · \(R − -100\.00\) \/ \(400\.00 − -100\.00\), reference returns: given with --reference\./);
+});
+
 test("a plain DT is evaluated with MACs only and an energy ratio of 1", () => {
   const { status, result, stderr } = evalJson([dtRun, "--episodes", "1", "--latency-decisions", "5"]);
   assert.equal(status, 0, stderr);

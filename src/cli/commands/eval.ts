@@ -25,6 +25,7 @@ interface EvalOptions {
   episodes?: string;
   targetReturn: string[];
   seeds?: string;
+  reference?: string;
   data?: string;
   out?: string;
   compare?: boolean;
@@ -64,6 +65,15 @@ function distinctLabels(paths: string[]): string[] {
   });
 }
 
+/** `--reference <random>,<expert>`: two different returns, the normalised score's 0 and 100. */
+function parseReference(text: string): { random: number; expert: number } {
+  const values = parseNumberList("--reference", text);
+  if (values.length !== 2 || values[0] === values[1]) {
+    throw new UsageError(`--reference takes two different returns, the one that scores 0 and the one that scores 100 (e.g. D4RL's hopper: -20.272305,3234.3), got "${text}"`);
+  }
+  return { random: values[0]!, expert: values[1]! };
+}
+
 /** How the flags given (as givenFlags names them) take several values, for numbers left over as runs. */
 function strayNumbersHint(given: string[]): string {
   const targets = "repeat --target-return for each target or give them as one list (--target-return 400 --target-return 500, or --target-return 400,500)";
@@ -85,6 +95,7 @@ export function registerEval(program: Command, context: () => RunContext): void 
     .option("--episodes <n>", "episodes per target return, spread over the seeds (default: the run's eval.episodes)")
     .option("--target-return <R>", "return to condition on (repeatable, or a comma-separated list: a return-vs-target curve); default: the run's eval.target_returns, else the dataset's best return (recorded with the run, for data that has moved)", collect, [])
     .option("--seeds <list>", "comma-separated evaluation seeds; every target return meets the same start states (default: the run's eval.seeds)")
+    .option("--reference <random,expert>", "returns that score 0 and 100 in the normalised score, e.g. D4RL's REF_MIN_SCORE,REF_MAX_SCORE for its task (default: the built-in environment's random and expert policies; none for another environment)")
     .option("--data <path>", "dataset for offline action quality, the default target and the targets' data support (default: the run's own; held-out episodes for offline quality)")
     .option("--out <dir>", "where eval.json, report.md, charts/ (and trajectories.arrow) go, replacing an earlier evaluation's (default: <run>/eval; <run>/eval-<checkpoint> for a checkpoint other than best/; eval-offline in their place with --offline)")
     .option("--trajectories", `also write every step of the episodes to ${TRAJECTORIES_FILE} beside eval.json: observation, action, reward, the return-to-go the model was given, action scores (discrete), spikes (counted decisions), target and seed; a per-step Arrow file that prepare-dataset reads`, false)
@@ -129,7 +140,7 @@ Examples:
       }
       if (options.offline) {
         // Options of rollouts in an environment: an offline evaluation has none to give them to.
-        const online = givenFlags(command, ["env", "envCmd", "envTimeout", "episodes", "targetReturn", "seeds", "trajectories"]);
+        const online = givenFlags(command, ["env", "envCmd", "envTimeout", "episodes", "targetReturn", "seeds", "trajectories", "reference"]);
         if (online.length) throw new UsageError(`--offline evaluates without an environment; drop ${online.join(", ")} (they set up or record episodes in an environment).`);
       }
       if (!(BACKEND_CHOICES as readonly string[]).includes(options.backend)) {
@@ -145,6 +156,7 @@ Examples:
           ? options.targetReturn.flatMap((given) => parseNumberList("--target-return", given))
           : undefined,
         seeds: options.seeds === undefined ? undefined : parseIntegerList("--seeds", options.seeds, 0, MAX_SEED),
+        reference: options.reference === undefined ? undefined : parseReference(options.reference),
         data: options.data,
         energy: {
           acPicojoules: parseNumber("--e-ac", options.eAc, (n) => n >= 0, "a non-negative number"),
