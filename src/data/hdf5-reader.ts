@@ -270,7 +270,8 @@ async function readD4rl(file: string, h5file: H5Group, reader: RowReader, option
       declaredAbsent
         ? `${file}: --terminal-column/--timeout-column none leave no "terminals" or "timeouts" dataset to end episodes at; a D4RL-style file needs at least one of them.`
         : `${file}: no "terminals" or "timeouts" dataset (or --terminal-column / --timeout-column), so episode ends cannot be found; found datasets: ${keys.map((k) => `"${k}"`).join(", ")}` +
-          `${setAsideNote(cols, ["terminals", "timeouts"])}.`,
+          `${setAsideNote(cols, ["terminals", "timeouts"])}. If the episodes are of one fixed length, say 200 steps, one after another, add a "timeouts" dataset ` +
+          `true at each episode's last step (h5py: f["timeouts"] = numpy.arange(len(f["rewards"])) % 200 == 199).`,
     );
   }
   const term = termName !== undefined ? openColumn(file, h5file, termName, "", 1) : null;

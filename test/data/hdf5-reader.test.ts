@@ -276,9 +276,9 @@ test(
       actions: { data: Float32Array.from([0, 1, 0, 1]), shape: [4] },
       rewards: { data: Float32Array.from([1, 1, 1, 1]), shape: [4] },
     });
-    await assert.rejects(loadDataset(file), /no-ends\.hdf5: no "terminals" or "timeouts" dataset \(or --terminal-column \/ --timeout-column\), so episode ends cannot be found; found datasets: "actions", "observations", "rewards"/);
+    await assert.rejects(loadDataset(file), /no-ends\.hdf5: no "terminals" or "timeouts" dataset \(or --terminal-column \/ --timeout-column\), so episode ends cannot be found; found datasets: "actions", "observations", "rewards".*\. If the episodes are of one fixed length, say 200 steps, one after another, add a "timeouts" dataset true at each episode's last step \(h5py: f\["timeouts"\] = numpy\.arange\(len\(f\["rewards"\]\)\) % 200 == 199\)\./);
     // One flag declared absent, the other missing: the datasets found are listed, as above.
-    await assert.rejects(loadDataset(file, { columns: { terminals: "none" } }), /no-ends\.hdf5: no "terminals" or "timeouts" dataset .*found datasets: "actions", "observations", "rewards"/);
+    await assert.rejects(loadDataset(file, { columns: { terminals: "none" } }), /no-ends\.hdf5: no "terminals" or "timeouts" dataset .*found datasets: "actions", "observations", "rewards".*\. If the episodes are of one fixed length, say 200 steps, one after another, add a "timeouts" dataset true at each episode's last step \(h5py: f\["timeouts"\] = numpy\.arange\(len\(f\["rewards"\]\)\) % 200 == 199\)\./);
     // The file's own flags set aside: the list of what it holds says why they were not taken.
     const onlyTerminals = path.join(dir, "only-terminals.hdf5");
     await writeHdf5(onlyTerminals, {
