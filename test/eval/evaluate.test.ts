@@ -233,17 +233,15 @@ test("a target no dataset episode reaches is counted as 0, shown in the report a
 });
 
 test("an evaluation that replaces an earlier one in the same directory says so before it starts and when it has written", () => {
-  const out = path.join(base, "twice");
+  const out = path.join(base, "evaluated-again");
   const first = runCli(["-q", "eval", snnRun, "--episodes", "1", "--out", out]);
   assert.equal(first.status, 0, first.stderr);
   assert.doesNotMatch(first.stderr + first.stdout, /replac/);
-  // The result line names what it wrote, --quiet or not.
-  assert.match(first.stdout, /\nwrote .*twice\/eval\.json and .*twice\/report\.md\n$/);
   const made = (JSON.parse(readFileSync(path.join(out, "eval.json"), "utf8")) as EvalResult).createdAt;
   const second = runCli(["-q", "eval", snnRun, "--episodes", "2", "--target-return", "100", "--out", out]);
   assert.equal(second.status, 0, second.stderr);
   const earlier = `${made}: 1 episodes per target at ${"\\d+(\\.\\d+)?"}`;
-  assert.match(second.stderr, new RegExp(`WARN: .*twice holds an evaluation made ${earlier}; this one replaces it when it finishes \\(to keep both, give this one --out <dir>\\)`));
+  assert.match(second.stderr, new RegExp(`WARN: .*evaluated-again holds an evaluation made ${earlier}; this one replaces it when it finishes \\(to keep both, give this one --out <dir>\\)`));
   assert.match(second.stdout, new RegExp(`report\\.md \\(replacing the evaluation made ${earlier}\\)\\n$`));
 });
 
@@ -487,9 +485,9 @@ test("eval outputs: a new directory appears whole; an existing one is written in
   const args = ["--episodes", "1", "--target-return", "100", "--latency-decisions", "2"];
   const first = runCli(["-q", "eval", snnRun, ...args, "--out", out]);
   assert.equal(first.status, 0, first.stderr);
-  // The result is printed on stdout, --quiet or not (it silences logs); the "wrote" line is a log.
+  // The result is printed on stdout, --quiet or not (it silences logs), with where it was written.
   assert.match(first.stdout, /^SNN-DT \(full\) from .*best \(lowest validation loss: step \d+ of 20\)\nenv CartPole-v1, backend wasm, seeds 1001\n/);
-  assert.doesNotMatch(first.stdout, /wrote/);
+  assert.match(first.stdout, /\nwrote .*twice\/eval\.json and .*twice\/report\.md\n$/);
   assert.ok(existsSync(path.join(out, "charts", "spikes.svg")));
   // The user's own files, beside the outputs and among the charts, stay.
   writeFileSync(path.join(out, "notes.txt"), "mine");
