@@ -28,7 +28,7 @@ import { parseArgs } from "node:util";
 import YAML from "yaml";
 import { PACKAGE_ROOT, SNNDT_VERSION } from "../src/runtime/version.js";
 import type { EvalResult } from "../src/eval/evaluate.js";
-import { EVAL_METHOD_VERSION, evalMethodOf, methodChangesSince } from "../src/eval/method.js";
+import { EVAL_METHOD_VERSION, evalMethodOf, methodChangesSince, REFERENCE_GIVEN } from "../src/eval/method.js";
 import { episodeReturns, loadDataset, returnSupport, type ReturnSupport } from "../src/data/dataset.js";
 import { writeFileAtomic } from "../src/runtime/fs-atomic.js";
 import { configDifferences, loadConfig } from "../src/train/config.js";
@@ -357,6 +357,8 @@ function plannedEvalProblems(planned: PlannedEval): string[] | null {
   const want = planned.targets;
   const sameTargets = got.length === want.length && got.every((t, i) => Math.abs(t - want[i]!) <= 1e-9 * Math.max(1, Math.abs(t)));
   if (!sameTargets) problems.push(`targets ${got.join(", ")} instead of ${want.join(", ")}`);
+  // The suite scores against the environment's own reference policies.
+  if (result.reference?.source === REFERENCE_GIVEN) problems.push("normalised against returns given with --reference");
   return problems;
 }
 

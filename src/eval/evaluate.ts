@@ -18,7 +18,7 @@ import { firingRate } from "../model/populations.js";
 import { configHash, loadConfig, resolvePackagePath } from "../train/config.js";
 import { splitOfRun } from "../train/split.js";
 import { checkpointDir, trainedOn, type InitSource } from "../train/checkpoint.js";
-import { EVAL_METHOD_VERSION } from "./method.js";
+import { EVAL_METHOD_VERSION, REFERENCE_GIVEN } from "./method.js";
 import { ENV_IDS, makeEnv, type Environment } from "./envs/index.js";
 import { spawnExternalEnv, type AsyncEnvironment } from "./external-env.js";
 import { DEFAULT_ENERGY, energyOf, type EnergyConstants } from "./energy.js";
@@ -29,16 +29,13 @@ import { bestTrainer } from "../train/find-checkpoint.js";
 import { decisionLatency, rollouts, type EpisodeOutcome, type RolloutEnvironment, type SpikeTally } from "./rollout.js";
 import { checkTrajectorySize, TrajectoryRecorder } from "./trajectories.js";
 import { CHECKPOINTS_DIR, RESOLVED_CONFIG_FILE, SUMMARY_JSON, TRAJECTORIES_FILE } from "../train/run-layout.js";
-import { stillTraining } from "../runtime/run-lock.js";
+import { runTrainer, stillTraining } from "../runtime/run-lock.js";
 import { extent } from "../data/summary.js";
 
 /** Batch-1 decisions timed for latency. */
 export const DEFAULT_LATENCY_DECISIONS = 200;
 /** Spike statistics on one decision in this many: a counted decision also runs the full window (~4.5x a decision). */
 export const DEFAULT_STATS_EVERY = 10;
-
-/** The reference's source when the user gave the returns (`eval --reference`). */
-export const REFERENCE_GIVEN = "given with --reference";
 
 export interface EvalRequest {
   /** Run directory or checkpoint directory. */
@@ -376,17 +373,17 @@ function dtMacsOfSameSize(policy: LoadedPolicy): number {
 export async function evaluate(request: EvalRequest): Promise<Evaluation> {
   const started = performance.now();
   const policy = await loadPolicy(request.target);
-  const training = bestTrainer(policy.checkpoint, policy.runDir);
+  const training = runTrainer(policy.runDir);
+  const step = `step ${policy.state.step} of ${policy.state.config.train.steps}`;
   if (training !== null) {
-    request.context.logger.warn(
-      `${stillTraining(policy.runDir, training)}: this evaluates its best checkpoint so far (${policy.checkpoint}, ` +
-        `step ${policy.state.step} of ${policy.state.config.train.steps}); evaluate again when training ends.`,
-    );
+    // A step-N stays as it is; best/ moves on while the run trains.
+    const which = bestTrainer(policy.checkpoint, policy.runDir) !== null ? "its best checkpoint so far" : "a checkpoint of a training not yet finished";
+    request.context.logger.warn(`${stillTraining(policy.runDir, training)}: this evaluates ${which} (${policy.checkpoint}, ${step}); evaluate again when training ends.`);
   } else if (existsSync(join(policy.runDir, RESOLVED_CONFIG_FILE)) && !existsSync(join(policy.runDir, SUMMARY_JSON))) {
     // Stopped (Ctrl-C, a full disk, a crash) and not resumed: its checkpoints are of a training cut short.
     request.context.logger.warn(
       `${policy.runDir} stopped before it finished training (it has no ${SUMMARY_JSON}): this evaluates ${policy.checkpoint}, ` +
-        `step ${policy.state.step} of ${policy.state.config.train.steps}; to finish it, snndt train --resume ${policy.runDir}.`,
+        `${step}; to finish it, snndt train --resume ${policy.runDir}.`,
     );
   }
   try {

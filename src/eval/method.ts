@@ -1,4 +1,4 @@
-/** Which method made an eval.json, kept apart from evaluate.ts so readers need not load the model code. */
+/** How an eval.json was made, kept apart from evaluate.ts so readers need not load the model code. */
 import type { EvalResult } from "./evaluate.js";
 
 /**
@@ -24,3 +24,6 @@ export function methodChangesSince(version: number): string {
   for (let v = version + 1; v <= EVAL_METHOD_VERSION; v++) changes.push(`method ${v}: ${METHOD_CHANGES[v]}`);
   return changes.join("; ");
 }
+
+/** The normalised score's reference source when the user gave the returns (`eval --reference`). */
+export const REFERENCE_GIVEN = "given with --reference";

@@ -11,9 +11,9 @@ import { CHECKSUMS_FILE, checkpointDir, STATE_FILE } from "../train/checkpoint.j
 import { CHECKPOINTS_DIR, EVAL_DIR, EVAL_JSON, METRICS_JSONL, OFFLINE_EVAL_DIR, RESOLVED_CONFIG_FILE, TRAJECTORIES_FILE } from "../train/run-layout.js";
 import { readMetrics } from "../train/metrics.js";
 import { barChart, lineChart, scatterWithDiagonal, type LineSeries } from "./charts.js";
-import { REFERENCE_GIVEN, type EvalResult, type Summary } from "./evaluate.js";
+import type { EvalResult, Summary } from "./evaluate.js";
 import { resolveCheckpoint } from "../train/find-checkpoint.js";
-import { evalMethodOf, methodChangesSince } from "./method.js";
+import { evalMethodOf, methodChangesSince, REFERENCE_GIVEN } from "./method.js";
 
 export const REPORT_MD = "report.md";
 const CHARTS_DIR = "charts";
@@ -467,6 +467,10 @@ function comparisonNotes(results: { label: string; result: EvalResult }[]): stri
   if (constants.size > 1) {
     notes.push(`these runs' energy was estimated with different constants (${[...constants].join("; ")}), so their energy in nJ is not comparable; each "vs DT" ratio uses its own run's constants.`);
   }
+  const references = new Set(results.filter(({ result }) => result.env !== null).map(({ result }) => (result.reference ? `${fmt(result.reference.random)} to ${fmt(result.reference.expert)}` : "none")));
+  if (references.size > 1) {
+    notes.push(`these runs' normalised scores count from different reference returns (${[...references].join("; ")}), so they are not comparable; their returns are.`);
+  }
   const methods = [...new Set(results.map(({ result }) => evalMethodOf(result)))].sort();
   if (methods.length > 1) {
     notes.push(`these evaluations were made by different eval methods (${methods.join(" and ")}; ${methodChangesSince(methods[0]!)}), so their numbers may differ for that reason alone; evaluate the older ones again with this snndt.`);
@@ -484,6 +488,7 @@ export function formatComparison(results: { label: string; result: EvalResult }[
 export function evaluationIn(outDir: string): string | null {
   const earlier = earlierEvaluation(outDir);
   if (earlier === null) return null;
-  const what = earlier.env === null ? "offline" : `${earlier.settings?.episodesPerTarget} episodes per target at ${earlier.settings?.targets.join(", ")}`;
+  const targets = earlier.settings?.targets?.map((t) => Number(t.toPrecision(6))).join(", ");
+  const what = earlier.env === null ? "offline" : `${earlier.settings?.episodesPerTarget} episodes per target at ${targets}`;
   return `${earlier.createdAt}: ${what}`;
 }

@@ -621,6 +621,8 @@ export interface LoadConfigOptions {
   flags?: { flag: string; key: string; value: unknown }[];
   /** Base config file (default: configs/default.yaml of the checkout). */
   defaultsPath?: string;
+  /** A whole resolved config (a checkpoint's own) layered over default.yaml in place of a config file. */
+  baseConfig?: { config: ResolvedConfig; label: string };
 }
 
 /** Resolve the run configuration; every problem is a UsageError naming the key, the source and the valid values. */
@@ -628,6 +630,7 @@ export function loadConfig(options: LoadConfigOptions = {}): ResolvedConfig {
   const layers: { layer: Plain; source: LayerSource }[] = [];
   layers.push(readYamlLayer(options.defaultsPath ?? DEFAULT_CONFIG_PATH));
   if (options.configPath !== undefined) layers.push(readYamlLayer(resolvePackagePath(options.configPath)));
+  if (options.baseConfig !== undefined) layers.push({ layer: options.baseConfig.config as unknown as Plain, source: { label: options.baseConfig.label } });
   for (const text of options.overrides ?? []) layers.push({ layer: parseOverride(text), source: { label: `--set ${text}` } });
   if (options.seed !== undefined) layers.push({ layer: { seed: options.seed }, source: { label: "--seed" } });
   // Resolved as data.path is (cwd, else the checkout), and stored absolute.

@@ -19,10 +19,10 @@ import type { ActionSpace } from "../data/types.js";
 import type { ModelConfig, SequenceModel } from "../model/index.js";
 import { InputError } from "../runtime/errors.js";
 import { replaceFilesTogether } from "../runtime/fs-atomic.js";
-import { restoreVariables, trainedOn, type CheckpointState, type InitSource, type LoadedCheckpoint } from "./checkpoint.js";
+import { restoreVariables, STATE_FILE, trainedOn, type CheckpointState, type InitSource, type LoadedCheckpoint } from "./checkpoint.js";
 import { configValueDifferences, resolvedConfigText, type ResolvedConfig } from "./config.js";
 import { readCheckpointWeights, resolveCheckpoint } from "./find-checkpoint.js";
-import { INIT_FROM_FILE, RESOLVED_CONFIG_FILE } from "./run-layout.js";
+import { CHECKPOINTS_DIR, INIT_FROM_FILE, RESOLVED_CONFIG_FILE } from "./run-layout.js";
 import { splitOfRun } from "./split.js";
 
 /** What init-from.json holds: the source, and the state statistics its weights were trained with. */
@@ -57,16 +57,26 @@ export async function readInitWeights(target: string): Promise<InitWeights> {
 }
 
 /**
- * The config of the run `target` names (its config.resolved.yaml), which a run from its weights takes
- * unless given another: its model then fits them, and it trains on the source's data by default.
- * Undefined for a checkpoint directory outside a run.
+ * The config a run from the weights `target` names takes unless given another, so that its model fits
+ * them and it trains on the source's data by default: the source run's config.resolved.yaml (updated
+ * when its data moved), or for a checkpoint outside a run, the config in its own state.json.
+ * `name` names the new run after the source.
  */
-export async function initSourceConfig(target: string): Promise<{ configPath: string; runDir: string } | undefined> {
-  const { runDir } = await resolveCheckpoint(target).catch((err: unknown) => {
+export async function initSourceConfig(target: string): Promise<{ name: string } & ({ configPath: string } | { config: ResolvedConfig; label: string })> {
+  const { checkpoint, runDir } = await resolveCheckpoint(target).catch((err: unknown) => {
     throw err instanceof InputError ? new InputError(`--init-from ${err.message}`) : err;
   });
   const configPath = path.join(runDir, RESOLVED_CONFIG_FILE);
-  return existsSync(configPath) ? { configPath, runDir } : undefined;
+  if (path.basename(path.dirname(checkpoint)) === CHECKPOINTS_DIR && existsSync(configPath)) return { configPath, name: path.basename(runDir) };
+  const stateFile = path.join(checkpoint, STATE_FILE);
+  let state: Partial<CheckpointState>;
+  try {
+    state = JSON.parse(readFileSync(stateFile, "utf8")) as Partial<CheckpointState>;
+  } catch (err) {
+    throw new InputError(`--init-from ${checkpoint}: cannot read its ${STATE_FILE} (${(err as Error).message}).`);
+  }
+  if (typeof state.config !== "object" || state.config === null) throw new InputError(`--init-from ${stateFile} holds no config.`);
+  return { config: state.config, label: stateFile, name: path.basename(checkpoint) };
 }
 
 /** A new run's config and the record of its starting weights, in one step: neither is ever there alone. */
@@ -190,6 +200,12 @@ export function startFromInitWeights(
     warnings.push(
       `states are normalised by the statistics ${checkpoint} was trained with, and ${dataPath}'s states reach far beyond them in observation ` +
         `${shifted.slice(0, 5).join(", ")}${shifted.length > 5 ? ` and ${shifted.length - 5} more` : ""}: the weights meet inputs they did not see`,
+    );
+  }
+  if (!trainedOn(init.state, dataset) && init.state.config.data.path === config.data.path) {
+    warnings.push(
+      `${dataPath}, named as the source's data.path (${config.data.path}), holds other episodes than ${checkpoint} was trained on: the data changed, or a relative path ` +
+        "is read from another directory than the source's training was; give --data to say which data to train on",
     );
   }
   // The same episodes split another way: the source learned from some of the episodes this run validates on.

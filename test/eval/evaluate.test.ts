@@ -310,6 +310,15 @@ test("--reference sets the returns that score 0 and 100, as D4RL's reference sco
   const [target] = res.result.targets;
   assert.ok(Math.abs(target!.normalised!.mean - (100 * (target!.returns.mean + 100)) / 500) < 1e-9);
   assert.match(readFileSync(path.join(base, "referenced", "report.md"), "utf8"), /Normalised score: 100 · \(R − -100\.00\) \/ \(400\.00 − -100\.00\), reference returns: given with --reference\./);
+  // Beside an evaluation scored against the environment's own references: said, the scores not comparable.
+  const own = evalJson([snnRun, "--episodes", "2", "--latency-decisions", "1", "--out", path.join(base, "own-reference")]);
+  assert.equal(own.status, 0, own.stderr);
+  const compared = runCli(["eval", "--compare", path.join(base, "referenced"), path.join(base, "own-reference")]);
+  assert.match(compared.stdout, /note: these runs' normalised scores count from different reference returns \(-100\.00 to 400\.00; 22\.61 to 500\.00\), so they are not comparable; their returns are\./);
+  // The expert's return comes second and is the higher.
+  const reversed = runCli(["eval", snnRun, "--reference", "400,-100"]);
+  assert.equal(reversed.status, 2);
+  assert.match(reversed.stderr, /--reference takes two returns, the random policy's \(scores 0\) and then the higher expert's \(scores 100\)/);
 });
 
 test("a plain DT is evaluated with MACs only and an energy ratio of 1", () => {
@@ -982,6 +991,12 @@ test("a run still training is said so: evaluated with a warning, or refused whil
     const res = runCli(["eval", live, "--episodes", "1", "--latency-decisions", "5", "--out", path.join(base, "live-eval")]);
     assert.equal(res.status, 0, res.stderr);
     assert.match(res.stderr, new RegExp(`WARN: .*live is still training \\(snndt train, pid ${process.pid}\\): this evaluates its best checkpoint so far \\(.*best, step \\d+ of \\d+\\); evaluate again when training ends`));
+    // A step checkpoint of it, before it has a summary: still training, not stopped.
+    rmSync(path.join(live, "summary.json"));
+    const step = runCli(["eval", path.join(live, "checkpoints", "step-20"), "--episodes", "1", "--latency-decisions", "1", "--out", path.join(base, "live-step-eval")]);
+    assert.equal(step.status, 0, step.stderr);
+    assert.match(step.stderr, new RegExp(`WARN: .*live is still training \\(snndt train, pid ${process.pid}\\): this evaluates a checkpoint of a training not yet finished \\(.*step-20, step 20 of 20\\)`));
+    assert.doesNotMatch(step.stderr, /stopped before it finished/);
   } finally {
     release();
   }

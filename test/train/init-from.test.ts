@@ -185,6 +185,28 @@ test("a finished run is trained further by a new run from its weights, as its re
   assert.match(unnamed.stdout, /trained 1 step into .*\/runs\/from-finished-full-seed0-\d{8}-\d{6}/);
 });
 
+test("a checkpoint outside any run brings its own config; a source whose data is gone asks for --data", () => {
+  const base = tmp("outside");
+  // A best/ copied out of its run (shared as is): its state.json has the config it was trained with.
+  const shared = path.join(base, "shared", "best");
+  cpSync(SOURCE_BEST, shared, { recursive: true });
+  const out = path.join(base, "from-shared");
+  const res = runCli(["-q", "train", "--init-from", shared, ...STEPS(1), "--out", out]);
+  assert.equal(res.status, 0, res.stderr);
+  assert.match(readFileSync(path.join(out, "config.resolved.yaml"), "utf8"), /d_model: 16\n/);
+
+  // A source trained on a file that has since gone: said before anything is read or written.
+  const data = path.join(base, "data.feather");
+  cpSync(FEATHER, data);
+  const source = path.join(base, "source");
+  train(["--out", source, "--data", data, ...STEPS(1)]);
+  rmSync(data);
+  const gone = runCli(["-q", "train", "--init-from", source, ...STEPS(1), "--out", path.join(base, "no-data")]);
+  assert.equal(gone.status, 1);
+  assert.match(gone.stderr, /the weights --init-from names were trained on .*data\.feather \(the source's data\.path\), which is not at .*data\.feather; give --data <where it is>\./);
+  assert.ok(!existsSync(path.join(base, "no-data")));
+});
+
 test("a run from another's weights resumes from its checkpoint with the source's statistics and record, init-from.json or not", async () => {
   const base = tmp("resume");
   const args = ["--data", FEATHER, "--init-from", SOURCE, ...STEPS(10, 5)];

@@ -68,8 +68,8 @@ function distinctLabels(paths: string[]): string[] {
 /** `--reference <random>,<expert>`: two different returns, the normalised score's 0 and 100. */
 function parseReference(text: string): { random: number; expert: number } {
   const values = parseNumberList("--reference", text);
-  if (values.length !== 2 || values[0] === values[1]) {
-    throw new UsageError(`--reference takes two different returns, the one that scores 0 and the one that scores 100 (e.g. D4RL's hopper: -20.272305,3234.3), got "${text}"`);
+  if (values.length !== 2 || !(values[0]! < values[1]!)) {
+    throw new UsageError(`--reference takes two returns, the random policy's (scores 0) and then the higher expert's (scores 100), e.g. D4RL's hopper: -20.272305,3234.3; got "${text}"`);
   }
   return { random: values[0]!, expert: values[1]! };
 }

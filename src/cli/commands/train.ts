@@ -123,11 +123,18 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
         if (options.keepLast !== undefined) flags.push({ flag: "--keep-last", key: "train.keep_last", value: parseInteger("--keep-last", options.keepLast, 0) });
         // A run from another's weights takes that run's config unless given one (--set, --data and flags still apply).
         const source = options.initFrom !== undefined && options.config === DEFAULT_CONFIG ? await initSourceConfig(options.initFrom) : undefined;
-        if (source) ctx.logger.info({ config: source.configPath }, "the config of the run whose weights this run starts from");
-        config = loadConfig({ configPath: source?.configPath ?? options.config, overrides: options.set, seed, data: options.data, backend: options.backend, flags });
+        const base = source === undefined ? { configPath: options.config } : "configPath" in source ? { configPath: source.configPath } : { baseConfig: source };
+        if (source) ctx.logger.info({ config: "configPath" in source ? source.configPath : source.label }, "the config of the weights this run starts from");
+        config = loadConfig({ ...base, overrides: options.set, seed, data: options.data, backend: options.backend, flags });
+        if (source && options.data === undefined && !existsSync(resolvePackagePath(config.data.path))) {
+          // A relative path in the source's config is read from here, not from where the source was trained.
+          throw new InputError(
+            `the weights --init-from names were trained on ${config.data.path} (the source's data.path), which is not at ${resolvePackagePath(config.data.path)}; give --data <where it is>.`,
+          );
+        }
         // Named after what was trained on: --data's file or directory, else the source run or the config (whose data it is).
         const dataName = options.data === undefined ? undefined : minariDatasetName(options.data).replace(/\.(arrow|arrows|feather|ipc|parquet|hdf5|h5)$/i, "");
-        const name = dataName ?? (source ? `from-${path.basename(source.runDir)}` : path.basename(options.config ?? DEFAULT_CONFIG).replace(/\.ya?ml$/, ""));
+        const name = dataName ?? (source ? `from-${source.name}` : path.basename(options.config ?? DEFAULT_CONFIG).replace(/\.ya?ml$/, ""));
         runDir = path.resolve(
           options.out ?? path.join("runs", `${name}-${modelLabel(config.model)}-seed${config.seed}-${timestamp()}`),
         );
