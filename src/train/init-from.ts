@@ -43,6 +43,11 @@ export function initSource(record: InitRecord): InitSource {
   return { checkpoint, step, configHash, modelSha256 };
 }
 
+/** An input error about the path --init-from gave, said of the flag ("--init-from x: no such ..."). */
+export function saidOfInitFrom(err: unknown): never {
+  throw err instanceof InputError ? new InputError(`--init-from ${err.message}`) : err;
+}
+
 /** Read the weights `target` names: a checkpoint directory, or a run's best/ (else its newest step-N). */
 export async function readInitWeights(target: string): Promise<InitWeights> {
   const { checkpoint, runDir } = await resolveCheckpoint(target);
@@ -63,9 +68,7 @@ export async function readInitWeights(target: string): Promise<InitWeights> {
  * `name` names the new run after the source.
  */
 export async function initSourceConfig(target: string): Promise<{ name: string } & ({ configPath: string } | { config: ResolvedConfig; label: string })> {
-  const { checkpoint, runDir } = await resolveCheckpoint(target).catch((err: unknown) => {
-    throw err instanceof InputError ? new InputError(`--init-from ${err.message}`) : err;
-  });
+  const { checkpoint, runDir } = await resolveCheckpoint(target).catch(saidOfInitFrom);
   const configPath = path.join(runDir, RESOLVED_CONFIG_FILE);
   if (path.basename(path.dirname(checkpoint)) === CHECKPOINTS_DIR && existsSync(configPath)) return { configPath, name: path.basename(runDir) };
   const stateFile = path.join(checkpoint, STATE_FILE);

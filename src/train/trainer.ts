@@ -49,7 +49,7 @@ import { createOptimizer, NonFiniteLoss, TrainingStep, type MicroBatch, type Ste
 import { learningRate, scheduleFromConfig } from "./schedule.js";
 import { splitOfRun } from "./split.js";
 import { validate, type ValidationResult } from "./validation.js";
-import { initSource, readInitRecord, readInitWeights, rereadInitWeights, startFromInitWeights, writeConfigWithInitRecord } from "./init-from.js";
+import { initSource, readInitRecord, readInitWeights, rereadInitWeights, saidOfInitFrom, startFromInitWeights, writeConfigWithInitRecord } from "./init-from.js";
 import { yieldToEventLoop } from "../runtime/event-loop.js";
 import { formatDuration } from "../runtime/progress.js";
 
@@ -264,9 +264,7 @@ export async function runTraining(request: TrainRequest): Promise<TrainResult> {
   const initRecord = request.resume && !resumeFrom ? readInitRecord(runDir) : undefined;
   const init =
     request.initFrom !== undefined
-      ? await readInitWeights(request.initFrom).catch((err: unknown) => {
-          throw err instanceof InputError ? new InputError(`--init-from ${err.message}`) : err;
-        })
+      ? await readInitWeights(request.initFrom).catch(saidOfInitFrom)
       : initRecord && (await rereadInitWeights(initRecord, runDir));
   const dataPath = resolvePackagePath(config.data.path);
   if (request.resume && !existsSync(dataPath)) {
