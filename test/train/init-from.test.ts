@@ -110,6 +110,8 @@ test("weights that do not fit the run are refused before anything is written, na
   );
   assert.match(refused(["--init-from", path.join(base, "nowhere")]), /--init-from .*nowhere: no such run or checkpoint directory/);
   assert.match(refused(["--resume", SOURCE, "--init-from", SOURCE], 2), /--resume continues a run with its own saved config; drop .*--init-from/);
+  // --config given as the default's own path is still given.
+  assert.match(refused(["--resume", SOURCE, "--config", path.join(REPO_ROOT, "configs", "cartpole.yaml")], 2), /--resume continues a run with its own saved config; drop .*--config/);
 });
 
 test("data of the same observation size but another action space is refused: MountainCar-v0's weights, MountainCarContinuous-v0's data", () => {

@@ -88,8 +88,10 @@ Examples:
 
 Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
     )
-    .action(async (options: TrainOptions) => {
+    .action(async (options: TrainOptions, command: Command) => {
       const ctx = context();
+      // Given on the command line, even as the default's own path (`--config configs/cartpole.yaml`).
+      const configGiven = command.getOptionValueSource("config") !== "default";
       const seed = options.seed === undefined ? undefined : parseInteger("--seed", options.seed, 0, MAX_SEED);
       let runDir: string;
       let resume = false;
@@ -98,7 +100,7 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
         runDir = path.resolve(options.resume);
         const explicit = ["out", "seed", "valFraction", "keepLast", "initFrom"].filter((k) => options[k as keyof TrainOptions] !== undefined);
         if (options.set.length) explicit.push("set");
-        if (options.config !== DEFAULT_CONFIG) explicit.push("config");
+        if (configGiven) explicit.push("config");
         if (explicit.length) {
           throw new UsageError(
             `--resume continues a run with its own saved config; drop ${explicit.map((k) => `--${k.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())}`).join(", ")} (or start a new run with --out).`,
@@ -122,7 +124,7 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
         if (options.valFraction !== undefined) flags.push({ flag: "--val-fraction", key: "data.val_fraction", value: parseNumber("--val-fraction", options.valFraction, () => true, "a number") });
         if (options.keepLast !== undefined) flags.push({ flag: "--keep-last", key: "train.keep_last", value: parseInteger("--keep-last", options.keepLast, 0) });
         // A run from another's weights takes that run's config unless given one (--set, --data and flags still apply).
-        const source = options.initFrom !== undefined && options.config === DEFAULT_CONFIG ? await initSourceConfig(options.initFrom) : undefined;
+        const source = options.initFrom !== undefined && !configGiven ? await initSourceConfig(options.initFrom) : undefined;
         const base = source === undefined ? { configPath: options.config } : "configPath" in source ? { configPath: source.configPath } : { baseConfig: source };
         if (source) ctx.logger.info({ config: "configPath" in source ? source.configPath : source.label }, "the config of the weights this run starts from");
         config = loadConfig({ ...base, overrides: options.set, seed, data: options.data, backend: options.backend, flags });
