@@ -331,7 +331,7 @@ function referenceFor(env: OpenedEnvironments["describe"], external: boolean, lo
     );
     return null;
   }
-  return { ...referenceReturns(env.id), source: "the random and expert behaviour policies of src/eval/policies (100 episodes, seed 0)" };
+  return { ...referenceReturns(env.id), source: "random and expert behaviour policies of src/eval/policies (100 episodes, seed 0)" };
 }
 
 /**
