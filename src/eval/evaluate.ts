@@ -25,7 +25,6 @@ import { DEFAULT_ENERGY, energyOf, type EnergyConstants } from "./energy.js";
 import { offlineActionQuality, replayDecisions, type OfflineQuality } from "./offline.js";
 import { referenceReturns } from "./policies/index.js";
 import { actionBoxWarnings, checkCompatible, checkDataCompatible, isSpiking, loadPolicy, type LoadedPolicy } from "./policy.js";
-import { bestTrainer } from "../train/find-checkpoint.js";
 import { decisionLatency, rollouts, type EpisodeOutcome, type RolloutEnvironment, type SpikeTally } from "./rollout.js";
 import { checkTrajectorySize, TrajectoryRecorder } from "./trajectories.js";
 import { CHECKPOINTS_DIR, RESOLVED_CONFIG_FILE, SUMMARY_JSON, TRAJECTORIES_FILE } from "../train/run-layout.js";
@@ -377,7 +376,7 @@ export async function evaluate(request: EvalRequest): Promise<Evaluation> {
   const step = `step ${policy.state.step} of ${policy.state.config.train.steps}`;
   if (training !== null) {
     // A step-N stays as it is; best/ moves on while the run trains.
-    const which = bestTrainer(policy.checkpoint, policy.runDir) !== null ? "its best checkpoint so far" : "a checkpoint of a training not yet finished";
+    const which = policy.checkpoint === checkpointDir(policy.runDir, "best") ? "its best checkpoint so far" : "a checkpoint of a training not yet finished";
     request.context.logger.warn(`${stillTraining(policy.runDir, training)}: this evaluates ${which} (${policy.checkpoint}, ${step}); evaluate again when training ends.`);
   } else if (existsSync(join(policy.runDir, RESOLVED_CONFIG_FILE)) && !existsSync(join(policy.runDir, SUMMARY_JSON))) {
     // Stopped (Ctrl-C, a full disk, a crash) and not resumed: its checkpoints are of a training cut short.

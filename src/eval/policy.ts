@@ -106,13 +106,14 @@ export function checkCompatible(
 const NARROW_BOX_SHARE = 0.99;
 
 /**
- * A continuous model acts within its dataset's action box (observed or declared; the head's tanh is
- * scaled to it); `model` names it (a checkpoint, or the model a training will make). Where that box reaches outside the environment's, some of its actions are ones the
- * environment clips or refuses; where it covers clearly less, the model can never choose the rest.
- * One warning for each (none when the boxes agree, to float32 rounding).
+ * A continuous model acts within its dataset's action box `data` (observed or declared; the head's
+ * tanh is scaled to it); `model` names it (a checkpoint, or the model a training will make). Where
+ * that box reaches outside the environment's, some of its actions are ones the environment clips or
+ * refuses; where it covers clearly less, the model can never choose the rest. One warning for each
+ * (none when the boxes agree, to float32 rounding).
  */
-export function actionBoxWarnings(actionSpace: ActionSpace, env: { id: string; actionSpace: ActionSpace }, model: string): string[] {
-  const [data, box] = [actionSpace, env.actionSpace];
+export function actionBoxWarnings(data: ActionSpace, env: { id: string; actionSpace: ActionSpace }, model: string): string[] {
+  const box = env.actionSpace;
   if (data.kind !== "continuous" || box.kind !== "continuous" || data.dim !== box.dim) return [];
   const slack = (bound: number) => 1e-6 * Math.max(1, Math.abs(bound));
   const outside: string[] = [];

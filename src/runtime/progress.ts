@@ -42,7 +42,7 @@ export function formatDuration(seconds: number): string {
   return `${s}s`;
 }
 
-/** Progress as log lines: the count, the share done and the time left, at most every LOG_INTERVAL_MS. */
+/** Progress as log lines: the count and the time left, at most every LOG_INTERVAL_MS. */
 function loggedProgress(label: string, total: number, logger: Logger, now: () => number): Progress {
   const started = now();
   let lastLogged = started;

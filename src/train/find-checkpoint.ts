@@ -38,7 +38,7 @@ export async function resolveCheckpoint(target: string): Promise<{ checkpoint: s
  * The snndt train still writing the run whose best/ `checkpoint` is: that best/ moves on
  * (is replaced whole) while it trains. Null for any other checkpoint (a step-N never changes) or run.
  */
-export function bestTrainer(checkpoint: string, runDir: string): RunTrainer | null {
+function bestTrainer(checkpoint: string, runDir: string): RunTrainer | null {
   return checkpoint === checkpointDir(runDir, "best") ? runTrainer(runDir) : null;
 }
 

@@ -20,7 +20,7 @@ import type { ModelConfig, SequenceModel } from "../model/index.js";
 import { InputError } from "../runtime/errors.js";
 import { replaceFilesTogether } from "../runtime/fs-atomic.js";
 import { restoreVariables, STATE_FILE, trainedOn, type CheckpointState, type InitSource, type LoadedCheckpoint } from "./checkpoint.js";
-import { configValueDifferences, resolvedConfigText, type ResolvedConfig } from "./config.js";
+import { configValueDifferences, resolvedConfigText, type LoadConfigOptions, type ResolvedConfig } from "./config.js";
 import { readCheckpointWeights, resolveCheckpoint } from "./find-checkpoint.js";
 import { CHECKPOINTS_DIR, INIT_FROM_FILE, RESOLVED_CONFIG_FILE } from "./run-layout.js";
 import { splitOfRun } from "./split.js";
@@ -64,13 +64,18 @@ export async function readInitWeights(target: string): Promise<InitWeights> {
 /**
  * The config a run from the weights `target` names takes unless given another, so that its model fits
  * them and it trains on the source's data by default: the source run's config.resolved.yaml (updated
- * when its data moved), or for a checkpoint outside a run, the config in its own state.json.
- * `name` names the new run after the source.
+ * when its data moved), or for a checkpoint outside a run, the config in its own state.json. `base`
+ * is loadConfig's in place of a config file; `label` says where it came from; `name` names the new
+ * run after the source.
  */
-export async function initSourceConfig(target: string): Promise<{ name: string } & ({ configPath: string } | { config: ResolvedConfig; label: string })> {
+export async function initSourceConfig(
+  target: string,
+): Promise<{ base: Pick<LoadConfigOptions, "configPath" | "baseConfig">; label: string; name: string }> {
   const { checkpoint, runDir } = await resolveCheckpoint(target).catch(saidOfInitFrom);
   const configPath = path.join(runDir, RESOLVED_CONFIG_FILE);
-  if (path.basename(path.dirname(checkpoint)) === CHECKPOINTS_DIR && existsSync(configPath)) return { configPath, name: path.basename(runDir) };
+  if (path.basename(path.dirname(checkpoint)) === CHECKPOINTS_DIR && existsSync(configPath)) {
+    return { base: { configPath }, label: configPath, name: path.basename(runDir) };
+  }
   const stateFile = path.join(checkpoint, STATE_FILE);
   let state: Partial<CheckpointState>;
   try {
@@ -79,7 +84,7 @@ export async function initSourceConfig(target: string): Promise<{ name: string }
     throw new InputError(`--init-from ${checkpoint}: cannot read its ${STATE_FILE} (${(err as Error).message}).`);
   }
   if (typeof state.config !== "object" || state.config === null) throw new InputError(`--init-from ${stateFile} holds no config.`);
-  return { config: state.config, label: stateFile, name: path.basename(checkpoint) };
+  return { base: { baseConfig: { config: state.config, label: stateFile } }, label: stateFile, name: path.basename(checkpoint) };
 }
 
 /** A new run's config and the record of its starting weights, in one step: neither is ever there alone. */

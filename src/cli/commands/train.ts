@@ -125,9 +125,8 @@ Ctrl-C finishes the current step, writes a checkpoint and exits with code 130.`,
         if (options.keepLast !== undefined) flags.push({ flag: "--keep-last", key: "train.keep_last", value: parseInteger("--keep-last", options.keepLast, 0) });
         // A run from another's weights takes that run's config unless given one (--set, --data and flags still apply).
         const source = options.initFrom !== undefined && !configGiven ? await initSourceConfig(options.initFrom) : undefined;
-        const base = source === undefined ? { configPath: options.config } : "configPath" in source ? { configPath: source.configPath } : { baseConfig: source };
-        if (source) ctx.logger.info({ config: "configPath" in source ? source.configPath : source.label }, "the config of the weights this run starts from");
-        config = loadConfig({ ...base, overrides: options.set, seed, data: options.data, backend: options.backend, flags });
+        if (source) ctx.logger.info({ config: source.label }, "the config of the weights this run starts from");
+        config = loadConfig({ ...(source?.base ?? { configPath: options.config }), overrides: options.set, seed, data: options.data, backend: options.backend, flags });
         if (source && options.data === undefined && !existsSync(resolvePackagePath(config.data.path))) {
           // A relative path in the source's config is read from here, not from where the source was trained.
           throw new InputError(
